@@ -1,0 +1,204 @@
+"""The official mainland-China working-day calendar.
+
+One object answers "is this a working day" and counts working days, from the pinned
+`chinesecalendar` package plus per-year override files (`config/calendar/YYYY.yaml`) that name
+the State Council notice they copy. A date in a year that neither source covers raises
+`CalendarNotCovered`: the calendar never guesses Monday to Friday.
+
+Counting convention (Civil Code arts. 201, 203): the day of receipt is not counted, the first
+working day after it is day 1, and the deadline is the end of the Nth working day. We do not use
+`chinese_calendar.find_workday`, which is one day late when it starts from a rest day.
+"""
+
+from __future__ import annotations
+
+import bisect
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from pathlib import Path
+
+import chinese_calendar
+
+from monitor.yamlsource import SourceError, load_yaml_mapping
+
+
+class CalendarNotCovered(Exception):
+    """A date falls in a year for which no calendar data is loaded."""
+
+    def __init__(self, year: int) -> None:
+        super().__init__(f"no working-day calendar for the year {year}: add config/calendar/{year}.yaml")
+        self.year = year
+
+
+@dataclass(frozen=True)
+class YearOverride:
+    """Dates an operator sets for one year, copied from a named notice."""
+
+    year: int
+    notice: str
+    holidays: frozenset[date] = field(default_factory=frozenset)
+    workdays: frozenset[date] = field(default_factory=frozenset)
+    source: str = ""
+
+
+def _package_covers(year: int) -> bool:
+    try:
+        chinese_calendar.is_workday(date(year, 6, 1))
+    except NotImplementedError:
+        return False
+    return True
+
+
+class WorkCalendar:
+    """Working days with per-year indexes; every query is O(log n) after the year is built."""
+
+    def __init__(self, overrides: Iterable[YearOverride] = ()) -> None:
+        self._overrides: dict[int, YearOverride] = {o.year: o for o in overrides}
+        self._years: dict[int, list[int]] = {}  # year -> sorted ordinals of its working days
+
+    @property
+    def overrides(self) -> Mapping[int, YearOverride]:
+        return self._overrides
+
+    def covers(self, year: int) -> bool:
+        return year in self._overrides or _package_covers(year)
+
+    def _workdays_of(self, year: int) -> list[int]:
+        cached = self._years.get(year)
+        if cached is not None:
+            return cached
+        override = self._overrides.get(year)
+        from_package = _package_covers(year)
+        if override is None and not from_package:
+            raise CalendarNotCovered(year)
+        days: list[int] = []
+        day = date(year, 1, 1)
+        while day.year == year:
+            if override is not None and day in override.workdays:
+                working = True
+            elif override is not None and day in override.holidays:
+                working = False
+            elif from_package:
+                working = bool(chinese_calendar.is_workday(day))
+            else:
+                working = day.weekday() < 5
+            if working:
+                days.append(day.toordinal())
+            day += timedelta(days=1)
+        self._years[year] = days
+        return days
+
+    def is_workday(self, day: date) -> bool:
+        days = self._workdays_of(day.year)
+        i = bisect.bisect_left(days, day.toordinal())
+        return i < len(days) and days[i] == day.toordinal()
+
+    def count_workdays(self, first: date, last: date) -> int:
+        """Working days d with first <= d <= last (0 when last < first)."""
+        if last < first:
+            return 0
+        total = 0
+        for year in range(first.year, last.year + 1):
+            days = self._workdays_of(year)
+            lo = first if year == first.year else date(year, 1, 1)
+            hi = last if year == last.year else date(year, 12, 31)
+            total += bisect.bisect_right(days, hi.toordinal()) - bisect.bisect_left(days, lo.toordinal())
+        return total
+
+    def add_workdays(self, start: date, n: int) -> date:
+        """The Nth working day after `start` (start itself not counted).
+
+        n = 0 means "the same working day": `start` when it is a working day, else the next one.
+        """
+        if n < 0:
+            raise ValueError("n must be >= 0")
+        if n == 0:
+            return self.next_workday(start, include=True)
+        year = start.year
+        days = self._workdays_of(year)
+        i = bisect.bisect_right(days, start.toordinal())  # first working day after start
+        remaining = n
+        while True:
+            available = len(days) - i
+            if remaining <= available:
+                return date.fromordinal(days[i + remaining - 1])
+            remaining -= available
+            year += 1
+            days = self._workdays_of(year)
+            i = 0
+
+    def next_workday(self, day: date, *, include: bool = False) -> date:
+        """The first working day after `day` (or `day` itself when include and it is one)."""
+        if include and self.is_workday(day):
+            return day
+        return self.add_workdays(day, 1)
+
+    def missing_years(self, years: Iterable[int]) -> list[int]:
+        return [y for y in years if not self.covers(y)]
+
+
+def load_overrides(directory: Path) -> tuple[list[YearOverride], list[SourceError]]:
+    """Read every `YYYY.yaml` in the directory; problems come back as file:line errors."""
+    overrides: list[YearOverride] = []
+    errors: list[SourceError] = []
+    if not directory.is_dir():
+        return overrides, errors
+    for path in sorted(directory.glob("*.yaml")):
+        try:
+            doc = load_yaml_mapping(path)
+        except SourceError as exc:
+            errors.append(exc)
+            continue
+        data = doc.data
+        year = data.get("year")
+        if not isinstance(year, int) or not 1990 <= year <= 2200:
+            errors.append(doc.error(("year",), "year must be a four-digit integer"))
+            continue
+        if path.stem != str(year):
+            errors.append(doc.error(("year",), f"the file {path.name} must hold the year {path.stem}, not {year}"))
+            continue
+        notice = data.get("notice")
+        if not isinstance(notice, str) or not notice.strip():
+            errors.append(doc.error(("notice",), "name the State Council notice this year copies"))
+            continue
+        parsed: dict[str, frozenset[date]] = {}
+        ok = True
+        for key in ("holidays", "workdays"):
+            values = data.get(key) or []
+            if not isinstance(values, list):
+                errors.append(doc.error((key,), f"{key} must be a list of dates"))
+                ok = False
+                continue
+            dates: set[date] = set()
+            for i, value in enumerate(values):
+                if isinstance(value, str):
+                    try:
+                        value = date.fromisoformat(value)
+                    except ValueError:
+                        pass
+                if not isinstance(value, date) or value.year != year:
+                    errors.append(doc.error((key, i), f"{value!r} is not a date in {year}"))
+                    ok = False
+                    continue
+                dates.add(value)
+            parsed[key] = frozenset(dates)
+        if not ok:
+            continue
+        both = parsed["holidays"] & parsed["workdays"]
+        if both:
+            errors.append(doc.error(("workdays",), f"dates both holiday and workday: {sorted(both)}"))
+            continue
+        overrides.append(YearOverride(year, notice.strip(), parsed["holidays"], parsed["workdays"], str(path)))
+    return overrides, errors
+
+
+def load_calendar(directory: Path) -> WorkCalendar:
+    """The calendar with the directory's overrides; raises the first SourceError, if any."""
+    overrides, errors = load_overrides(directory)
+    if errors:
+        raise errors[0]
+    return WorkCalendar(overrides)
+
+
+__all__ = ["CalendarNotCovered", "WorkCalendar", "YearOverride", "load_calendar", "load_overrides"]

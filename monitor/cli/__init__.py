@@ -1,0 +1,97 @@
+"""The `dutywatch` command line (also `python -m monitor`).
+
+The group only parses the global options into a `Context`; each command lives in the module
+of its feature and is registered below, so importing the CLI loads no heavy dependency that the
+chosen command does not use.
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import click
+
+from monitor.yamlsource import SourceError
+
+if TYPE_CHECKING:
+    from sqlalchemy import Engine
+
+    from monitor.calendar import WorkCalendar
+    from monitor.config import Settings
+
+
+@dataclass
+class Context:
+    """What every command may need, built lazily from the global options."""
+
+    config_path: Path | None
+    db_url: str | None
+    _settings: Settings | None = field(default=None, repr=False)
+    _engine: Engine | None = field(default=None, repr=False)
+
+    @property
+    def settings(self) -> Settings:
+        if self._settings is None:
+            from monitor.config import load_settings
+
+            try:
+                self._settings = load_settings(self.config_path, db_url=self.db_url)
+            except SourceError as exc:
+                click.echo(str(exc), err=True)
+                sys.exit(1)
+        return self._settings
+
+    def engine(self, *, upgrade: bool = True) -> Engine:
+        """The database engine; an empty or old database is upgraded first unless told not to."""
+        if self._engine is None:
+            from monitor.store.db import ensure_schema, make_engine
+
+            self._engine = make_engine(self.settings.database_url)
+            if upgrade:
+                ensure_schema(self._engine)
+        return self._engine
+
+    def calendar(self) -> WorkCalendar:
+        from monitor.calendar import load_calendar
+
+        try:
+            return load_calendar(self.settings.calendar.overrides_dir)
+        except SourceError as exc:
+            click.echo(str(exc), err=True)
+            sys.exit(1)
+
+
+pass_context = click.make_pass_decorator(Context)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option(
+    "--config",
+    "config_path",
+    type=click.Path(path_type=Path),
+    envvar="DUTYWATCH_CONFIG",
+    help="Config file (default config/dutywatch.yaml).",
+)
+@click.option("--db", "db_url", envvar="DUTYWATCH_DB_URL", help="Database URL (default SQLite under ./var/).")
+@click.version_option(package_name="dutywatch")
+@click.pass_context
+def cli(ctx: click.Context, config_path: Path | None, db_url: str | None) -> None:
+    """dutywatch: watches the duties of the Suyu District business-environment policy."""
+    ctx.obj = Context(config_path, db_url)
+
+
+def _register() -> None:
+    from monitor.cli import calendar_cmd, db_cmd
+
+    cli.add_command(calendar_cmd.calendar)
+    cli.add_command(db_cmd.db)
+
+
+_register()
+
+
+def main() -> None:
+    cli(prog_name="dutywatch")

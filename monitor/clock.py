@@ -1,0 +1,59 @@
+"""Time conventions: the policy's time zone, parsing of instants, UTC storage.
+
+Nothing here reads the wall clock except `utcnow`, which only the daemon and the CLI call to
+decide what "now" is before handing it to evaluation.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+SHANGHAI = ZoneInfo("Asia/Shanghai")
+
+
+def utcnow() -> datetime:
+    """The current instant, timezone-aware UTC. Only entry points call this."""
+    return datetime.now(UTC)
+
+
+def parse_instant(text: str) -> datetime:
+    """An ISO 8601 date or date-time; without an offset it is Asia/Shanghai time.
+
+    A bare date means the start of that day in Shanghai. Raises ValueError with a reason.
+    """
+    text = text.strip()
+    if not text:
+        raise ValueError("empty timestamp")
+    try:
+        if len(text) == 10:
+            parsed = datetime.combine(date.fromisoformat(text), time.min)
+        else:
+            parsed = datetime.fromisoformat(text.replace("Z", "+00:00") if text.endswith("Z") else text)
+    except ValueError:
+        raise ValueError(f"not an ISO 8601 timestamp: {text!r}") from None
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=SHANGHAI)
+    return parsed.astimezone(UTC)
+
+
+def local_date(instant: datetime) -> date:
+    """The Shanghai calendar date of an aware instant."""
+    return instant.astimezone(SHANGHAI).date()
+
+
+def end_of_day(day: date, cutoff: time = time(23, 59, 59)) -> datetime:
+    """The instant a day's duty falls due in Shanghai (default 23:59:59), as aware UTC."""
+    return datetime.combine(day, cutoff, tzinfo=SHANGHAI).astimezone(UTC)
+
+
+def start_of_day(day: date) -> datetime:
+    return datetime.combine(day, time.min, tzinfo=SHANGHAI).astimezone(UTC)
+
+
+def iso_shanghai(instant: datetime) -> str:
+    """ISO 8601 with the +08:00 offset, as the alert record shows times."""
+    return instant.astimezone(SHANGHAI).isoformat(timespec="seconds")
+
+
+ONE_DAY = timedelta(days=1)

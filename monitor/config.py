@@ -1,0 +1,171 @@
+"""The daemon's configuration: one frozen, typed object validated at load.
+
+Precedence: built-in defaults < `config/dutywatch.yaml` < environment (`DUTYWATCH_*`).
+Secrets come from the environment or from a file named by `<NAME>_FILE` (Docker/systemd
+secrets), never from the YAML in clear if the operator does not want that.
+"""
+
+from __future__ import annotations
+
+import os
+from datetime import date, time
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+
+from monitor.yamlsource import SourceError, YamlDocument, load_yaml_mapping, pydantic_errors
+
+DEFAULT_CONFIG = Path("config/dutywatch.yaml")
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class CalendarSettings(_Frozen):
+    overrides_dir: Path = Path("config/calendar")
+    # The end of a working day for deadlines; some offices use closing time (e.g. 17:30).
+    end_of_day: time = time(23, 59, 59)
+
+
+class IngestSettings(_Frozen):
+    max_batch: int = Field(10_000, ge=1)
+    max_body_bytes: int = Field(16 * 1024 * 1024, ge=1024)
+    # Importing years of history is normal; a timestamp before this or too far ahead is a typo.
+    earliest: date = date(2000, 1, 1)
+    max_future_hours: float = Field(24.0, ge=0)
+
+
+class CaseSettings(_Frozen):
+    # case-repeat-report: the same enterprise and category again within this many days of a close.
+    repeat_window_days: int = Field(90, ge=1)
+    # hotline-order-deadline: working days for an order that carries no due time, by category.
+    hotline_default_working_days: int = Field(5, ge=0)
+    hotline_working_days_by_category: dict[str, int] = Field(default_factory=dict)
+
+
+class SmtpSettings(_Frozen):
+    url: SecretStr | None = None
+    sender: str = "dutywatch@localhost"
+    timeout_seconds: float = 30.0
+
+
+class TokenSettings(_Frozen):
+    name: str
+    sha256: str
+    scopes: tuple[str, ...]
+
+
+class Settings(_Frozen):
+    """Everything the daemon and the CLI need to know before they touch the database."""
+
+    database_url: str = "sqlite:///var/dutywatch.db"
+    rules_dir: Path = Path("rules")
+    templates_dir: Path = Path("config/templates")
+    listen: str = "127.0.0.1:8080"
+    tick_seconds: float = Field(60.0, gt=0)
+    heartbeat_file: Path = Path("var/heartbeat")
+    heartbeat_max_age_seconds: float = Field(180.0, gt=0)
+    language: str = "zh"
+    calendar: CalendarSettings = CalendarSettings()
+    ingest: IngestSettings = IngestSettings()
+    cases: CaseSettings = CaseSettings()
+    smtp: SmtpSettings = SmtpSettings()
+    tokens: tuple[TokenSettings, ...] = ()
+    source: str = "(defaults)"
+
+    @field_validator("language")
+    @classmethod
+    def _language(cls, value: str) -> str:
+        if value not in ("zh", "en"):
+            raise ValueError("language must be zh or en")
+        return value
+
+    @field_validator("listen")
+    @classmethod
+    def _listen(cls, value: str) -> str:
+        host, sep, port = value.rpartition(":")
+        if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+            raise ValueError("listen must be host:port")
+        return value
+
+
+def secret_from_env(name: str, environ: dict[str, str] | None = None) -> str | None:
+    """`NAME` from the environment, or the contents of the file `NAME_FILE` names."""
+    env = os.environ if environ is None else environ
+    if env.get(name):
+        return env[name]
+    path = env.get(f"{name}_FILE")
+    if path:
+        return Path(path).read_text(encoding="utf-8").strip()
+    return None
+
+
+def _environment_overrides(env: dict[str, str]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    if env.get("DUTYWATCH_DB_URL"):
+        out["database_url"] = env["DUTYWATCH_DB_URL"]
+    if env.get("DUTYWATCH_LISTEN"):
+        out["listen"] = env["DUTYWATCH_LISTEN"]
+    smtp: dict[str, Any] = {}
+    url = secret_from_env("DUTYWATCH_SMTP_URL", env)
+    if url:
+        smtp["url"] = url
+    if env.get("DUTYWATCH_SMTP_FROM"):
+        smtp["sender"] = env["DUTYWATCH_SMTP_FROM"]
+    if smtp:
+        out["smtp"] = smtp
+    return out
+
+
+def load_settings(
+    path: Path | None = None, *, db_url: str | None = None, environ: dict[str, str] | None = None
+) -> Settings:
+    """Load the config file (if present) with environment overrides; raises SourceError.
+
+    An explicitly named file that does not exist is an error; the default path may be absent.
+    """
+    env = dict(os.environ if environ is None else environ)
+    explicit = path is not None or bool(env.get("DUTYWATCH_CONFIG"))
+    config_path = path or Path(env.get("DUTYWATCH_CONFIG") or DEFAULT_CONFIG)
+    raw: dict[str, Any] = {}
+    doc: YamlDocument | None = None
+    if config_path.exists():
+        doc = load_yaml_mapping(config_path)
+        raw = dict(doc.data)
+    elif explicit:
+        raise SourceError(str(config_path), 0, "config file not found")
+    for key, value in _environment_overrides(env).items():
+        if isinstance(value, dict) and isinstance(raw.get(key), dict):
+            raw[key] = {**raw[key], **value}
+        else:
+            raw[key] = value
+    if db_url:
+        raw["database_url"] = db_url
+    raw["source"] = str(config_path) if doc is not None else "(defaults)"
+    try:
+        return Settings.model_validate(raw)
+    except ValidationError as exc:
+        if doc is None:
+            doc = YamlDocument(str(config_path), raw, None)
+        raise pydantic_errors(doc, exc)[0] from None
+
+
+def config_problems(path: Path | None = None, environ: dict[str, str] | None = None) -> list[SourceError]:
+    """Every problem in the config file (not just the first), for `check-config`."""
+    env = dict(os.environ if environ is None else environ)
+    config_path = path or Path(env.get("DUTYWATCH_CONFIG") or DEFAULT_CONFIG)
+    if not config_path.exists():
+        return [SourceError(str(config_path), 0, "config file not found")] if path else []
+    try:
+        doc = load_yaml_mapping(config_path)
+    except SourceError as exc:
+        return [exc]
+    raw = dict(doc.data)
+    raw["source"] = str(config_path)
+    try:
+        Settings.model_validate(raw)
+    except ValidationError as exc:
+        return pydantic_errors(doc, exc)
+    return []

@@ -1,0 +1,1 @@
+"""Ingest: validate records against the event and roster schemas and store them once."""

@@ -1,0 +1,261 @@
+"""Typed SQLAlchemy models of the roster, the events and what is derived from them.
+
+Times are stored in UTC and always come back timezone-aware (`UTCDateTime`). Events are kept
+verbatim (`Event`), and the columns evaluation queries set-wise are derived from them at ingest:
+`Activity` (one row per official-or-unit x enterprise an event touches), `Case` and
+`CaseEvent`, `Review`, `ProjectItem.done_at`. Evaluation always filters by `at <= now`, so the
+same tables answer "what was true at instant t" for the backtest.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Date,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.engine import Dialect
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.types import TypeDecorator
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Aware datetimes in, UTC stored, aware UTC out, on SQLite and PostgreSQL alike."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to a UTC column")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value.astimezone(UTC)
+
+
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+    type_annotation_map = {datetime: UTCDateTime(), dict[str, Any]: JSON, list[Any]: JSON}
+
+
+# --- roster ---------------------------------------------------------------------------------
+
+
+class Unit(Base):
+    __tablename__ = "units"
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), unique=True)
+    kind: Mapped[str] = mapped_column(String(20))  # department, town, street, park
+    head_id: Mapped[str | None] = mapped_column(String(64))
+    leader_id: Mapped[str | None] = mapped_column(String(64))  # district leader in charge
+    parent_id: Mapped[str | None] = mapped_column(String(64))
+    indicator_lead: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class Official(Base):
+    __tablename__ = "officials"
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    name: Mapped[str] = mapped_column(String(100))
+    unit_id: Mapped[str | None] = mapped_column(String(64), index=True)
+    role: Mapped[str] = mapped_column(String(20))  # district_leader, unit_head, staff, project_manager
+    email: Mapped[str | None] = mapped_column(String(200))
+    phone: Mapped[str | None] = mapped_column(String(40))
+
+
+class Enterprise(Base):
+    __tablename__ = "enterprises"
+    id: Mapped[str] = mapped_column(String(18), primary_key=True)  # unified social credit code
+    name: Mapped[str] = mapped_column(String(200), index=True)
+    town: Mapped[str | None] = mapped_column(String(100))
+    above_scale: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class Pairing(Base):
+    """An official or a unit paired (挂钩) with an enterprise over [start, end]."""
+
+    __tablename__ = "pairings"
+    __table_args__ = (UniqueConstraint("owner", "enterprise_id", "start", name="uq_pairings_owner"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    owner: Mapped[str] = mapped_column(String(80))  # "official:<id>" or "unit:<id>"
+    official_id: Mapped[str | None] = mapped_column(String(64), index=True)
+    unit_id: Mapped[str | None] = mapped_column(String(64), index=True)
+    enterprise_id: Mapped[str] = mapped_column(String(18), index=True)
+    start: Mapped[date] = mapped_column(Date)
+    end: Mapped[date | None] = mapped_column(Date)
+
+
+class Project(Base):
+    __tablename__ = "projects"
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    leader_id: Mapped[str | None] = mapped_column(String(64))
+    unit_id: Mapped[str | None] = mapped_column(String(64))
+    manager_id: Mapped[str | None] = mapped_column(String(64))
+
+
+class ProjectItem(Base):
+    __tablename__ = "project_items"
+    project_id: Mapped[str] = mapped_column(String(64), ForeignKey("projects.id"), primary_key=True)
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    due: Mapped[date] = mapped_column(Date)
+    done_at: Mapped[datetime | None]
+
+
+# --- events and what ingest derives from them --------------------------------------------------
+
+
+class Event(Base):
+    """An accepted event, verbatim. The id is the idempotency key; digest detects conflicts."""
+
+    __tablename__ = "events"
+    id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    type: Mapped[str] = mapped_column(String(40), index=True)
+    at: Mapped[datetime] = mapped_column(index=True)
+    payload: Mapped[dict[str, Any]]
+    digest: Mapped[str] = mapped_column(String(64))
+    received_at: Mapped[datetime]
+
+
+class Activity(Base):
+    """One official-or-unit x enterprise touched by a visit, contact, briefing, matchmaking;
+    or one unit's forum, salon, coordination meeting or report."""
+
+    __tablename__ = "activities"
+    __table_args__ = (
+        Index("ix_activities_type_at", "type", "at"),
+        Index("ix_activities_enterprise_type_at", "enterprise_id", "type", "at"),
+    )
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    event_id: Mapped[str] = mapped_column(String(128), ForeignKey("events.id"), index=True)
+    type: Mapped[str] = mapped_column(String(40))
+    at: Mapped[datetime]
+    official_id: Mapped[str | None] = mapped_column(String(64))
+    unit_id: Mapped[str | None] = mapped_column(String(64))
+    enterprise_id: Mapped[str | None] = mapped_column(String(18))
+    talked_with_head: Mapped[bool] = mapped_column(Boolean, default=False)
+    report_kind: Mapped[str | None] = mapped_column(String(20))
+    report_period: Mapped[str | None] = mapped_column(String(10))
+
+
+class Case(Base):
+    """A problem an enterprise reported (诉求), as its case_opened event described it."""
+
+    __tablename__ = "cases"
+    __table_args__ = (Index("ix_cases_enterprise_category", "enterprise_id", "category"),)
+    id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    enterprise_id: Mapped[str] = mapped_column(String(18))
+    unit_id: Mapped[str] = mapped_column(String(64), index=True)  # receiving unit
+    channel: Mapped[str] = mapped_column(String(20))
+    complexity: Mapped[str] = mapped_column(String(10))
+    category: Mapped[str] = mapped_column(String(100))
+    received_at: Mapped[datetime] = mapped_column(index=True)
+    own_due_at: Mapped[datetime | None]  # a hotline order's own deadline
+    summary: Mapped[str] = mapped_column(Text, default="")
+    event_id: Mapped[str] = mapped_column(String(128))
+
+
+class CaseEvent(Base):
+    """Every later event of a case (assigned, feedback, escalated, closed, reopened, agenda)."""
+
+    __tablename__ = "case_events"
+    __table_args__ = (Index("ix_case_events_case_type_at", "case_id", "type", "at"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    event_id: Mapped[str] = mapped_column(String(128), index=True)
+    case_id: Mapped[str] = mapped_column(String(128))
+    type: Mapped[str] = mapped_column(String(40))
+    at: Mapped[datetime]
+    unit_id: Mapped[str | None] = mapped_column(String(64))
+    level: Mapped[int | None] = mapped_column(Integer)
+    satisfaction: Mapped[str | None] = mapped_column(String(30))
+
+
+class Review(Base):
+    """A 好差评 review of a unit; a rating of 1 or 2 is a bad review that must be rectified."""
+
+    __tablename__ = "reviews"
+    id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    unit_id: Mapped[str] = mapped_column(String(64), index=True)
+    rating: Mapped[int] = mapped_column(Integer)
+    channel: Mapped[str | None] = mapped_column(String(40))
+    at: Mapped[datetime] = mapped_column(index=True)
+    rectified_at: Mapped[datetime | None]
+    event_id: Mapped[str] = mapped_column(String(128))
+
+
+# --- state the daemon keeps ---------------------------------------------------------------------
+
+
+class ObligationRecord(Base):
+    """The last known status of one obligation (rule, subject, period), for reports."""
+
+    __tablename__ = "obligations"
+    __table_args__ = (Index("ix_obligations_rule_period", "rule", "period"),)
+    rule: Mapped[str] = mapped_column(String(64), primary_key=True)
+    subject: Mapped[str] = mapped_column(String(200), primary_key=True)
+    period: Mapped[str] = mapped_column(String(10), primary_key=True)  # "" for clocks
+    unit_id: Mapped[str | None] = mapped_column(String(64), index=True)
+    due_at: Mapped[datetime]
+    status: Mapped[str] = mapped_column(String(20))  # pending, warning, overdue, met_on_time, met_late, missed
+    met_at: Mapped[datetime | None]
+    evaluated_at: Mapped[datetime]
+
+
+class AlertRecord(Base):
+    """An alert keyed by (rule, subject, period): fires once, escalates, resolves."""
+
+    __tablename__ = "alerts"
+    __table_args__ = (UniqueConstraint("rule", "subject", "period", name="uq_alerts_key"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    rule: Mapped[str] = mapped_column(String(64))
+    subject: Mapped[str] = mapped_column(String(200))
+    period: Mapped[str] = mapped_column(String(10))  # "" for clocks
+    unit_id: Mapped[str | None] = mapped_column(String(64), index=True)
+    state: Mapped[str] = mapped_column(String(20))  # warning, overdue, resolved
+    level: Mapped[int] = mapped_column(Integer, default=0)
+    due_at: Mapped[datetime]
+    recipients: Mapped[list[Any]]
+    clause: Mapped[str] = mapped_column(String(40))
+    message: Mapped[str] = mapped_column(Text)
+    fired_at: Mapped[datetime]
+    changed_at: Mapped[datetime]
+    resolved_at: Mapped[datetime | None]
+    acked_by: Mapped[str | None] = mapped_column(String(100))
+    acked_at: Mapped[datetime | None]
+    ack_reason: Mapped[str | None] = mapped_column(Text)
+
+
+class Meta(Base):
+    """Small key/value facts about the store (e.g. the last committed evaluation instant)."""
+
+    __tablename__ = "meta"
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[str] = mapped_column(Text)

@@ -1,0 +1,98 @@
+"""YAML documents that remember where each value came from, for `file:line: reason` errors."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+
+class SourceError(Exception):
+    """A problem in an input file, located by file and line (1-based; 0 when unknown)."""
+
+    def __init__(self, file: str, line: int, reason: str) -> None:
+        super().__init__(f"{file}:{line}: {reason}")
+        self.file = file
+        self.line = line
+        self.reason = reason
+
+
+PathKey = Sequence[str | int]
+
+
+@dataclass(frozen=True)
+class YamlDocument:
+    """Parsed data plus its node tree, so any path into the data maps to a line."""
+
+    file: str
+    data: Any
+    root: yaml.Node | None
+
+    def line_of(self, path: PathKey) -> int:
+        """The line of the deepest node the path reaches (the parent's when a key is missing)."""
+        node = self.root
+        if node is None:
+            return 1
+        line = node.start_mark.line + 1
+        for key in path:
+            child: yaml.Node | None = None
+            if isinstance(node, yaml.MappingNode):
+                for k, v in node.value:
+                    if isinstance(k, yaml.ScalarNode) and k.value == str(key):
+                        child = v
+                        line = k.start_mark.line + 1
+                        break
+            elif isinstance(node, yaml.SequenceNode) and isinstance(key, int) and 0 <= key < len(node.value):
+                child = node.value[key]
+            if child is None:
+                return line
+            node = child
+            line = node.start_mark.line + 1
+        return line
+
+    def error(self, path: PathKey, reason: str) -> SourceError:
+        return SourceError(self.file, self.line_of(path), reason)
+
+
+def parse_yaml(text: str, file: str) -> YamlDocument:
+    """Parse one YAML document; a syntax error becomes a SourceError at its line."""
+    try:
+        root = yaml.compose(text, Loader=yaml.SafeLoader)
+        data = yaml.safe_load(text)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line = mark.line + 1 if mark is not None else 0
+        raise SourceError(file, line, f"invalid YAML: {exc.problem or exc}") from None
+    except yaml.YAMLError as exc:
+        raise SourceError(file, 0, f"invalid YAML: {exc}") from None
+    return YamlDocument(file, data, root)
+
+
+def load_yaml(path: Path) -> YamlDocument:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise SourceError(str(path), 0, f"not UTF-8 text: {exc.reason}") from None
+    except OSError as exc:
+        raise SourceError(str(path), 0, f"cannot read: {exc.strerror}") from None
+    return parse_yaml(text, str(path))
+
+
+def load_yaml_mapping(path: Path) -> YamlDocument:
+    doc = load_yaml(path)
+    if not isinstance(doc.data, dict):
+        raise SourceError(str(path), 1, "the file must hold a mapping at the top level")
+    return doc
+
+
+def pydantic_errors(doc: YamlDocument, exc: Any, prefix: PathKey = ()) -> list[SourceError]:
+    """Turn a pydantic ValidationError into located errors, one per problem."""
+    errors: list[SourceError] = []
+    for err in exc.errors():
+        loc = [*prefix, *(p for p in err["loc"] if isinstance(p, str | int))]
+        where = ".".join(str(p) for p in loc) or "(top)"
+        errors.append(doc.error(loc, f"{where}: {err['msg']}"))
+    return errors
