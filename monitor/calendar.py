@@ -13,6 +13,7 @@ working day after it is day 1, and the deadline is the end of the Nth working da
 from __future__ import annotations
 
 import bisect
+import contextlib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, timedelta
@@ -156,7 +157,9 @@ def load_overrides(directory: Path) -> tuple[list[YearOverride], list[SourceErro
             errors.append(doc.error(("year",), "year must be a four-digit integer"))
             continue
         if path.stem != str(year):
-            errors.append(doc.error(("year",), f"the file {path.name} must hold the year {path.stem}, not {year}"))
+            errors.append(
+                doc.error(("year",), f"the file {path.name} must hold the year {path.stem}, not {year}")
+            )
             continue
         notice = data.get("notice")
         if not isinstance(notice, str) or not notice.strip():
@@ -173,10 +176,8 @@ def load_overrides(directory: Path) -> tuple[list[YearOverride], list[SourceErro
             dates: set[date] = set()
             for i, value in enumerate(values):
                 if isinstance(value, str):
-                    try:
+                    with contextlib.suppress(ValueError):
                         value = date.fromisoformat(value)
-                    except ValueError:
-                        pass
                 if not isinstance(value, date) or value.year != year:
                     errors.append(doc.error((key, i), f"{value!r} is not a date in {year}"))
                     ok = False
@@ -189,7 +190,9 @@ def load_overrides(directory: Path) -> tuple[list[YearOverride], list[SourceErro
         if both:
             errors.append(doc.error(("workdays",), f"dates both holiday and workday: {sorted(both)}"))
             continue
-        overrides.append(YearOverride(year, notice.strip(), parsed["holidays"], parsed["workdays"], str(path)))
+        overrides.append(
+            YearOverride(year, notice.strip(), parsed["holidays"], parsed["workdays"], str(path))
+        )
     return overrides, errors
 
 

@@ -21,6 +21,7 @@ if TYPE_CHECKING:
 
     from monitor.calendar import WorkCalendar
     from monitor.config import Settings
+    from monitor.rulebook import Rulebook
 
 
 @dataclass
@@ -54,6 +55,15 @@ class Context:
                 ensure_schema(self._engine)
         return self._engine
 
+    def rulebook(self) -> Rulebook:
+        from monitor.rulebook import load_rulebook
+
+        try:
+            return load_rulebook(self.settings.rules_dir)
+        except SourceError as exc:
+            click.echo(str(exc), err=True)
+            sys.exit(1)
+
     def calendar(self) -> WorkCalendar:
         from monitor.calendar import load_calendar
 
@@ -84,10 +94,13 @@ def cli(ctx: click.Context, config_path: Path | None, db_url: str | None) -> Non
 
 
 def _register() -> None:
-    from monitor.cli import calendar_cmd, db_cmd
+    from monitor.cli import calendar_cmd, check_config_cmd, db_cmd, evaluate_cmd, test_rules_cmd
 
     cli.add_command(calendar_cmd.calendar)
+    cli.add_command(check_config_cmd.check_config)
     cli.add_command(db_cmd.db)
+    cli.add_command(evaluate_cmd.evaluate)
+    cli.add_command(test_rules_cmd.test_rules)
 
 
 _register()

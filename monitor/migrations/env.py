@@ -19,9 +19,7 @@ def run_migrations_online() -> None:
             raise RuntimeError("no engine or sqlalchemy.url given to the migrations")
         engine = create_engine(url)
     with engine.begin() as connection:
-        context.configure(
-            connection=connection, target_metadata=target_metadata, render_as_batch=True
-        )
+        context.configure(connection=connection, target_metadata=target_metadata, render_as_batch=True)
         context.run_migrations()
 
 

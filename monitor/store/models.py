@@ -10,7 +10,7 @@ same tables answer "what was true at instant t" for the backtest.
 from __future__ import annotations
 
 from datetime import UTC, date, datetime
-from typing import Any
+from typing import Any, ClassVar
 
 from sqlalchemy import (
     JSON,
@@ -63,7 +63,11 @@ NAMING = {
 
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING)
-    type_annotation_map = {datetime: UTCDateTime(), dict[str, Any]: JSON, list[Any]: JSON}
+    type_annotation_map: ClassVar[dict[Any, Any]] = {
+        datetime: UTCDateTime(),
+        dict[str, Any]: JSON,
+        list[Any]: JSON,
+    }
 
 
 # --- roster ---------------------------------------------------------------------------------
@@ -224,7 +228,9 @@ class ObligationRecord(Base):
     period: Mapped[str] = mapped_column(String(10), primary_key=True)  # "" for clocks
     unit_id: Mapped[str | None] = mapped_column(String(64), index=True)
     due_at: Mapped[datetime]
-    status: Mapped[str] = mapped_column(String(20))  # pending, warning, overdue, met_on_time, met_late, missed
+    status: Mapped[str] = mapped_column(
+        String(20)
+    )  # pending, warning, overdue, met_on_time, met_late, missed
     met_at: Mapped[datetime | None]
     evaluated_at: Mapped[datetime]
 
@@ -251,6 +257,8 @@ class AlertRecord(Base):
     acked_by: Mapped[str | None] = mapped_column(String(100))
     acked_at: Mapped[datetime | None]
     ack_reason: Mapped[str | None] = mapped_column(Text)
+    # set while another alert inhibits this one: visible, but not notified
+    inhibited_by: Mapped[str | None] = mapped_column(String(64))
 
 
 class Meta(Base):

@@ -1,0 +1,64 @@
+"""`dutywatch check-config`: every problem in config, rules, calendar overrides and roster files,
+as `file:line: reason` lines; exit 0 when there is none, else 1."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from monitor.cli import Context, pass_context
+
+
+@click.command("check-config")
+@click.option(
+    "--roster",
+    "roster_files",
+    multiple=True,
+    type=click.Path(path_type=Path),
+    help="Roster files to check as well (YAML, CSV or XLSX); repeatable.",
+)
+@pass_context
+def check_config(ctx: Context, roster_files: tuple[Path, ...]) -> None:
+    """Validate config, rules, calendar overrides and roster."""
+    from monitor.calendar import load_overrides
+    from monitor.config import Settings, config_problems, load_settings
+    from monitor.rulebook import load_rules
+    from monitor.yamlsource import SourceError
+
+    problems: list[SourceError] = list(config_problems(ctx.config_path))
+    settings: Settings
+    try:
+        settings = load_settings(ctx.config_path, db_url=ctx.db_url)
+    except SourceError:
+        settings = Settings()  # the file's problems are listed above; check the rest with defaults
+    problems.extend(load_rules(settings.rules_dir)[1])
+    problems.extend(load_overrides(settings.calendar.overrides_dir)[1])
+    for path in roster_files:
+        problems.extend(_roster_problems(path))
+    for problem in problems:
+        click.echo(str(problem))
+    if problems:
+        click.echo(f"{len(problems)} problem(s)", err=True)
+        sys.exit(1)
+    click.echo("ok: config, rules and calendar are valid", err=True)
+
+
+def _roster_problems(path: Path) -> list[SourceError]:
+    from monitor.ingest.files import read_roster_file
+    from monitor.yamlsource import SourceError
+
+    try:
+        return [SourceError(*_split(str(e))) for e in read_roster_file(path)[1]]
+    except SourceError as exc:
+        return [exc]
+
+
+def _split(text: str) -> tuple[str, int, str]:
+    """`file:line: reason` back into its parts (line 0 when the text has none)."""
+    head, _, reason = text.partition(": ")
+    file, _, line = head.rpartition(":")
+    if file and line.isdigit():
+        return file, int(line), reason
+    return head, 0, reason

@@ -1,0 +1,64 @@
+"""`dutywatch evaluate --at DATETIME [--format json|table] [--commit]`."""
+
+from __future__ import annotations
+
+import json
+
+import click
+
+from monitor.cli import Context, pass_context
+from monitor.cli.output import table
+
+
+@click.command()
+@click.option("--at", "at_text", required=True, help="The instant (ISO 8601; no offset means Asia/Shanghai).")
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
+@click.option("--commit", is_flag=True, help="Record alert and obligation state (default: dry run).")
+@click.option(
+    "--lang", type=click.Choice(["zh", "en"]), default=None, help="Message language (default from config)."
+)
+@pass_context
+def evaluate(ctx: Context, at_text: str, fmt: str, commit: bool, lang: str | None) -> None:
+    """Print the alerts firing at an instant."""
+    from monitor.alerting import commit_evaluation
+    from monitor.clock import iso_shanghai, parse_instant
+    from monitor.engine import DurableMatcher
+    from monitor.evaluation import evaluate as run_evaluation
+    from monitor.store.db import session_factory
+
+    try:
+        at = parse_instant(at_text)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--at") from None
+    rulebook = ctx.rulebook()
+    calendar = ctx.calendar()
+    engine = ctx.engine()
+    with session_factory(engine)() as session:
+        result = run_evaluation(
+            session, rulebook, calendar, ctx.settings, at, DurableMatcher(rulebook), language=lang
+        )
+        if commit:
+            changes = commit_evaluation(session, result)
+            session.commit()
+            click.echo(f"committed: {len(changes)} alert transitions", err=True)
+    for problem in result.problems:
+        click.echo(f"warning: {problem}", err=True)
+    if fmt == "json":
+        click.echo(json.dumps([a.record() for a in result.alerts], ensure_ascii=False, indent=2))
+    else:
+        rows = [
+            (
+                a.rule,
+                a.subject,
+                a.period or "-",
+                a.state,
+                a.level,
+                iso_shanghai(a.due_at)[:16],
+                ",".join(a.recipients),
+            )
+            for a in result.alerts
+        ]
+        click.echo(
+            table(["rule", "subject", "period", "state", "level", "due", "recipients"], rows, max_width=44)
+        )
+        click.echo(f"\n{len(result.alerts)} alerts at {iso_shanghai(at)} ({len(result.inhibited)} inhibited)")

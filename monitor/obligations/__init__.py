@@ -1,0 +1,55 @@
+"""Obligations: what SQL and the calendar derive, set-wise, about each duty at an instant.
+
+Each module computes the obligations of one kind of rule (`Rule.obligation`) with a few
+set-wise queries, never one query per pairing or case, and every query filters on `at <= now`
+so that the same code answers for any instant (the daemon's tick, `evaluate --at`, backtests).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import TYPE_CHECKING, Literal
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
+    from monitor.config import CaseSettings
+    from monitor.obligations.timing import Timing
+    from monitor.roster import RosterIndex
+
+Status = Literal["pending", "overdue", "met_on_time", "met_late", "missed"]
+
+
+@dataclass
+class Obligation:
+    """One duty (rule, subject, period): who owes it, when it is due, whether and when it was met."""
+
+    rule: str
+    subject: str
+    period: str | None
+    owner: str  # "official:<id>" or "unit:<id>": who owes the duty
+    unit_id: str | None  # the unit answerable for it (labels, filters, reports)
+    due_at: datetime
+    met_at: datetime | None = None
+    min_level: int = 0  # a level reached by an explicit escalation event
+    project_id: str | None = None
+    context: dict[str, object] = field(default_factory=dict)  # names for the message
+    status: Status = "pending"
+    working_days_to_due: int = 0
+    working_days_overdue: int = 0
+
+    @property
+    def key(self) -> tuple[str, str, str]:
+        return (self.rule, self.subject, self.period or "")
+
+
+@dataclass(frozen=True)
+class View:
+    """Everything an obligation query needs: the store, the instant, the calendar, the roster."""
+
+    session: Session
+    now: datetime
+    timing: Timing
+    roster: RosterIndex
+    cases: CaseSettings

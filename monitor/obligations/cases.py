@@ -1,0 +1,323 @@
+"""Deadlines on cases (制度二、三、七、十、十二): feedback clocks, major cases to the coordination
+meeting, the escalation ladder and repeated reports.
+
+A case's clock starts at receipt; feedback (or closing) stops it. Only clocks still running at
+the instant, or stopped within the last RECENT days (so their on-time or late outcome is
+recorded), come back from SQL.
+"""
+
+from __future__ import annotations
+
+import bisect
+from datetime import datetime, timedelta
+
+from sqlalchemy import and_, func, or_, select
+from sqlalchemy.orm import aliased
+from sqlalchemy.sql.elements import ColumnElement
+from sqlalchemy.sql.selectable import ScalarSelect
+
+from monitor.clock import end_of_day, iso_shanghai, local_date
+from monitor.obligations import Obligation, View
+from monitor.periods import period_of
+from monitor.rulebook import Rule
+from monitor.store.models import Activity, Case, CaseEvent
+
+RECENT = timedelta(days=7)
+SATISFIED = ("satisfied", "basically_satisfied")
+
+
+def _first_event(types: tuple[str, ...], now: datetime) -> ScalarSelect[datetime]:
+    return (
+        select(func.min(CaseEvent.at))
+        .where(CaseEvent.case_id == Case.id, CaseEvent.type.in_(types), CaseEvent.at <= now)
+        .correlate(Case)
+        .scalar_subquery()
+    )
+
+
+def _explicit_level(now: datetime) -> ScalarSelect[int | None]:
+    return (
+        select(func.max(CaseEvent.level))
+        .where(CaseEvent.case_id == Case.id, CaseEvent.type == "case_escalated", CaseEvent.at <= now)
+        .correlate(Case)
+        .scalar_subquery()
+    )
+
+
+def _handling_unit(now: datetime) -> ColumnElement[str]:
+    """The unit a case was last assigned to by now, else its receiving unit."""
+    latest = (
+        select(CaseEvent.unit_id)
+        .where(CaseEvent.case_id == Case.id, CaseEvent.type == "case_assigned", CaseEvent.at <= now)
+        .order_by(CaseEvent.at.desc(), CaseEvent.id.desc())
+        .limit(1)
+        .correlate(Case)
+        .scalar_subquery()
+    )
+    return func.coalesce(latest, Case.unit_id)
+
+
+def _scope(rule: Rule) -> list[ColumnElement[bool]]:
+    scope = rule.applies_to
+    conditions: list[ColumnElement[bool]] = []
+    if scope.complexity:
+        conditions.append(Case.complexity.in_(scope.complexity))
+    if scope.channels:
+        conditions.append(Case.channel.in_(scope.channels))
+    if scope.exclude_channels:
+        conditions.append(Case.channel.not_in(scope.exclude_channels))
+    return conditions
+
+
+def _case_context(
+    view: View, case_id: str, enterprise_id: str, unit_id: str, category: str
+) -> dict[str, object]:
+    unit = view.roster.units.get(unit_id)
+    return {
+        "case_id": case_id,
+        "enterprise_name": view.roster.enterprise_names.get(enterprise_id, enterprise_id),
+        "unit_name": unit.name if unit else unit_id,
+        "owner_name": unit.name if unit else unit_id,
+        "category": category,
+    }
+
+
+def case_clock_obligations(view: View, rule: Rule) -> list[Obligation]:
+    """Feedback within the rule's working days, or by the case's own due time (hotline orders)."""
+    now = view.now
+    met = _first_event(rule.fulfilled_by.case_events, now).label("met_at")
+    inner = (
+        select(
+            Case.id,
+            Case.enterprise_id,
+            Case.category,
+            Case.received_at,
+            Case.own_due_at,
+            _handling_unit(now).label("unit_id"),
+            _explicit_level(now).label("level"),
+            met,
+        )
+        .where(Case.received_at <= now, *_scope(rule))
+        .subquery()
+    )
+    query = select(inner).where(or_(inner.c.met_at.is_(None), inner.c.met_at > now - RECENT))
+    out: list[Obligation] = []
+    for (
+        case_id,
+        enterprise_id,
+        category,
+        received_at,
+        own_due_at,
+        unit_id,
+        level,
+        met_at,
+    ) in view.session.execute(query).tuples():
+        if rule.due_working_days is not None:
+            due = view.timing.deadline(received_at, rule.due_working_days)
+        elif own_due_at is not None:
+            due = own_due_at
+        else:
+            days = view.cases.hotline_working_days_by_category.get(
+                category, view.cases.hotline_default_working_days
+            )
+            due = view.timing.deadline(received_at, days)
+        context = _case_context(view, case_id, enterprise_id, unit_id, category)
+        context["received"] = iso_shanghai(received_at)
+        out.append(
+            Obligation(
+                rule=rule.id,
+                subject=f"case:{case_id}",
+                period=None,
+                owner=f"unit:{unit_id}",
+                unit_id=unit_id,
+                due_at=due,
+                met_at=met_at,
+                min_level=level or 0,
+                context=context,
+            )
+        )
+    return out
+
+
+def case_meeting_obligations(view: View, rule: Rule) -> list[Obligation]:
+    """A major case goes on the agenda of the first coordination meeting held after its receipt
+    (with a grace of a few working days), by the end of the next two-month block at the latest;
+    an escalation to level 2 or higher fulfils it too."""
+    now = view.now
+    meeting_units = view.roster.units_named(rule.applies_to.unit_names)
+    meetings = sorted(
+        view.session.scalars(
+            select(Activity.at).where(
+                Activity.type == "coordination_meeting",
+                Activity.at <= now,
+                *([Activity.unit_id.in_(meeting_units)] if meeting_units else []),
+            )
+        )
+    )
+    meeting_days = [local_date(m) for m in meetings]
+    on_agenda = _first_event(("agenda",), now)
+    escalated = (
+        select(func.min(CaseEvent.at))
+        .where(
+            CaseEvent.case_id == Case.id,
+            CaseEvent.type == "case_escalated",
+            CaseEvent.level >= 2,
+            CaseEvent.at <= now,
+        )
+        .correlate(Case)
+        .scalar_subquery()
+    )
+    met = func.coalesce(on_agenda, escalated)
+    inner = (
+        select(
+            Case.id,
+            Case.enterprise_id,
+            Case.category,
+            Case.received_at,
+            _handling_unit(now).label("unit_id"),
+            met.label("met_at"),
+        )
+        .where(Case.received_at <= now, *_scope(rule))
+        .subquery()
+    )
+    query = select(inner).where(or_(inner.c.met_at.is_(None), inner.c.met_at > now - RECENT))
+    out: list[Obligation] = []
+    for case_id, enterprise_id, category, received_at, unit_id, met_at in view.session.execute(
+        query
+    ).tuples():
+        received_day = local_date(received_at)
+        due = end_of_day(period_of("bimonth", received_day).next().end)
+        earliest = view.timing.calendar.add_workdays(received_day, rule.meeting_grace_working_days)
+        i = bisect.bisect_left(meeting_days, earliest)
+        if i < len(meetings) and meetings[i] < due:
+            due = meetings[i]
+        context = _case_context(view, case_id, enterprise_id, unit_id, category)
+        context["received"] = iso_shanghai(received_at)
+        out.append(
+            Obligation(
+                rule=rule.id,
+                subject=f"case:{case_id}",
+                period=None,
+                owner=f"unit:{unit_id}",
+                unit_id=unit_id,
+                due_at=due,
+                met_at=met_at,
+                context=context,
+            )
+        )
+    return out
+
+
+def case_ladder_obligations(rule: Rule, clocks: list[Obligation]) -> list[Obligation]:
+    """The ladder watches the clocks it names: each running clock is a step to climb."""
+    out: list[Obligation] = []
+    for clock in clocks:
+        if clock.rule not in rule.ladder_of:
+            continue
+        out.append(
+            Obligation(
+                rule=rule.id,
+                subject=clock.subject,
+                period=None,
+                owner=clock.owner,
+                unit_id=clock.unit_id,
+                due_at=clock.due_at,
+                met_at=clock.met_at,
+                min_level=clock.min_level,
+                context=dict(clock.context),
+            )
+        )
+    return out
+
+
+def repeat_report_obligations(view: View, rule: Rule) -> list[Obligation]:
+    """An enterprise reporting the same category again within the window after an earlier case of
+    its was closed, or a case reopened: open until the repeated case is closed satisfactorily."""
+    now = view.now
+    window = timedelta(days=rule.repeat_window_days or view.cases.repeat_window_days)
+    earlier = aliased(Case)
+    closed = aliased(CaseEvent)
+    again = (
+        select(
+            Case.id,
+            Case.enterprise_id,
+            Case.category,
+            Case.received_at,
+            _handling_unit(now).label("unit_id"),
+            func.max(closed.at).label("previous_closed"),
+        )
+        .join(
+            earlier,
+            and_(
+                earlier.enterprise_id == Case.enterprise_id,
+                earlier.category == Case.category,
+                earlier.id != Case.id,
+                earlier.received_at < Case.received_at,
+            ),
+        )
+        .join(
+            closed,
+            and_(closed.case_id == earlier.id, closed.type == "case_closed", closed.at <= Case.received_at),
+        )
+        .where(Case.received_at <= now)
+        .group_by(Case.id, Case.enterprise_id, Case.category, Case.received_at, Case.unit_id)
+    )
+    candidates: dict[str, tuple[str, str, datetime, str, datetime]] = {}
+    for case_id, enterprise_id, category, received_at, unit_id, previous in view.session.execute(
+        again
+    ).tuples():
+        if received_at - previous <= window:
+            candidates[case_id] = (enterprise_id, category, received_at, unit_id, previous)
+    reopened = (
+        select(
+            CaseEvent.case_id,
+            Case.enterprise_id,
+            Case.category,
+            func.max(CaseEvent.at),
+            _handling_unit(now),
+        )
+        .join(Case, Case.id == CaseEvent.case_id)
+        .where(CaseEvent.type == "case_reopened", CaseEvent.at <= now)
+        .group_by(CaseEvent.case_id, Case.enterprise_id, Case.category, Case.unit_id, Case.id)
+    )
+    repeats: list[tuple[str, str, str, datetime, str, datetime | None]] = [
+        (cid, e, cat, at, unit, prev) for cid, (e, cat, at, unit, prev) in candidates.items()
+    ]
+    for case_id, enterprise_id, category, reopened_at, unit_id in view.session.execute(reopened).tuples():
+        repeats.append((case_id, enterprise_id, category, reopened_at, unit_id, None))
+    if not repeats:
+        return []
+    case_ids = sorted({r[0] for r in repeats})
+    closes: dict[str, list[tuple[datetime, str | None]]] = {}
+    for case_id, at, satisfaction in view.session.execute(
+        select(CaseEvent.case_id, CaseEvent.at, CaseEvent.satisfaction).where(
+            CaseEvent.case_id.in_(case_ids), CaseEvent.type == "case_closed", CaseEvent.at <= now
+        )
+    ).tuples():
+        closes.setdefault(case_id, []).append((at, satisfaction))
+    by_subject: dict[tuple[str, str], Obligation] = {}
+    for case_id, enterprise_id, category, repeat_at, unit_id, previous_close in sorted(
+        repeats, key=lambda r: r[3]
+    ):
+        satisfied = [at for at, sat in closes.get(case_id, []) if sat in SATISFIED and at > repeat_at]
+        met_at = min(satisfied) if satisfied else None
+        if met_at is not None and met_at <= now - RECENT:
+            continue
+        period = period_of("month", local_date(repeat_at)).label
+        key = (f"enterprise:{enterprise_id}", period)
+        if key in by_subject:
+            continue
+        context = _case_context(view, case_id, enterprise_id, unit_id, category)
+        context["received"] = iso_shanghai(repeat_at)
+        context["previous_closed"] = iso_shanghai(previous_close) if previous_close else "（重新打开）"
+        by_subject[key] = Obligation(
+            rule=rule.id,
+            subject=key[0],
+            period=period,
+            owner=f"unit:{unit_id}",
+            unit_id=unit_id,
+            due_at=repeat_at,
+            met_at=met_at,
+            context=context,
+        )
+    return list(by_subject.values())

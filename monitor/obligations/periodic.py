@@ -1,0 +1,58 @@
+"""Which periods of a recurring duty are in view at an instant, and their due times."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+
+from monitor.calendar import CalendarNotCovered
+from monitor.clock import end_of_day, local_date, start_of_day
+from monitor.obligations.timing import Timing
+from monitor.periods import Period, PeriodKind, period_of
+from monitor.rulebook import Rule
+
+MAX_PERIODS_BACK = 36
+
+
+def period_due(rule: Rule, period: Period, timing: Timing) -> datetime:
+    """A period duty is due at the end of its last day (23:59:59); a monthly notice by the end
+    of the Nth working day of the next period."""
+    if rule.obligation == "unit_report" and rule.due_working_days is not None:
+        return timing.end_of(timing.calendar.add_workdays(period.end, rule.due_working_days))
+    return end_of_day(period.end)
+
+
+def periods_in_view(rule: Rule, now: datetime, timing: Timing) -> list[tuple[Period, datetime]]:
+    """The current period and every earlier one whose alerts have not expired, newest first.
+
+    A period whose expiry cannot be told because the calendar lacks its year is kept in view.
+    """
+    assert rule.period is not None
+    kind: PeriodKind = rule.period
+    out: list[tuple[Period, datetime]] = []
+    period = period_of(kind, local_date(now))
+    if rule.obligation == "unit_report":
+        # a monthly notice for this month is due next month: nothing to say about it yet
+        period = period.previous()
+    for _ in range(MAX_PERIODS_BACK):
+        if start_of_day(period.start) > now:
+            period = period.previous()
+            continue
+        due = period_due(rule, period, timing)
+        if due < now and rule.expire_working_days is not None:
+            try:
+                if timing.overdue(now, due) > rule.expire_working_days:
+                    break
+            except CalendarNotCovered:
+                pass
+        out.append((period, due))
+        period = period.previous()
+    return out
+
+
+def utc_bounds(period: Period) -> tuple[datetime, datetime]:
+    """[start, end) of the period as UTC instants (Shanghai days)."""
+    return start_of_day(period.start), start_of_day(period.next().start)
+
+
+DueFn = Callable[[Period], datetime]

@@ -1,0 +1,43 @@
+"""Bad reviews (差评) rectified within the limit (制度二)."""
+
+from __future__ import annotations
+
+from sqlalchemy import or_, select
+
+from monitor.clock import iso_shanghai
+from monitor.obligations import Obligation, View
+from monitor.obligations.cases import RECENT
+from monitor.rulebook import Rule
+from monitor.store.models import Review
+
+
+def review_obligations(view: View, rule: Rule) -> list[Obligation]:
+    now = view.now
+    assert rule.applies_to.max_rating is not None and rule.due_working_days is not None
+    query = select(Review.id, Review.unit_id, Review.rating, Review.at, Review.rectified_at).where(
+        Review.rating <= rule.applies_to.max_rating,
+        Review.at <= now,
+        or_(Review.rectified_at.is_(None), Review.rectified_at > now - RECENT),
+    )
+    out: list[Obligation] = []
+    for review_id, unit_id, rating, at, rectified_at in view.session.execute(query).tuples():
+        unit = view.roster.units.get(unit_id)
+        out.append(
+            Obligation(
+                rule=rule.id,
+                subject=f"review:{review_id}",
+                period=None,
+                owner=f"unit:{unit_id}",
+                unit_id=unit_id,
+                due_at=view.timing.deadline(at, rule.due_working_days),
+                met_at=rectified_at if rectified_at is not None and rectified_at <= now else None,
+                context={
+                    "review_id": review_id,
+                    "rating": rating,
+                    "received": iso_shanghai(at),
+                    "unit_name": unit.name if unit else unit_id,
+                    "owner_name": unit.name if unit else unit_id,
+                },
+            )
+        )
+    return out

@@ -1,0 +1,274 @@
+"""The policy's rules as data: the schema of `rules/*.yaml`, loaded with precise errors.
+
+Each entry defines one obligation id of OBLIGATIONS.md: its clause and quote, lead units, the
+kind of obligation (which evaluator computes its facts), period or clock, what fulfils it, when
+to warn, its escalation ladder, inhibitions and messages (Chinese first, English too). Every
+number an operator may want to change lives here, not in code.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+import jinja2
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from monitor.periods import PeriodKind
+from monitor.yamlsource import SourceError, load_yaml_mapping, pydantic_errors
+
+RULE_IDS = (
+    "pairing-monthly-contact",
+    "pairing-monthly-visit",
+    "pairing-semiannual-briefing",
+    "pairing-annual-matchmaking",
+    "unit-semiannual-forum",
+    "unit-annual-salon",
+    "unit-bimonthly-coordination",
+    "unit-monthly-review-report",
+    "unit-monthly-hotline-report",
+    "case-simple-same-day",
+    "case-complex-5-workdays",
+    "case-major-to-meeting",
+    "case-escalation",
+    "case-repeat-report",
+    "review-bad-rectification",
+    "hotline-order-deadline",
+    "project-item-deadline",
+)
+
+ObligationKind = Literal[
+    "pairing_activity",  # a pairing's recurring duty in each period
+    "unit_activity",  # a unit's recurring meeting in each period
+    "unit_report",  # a unit's monthly notice, due N working days into the next month
+    "case_clock",  # feedback on a case within N working days (or its own due time)
+    "case_meeting",  # a major case on the agenda of the coordination meeting
+    "case_ladder",  # an overdue case reported up the ladder
+    "repeat_report",  # the same enterprise reporting the same problem again
+    "review_rectification",  # a bad review rectified within N working days
+    "project_item",  # a project's checklist item done by its due date
+]
+
+Role = Literal[
+    "owner",  # the official or unit that owes the duty
+    "unit_head",  # the head of the owing unit
+    "business_office",  # 区营商办
+    "conduct_office",  # 区作风办
+    "district_leader",  # the district leader in charge of the owing unit
+    "project_manager",
+    "project_unit_head",
+    "project_leader",
+]
+
+ActivityType = Literal[
+    "visit", "contact", "policy_briefing", "matchmaking", "forum", "salon", "coordination_meeting"
+]
+Complexity = Literal["simple", "complex", "major"]
+Channel = Literal["window", "hotline", "platform", "visit", "forum", "supervisor", "other"]
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class Texts(_Frozen):
+    """A text in Chinese (first) and English."""
+
+    zh: str = Field(min_length=1)
+    en: str = Field(min_length=1)
+
+    def get(self, language: str) -> str:
+        return self.en if language == "en" else self.zh
+
+
+class Fulfilment(_Frozen):
+    """What fulfils the duty."""
+
+    events: tuple[ActivityType, ...] = ()
+    talked_with_head: bool = False  # a visit counts only if it included a talk with the head
+    report_kind: Literal["bad_reviews", "hotline"] | None = None
+    # case clocks: the events that stop the clock
+    case_events: tuple[Literal["case_feedback", "case_closed"], ...] = ()
+
+
+class Scope(_Frozen):
+    """Which units, cases or reviews the rule applies to."""
+
+    unit_names: tuple[str, ...] = ()  # matched exactly against the roster's unit names
+    indicator_leads: bool = False  # every unit marked indicator_lead
+    complexity: tuple[Complexity, ...] = ()
+    channels: tuple[Channel, ...] = ()
+    exclude_channels: tuple[Channel, ...] = ()
+    max_rating: int | None = Field(None, ge=1, le=5)  # reviews rated at most this are bad reviews
+
+
+class LadderStep(_Frozen):
+    level: int = Field(ge=0, le=5)
+    # reached when this many working days have ended after the due time (0: at the due time)
+    after_working_days: int = Field(ge=0)
+    notify: tuple[Role, ...]
+
+
+class Rule(_Frozen):
+    """One obligation of the policy."""
+
+    id: str
+    title: Texts
+    clause: str = Field(min_length=1)  # the numbered system(s) of the notice, e.g. "二" or "三, 十"
+    quote: str = Field(min_length=1)  # the policy's own words
+    lead_units: tuple[str, ...] = Field(min_length=1)
+    obligation: ObligationKind
+    period: PeriodKind | None = None
+    fulfilled_by: Fulfilment = Fulfilment()
+    applies_to: Scope = Scope()
+    due_working_days: int | None = Field(None, ge=0)
+    # case_meeting: a meeting counts when held at least this many working days after receipt
+    meeting_grace_working_days: int = Field(2, ge=0)
+    # case_ladder: the clocks whose overdue cases climb, and the level from which it reports
+    ladder_of: tuple[str, ...] = ()
+    # repeat_report: calendar days after a close within which the same problem counts as repeated
+    repeat_window_days: int | None = Field(None, ge=1)
+    warn_working_days: int = Field(0, ge=0)  # warn when this many working days or fewer remain
+    escalation: tuple[LadderStep, ...] = Field(min_length=1)
+    # period duties stop alerting (and count as missed) this many working days after the due time
+    expire_working_days: int | None = Field(None, ge=0)
+    inhibited_by: tuple[str, ...] = ()
+    renotify_hours: float = Field(24.0, gt=0)
+    immediate: bool = False
+    message: Texts
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Rule:
+        if self.id not in RULE_IDS:
+            raise ValueError(f"unknown rule id {self.id!r}; the ids of OBLIGATIONS.md are fixed")
+        levels = [s.level for s in self.escalation]
+        if levels != sorted(set(levels)):
+            raise ValueError("escalation levels must be distinct and increasing")
+        days = [s.after_working_days for s in self.escalation]
+        if days != sorted(days):
+            raise ValueError("escalation steps must not need fewer working days than the step before")
+        periodic = self.obligation in ("pairing_activity", "unit_activity", "unit_report")
+        if periodic and self.period is None:
+            raise ValueError(f"a {self.obligation} rule needs a period")
+        if not periodic and self.period is not None:
+            raise ValueError(f"a {self.obligation} rule runs on a clock and takes no period")
+        if self.obligation in ("pairing_activity", "unit_activity") and not self.fulfilled_by.events:
+            raise ValueError("fulfilled_by.events must name the events that fulfil the duty")
+        if self.obligation == "unit_report" and (
+            self.fulfilled_by.report_kind is None or self.due_working_days is None
+        ):
+            raise ValueError("a unit_report rule needs fulfilled_by.report_kind and due_working_days")
+        if self.obligation == "case_clock" and not self.fulfilled_by.case_events:
+            raise ValueError("a case_clock rule needs fulfilled_by.case_events")
+        if self.obligation == "case_ladder" and not self.ladder_of:
+            raise ValueError("a case_ladder rule needs ladder_of: the case clocks it watches")
+        if self.obligation == "review_rectification" and (
+            self.due_working_days is None or self.applies_to.max_rating is None
+        ):
+            raise ValueError("a review_rectification rule needs due_working_days and applies_to.max_rating")
+        if self.obligation == "unit_activity" and not (
+            self.applies_to.unit_names or self.applies_to.indicator_leads
+        ):
+            raise ValueError("a unit_activity rule needs applies_to.unit_names or indicator_leads")
+        return self
+
+    def step_for(self, level: int) -> LadderStep:
+        return next(s for s in self.escalation if s.level == level)
+
+
+class RuleFile(_Frozen):
+    rules: tuple[Rule, ...] = Field(min_length=1)
+
+
+_SPACE_BY_CJK = re.compile(r"(?<=[\u3000-\u9fff\uff00-\uffef]) +| +(?=[\u3000-\u9fff\uff00-\uffef])")
+_JINJA = jinja2.Environment(undefined=jinja2.StrictUndefined, autoescape=False, keep_trailing_newline=False)
+
+
+@dataclass(frozen=True)
+class Rulebook:
+    """The loaded rules by id, in the fixed order of RULE_IDS, with compiled message templates."""
+
+    rules: Mapping[str, Rule]
+    templates: Mapping[tuple[str, str], jinja2.Template]
+
+    def __iter__(self) -> Iterator[Rule]:
+        return iter(self.rules.values())
+
+    def __getitem__(self, rule_id: str) -> Rule:
+        return self.rules[rule_id]
+
+    def render(self, rule_id: str, language: str, context: Mapping[str, object]) -> str:
+        """The rule's message in the language; YAML folding spaces next to Chinese are dropped."""
+        text = " ".join(self.templates[(rule_id, language)].render(**context).split())
+        if language == "zh":
+            text = _SPACE_BY_CJK.sub("", text)
+        return text
+
+
+def load_rulebook(directory: Path, *, require_all: bool = True) -> Rulebook:
+    """Load every `*.yaml` in the directory; raises the first SourceError (see rule_problems)."""
+    rulebook, errors = load_rules(directory, require_all=require_all)
+    if errors:
+        raise errors[0]
+    assert rulebook is not None
+    return rulebook
+
+
+def load_rules(directory: Path, *, require_all: bool = True) -> tuple[Rulebook | None, list[SourceError]]:
+    """Load and check the rule files; every problem comes back as a file:line error."""
+    errors: list[SourceError] = []
+    found: dict[str, Rule] = {}
+    where: dict[str, str] = {}
+    templates: dict[tuple[str, str], jinja2.Template] = {}
+    files = sorted(directory.glob("*.yaml")) if directory.is_dir() else []
+    if not files:
+        return None, [SourceError(str(directory), 0, "no rule files (*.yaml) found")]
+    for path in files:
+        try:
+            doc = load_yaml_mapping(path)
+        except SourceError as exc:
+            errors.append(exc)
+            continue
+        try:
+            parsed = RuleFile.model_validate(doc.data)
+        except ValidationError as exc:
+            errors.extend(pydantic_errors(doc, exc))
+            continue
+        for i, rule in enumerate(parsed.rules):
+            if rule.id in found:
+                errors.append(
+                    doc.error(
+                        ("rules", i, "id"), f"rule {rule.id} is defined again (first in {where[rule.id]})"
+                    )
+                )
+                continue
+            for language in ("zh", "en"):
+                try:
+                    templates[(rule.id, language)] = _JINJA.from_string(rule.message.get(language))
+                except jinja2.TemplateSyntaxError as exc:
+                    errors.append(
+                        doc.error(("rules", i, "message", language), f"template error: {exc.message}")
+                    )
+            found[rule.id] = rule
+            where[rule.id] = f"{path}:{doc.line_of(('rules', i))}"
+    for rule_id, rule in found.items():
+        for other in (*rule.inhibited_by, *rule.ladder_of):
+            if other not in RULE_IDS:
+                errors.append(
+                    SourceError(
+                        where[rule_id].rsplit(":", 1)[0],
+                        int(where[rule_id].rsplit(":", 1)[1]),
+                        f"{rule_id}: refers to unknown rule {other!r}",
+                    )
+                )
+    if require_all and not errors:
+        missing = [r for r in RULE_IDS if r not in found]
+        if missing:
+            errors.append(SourceError(str(directory), 0, f"rules missing for: {', '.join(missing)}"))
+    if errors:
+        return None, errors
+    ordered = {r: found[r] for r in RULE_IDS if r in found}
+    return Rulebook(ordered, templates), []
