@@ -9,6 +9,7 @@ from pathlib import Path
 import click
 
 from monitor.cli import Context, pass_context
+from monitor.yamlsource import SourceError
 
 
 @click.command("check-config")
@@ -25,7 +26,6 @@ def check_config(ctx: Context, roster_files: tuple[Path, ...]) -> None:
     from monitor.calendar import load_overrides
     from monitor.config import Settings, config_problems, load_settings
     from monitor.rulebook import load_rules
-    from monitor.yamlsource import SourceError
 
     problems: list[SourceError] = list(config_problems(ctx.config_path))
     settings: Settings
@@ -47,7 +47,6 @@ def check_config(ctx: Context, roster_files: tuple[Path, ...]) -> None:
 
 def _roster_problems(path: Path) -> list[SourceError]:
     from monitor.ingest.files import read_roster_file
-    from monitor.yamlsource import SourceError
 
     try:
         return [SourceError(*_split(str(e))) for e in read_roster_file(path)[1]]
