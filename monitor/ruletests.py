@@ -147,11 +147,12 @@ def run_file(
         try:
             ensure_schema(engine)
             with session_factory(engine)() as session:
-                roster, errors = load_roster(spec.roster, f"{path}:roster")
-                if errors:
-                    raise SourceError(str(path), doc.line_of(("roster",)), f"roster: {errors[0]}")
-                upsert_roster(session, roster)
-                session.flush()
+                roster, problems = load_roster(
+                    spec.roster, str(path), lambda p: f"{path}:{doc.line_of(('roster', *p))}"
+                )
+                problems += [o for o in upsert_roster(session, roster) if o.status == "rejected"]
+                if problems:
+                    raise SourceError(str(path), doc.line_of(("roster",)), f"roster rejected: {problems[0]}")
                 records = [(f"{path}:{doc.line_of(('events', i))}", e) for i, e in enumerate(spec.events)]
                 for outcome in ingest_events(session, records, now=ingest_now, settings=settings):
                     if outcome.status == "rejected":

@@ -49,9 +49,18 @@ def _roster_problems(path: Path) -> list[SourceError]:
     from monitor.ingest.files import read_roster_file
 
     try:
-        return [SourceError(*_split(str(e))) for e in read_roster_file(path)[1]]
+        problems = read_roster_file(path)[1]
     except SourceError as exc:
         return [exc]
+    out = []
+    for problem in problems:
+        file, line, _ = _split(f"{problem.ref}: ")
+        out.append(
+            SourceError(
+                file, line, f"{problem.field}: {problem.reason}" if problem.field else str(problem.reason)
+            )
+        )
+    return out
 
 
 def _split(text: str) -> tuple[str, int, str]:

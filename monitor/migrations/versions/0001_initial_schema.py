@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-24 23:53:40.570213
+Create Date: 2026-11-25 00:22:36.572901
 """
 
 from __future__ import annotations

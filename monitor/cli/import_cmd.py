@@ -1,0 +1,57 @@
+"""`dutywatch import FILE...`: rosters first, then events; one transaction per file."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from monitor.cli import Context, pass_context
+
+
+@click.command("import")
+@click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path))
+@pass_context
+def import_files(ctx: Context, files: tuple[Path, ...]) -> None:
+    """Import roster files (YAML, CSV, XLSX) and event files (JSONL, CSV, XLSX).
+
+    Prints accepted / duplicate / rejected counts per file and each rejection with its line;
+    exits 1 when any record was rejected. Each file is committed on its own, so a problem in a
+    later file never loses an earlier one.
+    """
+    from monitor.clock import utcnow
+    from monitor.ingest.events import ingest_events
+    from monitor.ingest.files import Loaded, read_file
+    from monitor.ingest.roster import upsert_roster
+    from monitor.store.db import session_factory
+    from monitor.yamlsource import SourceError
+
+    loaded: list[Loaded] = []
+    failed = False
+    for path in files:
+        try:
+            loaded.append(read_file(path))
+        except SourceError as exc:
+            click.echo(f"{exc}", err=True)
+            failed = True
+    loaded.sort(key=lambda f: 0 if f.kind == "roster" else 1)  # references need the roster first
+    make_session = session_factory(ctx.engine())
+    for item in loaded:
+        with make_session() as session:
+            if item.kind == "roster":
+                outcomes = upsert_roster(session, item.roster)
+            else:
+                outcomes = ingest_events(session, item.events, now=utcnow(), settings=ctx.settings)
+            session.commit()
+        outcomes = item.problems + outcomes
+        counts = {s: sum(1 for o in outcomes if o.status == s) for s in ("accepted", "duplicate", "rejected")}
+        click.echo(
+            f"{item.path}: {counts['accepted']} accepted, {counts['duplicate']} duplicate, {counts['rejected']} rejected"
+        )
+        for outcome in outcomes:
+            if outcome.status == "rejected":
+                click.echo(f"  {outcome}")
+        failed = failed or counts["rejected"] > 0
+    if failed:
+        sys.exit(1)

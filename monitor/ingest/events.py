@@ -1,0 +1,396 @@
+"""Ingest of events (DESIGN.md "Events"): validate each record, store it once, derive query rows.
+
+`ingest_events` answers per record. A bad record never blocks the good ones beside it;
+records are taken in order, so one batch may open a case and then give its feedback. The event
+id is the idempotency key: the same id with the same content is a duplicate (no change), with
+other content a conflict (rejected). The roster is read once per call, rows are written in bulk;
+the caller commits.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime, time, timedelta
+from typing import Any
+
+from sqlalchemy import insert, select, update
+from sqlalchemy.orm import Session
+
+from monitor.clock import SHANGHAI
+from monitor.config import Settings
+from monitor.ingest import values as v
+from monitor.ingest.outcome import RecordOutcome, Rejection
+from monitor.periods import parse_period
+from monitor.store.models import (
+    Activity,
+    Case,
+    CaseEvent,
+    Enterprise,
+    Event,
+    Official,
+    ProjectItem,
+    Review,
+    Unit,
+)
+
+CONTACT_CHANNELS = ("phone", "wechat", "platform", "other")
+CASE_CHANNELS = ("window", "hotline", "platform", "visit", "forum", "supervisor", "other")
+COMPLEXITY = ("simple", "complex", "major")
+SATISFACTION = ("satisfied", "basically_satisfied", "unsatisfied")
+REPORT_KINDS = ("bad_reviews", "hotline")
+MEETINGS = ("forum", "salon", "coordination_meeting")
+
+# Fields each type may carry besides id, type, at and note; True marks the required ones.
+FIELDS: dict[str, dict[str, bool]] = {
+    "visit": {"official": False, "officials": False, "enterprise": True, "talked_with_head": False},
+    "contact": {"official": True, "enterprise": True, "channel": True},
+    "policy_briefing": {"official": False, "unit": False, "enterprises": True},
+    "matchmaking": {"official": True, "enterprise": True, "partner": True},
+    "forum": {"unit": True, "cases": False},
+    "salon": {"unit": True, "cases": False},
+    "coordination_meeting": {"unit": True, "cases": False},
+    "report": {"unit": True, "kind": True, "period": True},
+    "case_opened": {
+        "case": True,
+        "enterprise": True,
+        "channel": True,
+        "complexity": True,
+        "category": True,
+        "unit": True,
+        "due": False,
+        "summary": False,
+    },
+    "case_assigned": {"case": True, "unit": True},
+    "case_feedback": {"case": True, "unit": False},
+    "case_escalated": {"case": True, "level": True},
+    "case_closed": {"case": True, "satisfaction": True},
+    "case_reopened": {"case": True},
+    "review": {"review": True, "unit": True, "rating": True, "channel": False},
+    "review_rectified": {"review": True},
+    "project_item_done": {"project": True, "item": True},
+}
+COMMON = ("id", "type", "at", "note")
+
+
+def digest(record: dict[str, Any]) -> str:
+    """A stable fingerprint of a record's content, to tell a duplicate from a conflict."""
+    canonical = json.dumps(record, sort_keys=True, ensure_ascii=False, separators=(",", ":"), default=str)
+    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+
+
+@dataclass
+class _Known:
+    """The roster and what this batch has opened so far, for reference checks."""
+
+    official_unit: dict[str, str | None]
+    units: set[str]
+    enterprises: set[str]
+    items: set[tuple[str, str]]
+    case_received: dict[str, datetime] = field(default_factory=dict)
+    review_at: dict[str, datetime] = field(default_factory=dict)
+
+    @classmethod
+    def load(cls, session: Session) -> _Known:
+        return cls(
+            official_unit=dict(session.execute(select(Official.id, Official.unit_id)).tuples().all()),
+            units=set(session.scalars(select(Unit.id))),
+            enterprises=set(session.scalars(select(Enterprise.id))),
+            items=set(session.execute(select(ProjectItem.project_id, ProjectItem.id)).tuples().all()),
+        )
+
+    def official(self, value: object, name: str) -> str:
+        official = v.ident(value, name)
+        if official not in self.official_unit:
+            raise Rejection(name, f"unknown official {official!r}")
+        return official
+
+    def unit(self, value: object, name: str) -> str:
+        unit = v.ident(value, name)
+        if unit not in self.units:
+            raise Rejection(name, f"unknown unit {unit!r}")
+        return unit
+
+    def enterprise(self, value: object, name: str) -> str:
+        code = v.credit_code(value, name)
+        if code not in self.enterprises:
+            raise Rejection(name, f"unknown enterprise {code!r}")
+        return code
+
+    def case(self, value: object, name: str, at: datetime, session: Session) -> str:
+        case = v.ident(value, name)
+        received = self.case_received.get(case)
+        if received is None:
+            received = session.scalar(select(Case.received_at).where(Case.id == case))
+            if received is None:
+                raise Rejection(name, f"unknown case {case!r} (no case_opened event for it)")
+            self.case_received[case] = received
+        if at < received:
+            raise Rejection("at", f"before case {case!r} was opened ({received.isoformat()})")
+        return case
+
+    def review(self, value: object, name: str, at: datetime, session: Session) -> str:
+        review = v.ident(value, name)
+        when = self.review_at.get(review)
+        if when is None:
+            when = session.scalar(select(Review.at).where(Review.id == review))
+            if when is None:
+                raise Rejection(name, f"unknown review {review!r}")
+            self.review_at[review] = when
+        if at < when:
+            raise Rejection("at", f"before review {review!r} was given")
+        return review
+
+
+@dataclass
+class _Rows:
+    events: list[dict[str, Any]] = field(default_factory=list)
+    activities: list[dict[str, Any]] = field(default_factory=list)
+    cases: list[dict[str, Any]] = field(default_factory=list)
+    case_events: list[dict[str, Any]] = field(default_factory=list)
+    reviews: list[dict[str, Any]] = field(default_factory=list)
+    rectified: list[tuple[str, datetime]] = field(default_factory=list)
+    items_done: list[tuple[str, str, datetime]] = field(default_factory=list)
+
+
+def _derive(record: dict[str, Any], at: datetime, known: _Known, rows: _Rows, session: Session) -> None:
+    """Validate the type-specific fields and append the rows the event derives; raises Rejection."""
+    kind = record["type"]
+    event_id = record["id"]
+    spec = FIELDS[kind]
+    for name in record:
+        if name not in spec and name not in COMMON:
+            raise Rejection(name, f"unknown field for a {kind} event")
+    for name, required in spec.items():
+        if required and record.get(name) in (None, "", []):
+            raise Rejection(name, "required")
+
+    def activity(**values: Any) -> None:
+        rows.activities.append(
+            {"event_id": event_id, "type": kind, "at": at, "talked_with_head": False, **values}
+        )
+
+    if kind == "visit":
+        if ("official" in record) == ("officials" in record):
+            raise Rejection("officials", "give exactly one of official or officials")
+        names = [record["official"]] if "official" in record else v.id_list(record["officials"], "officials")
+        officials = [known.official(o, "officials" if "officials" in record else "official") for o in names]
+        enterprise = known.enterprise(record["enterprise"], "enterprise")
+        talked = v.boolean(record.get("talked_with_head", False), "talked_with_head")
+        for official in officials:
+            activity(
+                official_id=official,
+                unit_id=known.official_unit[official],
+                enterprise_id=enterprise,
+                talked_with_head=talked,
+            )
+    elif kind in ("contact", "matchmaking"):
+        official = known.official(record["official"], "official")
+        enterprise = known.enterprise(record["enterprise"], "enterprise")
+        if kind == "contact":
+            v.choice(record["channel"], "channel", CONTACT_CHANNELS)
+        else:
+            v.text(record["partner"], "partner", limit=200)
+        activity(official_id=official, unit_id=known.official_unit[official], enterprise_id=enterprise)
+    elif kind == "policy_briefing":
+        if ("official" in record) == ("unit" in record):
+            raise Rejection("official", "give exactly one of official or unit")
+        briefer = known.official(record["official"], "official") if "official" in record else None
+        unit: str | None = (
+            known.unit(record["unit"], "unit") if "unit" in record else known.official_unit[str(briefer)]
+        )
+        enterprises = [
+            known.enterprise(e, "enterprises") for e in v.id_list(record["enterprises"], "enterprises")
+        ]
+        for enterprise in enterprises:
+            activity(official_id=briefer, unit_id=unit, enterprise_id=enterprise)
+    elif kind in MEETINGS:
+        unit = known.unit(record["unit"], "unit")
+        cases = v.id_list(record["cases"], "cases") if record.get("cases") not in (None, "", []) else []
+        checked = [known.case(c, "cases", at, session) for c in cases]
+        activity(unit_id=unit)
+        for case in checked:
+            rows.case_events.append(
+                {"event_id": event_id, "case_id": case, "type": "agenda", "at": at, "unit_id": unit}
+            )
+    elif kind == "report":
+        unit = known.unit(record["unit"], "unit")
+        report_kind = v.choice(record["kind"], "kind", REPORT_KINDS)
+        try:
+            period = parse_period(v.text(record["period"], "period", limit=10))
+        except ValueError as exc:
+            raise Rejection("period", str(exc)) from None
+        if period.kind != "month":
+            raise Rejection("period", "a report covers a month (YYYY-MM)")
+        if at.astimezone(SHANGHAI).date() < period.start:
+            raise Rejection(
+                "period", f"a report for {period.label} cannot be published before the month starts"
+            )
+        activity(unit_id=unit, report_kind=report_kind, report_period=period.label)
+    elif kind == "case_opened":
+        case = v.ident(record["case"], "case")
+        if case in known.case_received or session.scalar(select(Case.id).where(Case.id == case)) is not None:
+            raise Rejection("case", f"case {case!r} was already opened")
+        due = v.instant(record["due"], "due") if record.get("due") not in (None, "") else None
+        if due is not None and due < at:
+            raise Rejection("due", "a case cannot be due before it was opened")
+        rows.cases.append(
+            {
+                "id": case,
+                "enterprise_id": known.enterprise(record["enterprise"], "enterprise"),
+                "unit_id": known.unit(record["unit"], "unit"),
+                "channel": v.choice(record["channel"], "channel", CASE_CHANNELS),
+                "complexity": v.choice(record["complexity"], "complexity", COMPLEXITY),
+                "category": v.text(record["category"], "category", limit=100),
+                "received_at": at,
+                "own_due_at": due,
+                "summary": v.text(record.get("summary", ""), "summary", allow_empty=True),
+                "event_id": event_id,
+            }
+        )
+        known.case_received[case] = at
+    elif kind.startswith("case_"):
+        case = known.case(record["case"], "case", at, session)
+        row: dict[str, Any] = {"event_id": event_id, "case_id": case, "type": kind, "at": at}
+        if kind in ("case_assigned", "case_feedback") and record.get("unit") not in (None, ""):
+            row["unit_id"] = known.unit(record["unit"], "unit")
+        if kind == "case_escalated":
+            row["level"] = v.integer(record["level"], "level", 1, 3)
+        if kind == "case_closed":
+            row["satisfaction"] = v.choice(record["satisfaction"], "satisfaction", SATISFACTION)
+        rows.case_events.append(row)
+    elif kind == "review":
+        review = v.ident(record["review"], "review")
+        if (
+            review in known.review_at
+            or session.scalar(select(Review.id).where(Review.id == review)) is not None
+        ):
+            raise Rejection("review", f"review {review!r} was already given")
+        channel = record.get("channel")
+        rows.reviews.append(
+            {
+                "id": review,
+                "unit_id": known.unit(record["unit"], "unit"),
+                "rating": v.integer(record["rating"], "rating", 1, 5),
+                "channel": v.text(channel, "channel", limit=40) if channel not in (None, "") else None,
+                "at": at,
+                "event_id": event_id,
+            }
+        )
+        known.review_at[review] = at
+    elif kind == "review_rectified":
+        rows.rectified.append((known.review(record["review"], "review", at, session), at))
+    elif kind == "project_item_done":
+        project = v.ident(record["project"], "project")
+        item = v.ident(record["item"], "item")
+        if (project, item) not in known.items:
+            raise Rejection("item", f"unknown item {item!r} of project {project!r}")
+        rows.items_done.append((project, item, at))
+
+
+def _existing_digests(session: Session, ids: list[str]) -> dict[str, str]:
+    found: dict[str, str] = {}
+    for i in range(0, len(ids), 500):
+        chunk = ids[i : i + 500]
+        found.update(
+            session.execute(select(Event.id, Event.digest).where(Event.id.in_(chunk))).tuples().all()
+        )
+    return found
+
+
+def ingest_events(
+    session: Session, records: Iterable[tuple[str, object]], *, now: datetime, settings: Settings
+) -> list[RecordOutcome]:
+    """Validate and store events; one outcome per record, in order. Flushes; the caller commits."""
+    batch = list(records)
+    ids = [str(r["id"]) for _, r in batch if isinstance(r, dict) and isinstance(r.get("id"), str | int)]
+    stored = _existing_digests(session, sorted(set(ids)))
+    known = _Known.load(session)
+    rows = _Rows()
+    earliest = datetime.combine(settings.ingest.earliest, time.min, tzinfo=SHANGHAI)
+    latest = now + timedelta(hours=settings.ingest.max_future_hours)
+    seen: dict[str, str] = {}
+    outcomes: list[RecordOutcome] = []
+    for ref, record in batch:
+        event_id: str | None = None
+        try:
+            if not isinstance(record, dict):
+                raise Rejection(None, f"an event must be a JSON object, not {type(record).__name__}")
+            event_id = v.ident(record.get("id"), "id") if record.get("id") is not None else None
+            if event_id is None:
+                raise Rejection("id", "required")
+            kind = record.get("type")
+            if kind not in FIELDS:
+                raise Rejection("type", f"unknown event type {kind!r}")
+            fingerprint = digest(record)
+            previous = seen.get(event_id) or stored.get(event_id)
+            if previous is not None:
+                if previous == fingerprint:
+                    outcomes.append(RecordOutcome(ref, event_id, "duplicate"))
+                    continue
+                raise Rejection("id", f"conflict: event {event_id!r} was already accepted with other content")
+            if record.get("at") in (None, ""):
+                raise Rejection("at", "required")
+            at = v.instant(record["at"], "at")
+            if at < earliest:
+                raise Rejection("at", f"before {settings.ingest.earliest.isoformat()}: not a plausible time")
+            if at > latest:
+                raise Rejection("at", f"more than {settings.ingest.max_future_hours:g} hours in the future")
+            if record.get("note") not in (None, ""):
+                v.text(record["note"], "note")
+            mark = (len(rows.activities), len(rows.cases), len(rows.case_events), len(rows.reviews))
+            marks2 = (len(rows.rectified), len(rows.items_done))
+            try:
+                _derive(record, at, known, rows, session)
+            except Rejection:
+                # drop anything this record appended before it failed
+                del rows.activities[mark[0] :], rows.cases[mark[1] :], rows.case_events[mark[2] :]
+                del rows.reviews[mark[3] :], rows.rectified[marks2[0] :], rows.items_done[marks2[1] :]
+                raise
+            rows.events.append(
+                {
+                    "id": event_id,
+                    "type": kind,
+                    "at": at,
+                    "payload": json.loads(json.dumps(record, ensure_ascii=False, default=str)),
+                    "digest": fingerprint,
+                    "received_at": now,
+                }
+            )
+            seen[event_id] = fingerprint
+            outcomes.append(RecordOutcome(ref, event_id, "accepted"))
+        except Rejection as exc:
+            outcomes.append(RecordOutcome(ref, event_id, "rejected", exc.field, exc.reason))
+    _write(session, rows)
+    return outcomes
+
+
+def _write(session: Session, rows: _Rows) -> None:
+    for model, values in (
+        (Event, rows.events),
+        (Activity, rows.activities),
+        (Case, rows.cases),
+        (CaseEvent, rows.case_events),
+        (Review, rows.reviews),
+    ):
+        if values:
+            session.execute(insert(model), values)
+    for review, at in rows.rectified:
+        session.execute(
+            update(Review)
+            .where(Review.id == review, (Review.rectified_at.is_(None)) | (Review.rectified_at > at))
+            .values(rectified_at=at)
+        )
+    for project, item, at in rows.items_done:
+        session.execute(
+            update(ProjectItem)
+            .where(
+                ProjectItem.project_id == project,
+                ProjectItem.id == item,
+                (ProjectItem.done_at.is_(None)) | (ProjectItem.done_at > at),
+            )
+            .values(done_at=at)
+        )
+    session.flush()

@@ -1,0 +1,230 @@
+"""Readers for the files `dutywatch import` takes: roster (YAML, CSV, XLSX) and events (JSONL,
+JSON, CSV, XLSX). Each record comes with its location (`file:line`, `file:Sheet!row`)."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any, Literal
+
+from monitor.ingest.outcome import RecordOutcome
+from monitor.ingest.roster import SECTIONS, Roster, load_roster
+from monitor.yamlsource import SourceError, load_yaml
+
+Kind = Literal["roster", "events"]
+LIST_COLUMNS = ("officials", "enterprises", "cases")
+MAX_FILE_BYTES = 512 * 1024 * 1024
+
+
+@dataclass
+class Loaded:
+    """What one file holds: roster records or event records, and what could not be read."""
+
+    path: Path
+    kind: Kind
+    roster: Roster
+    events: list[tuple[str, object]]
+    problems: list[RecordOutcome]
+
+
+def _cell(value: Any) -> Any:
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, str):
+        return value.strip()
+    return value
+
+
+def _row_record(header: list[str], row: list[Any]) -> dict[str, Any]:
+    record: dict[str, Any] = {}
+    for name, value in zip(header, row, strict=False):
+        value = _cell(value)
+        if not name or value in (None, ""):
+            continue
+        if name in LIST_COLUMNS and isinstance(value, str):
+            value = [part.strip() for part in value.split(";") if part.strip()]
+        record[name] = value
+    return record
+
+
+def _is_events(header: list[str]) -> bool:
+    return "type" in header and "at" in header
+
+
+def _roster_from_rows(
+    rows: dict[str, list[tuple[str, dict[str, Any]]]], ref: str
+) -> tuple[Roster, list[RecordOutcome]]:
+    """Flat rows (CSV, XLSX) into the roster's shape; `project_items` rows join their project."""
+    data: dict[str, list[dict[str, Any]]] = {}
+    refs: dict[tuple[str, int], str] = {}
+    items: dict[str, list[dict[str, Any]]] = {}
+    for section, entries in rows.items():
+        if section == "project_items":
+            for _, record in entries:
+                items.setdefault(str(record.pop("project", "")), []).append(record)
+            continue
+        for i, (where, record) in enumerate(entries):
+            record.pop("section", None)
+            data.setdefault(section, []).append(record)
+            refs[(section, i)] = where
+    for project in data.get("projects", []):
+        project["items"] = items.pop(str(project.get("id")), [])
+    problems = [
+        RecordOutcome(ref, None, "rejected", "project", f"items for unknown project {p!r}") for p in items
+    ]
+    roster, found = load_roster(
+        data, ref, lambda path: refs.get((str(path[0]), int(path[1])), ref) if len(path) > 1 else ref
+    )
+    return roster, problems + found
+
+
+def _csv(path: Path) -> Loaded:
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise SourceError(str(path), 0, f"not UTF-8 text: {exc.reason}") from None
+    reader = csv.reader(io.StringIO(text))
+    try:
+        header = [h.strip() for h in next(reader)]
+    except StopIteration:
+        return Loaded(path, "events", Roster(), [], [])
+    if _is_events(header):
+        events: list[tuple[str, object]] = [
+            (f"{path}:{reader.line_num}", _row_record(header, row))
+            for row in reader
+            if any(c.strip() for c in row)
+        ]
+        return Loaded(path, "events", Roster(), events, [])
+    sections: dict[str, list[tuple[str, dict[str, Any]]]] = {}
+    default = path.stem.lower()
+    for row in reader:
+        if not any(c.strip() for c in row):
+            continue
+        record = _row_record(header, row)
+        section = str(record.get("section") or default)
+        sections.setdefault(section, []).append((f"{path}:{reader.line_num}", record))
+    unknown = [s for s in sections if s not in (*SECTIONS, "project_items")]
+    if unknown:
+        raise SourceError(
+            str(path),
+            1,
+            f"roster section {unknown[0]!r} unknown: name the file or the section column one of {', '.join(SECTIONS)}",
+        )
+    roster, problems = _roster_from_rows(sections, str(path))
+    return Loaded(path, "roster", roster, [], problems)
+
+
+def _xlsx(path: Path) -> Loaded:
+    import openpyxl
+
+    try:
+        book = openpyxl.load_workbook(path, read_only=True, data_only=True)
+    except Exception as exc:  # openpyxl raises many kinds for a broken file
+        raise SourceError(str(path), 0, f"not a readable XLSX workbook: {exc}") from None
+    try:
+        events: list[tuple[str, object]] = []
+        sections: dict[str, list[tuple[str, dict[str, Any]]]] = {}
+        for sheet in book.worksheets:
+            rows = sheet.iter_rows(values_only=True)
+            first = next(rows, None)
+            if first is None:
+                continue
+            header = [str(h).strip() if h is not None else "" for h in first]
+            name = sheet.title.strip().lower()
+            for number, row in enumerate(rows, start=2):
+                if all(c in (None, "") for c in row):
+                    continue
+                record = _row_record(header, list(row))
+                where = f"{path}:{sheet.title}!{number}"
+                if name == "events" or _is_events(header):
+                    events.append((where, record))
+                else:
+                    sections.setdefault(name, []).append((where, record))
+        unknown = [s for s in sections if s not in (*SECTIONS, "project_items")]
+        if unknown:
+            raise SourceError(str(path), 0, f"sheet {unknown[0]!r} is neither events nor a roster section")
+    finally:
+        book.close()
+    if events and sections:
+        raise SourceError(str(path), 0, "a workbook holds either events or a roster, not both")
+    if sections:
+        roster, problems = _roster_from_rows(sections, str(path))
+        return Loaded(path, "roster", roster, [], problems)
+    return Loaded(path, "events", Roster(), events, [])
+
+
+def _jsonl(path: Path) -> Iterator[tuple[str, object]]:
+    with path.open("rb") as handle:
+        for number, raw in enumerate(handle, start=1):
+            if not raw.strip():
+                continue
+            where = f"{path}:{number}"
+            try:
+                yield where, json.loads(raw.decode("utf-8"))
+            except UnicodeDecodeError:
+                yield where, _Unreadable("the line is not UTF-8")
+            except json.JSONDecodeError as exc:
+                yield where, _Unreadable(f"not JSON: {exc.msg} at column {exc.colno}")
+
+
+class _Unreadable:
+    """A line that could not be parsed; ingest rejects it with this reason."""
+
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+
+
+def read_file(path: Path) -> Loaded:
+    """Read one file by its extension (and, for CSV, its header); raises SourceError."""
+    if not path.is_file():
+        raise SourceError(str(path), 0, "no such file")
+    if path.stat().st_size > MAX_FILE_BYTES:
+        raise SourceError(str(path), 0, "file larger than 512 MiB")
+    suffix = path.suffix.lower()
+    if suffix in (".yaml", ".yml"):
+        doc = load_yaml(path)
+        roster, problems = load_roster(doc.data, str(path), lambda p: f"{path}:{doc.line_of(p)}")
+        return Loaded(path, "roster", roster, [], problems)
+    if suffix in (".jsonl", ".ndjson"):
+        records = list(_jsonl(path))
+        problems = [
+            RecordOutcome(w, None, "rejected", None, r.reason)
+            for w, r in records
+            if isinstance(r, _Unreadable)
+        ]
+        good = [(w, r) for w, r in records if not isinstance(r, _Unreadable)]
+        return Loaded(path, "events", Roster(), good, problems)
+    if suffix == ".json":
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise SourceError(str(path), getattr(exc, "lineno", 0), f"not JSON: {exc}") from None
+        items = data if isinstance(data, list) else [data]
+        return Loaded(path, "events", Roster(), [(f"{path}:[{i}]", r) for i, r in enumerate(items)], [])
+    if suffix == ".csv":
+        return _csv(path)
+    if suffix == ".xlsx":
+        return _xlsx(path)
+    raise SourceError(
+        str(path),
+        0,
+        f"unknown file type {suffix!r}: use YAML, CSV or XLSX rosters and JSONL, CSV or XLSX events",
+    )
+
+
+def read_roster_file(path: Path) -> tuple[Roster, list[RecordOutcome]]:
+    """A roster file's records and its problems (for check-config, no database)."""
+    loaded = read_file(path)
+    if loaded.kind != "roster":
+        raise SourceError(str(path), 0, "not a roster file")
+    from monitor.ingest.roster import check_references
+
+    roster, problems = check_references(loaded.roster)
+    return roster, loaded.problems + problems
