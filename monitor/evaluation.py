@@ -219,13 +219,19 @@ def _roles_for(rule: Rule, state: AlertState, level: int) -> tuple[str, ...]:
 
 
 def _inhibit(alerts: list[Alert], rulebook: Rulebook) -> tuple[list[Alert], list[Alert]]:
-    """Drop an alert whose inhibiting rule fires for the same subject and period."""
-    present = {(a.rule, a.subject, a.period) for a in alerts}
+    """Hold back an alert while an inhibiting rule fires for the same subject and period at a
+    state at least as severe (an overdue visit says all an overdue contact would)."""
+    severity = {"warning": 0, "overdue": 1}
+    present = {(a.rule, a.subject, a.period): severity[a.state] for a in alerts}
     firing: list[Alert] = []
     inhibited: list[Alert] = []
     for alert in alerts:
         by = next(
-            (r for r in rulebook[alert.rule].inhibited_by if (r, alert.subject, alert.period) in present),
+            (
+                r
+                for r in rulebook[alert.rule].inhibited_by
+                if present.get((r, alert.subject, alert.period), -1) >= severity[alert.state]
+            ),
             None,
         )
         if by is None:
