@@ -76,7 +76,7 @@ def open_alerts(session: Session) -> dict[Key, AlertStatus]:
         select(
             AlertRecord.rule, AlertRecord.subject, AlertRecord.period, AlertRecord.state, AlertRecord.level
         ).where(AlertRecord.state != "resolved")
-    ).tuples()
+    )
     return {(r, s, p): AlertStatus(st, lv) for r, s, p, st, lv in rows}
 
 

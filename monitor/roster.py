@@ -31,7 +31,7 @@ class RosterIndex:
     def load(cls, session: Session) -> RosterIndex:
         units = {u.id: u for u in session.scalars(select(Unit))}
         officials = {o.id: o for o in session.scalars(select(Official))}
-        enterprises = dict(session.execute(select(Enterprise.id, Enterprise.name)).tuples().all())
+        enterprises = dict(session.execute(select(Enterprise.id, Enterprise.name)).all())
         projects = {p.id: p for p in session.scalars(select(Project))}
         leaders = tuple(sorted(o.id for o in officials.values() if o.role == "district_leader"))
         return cls(units, officials, enterprises, projects, {u.name: u.id for u in units.values()}, leaders)

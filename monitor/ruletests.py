@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from sqlalchemy import Engine
 
 from monitor.calendar import WorkCalendar
 from monitor.clock import parse_instant
@@ -121,9 +122,18 @@ def compare(file: str, case: Case_, got: Sequence[Alert], rules: Sequence[str]) 
 
 
 def run_file(
-    path: Path, rulebook: Rulebook, calendar: WorkCalendar, settings: Settings, matcher: Matcher | None = None
+    path: Path,
+    rulebook: Rulebook,
+    calendar: WorkCalendar,
+    settings: Settings,
+    matcher: Matcher | None = None,
+    *,
+    engine: Engine | None = None,
 ) -> list[CaseResult]:
-    """Run one test file; raises SourceError when the file itself is wrong (or its data is rejected)."""
+    """Run one test file; raises SourceError when the file itself is wrong (or its data is rejected).
+
+    By default in a fresh temporary SQLite database; `engine` runs it in the empty database given.
+    """
     from monitor.ingest.events import ingest_events
     from monitor.ingest.roster import load_roster, upsert_roster
 
@@ -143,10 +153,11 @@ def run_file(
     ingest_now: datetime = max([*instants, *event_times])
     matcher = matcher or DurableMatcher(rulebook)
     with tempfile.TemporaryDirectory(prefix="dutywatch-ruletest-") as tmp:
-        engine = make_engine(f"sqlite:///{Path(tmp) / 'test.db'}")
+        own = engine is None
+        db = make_engine(f"sqlite:///{Path(tmp) / 'test.db'}") if engine is None else engine
         try:
-            ensure_schema(engine)
-            with session_factory(engine)() as session:
+            ensure_schema(db)
+            with session_factory(db)() as session:
                 roster, problems = load_roster(
                     spec.roster, str(path), lambda p: f"{path}:{doc.line_of(('roster', *p))}"
                 )
@@ -167,7 +178,8 @@ def run_file(
                     results.append(compare(str(path), case, evaluation.alerts, spec.rules))
                 return results
         finally:
-            engine.dispose()
+            if own:
+                db.dispose()
 
 
 __all__ = ["CaseResult", "compare", "run_file"]

@@ -95,10 +95,10 @@ class _Known:
     @classmethod
     def load(cls, session: Session) -> _Known:
         return cls(
-            official_unit=dict(session.execute(select(Official.id, Official.unit_id)).tuples().all()),
+            official_unit=dict(session.execute(select(Official.id, Official.unit_id)).all()),
             units=set(session.scalars(select(Unit.id))),
             enterprises=set(session.scalars(select(Enterprise.id))),
-            items=set(session.execute(select(ProjectItem.project_id, ProjectItem.id)).tuples().all()),
+            items=set(session.execute(select(ProjectItem.project_id, ProjectItem.id)).all()),
         )
 
     def official(self, value: object, name: str) -> str:
@@ -294,9 +294,7 @@ def _existing_digests(session: Session, ids: list[str]) -> dict[str, str]:
     found: dict[str, str] = {}
     for i in range(0, len(ids), 500):
         chunk = ids[i : i + 500]
-        found.update(
-            session.execute(select(Event.id, Event.digest).where(Event.id.in_(chunk))).tuples().all()
-        )
+        found.update(session.execute(select(Event.id, Event.digest).where(Event.id.in_(chunk))).all())
     return found
 
 

@@ -193,7 +193,7 @@ def check_references(roster: Roster, session: Session | None = None) -> tuple[Ro
     db_officials: set[str] = set()
     db_enterprises: set[str] = set()
     if session is not None:
-        db_units = dict(session.execute(select(Unit.id, Unit.name)).tuples().all())
+        db_units = dict(session.execute(select(Unit.id, Unit.name)).all())
         db_officials = set(session.scalars(select(Official.id)))
         db_enterprises = set(session.scalars(select(Enterprise.id)))
     kept = list(roster.records)

@@ -111,7 +111,7 @@ def case_clock_obligations(view: View, rule: Rule) -> list[Obligation]:
         unit_id,
         level,
         met_at,
-    ) in view.session.execute(query).tuples():
+    ) in view.session.execute(query):
         if rule.due_working_days is not None:
             due = view.timing.deadline(received_at, rule.due_working_days)
         elif own_due_at is not None:
@@ -182,9 +182,7 @@ def case_meeting_obligations(view: View, rule: Rule) -> list[Obligation]:
     )
     query = select(inner).where(or_(inner.c.met_at.is_(None), inner.c.met_at > now - RECENT))
     out: list[Obligation] = []
-    for case_id, enterprise_id, category, received_at, unit_id, met_at in view.session.execute(
-        query
-    ).tuples():
+    for case_id, enterprise_id, category, received_at, unit_id, met_at in view.session.execute(query):
         received_day = local_date(received_at)
         due = end_of_day(period_of("bimonth", received_day).next().end)
         earliest = view.timing.calendar.add_workdays(received_day, rule.meeting_grace_working_days)
@@ -263,9 +261,7 @@ def repeat_report_obligations(view: View, rule: Rule) -> list[Obligation]:
         .group_by(Case.id, Case.enterprise_id, Case.category, Case.received_at, Case.unit_id)
     )
     candidates: dict[str, tuple[str, str, datetime, str, datetime]] = {}
-    for case_id, enterprise_id, category, received_at, unit_id, previous in view.session.execute(
-        again
-    ).tuples():
+    for case_id, enterprise_id, category, received_at, unit_id, previous in view.session.execute(again):
         if received_at - previous <= window:
             candidates[case_id] = (enterprise_id, category, received_at, unit_id, previous)
     reopened = (
@@ -283,7 +279,7 @@ def repeat_report_obligations(view: View, rule: Rule) -> list[Obligation]:
     repeats: list[tuple[str, str, str, datetime, str, datetime | None]] = [
         (cid, e, cat, at, unit, prev) for cid, (e, cat, at, unit, prev) in candidates.items()
     ]
-    for case_id, enterprise_id, category, reopened_at, unit_id in view.session.execute(reopened).tuples():
+    for case_id, enterprise_id, category, reopened_at, unit_id in view.session.execute(reopened):
         repeats.append((case_id, enterprise_id, category, reopened_at, unit_id, None))
     if not repeats:
         return []
@@ -293,7 +289,7 @@ def repeat_report_obligations(view: View, rule: Rule) -> list[Obligation]:
         select(CaseEvent.case_id, CaseEvent.at, CaseEvent.satisfaction).where(
             CaseEvent.case_id.in_(case_ids), CaseEvent.type == "case_closed", CaseEvent.at <= now
         )
-    ).tuples():
+    ):
         closes.setdefault(case_id, []).append((at, satisfaction))
     by_subject: dict[tuple[str, str], Obligation] = {}
     for case_id, enterprise_id, category, repeat_at, unit_id, previous_close in sorted(

@@ -18,7 +18,7 @@ def project_item_obligations(view: View, rule: Rule) -> list[Obligation]:
         .where(or_(ProjectItem.done_at.is_(None), ProjectItem.done_at > now - RECENT))
     )
     out: list[Obligation] = []
-    for project_id, item_id, item_name, due, done_at in view.session.execute(query).tuples():
+    for project_id, item_id, item_name, due, done_at in view.session.execute(query):
         project = view.roster.projects[project_id]
         manager = project.manager_id
         owner = f"official:{manager}" if manager else f"unit:{project.unit_id}"

@@ -20,7 +20,7 @@ def review_obligations(view: View, rule: Rule) -> list[Obligation]:
         or_(Review.rectified_at.is_(None), Review.rectified_at > now - RECENT),
     )
     out: list[Obligation] = []
-    for review_id, unit_id, rating, at, rectified_at in view.session.execute(query).tuples():
+    for review_id, unit_id, rating, at, rectified_at in view.session.execute(query):
         unit = view.roster.units.get(unit_id)
         out.append(
             Obligation(

@@ -52,7 +52,7 @@ def unit_obligations(view: View, rule: Rule) -> list[Obligation]:
                 )
                 .group_by(Activity.unit_id)
             )
-        met = dict(session.execute(query).tuples().all())
+        met = dict(session.execute(query).all())
         for unit_id in units:
             out.append(
                 Obligation(
