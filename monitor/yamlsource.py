@@ -57,11 +57,22 @@ class YamlDocument:
         return SourceError(self.file, self.line_of(path), reason)
 
 
+class _Loader(yaml.SafeLoader):
+    """SafeLoader that leaves dates as strings: we parse them ourselves, with a located error,
+    instead of PyYAML raising a bare ValueError on an impossible date such as 2024-02-30."""
+
+
+_Loader.yaml_implicit_resolvers = {
+    first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:timestamp"]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+
+
 def parse_yaml(text: str, file: str) -> YamlDocument:
     """Parse one YAML document; a syntax error becomes a SourceError at its line."""
     try:
-        root = yaml.compose(text, Loader=yaml.SafeLoader)
-        data = yaml.safe_load(text)
+        root = yaml.compose(text, Loader=_Loader)
+        data = yaml.load(text, Loader=_Loader)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark is not None else 0

@@ -63,7 +63,13 @@ def test_a_missing_and_an_unexpected_alert_are_both_reported(
 ) -> None:
     source = (ROOT / "rules" / "tests" / "review-bad-rectification.yaml").read_text(encoding="utf-8")
     path = tmp_path / "wrong.yaml"
-    path.write_text(source.replace('subject: "review:rv1", state: overdue, level: 0}', 'subject: "review:rv9", state: overdue, level: 0}'), encoding="utf-8")
+    path.write_text(
+        source.replace(
+            'subject: "review:rv1", state: overdue, level: 0}',
+            'subject: "review:rv9", state: overdue, level: 0}',
+        ),
+        encoding="utf-8",
+    )
     failed = [r for r in run_file(path, rulebook, WorkCalendar(), Settings(), matcher) if not r.passed]
     assert len(failed) == 1
     assert "- expected: rule=review-bad-rectification subject=review:rv9" in failed[0].diff()

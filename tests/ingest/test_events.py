@@ -1,0 +1,248 @@
+"""Event ingest: each record accepted, duplicate or rejected with field and reason; nothing else lost."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from monitor.store.models import Activity, Case, CaseEvent, Event, ProjectItem, Review
+from tests.ingest.conftest import E1, E2, ingest
+
+
+def visit(**extra: Any) -> dict[str, Any]:
+    return {
+        "id": "v1",
+        "type": "visit",
+        "at": "2024-10-15T10:00",
+        "official": "o-zhang",
+        "enterprise": E1,
+        "talked_with_head": True,
+        **extra,
+    }
+
+
+def case(case_id: str = "c1", **extra: Any) -> dict[str, Any]:
+    return {
+        "id": f"{case_id}-open",
+        "type": "case_opened",
+        "at": "2024-10-08T09:00",
+        "case": case_id,
+        "enterprise": E1,
+        "channel": "window",
+        "complexity": "complex",
+        "category": "用地",
+        "unit": "u-spj",
+        **extra,
+    }
+
+
+def rejection(session: Session, record: object) -> tuple[str | None, str]:
+    (outcome,) = ingest(session, record)
+    assert outcome.status == "rejected", outcome
+    assert outcome.reason
+    return outcome.field, outcome.reason
+
+
+def test_a_visit_by_two_officials_derives_one_activity_each(session: Session) -> None:
+    record = visit(officials=["o-zhang", "o-li"])
+    del record["official"]
+    assert [o.status for o in ingest(session, record)] == ["accepted"]
+    rows = session.execute(select(Activity.official_id, Activity.unit_id, Activity.talked_with_head)).all()
+    assert sorted(rows) == [("o-li", "u-spj", True), ("o-zhang", "u-gxj", True)]
+
+
+def test_time_without_offset_is_shanghai_time(session: Session) -> None:
+    ingest(session, visit())
+    at = session.scalar(select(Event.at))
+    assert at is not None and at.isoformat() == "2024-10-15T02:00:00+00:00"
+
+
+def test_resending_the_same_event_is_a_duplicate_and_changes_nothing(session: Session) -> None:
+    ingest(session, visit())
+    assert [o.status for o in ingest(session, visit())] == ["duplicate"]
+    assert session.scalar(select(func.count()).select_from(Activity)) == 1
+
+
+def test_a_reused_id_with_other_content_is_a_conflict(session: Session) -> None:
+    ingest(session, visit())
+    field, reason = rejection(session, visit(talked_with_head=False))
+    assert field == "id" and "conflict" in reason
+
+
+def test_a_duplicate_inside_one_batch_is_told_apart_from_a_conflict(session: Session) -> None:
+    outcomes = ingest(session, visit(), visit(), visit(talked_with_head=False))
+    assert [o.status for o in outcomes] == ["accepted", "duplicate", "rejected"]
+
+
+def test_a_batch_may_open_a_case_and_give_its_feedback(session: Session) -> None:
+    feedback = {
+        "id": "c1-fb",
+        "type": "case_feedback",
+        "at": "2024-10-09T09:00",
+        "case": "c1",
+        "unit": "u-spj",
+    }
+    assert [o.status for o in ingest(session, case(), feedback)] == ["accepted", "accepted"]
+    assert session.scalar(select(CaseEvent.type)) == "case_feedback"
+
+
+def test_a_bad_record_does_not_block_the_good_ones_beside_it(session: Session) -> None:
+    outcomes = ingest(
+        session, visit(id="a"), {"id": "b", "type": "visit"}, visit(id="c", at="2024-10-16T10:00")
+    )
+    assert [o.status for o in outcomes] == ["accepted", "rejected", "accepted"]
+    assert session.scalar(select(func.count()).select_from(Event)) == 2
+
+
+@pytest.mark.parametrize(
+    ("record", "field", "words"),
+    [
+        ({"id": "x", "type": "inspection", "at": "2024-10-01"}, "type", "unknown event type"),
+        (visit(colour="red"), "colour", "unknown field"),
+        (
+            {"id": "x", "type": "contact", "at": "2024-10-01", "official": "o-zhang", "enterprise": E1},
+            "channel",
+            "required",
+        ),
+        (visit(official="o-nobody"), "official", "unknown official"),
+        (visit(enterprise="91321311MA1XYA001J"), "enterprise", "check character"),
+        (visit(enterprise="91321311MA1XYA003P"), "enterprise", "unknown enterprise"),
+        (visit(at="2024-02-30T10:00"), "at", "ISO 8601"),
+        (visit(at="yesterday"), "at", "ISO 8601"),
+        (visit(at="1999-12-31T10:00"), "at", "before 2000"),
+        (visit(at="2024-11-03T10:00"), "at", "future"),
+        (visit(talked_with_head="maybe"), "talked_with_head", "true or false"),
+        (
+            {
+                "id": "x",
+                "type": "contact",
+                "at": "2024-10-01",
+                "official": "o-zhang",
+                "enterprise": E1,
+                "channel": "fax",
+            },
+            "channel",
+            "not one of",
+        ),
+        (case(complexity="hard"), "complexity", "not one of"),
+        (case(unit="u-none"), "unit", "unknown unit"),
+        ({"id": "x", "type": "case_feedback", "at": "2024-10-09", "case": "c-none"}, "case", "unknown case"),
+        (
+            {"id": "x", "type": "review", "at": "2024-10-09", "review": "r1", "unit": "u-spj", "rating": 6},
+            "rating",
+            "between 1 and 5",
+        ),
+        (
+            {"id": "x", "type": "review_rectified", "at": "2024-10-09", "review": "r-none"},
+            "review",
+            "unknown review",
+        ),
+        (
+            {
+                "id": "x",
+                "type": "report",
+                "at": "2024-10-09",
+                "unit": "u-spj",
+                "kind": "bad_reviews",
+                "period": "2024-13",
+            },
+            "period",
+            "no month",
+        ),
+        (
+            {
+                "id": "x",
+                "type": "report",
+                "at": "2024-10-09",
+                "unit": "u-spj",
+                "kind": "weekly",
+                "period": "2024-09",
+            },
+            "kind",
+            "not one of",
+        ),
+        (
+            {"id": "x", "type": "project_item_done", "at": "2024-10-09", "project": "p1", "item": "i9"},
+            "item",
+            "unknown item",
+        ),
+        (
+            {"id": "x", "type": "case_escalated", "at": "2024-10-09", "case": "c1", "level": 7},
+            "case",
+            "unknown case",
+        ),
+        (visit(note="bad\x07bell"), "note", "control characters"),
+        (["not", "an", "object"], None, "JSON object"),
+        ({"type": "visit", "at": "2024-10-01"}, "id", "required"),
+    ],
+    ids=lambda v: v if isinstance(v, str) else None,
+)
+def test_each_invalid_record_is_rejected_with_field_and_reason(
+    session: Session, record: object, field: str | None, words: str
+) -> None:
+    got_field, reason = rejection(session, record)
+    assert got_field == field
+    assert words in reason
+
+
+def test_a_case_event_before_its_case_was_opened_is_rejected(session: Session) -> None:
+    ingest(session, case())
+    field, reason = rejection(
+        session, {"id": "x", "type": "case_feedback", "at": "2024-10-07T09:00", "case": "c1", "unit": "u-spj"}
+    )
+    assert field == "at" and "before case" in reason
+
+
+def test_a_case_cannot_be_opened_twice(session: Session) -> None:
+    ingest(session, case())
+    field, reason = rejection(session, case(id="c1-open-again"))
+    assert field == "case" and "already opened" in reason
+
+
+def test_a_meeting_agenda_names_opened_cases(session: Session) -> None:
+    meeting = {
+        "id": "m",
+        "type": "coordination_meeting",
+        "at": "2024-10-20T09:00",
+        "unit": "u-gxj",
+        "cases": ["c1"],
+    }
+    assert [o.status for o in ingest(session, case(), meeting)] == ["accepted", "accepted"]
+    assert session.scalar(select(CaseEvent.type)) == "agenda"
+    field, reason = rejection(session, {**meeting, "id": "m2", "cases": ["c9"]})
+    assert field == "cases" and "unknown case" in reason
+
+
+def test_rectification_and_item_completion_keep_the_earliest_time(session: Session) -> None:
+    ingest(
+        session,
+        {"id": "r", "type": "review", "at": "2024-10-09T09:00", "review": "r1", "unit": "u-spj", "rating": 1},
+        {"id": "f2", "type": "review_rectified", "at": "2024-10-20T09:00", "review": "r1"},
+        {"id": "f1", "type": "review_rectified", "at": "2024-10-15T09:00", "review": "r1"},
+        {"id": "d", "type": "project_item_done", "at": "2024-10-09T09:00", "project": "p1", "item": "i1"},
+    )
+    rectified = session.scalar(select(Review.rectified_at))
+    done = session.scalar(select(ProjectItem.done_at))
+    assert rectified is not None and rectified.isoformat() == "2024-10-15T01:00:00+00:00"
+    assert done is not None and done.isoformat() == "2024-10-09T01:00:00+00:00"
+
+
+def test_sql_injection_strings_are_stored_verbatim(session: Session) -> None:
+    summary = "'; DROP TABLE cases; --"
+    assert [o.status for o in ingest(session, case(summary=summary))] == ["accepted"]
+    assert session.scalar(select(Case.summary)) == summary
+
+
+def test_a_briefing_names_many_enterprises(session: Session) -> None:
+    record = {
+        "id": "b",
+        "type": "policy_briefing",
+        "at": "2024-10-09",
+        "unit": "u-gxj",
+        "enterprises": [E1, E2],
+    }
+    assert [o.status for o in ingest(session, record)] == ["accepted"]
+    assert session.scalar(select(func.count()).select_from(Activity)) == 2
