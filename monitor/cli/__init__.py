@@ -94,11 +94,20 @@ def cli(ctx: click.Context, config_path: Path | None, db_url: str | None) -> Non
 
 
 def _register() -> None:
-    from monitor.cli import calendar_cmd, check_config_cmd, db_cmd, evaluate_cmd, import_cmd, test_rules_cmd
+    from monitor.cli import (
+        calendar_cmd,
+        check_config_cmd,
+        db_cmd,
+        demo_cmd,
+        evaluate_cmd,
+        import_cmd,
+        test_rules_cmd,
+    )
 
     cli.add_command(calendar_cmd.calendar)
     cli.add_command(check_config_cmd.check_config)
     cli.add_command(db_cmd.db)
+    cli.add_command(demo_cmd.demo)
     cli.add_command(evaluate_cmd.evaluate)
     cli.add_command(import_cmd.import_files)
     cli.add_command(test_rules_cmd.test_rules)

@@ -1,0 +1,78 @@
+"""`dutywatch demo`: load a demo district whose history ends on a given day (default today)."""
+
+from __future__ import annotations
+
+import json
+import sys
+from datetime import date, datetime
+from pathlib import Path
+
+import click
+import yaml
+
+from monitor.cli import Context, pass_context
+
+
+@click.command()
+@click.option(
+    "--end", "end_text", help="Last day of the history (YYYY-MM-DD; default: today in Asia/Shanghai)."
+)
+@click.option(
+    "--seed", default=1, show_default=True, help="Random seed: the same seed gives the same district."
+)
+@click.option("--reset", is_flag=True, help="Start from an empty SQLite database (refused on PostgreSQL).")
+@click.option(
+    "--write-examples",
+    "examples_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Write roster.yaml and events.jsonl to this folder instead of loading them.",
+)
+@pass_context
+def demo(ctx: Context, end_text: str | None, seed: int, reset: bool, examples_dir: Path | None) -> None:
+    """Generate a realistic Suyu district with a year of events and load it (or write it out)."""
+    from monitor.clock import end_of_day, local_date, utcnow
+    from monitor.demo import generate_district
+
+    end = date.fromisoformat(end_text) if end_text else local_date(utcnow())
+    roster, events = generate_district(end, seed=seed, calendar=ctx.calendar())
+    if examples_dir is not None:
+        examples_dir.mkdir(parents=True, exist_ok=True)
+        header = f"# The example Suyu district (generated: dutywatch demo --end {end} --seed {seed} --write-examples).\n"
+        (examples_dir / "roster.yaml").write_text(
+            header + yaml.safe_dump(roster, allow_unicode=True, sort_keys=False, width=120), encoding="utf-8"
+        )
+        with (examples_dir / "events.jsonl").open("w", encoding="utf-8") as out:
+            for event in events:
+                out.write(json.dumps(event, ensure_ascii=False) + "\n")
+        click.echo(f"wrote {len(events)} events and the roster to {examples_dir}")
+        return
+    _load(ctx, roster, events, reset=reset, now=max(utcnow(), end_of_day(end)))
+    click.echo(f"demo district loaded: {len(roster['pairings'])} pairings, {len(events)} events up to {end}")
+
+
+def _load(
+    ctx: Context, roster: dict[str, object], events: list[dict[str, object]], *, reset: bool, now: datetime
+) -> None:
+    from sqlalchemy.engine import make_url
+
+    from monitor.ingest.events import ingest_events
+    from monitor.ingest.roster import load_roster, upsert_roster
+    from monitor.store.db import normalise_url, session_factory
+
+    url = make_url(normalise_url(ctx.settings.database_url))
+    if reset:
+        if url.get_backend_name() != "sqlite":
+            raise click.UsageError("--reset only removes an SQLite database; empty a PostgreSQL one yourself")
+        if url.database and url.database != ":memory:":
+            for suffix in ("", "-wal", "-shm"):
+                Path(url.database + suffix).unlink(missing_ok=True)
+    with session_factory(ctx.engine())() as session:
+        parsed, problems = load_roster(roster, "demo roster")
+        problems += [o for o in upsert_roster(session, parsed) if o.status == "rejected"]
+        outcomes = ingest_events(session, [(str(e["id"]), e) for e in events], now=now, settings=ctx.settings)
+        rejected = problems + [o for o in outcomes if o.status == "rejected"]
+        session.commit()
+    for problem in rejected:
+        click.echo(f"rejected: {problem}", err=True)
+    if rejected:
+        sys.exit(1)
