@@ -169,3 +169,22 @@ def config_problems(path: Path | None = None, environ: dict[str, str] | None = N
     except ValidationError as exc:
         return pydantic_errors(doc, exc)
     return []
+
+
+def salvage_settings(path: Path | None = None, environ: dict[str, str] | None = None) -> Settings:
+    """Settings from the keys of a broken config file that are valid on their own, so that
+    `check-config` still checks the rules and calendar the file points at."""
+    env = dict(os.environ if environ is None else environ)
+    config_path = path or Path(env.get("DUTYWATCH_CONFIG") or DEFAULT_CONFIG)
+    try:
+        raw = dict(load_yaml_mapping(config_path).data)
+    except SourceError:
+        return Settings()
+    good: dict[str, Any] = {}
+    for key, value in raw.items():
+        try:
+            Settings.model_validate({key: value})
+        except ValidationError:
+            continue
+        good[key] = value
+    return Settings.model_validate(good)

@@ -180,7 +180,7 @@ class Rule(_Frozen):
 
 
 class RuleFile(_Frozen):
-    rules: tuple[Rule, ...] = Field(min_length=1)
+    rules: tuple[Rule, ...]
 
 
 _SPACE_BY_CJK = re.compile(r"(?<=[\u3000-\u9fff\uff00-\uffef]) +| +(?=[\u3000-\u9fff\uff00-\uffef])")
@@ -237,6 +237,8 @@ def load_rules(directory: Path, *, require_all: bool = True) -> tuple[Rulebook |
         except ValidationError as exc:
             errors.extend(pydantic_errors(doc, exc))
             continue
+        if not parsed.rules:
+            errors.append(doc.error(("rules",), "the file defines no rule"))
         for i, rule in enumerate(parsed.rules):
             if rule.id in found:
                 errors.append(

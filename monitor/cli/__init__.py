@@ -55,6 +55,12 @@ class Context:
                 ensure_schema(self._engine)
         return self._engine
 
+    def close(self) -> None:
+        """Release the database connections (called when the command ends)."""
+        if self._engine is not None:
+            self._engine.dispose()
+            self._engine = None
+
     def rulebook(self) -> Rulebook:
         from monitor.rulebook import load_rulebook
 
@@ -91,6 +97,7 @@ pass_context = click.make_pass_decorator(Context)
 def cli(ctx: click.Context, config_path: Path | None, db_url: str | None) -> None:
     """dutywatch: watches the duties of the Suyu District business-environment policy."""
     ctx.obj = Context(config_path, db_url)
+    ctx.call_on_close(ctx.obj.close)
 
 
 def _register() -> None:

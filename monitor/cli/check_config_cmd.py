@@ -24,7 +24,7 @@ from monitor.yamlsource import SourceError
 def check_config(ctx: Context, roster_files: tuple[Path, ...]) -> None:
     """Validate config, rules, calendar overrides and roster."""
     from monitor.calendar import load_overrides
-    from monitor.config import Settings, config_problems, load_settings
+    from monitor.config import Settings, config_problems, load_settings, salvage_settings
     from monitor.rulebook import load_rules
 
     problems: list[SourceError] = list(config_problems(ctx.config_path))
@@ -32,7 +32,7 @@ def check_config(ctx: Context, roster_files: tuple[Path, ...]) -> None:
     try:
         settings = load_settings(ctx.config_path, db_url=ctx.db_url)
     except SourceError:
-        settings = Settings()  # the file's problems are listed above; check the rest with defaults
+        settings = salvage_settings(ctx.config_path)  # the file's problems are listed above
     problems.extend(load_rules(settings.rules_dir)[1])
     problems.extend(load_overrides(settings.calendar.overrides_dir)[1])
     for path in roster_files:

@@ -1,0 +1,156 @@
+"""The command line end to end: import, evaluate, check-config, test-rules, calendar, db upgrade."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from sqlalchemy import func, select
+
+from monitor.cli import cli
+from monitor.store.db import make_engine
+from monitor.store.models import AlertRecord, Event
+
+ROOT = Path(__file__).resolve().parent.parent
+EXAMPLES = [str(ROOT / "config/examples/roster.yaml"), str(ROOT / "config/examples/events.jsonl")]
+
+
+def run(db_url: str, *args: str) -> tuple[int, str]:
+    result = CliRunner().invoke(cli, ["--db", db_url, *args], catch_exceptions=False)
+    return result.exit_code, result.output
+
+
+@pytest.fixture
+def example_db(db_url: str) -> str:
+    code, output = run(db_url, "import", *EXAMPLES)
+    assert code == 0, output
+    return db_url
+
+
+def test_import_prints_counts_and_a_second_import_changes_nothing(example_db: str) -> None:
+    code, output = run(example_db, "import", *EXAMPLES)
+    assert code == 0
+    assert "events.jsonl: 0 accepted, 1033 duplicate, 0 rejected" in output
+    engine = make_engine(example_db)
+    with engine.connect() as conn:
+        assert conn.scalar(select(func.count()).select_from(Event)) == 1033
+    engine.dispose()
+
+
+def test_import_lists_each_rejection_with_its_line_and_exits_1(example_db: str, tmp_path: Path) -> None:
+    path = tmp_path / "more.jsonl"
+    path.write_text(
+        '{"id": "new-1", "type": "review", "at": "2024-12-01T10:00", "review": "RX", "unit": "u-spj", "rating": 1}\n'
+        '{"id": "new-2", "type": "review", "at": "2024-12-01T10:00", "review": "RY", "unit": "u-none", "rating": 1}\n',
+        encoding="utf-8",
+    )
+    code, output = run(example_db, "import", str(path))
+    assert code == 1
+    assert "1 accepted, 0 duplicate, 1 rejected" in output
+    assert f"{path}:2: unit: unknown unit 'u-none'" in output
+
+
+def test_evaluate_json_prints_alert_records(example_db: str) -> None:
+    code, output = run(example_db, "evaluate", "--at", "2024-12-31T18:00", "--format", "json")
+    assert code == 0
+    alerts = json.loads(output)
+    assert len(alerts) == 62
+    assert set(alerts[0]) == {
+        "rule",
+        "subject",
+        "period",
+        "state",
+        "level",
+        "due",
+        "recipients",
+        "clause",
+        "message",
+    }
+    assert all(a["due"].endswith("+08:00") for a in alerts)
+    review_report = [a for a in alerts if a["rule"] == "unit-monthly-review-report"]
+    assert review_report == [
+        {**review_report[0], "subject": "unit:u-ysb", "period": "2024-11", "state": "overdue", "level": 3}
+    ]
+
+
+def test_evaluate_is_a_dry_run_unless_committed_and_commit_is_idempotent(example_db: str) -> None:
+    engine = make_engine(example_db)
+    run(example_db, "evaluate", "--at", "2024-12-31T18:00")
+    with engine.connect() as conn:
+        assert conn.scalar(select(func.count()).select_from(AlertRecord)) == 0
+    for _ in range(2):
+        code, _ = run(example_db, "evaluate", "--at", "2024-12-31T18:00", "--commit")
+        assert code == 0
+    with engine.connect() as conn:
+        assert (
+            conn.scalar(
+                select(func.count()).select_from(AlertRecord).where(AlertRecord.inhibited_by.is_(None))
+            )
+            == 62
+        )
+    engine.dispose()
+
+
+def test_evaluate_table_is_for_people(example_db: str) -> None:
+    code, output = run(example_db, "evaluate", "--at", "2024-12-31T18:00", "--lang", "en")
+    assert code == 0
+    assert output.splitlines()[0].split() == [
+        "rule",
+        "subject",
+        "period",
+        "state",
+        "level",
+        "due",
+        "recipients",
+    ]
+    assert "62 alerts at 2024-12-31T18:00:00+08:00 (13 inhibited)" in output
+
+
+def test_check_config_passes_on_the_shipped_files(tmp_path: Path) -> None:
+    result = CliRunner().invoke(cli, ["check-config", "--roster", EXAMPLES[0]])
+    assert result.exit_code == 0, result.output
+
+
+def test_check_config_lists_file_line_reason_and_exits_1(tmp_path: Path) -> None:
+    rules = tmp_path / "rules"
+    shutil.copytree(ROOT / "rules", rules, ignore=shutil.ignore_patterns("tests"))
+    text = (rules / "reviews.yaml").read_text(encoding="utf-8")
+    (rules / "reviews.yaml").write_text(
+        text.replace("due_working_days: 15", "due_working_days: -3"), encoding="utf-8"
+    )
+    config = tmp_path / "dutywatch.yaml"
+    config.write_text(f"rules_dir: {rules}\ntick_seconds: fast\n", encoding="utf-8")
+    result = CliRunner().invoke(cli, ["--config", str(config), "check-config"])
+    assert result.exit_code == 1
+    lines = result.output.splitlines()
+    assert (
+        f"{config}:2: tick_seconds: Input should be a valid number, unable to parse string as a number"
+        in lines
+    )
+    line = next(n for n, t in enumerate(text.splitlines(), 1) if "due_working_days: 15" in t)
+    assert any(x.startswith(f"{rules / 'reviews.yaml'}:{line}: rules.0.due_working_days") for x in lines)
+
+
+def test_test_rules_passes_on_the_shipped_tests() -> None:
+    files = sorted(str(p) for p in (ROOT / "rules/tests").glob("*.yaml"))
+    result = CliRunner().invoke(cli, ["test-rules", *files])
+    assert result.exit_code == 0, result.output
+    assert result.output.strip().endswith("passed, 0 failed")
+
+
+def test_calendar_commands(tmp_path: Path) -> None:
+    runner = CliRunner()
+    assert runner.invoke(cli, ["calendar", "add-workdays", "2024-09-27", "5"]).output == "2024-10-10\n"
+    assert runner.invoke(cli, ["calendar", "is-workday", "2024-10-12"]).output == "workday\n"
+    assert runner.invoke(cli, ["calendar", "is-workday", "2024-10-03"]).output == "rest-day\n"
+    missing = runner.invoke(cli, ["calendar", "add-workdays", "2026-12-30", "5"])
+    assert missing.exit_code == 3
+    assert "2027" in missing.output
+
+
+def test_db_upgrade_on_an_empty_database(db_url: str) -> None:
+    code, output = run(db_url, "db", "upgrade")
+    assert code == 0 and "head" in output
