@@ -1,0 +1,98 @@
+"""The alert lifecycle in SQL: fires once, escalates, resolves when met; repeated commits are no-ops."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import yaml
+from sqlalchemy import Engine, select
+from sqlalchemy.orm import Session
+
+from monitor.alerting import AlertStatus, commit_evaluation, transitions
+from monitor.calendar import WorkCalendar
+from monitor.clock import parse_instant
+from monitor.config import Settings
+from monitor.engine import PythonMatcher
+from monitor.evaluation import Evaluation, evaluate
+from monitor.ingest.events import ingest_events
+from monitor.ingest.roster import load_roster, upsert_roster
+from monitor.rulebook import Rulebook, load_rulebook
+from monitor.store.db import session_factory
+from monitor.store.models import AlertRecord, ObligationRecord
+
+ROOT = Path(__file__).resolve().parents[2]
+RULEBOOK: Rulebook = load_rulebook(ROOT / "rules")
+KEY = ("case-complex-5-workdays", "case:c1", "")
+
+
+@pytest.fixture
+def session(engine: Engine) -> Iterator[Session]:
+    spec = yaml.safe_load((ROOT / "rules/tests/case-complex-5-workdays.yaml").read_text(encoding="utf-8"))
+    with session_factory(engine)() as s:
+        roster, problems = load_roster(spec["roster"], "roster")
+        assert not problems and {o.status for o in upsert_roster(s, roster)} == {"accepted"}
+        outcomes = ingest_events(
+            s, [(e["id"], e) for e in spec["events"]], now=parse_instant("2024-11-01"), settings=Settings()
+        )
+        assert {o.status for o in outcomes} == {"accepted"}
+        s.commit()
+        yield s
+
+
+def at(session: Session, instant: str) -> Evaluation:
+    return evaluate(
+        session, RULEBOOK, WorkCalendar(), Settings(), parse_instant(instant), PythonMatcher(RULEBOOK)
+    )
+
+
+def commit(session: Session, instant: str) -> list[tuple[str, str, str, int]]:
+    changes = commit_evaluation(session, at(session, instant))
+    session.commit()
+    return sorted((c.rule, c.subject, c.change, c.level) for c in changes if c.subject == "case:c1")
+
+
+def row(session: Session) -> AlertRecord:
+    return session.scalars(
+        select(AlertRecord).where(AlertRecord.rule == KEY[0], AlertRecord.subject == KEY[1])
+    ).one()
+
+
+def test_an_alert_fires_once_climbs_and_resolves_when_met(session: Session) -> None:
+    assert commit(session, "2024-10-10T10:00") == [("case-complex-5-workdays", "case:c1", "fired", 0)]
+    first = row(session)
+    assert (first.state, first.level) == ("warning", 0)
+    assert commit(session, "2024-10-10T11:00") == []  # nothing new: no transition, fired once
+    assert commit(session, "2024-10-11T09:00") == [("case-complex-5-workdays", "case:c1", "escalated", 1)]
+    assert commit(session, "2024-10-14T09:00") == [
+        ("case-complex-5-workdays", "case:c1", "escalated", 2),
+        ("case-escalation", "case:c1", "fired", 2),
+    ]
+    assert row(session).fired_at == parse_instant("2024-10-10T10:00")
+    assert commit(session, "2024-10-21T11:00") == [
+        ("case-complex-5-workdays", "case:c1", "resolved", 2),
+        ("case-escalation", "case:c1", "resolved", 2),
+    ]
+    resolved = row(session)
+    assert resolved.state == "resolved" and resolved.resolved_at == parse_instant("2024-10-21T11:00")
+
+
+def test_a_late_fulfilment_is_recorded_as_late(session: Session) -> None:
+    commit(session, "2024-10-21T11:00")
+    status = session.scalar(
+        select(ObligationRecord.status).where(
+            ObligationRecord.rule == KEY[0], ObligationRecord.subject == KEY[1]
+        )
+    )
+    assert status == "met_late"
+
+
+def test_rules_the_evaluation_could_not_see_whole_resolve_nothing(session: Session) -> None:
+    previous = {KEY: AlertStatus("overdue", 2)}
+    blind = Evaluation(
+        at=parse_instant("2024-10-15"), alerts=[], inhibited=[], obligations=[], incomplete_rules={KEY[0]}
+    )
+    assert transitions(previous, blind) == []
+    seeing = Evaluation(at=parse_instant("2024-10-15"), alerts=[], inhibited=[], obligations=[])
+    assert [t.change for t in transitions(previous, seeing)] == ["resolved"]
