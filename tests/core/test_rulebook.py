@@ -1,0 +1,69 @@
+"""Rule files: the 17 ids of OBLIGATIONS.md, a schema with precise file:line errors."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from monitor.rulebook import RULE_IDS, load_rules
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_the_shipped_rules_define_exactly_the_policys_ids() -> None:
+    rulebook, errors = load_rules(ROOT / "rules")
+    assert errors == [] and rulebook is not None
+    assert tuple(rulebook.rules) == RULE_IDS and len(RULE_IDS) == 17
+    for rule in rulebook:
+        assert rule.message.zh and rule.message.en and rule.quote and rule.lead_units
+
+
+def copy_rules(tmp_path: Path) -> Path:
+    folder = tmp_path / "rules"
+    shutil.copytree(ROOT / "rules", folder, ignore=shutil.ignore_patterns("tests"))
+    return folder
+
+
+def line_of(path: Path, needle: str) -> int:
+    return next(n for n, text in enumerate(path.read_text(encoding="utf-8").splitlines(), 1) if needle in text)
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "reason"),
+    [
+        ("id: project-item-deadline", "id: project-item-late", "unknown rule id 'project-item-late'"),
+        ("obligation: project_item", "obligation: project_checklist", "Input should be"),
+        ("warn_working_days: 3", "warn_working_days: three", "valid integer"),
+        ("{level: 1, after_working_days: 2,", "{level: 0, after_working_days: 2,", "distinct and increasing"),
+        ("{% if state == 'warning' %}【提醒】项目", "{% if state == 'warning' %【提醒】项目", "template error"),
+        ("    lead_units: [区招商服务中心]\n", "", "lead_units"),
+    ],
+)
+def test_a_broken_rule_is_refused_with_file_line_and_reason(tmp_path: Path, old: str, new: str, reason: str) -> None:
+    folder = copy_rules(tmp_path)
+    path = folder / "projects.yaml"
+    text = path.read_text(encoding="utf-8")
+    assert old in text
+    path.write_text(text.replace(old, new, 1), encoding="utf-8")
+    rulebook, errors = load_rules(folder)
+    assert rulebook is None
+    assert any(reason in e.reason and e.file == str(path) and e.line > 1 for e in errors), [str(e) for e in errors]
+
+
+def test_a_missing_rule_and_a_duplicate_are_refused(tmp_path: Path) -> None:
+    folder = copy_rules(tmp_path)
+    (folder / "projects.yaml").unlink()
+    _, errors = load_rules(folder)
+    assert [e.reason for e in errors] == ["rules missing for: project-item-deadline"]
+    shutil.copy(folder / "reviews.yaml", folder / "reviews-copy.yaml")
+    _, errors = load_rules(folder)
+    assert any("review-bad-rectification is defined again" in e.reason for e in errors)
+
+
+def test_invalid_yaml_names_its_line(tmp_path: Path) -> None:
+    folder = copy_rules(tmp_path)
+    (folder / "bad.yaml").write_text("rules:\n  - id: [unclosed\n", encoding="utf-8")
+    _, errors = load_rules(folder)
+    assert any(e.file.endswith("bad.yaml") and "invalid YAML" in e.reason and e.line >= 2 for e in errors)
