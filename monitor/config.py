@@ -73,6 +73,7 @@ class Settings(_Frozen):
     cases: CaseSettings = CaseSettings()
     smtp: SmtpSettings = SmtpSettings()
     tokens: tuple[TokenSettings, ...] = ()
+    metrics_require_token: bool = False
     source: str = "(defaults)"
 
     @field_validator("language")

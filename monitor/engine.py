@@ -86,7 +86,10 @@ class DurableMatcher:
 
     def _compile(self, rule: Rule) -> dict[str, Any]:
         definition: dict[str, Any] = {}
-        if rule.warn_working_days > 0:
+        if rule.immediate:
+            # an immediate rule warns from the moment its duty arises
+            definition["warn"] = {"all": [{"m": {"status": "pending"}}], "run": self._record("warning", 0)}
+        elif rule.warn_working_days > 0:
             definition["warn"] = {
                 "all": [
                     {
@@ -174,6 +177,6 @@ class PythonMatcher:
                 ]
                 if reached:
                     out.append(Decision(fact.key, "overdue", max(reached)))
-            elif rule.warn_working_days > 0 and fact.working_days_to_due <= rule.warn_working_days:
+            elif rule.immediate or 0 < rule.warn_working_days >= fact.working_days_to_due:
                 out.append(Decision(fact.key, "warning", 0))
         return out

@@ -137,6 +137,7 @@ class Rule(_Frozen):
     expire_working_days: int | None = Field(None, ge=0)
     inhibited_by: tuple[str, ...] = ()
     renotify_hours: float = Field(24.0, gt=0)
+    # alert from the moment the duty arises (a warning until due), without waiting for the tick
     immediate: bool = False
     message: Texts
 
@@ -163,6 +164,8 @@ class Rule(_Frozen):
             raise ValueError("a unit_report rule needs fulfilled_by.report_kind and due_working_days")
         if self.obligation == "case_clock" and not self.fulfilled_by.case_events:
             raise ValueError("a case_clock rule needs fulfilled_by.case_events")
+        if self.immediate and self.warn_working_days:
+            raise ValueError("an immediate rule warns from the start: warn_working_days does not apply")
         if self.obligation == "case_ladder" and not self.ladder_of:
             raise ValueError("a case_ladder rule needs ladder_of: the case clocks it watches")
         if self.obligation == "review_rectification" and (

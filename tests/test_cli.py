@@ -57,7 +57,7 @@ def test_evaluate_json_prints_alert_records(example_db: str) -> None:
     code, output = run(example_db, "evaluate", "--at", "2024-12-31T18:00", "--format", "json")
     assert code == 0
     alerts = json.loads(output)
-    assert len(alerts) == 62
+    assert len(alerts) == 63
     assert set(alerts[0]) == {
         "rule",
         "subject",
@@ -89,7 +89,7 @@ def test_evaluate_is_a_dry_run_unless_committed_and_commit_is_idempotent(example
             conn.scalar(
                 select(func.count()).select_from(AlertRecord).where(AlertRecord.inhibited_by.is_(None))
             )
-            == 62
+            == 63
         )
     engine.dispose()
 
@@ -106,7 +106,7 @@ def test_evaluate_table_is_for_people(example_db: str) -> None:
         "due",
         "recipients",
     ]
-    assert "62 alerts at 2024-12-31T18:00:00+08:00 (13 inhibited)" in output
+    assert "63 alerts at 2024-12-31T18:00:00+08:00 (13 inhibited)" in output
 
 
 def test_check_config_passes_on_the_shipped_files(tmp_path: Path) -> None:

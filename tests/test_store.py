@@ -12,7 +12,7 @@ from sqlalchemy import Engine, text
 from sqlalchemy.exc import StatementError
 
 from monitor.store.db import make_engine, session_factory, upgrade
-from monitor.store.models import Base, Event, Meta
+from monitor.store.models import Base, Event
 
 
 def test_migrations_are_idempotent_and_match_the_models(engine: Engine) -> None:
@@ -58,9 +58,3 @@ def test_sqlite_runs_in_wal_mode_with_a_busy_timeout(tmp_path: object) -> None:
         assert conn.scalar(text("PRAGMA journal_mode")) == "wal"
         assert conn.scalar(text("PRAGMA busy_timeout")) == 30000
     engine.dispose()
-
-
-def test_meta_table_exists(engine: Engine) -> None:
-    with session_factory(engine)() as session:
-        session.add(Meta(key="k", value="v"))
-        session.commit()

@@ -108,6 +108,7 @@ def _register() -> None:
         demo_cmd,
         evaluate_cmd,
         import_cmd,
+        run_cmd,
         test_rules_cmd,
     )
 
@@ -118,6 +119,9 @@ def _register() -> None:
     cli.add_command(evaluate_cmd.evaluate)
     cli.add_command(import_cmd.import_files)
     cli.add_command(test_rules_cmd.test_rules)
+    cli.add_command(run_cmd.run)
+    cli.add_command(run_cmd.check)
+    cli.add_command(run_cmd.token)
 
 
 _register()

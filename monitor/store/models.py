@@ -261,9 +261,13 @@ class AlertRecord(Base):
     inhibited_by: Mapped[str | None] = mapped_column(String(64))
 
 
-class Meta(Base):
-    """Small key/value facts about the store (e.g. the last committed evaluation instant)."""
+class ApiToken(Base):
+    """A bearer token of the HTTP API, kept only as its SHA-256 hash."""
 
-    __tablename__ = "meta"
-    key: Mapped[str] = mapped_column(String(64), primary_key=True)
-    value: Mapped[str] = mapped_column(Text)
+    __tablename__ = "api_tokens"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(100), unique=True)
+    sha256: Mapped[str] = mapped_column(String(64), unique=True)
+    scopes: Mapped[str] = mapped_column(String(100))  # comma-separated: ingest, read, admin
+    created_at: Mapped[datetime]
+    revoked_at: Mapped[datetime | None]

@@ -27,7 +27,9 @@ def copy_rules(tmp_path: Path) -> Path:
 
 
 def line_of(path: Path, needle: str) -> int:
-    return next(n for n, text in enumerate(path.read_text(encoding="utf-8").splitlines(), 1) if needle in text)
+    return next(
+        n for n, text in enumerate(path.read_text(encoding="utf-8").splitlines(), 1) if needle in text
+    )
 
 
 @pytest.mark.parametrize(
@@ -37,11 +39,17 @@ def line_of(path: Path, needle: str) -> int:
         ("obligation: project_item", "obligation: project_checklist", "Input should be"),
         ("warn_working_days: 3", "warn_working_days: three", "valid integer"),
         ("{level: 1, after_working_days: 2,", "{level: 0, after_working_days: 2,", "distinct and increasing"),
-        ("{% if state == 'warning' %}【提醒】项目", "{% if state == 'warning' %【提醒】项目", "template error"),
+        (
+            "{% if state == 'warning' %}【提醒】项目",
+            "{% if state == 'warning' %【提醒】项目",
+            "template error",
+        ),
         ("    lead_units: [区招商服务中心]\n", "", "lead_units"),
     ],
 )
-def test_a_broken_rule_is_refused_with_file_line_and_reason(tmp_path: Path, old: str, new: str, reason: str) -> None:
+def test_a_broken_rule_is_refused_with_file_line_and_reason(
+    tmp_path: Path, old: str, new: str, reason: str
+) -> None:
     folder = copy_rules(tmp_path)
     path = folder / "projects.yaml"
     text = path.read_text(encoding="utf-8")
@@ -49,7 +57,9 @@ def test_a_broken_rule_is_refused_with_file_line_and_reason(tmp_path: Path, old:
     path.write_text(text.replace(old, new, 1), encoding="utf-8")
     rulebook, errors = load_rules(folder)
     assert rulebook is None
-    assert any(reason in e.reason and e.file == str(path) and e.line > 1 for e in errors), [str(e) for e in errors]
+    assert any(reason in e.reason and e.file == str(path) and e.line > 1 for e in errors), [
+        str(e) for e in errors
+    ]
 
 
 def test_a_missing_rule_and_a_duplicate_are_refused(tmp_path: Path) -> None:

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-25 00:22:36.572901
+Create Date: 2026-11-25 00:32:42.746441
 """
 
 from __future__ import annotations
@@ -46,6 +46,18 @@ def upgrade() -> None:
     with op.batch_alter_table("alerts", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_alerts_unit_id"), ["unit_id"], unique=False)
 
+    op.create_table(
+        "api_tokens",
+        sa.Column("id", sa.Integer(), autoincrement=True, nullable=False),
+        sa.Column("name", sa.String(length=100), nullable=False),
+        sa.Column("sha256", sa.String(length=64), nullable=False),
+        sa.Column("scopes", sa.String(length=100), nullable=False),
+        sa.Column("created_at", monitor.store.models.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("revoked_at", monitor.store.models.UTCDateTime(timezone=True), nullable=True),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_api_tokens")),
+        sa.UniqueConstraint("name", name=op.f("uq_api_tokens_name")),
+        sa.UniqueConstraint("sha256", name=op.f("uq_api_tokens_sha256")),
+    )
     op.create_table(
         "case_events",
         sa.Column("id", sa.Integer(), autoincrement=True, nullable=False),
@@ -106,12 +118,6 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f("ix_events_at"), ["at"], unique=False)
         batch_op.create_index(batch_op.f("ix_events_type"), ["type"], unique=False)
 
-    op.create_table(
-        "meta",
-        sa.Column("key", sa.String(length=64), nullable=False),
-        sa.Column("value", sa.Text(), nullable=False),
-        sa.PrimaryKeyConstraint("key", name=op.f("pk_meta")),
-    )
     op.create_table(
         "obligations",
         sa.Column("rule", sa.String(length=64), nullable=False),
@@ -262,7 +268,6 @@ def downgrade() -> None:
         batch_op.drop_index("ix_obligations_rule_period")
 
     op.drop_table("obligations")
-    op.drop_table("meta")
     with op.batch_alter_table("events", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_events_type"))
         batch_op.drop_index(batch_op.f("ix_events_at"))
@@ -283,6 +288,7 @@ def downgrade() -> None:
         batch_op.drop_index("ix_case_events_case_type_at")
 
     op.drop_table("case_events")
+    op.drop_table("api_tokens")
     with op.batch_alter_table("alerts", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_alerts_unit_id"))
 

@@ -1,0 +1,129 @@
+"""Prometheus metrics, read from a snapshot the tick refreshes: a scrape never queries the database.
+
+Labels are bounded (rule, unit, channel, status, state, level, type, outcome): never a person,
+an enterprise or a case.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from prometheus_client import CollectorRegistry, Histogram
+from prometheus_client import Counter as PromCounter
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
+
+from monitor.evaluation import Evaluation
+
+
+@dataclass
+class Snapshot:
+    """What the last tick saw, as label tuples and counts."""
+
+    obligations: Counter[tuple[str, str]] = field(default_factory=Counter)  # (rule, status)
+    open_cases: Counter[tuple[str, str]] = field(default_factory=Counter)  # (rule, sla state)
+    alerts: Counter[tuple[str, str, str]] = field(default_factory=Counter)  # (rule, state, level)
+    last_tick: float = 0.0
+    calendar: dict[str, bool] = field(default_factory=dict)  # year -> covered
+
+    @classmethod
+    def of(cls, evaluation: Evaluation, calendar: dict[str, bool]) -> Snapshot:
+        snap = cls(calendar=calendar, last_tick=evaluation.at.timestamp())
+        for o in evaluation.obligations:
+            snap.obligations[(o.rule, o.status)] += 1
+            if o.subject.startswith("case:") and o.status in ("pending", "overdue"):
+                snap.open_cases[(o.rule, o.status)] += 1
+        for a in evaluation.alerts:
+            snap.alerts[(a.rule, a.state, str(a.level))] += 1
+        return snap
+
+
+class _SnapshotCollector(Collector):
+    def __init__(self, metrics: Metrics) -> None:
+        self._metrics = metrics
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        snap = self._metrics.snapshot
+        families: list[tuple[str, str, list[str], Counter[Any]]] = [
+            (
+                "dutywatch_obligations",
+                "Obligations in view at the last tick, by rule and status.",
+                ["rule", "status"],
+                snap.obligations,
+            ),
+            (
+                "dutywatch_open_cases",
+                "Running case clocks at the last tick, by rule and SLA state.",
+                ["rule", "state"],
+                snap.open_cases,
+            ),
+            (
+                "dutywatch_alerts_firing",
+                "Alerts firing at the last tick, by rule, state and level.",
+                ["rule", "state", "level"],
+                snap.alerts,
+            ),
+        ]
+        for name, doc, labels, counts in families:
+            family = GaugeMetricFamily(name, doc, labels=labels)
+            for key, value in sorted(counts.items()):
+                family.add_metric(list(key), value)
+            yield family
+        tick = GaugeMetricFamily(
+            "dutywatch_last_successful_tick_timestamp_seconds", "When the last tick completed (Unix time)."
+        )
+        tick.add_metric([], snap.last_tick)
+        yield tick
+        covered = GaugeMetricFamily(
+            "dutywatch_calendar_covered",
+            "1 when the working-day calendar covers the year, else 0.",
+            labels=["year"],
+        )
+        for year, ok in sorted(snap.calendar.items()):
+            covered.add_metric([year], 1.0 if ok else 0.0)
+        yield covered
+        reload_ok = GaugeMetricFamily(
+            "dutywatch_config_last_reload_successful", "1 when the last config and rules reload succeeded."
+        )
+        reload_ok.add_metric([], 1.0 if self._metrics.reload_ok else 0.0)
+        yield reload_ok
+        leader = GaugeMetricFamily("dutywatch_leader", "1 when this process runs the ticks.")
+        leader.add_metric([], 1.0 if self._metrics.leader else 0.0)
+        yield leader
+
+
+class Metrics:
+    """The daemon's metrics on a private registry."""
+
+    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+        self.registry = registry or CollectorRegistry()
+        self._lock = threading.Lock()
+        self._snapshot = Snapshot()
+        self.reload_ok = True  # set at once by a reload, not at the next tick
+        self.leader = True
+        self.events_ingested = PromCounter(
+            "dutywatch_events_ingested",
+            "Event records ingested, by type and outcome.",
+            ["type", "outcome"],
+            registry=self.registry,
+        )
+        self.evaluation_seconds = Histogram(
+            "dutywatch_evaluation_duration_seconds",
+            "Time one evaluation took.",
+            buckets=(0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60),
+            registry=self.registry,
+        )
+        self.registry.register(_SnapshotCollector(self))
+
+    @property
+    def snapshot(self) -> Snapshot:
+        with self._lock:
+            return self._snapshot
+
+    def publish(self, snapshot: Snapshot) -> None:
+        with self._lock:
+            self._snapshot = snapshot

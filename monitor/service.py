@@ -1,0 +1,210 @@
+"""The daemon's state and operations, apart from HTTP and the event loop: load and reload
+config, rules and calendar; tick (evaluate now and commit); ingest; the heartbeat.
+
+Evaluation runs on one dedicated thread (`executor`): the durable-rules matcher is not
+thread-safe, and the event loop must stay free for the API while a tick runs.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+
+from sqlalchemy import text
+
+from monitor.alerting import commit_evaluation
+from monitor.calendar import CalendarNotCovered, WorkCalendar, load_calendar
+from monitor.clock import iso_shanghai, local_date, utcnow
+from monitor.config import Settings, load_settings
+from monitor.engine import DurableMatcher
+from monitor.evaluation import Evaluation, evaluate
+from monitor.ingest.events import ingest_events
+from monitor.ingest.outcome import RecordOutcome
+from monitor.metrics import Metrics, Snapshot
+from monitor.rulebook import Rulebook, load_rulebook
+from monitor.store.db import ensure_schema, make_engine, session_factory
+from monitor.store.models import Case
+from monitor.yamlsource import SourceError
+
+log = logging.getLogger("dutywatch")
+
+# Events whose alerts must not wait for the next tick (issue: immediate rules).
+IMMEDIATE_TYPES = frozenset({"review", "case_opened", "case_closed", "case_reopened", "case_escalated"})
+
+
+@dataclass(frozen=True)
+class Loaded:
+    """Rules, calendar and the matcher compiled from them: replaced whole on reload."""
+
+    rulebook: Rulebook
+    calendar: WorkCalendar
+    matcher: DurableMatcher
+
+
+def _load(settings: Settings) -> Loaded:
+    rulebook = load_rulebook(settings.rules_dir)
+    calendar = load_calendar(settings.calendar.overrides_dir)
+    return Loaded(rulebook, calendar, DurableMatcher(rulebook))
+
+
+def write_heartbeat(path: Path, when: datetime) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(f"{when.timestamp():.3f}\n", encoding="utf-8")
+    tmp.replace(path)
+
+
+def heartbeat_age(path: Path, now: datetime) -> float | None:
+    """Seconds since the last successful tick, or None when there is no heartbeat."""
+    try:
+        return now.timestamp() - float(path.read_text(encoding="utf-8").strip())
+    except (OSError, ValueError):
+        return None
+
+
+class Service:
+    def __init__(self, settings: Settings, config_path: Path | None = None) -> None:
+        self.settings = settings
+        self.config_path = config_path
+        self.engine = make_engine(settings.database_url)
+        ensure_schema(self.engine)
+        self.sessions = session_factory(self.engine)
+        self.metrics = Metrics()
+        self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="dutywatch-eval")
+        self.loaded = _load(settings)
+        self.reload_ok = True
+        self.last_tick: datetime | None = None
+        self._tick_lock = threading.Lock()
+
+    def reload(self) -> tuple[bool, str]:
+        """Reload config, rules and calendar; a broken file keeps the last good ones running.
+
+        Settings that need a restart (database, listen address) keep their running values.
+        """
+        try:
+            fresh = load_settings(self.config_path, db_url=self.settings.database_url)
+            loaded = _load(fresh)
+        except SourceError as exc:
+            self.reload_ok = self.metrics.reload_ok = False
+            log.error("reload failed, keeping the last good config and rules: %s", exc)
+            return False, str(exc)
+        self.settings = fresh.model_copy(
+            update={"database_url": self.settings.database_url, "listen": self.settings.listen}
+        )
+        self.loaded = loaded
+        self.reload_ok = self.metrics.reload_ok = True
+        log.info("config and rules reloaded: %d rules", len(loaded.rulebook.rules))
+        return True, "reloaded"
+
+    def tick(self, now: datetime | None = None) -> Evaluation:
+        """Evaluate at now and commit; refresh the metrics snapshot and the heartbeat.
+
+        Call on `executor` (one thread); the lock also guards direct callers such as tests.
+        """
+        with self._tick_lock:
+            at = now or utcnow()
+            loaded = self.loaded
+            with self.sessions() as session:
+                evaluation = evaluate(
+                    session, loaded.rulebook, loaded.calendar, self.settings, at, loaded.matcher
+                )
+                changes = commit_evaluation(session, evaluation)
+                session.commit()
+            self.metrics.evaluation_seconds.observe(evaluation.seconds)
+            self.metrics.publish(Snapshot.of(evaluation, self.coverage(at)))
+            write_heartbeat(self.settings.heartbeat_file, at)
+            self.last_tick = at
+            for problem in evaluation.problems:
+                log.warning("evaluation problem: %s", problem)
+            log.info(
+                "tick: %d alerts, %d transitions in %.3f s",
+                len(evaluation.alerts),
+                len(changes),
+                evaluation.seconds,
+                extra={"fields": {"alerts": len(evaluation.alerts), "seconds": round(evaluation.seconds, 3)}},
+            )
+            return evaluation
+
+    def case_clock(self, case_id: str, now: datetime | None = None) -> dict[str, object]:
+        """A case's SLA clocks at now: received, due, working days used, state, level.
+
+        Runs the evaluation (on `executor`), so it answers exactly what the tick would.
+        """
+        from starlette.exceptions import HTTPException
+
+        at = now or utcnow()
+        loaded = self.loaded
+        with self.sessions() as session:
+            case = session.get(Case, case_id)
+            if case is None:
+                raise HTTPException(404, f"no case {case_id!r}")
+            evaluation = evaluate(
+                session, loaded.rulebook, loaded.calendar, self.settings, at, loaded.matcher
+            )
+        alerts = {a.rule: a for a in evaluation.alerts}
+        received = local_date(case.received_at)
+        clocks = []
+        for o in evaluation.obligations:
+            if o.subject != f"case:{case_id}":
+                continue
+            alert = alerts.get(o.rule)
+            clocks.append(
+                {
+                    "rule": o.rule,
+                    "due": iso_shanghai(o.due_at),
+                    "status": o.status,
+                    "alert": alert.state if alert else None,
+                    "level": alert.level if alert else 0,
+                    "met_at": iso_shanghai(o.met_at) if o.met_at else None,
+                }
+            )
+        try:
+            used = loaded.calendar.count_workdays(received + timedelta(days=1), local_date(at))
+        except CalendarNotCovered:
+            used = None
+        return {
+            "case": case_id,
+            "enterprise": case.enterprise_id,
+            "unit": case.unit_id,
+            "complexity": case.complexity,
+            "channel": case.channel,
+            "received": iso_shanghai(case.received_at),
+            "working_days_used": used,
+            "clocks": clocks,
+        }
+
+    def coverage(self, now: datetime) -> dict[str, bool]:
+        """Calendar coverage of this year and, from 1 November, of the next."""
+        today = local_date(now)
+        years = [today.year] + ([today.year + 1] if today.month >= 11 else [])
+        return {str(y): self.loaded.calendar.covers(y) for y in years}
+
+    def ingest(self, records: list[tuple[str, object]]) -> list[RecordOutcome]:
+        """Validate and commit events; counts each outcome in the metrics."""
+        with self.sessions() as session:
+            outcomes = ingest_events(session, records, now=utcnow(), settings=self.settings)
+            session.commit()
+        types = Counter(
+            (str(r.get("type")) if isinstance(r, dict) and o.status != "rejected" else "invalid", o.status)
+            for (_, r), o in zip(records, outcomes, strict=True)
+        )
+        for (kind, outcome), n in types.items():
+            self.metrics.events_ingested.labels(kind, outcome).inc(n)
+        return outcomes
+
+    def database_ok(self) -> bool:
+        try:
+            with self.engine.connect() as conn:
+                conn.execute(text("SELECT 1"))
+        except Exception:  # any failure means "not reachable"
+            return False
+        return True
+
+    def close(self) -> None:
+        self.executor.shutdown(wait=True)
+        self.engine.dispose()

@@ -1,0 +1,88 @@
+"""A real daemon API on a free loopback port, over a demo district, on each back end."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import uvicorn
+
+from monitor.api.app import create_app
+from monitor.clock import utcnow
+from monitor.config import Settings
+from monitor.demo import generate_district
+from monitor.ingest.events import ingest_events
+from monitor.ingest.roster import load_roster, upsert_roster
+from monitor.service import Service
+from monitor.store.db import session_factory
+from monitor.tokens import create_token
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass
+class Daemon:
+    url: str
+    service: Service
+    tokens: dict[str, str]
+
+    def call(self, scopes: str | None, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        """One request over real HTTP with a token of these scopes (None: no token)."""
+        headers = {"Authorization": f"Bearer {self.tokens[scopes]}"} if scopes else {}
+        headers.update(kwargs.pop("headers", {}))
+        with httpx.Client(base_url=self.url, timeout=30) as client:
+            return client.request(method, path, headers=headers, **kwargs)
+
+
+def settings_for(db_url: str, tmp_path: Path, **extra: object) -> Settings:
+    return Settings(
+        database_url=db_url,
+        rules_dir=ROOT / "rules",
+        heartbeat_file=tmp_path / "heartbeat",
+        calendar={"overrides_dir": ROOT / "config/calendar"},  # type: ignore[arg-type]
+        **extra,  # type: ignore[arg-type]
+    )
+
+
+@pytest.fixture
+def daemon(db_url: str, tmp_path: Path) -> Iterator[Daemon]:
+    settings = settings_for(db_url, tmp_path, ingest={"max_batch": 50, "max_body_bytes": 64 * 1024})
+    service = Service(settings)
+    roster, events = generate_district(utcnow().date())
+    with session_factory(service.engine)() as session:
+        parsed, _ = load_roster(roster, "demo")
+        upsert_roster(session, parsed)
+        ingest_events(session, [(e["id"], e) for e in events], now=utcnow(), settings=settings)
+        tokens = {
+            scopes: create_token(session, scopes, tuple(scopes.split(",")), utcnow())
+            for scopes in ("read", "ingest", "admin", "ingest,read,admin")
+        }
+        session.commit()
+    port = free_port()
+    server = uvicorn.Server(
+        uvicorn.Config(create_app(service), host="127.0.0.1", port=port, log_config=None, lifespan="off")
+    )
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not server.started and time.monotonic() < deadline:
+        time.sleep(0.02)
+    try:
+        yield Daemon(f"http://127.0.0.1:{port}", service, tokens)
+    finally:
+        server.should_exit = True
+        thread.join(10)
+        service.close()

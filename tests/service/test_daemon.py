@@ -1,0 +1,136 @@
+"""`dutywatch run` as a real process: ticks, heartbeat and `check`, metrics that promtool accepts,
+reload that keeps the last good rules, and a clean drain on SIGTERM."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.service.conftest import ROOT, free_port
+
+DUTYWATCH = [sys.executable, "-m", "monitor"]
+
+
+@pytest.fixture
+def workdir(tmp_path: Path) -> Path:
+    shutil.copytree(ROOT / "rules", tmp_path / "rules", ignore=shutil.ignore_patterns("tests"))
+    (tmp_path / "dutywatch.yaml").write_text(
+        f"database_url: sqlite:///{tmp_path}/dw.db\nrules_dir: {tmp_path}/rules\ntick_seconds: 1\n"
+        f"heartbeat_file: {tmp_path}/heartbeat\nheartbeat_max_age_seconds: 30\n"
+        f"calendar: {{overrides_dir: {ROOT}/config/calendar}}\n",
+        encoding="utf-8",
+    )
+    return tmp_path
+
+
+def cli(workdir: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [*DUTYWATCH, "--config", str(workdir / "dutywatch.yaml"), *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=workdir,
+        check=False,
+    )
+
+
+@pytest.fixture
+def running(workdir: Path) -> Iterator[tuple[subprocess.Popen[str], str, str]]:
+    assert cli(workdir, "demo").returncode == 0
+    token = cli(workdir, "token", "create", "--name", "ops", "--scopes", "read,admin").stdout.strip()
+    port = free_port()
+    env = {**os.environ, "DUTYWATCH_LISTEN": f"127.0.0.1:{port}"}
+    process = subprocess.Popen(
+        [*DUTYWATCH, "--config", str(workdir / "dutywatch.yaml"), "run"],
+        cwd=workdir,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            if (
+                httpx.get(
+                    f"{url}/readyz", headers={"Authorization": f"Bearer {token}"}, timeout=2
+                ).status_code
+                == 200
+            ):
+                break
+        except httpx.TransportError:
+            pass
+        time.sleep(0.2)
+    try:
+        yield process, url, token
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait(10)
+        assert process.stdout is not None
+        process.stdout.close()
+
+
+def test_check_fails_without_a_heartbeat(workdir: Path) -> None:
+    result = cli(workdir, "check")
+    assert result.returncode == 1 and "no heartbeat" in result.stderr
+
+
+def test_the_daemon_ticks_serves_metrics_reloads_and_drains(
+    running: tuple[subprocess.Popen[str], str, str], workdir: Path
+) -> None:
+    process, url, token = running
+    auth = {"Authorization": f"Bearer {token}"}
+    assert cli(workdir, "check").returncode == 0
+
+    scrape = httpx.get(f"{url}/metrics", timeout=5).text
+    assert "dutywatch_alerts_firing{" in scrape and "dutywatch_config_last_reload_successful 1.0" in scrape
+    promtool = shutil.which("promtool")
+    if promtool is None:
+        if os.environ.get("CI") == "true":
+            pytest.fail("promtool must be installed in CI (.ci/run installs Debian's prometheus)")
+    else:
+        checked = subprocess.run(
+            [promtool, "check", "metrics"], input=scrape, capture_output=True, text=True, check=False
+        )
+        assert checked.returncode == 0, checked.stdout + checked.stderr
+
+    rules = workdir / "rules" / "reviews.yaml"
+    rules.write_text(
+        rules.read_text(encoding="utf-8").replace("due_working_days: 15", "due_working_days: soon"),
+        encoding="utf-8",
+    )
+    bad = httpx.post(f"{url}/-/reload", headers=auth, timeout=30)
+    assert bad.status_code == 422 and "reviews.yaml" in bad.json()["message"]
+    assert "dutywatch_config_last_reload_successful 0.0" in httpx.get(f"{url}/metrics", timeout=5).text
+    time.sleep(1.5)  # ticks go on with the last good rules
+    assert httpx.get(f"{url}/v1/alerts", headers=auth, timeout=10).status_code == 200
+
+    rules.write_text(
+        rules.read_text(encoding="utf-8").replace("due_working_days: soon", "due_working_days: 15"),
+        encoding="utf-8",
+    )
+    process.send_signal(signal.SIGHUP)
+    deadline = time.monotonic() + 10
+    while "dutywatch_config_last_reload_successful 1.0" not in httpx.get(f"{url}/metrics", timeout=5).text:
+        assert time.monotonic() < deadline, "SIGHUP did not reload"
+        time.sleep(0.2)
+
+    started = time.monotonic()
+    process.send_signal(signal.SIGTERM)
+    assert process.wait(15) == 0
+    assert time.monotonic() - started < 10
+    assert process.stdout is not None
+    log = process.stdout.read()
+    assert '"message": "stopped"' in log
+    assert token not in log
