@@ -116,7 +116,7 @@ def evaluate(
         raise ValueError("now must be timezone-aware")
     started = _time.perf_counter()
     roster = RosterIndex.load(session)
-    timing = Timing(calendar, settings.calendar.end_of_day)
+    timing = Timing(calendar, settings.calendar.end_of_day, max(r.warn_working_days for r in rulebook))
     view = View(session, now, timing, roster, settings.cases)
     problems: list[str] = []
     incomplete: set[str] = set()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import date, datetime, time, timedelta
 
-from monitor.calendar import WorkCalendar
+from monitor.calendar import CalendarNotCovered, WorkCalendar
 from monitor.clock import end_of_day, local_date
 from monitor.obligations import Obligation
 
@@ -12,9 +12,12 @@ from monitor.obligations import Obligation
 class Timing:
     """Due times and elapsed working days on one calendar with one end-of-day cut-off."""
 
-    def __init__(self, calendar: WorkCalendar, cutoff: time) -> None:
+    def __init__(self, calendar: WorkCalendar, cutoff: time, max_warn: int = 0) -> None:
         self.calendar = calendar
         self.cutoff = cutoff
+        # the largest warning threshold of any rule: beyond it, "how many working days are left"
+        # changes no decision, so a lower bound is enough
+        self.max_warn = max_warn
 
     def deadline(self, received: datetime, working_days: int) -> datetime:
         """The end of the Nth working day after the day of receipt (N = 0: that working day)."""
@@ -27,7 +30,19 @@ class Timing:
         """Working days left before the due time, today included while it has not ended."""
         if now >= due_at:
             return 0
-        return self.calendar.count_workdays(local_date(now), local_date(due_at))
+        today, due_day = local_date(now), local_date(due_at)
+        try:
+            return self.calendar.count_workdays(today, due_day)
+        except CalendarNotCovered as missing:
+            # Due in a year no calendar covers yet: the working days left in the covered years
+            # are a lower bound. If it already exceeds every warning threshold, no decision
+            # depends on the rest; otherwise the gap is reported, never guessed.
+            if missing.year <= today.year:
+                raise
+            known = self.calendar.count_workdays(today, date(missing.year - 1, 12, 31))
+            if known > self.max_warn:
+                return known
+            raise
 
     def overdue(self, now: datetime, due_at: datetime) -> int:
         """Working days that have ended after the due day, up to now."""
