@@ -48,6 +48,39 @@ def demo(ctx: Context, end_text: str | None, seed: int, reset: bool, examples_di
         return
     _load(ctx, roster, events, reset=reset, now=max(utcnow(), end_of_day(end)))
     click.echo(f"demo district loaded: {len(roster['pairings'])} pairings, {len(events)} events up to {end}")
+    _introduce(ctx)
+
+
+def _introduce(ctx: Context) -> None:
+    """Say where the API, the metrics and the demo's alerts are, with a token to try them."""
+    from sqlalchemy import select
+
+    from monitor.clock import utcnow
+    from monitor.engine import DurableMatcher
+    from monitor.evaluation import evaluate
+    from monitor.store.db import session_factory
+    from monitor.store.models import ApiToken
+    from monitor.tokens import create_token
+
+    rulebook, calendar = ctx.rulebook(), ctx.calendar()
+    with session_factory(ctx.engine())() as session:
+        result = evaluate(session, rulebook, calendar, ctx.settings, utcnow(), DurableMatcher(rulebook))
+        token = None
+        if session.scalar(select(ApiToken.id).where(ApiToken.name == "demo")) is None:
+            token = create_token(session, "demo", ("ingest", "read", "admin"), utcnow())
+            session.commit()
+    url = f"http://{ctx.settings.listen}"
+    overdue = sum(1 for a in result.alerts if a.state == "overdue")
+    click.echo(f"{len(result.alerts)} alerts now ({overdue} overdue); for example:")
+    for alert in result.alerts[:: max(1, len(result.alerts) // 5)][:5]:
+        click.echo(f"  {alert.message}")
+    click.echo(f"API:     {url}  (OpenAPI at {url}/openapi.json)")
+    click.echo(f"metrics: {url}/metrics")
+    if token:
+        click.echo(f"token:   {token}  (demo only; shown once)")
+        click.echo(f"try:     curl -H 'Authorization: Bearer {token}' '{url}/v1/alerts?state=overdue'")
+    else:
+        click.echo("token:   make one with `dutywatch token create --name me --scopes read,ingest,admin`")
 
 
 def _load(

@@ -83,6 +83,8 @@ def test_a_deadline_in_an_uncovered_year_is_an_error_not_a_guess(timing: Timing)
 def test_days_left_into_an_uncovered_year_are_a_lower_bound_when_no_warning_depends_on_them() -> None:
     timing = Timing(WorkCalendar(), time(23, 59, 59), max_warn=20)
     due = end_of_day(date(2027, 2, 28))
-    assert timing.to_due(at("2026-11-25T10:00"), due) == WorkCalendar().count_workdays(date(2026, 11, 25), date(2026, 12, 31))
+    assert timing.to_due(at("2026-11-25T10:00"), due) == WorkCalendar().count_workdays(
+        date(2026, 11, 25), date(2026, 12, 31)
+    )
     with pytest.raises(CalendarNotCovered):
         timing.to_due(at("2026-12-10T10:00"), due)  # fewer than 20 known: a warning may depend on it

@@ -15,9 +15,12 @@ from pathlib import Path
 import httpx
 import pytest
 
+from monitor.clock import SHANGHAI, utcnow
+from monitor.demo import generate_district
 from tests.service.conftest import ROOT, free_port
 
 DUTYWATCH = [sys.executable, "-m", "monitor"]
+ENTERPRISE = generate_district(utcnow().astimezone(SHANGHAI).date())[0]["enterprises"][0]["id"]
 
 
 @pytest.fixture
@@ -46,7 +49,7 @@ def cli(workdir: Path, *args: str) -> subprocess.CompletedProcess[str]:
 @pytest.fixture
 def running(workdir: Path) -> Iterator[tuple[subprocess.Popen[str], str, str]]:
     assert cli(workdir, "demo").returncode == 0
-    token = cli(workdir, "token", "create", "--name", "ops", "--scopes", "read,admin").stdout.strip()
+    token = cli(workdir, "token", "create", "--name", "ops", "--scopes", "read,admin,ingest").stdout.strip()
     port = free_port()
     env = {**os.environ, "DUTYWATCH_LISTEN": f"127.0.0.1:{port}"}
     process = subprocess.Popen(
@@ -92,6 +95,31 @@ def test_the_daemon_ticks_serves_metrics_reloads_and_drains(
     process, url, token = running
     auth = {"Authorization": f"Bearer {token}"}
     assert cli(workdir, "check").returncode == 0
+
+    today = utcnow().astimezone(SHANGHAI).date().isoformat()
+    event = {
+        "id": "http-1",
+        "type": "case_opened",
+        "at": f"{today}T00:05:00+08:00",
+        "case": "HTTP-1",
+        "enterprise": ENTERPRISE,
+        "channel": "forum",
+        "complexity": "major",
+        "category": "用地",
+        "unit": "u-spj",
+    }
+    posted = httpx.post(f"{url}/v1/events", headers=auth, json=[event], timeout=30).json()
+    assert posted["accepted"] == 1, posted
+    deadline = time.monotonic() + 10
+    while not [
+        a
+        for a in httpx.get(
+            f"{url}/v1/alerts", headers=auth, params={"rule": "case-major-to-meeting"}, timeout=10
+        ).json()
+        if a["subject"] == "case:HTTP-1"
+    ]:
+        assert time.monotonic() < deadline, "the major case was not alerted"
+        time.sleep(0.1)
 
     scrape = httpx.get(f"{url}/metrics", timeout=5).text
     assert "dutywatch_alerts_firing{" in scrape and "dutywatch_config_last_reload_successful 1.0" in scrape
