@@ -18,6 +18,7 @@ from starlette.exceptions import HTTPException
 
 from monitor.api.errors import BodyLimit, install
 from monitor.clock import iso_shanghai, local_date, utcnow
+from monitor.ingest.outcome import RecordOutcome
 from monitor.ingest.roster import load_roster, upsert_roster
 from monitor.service import IMMEDIATE_TYPES, Service, heartbeat_age
 from monitor.store.models import AlertRecord, ObligationRecord
@@ -47,6 +48,21 @@ def _alert_json(row: AlertRecord) -> dict[str, Any]:
         if row.acked_at is None
         else {"by": row.acked_by, "at": iso_shanghai(row.acked_at), "reason": row.ack_reason},
     }
+
+
+async def _json_body(request: Request) -> Any:
+    """The request body as JSON; 400 with the reason when it is not (bad UTF-8, bad JSON, too deep)."""
+    try:
+        return json.loads(await request.body())
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise HTTPException(400, f"the body is not JSON: {exc}") from None
+    except RecursionError:
+        raise HTTPException(400, "the body nests too deeply") from None
+
+
+def _results(outcomes: list[RecordOutcome]) -> JSONResponse:
+    counts = {s: sum(1 for o in outcomes if o.status == s) for s in ("accepted", "duplicate", "rejected")}
+    return JSONResponse({**counts, "results": [o.as_dict() for o in outcomes]})
 
 
 def require(scope: str) -> Callable[[Request], Awaitable[Principal]]:
@@ -116,10 +132,7 @@ def create_app(service: Service) -> FastAPI:
 
     @app.post("/v1/events")
     async def post_events(request: Request, _: Ingester) -> JSONResponse:
-        try:
-            body = json.loads(await request.body())
-        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise HTTPException(400, f"the body is not JSON: {exc}") from None
+        body = await _json_body(request)
         records = body if isinstance(body, list) else [body]
         if len(records) > service.settings.ingest.max_batch:
             raise HTTPException(413, f"at most {service.settings.ingest.max_batch} events per request")
@@ -127,26 +140,20 @@ def create_app(service: Service) -> FastAPI:
         accepted = [r for (r, o) in zip(records, outcomes, strict=True) if o.status == "accepted"]
         if any(isinstance(r, dict) and r.get("type") in IMMEDIATE_TYPES for r in accepted):
             evaluate_soon()
-        counts = {s: sum(1 for o in outcomes if o.status == s) for s in ("accepted", "duplicate", "rejected")}
-        return JSONResponse({**counts, "results": [o.as_dict() for o in outcomes]})
+        return _results(outcomes)
 
     @app.post("/v1/roster")
     async def post_roster(request: Request, _: Admin) -> JSONResponse:
-        try:
-            body = json.loads(await request.body())
-        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise HTTPException(400, f"the body is not JSON: {exc}") from None
+        body = await _json_body(request)
 
-        def upsert() -> list[Any]:
+        def upsert() -> list[RecordOutcome]:
             roster, problems = load_roster(body, "roster")
             with service.sessions() as session:
                 outcomes = problems + upsert_roster(session, roster)
                 session.commit()
             return outcomes
 
-        outcomes = await run_in_threadpool(upsert)
-        counts = {s: sum(1 for o in outcomes if o.status == s) for s in ("accepted", "rejected")}
-        return JSONResponse({**counts, "results": [o.as_dict() for o in outcomes]})
+        return _results(await run_in_threadpool(upsert))
 
     @app.get("/v1/alerts")
     async def alerts(

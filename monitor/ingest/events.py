@@ -320,7 +320,7 @@ def ingest_events(
             if event_id is None:
                 raise Rejection("id", "required")
             kind = record.get("type")
-            if kind not in FIELDS:
+            if not isinstance(kind, str) or kind not in FIELDS:
                 raise Rejection("type", f"unknown event type {kind!r}")
             fingerprint = digest(record)
             previous = seen.get(event_id) or stored.get(event_id)

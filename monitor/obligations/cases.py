@@ -82,6 +82,31 @@ def _case_context(
     }
 
 
+def _case_obligation(
+    view: View,
+    rule: Rule,
+    row: tuple[str, str, str, datetime, str],
+    due: datetime,
+    met_at: datetime | None,
+    level: int = 0,
+) -> Obligation:
+    """A case duty owed by the case's handling unit; row = (case, enterprise, category, received, unit)."""
+    case_id, enterprise_id, category, received_at, unit_id = row
+    context = _case_context(view, case_id, enterprise_id, unit_id, category)
+    context["received"] = iso_shanghai(received_at)
+    return Obligation(
+        rule=rule.id,
+        subject=f"case:{case_id}",
+        period=None,
+        owner=f"unit:{unit_id}",
+        unit_id=unit_id,
+        due_at=due,
+        met_at=met_at,
+        min_level=level,
+        context=context,
+    )
+
+
 def case_clock_obligations(view: View, rule: Rule) -> list[Obligation]:
     """Feedback within the rule's working days, or by the case's own due time (hotline orders)."""
     now = view.now
@@ -121,21 +146,8 @@ def case_clock_obligations(view: View, rule: Rule) -> list[Obligation]:
                 category, view.cases.hotline_default_working_days
             )
             due = view.timing.deadline(received_at, days)
-        context = _case_context(view, case_id, enterprise_id, unit_id, category)
-        context["received"] = iso_shanghai(received_at)
-        out.append(
-            Obligation(
-                rule=rule.id,
-                subject=f"case:{case_id}",
-                period=None,
-                owner=f"unit:{unit_id}",
-                unit_id=unit_id,
-                due_at=due,
-                met_at=met_at,
-                min_level=level or 0,
-                context=context,
-            )
-        )
+        row = (case_id, enterprise_id, category, received_at, unit_id)
+        out.append(_case_obligation(view, rule, row, due, met_at, level or 0))
     return out
 
 
@@ -189,18 +201,9 @@ def case_meeting_obligations(view: View, rule: Rule) -> list[Obligation]:
         i = bisect.bisect_left(meeting_days, earliest)
         if i < len(meetings) and meetings[i] < due:
             due = meetings[i]
-        context = _case_context(view, case_id, enterprise_id, unit_id, category)
-        context["received"] = iso_shanghai(received_at)
         out.append(
-            Obligation(
-                rule=rule.id,
-                subject=f"case:{case_id}",
-                period=None,
-                owner=f"unit:{unit_id}",
-                unit_id=unit_id,
-                due_at=due,
-                met_at=met_at,
-                context=context,
+            _case_obligation(
+                view, rule, (case_id, enterprise_id, category, received_at, unit_id), due, met_at
             )
         )
     return out

@@ -142,3 +142,18 @@ def test_readyz_reports_each_check(daemon: Daemon) -> None:
 def test_openapi_is_served(daemon: Daemon) -> None:
     spec = daemon.call(None, "GET", "/openapi.json").json()
     assert "/v1/events" in spec["paths"]
+
+
+@pytest.mark.parametrize(
+    "body", [b"\xff\xfe{}", b"[" * 30_000 + b"]" * 30_000], ids=["invalid-utf8", "deeply-nested"]
+)
+def test_hostile_bodies_get_a_clear_400_never_a_5xx(daemon: Daemon, body: bytes) -> None:
+    response = daemon.call("ingest", "POST", "/v1/events", content=body)
+    assert response.status_code == 400
+    assert response.json()["error"]["message"]
+
+
+def test_a_record_of_the_wrong_shape_is_rejected_not_a_crash(daemon: Daemon) -> None:
+    payload = b'[{"id": ["x"], "type": ["visit"]}, 7, null, {"id": 1e999999, "type": "visit"}]'
+    body = daemon.call("ingest", "POST", "/v1/events", content=payload).json()
+    assert body["rejected"] == 4
