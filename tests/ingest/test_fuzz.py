@@ -83,5 +83,5 @@ def test_ingest_answers_every_record_and_never_raises(engine: Engine, batch: lis
     )
 )
 def test_roster_parser_reports_instead_of_raising(data: dict[str, Any]) -> None:
-    roster, problems = load_roster(data, "fuzz")
+    _, problems = load_roster(data, "fuzz")
     assert all(p.status == "rejected" and p.reason for p in problems)
