@@ -102,4 +102,7 @@ class RosterIndex:
             for person in found:
                 if person not in out:
                     out.append(person)
+        if not out:
+            # a roster without the office a role names (another district's shape): someone must hear
+            out = list(self.district_leaders) or ([f"unit:{unit_id}"] if unit_id else [])
         return out

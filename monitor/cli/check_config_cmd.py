@@ -37,6 +37,7 @@ def check_config(ctx: Context, roster_files: tuple[Path, ...]) -> None:
     problems.extend(load_overrides(settings.calendar.overrides_dir)[1])
     for path in roster_files:
         problems.extend(_roster_problems(path))
+        _warn_missing_units(settings, path)
     for problem in problems:
         click.echo(str(problem))
     if problems:
@@ -70,3 +71,26 @@ def _split(text: str) -> tuple[str, int, str]:
     if file and line.isdigit():
         return file, int(line), reason
     return head, 0, reason
+
+
+def _warn_missing_units(settings: object, path: Path) -> None:
+    """Say which units the rules name but the roster lacks: their duties go unwatched."""
+    from monitor.config import Settings
+    from monitor.ingest.files import read_roster_file
+    from monitor.rulebook import load_rules
+
+    assert isinstance(settings, Settings)
+    rulebook = load_rules(settings.rules_dir)[0]
+    try:
+        roster = read_roster_file(path)[0]
+    except SourceError:
+        return
+    if rulebook is None:
+        return
+    names = {r.values["name"] for r in roster.section("units")}
+    for rule in rulebook:
+        for name in rule.applies_to.unit_names:
+            if name not in names:
+                click.echo(
+                    f"warning: {path}: no unit named {name}: {rule.id} is not watched for it", err=True
+                )
