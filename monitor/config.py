@@ -49,6 +49,19 @@ class SmtpSettings(_Frozen):
     url: SecretStr | None = None
     sender: str = "dutywatch@localhost"
     timeout_seconds: float = 30.0
+    ca_file: Path | None = None  # trust a private mail server's certificate
+
+
+class NotifySettings(_Frozen):
+    # channels every recipient is told on; None: email when SMTP is configured, else the console
+    channels: tuple[str, ...] | None = None
+    file_path: Path = Path("var/notifications.jsonl")
+    dispatch_seconds: float = Field(5.0, gt=0)
+    max_attempts: int = Field(12, ge=1)
+    backoff_seconds: float = Field(30.0, gt=0)  # first retry; doubles each attempt, with jitter
+    max_backoff_seconds: float = Field(3600.0, gt=0)
+    lease_seconds: float = Field(300.0, gt=0)  # a claim older than this was lost in a crash: retry it
+    sender_name: str = "宿豫区营商环境督办"
 
 
 class TokenSettings(_Frozen):
@@ -72,6 +85,7 @@ class Settings(_Frozen):
     ingest: IngestSettings = IngestSettings()
     cases: CaseSettings = CaseSettings()
     smtp: SmtpSettings = SmtpSettings()
+    notify: NotifySettings = NotifySettings()
     tokens: tuple[TokenSettings, ...] = ()
     metrics_require_token: bool = False
     source: str = "(defaults)"

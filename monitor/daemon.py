@@ -49,6 +49,12 @@ async def serve(settings: Settings, config_path: Path | None = None) -> int:
             # one bad tick must not stop the daemon: log it, the next tick tries again
             log.exception("tick failed")
 
+    async def dispatch() -> None:
+        try:
+            await service.dispatch()
+        except Exception:
+            log.exception("dispatch failed")
+
     async def reload() -> None:
         await loop.run_in_executor(service.executor, service.reload)
 
@@ -68,6 +74,7 @@ async def serve(settings: Settings, config_path: Path | None = None) -> int:
         next_run_time=utcnow() + timedelta(seconds=0.5),
         id="tick",
     )
+    scheduler.add_job(dispatch, "interval", seconds=settings.notify.dispatch_seconds, id="dispatch")
     host, _, port = settings.listen.rpartition(":")
     server = _Server(
         uvicorn.Config(
@@ -96,6 +103,7 @@ async def serve(settings: Settings, config_path: Path | None = None) -> int:
     server.should_exit = True
     try:
         await asyncio.wait_for(serving, DRAIN_SECONDS)
+        await asyncio.wait_for(dispatch(), DRAIN_SECONDS / 2)  # flush what is due before closing
         # the tick in flight (if any) finishes on the evaluation thread before the database closes
         await asyncio.wait_for(loop.run_in_executor(None, service.close), DRAIN_SECONDS)
     except TimeoutError:

@@ -91,6 +91,14 @@ class _SnapshotCollector(Collector):
         )
         reload_ok.add_metric([], 1.0 if self._metrics.reload_ok else 0.0)
         yield reload_ok
+        depth = GaugeMetricFamily("dutywatch_outbox_depth", "Notifications waiting to be sent.")
+        depth.add_metric([], self._metrics.outbox_depth)
+        yield depth
+        oldest = GaugeMetricFamily(
+            "dutywatch_outbox_oldest_age_seconds", "Age of the oldest waiting notification."
+        )
+        oldest.add_metric([], self._metrics.outbox_oldest_seconds)
+        yield oldest
         leader = GaugeMetricFamily("dutywatch_leader", "1 when this process runs the ticks.")
         leader.add_metric([], 1.0 if self._metrics.leader else 0.0)
         yield leader
@@ -105,6 +113,14 @@ class Metrics:
         self._snapshot = Snapshot()
         self.reload_ok = True  # set at once by a reload, not at the next tick
         self.leader = True
+        self.outbox_depth = 0
+        self.outbox_oldest_seconds = 0.0
+        self.notifications = PromCounter(
+            "dutywatch_notifications",
+            "Notifications by channel and outcome (sent, retry, dead).",
+            ["channel", "outcome"],
+            registry=self.registry,
+        )
         self.events_ingested = PromCounter(
             "dutywatch_events_ingested",
             "Event records ingested, by type and outcome.",

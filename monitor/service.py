@@ -26,10 +26,12 @@ from monitor.evaluation import Evaluation, evaluate
 from monitor.ingest.events import ingest_events
 from monitor.ingest.outcome import RecordOutcome
 from monitor.metrics import Metrics, Snapshot
+from monitor.outbox import Dispatcher, depth, enqueue
 from monitor.rulebook import Rulebook, load_rulebook
 from monitor.store.db import ensure_schema, make_engine, session_factory
 from monitor.store.models import Case
 from monitor.yamlsource import SourceError
+from notifiers.base import Notifier
 
 log = logging.getLogger("dutywatch")
 
@@ -67,6 +69,42 @@ def heartbeat_age(path: Path, now: datetime) -> float | None:
         return None
 
 
+def worker_name() -> str:
+    import os
+    import socket
+
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def channels_of(settings: Settings) -> tuple[str, ...]:
+    """The configured channels; by default email when SMTP is configured, else the console."""
+    if settings.notify.channels is not None:
+        return settings.notify.channels
+    return ("email",) if settings.smtp.url is not None else ("console",)
+
+
+def build_notifiers(settings: Settings, channels: tuple[str, ...]) -> dict[str, Notifier]:
+    """Instances of the channels in use (vendor channels are configured in their own section)."""
+    from notifiers.console import ConsoleNotifier, FileNotifier
+
+    built: dict[str, Notifier] = {}
+    for channel in channels:
+        if channel == "console":
+            built[channel] = ConsoleNotifier()
+        elif channel == "file":
+            built[channel] = FileNotifier(settings.notify.file_path)
+        elif channel == "email" and settings.smtp.url is not None:
+            from notifiers.email import EmailNotifier, SmtpServer
+
+            server = SmtpServer.from_url(
+                settings.smtp.url.get_secret_value(),
+                timeout=settings.smtp.timeout_seconds,
+                ca_file=settings.smtp.ca_file,
+            )
+            built[channel] = EmailNotifier(server, settings.smtp.sender, settings.notify.sender_name)
+    return built
+
+
 class Service:
     def __init__(self, settings: Settings, config_path: Path | None = None) -> None:
         self.settings = settings
@@ -80,6 +118,24 @@ class Service:
         self.reload_ok = True
         self.last_tick: datetime | None = None
         self._tick_lock = threading.Lock()
+        self.channels = channels_of(settings)
+        self.dispatcher = Dispatcher(
+            self.sessions, build_notifiers(settings, self.channels), settings.notify, worker_name()
+        )
+
+    async def dispatch(self) -> None:
+        """Send what is due, count the outcomes, refresh the outbox gauges."""
+        import asyncio
+
+        now = utcnow()
+        for outcome in await self.dispatcher.run_once(now):
+            self.metrics.notifications.labels(outcome.channel, outcome.status).inc()
+
+        def measure() -> tuple[int, float]:
+            with self.sessions() as session:
+                return depth(session, now)
+
+        self.metrics.outbox_depth, self.metrics.outbox_oldest_seconds = await asyncio.to_thread(measure)
 
     def reload(self) -> tuple[bool, str]:
         """Reload config, rules and calendar; a broken file keeps the last good ones running.
@@ -114,6 +170,7 @@ class Service:
                     session, loaded.rulebook, loaded.calendar, self.settings, at, loaded.matcher
                 )
                 changes = commit_evaluation(session, evaluation)
+                queued = enqueue(session, loaded.rulebook, changes, at, self.channels)
                 session.commit()
             self.metrics.evaluation_seconds.observe(evaluation.seconds)
             self.metrics.publish(Snapshot.of(evaluation, self.coverage(at)))
@@ -122,9 +179,10 @@ class Service:
             for problem in evaluation.problems:
                 log.warning("evaluation problem: %s", problem)
             log.info(
-                "tick: %d alerts, %d transitions in %.3f s",
+                "tick: %d alerts, %d transitions, %d notifications queued in %.3f s",
                 len(evaluation.alerts),
                 len(changes),
+                queued,
                 evaluation.seconds,
                 extra={"fields": {"alerts": len(evaluation.alerts), "seconds": round(evaluation.seconds, 3)}},
             )

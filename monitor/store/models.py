@@ -259,6 +259,7 @@ class AlertRecord(Base):
     ack_reason: Mapped[str | None] = mapped_column(Text)
     # set while another alert inhibits this one: visible, but not notified
     inhibited_by: Mapped[str | None] = mapped_column(String(64))
+    notified_at: Mapped[datetime | None]  # when its recipients were last told (for re-notifying)
 
 
 class ApiToken(Base):
@@ -271,3 +272,27 @@ class ApiToken(Base):
     scopes: Mapped[str] = mapped_column(String(100))  # comma-separated: ingest, read, admin
     created_at: Mapped[datetime]
     revoked_at: Mapped[datetime | None]
+
+
+class Notification(Base):
+    """One message to one recipient on one channel: a row before anything is sent (the outbox)."""
+
+    __tablename__ = "outbox"
+    __table_args__ = (Index("ix_outbox_status_next", "status", "next_attempt_at"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    key: Mapped[str] = mapped_column(String(64), unique=True)  # idempotency key (Message-ID, OutId)
+    alert_id: Mapped[int | None] = mapped_column(Integer, index=True)
+    kind: Mapped[str] = mapped_column(String(20))  # fired, escalated, reminder, resolved
+    channel: Mapped[str] = mapped_column(String(40))
+    recipient: Mapped[str] = mapped_column(String(80))  # official id, or unit:<id>
+    subject: Mapped[str] = mapped_column(String(300))
+    text: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(12))  # queued, sending, sent, dead
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime]
+    next_attempt_at: Mapped[datetime]
+    claimed_at: Mapped[datetime | None]
+    claimed_by: Mapped[str | None] = mapped_column(String(80))
+    sent_at: Mapped[datetime | None]
+    provider_id: Mapped[str | None] = mapped_column(String(200))
+    last_error: Mapped[str | None] = mapped_column(Text)

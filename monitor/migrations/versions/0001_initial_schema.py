@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-25 00:32:42.746441
+Create Date: 2026-11-25 00:49:31.769152
 """
 
 from __future__ import annotations
@@ -40,6 +40,7 @@ def upgrade() -> None:
         sa.Column("acked_at", monitor.store.models.UTCDateTime(timezone=True), nullable=True),
         sa.Column("ack_reason", sa.Text(), nullable=True),
         sa.Column("inhibited_by", sa.String(length=64), nullable=True),
+        sa.Column("notified_at", monitor.store.models.UTCDateTime(timezone=True), nullable=True),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_alerts")),
         sa.UniqueConstraint("rule", "subject", "period", name="uq_alerts_key"),
     )
@@ -146,6 +147,32 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("officials", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_officials_unit_id"), ["unit_id"], unique=False)
+
+    op.create_table(
+        "outbox",
+        sa.Column("id", sa.Integer(), autoincrement=True, nullable=False),
+        sa.Column("key", sa.String(length=64), nullable=False),
+        sa.Column("alert_id", sa.Integer(), nullable=True),
+        sa.Column("kind", sa.String(length=20), nullable=False),
+        sa.Column("channel", sa.String(length=40), nullable=False),
+        sa.Column("recipient", sa.String(length=80), nullable=False),
+        sa.Column("subject", sa.String(length=300), nullable=False),
+        sa.Column("text", sa.Text(), nullable=False),
+        sa.Column("status", sa.String(length=12), nullable=False),
+        sa.Column("attempts", sa.Integer(), nullable=False),
+        sa.Column("created_at", monitor.store.models.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("next_attempt_at", monitor.store.models.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("claimed_at", monitor.store.models.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("claimed_by", sa.String(length=80), nullable=True),
+        sa.Column("sent_at", monitor.store.models.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("provider_id", sa.String(length=200), nullable=True),
+        sa.Column("last_error", sa.Text(), nullable=True),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_outbox")),
+        sa.UniqueConstraint("key", name=op.f("uq_outbox_key")),
+    )
+    with op.batch_alter_table("outbox", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_outbox_alert_id"), ["alert_id"], unique=False)
+        batch_op.create_index("ix_outbox_status_next", ["status", "next_attempt_at"], unique=False)
 
     op.create_table(
         "pairings",
@@ -259,6 +286,11 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_pairings_enterprise_id"))
 
     op.drop_table("pairings")
+    with op.batch_alter_table("outbox", schema=None) as batch_op:
+        batch_op.drop_index("ix_outbox_status_next")
+        batch_op.drop_index(batch_op.f("ix_outbox_alert_id"))
+
+    op.drop_table("outbox")
     with op.batch_alter_table("officials", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_officials_unit_id"))
 

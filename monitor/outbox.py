@@ -1,0 +1,279 @@
+"""The outbox: every notification is a row before anything is sent.
+
+`enqueue` turns alert transitions (and due reminders) into rows, one per recipient and channel,
+each with an idempotency key, so a repeated tick or a restart never queues a message twice.
+`Dispatcher` claims rows with a conditional UPDATE whose row count says who won (safe with
+several processes), sends, and records the outcome: transient failures back off exponentially
+with jitter, permanent ones dead-letter with the reason. A claim left by a crash expires after
+the lease and is sent again — the one window where a message can go out twice (the server
+accepted it, we had not yet recorded it).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import random
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import func, or_, select, update
+from sqlalchemy.orm import Session, sessionmaker
+
+from monitor.alerting import Transition
+from monitor.clock import iso_shanghai
+from monitor.config import NotifySettings
+from monitor.rulebook import Rulebook
+from monitor.store.models import AlertRecord, Notification, Official
+from notifiers.base import Message, Notifier, Recipient, TransportError
+
+log = logging.getLogger("dutywatch.outbox")
+STATE_WORDS = {"warning": "提醒", "overdue": "逾期", "resolved": "已解决"}
+
+
+def _key(*parts: object) -> str:
+    return hashlib.sha256("|".join(str(p) for p in parts).encode("utf-8")).hexdigest()[:48]
+
+
+def _subject(rulebook: Rulebook, row: AlertRecord, kind: str) -> str:
+    title = rulebook[row.rule].title.zh if row.rule in rulebook.rules else row.rule
+    if kind == "resolved":
+        return f"【已解决】{title}"
+    level = f"·第{row.level}级" if row.level else ""
+    again = "（再次提醒）" if kind == "reminder" else ""
+    return f"【{STATE_WORDS.get(row.state, row.state)}{level}】{title}{again}"
+
+
+def _text(row: AlertRecord, kind: str) -> str:
+    if kind == "resolved":
+        return f"以下事项已办结或不再需要督办（{iso_shanghai(row.resolved_at or row.changed_at)[:16]}）：\n{row.message}"
+    return row.message
+
+
+def _reachable(channel: str, official: Official | None) -> bool:
+    if channel == "email":
+        return official is not None and bool(official.email)
+    if channel.startswith("sms"):
+        return official is not None and bool(official.phone)
+    return True
+
+
+def enqueue(
+    session: Session,
+    rulebook: Rulebook,
+    changes: Sequence[Transition],
+    now: datetime,
+    channels: Sequence[str],
+    renotify: bool = True,
+) -> int:
+    """Queue the messages these transitions (and due reminders) call for; returns how many."""
+    officials = {o.id: o for o in session.scalars(select(Official))}
+    rows: list[tuple[AlertRecord, str]] = []
+    keys = {(c.rule, c.subject, c.period or "") for c in changes}
+    by_key: dict[tuple[str, str, str], AlertRecord] = {}
+    for rule in {k[0] for k in keys}:
+        for row in session.scalars(
+            select(AlertRecord).where(
+                AlertRecord.rule == rule, AlertRecord.subject.in_([k[1] for k in keys if k[0] == rule])
+            )
+        ):
+            by_key[(row.rule, row.subject, row.period)] = row
+    for change in changes:
+        found = by_key.get((change.rule, change.subject, change.period or ""))
+        if found is None or found.inhibited_by:
+            continue
+        if change.change == "escalated" and found.acked_at is not None:
+            continue  # acknowledged: it stops climbing toward new people
+        if change.change == "resolved" and found.notified_at is None:
+            continue  # nobody was told, nobody needs the all-clear
+        rows.append((found, change.change))
+    if renotify:
+        for row in session.scalars(
+            select(AlertRecord).where(
+                AlertRecord.state != "resolved",
+                AlertRecord.acked_at.is_(None),
+                AlertRecord.inhibited_by.is_(None),
+                AlertRecord.notified_at.is_not(None),
+            )
+        ):
+            hours = rulebook[row.rule].renotify_hours if row.rule in rulebook.rules else 24.0
+            assert row.notified_at is not None
+            if row.notified_at + timedelta(hours=hours) <= now and all(r is not row for r, _ in rows):
+                rows.append((row, "reminder"))
+    queued = 0
+    for row, kind in rows:
+        stamp = iso_shanghai(now) if kind == "reminder" else f"{kind}:{row.level}"
+        recipients: list[str] = [str(r) for r in row.recipients]
+        if kind == "resolved":
+            # the all-clear goes to those who were told, not to whoever the ladder names now
+            recipients = sorted(
+                set(
+                    session.scalars(
+                        select(Notification.recipient).where(
+                            Notification.alert_id == row.id, Notification.created_at >= row.fired_at
+                        )
+                    )
+                )
+            )
+        for recipient in recipients:
+            official = officials.get(str(recipient))
+            for channel in channels:
+                if not _reachable(channel, official):
+                    continue
+                key = _key(
+                    row.rule, row.subject, row.period, iso_shanghai(row.fired_at), stamp, recipient, channel
+                )
+                if session.scalar(select(Notification.id).where(Notification.key == key)) is not None:
+                    continue
+                session.add(
+                    Notification(
+                        key=key,
+                        alert_id=row.id,
+                        kind=kind,
+                        channel=channel,
+                        recipient=str(recipient),
+                        subject=_subject(rulebook, row, kind),
+                        text=_text(row, kind),
+                        status="queued",
+                        attempts=0,
+                        created_at=now,
+                        next_attempt_at=now,
+                    )
+                )
+                queued += 1
+        row.notified_at = now
+    session.flush()
+    return queued
+
+
+@dataclass(frozen=True)
+class Outcome:
+    id: int
+    channel: str
+    status: str  # sent, retry, dead
+    error: str | None = None
+
+
+class Dispatcher:
+    """Claims due rows, sends them through the channels, records what happened."""
+
+    def __init__(
+        self,
+        sessions: sessionmaker[Session],
+        notifiers: Mapping[str, Notifier],
+        settings: NotifySettings,
+        worker: str,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.sessions = sessions
+        self.notifiers = notifiers
+        self.settings = settings
+        self.worker = worker
+        self.rng = rng or random.Random()
+
+    def claim(self, now: datetime, limit: int = 100) -> list[Notification]:
+        """Rows this worker won: due queued ones, and ones whose claim expired in a crash."""
+        lease_cutoff = now - timedelta(seconds=self.settings.lease_seconds)
+        claimable = or_(
+            (Notification.status == "queued") & (Notification.next_attempt_at <= now),
+            (Notification.status == "sending") & (Notification.claimed_at < lease_cutoff),
+        )
+        won: list[Notification] = []
+        with self.sessions() as session:
+            ids = list(
+                session.scalars(
+                    select(Notification.id).where(claimable).order_by(Notification.id).limit(limit)
+                )
+            )
+            for nid in ids:
+                result = session.execute(
+                    update(Notification)
+                    .where(Notification.id == nid, claimable)
+                    .values(
+                        status="sending",
+                        claimed_at=now,
+                        claimed_by=self.worker,
+                        attempts=Notification.attempts + 1,
+                    )
+                )
+                session.commit()
+                if result.rowcount == 1:  # type: ignore[attr-defined]
+                    row = session.get(Notification, nid)
+                    if row is not None:
+                        won.append(row)
+        return won
+
+    def _recipient(self, session: Session, who: str) -> Recipient:
+        official = session.get(Official, who)
+        if official is None:
+            return Recipient(name=who)
+        return Recipient(name=official.name, email=official.email, phone=official.phone)
+
+    async def run_once(self, now: datetime) -> list[Outcome]:
+        import asyncio
+
+        rows = await asyncio.to_thread(self.claim, now)
+        outcomes: list[Outcome] = []
+        for row in rows:
+            notifier = self.notifiers.get(row.channel)
+            with self.sessions() as session:
+                recipient = self._recipient(session, row.recipient)
+            message = Message(
+                recipient=recipient, subject=row.subject, text=row.text, idempotency_key=row.key
+            )
+            try:
+                if notifier is None:
+                    raise TransportError(f"channel {row.channel!r} is not configured", permanent=True)
+                receipt = await notifier.send(message)
+            except TransportError as exc:
+                outcome = await asyncio.to_thread(self._failed, row, now, str(exc), exc.permanent)
+            except Exception as exc:  # a bug in a channel must not lose the row: retry it
+                log.exception("channel %s failed unexpectedly", row.channel)
+                outcome = await asyncio.to_thread(self._failed, row, now, f"{type(exc).__name__}", False)
+            else:
+                outcome = await asyncio.to_thread(self._sent, row, now, receipt.provider_id)
+            outcomes.append(outcome)
+        return outcomes
+
+    def _sent(self, row: Notification, now: datetime, provider_id: str | None) -> Outcome:
+        with self.sessions() as session:
+            session.execute(
+                update(Notification)
+                .where(Notification.id == row.id, Notification.claimed_by == self.worker)
+                .values(status="sent", sent_at=now, provider_id=provider_id, last_error=None)
+            )
+            session.commit()
+        return Outcome(row.id, row.channel, "sent")
+
+    def _failed(self, row: Notification, now: datetime, error: str, permanent: bool) -> Outcome:
+        dead = permanent or row.attempts >= self.settings.max_attempts
+        delay = min(
+            self.settings.max_backoff_seconds, self.settings.backoff_seconds * 2 ** (row.attempts - 1)
+        )
+        delay *= 0.5 + self.rng.random()  # jitter: spread retries after an outage
+        with self.sessions() as session:
+            session.execute(
+                update(Notification)
+                .where(Notification.id == row.id, Notification.claimed_by == self.worker)
+                .values(
+                    status="dead" if dead else "queued",
+                    next_attempt_at=now + timedelta(seconds=delay),
+                    last_error=error[:2000],
+                )
+            )
+            session.commit()
+        log.warning(
+            "notification %s on %s failed (%s): %s", row.id, row.channel, "dead" if dead else "retry", error
+        )
+        return Outcome(row.id, row.channel, "dead" if dead else "retry", error)
+
+
+def depth(session: Session, now: datetime) -> tuple[int, float]:
+    """Rows waiting (queued or sending) and the age in seconds of the oldest."""
+    count, oldest = session.execute(
+        select(func.count(), func.min(Notification.created_at)).where(
+            Notification.status.in_(("queued", "sending"))
+        )
+    ).one()
+    return int(count), (now - oldest).total_seconds() if oldest is not None else 0.0

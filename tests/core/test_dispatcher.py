@@ -1,0 +1,176 @@
+"""The dispatcher: conditional claims (one winner), retries with backoff, dead letters, crash leases,
+and an SMTP outage that ends with each message delivered exactly once."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from datetime import timedelta
+from pathlib import Path
+
+from sqlalchemy import Engine, select
+
+from monitor.clock import parse_instant
+from monitor.config import NotifySettings
+from monitor.outbox import Dispatcher
+from monitor.store.db import session_factory
+from monitor.store.models import Notification, Official
+from notifiers.base import Message, Receipt, TransportError
+from notifiers.email import EmailNotifier, SmtpServer
+from tests.conftest import MailServer
+from tests.service.conftest import free_port
+
+NOW = parse_instant("2024-10-14T09:00")
+
+
+class Recorder:
+    def __init__(self, failures: list[TransportError] | None = None) -> None:
+        self.sent: list[str] = []
+        self.failures = failures or []
+
+    async def send(self, message: Message) -> Receipt:
+        if self.failures:
+            raise self.failures.pop(0)
+        self.sent.append(message.idempotency_key)
+        return Receipt(f"p-{message.idempotency_key}")
+
+
+def queue(engine: Engine, n: int, channel: str = "test") -> None:
+    with session_factory(engine)() as session:
+        session.add(Official(id="o1", name="张伟", role="staff", email="zhang.wei@suyu.example.cn"))
+        for i in range(n):
+            session.add(
+                Notification(
+                    key=f"k{i}",
+                    kind="fired",
+                    channel=channel,
+                    recipient="o1",
+                    subject="s",
+                    text="t",
+                    status="queued",
+                    attempts=0,
+                    created_at=NOW,
+                    next_attempt_at=NOW,
+                )
+            )
+        session.commit()
+
+
+def statuses(engine: Engine) -> list[tuple[str, str, int]]:
+    with session_factory(engine)() as session:
+        return [
+            tuple(r)
+            for r in session.execute(
+                select(Notification.key, Notification.status, Notification.attempts).order_by(Notification.id)
+            )
+        ]  # type: ignore[misc]
+
+
+def dispatcher(engine: Engine, notifier: object, worker: str = "w1", **settings: float) -> Dispatcher:
+    return Dispatcher(
+        session_factory(engine),
+        {"test": notifier, "email": notifier},
+        NotifySettings(**settings),
+        worker,  # type: ignore[dict-item]
+        random.Random(1),
+    )
+
+
+def test_two_workers_never_send_the_same_row(engine: Engine) -> None:
+    queue(engine, 20)
+    first, second = Recorder(), Recorder()
+    a, b = dispatcher(engine, first, "w1"), dispatcher(engine, second, "w2")
+
+    async def both() -> None:
+        await asyncio.gather(a.run_once(NOW), b.run_once(NOW))
+
+    asyncio.run(both())
+    assert sorted(first.sent + second.sent) == sorted(f"k{i}" for i in range(20))
+    assert {s for _, s, _ in statuses(engine)} == {"sent"}
+
+
+def test_transient_failures_back_off_and_permanent_ones_dead_letter(engine: Engine) -> None:
+    queue(engine, 2)
+    notifier = Recorder([TransportError("502 from gateway"), TransportError("bad number", permanent=True)])
+    d = dispatcher(engine, notifier, backoff_seconds=30)
+    outcomes = asyncio.run(d.run_once(NOW))
+    assert [o.status for o in outcomes] == ["retry", "dead"]
+    with session_factory(engine)() as session:
+        retry = session.scalars(select(Notification).where(Notification.key == "k0")).one()
+        assert timedelta(seconds=15) <= retry.next_attempt_at - NOW <= timedelta(seconds=45)
+        assert retry.last_error == "502 from gateway"
+    assert asyncio.run(d.run_once(NOW)) == []  # not due yet
+    assert [o.status for o in asyncio.run(d.run_once(NOW + timedelta(minutes=1)))] == ["sent"]
+    assert statuses(engine) == [("k0", "sent", 2), ("k1", "dead", 1)]
+
+
+def test_a_claim_lost_in_a_crash_is_sent_after_the_lease(engine: Engine) -> None:
+    queue(engine, 1)
+    crashed = dispatcher(engine, Recorder(), "crashed", lease_seconds=300)
+    assert len(crashed.claim(NOW)) == 1  # claimed, then the process died before sending
+    survivor = Recorder()
+    other = dispatcher(engine, survivor, "w2", lease_seconds=300)
+    assert asyncio.run(other.run_once(NOW + timedelta(seconds=60))) == []
+    asyncio.run(other.run_once(NOW + timedelta(seconds=301)))
+    assert survivor.sent == ["k0"]
+    assert statuses(engine) == [("k0", "sent", 2)]
+
+
+def test_after_too_many_attempts_a_row_dead_letters(engine: Engine) -> None:
+    queue(engine, 1)
+    d = dispatcher(engine, Recorder([TransportError("timeout")] * 3), max_attempts=3, backoff_seconds=1)
+    at = NOW
+    for _ in range(3):
+        at += timedelta(hours=1)
+        asyncio.run(d.run_once(at))
+    assert statuses(engine) == [("k0", "dead", 3)]
+
+
+def test_an_smtp_outage_delays_and_then_delivers_each_message_once(
+    engine: Engine, mail_server: MailServer, tmp_path: Path
+) -> None:
+    queue(engine, 3, channel="email")
+    down = EmailNotifier(
+        SmtpServer.from_url(
+            f"smtp://dutywatch:s3cret@localhost:{free_port()}?starttls=true",
+            timeout=2,
+            ca_file=mail_server.cert,
+        ),
+        "dutywatch@suyu.example.cn",
+    )
+    asyncio.run(dispatcher(engine, down, backoff_seconds=10).run_once(NOW))
+    assert {s for _, s, _ in statuses(engine)} == {"queued"}
+    up = EmailNotifier(
+        SmtpServer.from_url(
+            f"smtp://dutywatch:s3cret@localhost:{mail_server.port}?starttls=true",
+            timeout=5,
+            ca_file=mail_server.cert,
+        ),
+        "dutywatch@suyu.example.cn",
+    )
+    d = dispatcher(engine, up, backoff_seconds=10)
+    asyncio.run(d.run_once(NOW + timedelta(minutes=5)))
+    asyncio.run(d.run_once(NOW + timedelta(minutes=10)))
+    assert sorted(m["Message-ID"] for m in mail_server.inbox.messages) == [
+        "<k0@dutywatch>",
+        "<k1@dutywatch>",
+        "<k2@dutywatch>",
+    ]
+    assert {s for _, s, _ in statuses(engine)} == {"sent"}
+
+
+def test_a_wrong_smtp_password_dead_letters_with_the_reason(engine: Engine, mail_server: MailServer) -> None:
+    queue(engine, 1, channel="email")
+    bad = EmailNotifier(
+        SmtpServer.from_url(
+            f"smtp://dutywatch:nope@localhost:{mail_server.port}?starttls=true",
+            timeout=5,
+            ca_file=mail_server.cert,
+        ),
+        "dutywatch@suyu.example.cn",
+    )
+    asyncio.run(dispatcher(engine, bad).run_once(NOW))
+    with session_factory(engine)() as session:
+        row = session.scalars(select(Notification)).one()
+    assert row.status == "dead" and row.last_error is not None and "authentication" in row.last_error
+    assert "nope" not in row.last_error
