@@ -154,3 +154,22 @@ def test_calendar_commands(tmp_path: Path) -> None:
 def test_db_upgrade_on_an_empty_database(db_url: str) -> None:
     code, output = run(db_url, "db", "upgrade")
     assert code == 0 and "head" in output
+
+
+def test_alerts_list_ack_and_outbox_retry(example_db: str) -> None:
+    run(example_db, "evaluate", "--at", "2024-12-31T18:00", "--commit")
+    code, output = run(example_db, "alerts", "list", "--rule", "project-item-deadline", "--format", "json")
+    items = json.loads(output)
+    assert code == 0 and len(items) == 3
+    code, output = run(
+        example_db, "alerts", "ack", str(items[0]["id"]), "--by", "周主任", "--reason", "已协调"
+    )
+    assert code == 0
+    acked = json.loads(
+        run(example_db, "alerts", "list", "--rule", "project-item-deadline", "--format", "json")[1]
+    )
+    assert acked[0]["acked_by"] == "周主任"
+    assert run(example_db, "alerts", "ack", "999999", "--by", "x", "--reason", "y")[0] == 1
+    code, output = run(example_db, "outbox", "retry", "--all-dead")
+    assert code == 0 and "queued again: 0" in output
+    assert run(example_db, "outbox", "list")[0] == 0

@@ -102,6 +102,7 @@ def cli(ctx: click.Context, config_path: Path | None, db_url: str | None) -> Non
 
 def _register() -> None:
     from monitor.cli import (
+        admin_cmd,
         calendar_cmd,
         check_config_cmd,
         db_cmd,
@@ -112,6 +113,8 @@ def _register() -> None:
         test_rules_cmd,
     )
 
+    cli.add_command(admin_cmd.alerts)
+    cli.add_command(admin_cmd.outbox)
     cli.add_command(calendar_cmd.calendar)
     cli.add_command(check_config_cmd.check_config)
     cli.add_command(db_cmd.db)

@@ -1,0 +1,170 @@
+"""`dutywatch alerts list|ack` and `dutywatch outbox list|retry`: readable tables, or JSON."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+import click
+from sqlalchemy import select, update
+
+from monitor.cli import Context, pass_context
+from monitor.cli.output import table
+from monitor.clock import iso_shanghai, utcnow
+from monitor.store.db import session_factory
+from monitor.store.models import AlertRecord, Notification
+
+FORMAT = click.option(
+    "--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True
+)
+
+
+@click.group()
+def alerts() -> None:
+    """Alert records as the daemon committed them."""
+
+
+@alerts.command("list")
+@click.option("--state", help="warning, overdue or resolved (default: all but resolved)")
+@click.option("--rule")
+@click.option("--unit")
+@click.option("--level", type=int)
+@FORMAT
+@pass_context
+def alerts_list(
+    ctx: Context, state: str | None, rule: str | None, unit: str | None, level: int | None, fmt: str
+) -> None:
+    stmt = select(AlertRecord).order_by(AlertRecord.rule, AlertRecord.subject, AlertRecord.period)
+    stmt = stmt.where(AlertRecord.state == state) if state else stmt.where(AlertRecord.state != "resolved")
+    for column, value in ((AlertRecord.rule, rule), (AlertRecord.unit_id, unit), (AlertRecord.level, level)):
+        if value is not None:
+            stmt = stmt.where(column == value)
+    with session_factory(ctx.engine())() as session:
+        rows = list(session.scalars(stmt))
+    if fmt == "json":
+        click.echo(
+            json.dumps(
+                [
+                    {
+                        "id": r.id,
+                        "rule": r.rule,
+                        "subject": r.subject,
+                        "period": r.period or None,
+                        "state": r.state,
+                        "level": r.level,
+                        "due": iso_shanghai(r.due_at),
+                        "recipients": r.recipients,
+                        "acked_by": r.acked_by,
+                        "inhibited_by": r.inhibited_by,
+                    }
+                    for r in rows
+                ],
+                ensure_ascii=False,
+                indent=2,
+            )
+        )
+        return
+    click.echo(
+        table(
+            ["id", "rule", "subject", "period", "state", "level", "due", "acked"],
+            [
+                (
+                    r.id,
+                    r.rule,
+                    r.subject,
+                    r.period or "-",
+                    r.state,
+                    r.level,
+                    iso_shanghai(r.due_at)[:16],
+                    r.acked_by or "-",
+                )
+                for r in rows
+            ],
+            max_width=44,
+        )
+    )
+
+
+@alerts.command("ack")
+@click.argument("alert_id", type=int)
+@click.option("--by", "who", required=True, help="Who acknowledges.")
+@click.option("--reason", required=True, help="Why (what is being done).")
+@pass_context
+def alerts_ack(ctx: Context, alert_id: int, who: str, reason: str) -> None:
+    """Acknowledge an alert: it stops climbing toward new people; it still resolves when met."""
+    with session_factory(ctx.engine())() as session:
+        row = session.get(AlertRecord, alert_id)
+        if row is None:
+            click.echo(f"error: no alert {alert_id}", err=True)
+            sys.exit(1)
+        row.acked_by, row.acked_at, row.ack_reason = who, utcnow(), reason
+        session.commit()
+    click.echo(f"acknowledged {alert_id}")
+
+
+@click.group()
+def outbox() -> None:
+    """Notifications waiting, sent and dead-lettered."""
+
+
+@outbox.command("list")
+@click.option("--status", type=click.Choice(["queued", "sending", "sent", "dead"]))
+@click.option("--limit", default=100, show_default=True)
+@FORMAT
+@pass_context
+def outbox_list(ctx: Context, status: str | None, limit: int, fmt: str) -> None:
+    stmt = select(Notification).order_by(Notification.id.desc()).limit(limit)
+    if status:
+        stmt = stmt.where(Notification.status == status)
+    with session_factory(ctx.engine())() as session:
+        rows = list(session.scalars(stmt))
+    if fmt == "json":
+        click.echo(
+            json.dumps(
+                [
+                    {
+                        "id": r.id,
+                        "channel": r.channel,
+                        "recipient": r.recipient,
+                        "kind": r.kind,
+                        "status": r.status,
+                        "attempts": r.attempts,
+                        "subject": r.subject,
+                        "error": r.last_error,
+                    }
+                    for r in rows
+                ],
+                ensure_ascii=False,
+                indent=2,
+            )
+        )
+        return
+    click.echo(
+        table(
+            ["id", "channel", "recipient", "kind", "status", "attempts", "subject", "error"],
+            [
+                (r.id, r.channel, r.recipient, r.kind, r.status, r.attempts, r.subject, r.last_error or "-")
+                for r in rows
+            ],
+            max_width=40,
+        )
+    )
+
+
+@outbox.command("retry")
+@click.argument("ids", nargs=-1, type=int)
+@click.option("--all-dead", is_flag=True, help="Retry every dead-lettered notification.")
+@pass_context
+def outbox_retry(ctx: Context, ids: tuple[int, ...], all_dead: bool) -> None:
+    """Queue dead-lettered notifications again (after fixing an address or a credential)."""
+    if not ids and not all_dead:
+        raise click.UsageError("give notification ids or --all-dead")
+    stmt = update(Notification).where(Notification.status == "dead")
+    if ids:
+        stmt = stmt.where(Notification.id.in_(ids))
+    with session_factory(ctx.engine())() as session:
+        result = session.execute(
+            stmt.values(status="queued", attempts=0, next_attempt_at=utcnow(), last_error=None)
+        )
+        session.commit()
+    click.echo(f"queued again: {result.rowcount}")  # type: ignore[attr-defined]
