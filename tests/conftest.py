@@ -163,3 +163,11 @@ def mail_server(certificate: tuple[Path, Path]) -> Iterator[MailServer]:
         yield MailServer(inbox, port, cert)
     finally:
         controller.stop()
+
+
+@pytest.fixture
+def closed_port() -> Iterator[int]:
+    """A loopback port that refuses connections: bound (so nothing else takes it), never listening."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        yield int(sock.getsockname()[1])

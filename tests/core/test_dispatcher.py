@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import random
 from datetime import timedelta
-from pathlib import Path
 
 from sqlalchemy import Engine, select
 
@@ -18,7 +17,6 @@ from monitor.store.models import Notification, Official
 from notifiers.base import Message, Receipt, TransportError
 from notifiers.email import EmailNotifier, SmtpServer
 from tests.conftest import MailServer
-from tests.service.conftest import free_port
 
 NOW = parse_instant("2024-10-14T09:00")
 
@@ -127,12 +125,12 @@ def test_after_too_many_attempts_a_row_dead_letters(engine: Engine) -> None:
 
 
 def test_an_smtp_outage_delays_and_then_delivers_each_message_once(
-    engine: Engine, mail_server: MailServer, tmp_path: Path
+    engine: Engine, mail_server: MailServer, closed_port: int
 ) -> None:
     queue(engine, 3, channel="email")
     down = EmailNotifier(
         SmtpServer.from_url(
-            f"smtp://dutywatch:s3cret@localhost:{free_port()}?starttls=true",
+            f"smtp://dutywatch:s3cret@localhost:{closed_port}?starttls=true",
             timeout=2,
             ca_file=mail_server.cert,
         ),

@@ -10,7 +10,6 @@ import pytest
 from notifiers.base import Message, Recipient, TransportError
 from notifiers.email import EmailNotifier, SmtpServer
 from tests.conftest import MailServer
-from tests.service.conftest import free_port
 
 
 def message(key: str = "n-1") -> Message:
@@ -51,9 +50,9 @@ def test_a_wrong_password_is_permanent(mail_server: MailServer) -> None:
     assert "wrong" not in str(err.value)
 
 
-def test_a_server_that_is_down_is_transient(mail_server: MailServer) -> None:
+def test_a_server_that_is_down_is_transient(mail_server: MailServer, closed_port: int) -> None:
     with pytest.raises(TransportError) as err:
-        asyncio.run(notifier(mail_server, port=free_port()).send(message()))
+        asyncio.run(notifier(mail_server, port=closed_port).send(message()))
     assert not err.value.permanent
 
 
