@@ -14,12 +14,12 @@ CHANNELS: dict[str, str] = {
     "console": "notifiers.console:ConsoleNotifier",
     "file": "notifiers.console:FileNotifier",
     "email": "notifiers.email:EmailNotifier",
-    "sms-aliyun": "notifiers.aliyun_sms:AliyunSmsNotifier",
-    "sms-tencent": "notifiers.tencent_sms:TencentSmsNotifier",
-    "sms-http": "notifiers.http_sms:HttpSmsNotifier",
-    "wecom": "notifiers.wecom:WecomNotifier",
-    "dingtalk": "notifiers.dingtalk:DingtalkNotifier",
-    "webhook": "notifiers.webhook:WebhookNotifier",
+    "sms-aliyun": "notifiers.sms:AliyunSmsNotifier",
+    "sms-tencent": "notifiers.sms:TencentSmsNotifier",
+    "sms-http": "notifiers.sms:HttpSmsNotifier",
+    "wecom": "notifiers.robots:WecomNotifier",
+    "dingtalk": "notifiers.robots:DingtalkNotifier",
+    "webhook": "notifiers.robots:WebhookNotifier",
 }
 
 

@@ -1,0 +1,105 @@
+"""Group robots of the chat tools Chinese government teams use (WeCom, DingTalk), and a generic
+signed JSON webhook."""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+from urllib.parse import quote
+
+from notifiers.base import Message, Receipt, TransportError
+from notifiers.http import json_body, request, truncate_utf8
+from notifiers.signing import dingtalk_sign, webhook_signature
+
+WECOM_THROTTLED = {45009}
+DINGTALK_THROTTLED = {130101, 410100}
+
+
+@dataclass(frozen=True)
+class WecomNotifier:
+    """WeCom (企业微信) group robot; the key in the URL is the secret."""
+
+    key: str
+    base_url: str = "https://qyapi.weixin.qq.com"
+    markdown: bool = False
+
+    async def send(self, message: Message) -> Receipt:
+        text = f"{message.subject}\n{message.text}"
+        if self.markdown:
+            body: dict[str, object] = {
+                "msgtype": "markdown",
+                "markdown": {"content": truncate_utf8(text, 4096)},
+            }
+        else:
+            content: dict[str, object] = {"content": truncate_utf8(text, 2048)}
+            if message.recipient.phone:
+                content["mentioned_mobile_list"] = [message.recipient.phone]
+            body = {"msgtype": "text", "text": content}
+        url = f"{self.base_url}/cgi-bin/webhook/send?key={quote(self.key)}"
+        reply = json_body(await request("POST", url, json=body, redact=self.key))
+        code = int(reply.get("errcode", -1))
+        if code != 0:
+            raise TransportError(
+                f"WeCom errcode {code}: {reply.get('errmsg', '')}", permanent=code not in WECOM_THROTTLED
+            )
+        return Receipt(None)
+
+
+@dataclass(frozen=True)
+class DingtalkNotifier:
+    """DingTalk custom robot with the signed URL (timestamp in ms within an hour of the server)."""
+
+    access_token: str
+    secret: str
+    base_url: str = "https://oapi.dingtalk.com"
+    clock_ms: object = None  # a callable giving the time in ms, for tests
+
+    async def send(self, message: Message) -> Receipt:
+        now = self.clock_ms() if callable(self.clock_ms) else int(time.time() * 1000)
+        url = (
+            f"{self.base_url}/robot/send?access_token={quote(self.access_token)}"
+            f"&timestamp={now}&sign={dingtalk_sign(self.secret, now)}"
+        )
+        body = {
+            "msgtype": "text",
+            "text": {"content": f"{message.subject}\n{message.text}"},
+            "at": {
+                "atMobiles": [message.recipient.phone] if message.recipient.phone else [],
+                "isAtAll": False,
+            },
+        }
+        reply = json_body(await request("POST", url, json=body, redact=self.access_token))
+        code = int(reply.get("errcode", -1))
+        if code != 0:
+            raise TransportError(
+                f"DingTalk errcode {code}: {reply.get('errmsg', '')}",
+                permanent=code not in DINGTALK_THROTTLED,
+            )
+        return Receipt(None)
+
+
+@dataclass(frozen=True)
+class WebhookNotifier:
+    """A JSON POST signed with `X-Dutywatch-Signature: sha256=<hex HMAC of the raw body>`."""
+
+    url: str
+    secret: str
+
+    async def send(self, message: Message) -> Receipt:
+        body = json.dumps(
+            {
+                "recipient": message.recipient.name,
+                "subject": message.subject,
+                "text": message.text,
+                "id": message.idempotency_key,
+            },
+            ensure_ascii=False,
+        ).encode("utf-8")
+        headers = {
+            "Content-Type": "application/json; charset=utf-8",
+            "X-Dutywatch-Signature": webhook_signature(self.secret, body),
+            "Idempotency-Key": message.idempotency_key,
+        }
+        await request("POST", self.url, content=body, headers=headers)
+        return Receipt(None)

@@ -1,0 +1,164 @@
+"""SMS through Alibaba Cloud, Tencent Cloud, and a generic HTTP gateway whose request is a
+template in config (local government SMS platforms vary)."""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+import jinja2
+
+from notifiers.base import Message, Receipt, TransportError
+from notifiers.http import json_body, request
+from notifiers.signing import aliyun_rpc_signature, tencent_tc3_signature
+
+ALIYUN_TRANSIENT = {"isv.BUSINESS_LIMIT_CONTROL", "isp.SYSTEM_ERROR", "Throttling.User", "isv.OUT_OF_SERVICE"}
+
+
+def _sms_text(message: Message, limit: int = 300) -> str:
+    text = message.text if len(message.text) <= limit else message.text[: limit - 1] + "…"
+    return text
+
+
+@dataclass(frozen=True)
+class AliyunSmsNotifier:
+    access_key_id: str
+    access_key_secret: str
+    sign_name: str
+    template_code: str
+    param_name: str = "content"
+    base_url: str = "https://dysmsapi.aliyuncs.com"
+    region: str = "cn-hangzhou"
+
+    async def send(self, message: Message) -> Receipt:
+        if not message.recipient.phone:
+            raise TransportError(f"{message.recipient.name} has no phone number", permanent=True)
+        params = {
+            "AccessKeyId": self.access_key_id,
+            "Action": "SendSms",
+            "Format": "JSON",
+            "OutId": message.idempotency_key,
+            "PhoneNumbers": message.recipient.phone,
+            "RegionId": self.region,
+            "SignName": self.sign_name,
+            "SignatureMethod": "HMAC-SHA1",
+            "SignatureNonce": uuid.uuid4().hex,
+            "SignatureVersion": "1.0",
+            "TemplateCode": self.template_code,
+            "TemplateParam": json.dumps(
+                {self.param_name: _sms_text(message), **message.params}, ensure_ascii=False
+            ),
+            "Timestamp": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "Version": "2017-05-25",
+        }
+        params["Signature"] = aliyun_rpc_signature(params, self.access_key_secret)
+        reply = json_body(await request("GET", f"{self.base_url}/", params=params))
+        code = str(reply.get("Code"))
+        if code != "OK":
+            raise TransportError(
+                f"Alibaba Cloud SMS {code}: {reply.get('Message', '')}",
+                permanent=code not in ALIYUN_TRANSIENT,
+            )
+        return Receipt(str(reply.get("BizId")) if reply.get("BizId") else None)
+
+
+@dataclass(frozen=True)
+class TencentSmsNotifier:
+    secret_id: str
+    secret_key: str
+    sdk_app_id: str
+    sign_name: str
+    template_id: str
+    region: str = "ap-guangzhou"
+    host: str = "sms.tencentcloudapi.com"
+    base_url: str = "https://sms.tencentcloudapi.com"
+
+    async def send(self, message: Message) -> Receipt:
+        if not message.recipient.phone:
+            raise TransportError(f"{message.recipient.name} has no phone number", permanent=True)
+        phone = (
+            message.recipient.phone
+            if message.recipient.phone.startswith("+")
+            else f"+86{message.recipient.phone}"
+        )
+        payload = json.dumps(
+            {
+                "PhoneNumberSet": [phone],
+                "SmsSdkAppId": self.sdk_app_id,
+                "SignName": self.sign_name,
+                "TemplateId": self.template_id,
+                "TemplateParamSet": [_sms_text(message)],
+                "SessionContext": message.idempotency_key,
+            },
+            ensure_ascii=False,
+        )
+        timestamp = int(time.time())
+        signature = tencent_tc3_signature(self.secret_key, "sms", self.host, timestamp, payload)
+        day = datetime.fromtimestamp(timestamp, UTC).strftime("%Y-%m-%d")
+        headers = {
+            "Authorization": (
+                f"TC3-HMAC-SHA256 Credential={self.secret_id}/{day}/sms/tc3_request, "
+                f"SignedHeaders=content-type;host, Signature={signature}"
+            ),
+            "Content-Type": "application/json; charset=utf-8",
+            "Host": self.host,
+            "X-TC-Action": "SendSms",
+            "X-TC-Version": "2021-01-11",
+            "X-TC-Region": self.region,
+            "X-TC-Timestamp": str(timestamp),
+        }
+        reply = json_body(
+            await request("POST", f"{self.base_url}/", content=payload.encode("utf-8"), headers=headers)
+        )
+        response = reply.get("Response", {})
+        error = response.get("Error") if isinstance(response, dict) else None
+        if error:
+            code = str(error.get("Code", ""))
+            transient = code.startswith(("LimitExceeded", "InternalError", "RequestLimitExceeded"))
+            raise TransportError(f"Tencent Cloud SMS {code}", permanent=not transient)
+        statuses = response.get("SendStatusSet") or [{}]
+        status = statuses[0]
+        if status.get("Code") != "Ok":
+            code = str(status.get("Code"))
+            raise TransportError(f"Tencent Cloud SMS {code}", permanent=not code.startswith("LimitExceeded"))
+        return Receipt(str(status.get("SerialNo")) if status.get("SerialNo") else None)
+
+
+@dataclass(frozen=True)
+class HttpSmsNotifier:
+    """A gateway described in config: method, URL, headers and a Jinja2 body template; success is a
+    status in [200, 300) and, when given, a JSON field equal to a value."""
+
+    url: str
+    body_template: str
+    method: str = "POST"
+    headers: dict[str, str] = field(default_factory=dict)
+    success_field: str | None = None
+    success_value: str | None = None
+
+    async def send(self, message: Message) -> Receipt:
+        if not message.recipient.phone:
+            raise TransportError(f"{message.recipient.name} has no phone number", permanent=True)
+        env = jinja2.Environment(undefined=jinja2.StrictUndefined, autoescape=False)
+        env.filters["json"] = lambda v: json.dumps(v, ensure_ascii=False)
+        try:
+            body = env.from_string(self.body_template).render(
+                phone=message.recipient.phone,
+                text=_sms_text(message),
+                subject=message.subject,
+                id=message.idempotency_key,
+            )
+        except jinja2.TemplateError as exc:
+            raise TransportError(f"SMS gateway template: {exc}", permanent=True) from None
+        response = await request(self.method, self.url, content=body.encode("utf-8"), headers=self.headers)
+        if self.success_field:
+            reply = json_body(response)
+            if str(reply.get(self.success_field)) != str(self.success_value):
+                raise TransportError(
+                    f"SMS gateway answered {self.success_field}={reply.get(self.success_field)!r}",
+                    permanent=True,
+                )
+        return Receipt(None)
