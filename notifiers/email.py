@@ -4,6 +4,7 @@ and HTML; Chinese subjects and display names encoded (RFC 2047); one Message-ID 
 
 from __future__ import annotations
 
+import asyncio
 import ssl
 from dataclasses import dataclass
 from email.headerregistry import Address
@@ -84,18 +85,19 @@ class EmailNotifier:
     async def send(self, message: Message) -> Receipt:
         mail = compose(message, self.sender, self.sender_name)
         server = self.server
+        client = aiosmtplib.SMTP(
+            hostname=server.host,
+            port=server.port,
+            use_tls=server.implicit_tls,
+            start_tls=server.starttls if not server.implicit_tls else False,
+            tls_context=self._tls(),
+            timeout=server.timeout,
+        )
         try:
-            await aiosmtplib.send(
-                mail,
-                hostname=server.host,
-                port=server.port,
-                username=server.username,
-                password=server.password,
-                use_tls=server.implicit_tls,
-                start_tls=server.starttls if not server.implicit_tls else False,
-                tls_context=self._tls(),
-                timeout=server.timeout,
-            )
+            await client.connect()
+            if server.username:
+                await client.login(server.username, server.password or "")
+            await client.send_message(mail)
         except aiosmtplib.SMTPAuthenticationError as exc:
             raise TransportError(f"SMTP authentication rejected ({exc.code})", permanent=True) from None
         except aiosmtplib.SMTPRecipientsRefused as exc:
@@ -107,4 +109,9 @@ class EmailNotifier:
             raise TransportError(f"SMTP error {exc.code}: {exc.message}", permanent=exc.code >= 500) from None
         except (aiosmtplib.SMTPException, OSError, TimeoutError) as exc:
             raise TransportError(f"SMTP server unreachable: {type(exc).__name__}") from None
+        finally:
+            # also after a failure (aiosmtplib leaves the transport open otherwise); the yield
+            # lets the transport finish closing before the caller's loop may end
+            client.close()
+            await asyncio.sleep(0)
         return Receipt(str(mail["Message-ID"]))
