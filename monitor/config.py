@@ -52,6 +52,31 @@ class SmtpSettings(_Frozen):
     ca_file: Path | None = None  # trust a private mail server's certificate
 
 
+class ChannelSettings(_Frozen):
+    """Vendor channels; secrets come best from the environment (DUTYWATCH_WECOM_KEY, …, or *_FILE)."""
+
+    wecom_key: SecretStr | None = None
+    dingtalk_token: SecretStr | None = None
+    dingtalk_secret: SecretStr | None = None
+    aliyun_access_key_id: str | None = None
+    aliyun_access_key_secret: SecretStr | None = None
+    aliyun_sign_name: str = ""
+    aliyun_template_code: str = ""
+    tencent_secret_id: str | None = None
+    tencent_secret_key: SecretStr | None = None
+    tencent_sdk_app_id: str = ""
+    tencent_sign_name: str = ""
+    tencent_template_id: str = ""
+    sms_http_url: str | None = None
+    sms_http_method: str = "POST"
+    sms_http_template: str = ""
+    sms_http_headers: dict[str, str] = Field(default_factory=dict)
+    sms_http_success_field: str | None = None
+    sms_http_success_value: str | None = None
+    webhook_url: str | None = None
+    webhook_secret: SecretStr | None = None
+
+
 class NotifySettings(_Frozen):
     # channels every recipient is told on; None: email when SMTP is configured, else the console
     channels: tuple[str, ...] | None = None
@@ -62,6 +87,9 @@ class NotifySettings(_Frozen):
     max_backoff_seconds: float = Field(3600.0, gt=0)
     lease_seconds: float = Field(300.0, gt=0)  # a claim older than this was lost in a crash: retry it
     sender_name: str = "宿豫区营商环境督办"
+    # per-channel sending limits (WeCom and DingTalk robots throttle past 20 a minute)
+    rate_per_minute: dict[str, int] = Field(default_factory=lambda: {"wecom": 20, "dingtalk": 20})
+    vendors: ChannelSettings = ChannelSettings()
 
 
 class TokenSettings(_Frozen):
@@ -131,7 +159,31 @@ def _environment_overrides(env: dict[str, str]) -> dict[str, Any]:
         smtp["sender"] = env["DUTYWATCH_SMTP_FROM"]
     if smtp:
         out["smtp"] = smtp
+    vendors: dict[str, Any] = {}
+    for env_name, key in SECRET_ENV.items():
+        value = secret_from_env(env_name, env)
+        if value:
+            vendors[key] = value
+    if vendors:
+        out["notify"] = {"vendors": vendors}
     return out
+
+
+SECRET_ENV = {
+    "DUTYWATCH_WECOM_KEY": "wecom_key",
+    "DUTYWATCH_DINGTALK_TOKEN": "dingtalk_token",
+    "DUTYWATCH_DINGTALK_SECRET": "dingtalk_secret",
+    "DUTYWATCH_ALIYUN_ACCESS_KEY_SECRET": "aliyun_access_key_secret",
+    "DUTYWATCH_TENCENT_SECRET_KEY": "tencent_secret_key",
+    "DUTYWATCH_WEBHOOK_SECRET": "webhook_secret",
+}
+
+
+def _merge(base: Any, override: Any) -> Any:
+    """Nested dictionaries merged key by key; anything else replaced."""
+    if isinstance(base, dict) and isinstance(override, dict):
+        return {**base, **{k: _merge(base.get(k), v) for k, v in override.items()}}
+    return override
 
 
 def load_settings(
@@ -152,10 +204,7 @@ def load_settings(
     elif explicit:
         raise SourceError(str(config_path), 0, "config file not found")
     for key, value in _environment_overrides(env).items():
-        if isinstance(value, dict) and isinstance(raw.get(key), dict):
-            raw[key] = {**raw[key], **value}
-        else:
-            raw[key] = value
+        raw[key] = _merge(raw.get(key), value)
     if db_url:
         raw["database_url"] = db_url
     raw["source"] = str(config_path) if doc is not None else "(defaults)"

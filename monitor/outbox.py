@@ -30,6 +30,9 @@ from notifiers.base import Message, Notifier, Recipient, TransportError
 
 log = logging.getLogger("dutywatch.outbox")
 STATE_WORDS = {"warning": "提醒", "overdue": "逾期", "resolved": "已解决"}
+# channels that post to a group chat or a system, not to a person: one message per alert change
+GROUP_CHANNELS = frozenset({"wecom", "dingtalk", "webhook"})
+GROUP = "group"
 
 
 def _key(*parts: object) -> str:
@@ -49,6 +52,11 @@ def _text(row: AlertRecord, kind: str) -> str:
     if kind == "resolved":
         return f"以下事项已办结或不再需要督办（{iso_shanghai(row.resolved_at or row.changed_at)[:16]}）：\n{row.message}"
     return row.message
+
+
+def _names(recipients: Sequence[str], officials: Mapping[str, Official]) -> str:
+    names = [officials[r].name if r in officials else r for r in recipients]
+    return "\n请" + "、".join(names) + "知悉。"
 
 
 def _reachable(channel: str, official: Official | None) -> bool:
@@ -105,6 +113,7 @@ def enqueue(
     for row, kind in rows:
         stamp = iso_shanghai(now) if kind == "reminder" else f"{kind}:{row.level}"
         recipients: list[str] = [str(r) for r in row.recipients]
+        told_group = True
         if kind == "resolved":
             # the all-clear goes to those who were told, not to whoever the ladder names now
             recipients = sorted(
@@ -116,32 +125,35 @@ def enqueue(
                     )
                 )
             )
-        for recipient in recipients:
+            told_group = GROUP in recipients
+            recipients = [r for r in recipients if r != GROUP]
+        people = [(r, c) for r in recipients for c in channels if c not in GROUP_CHANNELS]
+        group = [(GROUP, c) for c in channels if c in GROUP_CHANNELS and (recipients or told_group)]
+        for recipient, channel in people + group:
             official = officials.get(str(recipient))
-            for channel in channels:
-                if not _reachable(channel, official):
-                    continue
-                key = _key(
-                    row.rule, row.subject, row.period, iso_shanghai(row.fired_at), stamp, recipient, channel
+            if recipient != GROUP and not _reachable(channel, official):
+                continue
+            key = _key(
+                row.rule, row.subject, row.period, iso_shanghai(row.fired_at), stamp, recipient, channel
+            )
+            if session.scalar(select(Notification.id).where(Notification.key == key)) is not None:
+                continue
+            session.add(
+                Notification(
+                    key=key,
+                    alert_id=row.id,
+                    kind=kind,
+                    channel=channel,
+                    recipient=str(recipient),
+                    subject=_subject(rulebook, row, kind),
+                    text=_text(row, kind) + (_names(recipients, officials) if recipient == GROUP else ""),
+                    status="queued",
+                    attempts=0,
+                    created_at=now,
+                    next_attempt_at=now,
                 )
-                if session.scalar(select(Notification.id).where(Notification.key == key)) is not None:
-                    continue
-                session.add(
-                    Notification(
-                        key=key,
-                        alert_id=row.id,
-                        kind=kind,
-                        channel=channel,
-                        recipient=str(recipient),
-                        subject=_subject(rulebook, row, kind),
-                        text=_text(row, kind),
-                        status="queued",
-                        attempts=0,
-                        created_at=now,
-                        next_attempt_at=now,
-                    )
-                )
-                queued += 1
+            )
+            queued += 1
         row.notified_at = now
     session.flush()
     return queued
@@ -151,7 +163,7 @@ def enqueue(
 class Outcome:
     id: int
     channel: str
-    status: str  # sent, retry, dead
+    status: str  # sent, retry, dead, deferred
     error: str | None = None
 
 
@@ -171,6 +183,7 @@ class Dispatcher:
         self.settings = settings
         self.worker = worker
         self.rng = rng or random.Random()
+        self._recent: dict[str, list[datetime]] = {}  # sends per channel in the last minute
 
     def claim(self, now: datetime, limit: int = 100) -> list[Notification]:
         """Rows this worker won: due queued ones, and ones whose claim expired in a crash."""
@@ -216,6 +229,15 @@ class Dispatcher:
         rows = await asyncio.to_thread(self.claim, now)
         outcomes: list[Outcome] = []
         for row in rows:
+            limit = self.settings.rate_per_minute.get(row.channel)
+            if limit is not None:
+                recent = [t for t in self._recent.get(row.channel, []) if t > now - timedelta(minutes=1)]
+                self._recent[row.channel] = recent
+                if len(recent) >= limit:
+                    await asyncio.to_thread(self._defer, row, min(recent) + timedelta(minutes=1))
+                    outcomes.append(Outcome(row.id, row.channel, "deferred"))
+                    continue
+                recent.append(now)
             notifier = self.notifiers.get(row.channel)
             with self.sessions() as session:
                 recipient = self._recipient(session, row.recipient)
@@ -235,6 +257,16 @@ class Dispatcher:
                 outcome = await asyncio.to_thread(self._sent, row, now, receipt.provider_id)
             outcomes.append(outcome)
         return outcomes
+
+    def _defer(self, row: Notification, until: datetime) -> None:
+        """Over the channel's rate: back to the queue for later, without counting an attempt."""
+        with self.sessions() as session:
+            session.execute(
+                update(Notification)
+                .where(Notification.id == row.id, Notification.claimed_by == self.worker)
+                .values(status="queued", attempts=Notification.attempts - 1, next_attempt_at=until)
+            )
+            session.commit()
 
     def _sent(self, row: Notification, now: datetime, provider_id: str | None) -> Outcome:
         with self.sessions() as session:

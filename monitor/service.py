@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 
+from pydantic import SecretStr
 from sqlalchemy import text
 
 from monitor.alerting import commit_evaluation
@@ -83,8 +84,91 @@ def channels_of(settings: Settings) -> tuple[str, ...]:
     return ("email",) if settings.smtp.url is not None else ("console",)
 
 
+def _secret(value: SecretStr | None) -> str:
+    return value.get_secret_value() if value is not None else ""
+
+
+def _wecom(settings: Settings) -> Notifier | None:
+    from notifiers.robots import WecomNotifier
+
+    v = settings.notify.vendors
+    return WecomNotifier(_secret(v.wecom_key)) if v.wecom_key else None
+
+
+def _dingtalk(settings: Settings) -> Notifier | None:
+    from notifiers.robots import DingtalkNotifier
+
+    v = settings.notify.vendors
+    return (
+        DingtalkNotifier(_secret(v.dingtalk_token), _secret(v.dingtalk_secret)) if v.dingtalk_token else None
+    )
+
+
+def _webhook(settings: Settings) -> Notifier | None:
+    from notifiers.robots import WebhookNotifier
+
+    v = settings.notify.vendors
+    return WebhookNotifier(v.webhook_url, _secret(v.webhook_secret)) if v.webhook_url else None
+
+
+def _aliyun(settings: Settings) -> Notifier | None:
+    from notifiers.sms import AliyunSmsNotifier
+
+    v = settings.notify.vendors
+    if not v.aliyun_access_key_id:
+        return None
+    return AliyunSmsNotifier(
+        v.aliyun_access_key_id,
+        _secret(v.aliyun_access_key_secret),
+        v.aliyun_sign_name,
+        v.aliyun_template_code,
+    )
+
+
+def _tencent(settings: Settings) -> Notifier | None:
+    from notifiers.sms import TencentSmsNotifier
+
+    v = settings.notify.vendors
+    if not v.tencent_secret_id:
+        return None
+    return TencentSmsNotifier(
+        v.tencent_secret_id,
+        _secret(v.tencent_secret_key),
+        v.tencent_sdk_app_id,
+        v.tencent_sign_name,
+        v.tencent_template_id,
+    )
+
+
+def _http_sms(settings: Settings) -> Notifier | None:
+    from notifiers.sms import HttpSmsNotifier
+
+    v = settings.notify.vendors
+    if not v.sms_http_url:
+        return None
+    return HttpSmsNotifier(
+        v.sms_http_url,
+        v.sms_http_template,
+        v.sms_http_method,
+        v.sms_http_headers,
+        v.sms_http_success_field,
+        v.sms_http_success_value,
+    )
+
+
+VENDORS = {
+    "wecom": _wecom,
+    "dingtalk": _dingtalk,
+    "webhook": _webhook,
+    "sms-aliyun": _aliyun,
+    "sms-tencent": _tencent,
+    "sms-http": _http_sms,
+}
+
+
 def build_notifiers(settings: Settings, channels: tuple[str, ...]) -> dict[str, Notifier]:
-    """Instances of the channels in use (vendor channels are configured in their own section)."""
+    """Instances of the channels in use; a channel whose settings are missing is left out, and the
+    dispatcher dead-letters its rows with that reason."""
     from notifiers.console import ConsoleNotifier, FileNotifier
 
     built: dict[str, Notifier] = {}
@@ -93,6 +177,10 @@ def build_notifiers(settings: Settings, channels: tuple[str, ...]) -> dict[str, 
             built[channel] = ConsoleNotifier()
         elif channel == "file":
             built[channel] = FileNotifier(settings.notify.file_path)
+        elif channel in VENDORS:
+            vendor = VENDORS[channel](settings)
+            if vendor is not None:
+                built[channel] = vendor
         elif channel == "email" and settings.smtp.url is not None:
             from notifiers.email import EmailNotifier, SmtpServer
 

@@ -67,3 +67,20 @@ def test_unknown_keys_are_refused_and_the_object_is_frozen(tmp_path: Path) -> No
 def test_a_named_config_file_must_exist(tmp_path: Path) -> None:
     with pytest.raises(SourceError, match="config file not found"):
         load_settings(tmp_path / "missing.yaml", environ={})
+
+
+def test_vendor_secrets_come_from_the_environment_or_files(tmp_path: Path) -> None:
+    secret = tmp_path / "dingtalk"
+    secret.write_text("SEC123\n", encoding="utf-8")
+    settings = load_settings(
+        None,
+        environ={
+            "DUTYWATCH_WECOM_KEY": "wk",
+            "DUTYWATCH_DINGTALK_SECRET_FILE": str(secret),
+            "DUTYWATCH_CONFIG": "",
+        },
+    )
+    vendors = settings.notify.vendors
+    assert vendors.wecom_key is not None and vendors.wecom_key.get_secret_value() == "wk"
+    assert vendors.dingtalk_secret is not None and vendors.dingtalk_secret.get_secret_value() == "SEC123"
+    assert "wk" not in repr(settings) and "SEC123" not in repr(settings)

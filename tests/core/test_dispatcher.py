@@ -172,3 +172,19 @@ def test_a_wrong_smtp_password_dead_letters_with_the_reason(engine: Engine, mail
         row = session.scalars(select(Notification)).one()
     assert row.status == "dead" and row.last_error is not None and "authentication" in row.last_error
     assert "nope" not in row.last_error
+
+
+def test_robots_are_held_to_twenty_messages_a_minute(engine: Engine) -> None:
+    queue(engine, 25, channel="wecom")
+    robot = Recorder()
+    d = Dispatcher(session_factory(engine), {"wecom": robot}, NotifySettings(), "w1", random.Random(1))
+    outcomes = asyncio.run(d.run_once(NOW))
+    assert [o.status for o in outcomes].count("sent") == 20 and [o.status for o in outcomes].count(
+        "deferred"
+    ) == 5
+    assert (
+        asyncio.run(d.run_once(NOW + timedelta(seconds=30))) == []
+    )  # deferred to a minute after the first send
+    asyncio.run(d.run_once(NOW + timedelta(seconds=61)))
+    assert len(robot.sent) == 25
+    assert {(s, a) for _, s, a in statuses(engine)} == {("sent", 1)}
