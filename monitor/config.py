@@ -77,6 +77,14 @@ class ChannelSettings(_Frozen):
     webhook_secret: SecretStr | None = None
 
 
+def _window(value: str) -> tuple[time, time]:
+    start, _, end = value.partition("-")
+    try:
+        return time.fromisoformat(start.strip()), time.fromisoformat(end.strip())
+    except ValueError:
+        raise ValueError(f"quiet hours must look like 22:00-08:00, not {value!r}") from None
+
+
 class NotifySettings(_Frozen):
     # channels every recipient is told on; None: email when SMTP is configured, else the console
     channels: tuple[str, ...] | None = None
@@ -89,7 +97,30 @@ class NotifySettings(_Frozen):
     sender_name: str = "宿豫区营商环境督办"
     # per-channel sending limits (WeCom and DingTalk robots throttle past 20 a minute)
     rate_per_minute: dict[str, int] = Field(default_factory=lambda: {"wecom": 20, "dingtalk": 20})
+    # warnings and overdue alerts below this level wait for the daily digest (working days only);
+    # higher escalations and immediate rules go out at once
+    digest_time: time = time(8, 30)
+    digest_below_level: int = Field(2, ge=0)
+    # per channel, "HH:MM-HH:MM" in Asia/Shanghai: messages wait until the window ends, never dropped
+    quiet_hours: dict[str, str] = Field(
+        default_factory=lambda: {
+            "sms-aliyun": "22:00-08:00",
+            "sms-tencent": "22:00-08:00",
+            "sms-http": "22:00-08:00",
+        }
+    )
     vendors: ChannelSettings = ChannelSettings()
+
+    @field_validator("quiet_hours")
+    @classmethod
+    def _quiet(cls, value: dict[str, str]) -> dict[str, str]:
+        for window in value.values():
+            _window(window)
+        return value
+
+    def quiet_window(self, channel: str) -> tuple[time, time] | None:
+        window = self.quiet_hours.get(channel)
+        return _window(window) if window else None
 
 
 class TokenSettings(_Frozen):

@@ -16,13 +16,13 @@ import logging
 import random
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime, time, timedelta
 
 from sqlalchemy import func, or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from monitor.alerting import Transition
-from monitor.clock import iso_shanghai
+from monitor.clock import SHANGHAI, iso_shanghai
 from monitor.config import NotifySettings
 from monitor.rulebook import Rulebook
 from monitor.store.models import AlertRecord, Notification, Official
@@ -74,8 +74,13 @@ def enqueue(
     now: datetime,
     channels: Sequence[str],
     renotify: bool = True,
+    digest_below_level: int | None = None,
 ) -> int:
-    """Queue the messages these transitions (and due reminders) call for; returns how many."""
+    """Queue the messages these transitions (and due reminders) call for; returns how many.
+
+    With `digest_below_level`, a person's warnings and overdue alerts below that level (of rules
+    that are not immediate) are held for the daily digest instead of going out at once.
+    """
     officials = {o.id: o for o in session.scalars(select(Official))}
     rows: list[tuple[AlertRecord, str]] = []
     keys = {(c.rule, c.subject, c.period or "") for c in changes}
@@ -127,6 +132,12 @@ def enqueue(
             )
             told_group = GROUP in recipients
             recipients = [r for r in recipients if r != GROUP]
+        spec = rulebook.rules.get(row.rule)
+        held = (
+            digest_below_level is not None
+            and row.level < digest_below_level
+            and not (spec is not None and spec.immediate)
+        )
         people = [(r, c) for r in recipients for c in channels if c not in GROUP_CHANNELS]
         group = [(GROUP, c) for c in channels if c in GROUP_CHANNELS and (recipients or told_group)]
         for recipient, channel in people + group:
@@ -147,7 +158,7 @@ def enqueue(
                     recipient=str(recipient),
                     subject=_subject(rulebook, row, kind),
                     text=_text(row, kind) + (_names(recipients, officials) if recipient == GROUP else ""),
-                    status="queued",
+                    status="held" if held and recipient != GROUP else "queued",
                     attempts=0,
                     created_at=now,
                     next_attempt_at=now,
@@ -159,11 +170,72 @@ def enqueue(
     return queued
 
 
+def make_digests(session: Session, now: datetime, is_workday: bool, digest_time: time) -> int:
+    """On a working day from the digest time on: one message per recipient and channel gathering
+    what was held for the digest. Idempotent: a day's digest is made once (its key says the day)."""
+    local = now.astimezone(SHANGHAI)
+    if not is_workday or local.time() < digest_time:
+        return 0
+    day = local.date().isoformat()
+    cutoff = datetime.combine(local.date(), digest_time, tzinfo=SHANGHAI)
+    held = list(
+        session.scalars(
+            # what was held before today's digest time; later ones wait for tomorrow's
+            select(Notification)
+            .where(Notification.status == "held", Notification.created_at <= cutoff)
+            .order_by(Notification.id)
+        )
+    )
+    groups: dict[tuple[str, str], list[Notification]] = {}
+    for row in held:
+        groups.setdefault((row.recipient, row.channel), []).append(row)
+    made = 0
+    for (recipient, channel), rows in groups.items():
+        key = _key("digest", day, recipient, channel)
+        if session.scalar(select(Notification.id).where(Notification.key == key)) is not None:
+            continue  # today's digest went out already: these wait for the next one
+        text = "\n\n".join(f"{i}. {r.subject}\n{r.text}" for i, r in enumerate(rows, 1))
+        session.add(
+            Notification(
+                key=key,
+                alert_id=None,
+                kind="digest",
+                channel=channel,
+                recipient=recipient,
+                subject=f"【每日督办汇总】{day} 共{len(rows)}项",
+                text=text,
+                status="queued",
+                attempts=0,
+                created_at=now,
+                next_attempt_at=now,
+            )
+        )
+        for row in rows:
+            row.status = "digested"
+        made += 1
+    session.flush()
+    return made
+
+
+def quiet_until(now: datetime, window: tuple[time, time] | None) -> datetime | None:
+    """The end of the quiet window `now` falls in (Shanghai time), or None outside it."""
+    if window is None:
+        return None
+    start, end = window
+    local = now.astimezone(SHANGHAI)
+    t = local.time()
+    inside = (start <= t or t < end) if start > end else (start <= t < end)
+    if not inside:
+        return None
+    end_day = local.date() + timedelta(days=1) if start > end and t >= start else local.date()
+    return datetime.combine(end_day, end, tzinfo=SHANGHAI)
+
+
 @dataclass(frozen=True)
 class Outcome:
     id: int
     channel: str
-    status: str  # sent, retry, dead, deferred
+    status: str  # sent, retry, dead, deferred (quiet hours or over the rate)
     error: str | None = None
 
 
@@ -229,6 +301,11 @@ class Dispatcher:
         rows = await asyncio.to_thread(self.claim, now)
         outcomes: list[Outcome] = []
         for row in rows:
+            wait = quiet_until(now, self.settings.quiet_window(row.channel))
+            if wait is not None:
+                await asyncio.to_thread(self._defer, row, wait)
+                outcomes.append(Outcome(row.id, row.channel, "deferred"))
+                continue
             limit = self.settings.rate_per_minute.get(row.channel)
             if limit is not None:
                 recent = [t for t in self._recent.get(row.channel, []) if t > now - timedelta(minutes=1)]

@@ -27,7 +27,7 @@ from monitor.evaluation import Evaluation, evaluate
 from monitor.ingest.events import ingest_events
 from monitor.ingest.outcome import RecordOutcome
 from monitor.metrics import Metrics, Snapshot
-from monitor.outbox import Dispatcher, depth, enqueue
+from monitor.outbox import Dispatcher, depth, enqueue, make_digests
 from monitor.rulebook import Rulebook, load_rulebook
 from monitor.store.db import ensure_schema, make_engine, session_factory
 from monitor.store.models import Case
@@ -258,7 +258,19 @@ class Service:
                     session, loaded.rulebook, loaded.calendar, self.settings, at, loaded.matcher
                 )
                 changes = commit_evaluation(session, evaluation)
-                queued = enqueue(session, loaded.rulebook, changes, at, self.channels)
+                queued = enqueue(
+                    session,
+                    loaded.rulebook,
+                    changes,
+                    at,
+                    self.channels,
+                    digest_below_level=self.settings.notify.digest_below_level,
+                )
+                try:
+                    workday = loaded.calendar.is_workday(local_date(at))
+                except CalendarNotCovered:
+                    workday = True  # no calendar for the year: send the digest rather than hold it
+                make_digests(session, at, workday, self.settings.notify.digest_time)
                 session.commit()
             self.metrics.evaluation_seconds.observe(evaluation.seconds)
             self.metrics.publish(Snapshot.of(evaluation, self.coverage(at)))

@@ -5,6 +5,7 @@ and HTML; Chinese subjects and display names encoded (RFC 2047); one Message-ID 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import ssl
 from dataclasses import dataclass
 from email.headerregistry import Address
@@ -110,8 +111,11 @@ class EmailNotifier:
         except (aiosmtplib.SMTPException, OSError, TimeoutError) as exc:
             raise TransportError(f"SMTP server unreachable: {type(exc).__name__}") from None
         finally:
-            # also after a failure (aiosmtplib leaves the transport open otherwise); the yield
-            # lets the transport finish closing before the caller's loop may end
+            # say goodbye also after a failure (aiosmtplib leaves the connection open otherwise),
+            # and let the transport finish closing before the caller's loop may end
+            if client.is_connected:
+                with contextlib.suppress(aiosmtplib.SMTPException, OSError, TimeoutError):
+                    await client.quit()
             client.close()
             await asyncio.sleep(0)
         return Receipt(str(mail["Message-ID"]))

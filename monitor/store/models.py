@@ -287,7 +287,9 @@ class Notification(Base):
     recipient: Mapped[str] = mapped_column(String(80))  # official id, or unit:<id>
     subject: Mapped[str] = mapped_column(String(300))
     text: Mapped[str] = mapped_column(Text)
-    status: Mapped[str] = mapped_column(String(12))  # queued, sending, sent, dead
+    status: Mapped[str] = mapped_column(
+        String(12)
+    )  # held (for a digest), digested, queued, sending, sent, dead
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     created_at: Mapped[datetime]
     next_attempt_at: Mapped[datetime]

@@ -188,3 +188,31 @@ def test_robots_are_held_to_twenty_messages_a_minute(engine: Engine) -> None:
     asyncio.run(d.run_once(NOW + timedelta(seconds=61)))
     assert len(robot.sent) == 25
     assert {(s, a) for _, s, a in statuses(engine)} == {("sent", 1)}
+
+
+def test_quiet_hours_defer_sms_to_the_morning_never_drop_it(engine: Engine) -> None:
+    queue(engine, 1, channel="sms-aliyun")
+    phone = Recorder()
+    d = Dispatcher(session_factory(engine), {"sms-aliyun": phone}, NotifySettings(), "w1", random.Random(1))
+    night = parse_instant("2024-10-14T23:10")
+    assert [o.status for o in asyncio.run(d.run_once(night))] == ["deferred"]
+    with session_factory(engine)() as session:
+        row = session.scalars(select(Notification)).one()
+    assert row.next_attempt_at == parse_instant("2024-10-15T08:00") and row.attempts == 0
+    asyncio.run(d.run_once(parse_instant("2024-10-15T08:00")))
+    assert phone.sent == ["k0"]
+
+
+def test_quiet_windows_across_midnight_and_within_a_day() -> None:
+    from datetime import time
+
+    from monitor.outbox import quiet_until
+
+    night = (time(22), time(8))
+    assert quiet_until(parse_instant("2024-10-14T23:00"), night) == parse_instant("2024-10-15T08:00")
+    assert quiet_until(parse_instant("2024-10-15T07:59"), night) == parse_instant("2024-10-15T08:00")
+    assert quiet_until(parse_instant("2024-10-15T08:00"), night) is None
+    assert quiet_until(parse_instant("2024-10-15T12:30"), (time(12), time(13, 30))) == parse_instant(
+        "2024-10-15T13:30"
+    )
+    assert quiet_until(parse_instant("2024-10-15T12:30"), None) is None

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-25 00:49:31.769152
+Create Date: 2026-11-25 01:00:14.556912
 """
 
 from __future__ import annotations
