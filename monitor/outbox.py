@@ -25,6 +25,7 @@ from monitor.alerting import Transition
 from monitor.clock import SHANGHAI, iso_shanghai
 from monitor.config import NotifySettings
 from monitor.rulebook import Rulebook
+from monitor.silences import active_silences, silencing
 from monitor.store.models import AlertRecord, Notification, Official
 from notifiers.base import Message, Notifier, Recipient, TransportError
 
@@ -82,6 +83,10 @@ def enqueue(
     that are not immediate) are held for the daily digest instead of going out at once.
     """
     officials = {o.id: o for o in session.scalars(select(Official))}
+    silences = active_silences(session, now)
+    open_rows = list(session.scalars(select(AlertRecord).where(AlertRecord.state != "resolved")))
+    for open_row in open_rows:
+        open_row.silenced_by = silencing(silences, open_row)
     rows: list[tuple[AlertRecord, str]] = []
     keys = {(c.rule, c.subject, c.period or "") for c in changes}
     by_key: dict[tuple[str, str, str], AlertRecord] = {}
@@ -94,7 +99,7 @@ def enqueue(
             by_key[(row.rule, row.subject, row.period)] = row
     for change in changes:
         found = by_key.get((change.rule, change.subject, change.period or ""))
-        if found is None or found.inhibited_by:
+        if found is None or found.inhibited_by or (found.silenced_by and change.change != "resolved"):
             continue
         if change.change == "escalated" and found.acked_at is not None:
             continue  # acknowledged: it stops climbing toward new people
@@ -102,17 +107,20 @@ def enqueue(
             continue  # nobody was told, nobody needs the all-clear
         rows.append((found, change.change))
     if renotify:
-        for row in session.scalars(
-            select(AlertRecord).where(
-                AlertRecord.state != "resolved",
-                AlertRecord.acked_at.is_(None),
-                AlertRecord.inhibited_by.is_(None),
-                AlertRecord.notified_at.is_not(None),
-            )
-        ):
+        for row in open_rows:
+            if (
+                row.acked_at is not None
+                or row.inhibited_by
+                or row.silenced_by
+                or any(r is row for r, _ in rows)
+            ):
+                continue
+            if row.notified_at is None:
+                # held back while it fired (silenced or inhibited then): tell now that it is not
+                rows.append((row, "fired"))
+                continue
             hours = rulebook[row.rule].renotify_hours if row.rule in rulebook.rules else 24.0
-            assert row.notified_at is not None
-            if row.notified_at + timedelta(hours=hours) <= now and all(r is not row for r, _ in rows):
+            if row.notified_at + timedelta(hours=hours) <= now:
                 rows.append((row, "reminder"))
     queued = 0
     for row, kind in rows:

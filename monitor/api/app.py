@@ -44,6 +44,7 @@ def _alert_json(row: AlertRecord) -> dict[str, Any]:
         "unit": row.unit_id,
         "fired_at": iso_shanghai(row.fired_at),
         "inhibited_by": row.inhibited_by,
+        "silenced_by": row.silenced_by,
         "acked": None
         if row.acked_at is None
         else {"by": row.acked_by, "at": iso_shanghai(row.acked_at), "reason": row.ack_reason},

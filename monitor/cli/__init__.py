@@ -115,6 +115,7 @@ def _register() -> None:
 
     cli.add_command(admin_cmd.alerts)
     cli.add_command(admin_cmd.outbox)
+    cli.add_command(admin_cmd.silence)
     cli.add_command(calendar_cmd.calendar)
     cli.add_command(check_config_cmd.check_config)
     cli.add_command(db_cmd.db)

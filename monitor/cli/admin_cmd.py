@@ -168,3 +168,109 @@ def outbox_retry(ctx: Context, ids: tuple[int, ...], all_dead: bool) -> None:
         )
         session.commit()
     click.echo(f"queued again: {result.rowcount}")  # type: ignore[attr-defined]
+
+
+@click.group()
+def silence() -> None:
+    """Mute notifications of matching alerts for a while; the alerts stay visible, marked silenced."""
+
+
+@silence.command("add")
+@click.option("--rule")
+@click.option("--unit")
+@click.option("--subject", help="Exact, or a prefix ending in '*'.")
+@click.option("--start", "start_text", help="ISO 8601 (default: now).")
+@click.option("--end", "end_text", required=True, help="ISO 8601.")
+@click.option("--daily", help="Recur each day in this window, e.g. 12:00-13:30 (Asia/Shanghai).")
+@click.option("--by", "who", required=True)
+@click.option("--reason", required=True)
+@pass_context
+def silence_add(
+    ctx: Context,
+    rule: str | None,
+    unit: str | None,
+    subject: str | None,
+    start_text: str | None,
+    end_text: str,
+    daily: str | None,
+    who: str,
+    reason: str,
+) -> None:
+    from monitor.clock import parse_instant
+    from monitor.silences import parse_daily
+    from monitor.store.models import Silence
+
+    try:
+        start = parse_instant(start_text) if start_text else utcnow()
+        end = parse_instant(end_text)
+        if daily:
+            parse_daily(daily)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
+    if end <= start:
+        raise click.BadParameter("--end must be after --start")
+    if not (rule or unit or subject):
+        raise click.UsageError("a silence needs at least one of --rule, --unit, --subject")
+    with session_factory(ctx.engine())() as session:
+        row = Silence(
+            rule=rule,
+            unit_id=unit,
+            subject=subject,
+            starts_at=start,
+            ends_at=end,
+            daily=daily,
+            created_by=who,
+            reason=reason,
+            created_at=utcnow(),
+        )
+        session.add(row)
+        session.commit()
+        click.echo(f"silence {row.id} until {iso_shanghai(end)}")
+
+
+@silence.command("list")
+@click.option("--all", "show_all", is_flag=True, help="Include expired silences.")
+@FORMAT
+@pass_context
+def silence_list(ctx: Context, show_all: bool, fmt: str) -> None:
+    from monitor.store.models import Silence
+
+    stmt = select(Silence).order_by(Silence.id)
+    if not show_all:
+        stmt = stmt.where(Silence.ends_at > utcnow())
+    with session_factory(ctx.engine())() as session:
+        rows = list(session.scalars(stmt))
+    items = [
+        {
+            "id": r.id,
+            "rule": r.rule,
+            "unit": r.unit_id,
+            "subject": r.subject,
+            "start": iso_shanghai(r.starts_at),
+            "end": iso_shanghai(r.ends_at),
+            "daily": r.daily,
+            "by": r.created_by,
+            "reason": r.reason,
+        }
+        for r in rows
+    ]
+    if fmt == "json":
+        click.echo(json.dumps(items, ensure_ascii=False, indent=2))
+        return
+    click.echo(table(list(items[0]) if items else ["id"], [list(i.values()) for i in items], max_width=40))
+
+
+@silence.command("expire")
+@click.argument("silence_id", type=int)
+@pass_context
+def silence_expire(ctx: Context, silence_id: int) -> None:
+    from monitor.store.models import Silence
+
+    with session_factory(ctx.engine())() as session:
+        row = session.get(Silence, silence_id)
+        if row is None:
+            click.echo(f"error: no silence {silence_id}", err=True)
+            sys.exit(1)
+        row.ends_at = min(row.ends_at, utcnow())
+        session.commit()
+    click.echo(f"expired {silence_id}")

@@ -260,6 +260,7 @@ class AlertRecord(Base):
     # set while another alert inhibits this one: visible, but not notified
     inhibited_by: Mapped[str | None] = mapped_column(String(64))
     notified_at: Mapped[datetime | None]  # when its recipients were last told (for re-notifying)
+    silenced_by: Mapped[int | None] = mapped_column(Integer)  # the silence muting it, if any
 
 
 class ApiToken(Base):
@@ -298,3 +299,23 @@ class Notification(Base):
     sent_at: Mapped[datetime | None]
     provider_id: Mapped[str | None] = mapped_column(String(200))
     last_error: Mapped[str | None] = mapped_column(Text)
+
+
+class Silence(Base):
+    """Mutes the notifications of matching alerts for a while (they stay visible, marked so).
+
+    A matcher left empty matches everything; `subject` may end in `*` to match a prefix.
+    `daily` ("HH:MM-HH:MM", Asia/Shanghai) makes it recur each day inside [starts_at, ends_at).
+    """
+
+    __tablename__ = "silences"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    rule: Mapped[str | None] = mapped_column(String(64))
+    unit_id: Mapped[str | None] = mapped_column(String(64))
+    subject: Mapped[str | None] = mapped_column(String(200))
+    starts_at: Mapped[datetime]
+    ends_at: Mapped[datetime]
+    daily: Mapped[str | None] = mapped_column(String(11))
+    created_by: Mapped[str] = mapped_column(String(100))
+    reason: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime]

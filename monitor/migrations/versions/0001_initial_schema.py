@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-25 01:00:14.556912
+Create Date: 2026-11-25 01:09:09.600737
 """
 
 from __future__ import annotations
@@ -41,6 +41,7 @@ def upgrade() -> None:
         sa.Column("ack_reason", sa.Text(), nullable=True),
         sa.Column("inhibited_by", sa.String(length=64), nullable=True),
         sa.Column("notified_at", monitor.store.models.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("silenced_by", sa.Integer(), nullable=True),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_alerts")),
         sa.UniqueConstraint("rule", "subject", "period", name="uq_alerts_key"),
     )
@@ -216,6 +217,20 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f("ix_reviews_unit_id"), ["unit_id"], unique=False)
 
     op.create_table(
+        "silences",
+        sa.Column("id", sa.Integer(), autoincrement=True, nullable=False),
+        sa.Column("rule", sa.String(length=64), nullable=True),
+        sa.Column("unit_id", sa.String(length=64), nullable=True),
+        sa.Column("subject", sa.String(length=200), nullable=True),
+        sa.Column("starts_at", monitor.store.models.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("ends_at", monitor.store.models.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("daily", sa.String(length=11), nullable=True),
+        sa.Column("created_by", sa.String(length=100), nullable=False),
+        sa.Column("reason", sa.Text(), nullable=False),
+        sa.Column("created_at", monitor.store.models.UTCDateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_silences")),
+    )
+    op.create_table(
         "units",
         sa.Column("id", sa.String(length=64), nullable=False),
         sa.Column("name", sa.String(length=200), nullable=False),
@@ -274,6 +289,7 @@ def downgrade() -> None:
 
     op.drop_table("activities")
     op.drop_table("units")
+    op.drop_table("silences")
     with op.batch_alter_table("reviews", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_reviews_unit_id"))
         batch_op.drop_index(batch_op.f("ix_reviews_at"))
