@@ -173,3 +173,50 @@ def test_alerts_list_ack_and_outbox_retry(example_db: str) -> None:
     code, output = run(example_db, "outbox", "retry", "--all-dead")
     assert code == 0 and "queued again: 0" in output
     assert run(example_db, "outbox", "list")[0] == 0
+
+
+def test_backtest_prints_what_committing_through_the_same_days_records(example_db: str) -> None:
+    from datetime import timedelta
+
+    from monitor.alerting import commit_evaluation
+    from monitor.calendar import WorkCalendar
+    from monitor.clock import iso_shanghai, parse_instant
+    from monitor.config import Settings
+    from monitor.engine import DurableMatcher
+    from monitor.evaluation import evaluate
+    from monitor.rulebook import load_rulebook
+    from monitor.store.db import session_factory
+
+    code, output = run(
+        example_db, "backtest", "--from", "2024-09-25", "--to", "2024-10-15", "--format", "json"
+    )
+    assert code == 0
+    replayed = [json.loads(line) for line in output.splitlines()]
+    assert {r["transition"] for r in replayed} == {"fired", "escalated", "resolved"}
+    engine = make_engine(example_db)
+    with session_factory(engine)() as session:
+        assert (
+            session.scalar(select(func.count()).select_from(AlertRecord)) == 0
+        )  # the backtest wrote nothing
+        rulebook = load_rulebook(ROOT / "rules")
+        matcher = DurableMatcher(rulebook)
+        lived = []
+        at = parse_instant("2024-09-25T09:00")
+        while at <= parse_instant("2024-10-15T23:59"):
+            result = evaluate(session, rulebook, WorkCalendar(), Settings(), at, matcher)
+            lived += [
+                {
+                    "at": iso_shanghai(t.at),
+                    "rule": t.rule,
+                    "subject": t.subject,
+                    "period": t.period,
+                    "transition": t.change,
+                    "state": t.state,
+                    "level": t.level,
+                }
+                for t in commit_evaluation(session, result)
+            ]
+            session.commit()
+            at += timedelta(days=1)
+    engine.dispose()
+    assert lived == replayed

@@ -103,6 +103,7 @@ def cli(ctx: click.Context, config_path: Path | None, db_url: str | None) -> Non
 def _register() -> None:
     from monitor.cli import (
         admin_cmd,
+        backtest_cmd,
         calendar_cmd,
         check_config_cmd,
         db_cmd,
@@ -116,6 +117,7 @@ def _register() -> None:
     cli.add_command(admin_cmd.alerts)
     cli.add_command(admin_cmd.outbox)
     cli.add_command(admin_cmd.silence)
+    cli.add_command(backtest_cmd.backtest)
     cli.add_command(calendar_cmd.calendar)
     cli.add_command(check_config_cmd.check_config)
     cli.add_command(db_cmd.db)
