@@ -68,7 +68,9 @@ def transitions(previous: Mapping[Key, AlertStatus], evaluation: Evaluation) -> 
                     evaluation.at, key[0], key[1], key[2] or None, "resolved", before.state, before.level
                 )
             )
-    out.sort(key=lambda t: (t.rule, t.subject, t.period or "", t.change))  # a stable order to read and compare
+    out.sort(
+        key=lambda t: (t.rule, t.subject, t.period or "", t.change)
+    )  # a stable order to read and compare
     return out
 
 

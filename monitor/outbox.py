@@ -17,6 +17,7 @@ import random
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta
+from pathlib import Path
 
 from sqlalchemy import func, or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
@@ -24,6 +25,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from monitor.alerting import Transition
 from monitor.clock import SHANGHAI, iso_shanghai
 from monitor.config import NotifySettings
+from monitor.messages import context, render, sms_text
 from monitor.rulebook import Rulebook
 from monitor.silences import active_silences, silencing
 from monitor.store.models import AlertRecord, Notification, Official
@@ -76,6 +78,7 @@ def enqueue(
     channels: Sequence[str],
     renotify: bool = True,
     digest_below_level: int | None = None,
+    templates: Path | None = None,
 ) -> int:
     """Queue the messages these transitions (and due reminders) call for; returns how many.
 
@@ -157,6 +160,15 @@ def enqueue(
             )
             if session.scalar(select(Notification.id).where(Notification.key == key)) is not None:
                 continue
+            subject = _subject(rulebook, row, kind)
+            text = _text(row, kind) + (_names(recipients, officials) if recipient == GROUP else "")
+            html = None
+            if templates is not None:
+                values = context(rulebook, row, subject, kind)
+                if channel.startswith("sms"):
+                    text = sms_text(templates, values) or text
+                elif channel == "email":
+                    html = render(templates, "email.html.j2", values)
             session.add(
                 Notification(
                     key=key,
@@ -164,8 +176,9 @@ def enqueue(
                     kind=kind,
                     channel=channel,
                     recipient=str(recipient),
-                    subject=_subject(rulebook, row, kind),
-                    text=_text(row, kind) + (_names(recipients, officials) if recipient == GROUP else ""),
+                    subject=subject,
+                    text=text,
+                    html=html,
                     status="held" if held and recipient != GROUP else "queued",
                     attempts=0,
                     created_at=now,

@@ -265,6 +265,7 @@ class Service:
                     at,
                     self.channels,
                     digest_below_level=self.settings.notify.digest_below_level,
+                    templates=self.settings.templates_dir,
                 )
                 try:
                     workday = loaded.calendar.is_workday(local_date(at))

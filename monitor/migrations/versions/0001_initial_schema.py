@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-25 01:09:09.600737
+Create Date: 2026-11-25 01:11:41.105728
 """
 
 from __future__ import annotations
