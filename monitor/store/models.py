@@ -288,6 +288,7 @@ class Notification(Base):
     recipient: Mapped[str] = mapped_column(String(80))  # official id, or unit:<id>
     subject: Mapped[str] = mapped_column(String(300))
     text: Mapped[str] = mapped_column(Text)
+    html: Mapped[str | None] = mapped_column(Text)
     status: Mapped[str] = mapped_column(
         String(12)
     )  # held (for a digest), digested, queued, sending, sent, dead

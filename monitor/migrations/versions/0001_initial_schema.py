@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-25 01:11:41.105728
+Create Date: 2026-11-25 01:17:12.960964
 """
 
 from __future__ import annotations
@@ -159,6 +159,7 @@ def upgrade() -> None:
         sa.Column("recipient", sa.String(length=80), nullable=False),
         sa.Column("subject", sa.String(length=300), nullable=False),
         sa.Column("text", sa.Text(), nullable=False),
+        sa.Column("html", sa.Text(), nullable=True),
         sa.Column("status", sa.String(length=12), nullable=False),
         sa.Column("attempts", sa.Integer(), nullable=False),
         sa.Column("created_at", monitor.store.models.UTCDateTime(timezone=True), nullable=False),
