@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import shutil
 import socket
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -15,7 +18,7 @@ import pytest
 import uvicorn
 
 from monitor.api.app import create_app
-from monitor.clock import utcnow
+from monitor.clock import SHANGHAI, utcnow
 from monitor.config import Settings
 from monitor.demo import generate_district
 from monitor.ingest.events import ingest_events
@@ -86,3 +89,30 @@ def daemon(db_url: str, tmp_path: Path) -> Iterator[Daemon]:
         server.should_exit = True
         thread.join(10)
         service.close()
+
+
+DUTYWATCH = [sys.executable, "-m", "monitor"]
+ENTERPRISE = generate_district(utcnow().astimezone(SHANGHAI).date())[0]["enterprises"][0]["id"]
+
+
+@pytest.fixture
+def workdir(tmp_path: Path) -> Path:
+    shutil.copytree(ROOT / "rules", tmp_path / "rules", ignore=shutil.ignore_patterns("tests"))
+    (tmp_path / "dutywatch.yaml").write_text(
+        f"database_url: sqlite:///{tmp_path}/dw.db\nrules_dir: {tmp_path}/rules\ntick_seconds: 1\n"
+        f"heartbeat_file: {tmp_path}/heartbeat\nheartbeat_max_age_seconds: 30\n"
+        f"calendar: {{overrides_dir: {ROOT}/config/calendar}}\n",
+        encoding="utf-8",
+    )
+    return tmp_path
+
+
+def cli(workdir: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [*DUTYWATCH, "--config", str(workdir / "dutywatch.yaml"), *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=workdir,
+        check=False,
+    )

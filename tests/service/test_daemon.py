@@ -7,7 +7,6 @@ import os
 import shutil
 import signal
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,34 +15,7 @@ import httpx
 import pytest
 
 from monitor.clock import SHANGHAI, utcnow
-from monitor.demo import generate_district
-from tests.service.conftest import ROOT, free_port
-
-DUTYWATCH = [sys.executable, "-m", "monitor"]
-ENTERPRISE = generate_district(utcnow().astimezone(SHANGHAI).date())[0]["enterprises"][0]["id"]
-
-
-@pytest.fixture
-def workdir(tmp_path: Path) -> Path:
-    shutil.copytree(ROOT / "rules", tmp_path / "rules", ignore=shutil.ignore_patterns("tests"))
-    (tmp_path / "dutywatch.yaml").write_text(
-        f"database_url: sqlite:///{tmp_path}/dw.db\nrules_dir: {tmp_path}/rules\ntick_seconds: 1\n"
-        f"heartbeat_file: {tmp_path}/heartbeat\nheartbeat_max_age_seconds: 30\n"
-        f"calendar: {{overrides_dir: {ROOT}/config/calendar}}\n",
-        encoding="utf-8",
-    )
-    return tmp_path
-
-
-def cli(workdir: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [*DUTYWATCH, "--config", str(workdir / "dutywatch.yaml"), *args],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        cwd=workdir,
-        check=False,
-    )
+from tests.service.conftest import DUTYWATCH, ENTERPRISE, cli, free_port
 
 
 @pytest.fixture
