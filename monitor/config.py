@@ -123,6 +123,15 @@ class NotifySettings(_Frozen):
         return _window(window) if window else None
 
 
+class ReportSettings(_Frozen):
+    """Thresholds of the monthly notice (制度十二), on the on-time rate of a unit's duties and cases."""
+
+    criticism_below: float = Field(0.8, ge=0, le=1)  # a notice of criticism (通报批评)
+    interview_below: float = Field(0.6, ge=0, le=1)  # an interview (约谈)
+    star_at_least: float = Field(0.95, ge=0, le=1)  # candidates for 作风之星
+    stars: int = Field(3, ge=0)
+
+
 class TokenSettings(_Frozen):
     name: str
     sha256: str
@@ -145,6 +154,7 @@ class Settings(_Frozen):
     cases: CaseSettings = CaseSettings()
     smtp: SmtpSettings = SmtpSettings()
     notify: NotifySettings = NotifySettings()
+    report: ReportSettings = ReportSettings()
     tokens: tuple[TokenSettings, ...] = ()
     metrics_require_token: bool = False
     source: str = "(defaults)"

@@ -220,3 +220,37 @@ def test_backtest_prints_what_committing_through_the_same_days_records(example_d
             at += timedelta(days=1)
     engine.dispose()
     assert lived == replayed
+
+
+def test_monthly_report_in_three_formats_with_the_same_figures(example_db: str, tmp_path: Path) -> None:
+    import csv
+    import io
+
+    import openpyxl
+
+    code, text = run(example_db, "report", "--period", "2024-11", "--format", "csv")
+    assert code == 0
+    rows = list(csv.reader(io.StringIO(text)))
+    assert rows[0][0] == "单位" and rows[0][-1] == "按时率"
+    by_unit = {r[0]: r for r in rows[1:]}
+    # 区营商办's November bad-review notice is due in December: not counted in November
+    assert set(by_unit) >= {"区工信局", "区营商办", "区行政审批局", "顺河街道"}
+    out = tmp_path / "report.xlsx"
+    assert run(example_db, "report", "--period", "2024-11", "--format", "xlsx", "--out", str(out))[0] == 0
+    book = openpyxl.load_workbook(out)
+    assert book.sheetnames == ["汇总", "趋势", "通报"]
+    summary = book["汇总"]
+    assert summary.freeze_panes == "B2"
+    sheet_rows = {r[0]: r for r in summary.iter_rows(min_row=2, values_only=True)}
+    for name, row in by_unit.items():
+        assert [str(v) for v in sheet_rows[name][1:11]] == row[1:11]
+    assert len(book["趋势"]._charts) == 1
+    html_out = tmp_path / "report.html"
+    assert run(example_db, "report", "--period", "2024-11", "--out", str(html_out))[0] == 0
+    page = html_out.read_text(encoding="utf-8")
+    assert (
+        "宿豫区优化营商环境督办月报（2024-11）" in page
+        and "区综合指挥调度中心" in page
+        and "<script" not in page
+    )
+    assert run(example_db, "report", "--period", "2024-H2")[0] != 0

@@ -1,0 +1,196 @@
+"""The monthly report per unit (制度十一、十二): duties due, met on time, met late, missed; cases
+received, answered in time, escalated, reopened; bad reviews and their rectification; the
+on-time rate and its trend; who qualifies for a notice of criticism or an interview, and the
+candidates for 作风之星. Pure over (store, rules, calendar, period); rendering is separate.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from monitor.calendar import CalendarNotCovered, WorkCalendar
+from monitor.clock import end_of_day, local_date, start_of_day
+from monitor.config import Settings
+from monitor.engine import Matcher
+from monitor.evaluation import evaluate
+from monitor.periods import Period
+from monitor.rulebook import Rulebook
+from monitor.store.models import Case, CaseEvent, Review, Unit
+
+CASE_DAYS = {"simple": 0, "complex": 5}
+
+
+@dataclass
+class UnitFigures:
+    unit_id: str
+    name: str
+    due: int = 0
+    on_time: int = 0
+    late: int = 0
+    missed: int = 0
+    cases: int = 0
+    cases_in_time: int = 0
+    cases_escalated: int = 0
+    cases_reopened: int = 0
+    bad_reviews: int = 0
+    rectified: int = 0
+
+    @property
+    def rate(self) -> float | None:
+        """On-time share of duties due and of cases with a deadline; None with nothing due."""
+        total = self.due + self.cases
+        return (self.on_time + self.cases_in_time) / total if total else None
+
+
+@dataclass
+class MonthlyReport:
+    period: Period
+    units: list[UnitFigures]
+    trend: dict[str, dict[str, float | None]] = field(default_factory=dict)  # unit -> month -> rate
+    criticism: list[str] = field(default_factory=list)
+    interview: list[str] = field(default_factory=list)
+    stars: list[str] = field(default_factory=list)
+
+
+def figures(
+    session: Session,
+    rulebook: Rulebook,
+    calendar: WorkCalendar,
+    settings: Settings,
+    period: Period,
+    matcher: Matcher,
+    now: datetime,
+) -> dict[str, UnitFigures]:
+    """Each unit's figures for the period, as known at the period's end (or now, if earlier)."""
+    units = {u.id: UnitFigures(u.id, u.name) for u in session.scalars(select(Unit).order_by(Unit.id))}
+    start, after = start_of_day(period.start), start_of_day(period.next().start)
+    at = min(after, now)
+    evaluation = evaluate(session, rulebook, calendar, settings, at, matcher)
+    clocks = {
+        r.id
+        for r in rulebook
+        if r.obligation in ("case_clock", "case_meeting", "case_ladder", "review_rectification")
+    }
+    for o in evaluation.obligations:
+        if o.rule in clocks or o.unit_id not in units or not start <= o.due_at < after:
+            continue
+        figure = units[o.unit_id]
+        figure.due += 1
+        if o.status == "met_on_time":
+            figure.on_time += 1
+        elif o.status == "met_late":
+            figure.late += 1
+        elif o.status in ("overdue", "missed"):
+            figure.missed += 1
+    _cases(session, calendar, units, start, after)
+    _reviews(session, calendar, units, start, after)
+    return units
+
+
+def _cases(
+    session: Session, calendar: WorkCalendar, units: dict[str, UnitFigures], start: datetime, after: datetime
+) -> None:
+    cases = session.execute(
+        select(Case.id, Case.unit_id, Case.complexity, Case.channel, Case.received_at, Case.own_due_at).where(
+            Case.received_at >= start, Case.received_at < after
+        )
+    ).all()
+    if not cases:
+        return
+    ids = [c[0] for c in cases]
+    first_feedback: dict[str, datetime] = {}
+    escalated: set[str] = set()
+    reopened: Counter[str] = Counter()
+    for case_id, kind, at, level in session.execute(
+        select(CaseEvent.case_id, CaseEvent.type, CaseEvent.at, CaseEvent.level).where(
+            CaseEvent.case_id.in_(ids)
+        )
+    ):
+        if kind in ("case_feedback", "case_closed") and (
+            case_id not in first_feedback or at < first_feedback[case_id]
+        ):
+            first_feedback[case_id] = at
+        elif kind == "case_escalated" and (level or 0) >= 2:
+            escalated.add(case_id)
+        elif kind == "case_reopened":
+            reopened[case_id] += 1
+    for case_id, unit_id, complexity, channel, received, own_due in cases:
+        figure = units.get(unit_id)
+        if figure is None:
+            continue
+        figure.cases += 1
+        figure.cases_reopened += 1 if reopened[case_id] else 0
+        try:
+            if own_due is not None:
+                due = own_due
+            elif complexity in CASE_DAYS and channel != "hotline":
+                due = end_of_day(calendar.add_workdays(local_date(received), CASE_DAYS[complexity]))
+            else:
+                due = end_of_day(calendar.add_workdays(local_date(received), 5))
+        except CalendarNotCovered:
+            continue
+        feedback = first_feedback.get(case_id)
+        if feedback is not None and feedback <= due:
+            figure.cases_in_time += 1
+        late_by = calendar.count_workdays(local_date(due), local_date(feedback)) - 1 if feedback else 3
+        if case_id in escalated or late_by >= 2:
+            figure.cases_escalated += 1
+
+
+def _reviews(
+    session: Session, calendar: WorkCalendar, units: dict[str, UnitFigures], start: datetime, after: datetime
+) -> None:
+    for unit_id, rectified in session.execute(
+        select(Review.unit_id, Review.rectified_at).where(
+            Review.rating <= 2, Review.at >= start, Review.at < after
+        )
+    ):
+        figure = units.get(unit_id)
+        if figure is None:
+            continue
+        figure.bad_reviews += 1
+        if rectified is not None and rectified < after + (after - start):  # rectified by the next month's end
+            figure.rectified += 1
+
+
+def monthly_report(
+    session: Session,
+    rulebook: Rulebook,
+    calendar: WorkCalendar,
+    settings: Settings,
+    period: Period,
+    matcher: Matcher,
+    now: datetime,
+) -> MonthlyReport:
+    current = figures(session, rulebook, calendar, settings, period, matcher, now)
+    months = [period]
+    for _ in range(5):
+        months.insert(0, months[0].previous())
+    trend: dict[str, dict[str, float | None]] = {u: {} for u in current}
+    for month in months:
+        these = (
+            current
+            if month == period
+            else figures(session, rulebook, calendar, settings, month, matcher, now)
+        )
+        for unit_id, figure in these.items():
+            trend.setdefault(unit_id, {})[month.label] = figure.rate
+    thresholds = settings.report
+    rated = [f for f in current.values() if f.rate is not None]
+    criticism = [
+        f.name
+        for f in rated
+        if f.rate is not None and thresholds.interview_below <= f.rate < thresholds.criticism_below
+    ]
+    interview = [f.name for f in rated if f.rate is not None and f.rate < thresholds.interview_below]
+    stars = [
+        f.name
+        for f in sorted(rated, key=lambda f: -(f.rate or 0))
+        if (f.rate or 0) >= thresholds.star_at_least
+    ][: thresholds.stars]
+    return MonthlyReport(period, list(current.values()), trend, criticism, interview, stars)
