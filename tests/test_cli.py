@@ -7,6 +7,7 @@ import shutil
 from pathlib import Path
 
 import pytest
+import yaml
 from click.testing import CliRunner
 from sqlalchemy import func, select
 
@@ -254,3 +255,68 @@ def test_monthly_report_in_three_formats_with_the_same_figures(example_db: str, 
         and "<script" not in page
     )
     assert run(example_db, "report", "--period", "2024-H2")[0] != 0
+
+
+def test_ledgers_with_chinese_headings_import_by_name_and_report_each_unmatched_row(
+    example_db: str, tmp_path: Path
+) -> None:
+    import openpyxl
+
+    for name in ("visits", "cases", "reviews"):
+        assert (
+            CliRunner().invoke(cli, ["template", name, "--out", str(tmp_path / f"{name}.xlsx")]).exit_code
+            == 0
+        )
+    roster = yaml.safe_load((ROOT / "config/examples/roster.yaml").read_text(encoding="utf-8"))
+    official = next(o for o in roster["officials"] if o["role"] == "staff")
+    enterprise = roster["enterprises"][0]
+    rows = {
+        "visits": [
+            ["V1", "2024-12-02", official["name"], enterprise["name"], "是", "上门座谈"],
+            ["V2", "2024-12-03", "查无此人", enterprise["id"], "否", ""],
+            ["V3", "2024/12/04", official["id"], "不存在的企业", "否", ""],
+        ],
+        "cases": [
+            [
+                "L-1",
+                "2024-12-02",
+                enterprise["id"],
+                "窗口",
+                "复杂",
+                "用地",
+                "区行政审批局",
+                "2024-12-05",
+                "2024-12-06",
+                "满意",
+                "用地预审",
+            ],
+            ["L-2", "2024-12-02", enterprise["id"], "窗口", "很难", "用地", "区行政审批局", "", "", "", ""],
+        ],
+        "reviews": [["R-1", "2024-12-02", "区行政审批局", 1, "评价器", "2024-12-09"]],
+    }
+    for name, lines in rows.items():
+        book = openpyxl.load_workbook(tmp_path / f"{name}.xlsx")
+        sheet = book.active
+        assert sheet is not None
+        for line in lines:
+            sheet.append(line)
+        book.save(tmp_path / f"{name}.xlsx")
+    files = [str(tmp_path / f"{n}.xlsx") for n in rows]
+    code, output = run(example_db, "import", *files)
+    assert code == 1
+    assert (
+        f"{tmp_path / 'visits.xlsx'}:走访台账!3: 走访人员: no official named '查无此人' in the roster"
+        in output
+    )
+    assert (
+        f"{tmp_path / 'visits.xlsx'}:走访台账!4: 企业名称或信用代码: no enterprise named '不存在的企业' in the roster"
+        in output
+    )
+    assert f"{tmp_path / 'cases.xlsx'}:诉求台账!3: 难易程度: '很难' is not 简单, 复杂 or 重大" in output
+    assert (
+        "visits.xlsx: 1 accepted" in output
+        and "cases.xlsx: 3 accepted" in output
+        and "reviews.xlsx: 2 accepted" in output
+    )
+    again = run(example_db, "import", *files)[1]
+    assert "visits.xlsx: 0 accepted, 1 duplicate" in again and "cases.xlsx: 0 accepted, 3 duplicate" in again

@@ -112,6 +112,7 @@ def _register() -> None:
         import_cmd,
         report_cmd,
         run_cmd,
+        template_cmd,
         test_rules_cmd,
     )
 
@@ -130,6 +131,7 @@ def _register() -> None:
     cli.add_command(run_cmd.run)
     cli.add_command(run_cmd.check)
     cli.add_command(run_cmd.token)
+    cli.add_command(template_cmd.template)
 
 
 _register()

@@ -14,7 +14,8 @@ from monitor.cli import Context, pass_context
 @click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path))
 @pass_context
 def import_files(ctx: Context, files: tuple[Path, ...]) -> None:
-    """Import roster files (YAML, CSV, XLSX) and event files (JSONL, CSV, XLSX).
+    """Import roster files (YAML, CSV, XLSX), event files (JSONL, CSV, XLSX) and ledgers (台账, XLSX or
+    CSV with Chinese headings: visits, contacts, cases, reviews).
 
     Prints accepted / duplicate / rejected counts per file and each rejection with its line;
     exits 1 when any record was rejected. Each file is committed on its own, so a problem in a
@@ -41,6 +42,11 @@ def import_files(ctx: Context, files: tuple[Path, ...]) -> None:
         with make_session() as session:
             if item.kind == "roster":
                 outcomes = upsert_roster(session, item.roster)
+            elif item.kind == "ledger":
+                from monitor.ingest.ledgers import ledger_events
+
+                records, unmatched = ledger_events(session, item.ledger)
+                outcomes = unmatched + ingest_events(session, records, now=utcnow(), settings=ctx.settings)
             else:
                 outcomes = ingest_events(session, item.events, now=utcnow(), settings=ctx.settings)
             session.commit()

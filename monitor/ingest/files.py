@@ -7,16 +7,17 @@ import csv
 import io
 import json
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any, Literal
 
+from monitor.ingest.ledgers import kind_of
 from monitor.ingest.outcome import RecordOutcome
 from monitor.ingest.roster import SECTIONS, Roster, load_roster
 from monitor.yamlsource import SourceError, load_yaml
 
-Kind = Literal["roster", "events"]
+Kind = Literal["roster", "events", "ledger"]
 LIST_COLUMNS = ("officials", "enterprises", "cases")
 MAX_FILE_BYTES = 512 * 1024 * 1024
 
@@ -30,6 +31,7 @@ class Loaded:
     roster: Roster
     events: list[tuple[str, object]]
     problems: list[RecordOutcome]
+    ledger: list[tuple[str, str, dict[str, Any]]] = field(default_factory=list)  # (ref, kind, row)
 
 
 def _cell(value: Any) -> Any:
@@ -95,6 +97,14 @@ def _csv(path: Path) -> Loaded:
         header = [h.strip() for h in next(reader)]
     except StopIteration:
         return Loaded(path, "events", Roster(), [], [])
+    ledger = kind_of(path.stem, header)
+    if ledger is not None:
+        rows = [
+            (f"{path}:{reader.line_num}", ledger, dict(zip(header, (c.strip() for c in row), strict=False)))
+            for row in reader
+            if any(c.strip() for c in row)
+        ]
+        return Loaded(path, "ledger", Roster(), [], [], rows)
     if _is_events(header):
         events: list[tuple[str, object]] = [
             (f"{path}:{reader.line_num}", _row_record(header, row))
@@ -131,6 +141,7 @@ def _xlsx(path: Path) -> Loaded:
     try:
         events: list[tuple[str, object]] = []
         sections: dict[str, list[tuple[str, dict[str, Any]]]] = {}
+        ledger_rows: list[tuple[str, str, dict[str, Any]]] = []
         for sheet in book.worksheets:
             rows = sheet.iter_rows(values_only=True)
             first = next(rows, None)
@@ -138,8 +149,13 @@ def _xlsx(path: Path) -> Loaded:
                 continue
             header = [str(h).strip() if h is not None else "" for h in first]
             name = sheet.title.strip().lower()
+            ledger = kind_of(sheet.title, header)
             for number, row in enumerate(rows, start=2):
                 if all(c in (None, "") for c in row):
+                    continue
+                if ledger is not None:
+                    cells = {h: _cell(v) for h, v in zip(header, row, strict=False) if h}
+                    ledger_rows.append((f"{path}:{sheet.title}!{number}", ledger, cells))
                     continue
                 record = _row_record(header, list(row))
                 where = f"{path}:{sheet.title}!{number}"
@@ -152,8 +168,10 @@ def _xlsx(path: Path) -> Loaded:
             raise SourceError(str(path), 0, f"sheet {unknown[0]!r} is neither events nor a roster section")
     finally:
         book.close()
-    if events and sections:
-        raise SourceError(str(path), 0, "a workbook holds either events or a roster, not both")
+    if sum(1 for part in (events, sections, ledger_rows) if part) > 1:
+        raise SourceError(str(path), 0, "a workbook holds events, a roster or ledgers, not a mix")
+    if ledger_rows:
+        return Loaded(path, "ledger", Roster(), [], [], ledger_rows)
     if sections:
         roster, problems = _roster_from_rows(sections, str(path))
         return Loaded(path, "roster", roster, [], problems)

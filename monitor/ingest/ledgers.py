@@ -1,0 +1,294 @@
+"""The ledgers (台账) officials keep in Excel or CSV, with Chinese column headings: visits,
+contacts, cases and reviews. Rows become events of the DESIGN schema; officials, enterprises and
+units are matched to the roster by id, credit code or exact name, and every unmatched or
+ambiguous row is reported by sheet, row and reason.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from monitor.ingest.outcome import RecordOutcome, Rejection
+from monitor.store.models import Enterprise, Official, Unit
+
+LEDGERS: dict[str, tuple[str, list[str]]] = {
+    "visits": ("走访台账", ["编号", "日期", "走访人员", "企业名称或信用代码", "是否与负责人座谈", "备注"]),
+    "contacts": ("联系台账", ["编号", "日期", "联系人员", "企业名称或信用代码", "联系方式", "备注"]),
+    "cases": (
+        "诉求台账",
+        [
+            "编号",
+            "受理日期",
+            "企业名称或信用代码",
+            "渠道",
+            "难易程度",
+            "类别",
+            "承办单位",
+            "反馈日期",
+            "办结日期",
+            "满意度",
+            "问题描述",
+        ],
+    ),
+    "reviews": ("评价台账", ["编号", "日期", "单位", "评分", "渠道", "整改日期"]),
+}
+REQUIRED = {
+    "visits": ["日期", "走访人员", "企业名称或信用代码"],
+    "contacts": ["日期", "联系人员", "企业名称或信用代码"],
+    "cases": ["编号", "受理日期", "企业名称或信用代码", "难易程度", "类别", "承办单位"],
+    "reviews": ["编号", "日期", "单位", "评分"],
+}
+CONTACT = {"电话": "phone", "微信": "wechat", "平台": "platform", "一企来办": "platform", "其他": "other"}
+CHANNEL = {
+    "窗口": "window",
+    "热线": "hotline",
+    "12345": "hotline",
+    "平台": "platform",
+    "走访": "visit",
+    "座谈会": "forum",
+    "监督员": "supervisor",
+    "其他": "other",
+}
+COMPLEXITY = {"简单": "simple", "复杂": "complex", "重大": "major"}
+SATISFACTION = {"满意": "satisfied", "基本满意": "basically_satisfied", "不满意": "unsatisfied"}
+YES = {"是", "有", "true", "yes", "1", "√"}
+_SPLIT = re.compile(r"[、,，;；/\s]+")
+
+
+def kind_of(sheet: str, header: list[str]) -> str | None:
+    """Which ledger a sheet is, by its name or its headings."""
+    names = set(header)
+    fitting = [kind for kind in LEDGERS if set(REQUIRED[kind]) <= names]
+    named = [kind for kind in fitting if LEDGERS[kind][0] in sheet]
+    chosen = named or fitting
+    return chosen[0] if chosen else None
+
+
+@dataclass
+class Matcher:
+    """The roster by id, credit code and exact name, to turn ledger names into references."""
+
+    officials: dict[str, list[str]]
+    enterprises: dict[str, list[str]]
+    units: dict[str, list[str]]
+
+    @classmethod
+    def load(cls, session: Session) -> Matcher:
+        def index(rows: Iterable[tuple[str, str]]) -> dict[str, list[str]]:
+            out: dict[str, list[str]] = {}
+            for ident, name in rows:
+                out.setdefault(ident, []).append(ident)
+                if name != ident:
+                    out.setdefault(name, []).append(ident)
+            return out
+
+        return cls(
+            index(session.execute(select(Official.id, Official.name)).all()),
+            index(session.execute(select(Enterprise.id, Enterprise.name)).all()),
+            index(session.execute(select(Unit.id, Unit.name)).all()),
+        )
+
+    @staticmethod
+    def _one(pool: dict[str, list[str]], value: str, what: str, column: str) -> str:
+        found = sorted(set(pool.get(value.strip(), [])))
+        if not found:
+            raise Rejection(column, f"no {what} named {value.strip()!r} in the roster")
+        if len(found) > 1:
+            raise Rejection(
+                column, f"{value.strip()!r} is ambiguous: {what}s {', '.join(found)}; write the id"
+            )
+        return found[0]
+
+    def official(self, value: str, column: str) -> str:
+        return self._one(self.officials, value, "official", column)
+
+    def enterprise(self, value: str, column: str) -> str:
+        return self._one(
+            self.enterprises, value.upper() if len(value.strip()) == 18 else value, "enterprise", column
+        )
+
+    def unit(self, value: str, column: str) -> str:
+        return self._one(self.units, value, "unit", column)
+
+
+def _text(row: dict[str, Any], column: str) -> str:
+    value = row.get(column)
+    return "" if value is None else str(value).strip()
+
+
+def _day(row: dict[str, Any], column: str) -> str:
+    value = _text(row, column)
+    if not value:
+        raise Rejection(column, "required")
+    value = value.replace("/", "-").replace(".", "-").replace("年", "-").replace("月", "-").replace("日", "")
+    return value if "T" in value or " " in value else f"{value}T09:00"
+
+
+def _id(kind: str, row: dict[str, Any], fields: dict[str, Any]) -> str:
+    given = _text(row, "编号")
+    if given:
+        return f"{kind}-{given}"
+    digest = hashlib.sha1(repr(sorted(fields.items())).encode("utf-8")).hexdigest()[:16]
+    return f"{kind}-{digest}"
+
+
+def row_events(kind: str, row: dict[str, Any], match: Matcher) -> list[dict[str, Any]]:
+    """The events one ledger row stands for; raises Rejection naming the column and reason."""
+    for column in REQUIRED[kind]:
+        if not _text(row, column):
+            raise Rejection(column, "required")
+    if kind in ("visits", "contacts"):
+        people_column = "走访人员" if kind == "visits" else "联系人员"
+        people = [match.official(p, people_column) for p in _SPLIT.split(_text(row, people_column)) if p]
+        enterprise = match.enterprise(_text(row, "企业名称或信用代码"), "企业名称或信用代码")
+        at = _day(row, "日期")
+        if kind == "visits":
+            fields: dict[str, Any] = {
+                "type": "visit",
+                "at": at,
+                "officials": people,
+                "enterprise": enterprise,
+                "talked_with_head": _text(row, "是否与负责人座谈").lower() in YES,
+            }
+            return [{"id": _id("visit", row, fields), **fields}]
+        channel = CONTACT.get(_text(row, "联系方式"), "other")
+        out = []
+        for person in people:
+            fields = {
+                "type": "contact",
+                "at": at,
+                "official": person,
+                "enterprise": enterprise,
+                "channel": channel,
+            }
+            out.append(
+                {"id": _id("contact", row, fields) + (f"-{person}" if len(people) > 1 else ""), **fields}
+            )
+        return out
+    if kind == "cases":
+        complexity = COMPLEXITY.get(_text(row, "难易程度"))
+        if complexity is None:
+            raise Rejection("难易程度", f"{_text(row, '难易程度')!r} is not 简单, 复杂 or 重大")
+        case = _text(row, "编号")
+        opened: dict[str, Any] = {
+            "id": f"case-{case}-opened",
+            "type": "case_opened",
+            "at": _day(row, "受理日期"),
+            "case": case,
+            "enterprise": match.enterprise(_text(row, "企业名称或信用代码"), "企业名称或信用代码"),
+            "channel": CHANNEL.get(_text(row, "渠道"), "other"),
+            "complexity": complexity,
+            "category": _text(row, "类别"),
+            "unit": match.unit(_text(row, "承办单位"), "承办单位"),
+        }
+        if _text(row, "问题描述"):
+            opened["summary"] = _text(row, "问题描述")
+        events = [opened]
+        if _text(row, "反馈日期"):
+            events.append(
+                {
+                    "id": f"case-{case}-feedback",
+                    "type": "case_feedback",
+                    "at": _day(row, "反馈日期"),
+                    "case": case,
+                    "unit": opened["unit"],
+                }
+            )
+        if _text(row, "办结日期"):
+            satisfaction = SATISFACTION.get(_text(row, "满意度"))
+            if satisfaction is None:
+                raise Rejection("满意度", "a closed case needs 满意, 基本满意 or 不满意")
+            events.append(
+                {
+                    "id": f"case-{case}-closed",
+                    "type": "case_closed",
+                    "at": _day(row, "办结日期"),
+                    "case": case,
+                    "satisfaction": satisfaction,
+                }
+            )
+        return events
+    review = _text(row, "编号")
+    try:
+        rating = int(float(_text(row, "评分")))
+    except ValueError:
+        raise Rejection("评分", f"{_text(row, '评分')!r} is not a number 1-5") from None
+    given: dict[str, Any] = {
+        "id": f"review-{review}",
+        "type": "review",
+        "at": _day(row, "日期"),
+        "review": review,
+        "unit": match.unit(_text(row, "单位"), "单位"),
+        "rating": rating,
+    }
+    if _text(row, "渠道"):
+        given["channel"] = _text(row, "渠道")
+    events = [given]
+    if _text(row, "整改日期"):
+        events.append(
+            {
+                "id": f"review-{review}-rectified",
+                "type": "review_rectified",
+                "at": _day(row, "整改日期"),
+                "review": review,
+            }
+        )
+    return events
+
+
+def ledger_events(
+    session: Session, rows: Iterable[tuple[str, str, dict[str, Any]]]
+) -> tuple[list[tuple[str, object]], list[RecordOutcome]]:
+    """(ref, kind, row) into (ref, event) records for ingest, and the rows that could not be matched."""
+    match = Matcher.load(session)
+    records: list[tuple[str, object]] = []
+    problems: list[RecordOutcome] = []
+    for ref, kind, row in rows:
+        try:
+            records += [(ref, event) for event in row_events(kind, row, match)]
+        except Rejection as exc:
+            problems.append(RecordOutcome(ref, _text(row, "编号") or None, "rejected", exc.field, exc.reason))
+    return records, problems
+
+
+def write_template(kind: str, path: Path) -> None:
+    """A blank ledger workbook: the headings, frozen, with widths and the allowed values listed."""
+    from openpyxl import Workbook
+    from openpyxl.styles import Font
+    from openpyxl.worksheet.datavalidation import DataValidation
+
+    title, columns = LEDGERS[kind]
+    book = Workbook()
+    sheet = book.active
+    assert sheet is not None
+    sheet.title = title
+    sheet.append(columns)
+    for cell in sheet[1]:
+        cell.font = Font(bold=True)
+    sheet.freeze_panes = "A2"
+    for i, column in enumerate(columns):
+        sheet.column_dimensions[chr(ord("A") + i)].width = max(12, 2 * len(column) + 4)
+    choices = {
+        "是否与负责人座谈": ["是", "否"],
+        "联系方式": list(CONTACT),
+        "渠道": list(CHANNEL) if kind == "cases" else [],
+        "难易程度": list(COMPLEXITY),
+        "满意度": list(SATISFACTION),
+        "评分": ["1", "2", "3", "4", "5"],
+    }
+    for i, column in enumerate(columns):
+        allowed = choices.get(column)
+        if allowed:
+            rule = DataValidation(type="list", formula1='"' + ",".join(allowed) + '"', allow_blank=True)
+            sheet.add_data_validation(rule)
+            letter = chr(ord("A") + i)
+            rule.add(f"{letter}2:{letter}2000")
+    book.save(path)
