@@ -43,6 +43,8 @@ async def serve(settings: Settings, config_path: Path | None = None) -> int:
     stop = asyncio.Event()
 
     async def tick() -> None:
+        if not await loop.run_in_executor(None, service.lead):
+            return  # a standby: the leader ticks
         try:
             await loop.run_in_executor(service.executor, service.tick, None)
         except Exception:
@@ -50,10 +52,15 @@ async def serve(settings: Settings, config_path: Path | None = None) -> int:
             log.exception("tick failed")
 
     async def dispatch() -> None:
+        if not service.leadership.is_leader:
+            return
         try:
             await service.dispatch()
         except Exception:
             log.exception("dispatch failed")
+
+    async def lead() -> None:
+        await loop.run_in_executor(None, service.lead)
 
     async def reload() -> None:
         await loop.run_in_executor(service.executor, service.reload)
@@ -75,6 +82,13 @@ async def serve(settings: Settings, config_path: Path | None = None) -> int:
         id="tick",
     )
     scheduler.add_job(dispatch, "interval", seconds=settings.notify.dispatch_seconds, id="dispatch")
+    # standbys poll for the lead more often than the tick, so a takeover is quick
+    scheduler.add_job(
+        lead,
+        "interval",
+        seconds=min(2.0, settings.tick_seconds),
+        id="lead",
+    )
     host, _, port = settings.listen.rpartition(":")
     server = _Server(
         uvicorn.Config(

@@ -26,6 +26,7 @@ from monitor.engine import DurableMatcher
 from monitor.evaluation import Evaluation, evaluate
 from monitor.ingest.events import ingest_events
 from monitor.ingest.outcome import RecordOutcome
+from monitor.leader import Leadership
 from monitor.metrics import Metrics, Snapshot
 from monitor.outbox import Dispatcher, depth, enqueue, make_digests
 from monitor.rulebook import Rulebook, load_rulebook
@@ -206,6 +207,7 @@ class Service:
         self.reload_ok = True
         self.last_tick: datetime | None = None
         self._tick_lock = threading.Lock()
+        self.leadership = Leadership(self.engine)
         self.channels = channels_of(settings)
         self.dispatcher = Dispatcher(
             self.sessions, build_notifiers(settings, self.channels), settings.notify, worker_name()
@@ -364,6 +366,13 @@ class Service:
             return False
         return True
 
+    def lead(self) -> bool:
+        """Poll the leadership; only the leader ticks and dispatches."""
+        leader = self.leadership.poll()
+        self.metrics.leader = leader
+        return leader
+
     def close(self) -> None:
         self.executor.shutdown(wait=True)
+        self.leadership.release()
         self.engine.dispose()
