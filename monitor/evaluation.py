@@ -15,6 +15,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any, Literal
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from monitor.calendar import CalendarNotCovered, WorkCalendar
@@ -35,6 +36,7 @@ from monitor.obligations.timing import Timing
 from monitor.obligations.units import unit_obligations
 from monitor.roster import RosterIndex
 from monitor.rulebook import Rule, Rulebook
+from monitor.store.models import Waiver
 
 AlertState = Literal["warning", "overdue"]
 
@@ -136,8 +138,14 @@ def evaluate(
         if rule.obligation == "case_ladder":
             clocks = [o for r in rule.ladder_of for o in by_rule.get(r, [])]
             by_rule[rule.id] = case_ladder_obligations(rule, clocks)
+    # a waiver says the duty is not owed at all, whenever it was granted
+    waived = {(r, s, p) for r, s, p in session.execute(select(Waiver.rule, Waiver.subject, Waiver.period))}
     for rule in rulebook:
         for obligation in by_rule.get(rule.id, []):
+            if obligation.key in waived:
+                obligation.status = "waived"
+                obligations.append(obligation)
+                continue
             try:
                 timing.settle(obligation, now, rule.expire_working_days)
             except CalendarNotCovered as exc:

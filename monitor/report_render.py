@@ -69,9 +69,9 @@ def to_xlsx(report: MonthlyReport, path: Path) -> None:
         cell.font = Font(bold=True)
     summary.freeze_panes = "B2"
     summary.column_dimensions["A"].width = 22
-    for column in "BCDEFGHIJKL":
+    for column in "BCDEFGHIJKLM":
         summary.column_dimensions[column].width = 10
-    for row in summary.iter_rows(min_row=2, min_col=12, max_col=12):
+    for row in summary.iter_rows(min_row=2, min_col=13, max_col=13):
         row[0].number_format = "0.0%"
 
     months = list(next(iter(report.trend.values()), {}).keys())

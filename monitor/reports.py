@@ -39,6 +39,7 @@ class UnitFigures:
     cases_reopened: int = 0
     bad_reviews: int = 0
     rectified: int = 0
+    waived: int = 0
 
     @property
     def rate(self) -> float | None:
@@ -80,6 +81,9 @@ def figures(
         if o.rule in clocks or o.unit_id not in units or not start <= o.due_at < after:
             continue
         figure = units[o.unit_id]
+        if o.status == "waived":
+            figure.waived += 1  # neither due nor missed: listed apart
+            continue
         figure.due += 1
         if o.status == "met_on_time":
             figure.on_time += 1

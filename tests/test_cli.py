@@ -320,3 +320,54 @@ def test_ledgers_with_chinese_headings_import_by_name_and_report_each_unmatched_
     )
     again = run(example_db, "import", *files)[1]
     assert "visits.xlsx: 0 accepted, 1 duplicate" in again and "cases.xlsx: 0 accepted, 3 duplicate" in again
+
+
+def test_a_waived_obligation_neither_alerts_nor_counts_as_missed(example_db: str) -> None:
+    at = ["evaluate", "--at", "2024-12-31T18:00", "--format", "json"]
+    before = json.loads(run(example_db, *at)[1])
+    target = next(a for a in before if a["rule"] == "pairing-monthly-visit" and a["period"] == "2024-11")
+    code, output = run(
+        example_db,
+        "waiver",
+        "add",
+        "--rule",
+        target["rule"],
+        "--subject",
+        target["subject"],
+        "--period",
+        "2024-11",
+        "--reason",
+        "企业已迁出本区",
+        "--approver",
+        "王区长",
+    )
+    assert code == 0, output
+    after = json.loads(run(example_db, *at)[1])
+    keys = {(a["rule"], a["subject"], a["period"]) for a in after}
+    assert (target["rule"], target["subject"], "2024-11") not in keys
+    # the contact duty is still owed, and no visit alert holds its alert back any more
+    assert ("pairing-monthly-contact", target["subject"], "2024-11") in keys
+    run(example_db, "evaluate", "--at", "2024-12-31T18:00", "--commit")
+    waived = json.loads(run(example_db, "obligations", "list", "--status", "waived", "--format", "json")[1])
+    assert [(w["rule"], w["subject"], w["period"]) for w in waived] == [
+        (target["rule"], target["subject"], "2024-11")
+    ]
+    assert (
+        run(
+            example_db,
+            "waiver",
+            "add",
+            "--rule",
+            target["rule"],
+            "--subject",
+            target["subject"],
+            "--period",
+            "2024-11",
+            "--reason",
+            "again",
+            "--approver",
+            "x",
+        )[0]
+        == 1
+    )
+    assert "企业已迁出本区" in run(example_db, "waiver", "list")[1]

@@ -274,3 +274,126 @@ def silence_expire(ctx: Context, silence_id: int) -> None:
         row.ends_at = min(row.ends_at, utcnow())
         session.commit()
     click.echo(f"expired {silence_id}")
+
+
+@click.group()
+def waiver() -> None:
+    """Waive an obligation (enterprise closed or moved, pairing ended early, force majeure)."""
+
+
+@waiver.command("add")
+@click.option("--rule", required=True)
+@click.option("--subject", required=True, help="As in the alert record, e.g. pairing:o-zhang:9132…")
+@click.option("--period", default="", help="YYYY-MM, YYYY-Bn, YYYY-Hn, YYYY; empty for a clock.")
+@click.option("--reason", required=True)
+@click.option("--approver", required=True)
+@pass_context
+def waiver_add(ctx: Context, rule: str, subject: str, period: str, reason: str, approver: str) -> None:
+    from monitor.periods import parse_period
+    from monitor.rulebook import RULE_IDS
+    from monitor.store.models import Waiver
+
+    if rule not in RULE_IDS:
+        raise click.BadParameter(f"unknown rule {rule!r}", param_hint="--rule")
+    if period:
+        try:
+            parse_period(period)
+        except ValueError as exc:
+            raise click.BadParameter(str(exc), param_hint="--period") from None
+    with session_factory(ctx.engine())() as session:
+        row = Waiver(
+            rule=rule, subject=subject, period=period, reason=reason, approver=approver, created_at=utcnow()
+        )
+        session.add(row)
+        try:
+            session.commit()
+        except Exception:
+            click.echo("error: that obligation is waived already", err=True)
+            sys.exit(1)
+        click.echo(f"waived {rule} {subject} {period or '-'} (waiver {row.id})")
+
+
+@waiver.command("list")
+@FORMAT
+@pass_context
+def waiver_list(ctx: Context, fmt: str) -> None:
+    from monitor.store.models import Waiver
+
+    with session_factory(ctx.engine())() as session:
+        rows = list(session.scalars(select(Waiver).order_by(Waiver.id)))
+    items = [
+        {
+            "id": r.id,
+            "rule": r.rule,
+            "subject": r.subject,
+            "period": r.period or None,
+            "reason": r.reason,
+            "approver": r.approver,
+            "at": iso_shanghai(r.created_at),
+        }
+        for r in rows
+    ]
+    if fmt == "json":
+        click.echo(json.dumps(items, ensure_ascii=False, indent=2))
+        return
+    click.echo(table(list(items[0]) if items else ["id"], [list(i.values()) for i in items], max_width=40))
+
+
+@click.group()
+def obligations() -> None:
+    """Obligation statuses as the daemon last committed them."""
+
+
+@obligations.command("list")
+@click.option("--unit")
+@click.option("--rule")
+@click.option("--period")
+@click.option(
+    "--status", type=click.Choice(["pending", "overdue", "met_on_time", "met_late", "missed", "waived"])
+)
+@click.option("--limit", default=1000, show_default=True)
+@FORMAT
+@pass_context
+def obligations_list(
+    ctx: Context,
+    unit: str | None,
+    rule: str | None,
+    period: str | None,
+    status: str | None,
+    limit: int,
+    fmt: str,
+) -> None:
+    from monitor.store.models import ObligationRecord
+
+    stmt = select(ObligationRecord).order_by(ObligationRecord.rule, ObligationRecord.subject).limit(limit)
+    for column, value in (
+        (ObligationRecord.unit_id, unit),
+        (ObligationRecord.rule, rule),
+        (ObligationRecord.period, period),
+        (ObligationRecord.status, status),
+    ):
+        if value is not None:
+            stmt = stmt.where(column == value)
+    with session_factory(ctx.engine())() as session:
+        rows = list(session.scalars(stmt))
+    items = [
+        {
+            "rule": o.rule,
+            "subject": o.subject,
+            "period": o.period or None,
+            "unit": o.unit_id,
+            "due": iso_shanghai(o.due_at),
+            "status": o.status,
+        }
+        for o in rows
+    ]
+    if fmt == "json":
+        click.echo(json.dumps(items, ensure_ascii=False, indent=2))
+        return
+    click.echo(
+        table(
+            ["rule", "subject", "period", "unit", "due", "status"],
+            [list(i.values()) for i in items],
+            max_width=44,
+        )
+    )

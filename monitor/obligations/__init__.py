@@ -18,7 +18,7 @@ if TYPE_CHECKING:
     from monitor.obligations.timing import Timing
     from monitor.roster import RosterIndex
 
-Status = Literal["pending", "overdue", "met_on_time", "met_late", "missed"]
+Status = Literal["pending", "overdue", "met_on_time", "met_late", "missed", "waived"]
 
 
 @dataclass

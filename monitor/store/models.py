@@ -320,3 +320,18 @@ class Silence(Base):
     created_by: Mapped[str] = mapped_column(String(100))
     reason: Mapped[str] = mapped_column(Text)
     created_at: Mapped[datetime]
+
+
+class Waiver(Base):
+    """An obligation waived (enterprise closed or moved, pairing ended early, force majeure):
+    it neither alerts nor counts as missed, and the report lists it."""
+
+    __tablename__ = "waivers"
+    __table_args__ = (UniqueConstraint("rule", "subject", "period", name="uq_waivers_key"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    rule: Mapped[str] = mapped_column(String(64))
+    subject: Mapped[str] = mapped_column(String(200))
+    period: Mapped[str] = mapped_column(String(10))  # "" for clocks
+    reason: Mapped[str] = mapped_column(Text)
+    approver: Mapped[str] = mapped_column(String(100))
+    created_at: Mapped[datetime]

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-25 01:17:12.960964
+Create Date: 2026-11-25 01:30:20.225223
 """
 
 from __future__ import annotations
@@ -244,6 +244,18 @@ def upgrade() -> None:
         sa.UniqueConstraint("name", name=op.f("uq_units_name")),
     )
     op.create_table(
+        "waivers",
+        sa.Column("id", sa.Integer(), autoincrement=True, nullable=False),
+        sa.Column("rule", sa.String(length=64), nullable=False),
+        sa.Column("subject", sa.String(length=200), nullable=False),
+        sa.Column("period", sa.String(length=10), nullable=False),
+        sa.Column("reason", sa.Text(), nullable=False),
+        sa.Column("approver", sa.String(length=100), nullable=False),
+        sa.Column("created_at", monitor.store.models.UTCDateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_waivers")),
+        sa.UniqueConstraint("rule", "subject", "period", name="uq_waivers_key"),
+    )
+    op.create_table(
         "activities",
         sa.Column("id", sa.Integer(), autoincrement=True, nullable=False),
         sa.Column("event_id", sa.String(length=128), nullable=False),
@@ -289,6 +301,7 @@ def downgrade() -> None:
         batch_op.drop_index("ix_activities_enterprise_type_at")
 
     op.drop_table("activities")
+    op.drop_table("waivers")
     op.drop_table("units")
     op.drop_table("silences")
     with op.batch_alter_table("reviews", schema=None) as batch_op:
