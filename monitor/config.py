@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 from datetime import date, time
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 
@@ -132,6 +132,15 @@ class ReportSettings(_Frozen):
     stars: int = Field(3, ge=0)
 
 
+class InhibitRule(_Frozen):
+    """While `source` fires for the same subject (and period) at a state at least as severe,
+    alerts of the `targets` are held back: visible, marked inhibited, not notified."""
+
+    source: str
+    targets: tuple[str, ...] = Field(min_length=1)
+    equal: tuple[Literal["subject", "period"], ...] = ("subject", "period")
+
+
 class TokenSettings(_Frozen):
     name: str
     sha256: str
@@ -155,6 +164,10 @@ class Settings(_Frozen):
     smtp: SmtpSettings = SmtpSettings()
     notify: NotifySettings = NotifySettings()
     report: ReportSettings = ReportSettings()
+    # the monthly visit alert says all the monthly contact alert would
+    inhibit: tuple[InhibitRule, ...] = (
+        InhibitRule(source="pairing-monthly-visit", targets=("pairing-monthly-contact",)),
+    )
     tokens: tuple[TokenSettings, ...] = ()
     metrics_require_token: bool = False
     source: str = "(defaults)"
@@ -164,6 +177,17 @@ class Settings(_Frozen):
     def _language(cls, value: str) -> str:
         if value not in ("zh", "en"):
             raise ValueError("language must be zh or en")
+        return value
+
+    @field_validator("inhibit")
+    @classmethod
+    def _inhibit(cls, value: tuple[InhibitRule, ...]) -> tuple[InhibitRule, ...]:
+        from monitor.rulebook import RULE_IDS
+
+        for rule in value:
+            for rule_id in (rule.source, *rule.targets):
+                if rule_id not in RULE_IDS:
+                    raise ValueError(f"inhibit names unknown rule {rule_id!r}")
         return value
 
     @field_validator("listen")

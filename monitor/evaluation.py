@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 
 from monitor.calendar import CalendarNotCovered, WorkCalendar
 from monitor.clock import iso_shanghai
-from monitor.config import Settings
+from monitor.config import InhibitRule, Settings
 from monitor.engine import Fact, Matcher
 from monitor.obligations import Obligation, View
 from monitor.obligations.cases import (
@@ -203,7 +203,7 @@ def evaluate(
                 immediate=rule.immediate,
             )
         )
-    firing, inhibited = _inhibit(alerts, rulebook)
+    firing, inhibited = _inhibit(alerts, settings.inhibit)
     order = {rule_id: i for i, rule_id in enumerate(rulebook.rules)}
     firing.sort(key=lambda a: (order[a.rule], a.subject, a.period or ""))
     return Evaluation(
@@ -226,19 +226,32 @@ def _roles_for(rule: Rule, state: AlertState, level: int) -> tuple[str, ...]:
     return rule.step_for(level).notify
 
 
-def _inhibit(alerts: list[Alert], rulebook: Rulebook) -> tuple[list[Alert], list[Alert]]:
-    """Hold back an alert while an inhibiting rule fires for the same subject and period at a
-    state at least as severe (an overdue visit says all an overdue contact would)."""
+def _inhibit(alerts: list[Alert], rules: tuple[InhibitRule, ...]) -> tuple[list[Alert], list[Alert]]:
+    """Hold back an alert while an inhibiting alert (config `inhibit`) fires for the same subject
+    (and period) at a state at least as severe (an overdue visit says all an overdue contact would)."""
     severity = {"warning": 0, "overdue": 1}
-    present = {(a.rule, a.subject, a.period): severity[a.state] for a in alerts}
+
+    def projection(rule: InhibitRule, alert: Alert) -> tuple[str | None, ...]:
+        return tuple(alert.subject if field == "subject" else alert.period for field in rule.equal)
+
+    # per inhibit rule: the most severe state of its source alerts, by the fields that must be equal
+    strongest: list[dict[tuple[str | None, ...], int]] = []
+    for rule in rules:
+        index: dict[tuple[str | None, ...], int] = {}
+        for alert in alerts:
+            if alert.rule == rule.source:
+                key = projection(rule, alert)
+                index[key] = max(index.get(key, -1), severity[alert.state])
+        strongest.append(index)
     firing: list[Alert] = []
     inhibited: list[Alert] = []
     for alert in alerts:
         by = next(
             (
-                r
-                for r in rulebook[alert.rule].inhibited_by
-                if present.get((r, alert.subject, alert.period), -1) >= severity[alert.state]
+                rule.source
+                for rule, index in zip(rules, strongest, strict=True)
+                if alert.rule in rule.targets
+                and index.get(projection(rule, alert), -1) >= severity[alert.state]
             ),
             None,
         )

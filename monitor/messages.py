@@ -2,6 +2,8 @@
 
 Email gets an HTML part that says the duty, the clause, the subject, the due time, the state
 and level, and what to do; SMS gets one short message (70 characters, one SMS in Chinese).
+Templates exist per channel in Chinese and English, and a rule may have its own
+(`<rule-id>.sms.txt.j2`), found most specific first.
 """
 
 from __future__ import annotations
@@ -16,11 +18,21 @@ from monitor.rulebook import Rulebook
 from monitor.store.models import AlertRecord
 
 SMS_LIMIT = 70
-STATE_WORDS = {"warning": "提醒", "overdue": "逾期", "resolved": "已解决"}
+STATE_WORDS = {
+    "zh": {"warning": "提醒", "overdue": "逾期", "resolved": "已解决"},
+    "en": {"warning": "Reminder", "overdue": "Overdue", "resolved": "Resolved"},
+}
 ACTIONS = {
-    "warning": ("请在截止前办结，并在系统或台账中登记。", "请按期办结"),
-    "overdue": ("请立即办理并反馈；已按制度逐级报告。", "请立即办理反馈"),
-    "resolved": ("此事项已办结或不再需要督办，无需处理。", "已解除"),
+    "zh": {
+        "warning": ("请在截止前办结，并在系统或台账中登记。", "请按期办结"),
+        "overdue": ("请立即办理并反馈；已按制度逐级报告。", "请立即办理反馈"),
+        "resolved": ("此事项已办结或不再需要督办，无需处理。", "已解除"),
+    },
+    "en": {
+        "warning": ("Please complete it before the due time and record it.", "Please complete in time"),
+        "overdue": ("Please act and give feedback now; it has been reported up the ladder.", "Act now"),
+        "resolved": ("This duty is met or no longer followed up: nothing to do.", "Cleared"),
+    },
 }
 
 
@@ -33,30 +45,48 @@ def _environment(folder: str) -> jinja2.Environment:
     )
 
 
-def context(rulebook: Rulebook, row: AlertRecord, subject: str, kind: str) -> dict[str, object]:
+def context(
+    rulebook: Rulebook, row: AlertRecord, subject: str, kind: str, language: str = "zh"
+) -> dict[str, object]:
     rule = rulebook.rules.get(row.rule)
     state = "resolved" if kind == "resolved" else row.state
+    lang = "en" if language == "en" else "zh"
+    words, actions = STATE_WORDS[lang], ACTIONS[lang]
     return {
+        "rule": row.rule,
+        "language": lang,
         "subject": subject,
         "message": row.message,
-        "title": rule.title.zh if rule else row.rule,
+        "title": rule.title.get(lang) if rule else row.rule,
         "quote": rule.quote if rule else "",
         "clause": row.clause,
         "subject_id": row.subject,
         "period": row.period,
         "due": iso_shanghai(row.due_at).replace("T", " "),
-        "state_word": STATE_WORDS.get(state, state),
+        "state_word": words.get(state, state),
         "level": row.level,
-        "action": ACTIONS.get(state, ACTIONS["overdue"])[0],
-        "action_short": ACTIONS.get(state, ACTIONS["overdue"])[1],
+        "action": actions.get(state, actions["overdue"])[0],
+        "action_short": actions.get(state, actions["overdue"])[1],
     }
 
 
+def candidates(name: str, rule: str | None, language: str) -> list[str]:
+    """Most specific first: the rule's own template in the language, the generic one in the
+    language, then the same in Chinese (`email.html.j2`, `email.en.html.j2`, `<rule>.email.html.j2`)."""
+    localised = name if language == "zh" else name.replace(".", f".{language}.", 1)
+    names = [localised, name] if localised != name else [name]
+    return [f"{rule}.{n}" for n in names if rule] + names
+
+
 def render(folder: Path, name: str, values: dict[str, object]) -> str | None:
-    """The template's text, or None when the folder has no such template."""
+    """The best template's text, or None when the folder has none for this name."""
+    rule = values.get("rule")
+    language = str(values.get("language", "zh"))
     try:
-        template = _environment(str(folder)).get_template(name)
-    except jinja2.TemplateNotFound:
+        template = _environment(str(folder)).select_template(
+            candidates(name, str(rule) if rule else None, language)
+        )
+    except jinja2.TemplatesNotFound:
         return None
     return template.render(**values).strip()
 

@@ -79,6 +79,7 @@ def enqueue(
     renotify: bool = True,
     digest_below_level: int | None = None,
     templates: Path | None = None,
+    language: str = "zh",
 ) -> int:
     """Queue the messages these transitions (and due reminders) call for; returns how many.
 
@@ -164,7 +165,7 @@ def enqueue(
             text = _text(row, kind) + (_names(recipients, officials) if recipient == GROUP else "")
             html = None
             if templates is not None:
-                values = context(rulebook, row, subject, kind)
+                values = context(rulebook, row, subject, kind, language)
                 if channel.startswith("sms"):
                     text = sms_text(templates, values) or text
                 elif channel == "email":

@@ -135,7 +135,6 @@ class Rule(_Frozen):
     escalation: tuple[LadderStep, ...] = Field(min_length=1)
     # period duties stop alerting (and count as missed) this many working days after the due time
     expire_working_days: int | None = Field(None, ge=0)
-    inhibited_by: tuple[str, ...] = ()
     renotify_hours: float = Field(24.0, gt=0)
     # alert from the moment the duty arises (a warning until due), without waiting for the tick
     immediate: bool = False
@@ -260,7 +259,7 @@ def load_rules(directory: Path, *, require_all: bool = True) -> tuple[Rulebook |
             found[rule.id] = rule
             where[rule.id] = f"{path}:{doc.line_of(('rules', i))}"
     for rule_id, rule in found.items():
-        for other in (*rule.inhibited_by, *rule.ladder_of):
+        for other in rule.ladder_of:
             if other not in RULE_IDS:
                 errors.append(
                     SourceError(

@@ -268,6 +268,7 @@ class Service:
                     self.channels,
                     digest_below_level=self.settings.notify.digest_below_level,
                     templates=self.settings.templates_dir,
+                    language=self.settings.language,
                 )
                 try:
                     workday = loaded.calendar.is_workday(local_date(at))

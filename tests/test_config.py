@@ -84,3 +84,16 @@ def test_vendor_secrets_come_from_the_environment_or_files(tmp_path: Path) -> No
     assert vendors.wecom_key is not None and vendors.wecom_key.get_secret_value() == "wk"
     assert vendors.dingtalk_secret is not None and vendors.dingtalk_secret.get_secret_value() == "SEC123"
     assert "wk" not in repr(settings) and "SEC123" not in repr(settings)
+
+
+def test_inhibitions_come_from_config_and_name_known_rules(tmp_path: Path) -> None:
+    assert [(r.source, r.targets) for r in Settings().inhibit] == [
+        ("pairing-monthly-visit", ("pairing-monthly-contact",))
+    ]
+    config = tmp_path / "c.yaml"
+    config.write_text(
+        "inhibit:\n  - {source: pairing-monthly-visits, targets: [pairing-monthly-contact]}\n",
+        encoding="utf-8",
+    )
+    with pytest.raises(SourceError, match="unknown rule 'pairing-monthly-visits'"):
+        load_settings(config, environ={})

@@ -64,3 +64,13 @@ def test_html_escapes_what_users_typed() -> None:
 
 def test_a_missing_template_falls_back(tmp_path: Path) -> None:
     assert render(tmp_path, "email.html.j2", {}) is None
+
+
+def test_english_templates_and_a_rules_own_template_come_first(tmp_path: Path) -> None:
+    english = sms_text(ROOT / "config/templates", context(RULEBOOK, ROW, "s", "escalated", "en"))
+    assert english is not None and english.startswith(
+        "[Suyu] Overdue L2: Feedback on complex problems within 5 working days"
+    )
+    (tmp_path / "sms.txt.j2").write_text("generic {{ title }}", encoding="utf-8")
+    (tmp_path / "case-complex-5-workdays.sms.txt.j2").write_text("own {{ subject_id }}", encoding="utf-8")
+    assert sms_text(tmp_path, context(RULEBOOK, ROW, "s", "fired")) == "own case:C202410001"
