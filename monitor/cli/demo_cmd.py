@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
-from datetime import date, datetime
+from datetime import datetime, time
 from pathlib import Path
 
 import click
@@ -15,7 +15,10 @@ from monitor.cli import Context, pass_context
 
 @click.command()
 @click.option(
-    "--end", "end_text", help="Last day of the history (YYYY-MM-DD; default: today in Asia/Shanghai)."
+    "--end",
+    "end_day",
+    type=click.DateTime(formats=["%Y-%m-%d"]),
+    help="Last day of the history (YYYY-MM-DD; default: today in Asia/Shanghai).",
 )
 @click.option(
     "--seed", default=1, show_default=True, help="Random seed: the same seed gives the same district."
@@ -28,13 +31,23 @@ from monitor.cli import Context, pass_context
     help="Write roster.yaml and events.jsonl to this folder instead of loading them.",
 )
 @pass_context
-def demo(ctx: Context, end_text: str | None, seed: int, reset: bool, examples_dir: Path | None) -> None:
-    """Generate a realistic Suyu district with a year of events and load it (or write it out)."""
-    from monitor.clock import end_of_day, local_date, utcnow
+def demo(ctx: Context, end_day: datetime | None, seed: int, reset: bool, examples_dir: Path | None) -> None:
+    """Generate a realistic Suyu district with a year of events and load it (or write it out).
+
+    Prints accepted / duplicate / rejected counts; exits 1 when anything was rejected, 3 when the
+    calendar lacks a year of the history.
+    """
+    from monitor.calendar import CalendarNotCovered
+    from monitor.clock import SHANGHAI, end_of_day, local_date, utcnow
     from monitor.demo import generate_district
 
-    end = date.fromisoformat(end_text) if end_text else local_date(utcnow())
-    roster, events = generate_district(end, seed=seed, calendar=ctx.calendar())
+    today = local_date(utcnow())
+    end = end_day.date() if end_day else today
+    try:
+        roster, events = generate_district(end, seed=seed, calendar=ctx.calendar())
+    except CalendarNotCovered as exc:
+        click.echo(str(exc), err=True)
+        sys.exit(3)
     if examples_dir is not None:
         examples_dir.mkdir(parents=True, exist_ok=True)
         header = f"# The example Suyu district (generated: dutywatch demo --end {end} --seed {seed} --write-examples).\n"
@@ -47,15 +60,15 @@ def demo(ctx: Context, end_text: str | None, seed: int, reset: bool, examples_di
         click.echo(f"wrote {len(events)} events and the roster to {examples_dir}")
         return
     _load(ctx, roster, events, reset=reset, now=max(utcnow(), end_of_day(end)))
-    click.echo(f"demo district loaded: {len(roster['pairings'])} pairings, {len(events)} events up to {end}")
-    _introduce(ctx)
+    # a history that ended before today is shown as it stood at the end of its last working day
+    _introduce(ctx, utcnow() if end >= today else datetime.combine(end, time(18), tzinfo=SHANGHAI))
 
 
-def _introduce(ctx: Context) -> None:
-    """Say where the API, the metrics and the demo's alerts are, with a token to try them."""
+def _introduce(ctx: Context, at: datetime) -> None:
+    """Say where the API, the metrics and the demo's alerts (as of `at`) are, with a token to try them."""
     from sqlalchemy import select
 
-    from monitor.clock import utcnow
+    from monitor.clock import iso_shanghai, utcnow
     from monitor.engine import DurableMatcher
     from monitor.evaluation import evaluate
     from monitor.store.db import session_factory
@@ -64,14 +77,14 @@ def _introduce(ctx: Context) -> None:
 
     rulebook, calendar = ctx.rulebook(), ctx.calendar()
     with session_factory(ctx.engine())() as session:
-        result = evaluate(session, rulebook, calendar, ctx.settings, utcnow(), DurableMatcher(rulebook))
+        result = evaluate(session, rulebook, calendar, ctx.settings, at, DurableMatcher(rulebook))
         token = None
         if session.scalar(select(ApiToken.id).where(ApiToken.name == "demo")) is None:
             token = create_token(session, "demo", ("ingest", "read", "admin"), utcnow())
             session.commit()
     url = f"http://{ctx.settings.listen}"
     overdue = sum(1 for a in result.alerts if a.state == "overdue")
-    click.echo(f"{len(result.alerts)} alerts now ({overdue} overdue); for example:")
+    click.echo(f"{len(result.alerts)} alerts at {iso_shanghai(at)} ({overdue} overdue); for example:")
     for alert in result.alerts[:: max(1, len(result.alerts) // 5)][:5]:
         click.echo(f"  {alert.message}")
     click.echo(f"API:     {url}  (OpenAPI at {url}/openapi.json)")
@@ -86,6 +99,7 @@ def _introduce(ctx: Context) -> None:
 def _load(
     ctx: Context, roster: dict[str, object], events: list[dict[str, object]], *, reset: bool, now: datetime
 ) -> None:
+    """Import the roster and the events through the ingest API, printing what became of them."""
     from sqlalchemy.engine import make_url
 
     from monitor.ingest.events import ingest_events
@@ -101,11 +115,22 @@ def _load(
                 Path(url.database + suffix).unlink(missing_ok=True)
     with session_factory(ctx.engine())() as session:
         parsed, problems = load_roster(roster, "demo roster")
-        problems += [o for o in upsert_roster(session, parsed) if o.status == "rejected"]
-        outcomes = ingest_events(session, [(str(e["id"]), e) for e in events], now=now, settings=ctx.settings)
-        rejected = problems + [o for o in outcomes if o.status == "rejected"]
+        parts = {
+            "roster": problems + upsert_roster(session, parsed),
+            "events": ingest_events(
+                session, [(str(e["id"]), e) for e in events], now=now, settings=ctx.settings
+            ),
+        }
         session.commit()
-    for problem in rejected:
-        click.echo(f"rejected: {problem}", err=True)
+    rejected = False
+    for part, outcomes in parts.items():
+        counts = {s: sum(1 for o in outcomes if o.status == s) for s in ("accepted", "duplicate", "rejected")}
+        click.echo(
+            f"demo {part}: {counts['accepted']} accepted, {counts['duplicate']} duplicate, {counts['rejected']} rejected"
+        )
+        for outcome in outcomes:
+            if outcome.status == "rejected":
+                click.echo(f"  {outcome}", err=True)
+        rejected = rejected or counts["rejected"] > 0
     if rejected:
         sys.exit(1)
