@@ -1,8 +1,9 @@
-"""`dutywatch run`: one asyncio loop holding the scheduler, the HTTP server and the ticks.
+"""`dutywatch run`: one asyncio loop holding the scheduler, the HTTP server and the dispatcher.
 
-APScheduler 3 keeps its jobs in memory, rebuilt from config at start: the database, not the
-scheduler, is the source of truth. SIGTERM/SIGINT stop the server, let the tick in flight
-finish, and close the database within the drain timeout; SIGHUP reloads config and rules.
+SIGTERM or SIGINT drains within DRAIN_SECONDS: no new ticks, the server stops accepting and
+finishes the requests in flight, the evaluation in flight finishes, what is due is sent, and the
+database closes. SIGHUP reloads config, rules and calendar (as POST /-/reload does); a broken
+file keeps the last good ones running. Only the leader ticks and dispatches (monitor.leader).
 """
 
 from __future__ import annotations
@@ -12,18 +13,19 @@ import contextlib
 import logging
 import signal
 from collections.abc import Iterator
-from datetime import timedelta
 from pathlib import Path
 
 import uvicorn
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from monitor.api.app import create_app
-from monitor.clock import utcnow
 from monitor.config import Settings
+from monitor.scheduler import Evaluations, Job, build_scheduler, retime_tick
 from monitor.service import Service
 
 log = logging.getLogger("dutywatch")
+
+DRAIN_SECONDS = 10.0
 
 
 class _Server(uvicorn.Server):
@@ -34,26 +36,18 @@ class _Server(uvicorn.Server):
         yield
 
 
-DRAIN_SECONDS = 10.0
-
-
-async def serve(settings: Settings, config_path: Path | None = None) -> int:
-    service = Service(settings, config_path)
+async def serve(
+    settings: Settings, config_path: Path | None = None, *, service: Service | None = None
+) -> int:
+    """Run until SIGTERM or SIGINT: 0 when drained in time, 1 when not or when the HTTP server
+    could not start. Tests may hand in the `service` they watch."""
+    service = service or Service(settings, config_path)
     loop = asyncio.get_running_loop()
-    stop = asyncio.Event()
-
-    async def tick() -> None:
-        if not await loop.run_in_executor(None, service.lead):
-            return  # a standby: the leader ticks
-        try:
-            await loop.run_in_executor(service.executor, service.tick, None)
-        except Exception:
-            # one bad tick must not stop the daemon: log it, the next tick tries again
-            log.exception("tick failed")
+    evaluations = Evaluations(service)
 
     async def dispatch() -> None:
         if not service.leadership.is_leader:
-            return
+            return  # a standby: the leader sends
         try:
             await service.dispatch()
         except Exception:
@@ -62,66 +56,94 @@ async def serve(settings: Settings, config_path: Path | None = None) -> int:
     async def lead() -> None:
         await loop.run_in_executor(None, service.lead)
 
-    async def reload() -> None:
-        await loop.run_in_executor(service.executor, service.reload)
+    scheduler = build_scheduler(service.settings, tick=evaluations.tick, dispatch=dispatch, lead=lead)
 
-    scheduler = AsyncIOScheduler(
-        job_defaults={
-            "coalesce": True,
-            "max_instances": 1,
-            "misfire_grace_time": int(settings.tick_seconds * 2) + 1,
-        },
-        timezone="Asia/Shanghai",
-    )
-    scheduler.add_job(
-        tick,
-        "interval",
-        seconds=settings.tick_seconds,
-        jitter=max(1, int(settings.tick_seconds * 0.05)),
-        next_run_time=utcnow() + timedelta(seconds=0.5),
-        id="tick",
-    )
-    scheduler.add_job(dispatch, "interval", seconds=settings.notify.dispatch_seconds, id="dispatch")
-    # standbys poll for the lead more often than the tick, so a takeover is quick
-    scheduler.add_job(
-        lead,
-        "interval",
-        seconds=min(2.0, settings.tick_seconds),
-        id="lead",
-    )
-    host, _, port = settings.listen.rpartition(":")
+    async def reload() -> tuple[bool, str]:
+        ok, message = await loop.run_in_executor(service.executor, service.reload)
+        if ok:
+            retime_tick(scheduler, service.settings)
+        return ok, message
+
+    host, _, port = service.settings.listen.rpartition(":")
     server = _Server(
         uvicorn.Config(
-            create_app(service),
+            create_app(service, evaluations, reload),
             host=host.strip("[]"),
             port=int(port),
             log_config=None,
             access_log=False,
             lifespan="off",
             timeout_keep_alive=5,
+            timeout_graceful_shutdown=int(DRAIN_SECONDS / 2),
             limit_concurrency=512,
             h11_max_incomplete_event_size=64 * 1024,
         )
     )
+
+    async def serve_http() -> None:
+        try:
+            await server.serve()
+        except SystemExit as exc:  # uvicorn exits when it cannot bind: drain and say so instead
+            raise RuntimeError(f"the HTTP server could not start on {service.settings.listen}") from exc
+
+    stop = asyncio.Event()
+    reloads: set[asyncio.Task[tuple[bool, str]]] = set()
+
+    def on_hangup() -> None:
+        task = loop.create_task(reload())
+        reloads.add(task)
+        task.add_done_callback(reloads.discard)
+
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
-    loop.add_signal_handler(signal.SIGHUP, lambda: asyncio.ensure_future(reload()))
+    loop.add_signal_handler(signal.SIGHUP, on_hangup)
+    try:
+        scheduler.start()
+        serving = asyncio.create_task(serve_http())
+        stopped = asyncio.create_task(stop.wait())
+        log.info(
+            "dutywatch running on %s, ticking every %gs",
+            service.settings.listen,
+            service.settings.tick_seconds,
+        )
+        await asyncio.wait({serving, stopped}, return_when=asyncio.FIRST_COMPLETED)
+        stopped.cancel()
+        return await _drain(service, scheduler, server, serving, dispatch)
+    finally:
+        for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+            loop.remove_signal_handler(signum)
 
-    scheduler.start()
-    serving = asyncio.create_task(server.serve())
-    log.info("dutywatch running on %s, ticking every %gs", settings.listen, settings.tick_seconds)
-    stopped = asyncio.create_task(stop.wait())
-    await asyncio.wait({serving, stopped}, return_when=asyncio.FIRST_COMPLETED)
+
+async def _drain(
+    service: Service,
+    scheduler: AsyncIOScheduler,
+    server: uvicorn.Server,
+    serving: asyncio.Task[None],
+    dispatch: Job,
+) -> int:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + DRAIN_SECONDS
     log.info("draining")
     scheduler.shutdown(wait=False)
     server.should_exit = True
     try:
-        await asyncio.wait_for(serving, DRAIN_SECONDS)
-        await asyncio.wait_for(dispatch(), DRAIN_SECONDS / 2)  # flush what is due before closing
-        # the tick in flight (if any) finishes on the evaluation thread before the database closes
-        await asyncio.wait_for(loop.run_in_executor(None, service.close), DRAIN_SECONDS)
+        async with asyncio.timeout_at(deadline):
+            with contextlib.suppress(Exception):  # a server that failed is reported below
+                await serving
+            # a barrier on the one evaluation thread: the evaluation in flight (and one already
+            # waiting for accepted events) finishes before the database closes
+            await loop.run_in_executor(service.executor, lambda: None)
+            try:
+                # send what the last evaluation queued; what does not go now goes after a restart
+                await asyncio.wait_for(dispatch(), (deadline - loop.time()) / 2)
+            except TimeoutError:
+                log.warning("the outbox was not flushed before stopping; the rest goes after restart")
+            await loop.run_in_executor(None, service.close)
     except TimeoutError:
         log.error("drain took longer than %gs", DRAIN_SECONDS)
         return 1
+    if serving.exception() is not None:
+        log.error("stopped: %s", serving.exception())
+        return 1
     log.info("stopped")
-    return 0 if not serving.done() or serving.exception() is None else 1
+    return 0

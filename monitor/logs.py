@@ -13,7 +13,13 @@ _MASKS = (
     (re.compile(r"\bdw_[A-Za-z0-9_-]{8,}"), "dw_***"),
     (re.compile(r"(?i)((?:access_token|key|secret|sign|password)=)[^&\s\"']+"), r"\1***"),
     (re.compile(r"(smtps?://[^:/@\s]+:)[^@\s]+@"), r"\1***@"),
-    (re.compile(r"(?<!\d)(1[3-9]\d)\d{4}(\d{4})(?!\d)"), r"\1****\2"),
+    # mainland mobiles, also as +86 139 5123 4567 or 139-5123-4567: keep the first 3 and last 4
+    (
+        re.compile(r"(?<![\d+])((?:(?:\+|00)?86[\s-]?)?1[3-9]\d)[\s-]?\d{4}[\s-]?(\d{4})(?!\d)"),
+        r"\1****\2",
+    ),
+    # landlines with their area code (0527-84351234): keep the area code and the last 4
+    (re.compile(r"(?<![\d-])(0\d{2,3})-\d{3,4}(\d{4})(?![\d-])"), r"\1-****\2"),
     (re.compile(r"\b([A-Za-z0-9._%+-])[A-Za-z0-9._%+-]*(@[A-Za-z0-9.-]+\.[A-Za-z]{2,})\b"), r"\1***\2"),
 )
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import threading
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -18,13 +18,15 @@ from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 from monitor.evaluation import Evaluation
+from monitor.ingest.events import FIELDS
+from monitor.ingest.outcome import RecordOutcome
 
 
 @dataclass
 class Snapshot:
     """What the last tick saw, as label tuples and counts."""
 
-    obligations: Counter[tuple[str, str]] = field(default_factory=Counter)  # (rule, status)
+    obligations: Counter[tuple[str, str, str]] = field(default_factory=Counter)  # (rule, unit, status)
     open_cases: Counter[tuple[str, str]] = field(default_factory=Counter)  # (rule, sla state)
     alerts: Counter[tuple[str, str, str]] = field(default_factory=Counter)  # (rule, state, level)
     last_tick: float = 0.0
@@ -34,7 +36,7 @@ class Snapshot:
     def of(cls, evaluation: Evaluation, calendar: dict[str, bool]) -> Snapshot:
         snap = cls(calendar=calendar, last_tick=evaluation.at.timestamp())
         for o in evaluation.obligations:
-            snap.obligations[(o.rule, o.status)] += 1
+            snap.obligations[(o.rule, o.unit_id or "", o.status)] += 1
             if o.subject.startswith("case:") and o.status in ("pending", "overdue"):
                 snap.open_cases[(o.rule, o.status)] += 1
         for a in evaluation.alerts:
@@ -51,8 +53,8 @@ class _SnapshotCollector(Collector):
         families: list[tuple[str, str, list[str], Counter[Any]]] = [
             (
                 "dutywatch_obligations",
-                "Obligations in view at the last tick, by rule and status.",
-                ["rule", "status"],
+                "Obligations in view at the last tick, by rule, answerable unit and status.",
+                ["rule", "unit", "status"],
                 snap.obligations,
             ),
             (
@@ -135,6 +137,15 @@ class Metrics:
         )
         self.registry.register(_SnapshotCollector(self))
 
+    def count_ingested(self, records: Sequence[object], outcomes: Sequence[RecordOutcome]) -> None:
+        """Count event records by type and outcome; a type that is not one of the schema's is
+        counted as `unknown`, so what clients send cannot grow the label set."""
+        counts = Counter(
+            (_event_type(record), outcome.status) for record, outcome in zip(records, outcomes, strict=True)
+        )
+        for (kind, status), n in counts.items():
+            self.events_ingested.labels(kind, status).inc(n)
+
     @property
     def snapshot(self) -> Snapshot:
         with self._lock:
@@ -143,3 +154,8 @@ class Metrics:
     def publish(self, snapshot: Snapshot) -> None:
         with self._lock:
             self._snapshot = snapshot
+
+
+def _event_type(record: object) -> str:
+    kind = record.get("type") if isinstance(record, dict) else None
+    return kind if isinstance(kind, str) and kind in FIELDS else "unknown"

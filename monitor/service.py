@@ -9,10 +9,9 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from pathlib import Path
 
 from pydantic import SecretStr
@@ -20,10 +19,11 @@ from sqlalchemy import text
 
 from monitor.alerting import commit_evaluation
 from monitor.calendar import CalendarNotCovered, WorkCalendar, load_calendar
-from monitor.clock import iso_shanghai, local_date, utcnow
+from monitor.clock import local_date, utcnow
 from monitor.config import Settings, load_settings
 from monitor.engine import DurableMatcher
 from monitor.evaluation import Evaluation, evaluate
+from monitor.heartbeat import write_heartbeat
 from monitor.ingest.events import ingest_events
 from monitor.ingest.outcome import RecordOutcome
 from monitor.leader import Leadership
@@ -31,14 +31,10 @@ from monitor.metrics import Metrics, Snapshot
 from monitor.outbox import Dispatcher, depth, enqueue, make_digests
 from monitor.rulebook import Rulebook, load_rulebook
 from monitor.store.db import ensure_schema, make_engine, session_factory
-from monitor.store.models import Case
 from monitor.yamlsource import SourceError
 from notifiers.base import Notifier
 
 log = logging.getLogger("dutywatch")
-
-# Events whose alerts must not wait for the next tick (issue: immediate rules).
-IMMEDIATE_TYPES = frozenset({"review", "case_opened", "case_closed", "case_reopened", "case_escalated"})
 
 
 @dataclass(frozen=True)
@@ -54,21 +50,6 @@ def _load(settings: Settings) -> Loaded:
     rulebook = load_rulebook(settings.rules_dir)
     calendar = load_calendar(settings.calendar.overrides_dir)
     return Loaded(rulebook, calendar, DurableMatcher(rulebook))
-
-
-def write_heartbeat(path: Path, when: datetime) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(f"{when.timestamp():.3f}\n", encoding="utf-8")
-    tmp.replace(path)
-
-
-def heartbeat_age(path: Path, now: datetime) -> float | None:
-    """Seconds since the last successful tick, or None when there is no heartbeat."""
-    try:
-        return now.timestamp() - float(path.read_text(encoding="utf-8").strip())
-    except (OSError, ValueError):
-        return None
 
 
 def worker_name() -> str:
@@ -235,10 +216,11 @@ class Service:
         try:
             fresh = load_settings(self.config_path, db_url=self.settings.database_url)
             loaded = _load(fresh)
-        except SourceError as exc:
+        except Exception as exc:  # whatever broke (a located SourceError, or worse), keep running
             self.reload_ok = self.metrics.reload_ok = False
-            log.error("reload failed, keeping the last good config and rules: %s", exc)
-            return False, str(exc)
+            reason = str(exc) if isinstance(exc, SourceError) else f"{type(exc).__name__}: {exc}"
+            log.error("reload failed, keeping the last good config and rules: %s", reason)
+            return False, reason
         self.settings = fresh.model_copy(
             update={"database_url": self.settings.database_url, "listen": self.settings.listen}
         )
@@ -292,54 +274,6 @@ class Service:
             )
             return evaluation
 
-    def case_clock(self, case_id: str, now: datetime | None = None) -> dict[str, object]:
-        """A case's SLA clocks at now: received, due, working days used, state, level.
-
-        Runs the evaluation (on `executor`), so it answers exactly what the tick would.
-        """
-        from starlette.exceptions import HTTPException
-
-        at = now or utcnow()
-        loaded = self.loaded
-        with self.sessions() as session:
-            case = session.get(Case, case_id)
-            if case is None:
-                raise HTTPException(404, f"no case {case_id!r}")
-            evaluation = evaluate(
-                session, loaded.rulebook, loaded.calendar, self.settings, at, loaded.matcher
-            )
-        alerts = {a.rule: a for a in evaluation.alerts}
-        received = local_date(case.received_at)
-        clocks = []
-        for o in evaluation.obligations:
-            if o.subject != f"case:{case_id}":
-                continue
-            alert = alerts.get(o.rule)
-            clocks.append(
-                {
-                    "rule": o.rule,
-                    "due": iso_shanghai(o.due_at),
-                    "status": o.status,
-                    "alert": alert.state if alert else None,
-                    "level": alert.level if alert else 0,
-                    "met_at": iso_shanghai(o.met_at) if o.met_at else None,
-                }
-            )
-        try:
-            used = loaded.calendar.count_workdays(received + timedelta(days=1), local_date(at))
-        except CalendarNotCovered:
-            used = None
-        return {
-            "case": case_id,
-            "enterprise": case.enterprise_id,
-            "unit": case.unit_id,
-            "complexity": case.complexity,
-            "channel": case.channel,
-            "received": iso_shanghai(case.received_at),
-            "working_days_used": used,
-            "clocks": clocks,
-        }
-
     def coverage(self, now: datetime) -> dict[str, bool]:
         """Calendar coverage of this year and, from 1 November, of the next."""
         today = local_date(now)
@@ -351,12 +285,7 @@ class Service:
         with self.sessions() as session:
             outcomes = ingest_events(session, records, now=utcnow(), settings=self.settings)
             session.commit()
-        types = Counter(
-            (str(r.get("type")) if isinstance(r, dict) and o.status != "rejected" else "invalid", o.status)
-            for (_, r), o in zip(records, outcomes, strict=True)
-        )
-        for (kind, outcome), n in types.items():
-            self.metrics.events_ingested.labels(kind, outcome).inc(n)
+        self.metrics.count_ingested([r for _, r in records], outcomes)
         return outcomes
 
     def database_ok(self) -> bool:

@@ -23,11 +23,11 @@ CODES = {
 }
 
 
-def error(status: int, message: str, **extra: Any) -> JSONResponse:
+def error(status: int, message: str, *, code: str | None = None, **extra: Any) -> JSONResponse:
+    """The one error shape; `code` defaults to the status's name in CODES."""
     headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
-    return JSONResponse(
-        {"error": {"code": CODES.get(status, "error"), "message": message, **extra}}, status, headers=headers
-    )
+    body = {"code": code or CODES.get(status, "error"), "message": message, **extra}
+    return JSONResponse({"error": body}, status, headers=headers)
 
 
 def install(app: FastAPI) -> None:

@@ -105,6 +105,7 @@ def _register() -> None:
         admin_cmd,
         backtest_cmd,
         calendar_cmd,
+        check_cmd,
         check_config_cmd,
         db_cmd,
         demo_cmd,
@@ -114,6 +115,7 @@ def _register() -> None:
         run_cmd,
         template_cmd,
         test_rules_cmd,
+        token_cmd,
     )
 
     cli.add_command(admin_cmd.alerts)
@@ -131,8 +133,8 @@ def _register() -> None:
     cli.add_command(report_cmd.report)
     cli.add_command(test_rules_cmd.test_rules)
     cli.add_command(run_cmd.run)
-    cli.add_command(run_cmd.check)
-    cli.add_command(run_cmd.token)
+    cli.add_command(check_cmd.check)
+    cli.add_command(token_cmd.token)
     cli.add_command(template_cmd.template)
 
 

@@ -8,6 +8,7 @@ import subprocess
 import sys
 import threading
 import time
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,7 +26,7 @@ from monitor.ingest.events import ingest_events
 from monitor.ingest.roster import load_roster, upsert_roster
 from monitor.service import Service
 from monitor.store.db import session_factory
-from monitor.tokens import create_token
+from monitor.tokens import create_token, hash_token
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -41,6 +42,10 @@ class Daemon:
     url: str
     service: Service
     tokens: dict[str, str]
+
+    def tick(self) -> None:
+        """One tick, on the evaluation thread as in the daemon (the matcher keeps to one thread)."""
+        self.service.executor.submit(self.service.tick).result()
 
     def call(self, scopes: str | None, method: str, path: str, **kwargs: Any) -> httpx.Response:
         """One request over real HTTP with a token of these scopes (None: no token)."""
@@ -60,34 +65,50 @@ def settings_for(db_url: str, tmp_path: Path, **extra: object) -> Settings:
     )
 
 
+CONFIGURED_TOKEN = "dw_declared-in-the-config-file"
+
+
 @pytest.fixture
 def daemon(db_url: str, tmp_path: Path) -> Iterator[Daemon]:
-    settings = settings_for(db_url, tmp_path, ingest={"max_batch": 50, "max_body_bytes": 64 * 1024})
-    service = Service(settings)
-    roster, events = generate_district(utcnow().date())
-    with session_factory(service.engine)() as session:
-        parsed, _ = load_roster(roster, "demo")
-        upsert_roster(session, parsed)
-        ingest_events(session, [(e["id"], e) for e in events], now=utcnow(), settings=settings)
-        tokens = {
-            scopes: create_token(session, scopes, tuple(scopes.split(",")), utcnow())
-            for scopes in ("read", "ingest", "admin", "ingest,read,admin")
-        }
-        session.commit()
-    port = free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(create_app(service), host="127.0.0.1", port=port, log_config=None, lifespan="off")
+    """The API over a demo district, without a scheduler: evaluations run when a test or an
+    immediate rule asks. Tokens by scope, and `config`, a read token declared in the settings."""
+    declared = {"name": "dashboard", "sha256": hash_token(CONFIGURED_TOKEN), "scopes": ["read"]}
+    settings = settings_for(
+        db_url, tmp_path, ingest={"max_batch": 50, "max_body_bytes": 64 * 1024}, tokens=[declared]
     )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started and time.monotonic() < deadline:
-        time.sleep(0.02)
+    service = Service(settings)
+    # Test databases are schemas of one PostgreSQL database and share its advisory locks: each
+    # gets a lock of its own, as each deployment has a database of its own.
+    service.leadership.key = uuid.uuid4().int % 2**62
+    server: uvicorn.Server | None = None
+    thread: threading.Thread | None = None
     try:
+        roster, events = generate_district(utcnow().date())
+        with session_factory(service.engine)() as session:
+            parsed, _ = load_roster(roster, "demo")
+            upsert_roster(session, parsed)
+            ingest_events(session, [(e["id"], e) for e in events], now=utcnow(), settings=settings)
+            tokens = {
+                scopes: create_token(session, scopes, tuple(scopes.split(",")), utcnow())
+                for scopes in ("read", "ingest", "admin", "ingest,read,admin")
+            }
+            session.commit()
+        tokens["config"] = CONFIGURED_TOKEN
+        assert service.lead()  # alone on its database, it leads (as its scheduler would find)
+        port = free_port()
+        server = uvicorn.Server(
+            uvicorn.Config(create_app(service), host="127.0.0.1", port=port, log_config=None, lifespan="off")
+        )
+        thread = threading.Thread(target=server.run, daemon=True)
+        thread.start()
+        deadline = time.monotonic() + 10
+        while not server.started and time.monotonic() < deadline:
+            time.sleep(0.02)
         yield Daemon(f"http://127.0.0.1:{port}", service, tokens)
     finally:
-        server.should_exit = True
-        thread.join(10)
+        if server is not None and thread is not None:
+            server.should_exit = True
+            thread.join(10)
         service.close()
 
 

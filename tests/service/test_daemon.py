@@ -111,7 +111,8 @@ def test_the_daemon_ticks_serves_metrics_reloads_and_drains(
         encoding="utf-8",
     )
     bad = httpx.post(f"{url}/-/reload", headers=auth, timeout=30)
-    assert bad.status_code == 422 and "reviews.yaml" in bad.json()["message"]
+    assert bad.status_code == 422 and bad.json()["error"]["code"] == "reload_failed"
+    assert "reviews.yaml" in bad.json()["error"]["message"]
     assert "dutywatch_config_last_reload_successful 0.0" in httpx.get(f"{url}/metrics", timeout=5).text
     time.sleep(1.5)  # ticks go on with the last good rules
     assert httpx.get(f"{url}/v1/alerts", headers=auth, timeout=10).status_code == 200
@@ -126,10 +127,8 @@ def test_the_daemon_ticks_serves_metrics_reloads_and_drains(
         assert time.monotonic() < deadline, "SIGHUP did not reload"
         time.sleep(0.2)
 
-    started = time.monotonic()
     process.send_signal(signal.SIGTERM)
-    assert process.wait(15) == 0
-    assert time.monotonic() - started < 10
+    assert process.wait(15) == 0  # the daemon exits 1 when its drain overruns 10 s
     assert process.stdout is not None
     log = process.stdout.read()
     assert '"message": "stopped"' in log

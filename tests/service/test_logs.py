@@ -32,3 +32,10 @@ def test_a_record_is_one_json_line() -> None:
     line = JsonFormatter().format(record)
     entry = json.loads(line)
     assert "\n" not in line and entry["message"] == "sent to 139****4567" and entry["alerts"] == 3
+
+
+def test_phone_numbers_in_other_spellings_are_masked_and_other_numbers_kept() -> None:
+    text = mask("+86 139 5123 4567, 139-5123-4567, 0527-84351234; at 2026-11-25 01:22, id 1700000000000")
+    for secret in ("5123", "8435"):
+        assert secret not in text
+    assert "0527-****1234" in text and "2026-11-25 01:22" in text and "1700000000000" in text

@@ -1,0 +1,139 @@
+"""Alerts and obligations as the store holds them (`read` scope); acknowledgements (`admin`).
+
+Lists are filtered in SQL and paged with `limit` and `offset`, in a stable order.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Query
+from fastapi.concurrency import run_in_threadpool
+from pydantic import BaseModel, Field
+from sqlalchemy import select
+from starlette.exceptions import HTTPException
+
+from monitor.api.auth import Admin, Reader, ServiceDep
+from monitor.clock import iso_shanghai, utcnow
+from monitor.obligations import Status
+from monitor.store.models import AlertRecord, ObligationRecord
+
+router = APIRouter()
+
+Limit = Annotated[int, Query(ge=1, le=10_000)]
+Offset = Annotated[int, Query(ge=0)]
+AlertState = Literal["warning", "overdue", "resolved"]
+
+
+class AckBody(BaseModel):
+    reason: str = Field(min_length=1, max_length=2000)
+
+
+def alert_json(row: AlertRecord) -> dict[str, Any]:
+    """The alert record of DESIGN.md, plus id, unit, fired_at, inhibition, silence and ack."""
+    return {
+        "id": row.id,
+        "rule": row.rule,
+        "subject": row.subject,
+        "period": row.period or None,
+        "state": row.state,
+        "level": row.level,
+        "due": iso_shanghai(row.due_at),
+        "recipients": row.recipients,
+        "clause": row.clause,
+        "message": row.message,
+        "unit": row.unit_id,
+        "fired_at": iso_shanghai(row.fired_at),
+        "inhibited_by": row.inhibited_by,
+        "silenced_by": row.silenced_by,
+        "acked": None
+        if row.acked_at is None
+        else {"by": row.acked_by, "at": iso_shanghai(row.acked_at), "reason": row.ack_reason},
+    }
+
+
+@router.get("/v1/alerts")
+async def list_alerts(
+    _: Reader,
+    service: ServiceDep,
+    state: AlertState | None = None,
+    rule: str | None = None,
+    unit: str | None = None,
+    level: Annotated[int | None, Query(ge=0, le=9)] = None,
+    limit: Limit = 1000,
+    offset: Offset = 0,
+) -> list[dict[str, Any]]:
+    """Open alerts (warning and overdue), or those in `state`; the filters combine."""
+    stmt = select(AlertRecord).order_by(AlertRecord.rule, AlertRecord.subject, AlertRecord.period)
+    stmt = stmt.where(AlertRecord.state == state) if state else stmt.where(AlertRecord.state != "resolved")
+    if rule:
+        stmt = stmt.where(AlertRecord.rule == rule)
+    if unit:
+        stmt = stmt.where(AlertRecord.unit_id == unit)
+    if level is not None:
+        stmt = stmt.where(AlertRecord.level == level)
+
+    def query() -> list[dict[str, Any]]:
+        with service.sessions() as session:
+            return [alert_json(r) for r in session.scalars(stmt.limit(limit).offset(offset))]
+
+    return await run_in_threadpool(query)
+
+
+@router.post("/v1/alerts/{alert_id}/ack")
+async def ack_alert(alert_id: int, body: AckBody, who: Admin, service: ServiceDep) -> dict[str, Any]:
+    """Acknowledge an alert: who (the token's name), when, and why."""
+
+    def update() -> dict[str, Any]:
+        with service.sessions() as session:
+            row = session.get(AlertRecord, alert_id)
+            if row is None:
+                raise HTTPException(404, f"no alert {alert_id}")
+            row.acked_by, row.acked_at, row.ack_reason = who.name, utcnow(), body.reason
+            session.commit()
+            return alert_json(row)
+
+    return await run_in_threadpool(update)
+
+
+@router.get("/v1/obligations")
+async def list_obligations(
+    _: Reader,
+    service: ServiceDep,
+    unit: str | None = None,
+    rule: str | None = None,
+    period: str | None = None,
+    status: Status | None = None,
+    limit: Limit = 1000,
+    offset: Offset = 0,
+) -> list[dict[str, Any]]:
+    """Each duty's status as of the last tick, by (rule, subject, period); the filters combine."""
+    stmt = select(ObligationRecord).order_by(
+        ObligationRecord.rule, ObligationRecord.subject, ObligationRecord.period
+    )
+    for column, value in (
+        (ObligationRecord.unit_id, unit),
+        (ObligationRecord.rule, rule),
+        (ObligationRecord.period, period),
+        (ObligationRecord.status, status),
+    ):
+        if value is not None:
+            stmt = stmt.where(column == value)
+
+    def query() -> list[dict[str, Any]]:
+        with service.sessions() as session:
+            return [
+                {
+                    "rule": o.rule,
+                    "subject": o.subject,
+                    "period": o.period or None,
+                    "unit": o.unit_id,
+                    "due": iso_shanghai(o.due_at),
+                    "status": o.status,
+                    "met_at": iso_shanghai(o.met_at) if o.met_at else None,
+                    "evaluated_at": iso_shanghai(o.evaluated_at),
+                }
+                for o in session.scalars(stmt.limit(limit).offset(offset))
+            ]
+
+    return await run_in_threadpool(query)

@@ -1,0 +1,60 @@
+"""Bearer tokens on the API: every route but /healthz, /readyz and /openapi.json needs one with
+the route's scope (`ingest`, `read` or `admin`); /metrics too when `metrics_require_token`."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Annotated
+
+from fastapi import Depends, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from starlette.exceptions import HTTPException
+
+from monitor.service import Service
+from monitor.tokens import Principal, authenticate
+
+# Declares the scheme in the OpenAPI document; the refusals are ours (401 and 403, JSON errors).
+_bearer = HTTPBearer(auto_error=False, description="A token from `dutywatch token create` or the config.")
+Credentials = Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
+
+
+def service_of(request: Request) -> Service:
+    service: Service = request.app.state.service
+    return service
+
+
+async def authorize(
+    service: Service, credentials: HTTPAuthorizationCredentials | None, scope: str
+) -> Principal:
+    """The caller, when the token exists, is unrevoked and carries the scope: else 401 (no such
+    token) or 403 (not that scope). The lookup reads the database, so it runs on the thread pool."""
+    token = credentials.credentials.strip() if credentials is not None else ""
+    if not token:
+        raise HTTPException(401, "a bearer token is required")
+
+    def lookup() -> Principal | None:
+        with service.sessions() as session:
+            return authenticate(session, service.settings, token)
+
+    principal = await run_in_threadpool(lookup)
+    if principal is None:
+        raise HTTPException(401, "unknown or revoked token")
+    if scope not in principal.scopes:
+        raise HTTPException(403, f"this token lacks the {scope!r} scope")
+    return principal
+
+
+def require(scope: str) -> Callable[[Request, HTTPAuthorizationCredentials | None], Awaitable[Principal]]:
+    """A dependency that lets only callers with `scope` through."""
+
+    async def check(request: Request, credentials: Credentials) -> Principal:
+        return await authorize(service_of(request), credentials, scope)
+
+    return check
+
+
+ServiceDep = Annotated[Service, Depends(service_of)]
+Reader = Annotated[Principal, Depends(require("read"))]
+Ingester = Annotated[Principal, Depends(require("ingest"))]
+Admin = Annotated[Principal, Depends(require("admin"))]

@@ -1,0 +1,126 @@
+"""What other platforms send: events (`ingest` scope) and the roster (`admin` scope).
+
+Each record gets its own answer (accepted, duplicate, or rejected with field and reason); a bad
+record never blocks the good ones beside it. Accepted records are committed before the answer.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException
+
+from monitor.api.auth import Admin, Ingester, ServiceDep
+from monitor.ingest.outcome import RecordOutcome
+from monitor.ingest.roster import load_roster, upsert_roster
+from monitor.scheduler import IMMEDIATE_TYPES, Evaluations
+
+router = APIRouter()
+
+_RESULTS: dict[int | str, dict[str, Any]] = {
+    200: {
+        "description": "One result per record, in order: accepted, duplicate, or rejected with field and reason.",
+        "content": {
+            "application/json": {
+                "example": {
+                    "accepted": 1,
+                    "duplicate": 0,
+                    "rejected": 1,
+                    "results": [
+                        {"ref": "[0]", "id": "v-1", "status": "accepted"},
+                        {
+                            "ref": "[1]",
+                            "id": "v-2",
+                            "status": "rejected",
+                            "field": "enterprise",
+                            "reason": "required",
+                        },
+                    ],
+                }
+            }
+        },
+    }
+}
+_EVENT = {"type": "object", "required": ["id", "type", "at"]}
+_EVENTS_BODY: dict[str, Any] = {
+    "requestBody": {
+        "required": True,
+        "description": "One event object or an array of them (DESIGN.md, Events).",
+        "content": {
+            "application/json": {
+                "schema": {"oneOf": [_EVENT, {"type": "array", "items": _EVENT}]},
+                "example": {
+                    "id": "rv-1",
+                    "type": "review",
+                    "at": "2026-11-02T10:00:00+08:00",
+                    "review": "RV-1",
+                    "unit": "u-spj",
+                    "rating": 2,
+                },
+            }
+        },
+    }
+}
+_ROSTER_BODY: dict[str, Any] = {
+    "requestBody": {
+        "required": True,
+        "description": "Sections units, officials, enterprises, pairings, projects (DESIGN.md, Roster).",
+        "content": {"application/json": {"schema": {"type": "object"}}},
+    }
+}
+
+
+async def json_body(request: Request) -> Any:
+    """The request body as JSON; 400 with the reason when it is not (bad UTF-8, bad JSON, too deep)."""
+    try:
+        return json.loads(await request.body())
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise HTTPException(400, f"the body is not JSON: {exc}") from None
+    except RecursionError:
+        raise HTTPException(400, "the body nests too deeply") from None
+
+
+def results(outcomes: list[RecordOutcome]) -> JSONResponse:
+    counts = {s: sum(1 for o in outcomes if o.status == s) for s in ("accepted", "duplicate", "rejected")}
+    return JSONResponse({**counts, "results": [o.as_dict() for o in outcomes]})
+
+
+@router.post("/v1/events", openapi_extra=_EVENTS_BODY, responses=_RESULTS)
+async def post_events(request: Request, _: Ingester, service: ServiceDep) -> JSONResponse:
+    """Store events once each (the id is the idempotency key); up to `ingest.max_batch` a request.
+
+    Accepted events that immediate rules wait for (a review, a case opened, closed, reopened or
+    escalated) start an evaluation at once, so their alerts do not wait for the tick.
+    """
+    body = await json_body(request)
+    records = body if isinstance(body, list) else [body]
+    limit = service.settings.ingest.max_batch
+    if len(records) > limit:
+        raise HTTPException(413, f"at most {limit} events per request, got {len(records)}")
+    outcomes = await run_in_threadpool(service.ingest, [(f"[{i}]", r) for i, r in enumerate(records)])
+    if any(
+        o.status == "accepted" and isinstance(r, dict) and r.get("type") in IMMEDIATE_TYPES
+        for r, o in zip(records, outcomes, strict=True)
+    ):
+        evaluations: Evaluations = request.app.state.evaluations
+        evaluations.soon()
+    return results(outcomes)
+
+
+@router.post("/v1/roster", openapi_extra=_ROSTER_BODY, responses=_RESULTS)
+async def post_roster(request: Request, _: Admin, service: ServiceDep) -> JSONResponse:
+    """Upsert units, officials, enterprises, pairings and projects; per-record results."""
+    body = await json_body(request)
+
+    def upsert() -> list[RecordOutcome]:
+        roster, problems = load_roster(body, "roster")
+        with service.sessions() as session:
+            outcomes = problems + upsert_roster(session, roster)
+            session.commit()
+        return outcomes
+
+    return results(await run_in_threadpool(upsert))

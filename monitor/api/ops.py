@@ -1,0 +1,77 @@
+"""Routes for operators and their machines: /healthz, /readyz, /metrics, /-/reload.
+
+/healthz and /readyz need no token, so that load balancers and orchestrators can probe them;
+they say nothing about the duties watched.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import JSONResponse, Response
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from monitor.api.auth import Admin, Credentials, ServiceDep, authorize
+from monitor.api.errors import error
+from monitor.clock import local_date, utcnow
+
+router = APIRouter()
+
+Reload = Callable[[], Awaitable[tuple[bool, str]]]
+
+
+def reload_of(request: Request) -> Reload:
+    reload: Reload = request.app.state.reload
+    return reload
+
+
+@router.get("/healthz")
+async def healthz() -> dict[str, str]:
+    """The process answers."""
+    return {"status": "ok"}
+
+
+@router.get("/readyz", responses={503: {"description": "A check failed; `checks` says which."}})
+async def readyz(service: ServiceDep) -> JSONResponse:
+    """Ready to serve: database reachable, rules loaded, calendar covers today, last tick fresh.
+
+    A failed reload does not make it unready (the last good rules keep running): it shows as
+    `last_reload_successful`, and in the metric of that name. A standby does not tick; it is
+    ready when it can serve the API, so `tick` only judges the leader.
+    """
+    now = utcnow()
+    settings = service.settings
+    fresh_within = max(3 * settings.tick_seconds, settings.heartbeat_max_age_seconds)
+    last_tick = service.last_tick
+    ticking = last_tick is not None and (now - last_tick).total_seconds() <= fresh_within
+    checks = {
+        "database": await run_in_threadpool(service.database_ok),
+        "rules": len(service.loaded.rulebook.rules) > 0,
+        "calendar": service.loaded.calendar.covers(local_date(now).year),
+        "tick": ticking or not service.leadership.is_leader,
+    }
+    ready = all(checks.values())
+    body: dict[str, Any] = {"ready": ready, "checks": checks, "last_reload_successful": service.reload_ok}
+    return JSONResponse(body, 200 if ready else 503)
+
+
+@router.get("/metrics", response_class=Response)
+async def metrics(service: ServiceDep, credentials: Credentials) -> Response:
+    """Prometheus text format, from the snapshot of the last tick: a scrape never reads the database."""
+    if service.settings.metrics_require_token:
+        await authorize(service, credentials, "read")
+    return Response(generate_latest(service.metrics.registry), media_type=CONTENT_TYPE_LATEST)
+
+
+@router.post(
+    "/-/reload", responses={422: {"description": "A file is broken; the last good ones keep running."}}
+)
+async def reload(_: Admin, run: Annotated[Reload, Depends(reload_of)]) -> Response:
+    """Reload config, rules and calendar, as SIGHUP does."""
+    ok, message = await run()
+    if not ok:
+        return error(422, message, code="reload_failed")
+    return JSONResponse({"reloaded": True, "message": message})

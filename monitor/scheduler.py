@@ -1,0 +1,118 @@
+"""When evaluations run: the tick every `tick_seconds`, and at once after events that immediate
+rules wait for.
+
+Every evaluation runs on the service's one evaluation thread (the durable-rules matcher is not
+thread-safe), never on the event loop. At most one evaluation waits behind the one running: a
+burst of bad reviews costs two evaluations, not one per review, and the waiting one starts after
+the last of them was committed, so it sees them all. Only the leader evaluates and dispatches
+(monitor.leader); events a standby accepts wait for the leader's next tick.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import threading
+from collections.abc import Awaitable, Callable
+from datetime import timedelta
+from typing import TYPE_CHECKING
+
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+
+from monitor.clock import utcnow
+from monitor.config import Settings
+from monitor.heartbeat import write_heartbeat
+
+if TYPE_CHECKING:
+    from monitor.service import Service
+
+log = logging.getLogger("dutywatch")
+
+# Events whose alerts must not wait for the next tick: a bad review, a case opened (major), closed
+# (unsatisfied), reopened (a repeated report) or escalated by hand.
+IMMEDIATE_TYPES = frozenset({"review", "case_opened", "case_closed", "case_reopened", "case_escalated"})
+
+Job = Callable[[], Awaitable[None]]
+
+
+class Evaluations:
+    """Runs `service.tick` (evaluate now, commit, metrics, heartbeat) on the evaluation thread."""
+
+    def __init__(self, service: Service) -> None:
+        self._service = service
+        self._lock = threading.Lock()
+        self._waiting: asyncio.Future[object] | None = None
+
+    def soon(self) -> asyncio.Future[object]:
+        """An evaluation that starts after the one running, if any; joins one already waiting.
+
+        Call from the event loop. Failures are logged here; awaiting the future re-raises them.
+        """
+        with self._lock:
+            if self._waiting is None:
+                loop = asyncio.get_running_loop()
+                self._waiting = loop.run_in_executor(self._service.executor, self._run)
+                self._waiting.add_done_callback(_log_failure)
+            return self._waiting
+
+    async def tick(self) -> None:
+        """The scheduled job: poll the leadership, evaluate when this process leads. A failed tick
+        is logged, and the next one tries again. A standby beats the heartbeat itself while it
+        reaches the database, so that `dutywatch check` does not restart a healthy standby."""
+        loop = asyncio.get_running_loop()
+        with contextlib.suppress(Exception):
+            if await loop.run_in_executor(None, self._service.lead):
+                await self.soon()
+            elif await loop.run_in_executor(None, self._service.database_ok):
+                write_heartbeat(self._service.settings.heartbeat_file, utcnow())
+
+    def _run(self) -> object:
+        # On the evaluation thread. The lock makes `soon` finish publishing the future before it
+        # is cleared; once cleared, events committed from now on get an evaluation of their own.
+        with self._lock:
+            self._waiting = None
+        if not self._service.leadership.is_leader:
+            return None  # two committers would race on the alert rows: the leader evaluates
+        return self._service.tick()
+
+
+def _log_failure(future: asyncio.Future[object]) -> None:
+    if not future.cancelled() and future.exception() is not None:
+        log.error("evaluation failed", exc_info=future.exception())
+
+
+def build_scheduler(settings: Settings, *, tick: Job, dispatch: Job, lead: Job) -> AsyncIOScheduler:
+    """APScheduler 3 with its in-memory job store, rebuilt from config at each start (the
+    database is the source of truth): a missed run is done once (coalesce), never two at a time,
+    and the tick is jittered so that replicas and neighbours on the same minute do not pile up.
+    Standbys poll for the lead more often than the tick, so a takeover is quick."""
+    scheduler = AsyncIOScheduler(
+        job_defaults={
+            "coalesce": True,
+            "max_instances": 1,
+            "misfire_grace_time": int(settings.tick_seconds * 2) + 1,
+        },
+        timezone="Asia/Shanghai",
+    )
+    scheduler.add_job(
+        tick,
+        "interval",
+        id="tick",
+        seconds=settings.tick_seconds,
+        jitter=settings.tick_seconds / 10,
+        next_run_time=utcnow() + timedelta(seconds=0.5),  # the first tick at start
+    )
+    scheduler.add_job(dispatch, "interval", id="dispatch", seconds=settings.notify.dispatch_seconds)
+    scheduler.add_job(lead, "interval", id="lead", seconds=min(2.0, settings.tick_seconds))
+    return scheduler
+
+
+def retime_tick(scheduler: AsyncIOScheduler, settings: Settings) -> None:
+    """Apply a reloaded `tick_seconds` to the running scheduler."""
+    job = scheduler.get_job("tick")
+    if job is not None and job.trigger.interval.total_seconds() != settings.tick_seconds:
+        scheduler.reschedule_job(
+            "tick", trigger="interval", seconds=settings.tick_seconds, jitter=settings.tick_seconds / 10
+        )
+        log.info("ticking every %gs from now", settings.tick_seconds)
