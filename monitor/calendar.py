@@ -139,6 +139,9 @@ class WorkCalendar:
         return [y for y in years if not self.covers(y)]
 
 
+_OVERRIDE_KEYS = ("year", "notice", "holidays", "workdays")
+
+
 def load_overrides(directory: Path) -> tuple[list[YearOverride], list[SourceError]]:
     """Read every `YYYY.yaml` in the directory; problems come back as file:line errors."""
     overrides: list[YearOverride] = []
@@ -152,6 +155,13 @@ def load_overrides(directory: Path) -> tuple[list[YearOverride], list[SourceErro
             errors.append(exc)
             continue
         data = doc.data
+        # A misspelt key (`holiday:`) would otherwise drop its dates without a word.
+        unknown = [key for key in data if key not in _OVERRIDE_KEYS]
+        if unknown:
+            errors.append(
+                doc.error((unknown[0],), f"unknown key {unknown[0]!r} (use {', '.join(_OVERRIDE_KEYS)})")
+            )
+            continue
         year = data.get("year")
         if not isinstance(year, int) or not 1990 <= year <= 2200:
             errors.append(doc.error(("year",), "year must be a four-digit integer"))

@@ -206,7 +206,11 @@ def secret_from_env(name: str, environ: dict[str, str] | None = None) -> str | N
         return env[name]
     path = env.get(f"{name}_FILE")
     if path:
-        return Path(path).read_text(encoding="utf-8").strip()
+        try:
+            return Path(path).read_text(encoding="utf-8").strip()
+        except (OSError, UnicodeDecodeError) as exc:
+            reason = exc.strerror if isinstance(exc, OSError) else "not UTF-8 text"
+            raise SourceError(path, 0, f"cannot read {name}_FILE: {reason}") from None
     return None
 
 
@@ -243,6 +247,24 @@ SECRET_ENV = {
     "DUTYWATCH_WEBHOOK_SECRET": "webhook_secret",
 }
 
+# Where each environment variable lands, so that a bad value is blamed on the variable, not on
+# the line of the file it overrode.
+_ENV_PATHS: dict[str, tuple[str, ...]] = {
+    "DUTYWATCH_DB_URL": ("database_url",),
+    "DUTYWATCH_LISTEN": ("listen",),
+    "DUTYWATCH_SMTP_URL": ("smtp", "url"),
+    "DUTYWATCH_SMTP_FROM": ("smtp", "sender"),
+    **{name: ("notify", "vendors", key) for name, key in SECRET_ENV.items()},
+}
+
+
+def _env_culprit(loc: tuple[str | int, ...], env: dict[str, str]) -> str | None:
+    """The environment variable that set the value at `loc`, if one did."""
+    for name, path in _ENV_PATHS.items():
+        if loc[: len(path)] == path and (env.get(name) or env.get(f"{name}_FILE")):
+            return name
+    return None
+
 
 def _merge(base: Any, override: Any) -> Any:
     """Nested dictionaries merged key by key; anything else replaced."""
@@ -276,6 +298,12 @@ def load_settings(
     try:
         return Settings.model_validate(raw)
     except ValidationError as exc:
+        first = exc.errors()[0]
+        loc = tuple(first["loc"])
+        culprit = _env_culprit(loc, env)
+        if culprit is not None:
+            where = ".".join(str(p) for p in loc)
+            raise SourceError(f"${culprit}", 0, f"{where}: {first['msg']}") from None
         if doc is None:
             doc = YamlDocument(str(config_path), raw, None)
         raise pydantic_errors(doc, exc)[0] from None

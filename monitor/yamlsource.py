@@ -32,7 +32,8 @@ class YamlDocument:
     root: yaml.Node | None
 
     def line_of(self, path: PathKey) -> int:
-        """The line of the deepest node the path reaches (the parent's when a key is missing)."""
+        """The line of the deepest key or list item the path reaches (the parent's when a key is
+        missing). A key's line, not its value's: `holidays:` is where a bad block list is named."""
         node = self.root
         if node is None:
             return 1
@@ -47,10 +48,10 @@ class YamlDocument:
                         break
             elif isinstance(node, yaml.SequenceNode) and isinstance(key, int) and 0 <= key < len(node.value):
                 child = node.value[key]
+                line = child.start_mark.line + 1
             if child is None:
                 return line
             node = child
-            line = node.start_mark.line + 1
         return line
 
     def error(self, path: PathKey, reason: str) -> SourceError:

@@ -1,60 +1,163 @@
-"""The store: migrations on both back ends, models and migration in agreement, UTC round trips."""
+"""The store on SQLite and PostgreSQL: migrations, models and migration in agreement, UTC round
+trips, and the SQLite connection settings."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import Engine, text
-from sqlalchemy.exc import StatementError
+from alembic.script import ScriptDirectory
+from sqlalchemy import Engine, inspect, select, text
+from sqlalchemy.exc import IntegrityError, StatementError
 
-from monitor.store.db import make_engine, session_factory, upgrade
-from monitor.store.models import Base, Event
+from monitor.store.db import alembic_config, ensure_schema, is_empty, make_engine, session_factory, upgrade
+from monitor.store.models import Base, Event, Project, ProjectItem
+
+SHANGHAI = ZoneInfo("Asia/Shanghai")
 
 
-def test_migrations_are_idempotent_and_match_the_models(engine: Engine) -> None:
-    upgrade(engine)  # a second time: nothing to do
+def _revision(engine: Engine) -> str | None:
     with engine.connect() as conn:
-        diff = compare_metadata(MigrationContext.configure(conn), Base.metadata)
-    assert diff == []
+        return MigrationContext.configure(conn).get_current_revision()
 
 
-def test_times_go_in_as_shanghai_and_come_back_aware_utc(engine: Engine) -> None:
-    local = datetime(2024, 10, 8, 9, 30, tzinfo=ZoneInfo("Asia/Shanghai"))
+def _head(engine: Engine) -> str | None:
+    return ScriptDirectory.from_config(alembic_config(engine)).get_current_head()
+
+
+def _event(event_id: str, at: datetime) -> Event:
+    return Event(id=event_id, type="visit", at=at, payload={"a": "中文"}, digest="d", received_at=at)
+
+
+# --- migrations --------------------------------------------------------------------------------
+
+
+def test_migrations_build_every_table_on_an_empty_database(db_url: str) -> None:
+    engine = make_engine(db_url)
+    try:
+        assert is_empty(engine)
+        ensure_schema(engine)
+        assert set(inspect(engine).get_table_names()) == {*Base.metadata.tables, "alembic_version"}
+        assert _revision(engine) == _head(engine) is not None
+    finally:
+        engine.dispose()
+
+
+def test_a_second_upgrade_changes_nothing_and_keeps_the_data(engine: Engine) -> None:
     with session_factory(engine)() as session:
-        session.add(
-            Event(id="e", type="visit", at=local, payload={"a": "中文"}, digest="d", received_at=local)
-        )
+        session.add(_event("kept", datetime(2024, 10, 8, tzinfo=UTC)))
+        session.commit()
+    before = _revision(engine)
+    upgrade(engine)
+    assert _revision(engine) == before
+    with session_factory(engine)() as session:
+        assert session.get(Event, "kept") is not None
+
+
+def test_the_models_and_the_migration_agree(engine: Engine) -> None:
+    # what `alembic check` does: autogenerate against the migrated database finds nothing to do
+    with engine.connect() as conn:
+        context = MigrationContext.configure(conn, opts={"compare_type": True})
+        assert compare_metadata(context, Base.metadata) == []
+
+
+# --- UTCDateTime -----------------------------------------------------------------------------------
+
+
+def test_a_shanghai_time_comes_back_as_the_same_instant_in_utc(engine: Engine) -> None:
+    local = datetime(2024, 10, 8, 9, 30, tzinfo=SHANGHAI)
+    with session_factory(engine)() as session:
+        session.add(_event("e", local))
         session.commit()
     with session_factory(engine)() as session:
         event = session.get(Event, "e")
         assert event is not None
-        assert event.at == local and event.at.tzinfo is UTC
-        assert event.payload == {"a": "中文"}
+        assert event.at.tzinfo is UTC
+        assert event.at == local
+        assert event.at.replace(tzinfo=None) == datetime(2024, 10, 8, 1, 30)
+
+
+def test_a_time_just_after_shanghai_midnight_is_the_day_before_in_utc(engine: Engine) -> None:
+    local = datetime(2025, 1, 1, 0, 0, 1, tzinfo=SHANGHAI)
+    with session_factory(engine)() as session:
+        session.add(_event("ny", local))
+        session.commit()
+    with session_factory(engine)() as session:
+        stored = session.scalar(select(Event.at).where(Event.id == "ny"))
+        assert stored == datetime(2024, 12, 31, 16, 0, 1, tzinfo=UTC)
+
+
+def test_instants_compare_as_instants_whatever_their_zone(engine: Engine) -> None:
+    base = datetime(2024, 10, 8, 12, 0, tzinfo=UTC)
+    with session_factory(engine)() as session:
+        session.add_all([_event(f"e{i}", base + timedelta(hours=i)) for i in range(4)])
+        session.commit()
+    # 21:30 in Shanghai is 13:30 UTC: only e0 and e1 are at or before it
+    cutoff = datetime(2024, 10, 8, 21, 30, tzinfo=SHANGHAI)
+    with session_factory(engine)() as session:
+        found = session.scalars(select(Event.id).where(Event.at <= cutoff).order_by(Event.at)).all()
+    assert found == ["e0", "e1"]
+
+
+def test_a_missing_time_stays_missing(engine: Engine) -> None:
+    with session_factory(engine)() as session:
+        session.add(Project(id="p", name="项目"))
+        session.flush()
+        session.add(ProjectItem(project_id="p", id="i", name="立项", due=date(2024, 1, 1)))
+        session.commit()
+    with session_factory(engine)() as session:
+        assert session.scalar(select(ProjectItem.done_at)) is None
+
+
+def test_foreign_keys_are_enforced(engine: Engine) -> None:
+    with session_factory(engine)() as session:
+        session.add(ProjectItem(project_id="nowhere", id="i", name="立项", due=date(2024, 1, 1)))
+        with pytest.raises(IntegrityError):
+            session.commit()
 
 
 def test_a_naive_datetime_is_refused(engine: Engine) -> None:
     with session_factory(engine)() as session:
-        session.add(
-            Event(
-                id="n",
-                type="visit",
-                at=datetime(2024, 1, 1),
-                payload={},
-                digest="d",
-                received_at=datetime(2024, 1, 1),
-            )
-        )
+        session.add(_event("n", datetime(2024, 1, 1)))
         with pytest.raises(StatementError, match="naive datetime"):
             session.commit()
 
 
-def test_sqlite_runs_in_wal_mode_with_a_busy_timeout(tmp_path: object) -> None:
+# --- SQLite connections ------------------------------------------------------------------------------
+
+
+def test_sqlite_runs_in_wal_mode_with_a_busy_timeout_and_foreign_keys(tmp_path: Path) -> None:
     engine = make_engine(f"sqlite:///{tmp_path}/x.db")
-    with engine.connect() as conn:
-        assert conn.scalar(text("PRAGMA journal_mode")) == "wal"
-        assert conn.scalar(text("PRAGMA busy_timeout")) == 30000
-    engine.dispose()
+    try:
+        with engine.connect() as conn:
+            assert conn.scalar(text("PRAGMA journal_mode")) == "wal"
+            assert conn.scalar(text("PRAGMA busy_timeout")) == 30000
+            assert conn.scalar(text("PRAGMA foreign_keys")) == 1
+    finally:
+        engine.dispose()
+
+
+def test_every_new_sqlite_connection_gets_the_settings(tmp_path: Path) -> None:
+    engine = make_engine(f"sqlite:///{tmp_path}/x.db")
+    try:
+        with engine.connect() as first, engine.connect() as second:
+            assert (
+                first.scalar(text("PRAGMA busy_timeout"))
+                == second.scalar(text("PRAGMA busy_timeout"))
+                == 30000
+            )
+    finally:
+        engine.dispose()
+
+
+def test_an_sqlite_file_in_a_missing_folder_gets_its_folder(tmp_path: Path) -> None:
+    engine = make_engine(f"sqlite:///{tmp_path}/var/deep/x.db")
+    try:
+        ensure_schema(engine)
+        assert (tmp_path / "var" / "deep" / "x.db").exists()
+    finally:
+        engine.dispose()
