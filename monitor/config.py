@@ -158,6 +158,7 @@ class Settings(_Frozen):
     heartbeat_file: Path = Path("var/heartbeat")
     heartbeat_max_age_seconds: float = Field(180.0, gt=0)
     language: str = "zh"
+    district: str = Field("宿豫区", min_length=1, max_length=40)  # named on pages, reports and mail
     calendar: CalendarSettings = CalendarSettings()
     ingest: IngestSettings = IngestSettings()
     cases: CaseSettings = CaseSettings()

@@ -10,7 +10,7 @@ import asyncio
 
 from fastapi import FastAPI
 
-from monitor.api import alerts, cases, intake, ops
+from monitor.api import alerts, cases, intake, ops, status
 from monitor.api.errors import BodyLimit, install
 from monitor.api.ops import Reload
 from monitor.scheduler import Evaluations
@@ -38,6 +38,6 @@ def create_app(
     app.state.reload = reload or reload_on_evaluation_thread
     install(app)
     app.add_middleware(BodyLimit, limit=service.settings.ingest.max_body_bytes)
-    for module in (ops, intake, alerts, cases):
+    for module in (ops, intake, alerts, cases, status):
         app.include_router(module.router)
     return app

@@ -1,0 +1,143 @@
+"""The status page at `/`: one read-only HTML page in Chinese, no JavaScript, behind a `read` token.
+
+A browser signs in once with a form (`POST /login`); the token then travels in an HttpOnly,
+SameSite=Strict cookie, never in a URL (addresses end up in logs and browser history). A
+script may send the usual bearer header instead. The page reads what the last tick recorded,
+so it costs a few queries however large the district.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from functools import cache
+from urllib.parse import parse_qs
+
+from fastapi import APIRouter, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from jinja2 import Environment, PackageLoader, select_autoescape
+
+from monitor.api.auth import ServiceDep
+from monitor.clock import SHANGHAI, utcnow
+from monitor.service import Service
+from monitor.status_page import Status, status
+from monitor.tokens import Principal, authenticate
+
+router = APIRouter(include_in_schema=False)
+
+COOKIE = "dutywatch_token"
+MAX_TOKEN_CHARS = 200
+LIST_LIMIT = 100  # rows per list and unit; the rest are counted
+SESSION_HOURS = 12
+HEADERS = {
+    # nothing but our own inline styles; no scripts, frames or foreign forms
+    "Content-Security-Policy": (
+        "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; "
+        "frame-ancestors 'none'; base-uri 'none'"
+    ),
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+    "Referrer-Policy": "no-referrer",
+    "Cache-Control": "no-store",
+}
+
+
+def local_time(at: datetime) -> str:
+    return at.astimezone(SHANGHAI).strftime("%Y-%m-%d %H:%M")
+
+
+@cache
+def _templates() -> Environment:
+    env = Environment(
+        loader=PackageLoader("monitor", "templates"),
+        autoescape=select_autoescape(default=True, default_for_string=True),
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.globals["local"] = local_time
+    return env
+
+
+def _html(template: str, status_code: int = 200, **values: object) -> HTMLResponse:
+    body = _templates().get_template(template).render(**values)
+    return HTMLResponse(body, status_code=status_code, headers=HEADERS)
+
+
+async def _principal(service: Service, token: str) -> Principal | None:
+    token = token.strip()
+    if not token or len(token) > MAX_TOKEN_CHARS:
+        return None
+
+    def lookup() -> Principal | None:
+        with service.sessions() as session:
+            return authenticate(session, service.settings, token)
+
+    return await run_in_threadpool(lookup)
+
+
+def _presented(request: Request) -> str:
+    scheme, _, credentials = request.headers.get("authorization", "").partition(" ")
+    if scheme.lower() == "bearer" and credentials:
+        return credentials
+    return request.cookies.get(COOKIE, "")
+
+
+def _login(service: Service, status_code: int, error: str | None = None) -> HTMLResponse:
+    return _html("login.html.j2", status_code, district=service.settings.district, error=error)
+
+
+@router.get("/", response_class=HTMLResponse)
+async def page(request: Request, service: ServiceDep, unit: str | None = None) -> Response:
+    """The status page, or the sign-in form (401) without a valid `read` token."""
+    principal = await _principal(service, _presented(request))
+    if principal is None:
+        return _login(service, 401)
+    if "read" not in principal.scopes:
+        return _login(service, 403, "此令牌没有“read”权限，不能查看状态页。")
+    now = utcnow()
+
+    def gather() -> Status:
+        with service.sessions() as session:
+            return status(session, service.loaded.rulebook, now, unit=unit)
+
+    figures = await run_in_threadpool(gather)
+    return _html(
+        "status.html.j2",
+        page=figures,
+        unit=unit,
+        district=service.settings.district,
+        limit=LIST_LIMIT,
+        one_second=timedelta(seconds=1),
+        good=service.settings.report.star_at_least,
+        bad=service.settings.report.criticism_below,
+    )
+
+
+@router.post("/login")
+async def login(request: Request, service: ServiceDep) -> Response:
+    """Check the form's token; a `read` token gets the session cookie and goes to the page."""
+    form = parse_qs((await request.body()).decode("utf-8", errors="replace"), max_num_fields=5)
+    token = (form.get("token") or [""])[0]
+    principal = await _principal(service, token)
+    if principal is None:
+        return _login(service, 401, "令牌无效或已撤销。")
+    if "read" not in principal.scopes:
+        return _login(service, 403, "此令牌没有“read”权限，不能查看状态页。")
+    response = RedirectResponse("/", status_code=303, headers=HEADERS)
+    response.set_cookie(
+        COOKIE,
+        token.strip(),
+        max_age=SESSION_HOURS * 3600,
+        httponly=True,
+        samesite="strict",
+        secure=request.url.scheme == "https",
+        path="/",
+    )
+    return response
+
+
+@router.post("/logout")
+async def logout() -> Response:
+    response = RedirectResponse("/", status_code=303, headers=HEADERS)
+    response.delete_cookie(COOKIE, path="/", httponly=True, samesite="strict")
+    return response
