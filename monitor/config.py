@@ -130,6 +130,13 @@ class ReportSettings(_Frozen):
     interview_below: float = Field(0.6, ge=0, le=1)  # an interview (约谈)
     star_at_least: float = Field(0.95, ge=0, le=1)  # candidates for 作风之星
     stars: int = Field(3, ge=0)
+    # The daemon mails last month's report by email on this working day of the month, from
+    # `mail_time` (Asia/Shanghai), to the heads of the rules' lead units and to `mail_to`
+    # (official ids); 0 turns the mailing off.
+    mail_on_working_day: int = Field(1, ge=0, le=10)
+    mail_time: time = time(9, 0)
+    mail_lead_units: bool = True
+    mail_to: tuple[str, ...] = ()
 
 
 class InhibitRule(_Frozen):

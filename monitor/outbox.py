@@ -38,7 +38,8 @@ GROUP_CHANNELS = frozenset({"wecom", "dingtalk", "webhook"})
 GROUP = "group"
 
 
-def _key(*parts: object) -> str:
+def notification_key(*parts: object) -> str:
+    """A notification's idempotency key: the same parts always give the same key."""
     return hashlib.sha256("|".join(str(p) for p in parts).encode("utf-8")).hexdigest()[:48]
 
 
@@ -156,7 +157,7 @@ def enqueue(
             official = officials.get(str(recipient))
             if recipient != GROUP and not _reachable(channel, official):
                 continue
-            key = _key(
+            key = notification_key(
                 row.rule, row.subject, row.period, iso_shanghai(row.fired_at), stamp, recipient, channel
             )
             if session.scalar(select(Notification.id).where(Notification.key == key)) is not None:
@@ -213,7 +214,7 @@ def make_digests(session: Session, now: datetime, is_workday: bool, digest_time:
         groups.setdefault((row.recipient, row.channel), []).append(row)
     made = 0
     for (recipient, channel), rows in groups.items():
-        key = _key("digest", day, recipient, channel)
+        key = notification_key("digest", day, recipient, channel)
         if session.scalar(select(Notification.id).where(Notification.key == key)) is not None:
             continue  # today's digest went out already: these wait for the next one
         text = "\n\n".join(f"{i}. {r.subject}\n{r.text}" for i, r in enumerate(rows, 1))
@@ -341,7 +342,11 @@ class Dispatcher:
             with self.sessions() as session:
                 recipient = self._recipient(session, row.recipient)
             message = Message(
-                recipient=recipient, subject=row.subject, text=row.text, idempotency_key=row.key
+                recipient=recipient,
+                subject=row.subject,
+                text=row.text,
+                html=row.html,
+                idempotency_key=row.key,
             )
             try:
                 if notifier is None:

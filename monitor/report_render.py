@@ -108,7 +108,7 @@ def to_xlsx(report: MonthlyReport, path: Path) -> None:
     book.save(path)
 
 
-def to_html(report: MonthlyReport) -> str:
+def to_html(report: MonthlyReport, district: str = "宿豫区") -> str:
     def cell(value: object) -> str:
         if isinstance(value, float):
             return f"<td>{value:.1%}</td>"
@@ -136,11 +136,11 @@ def to_html(report: MonthlyReport) -> str:
         )
     )
     return f"""<!doctype html>
-<html lang="zh-CN"><head><meta charset="utf-8"><title>营商环境督办月报 {report.period.label}</title>
+<html lang="zh-CN"><head><meta charset="utf-8"><title>{html.escape(district)}营商环境督办月报 {report.period.label}</title>
 <style>body{{font-family:'PingFang SC','Microsoft YaHei',sans-serif;margin:2em}}table{{border-collapse:collapse}}
 td,th{{border:1px solid #ccc;padding:4px 8px;text-align:right}}td:first-child,th:first-child{{text-align:left}}
 @media print{{body{{margin:0}}h1{{font-size:16pt}}}}</style></head><body>
-<h1>宿豫区优化营商环境督办月报（{report.period.label}）</h1>
+<h1>{html.escape(district)}优化营商环境督办月报（{report.period.label}）</h1>
 <h2>各单位办理情况</h2>
 <table><tr>{"".join(f"<th>{h}</th>" for h in HEADERS)}</tr>
 {rows}</table>

@@ -29,6 +29,7 @@ from monitor.ingest.outcome import RecordOutcome
 from monitor.leader import Leadership
 from monitor.metrics import Metrics, Snapshot
 from monitor.outbox import Dispatcher, depth, enqueue, make_digests
+from monitor.report_mail import mail_monthly_report
 from monitor.rulebook import Rulebook, load_rulebook
 from monitor.store.db import ensure_schema, make_engine, session_factory
 from monitor.yamlsource import SourceError
@@ -257,6 +258,10 @@ class Service:
                 except CalendarNotCovered:
                     workday = True  # no calendar for the year: send the digest rather than hold it
                 make_digests(session, at, workday, self.settings.notify.digest_time)
+                if "email" in self.channels:
+                    mail_monthly_report(
+                        session, loaded.rulebook, loaded.calendar, self.settings, loaded.matcher, at
+                    )
                 session.commit()
             self.metrics.evaluation_seconds.observe(evaluation.seconds)
             self.metrics.publish(Snapshot.of(evaluation, self.coverage(at)))

@@ -46,7 +46,7 @@ def report(ctx: Context, period: str, fmt: str, out: Path | None) -> None:
         to_xlsx(result, out)
         click.echo(f"wrote {out}")
         return
-    text = to_csv(result) if fmt == "csv" else to_html(result)
+    text = to_csv(result) if fmt == "csv" else to_html(result, ctx.settings.district)
     if out is None:
         click.echo(text, nl=False)
     else:
