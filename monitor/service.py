@@ -17,7 +17,7 @@ from pathlib import Path
 from pydantic import SecretStr
 from sqlalchemy import text
 
-from monitor.alerting import commit_evaluation
+from monitor.alerting import Transition, commit_evaluation
 from monitor.calendar import CalendarNotCovered, WorkCalendar, load_calendar
 from monitor.clock import local_date, utcnow
 from monitor.config import Settings, load_settings
@@ -188,6 +188,7 @@ class Service:
         self.loaded = _load(settings)
         self.reload_ok = True
         self.last_tick: datetime | None = None
+        self.last_changes: list[Transition] = []  # the alert transitions of the last tick
         self._tick_lock = threading.Lock()
         self.leadership = Leadership(self.engine)
         self.channels = channels_of(settings)
@@ -267,6 +268,7 @@ class Service:
             self.metrics.publish(Snapshot.of(evaluation, self.coverage(at)))
             write_heartbeat(self.settings.heartbeat_file, at)
             self.last_tick = at
+            self.last_changes = changes
             for problem in evaluation.problems:
                 log.warning("evaluation problem: %s", problem)
             log.info(
