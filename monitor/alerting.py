@@ -10,13 +10,13 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Literal
+from typing import Any, Literal
 
-from sqlalchemy import select
+from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session
 
 from monitor.evaluation import Alert, Evaluation
-from monitor.store.models import AlertRecord, ObligationRecord
+from monitor.store.models import AlertRecord, ObligationRecord, TickRecord
 
 Change = Literal["fired", "escalated", "resolved"]
 Key = tuple[str, str, str]
@@ -83,88 +83,144 @@ def open_alerts(session: Session) -> dict[Key, AlertStatus]:
     return {(r, s, p): AlertStatus(st, lv) for r, s, p, st, lv in rows}
 
 
-def commit_evaluation(session: Session, evaluation: Evaluation) -> list[Transition]:
+# what an evaluation sets on an alert row (the lifecycle columns are set apart)
+_ALERT_FIELDS = ("state", "level", "unit_id", "due_at", "recipients", "clause", "message", "inhibited_by")
+_OBLIGATION_FIELDS = ("unit_id", "due_at", "status", "met_at")
+
+
+def commit_evaluation(session: Session, evaluation: Evaluation, worker: str = "") -> list[Transition]:
     """Record the evaluation's alerts and obligation statuses; returns the transitions.
 
-    Idempotent: committing the same evaluation twice changes nothing the second time.
+    Idempotent: committing the same evaluation twice changes nothing the second time. It reads
+    the stored rows as plain columns and writes only what differs, in bulk: in a steady state a
+    tick of a city's fifty thousand open alerts writes a handful of rows.
     """
     now = evaluation.at
-    changes = transitions(open_alerts(session), evaluation)
+    columns = [getattr(AlertRecord, name) for name in ("id", "rule", "subject", "period", *_ALERT_FIELDS)]
+    stored: dict[Key, Any] = {
+        (r.rule, r.subject, r.period): r
+        for r in session.execute(select(*columns).where(AlertRecord.state != "resolved"))
+    }
+    changes = transitions({k: AlertStatus(r.state, r.level) for k, r in stored.items()}, evaluation)
     current = {a.key: a for a in [*evaluation.alerts, *evaluation.inhibited]}
-    touched = {(t.rule, t.subject, t.period or "") for t in changes}
-    keys = set(current) | touched
-    rows: dict[Key, AlertRecord] = {}
-    for rule in {k[0] for k in keys}:
-        subjects = [k[1] for k in keys if k[0] == rule]
-        for chunk in _chunks(subjects, 500):
-            for row in session.scalars(
-                select(AlertRecord).where(AlertRecord.rule == rule, AlertRecord.subject.in_(chunk))
+    # rows of alerts firing again after they resolved: found by key, few at a time
+    returning = [k for k in current if k not in stored]
+    for rule in {k[0] for k in returning}:
+        for chunk in _chunks(sorted({k[1] for k in returning if k[0] == rule}), 500):
+            for r in session.execute(
+                select(*columns).where(AlertRecord.rule == rule, AlertRecord.subject.in_(chunk))
             ):
-                rows[(row.rule, row.subject, row.period)] = row
+                stored.setdefault((r.rule, r.subject, r.period), r)
+    inserts: list[dict[str, Any]] = []
+    updates: list[dict[str, Any]] = []
     for key, alert in current.items():
-        found = rows.get(key)
-        if found is None:
-            row = AlertRecord(
-                rule=alert.rule,
-                subject=alert.subject,
-                period=key[2],
-                fired_at=now,
-                changed_at=now,
-                level=alert.level,
-                state=alert.state,
+        values: dict[str, Any] = {
+            "state": alert.state,
+            "level": alert.level,
+            "unit_id": alert.unit_id,
+            "due_at": alert.due_at,
+            "recipients": list(alert.recipients),
+            "clause": alert.clause,
+            "message": alert.message,
+            "inhibited_by": alert.inhibited_by,
+        }
+        row = stored.get(key)
+        if row is None:
+            inserts.append(
+                {
+                    "rule": key[0],
+                    "subject": key[1],
+                    "period": key[2],
+                    "fired_at": now,
+                    "changed_at": now,
+                    **values,
+                }
             )
-            session.add(row)
-        else:
-            row = found
-        if row.state == "resolved":
-            row.fired_at = now
-            row.resolved_at = None
-            row.acked_at = row.acked_by = row.ack_reason = None
-            row.changed_at = now
-        if row.state != alert.state or row.level != alert.level:
-            row.changed_at = now
-        row.state = alert.state
-        row.level = alert.level
-        row.unit_id = alert.unit_id
-        row.due_at = alert.due_at
-        row.recipients = list(alert.recipients)
-        row.clause = alert.clause
-        row.message = alert.message
-        row.inhibited_by = alert.inhibited_by
+            continue
+        changed = {name: value for name, value in values.items() if getattr(row, name) != value}
+        if row.state == "resolved":  # fires again: a new life, unacknowledged
+            changed.update(fired_at=now, resolved_at=None, acked_at=None, acked_by=None, ack_reason=None)
+        if "state" in changed or "level" in changed:
+            changed["changed_at"] = now
+        if changed:
+            updates.append({"id": row.id, **changed})
     for change in changes:
         if change.change == "resolved":
-            resolved = rows.get((change.rule, change.subject, change.period or ""))
-            if resolved is not None:
-                resolved.state = "resolved"
-                resolved.resolved_at = now
-                resolved.changed_at = now
+            row = stored.get((change.rule, change.subject, change.period or ""))
+            if row is not None:
+                updates.append({"id": row.id, "state": "resolved", "resolved_at": now, "changed_at": now})
+    if inserts:
+        session.execute(insert(AlertRecord), inserts)
+    _bulk_update(session, AlertRecord, updates)
     _record_obligations(session, evaluation)
-    session.flush()
+    _record_tick(session, evaluation, len(changes), worker)
+    # the bulk statements went around the identity map: what the session holds is stale
+    for held in list(session.identity_map.values()):
+        if isinstance(held, (AlertRecord, ObligationRecord)):
+            session.expire(held)
     return changes
 
 
+def _record_tick(session: Session, evaluation: Evaluation, transitions: int, worker: str) -> None:
+    values = {
+        "at": evaluation.at,
+        "seconds": evaluation.seconds,
+        "alerts": len(evaluation.alerts),
+        "transitions": transitions,
+        "worker": worker[:80],
+    }
+    if session.execute(update(TickRecord).where(TickRecord.name == "last").values(**values)).rowcount == 0:  # type: ignore[attr-defined]
+        session.execute(insert(TickRecord).values(name="last", **values))
+
+
+def _bulk_update(session: Session, model: type[Any], rows: list[dict[str, Any]]) -> None:
+    """UPDATE by primary key, one executemany per set of columns changed."""
+    by_columns: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+    for row in rows:
+        by_columns.setdefault(tuple(sorted(row)), []).append(row)
+    for batch in by_columns.values():
+        session.execute(update(model), batch)
+
+
 def _record_obligations(session: Session, evaluation: Evaluation) -> None:
+    """Each obligation's last known status: new ones inserted, changed ones updated (with the
+    instant of the evaluation that changed them), the rest left alone."""
     now = evaluation.at
     wanted = {o.key: o for o in evaluation.obligations}
-    existing: dict[Key, ObligationRecord] = {}
-    for rule in {k[0] for k in wanted}:
+    columns = [ObligationRecord.rule, ObligationRecord.subject, ObligationRecord.period]
+    columns += [getattr(ObligationRecord, name) for name in _OBLIGATION_FIELDS]
+    existing: dict[Key, Any] = {}
+    for rule in sorted({k[0] for k in wanted}):
+        periods = sorted({k[2] for k in wanted if k[0] == rule})
+        if "" not in periods:
+            # periodic duties: the periods in view hold every row wanted (the index leads with them)
+            query = select(*columns).where(
+                ObligationRecord.rule == rule, ObligationRecord.period.in_(periods)
+            )
+            existing.update({(r.rule, r.subject, r.period): r for r in session.execute(query)})
+            continue
         subjects = sorted({k[1] for k in wanted if k[0] == rule})
         for chunk in _chunks(subjects, 500):
-            for row in session.scalars(
-                select(ObligationRecord).where(
-                    ObligationRecord.rule == rule, ObligationRecord.subject.in_(chunk)
-                )
-            ):
-                existing[(row.rule, row.subject, row.period)] = row
+            query = select(*columns).where(ObligationRecord.rule == rule, ObligationRecord.subject.in_(chunk))
+            existing.update({(r.rule, r.subject, r.period): r for r in session.execute(query)})
+    inserts: list[dict[str, Any]] = []
+    updates: list[dict[str, Any]] = []
     for key, obligation in wanted.items():
-        row = existing.get(key) or ObligationRecord(rule=key[0], subject=key[1], period=key[2])
-        if key not in existing:
-            session.add(row)
-        row.unit_id = obligation.unit_id
-        row.due_at = obligation.due_at
-        row.status = obligation.status
-        row.met_at = obligation.met_at
-        row.evaluated_at = now
+        values = {
+            "unit_id": obligation.unit_id,
+            "due_at": obligation.due_at,
+            "status": obligation.status,
+            "met_at": obligation.met_at,
+        }
+        row = existing.get(key)
+        if row is None:
+            inserts.append({"rule": key[0], "subject": key[1], "period": key[2], "changed_at": now, **values})
+        elif any(getattr(row, name) != value for name, value in values.items()):
+            updates.append({"rule": key[0], "subject": key[1], "period": key[2], "changed_at": now, **values})
+    if inserts:
+        session.execute(insert(ObligationRecord), inserts)
+    if updates:
+        session.execute(update(ObligationRecord), updates)
 
 
 def _chunks(items: list[str], size: int) -> list[list[str]]:

@@ -7,6 +7,7 @@ decide what "now" is before handing it to evaluation.
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, time, timedelta
+from functools import lru_cache
 from zoneinfo import ZoneInfo
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
@@ -54,6 +55,7 @@ def start_of_day(day: date) -> datetime:
     return datetime.combine(day, time.min, tzinfo=SHANGHAI).astimezone(UTC)
 
 
+@lru_cache(maxsize=65_536)  # due times repeat (ends of working days): formatting them is the cost
 def iso_shanghai(instant: datetime) -> str:
     """ISO 8601 with the +08:00 offset, as the alert record shows times."""
     return instant.astimezone(SHANGHAI).isoformat(timespec="seconds")

@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 from monitor.calendar import CalendarNotCovered, WorkCalendar
 from monitor.clock import iso_shanghai
 from monitor.config import InhibitRule, Settings
-from monitor.engine import Fact, Matcher
+from monitor.engine import Fact, FactStatus, Matcher
 from monitor.obligations import Obligation, View
 from monitor.obligations.cases import (
     case_clock_obligations,
@@ -98,7 +98,7 @@ class Evaluation:
     obligations: list[Obligation]
     problems: list[str] = field(default_factory=list)  # e.g. a calendar year that is not covered
     incomplete_rules: set[str] = field(default_factory=set)  # rules whose view is partial: resolve nothing
-    facts: int = 0
+    facts: int = 0  # distinct facts the matcher decided
     matcher_seconds: float = 0.0
     seconds: float = 0.0
 
@@ -154,26 +154,31 @@ def evaluate(
                 continue
             obligations.append(obligation)
 
+    # The matcher decides each distinct fact once: a decision depends on the fact's fields alone
+    # (the matcher keeps no state), and a city's fifty thousand unmet duties come in a few
+    # hundred shapes of (rule, status, working days to due, overdue, level reached).
     open_ones = [o for o in obligations if o.status in ("pending", "overdue")]
-    facts = [
-        Fact(
-            key=i,
-            rule=o.rule,
-            status="overdue" if o.status == "overdue" else "pending",
-            working_days_to_due=o.working_days_to_due,
-            working_days_overdue=o.working_days_overdue,
-            min_level=o.min_level,
-        )
-        for i, o in enumerate(open_ones)
-    ]
+    slots: dict[tuple[str, FactStatus, int, int, int], int] = {}
+    slot_of: list[int] = []
+    facts: list[Fact] = []
+    for o in open_ones:
+        status: FactStatus = "overdue" if o.status == "overdue" else "pending"
+        shape = (o.rule, status, o.working_days_to_due, o.working_days_overdue, o.min_level)
+        slot = slots.get(shape)
+        if slot is None:
+            slot = slots[shape] = len(facts)
+            facts.append(Fact(slot, *shape))
+        slot_of.append(slot)
     matcher_started = _time.perf_counter()
-    decisions = matcher.decide(facts)
+    decided = {d.key: d for d in matcher.decide(facts)}
     matcher_seconds = _time.perf_counter() - matcher_started
 
     lang = language or settings.language
     alerts: list[Alert] = []
-    for decision in decisions:
-        obligation = open_ones[decision.key]
+    for obligation, slot in zip(open_ones, slot_of, strict=True):
+        decision = decided.get(slot)
+        if decision is None:
+            continue
         rule = rulebook[obligation.rule]
         step_roles = _roles_for(rule, decision.state, decision.level)
         context = {

@@ -18,6 +18,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import func, or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
@@ -89,44 +90,94 @@ def enqueue(
     """
     officials = {o.id: o for o in session.scalars(select(Official))}
     silences = active_silences(session, now)
-    open_rows = list(session.scalars(select(AlertRecord).where(AlertRecord.state != "resolved")))
+    # the open alerts as plain columns: a city has tens of thousands, and a tick changes few
+    open_rows = session.execute(
+        select(
+            AlertRecord.id,
+            AlertRecord.rule,
+            AlertRecord.subject,
+            AlertRecord.unit_id,
+            AlertRecord.acked_at,
+            AlertRecord.inhibited_by,
+            AlertRecord.silenced_by,
+            AlertRecord.notified_at,
+        ).where(AlertRecord.state != "resolved")
+    ).all()
+    silenced: dict[int, int | None] = {}
+    muted: list[dict[str, Any]] = []
     for open_row in open_rows:
-        open_row.silenced_by = silencing(silences, open_row)
-    rows: list[tuple[AlertRecord, str]] = []
+        silence = silencing(silences, open_row) if silences else None
+        silenced[open_row.id] = silence
+        if silence != open_row.silenced_by:
+            muted.append({"id": open_row.id, "silenced_by": silence})
+    if muted:
+        session.execute(update(AlertRecord), muted)
+    wanted: list[tuple[int, str]] = []  # (alert id, kind)
     keys = {(c.rule, c.subject, c.period or "") for c in changes}
-    by_key: dict[tuple[str, str, str], AlertRecord] = {}
+    by_key: dict[
+        tuple[str, str, str], tuple[int, int | None, str | None, datetime | None, datetime | None]
+    ] = {}
     for rule in {k[0] for k in keys}:
-        for row in session.scalars(
-            select(AlertRecord).where(
-                AlertRecord.rule == rule, AlertRecord.subject.in_([k[1] for k in keys if k[0] == rule])
-            )
+        for found in session.execute(
+            select(
+                AlertRecord.id,
+                AlertRecord.rule,
+                AlertRecord.subject,
+                AlertRecord.period,
+                AlertRecord.silenced_by,
+                AlertRecord.inhibited_by,
+                AlertRecord.acked_at,
+                AlertRecord.notified_at,
+            ).where(AlertRecord.rule == rule, AlertRecord.subject.in_([k[1] for k in keys if k[0] == rule]))
         ):
-            by_key[(row.rule, row.subject, row.period)] = row
+            by_key[(found.rule, found.subject, found.period)] = (
+                found.id,
+                silenced.get(found.id, found.silenced_by),
+                found.inhibited_by,
+                found.acked_at,
+                found.notified_at,
+            )
     for change in changes:
-        found = by_key.get((change.rule, change.subject, change.period or ""))
-        if found is None or found.inhibited_by or (found.silenced_by and change.change != "resolved"):
+        hit = by_key.get((change.rule, change.subject, change.period or ""))
+        if hit is None:
             continue
-        if change.change == "escalated" and found.acked_at is not None:
+        alert_id, silence, inhibitor, acked_at, notified_at = hit
+        if inhibitor or (silence and change.change != "resolved"):
+            continue
+        if change.change == "escalated" and acked_at is not None:
             continue  # acknowledged: it stops climbing toward new people
-        if change.change == "resolved" and found.notified_at is None:
+        if change.change == "resolved" and notified_at is None:
             continue  # nobody was told, nobody needs the all-clear
-        rows.append((found, change.change))
+        wanted.append((alert_id, change.change))
     if renotify:
-        for row in open_rows:
+        chosen = {alert_id for alert_id, _ in wanted}
+        for open_row in open_rows:
             if (
-                row.acked_at is not None
-                or row.inhibited_by
-                or row.silenced_by
-                or any(r is row for r, _ in rows)
+                open_row.acked_at is not None
+                or open_row.inhibited_by
+                or silenced[open_row.id]
+                or open_row.id in chosen
             ):
                 continue
-            if row.notified_at is None:
+            if open_row.notified_at is None:
                 # held back while it fired (silenced or inhibited then): tell now that it is not
-                rows.append((row, "fired"))
+                wanted.append((open_row.id, "fired"))
                 continue
-            hours = rulebook[row.rule].renotify_hours if row.rule in rulebook.rules else 24.0
-            if row.notified_at + timedelta(hours=hours) <= now:
-                rows.append((row, "reminder"))
+            hours = rulebook[open_row.rule].renotify_hours if open_row.rule in rulebook.rules else 24.0
+            if open_row.notified_at + timedelta(hours=hours) <= now:
+                wanted.append((open_row.id, "reminder"))
+    loaded: dict[int, AlertRecord] = {}
+    ids = sorted({alert_id for alert_id, _ in wanted})
+    for i in range(0, len(ids), 500):
+        loaded.update(
+            {
+                r.id: r
+                for r in session.scalars(select(AlertRecord).where(AlertRecord.id.in_(ids[i : i + 500])))
+            }
+        )
+    rows = [(loaded[alert_id], kind) for alert_id, kind in wanted if alert_id in loaded]
+    for row, _ in rows:
+        row.silenced_by = silenced.get(row.id, row.silenced_by)
     queued = 0
     for row, kind in rows:
         stamp = iso_shanghai(now) if kind == "reminder" else f"{kind}:{row.level}"
@@ -153,6 +204,7 @@ def enqueue(
         )
         people = [(r, c) for r in recipients for c in channels if c not in GROUP_CHANNELS]
         group = [(GROUP, c) for c in channels if c in GROUP_CHANNELS and (recipients or told_group)]
+        planned = []
         for recipient, channel in people + group:
             official = officials.get(str(recipient))
             if recipient != GROUP and not _reachable(channel, official):
@@ -160,8 +212,14 @@ def enqueue(
             key = notification_key(
                 row.rule, row.subject, row.period, iso_shanghai(row.fired_at), stamp, recipient, channel
             )
-            if session.scalar(select(Notification.id).where(Notification.key == key)) is not None:
+            planned.append((recipient, channel, key))
+        existing = set(
+            session.scalars(select(Notification.key).where(Notification.key.in_([k for _, _, k in planned])))
+        )
+        for recipient, channel, key in planned:
+            if key in existing:
                 continue
+            existing.add(key)
             subject = _subject(rulebook, row, kind)
             text = _text(row, kind) + (_names(recipients, officials) if recipient == GROUP else "")
             html = None

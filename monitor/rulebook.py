@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
@@ -185,6 +185,7 @@ class RuleFile(_Frozen):
     rules: tuple[Rule, ...]
 
 
+RENDER_CACHE_SIZE = 500_000
 _SPACE_BY_CJK = re.compile(r"(?<=[\u3000-\u9fff\uff00-\uffef]) +| +(?=[\u3000-\u9fff\uff00-\uffef])")
 _JINJA = jinja2.Environment(undefined=jinja2.StrictUndefined, autoescape=False, keep_trailing_newline=False)
 
@@ -195,6 +196,12 @@ class Rulebook:
 
     rules: Mapping[str, Rule]
     templates: Mapping[tuple[str, str], jinja2.Template]
+    # rendered messages by (rule, language, context): a tick renders again what the last one
+    # did (the same names and counts), and a render costs far more than the lookup
+    _rendered: dict[tuple[object, ...], str] = field(default_factory=dict, compare=False, repr=False)
+    _context_names: dict[tuple[str, str], tuple[str, ...]] = field(
+        default_factory=dict, compare=False, repr=False
+    )
 
     def __iter__(self) -> Iterator[Rule]:
         return iter(self.rules.values())
@@ -204,6 +211,23 @@ class Rulebook:
 
     def render(self, rule_id: str, language: str, context: Mapping[str, object]) -> str:
         """The rule's message in the language; YAML folding spaces next to Chinese are dropped."""
+        names = tuple(context)
+        if self._context_names.setdefault((rule_id, language), names) != names:
+            return self._render(rule_id, language, context)  # another shape of context: no cache
+        key = (rule_id, language, *context.values())
+        try:
+            cached = self._rendered.get(key)
+        except TypeError:  # a value that cannot be hashed: render without the cache
+            return self._render(rule_id, language, context)
+        if cached is not None:
+            return cached
+        text = self._render(rule_id, language, context)
+        if len(self._rendered) >= RENDER_CACHE_SIZE:
+            self._rendered.clear()  # a crude bound: a tick refills what it needs
+        self._rendered[key] = text
+        return text
+
+    def _render(self, rule_id: str, language: str, context: Mapping[str, object]) -> str:
         text = " ".join(self.templates[(rule_id, language)].render(**context).split())
         if language == "zh":
             text = _SPACE_BY_CJK.sub("", text)

@@ -243,7 +243,7 @@ class Service:
                 evaluation = evaluate(
                     session, loaded.rulebook, loaded.calendar, self.settings, at, loaded.matcher
                 )
-                changes = commit_evaluation(session, evaluation)
+                changes = commit_evaluation(session, evaluation, self.dispatcher.worker)
                 queued = enqueue(
                     session,
                     loaded.rulebook,

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime, time
+from typing import Protocol
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from monitor.clock import SHANGHAI
-from monitor.store.models import AlertRecord, Silence
+from monitor.store.models import Silence
 
 
 def parse_daily(text: str) -> tuple[time, time]:
@@ -33,7 +34,18 @@ def active(silence: Silence, now: datetime) -> bool:
     return (start <= t or t < end) if start > end else start <= t < end
 
 
-def matches(silence: Silence, row: AlertRecord) -> bool:
+class Silenceable(Protocol):
+    """What a silence matches on: an alert row, or its columns."""
+
+    @property
+    def rule(self) -> str: ...
+    @property
+    def unit_id(self) -> str | None: ...
+    @property
+    def subject(self) -> str: ...
+
+
+def matches(silence: Silence, row: Silenceable) -> bool:
     if silence.rule and silence.rule != row.rule:
         return False
     if silence.unit_id and silence.unit_id != row.unit_id:
@@ -50,6 +62,6 @@ def active_silences(session: Session, now: datetime) -> list[Silence]:
     return [s for s in candidates if active(s, now)]
 
 
-def silencing(silences: Sequence[Silence], row: AlertRecord) -> int | None:
+def silencing(silences: Sequence[Silence], row: Silenceable) -> int | None:
     """The id of the first silence that mutes this alert, or None."""
     return next((s.id for s in silences if matches(s, row)), None)

@@ -17,7 +17,16 @@ from sqlalchemy.orm import Session
 
 from monitor.clock import SHANGHAI, local_date, start_of_day
 from monitor.rulebook import Rulebook
-from monitor.store.models import AlertRecord, Case, Enterprise, ObligationRecord, Official, Project, Unit
+from monitor.store.models import (
+    AlertRecord,
+    Case,
+    Enterprise,
+    ObligationRecord,
+    Official,
+    Project,
+    TickRecord,
+    Unit,
+)
 
 RUNNING = ("pending", "overdue")
 DECIDED = ("met_on_time", "met_late", "overdue", "missed")
@@ -76,7 +85,7 @@ class UnitStatus:
 @dataclass
 class Status:
     now: datetime
-    evaluated_at: datetime | None  # the last tick that recorded statuses
+    evaluated_at: datetime | None  # the instant the last committed evaluation looked at
     week_end: datetime
     month: str
     units: list[UnitStatus]
@@ -237,7 +246,7 @@ def status(
 
     for figure in units.values():
         figure.overdue.sort(key=lambda d: (-d.level, d.due_at))
-    evaluated_at = session.scalar(select(func.max(ObligationRecord.evaluated_at)))
+    evaluated_at = session.scalar(select(TickRecord.at).where(TickRecord.name == "last"))
     ordered = sorted(
         units.values(),
         key=lambda u: (-len(u.overdue), -sum(c.overdue for c in u.cases), u.unit_id),

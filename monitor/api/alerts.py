@@ -131,7 +131,7 @@ async def list_obligations(
                     "due": iso_shanghai(o.due_at),
                     "status": o.status,
                     "met_at": iso_shanghai(o.met_at) if o.met_at else None,
-                    "evaluated_at": iso_shanghai(o.evaluated_at),
+                    "changed_at": iso_shanghai(o.changed_at),
                 }
                 for o in session.scalars(stmt.limit(limit).offset(offset))
             ]

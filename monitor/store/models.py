@@ -232,7 +232,7 @@ class ObligationRecord(Base):
         String(20)
     )  # pending, warning, overdue, met_on_time, met_late, missed
     met_at: Mapped[datetime | None]
-    evaluated_at: Mapped[datetime]
+    changed_at: Mapped[datetime]  # the evaluation instant that last changed the row
 
 
 class AlertRecord(Base):
@@ -261,6 +261,18 @@ class AlertRecord(Base):
     inhibited_by: Mapped[str | None] = mapped_column(String(64))
     notified_at: Mapped[datetime | None]  # when its recipients were last told (for re-notifying)
     silenced_by: Mapped[int | None] = mapped_column(Integer)  # the silence muting it, if any
+
+
+class TickRecord(Base):
+    """The last tick of the leader: what the status page and the replicas say "as of"."""
+
+    __tablename__ = "ticks"
+    name: Mapped[str] = mapped_column(String(20), primary_key=True)  # "last"
+    at: Mapped[datetime]  # the instant evaluated
+    seconds: Mapped[float]
+    alerts: Mapped[int] = mapped_column(Integer)
+    transitions: Mapped[int] = mapped_column(Integer)
+    worker: Mapped[str] = mapped_column(String(80))
 
 
 class ApiToken(Base):

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-25 01:30:20.225223
+Create Date: 2026-11-25 03:58:45.532992
 """
 
 from __future__ import annotations
@@ -129,7 +129,7 @@ def upgrade() -> None:
         sa.Column("due_at", monitor.store.models.UTCDateTime(timezone=True), nullable=False),
         sa.Column("status", sa.String(length=20), nullable=False),
         sa.Column("met_at", monitor.store.models.UTCDateTime(timezone=True), nullable=True),
-        sa.Column("evaluated_at", monitor.store.models.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("changed_at", monitor.store.models.UTCDateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("rule", "subject", "period", name=op.f("pk_obligations")),
     )
     with op.batch_alter_table("obligations", schema=None) as batch_op:
@@ -232,6 +232,16 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name=op.f("pk_silences")),
     )
     op.create_table(
+        "ticks",
+        sa.Column("name", sa.String(length=20), nullable=False),
+        sa.Column("at", monitor.store.models.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("seconds", sa.Double(), nullable=False),
+        sa.Column("alerts", sa.Integer(), nullable=False),
+        sa.Column("transitions", sa.Integer(), nullable=False),
+        sa.Column("worker", sa.String(length=80), nullable=False),
+        sa.PrimaryKeyConstraint("name", name=op.f("pk_ticks")),
+    )
+    op.create_table(
         "units",
         sa.Column("id", sa.String(length=64), nullable=False),
         sa.Column("name", sa.String(length=200), nullable=False),
@@ -303,6 +313,7 @@ def downgrade() -> None:
     op.drop_table("activities")
     op.drop_table("waivers")
     op.drop_table("units")
+    op.drop_table("ticks")
     op.drop_table("silences")
     with op.batch_alter_table("reviews", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_reviews_unit_id"))
