@@ -9,19 +9,26 @@ process by design) the process is always the leader.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import logging
 import threading
 
 from sqlalchemy import Connection, Engine, text
 
 log = logging.getLogger("dutywatch.leader")
-LOCK_KEY = 0x64757479  # "duty": one lock per database
+
+
+def lock_key(database: str, schema: str) -> int:
+    """The advisory lock of one deployment: a stable signed 64-bit number from its database and
+    schema, so that deployments in separate schemas of one database do not fight for one lock."""
+    digest = hashlib.blake2b(f"dutywatch:{database}:{schema}".encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big", signed=True)
 
 
 class Leadership:
-    def __init__(self, engine: Engine, key: int = LOCK_KEY) -> None:
+    def __init__(self, engine: Engine, key: int | None = None) -> None:
         self.engine = engine
-        self.key = key
+        self.key = key  # None: derived from the database and schema on the first poll
         self.shared = engine.dialect.name == "postgresql"
         self._connection: Connection | None = None
         self._lock = threading.Lock()
@@ -41,6 +48,11 @@ class Leadership:
                     self._drop()
             try:
                 connection = self.engine.connect().execution_options(isolation_level="AUTOCOMMIT")
+                if self.key is None:
+                    database, schema = connection.execute(
+                        text("SELECT current_database(), current_schema()")
+                    ).one()
+                    self.key = lock_key(str(database), str(schema))
                 got = bool(
                     connection.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": self.key}).scalar()
                 )

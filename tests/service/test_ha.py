@@ -86,3 +86,51 @@ def test_the_standby_takes_over_within_15_seconds(db_url: str, tmp_path: Path) -
     duplicates = {k: n for k, n in ids.items() if n > 1}
     assert not duplicates, duplicates
     print(f"takeover after {takeover:.1f} s, {len(ids)} notifications, none twice")
+
+
+@pytest.mark.postgres
+def test_each_deployment_schema_elects_its_own_leader(pg_reachable: None) -> None:
+    """Two deployments in two schemas of one database each have a leader; two replicas of one
+    deployment share one lock, and the second takes the lead when the first lets go."""
+    import uuid
+
+    from sqlalchemy import create_engine, make_url, text
+
+    from monitor.leader import Leadership, lock_key
+    from monitor.store.db import make_engine, normalise_url
+    from tests.conftest import PG_URL
+
+    schemas = [f"t_{uuid.uuid4().hex[:12]}" for _ in range(2)]
+    admin = create_engine(normalise_url(PG_URL), isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        for schema in schemas:
+            conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+    sep = "&" if "?" in PG_URL else "?"
+    engines = [
+        make_engine(f"{PG_URL}{sep}options=-csearch_path%3D{schema}") for schema in (schemas[0], *schemas)
+    ]
+    first, replica, other = (Leadership(e) for e in engines)
+    try:
+        assert first.poll() and other.poll()
+        assert not replica.poll()
+        assert first.key == replica.key != other.key
+        assert first.key == lock_key(str(make_url(normalise_url(PG_URL)).database), schemas[0])
+        first.release()
+        assert replica.poll()
+    finally:
+        for leadership in (first, replica, other):
+            leadership.release()
+        for engine in engines:
+            engine.dispose()
+        with admin.connect() as conn:
+            for schema in schemas:
+                conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+        admin.dispose()
+
+
+def test_lock_keys_are_stable_signed_64_bit_numbers() -> None:
+    from monitor.leader import lock_key
+
+    key = lock_key("dutywatch", "public")
+    assert key == lock_key("dutywatch", "public") and -(2**63) <= key < 2**63
+    assert len({lock_key("dutywatch", s) for s in ("public", "city", "province")}) == 3
