@@ -16,7 +16,7 @@ from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session
 
 from monitor.evaluation import Alert, Evaluation
-from monitor.store.models import AlertRecord, ObligationRecord, TickRecord
+from monitor.store.models import OPEN_STATES, AlertRecord, ObligationRecord, TickRecord
 
 Change = Literal["fired", "escalated", "resolved"]
 Key = tuple[str, str, str]
@@ -78,7 +78,7 @@ def open_alerts(session: Session) -> dict[Key, AlertStatus]:
     rows = session.execute(
         select(
             AlertRecord.rule, AlertRecord.subject, AlertRecord.period, AlertRecord.state, AlertRecord.level
-        ).where(AlertRecord.state != "resolved")
+        ).where(AlertRecord.state.in_(OPEN_STATES))
     )
     return {(r, s, p): AlertStatus(st, lv) for r, s, p, st, lv in rows}
 
@@ -99,7 +99,7 @@ def commit_evaluation(session: Session, evaluation: Evaluation, worker: str = ""
     columns = [getattr(AlertRecord, name) for name in ("id", "rule", "subject", "period", *_ALERT_FIELDS)]
     stored: dict[Key, Any] = {
         (r.rule, r.subject, r.period): r
-        for r in session.execute(select(*columns).where(AlertRecord.state != "resolved"))
+        for r in session.execute(select(*columns).where(AlertRecord.state.in_(OPEN_STATES)))
     }
     changes = transitions({k: AlertStatus(r.state, r.level) for k, r in stored.items()}, evaluation)
     current = {a.key: a for a in [*evaluation.alerts, *evaluation.inhibited]}

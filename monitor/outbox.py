@@ -29,7 +29,7 @@ from monitor.config import NotifySettings
 from monitor.messages import context, render, sms_text
 from monitor.rulebook import Rulebook
 from monitor.silences import active_silences, silencing
-from monitor.store.models import AlertRecord, Notification, Official
+from monitor.store.models import OPEN_STATES, AlertRecord, Notification, Official
 from notifiers.base import Message, Notifier, Recipient, TransportError
 
 log = logging.getLogger("dutywatch.outbox")
@@ -101,7 +101,7 @@ def enqueue(
             AlertRecord.inhibited_by,
             AlertRecord.silenced_by,
             AlertRecord.notified_at,
-        ).where(AlertRecord.state != "resolved")
+        ).where(AlertRecord.state.in_(OPEN_STATES))
     ).all()
     silenced: dict[int, int | None] = {}
     muted: list[dict[str, Any]] = []

@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 from monitor.clock import SHANGHAI, local_date, start_of_day
 from monitor.rulebook import Rulebook
 from monitor.store.models import (
+    OPEN_STATES,
     AlertRecord,
     Case,
     Enterprise,
@@ -179,7 +180,7 @@ def status(
         (a.rule, a.subject, a.period): a
         for a in session.scalars(
             select(AlertRecord).where(
-                AlertRecord.state != "resolved",
+                AlertRecord.state.in_(OPEN_STATES),
                 AlertRecord.unit_id.in_(list(units)) if unit is not None else true(),
             )
         )

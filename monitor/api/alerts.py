@@ -16,7 +16,7 @@ from starlette.exceptions import HTTPException
 from monitor.api.auth import Admin, Reader, ServiceDep
 from monitor.clock import iso_shanghai, utcnow
 from monitor.obligations import Status
-from monitor.store.models import AlertRecord, ObligationRecord
+from monitor.store.models import OPEN_STATES, AlertRecord, ObligationRecord
 
 router = APIRouter()
 
@@ -65,7 +65,7 @@ async def list_alerts(
 ) -> list[dict[str, Any]]:
     """Open alerts (warning and overdue), or those in `state`; the filters combine."""
     stmt = select(AlertRecord).order_by(AlertRecord.rule, AlertRecord.subject, AlertRecord.period)
-    stmt = stmt.where(AlertRecord.state == state) if state else stmt.where(AlertRecord.state != "resolved")
+    stmt = stmt.where(AlertRecord.state == state) if state else stmt.where(AlertRecord.state.in_(OPEN_STATES))
     if rule:
         stmt = stmt.where(AlertRecord.rule == rule)
     if unit:

@@ -12,7 +12,7 @@ from monitor.cli import Context, pass_context
 from monitor.cli.output import table
 from monitor.clock import iso_shanghai, utcnow
 from monitor.store.db import session_factory
-from monitor.store.models import AlertRecord, Notification
+from monitor.store.models import OPEN_STATES, AlertRecord, Notification
 
 FORMAT = click.option(
     "--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True
@@ -35,7 +35,7 @@ def alerts_list(
     ctx: Context, state: str | None, rule: str | None, unit: str | None, level: int | None, fmt: str
 ) -> None:
     stmt = select(AlertRecord).order_by(AlertRecord.rule, AlertRecord.subject, AlertRecord.period)
-    stmt = stmt.where(AlertRecord.state == state) if state else stmt.where(AlertRecord.state != "resolved")
+    stmt = stmt.where(AlertRecord.state == state) if state else stmt.where(AlertRecord.state.in_(OPEN_STATES))
     for column, value in ((AlertRecord.rule, rule), (AlertRecord.unit_id, unit), (AlertRecord.level, level)):
         if value is not None:
             stmt = stmt.where(column == value)

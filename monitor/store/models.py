@@ -235,11 +235,18 @@ class ObligationRecord(Base):
     changed_at: Mapped[datetime]  # the evaluation instant that last changed the row
 
 
+OPEN_STATES = ("warning", "overdue")  # an alert's states before it resolves
+
+
 class AlertRecord(Base):
     """An alert keyed by (rule, subject, period): fires once, escalates, resolves."""
 
     __tablename__ = "alerts"
-    __table_args__ = (UniqueConstraint("rule", "subject", "period", name="uq_alerts_key"),)
+    __table_args__ = (
+        UniqueConstraint("rule", "subject", "period", name="uq_alerts_key"),
+        # the open ones are read every tick; resolved ones pile up over the years
+        Index("ix_alerts_state", "state"),
+    )
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     rule: Mapped[str] = mapped_column(String(64))
     subject: Mapped[str] = mapped_column(String(200))

@@ -1,0 +1,86 @@
+"""The queries a tick issues can use indexes on the tables that grow with the years.
+
+Every SELECT the evaluation, the commit and the outbox send during a tick of the example district
+is captured as executed and explained again. On PostgreSQL, with `enable_seqscan = off`: a
+planner that still scans a table sequentially has no index it could use for that query, whatever
+the table's size (a test database is too small for the planner's own preference to mean
+anything). On SQLite, whose planner takes an index whenever one fits, a plain `SCAN` of such a
+table is the same failure.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from sqlalchemy import Engine, event
+
+from monitor.alerting import commit_evaluation
+from monitor.calendar import WorkCalendar
+from monitor.clock import parse_instant
+from monitor.config import Settings
+from monitor.engine import DurableMatcher
+from monitor.evaluation import evaluate
+from monitor.outbox import enqueue
+from monitor.rulebook import load_rulebook
+from monitor.store.db import session_factory
+from tests.conftest import ROOT
+from tests.test_demo import _import_examples
+
+# the tables that grow with every month of history; the roster and the small state tables are
+# read whole by design
+GROWING = {"events", "activities", "cases", "case_events", "reviews", "obligations", "alerts", "outbox"}
+
+
+def _tick_statements(engine: Engine) -> list[tuple[str, Any]]:
+    _import_examples(engine)
+    rulebook = load_rulebook(ROOT / "rules")
+    seen: list[tuple[str, Any]] = []
+
+    def capture(conn: Any, cursor: Any, statement: str, parameters: Any, context: Any, executemany: bool) -> None:
+        if statement.lstrip().upper().startswith(("SELECT", "WITH")) and not executemany:
+            seen.append((statement, parameters))
+
+    event.listen(engine, "before_cursor_execute", capture)
+    try:
+        with session_factory(engine)() as session:
+            for instant in ("2024-12-18T10:00", "2024-12-31T18:00"):
+                now = parse_instant(instant)
+                result = evaluate(session, rulebook, WorkCalendar(), Settings(), now, DurableMatcher(rulebook))
+                changes = commit_evaluation(session, result)
+                enqueue(session, rulebook, changes, now, ("email",))
+                session.commit()
+    finally:
+        event.remove(engine, "before_cursor_execute", capture)
+    assert len(seen) > 20
+    return seen
+
+
+def _sequential_scans(plan: dict[str, Any]) -> list[str]:
+    found = [plan["Relation Name"]] if plan.get("Node Type") == "Seq Scan" else []
+    for child in plan.get("Plans", []):
+        found += _sequential_scans(child)
+    return found
+
+
+def test_every_query_of_a_tick_can_use_an_index(engine: Engine) -> None:
+    statements = _tick_statements(engine)
+    problems: list[str] = []
+    with engine.connect() as conn:
+        if engine.dialect.name == "postgresql":
+            conn.exec_driver_sql("SET enable_seqscan = off")
+        for statement, parameters in statements:
+            if engine.dialect.name == "postgresql":
+                plan = conn.exec_driver_sql(f"EXPLAIN (FORMAT JSON) {statement}", parameters).scalar_one()
+                plan = json.loads(plan) if isinstance(plan, str) else plan
+                scans = _sequential_scans(plan[0]["Plan"])
+            else:
+                rows = conn.exec_driver_sql(f"EXPLAIN QUERY PLAN {statement}", parameters).all()
+                scans = [
+                    detail.split()[1]
+                    for *_, detail in rows
+                    if detail.startswith("SCAN ") and " USING " not in detail
+                ]
+            for table in sorted(set(scans) & GROWING):
+                problems.append(f"{table}: {' '.join(statement.split())[:300]}")
+    assert not problems, "sequential scans of growing tables:\n" + "\n".join(problems)
