@@ -19,6 +19,7 @@ import uvicorn
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from monitor.api.app import create_app
+from monitor.audit import audit_reload
 from monitor.config import Settings
 from monitor.scheduler import Evaluations, Job, build_scheduler, retime_tick
 from monitor.service import Service
@@ -89,8 +90,16 @@ async def serve(
     stop = asyncio.Event()
     reloads: set[asyncio.Task[tuple[bool, str]]] = set()
 
+    async def reload_on_signal() -> tuple[bool, str]:
+        ok, message = await reload()
+        try:
+            await loop.run_in_executor(None, audit_reload, service, ok, message, "signal", "SIGHUP")
+        except Exception:  # the database may be away: the reload itself stands
+            log.exception("could not write the reload to the audit log")
+        return ok, message
+
     def on_hangup() -> None:
-        task = loop.create_task(reload())
+        task = loop.create_task(reload_on_signal())
         reloads.add(task)
         task.add_done_callback(reloads.discard)
 

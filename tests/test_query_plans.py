@@ -37,7 +37,9 @@ def _tick_statements(engine: Engine) -> list[tuple[str, Any]]:
     rulebook = load_rulebook(ROOT / "rules")
     seen: list[tuple[str, Any]] = []
 
-    def capture(conn: Any, cursor: Any, statement: str, parameters: Any, context: Any, executemany: bool) -> None:
+    def capture(
+        conn: Any, cursor: Any, statement: str, parameters: Any, context: Any, executemany: bool
+    ) -> None:
         if statement.lstrip().upper().startswith(("SELECT", "WITH")) and not executemany:
             seen.append((statement, parameters))
 
@@ -46,7 +48,9 @@ def _tick_statements(engine: Engine) -> list[tuple[str, Any]]:
         with session_factory(engine)() as session:
             for instant in ("2024-12-18T10:00", "2024-12-31T18:00"):
                 now = parse_instant(instant)
-                result = evaluate(session, rulebook, WorkCalendar(), Settings(), now, DurableMatcher(rulebook))
+                result = evaluate(
+                    session, rulebook, WorkCalendar(), Settings(), now, DurableMatcher(rulebook)
+                )
                 changes = commit_evaluation(session, result)
                 enqueue(session, rulebook, changes, now, ("email",))
                 session.commit()

@@ -7,13 +7,14 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, Field
 from sqlalchemy import select
 from starlette.exceptions import HTTPException
 
-from monitor.api.auth import Admin, Reader, ServiceDep
+from monitor.api.auth import Admin, Reader, ServiceDep, client_of
+from monitor.audit import record
 from monitor.clock import iso_shanghai, utcnow
 from monitor.obligations import Status
 from monitor.store.models import OPEN_STATES, AlertRecord, ObligationRecord
@@ -81,8 +82,11 @@ async def list_alerts(
 
 
 @router.post("/v1/alerts/{alert_id}/ack")
-async def ack_alert(alert_id: int, body: AckBody, who: Admin, service: ServiceDep) -> dict[str, Any]:
-    """Acknowledge an alert: who (the token's name), when, and why."""
+async def ack_alert(
+    alert_id: int, body: AckBody, who: Admin, service: ServiceDep, request: Request
+) -> dict[str, Any]:
+    """Acknowledge an alert: who (the token's name), when, and why. Audited."""
+    source = client_of(request)
 
     def update() -> dict[str, Any]:
         with service.sessions() as session:
@@ -90,6 +94,14 @@ async def ack_alert(alert_id: int, body: AckBody, who: Admin, service: ServiceDe
             if row is None:
                 raise HTTPException(404, f"no alert {alert_id}")
             row.acked_by, row.acked_at, row.ack_reason = who.name, utcnow(), body.reason
+            record(
+                session,
+                "alert.ack",
+                f"alert {alert_id}",
+                actor=who.name,
+                source=source,
+                detail={"rule": row.rule, "subject": row.subject, "reason": body.reason},
+            )
             session.commit()
             return alert_json(row)
 

@@ -10,7 +10,7 @@ import asyncio
 
 from fastapi import FastAPI
 
-from monitor.api import alerts, cases, intake, ops, status
+from monitor.api import admin, alerts, cases, intake, ops, status
 from monitor.api.errors import BodyLimit, install
 from monitor.api.ops import Reload
 from monitor.scheduler import Evaluations
@@ -19,7 +19,7 @@ from monitor.service import Service
 DESCRIPTION = """Watches the duties of the Suyu District business-environment policy.
 
 Send a bearer token (`dutywatch token create`) with a scope: `ingest` for events, `read` for
-alerts, obligations and cases, `admin` for the roster, acknowledgements and reload. Errors are
+alerts, obligations and cases, `admin` for the roster, acknowledgements, waivers, the audit log and reload. Errors are
 `{"error": {"code": ..., "message": ...}}`."""
 
 
@@ -38,6 +38,6 @@ def create_app(
     app.state.reload = reload or reload_on_evaluation_thread
     install(app)
     app.add_middleware(BodyLimit, limit=service.settings.ingest.max_body_bytes)
-    for module in (ops, intake, alerts, cases, status):
+    for module in (ops, intake, alerts, cases, admin, status):
         app.include_router(module.router)
     return app

@@ -58,3 +58,8 @@ ServiceDep = Annotated[Service, Depends(service_of)]
 Reader = Annotated[Principal, Depends(require("read"))]
 Ingester = Annotated[Principal, Depends(require("ingest"))]
 Admin = Annotated[Principal, Depends(require("admin"))]
+
+
+def client_of(request: Request) -> str:
+    """Where a request came from, for the audit log (the peer address; a proxy's own)."""
+    return request.client.host if request.client is not None else "unknown"

@@ -14,7 +14,8 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 
-from monitor.api.auth import Admin, Ingester, ServiceDep
+from monitor.api.auth import Admin, Ingester, ServiceDep, client_of
+from monitor.audit import record, roster_summary
 from monitor.ingest.outcome import RecordOutcome
 from monitor.ingest.roster import load_roster, upsert_roster
 from monitor.scheduler import IMMEDIATE_TYPES, Evaluations
@@ -112,14 +113,23 @@ async def post_events(request: Request, _: Ingester, service: ServiceDep) -> JSO
 
 
 @router.post("/v1/roster", openapi_extra=_ROSTER_BODY, responses=_RESULTS)
-async def post_roster(request: Request, _: Admin, service: ServiceDep) -> JSONResponse:
-    """Upsert units, officials, enterprises, pairings and projects; per-record results."""
+async def post_roster(request: Request, who: Admin, service: ServiceDep) -> JSONResponse:
+    """Upsert units, officials, enterprises, pairings and projects; per-record results. Audited."""
     body = await json_body(request)
+    source = client_of(request)
 
     def upsert() -> list[RecordOutcome]:
         roster, problems = load_roster(body, "roster")
         with service.sessions() as session:
             outcomes = problems + upsert_roster(session, roster)
+            record(
+                session,
+                "roster.upsert",
+                "POST /v1/roster",
+                actor=who.name,
+                source=source,
+                detail=roster_summary(outcomes),
+            )
             session.commit()
         return outcomes
 

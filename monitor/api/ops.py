@@ -14,8 +14,9 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from monitor.api.auth import Admin, Credentials, ServiceDep, authorize
+from monitor.api.auth import Admin, Credentials, ServiceDep, authorize, client_of
 from monitor.api.errors import error
+from monitor.audit import audit_reload
 from monitor.clock import local_date, utcnow
 
 router = APIRouter()
@@ -69,9 +70,12 @@ async def metrics(service: ServiceDep, credentials: Credentials) -> Response:
 @router.post(
     "/-/reload", responses={422: {"description": "A file is broken; the last good ones keep running."}}
 )
-async def reload(_: Admin, run: Annotated[Reload, Depends(reload_of)]) -> Response:
-    """Reload config, rules and calendar, as SIGHUP does."""
+async def reload(
+    who: Admin, run: Annotated[Reload, Depends(reload_of)], service: ServiceDep, request: Request
+) -> Response:
+    """Reload config, rules and calendar, as SIGHUP does. Audited."""
     ok, message = await run()
+    await run_in_threadpool(audit_reload, service, ok, message, who.name, client_of(request))
     if not ok:
         return error(422, message, code="reload_failed")
     return JSONResponse({"reloaded": True, "message": message})

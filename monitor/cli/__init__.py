@@ -123,6 +123,7 @@ def _register() -> None:
     cli.add_command(admin_cmd.silence)
     cli.add_command(admin_cmd.waiver)
     cli.add_command(admin_cmd.obligations)
+    cli.add_command(admin_cmd.audit)
     cli.add_command(backtest_cmd.backtest)
     cli.add_command(calendar_cmd.calendar)
     cli.add_command(check_config_cmd.check_config)

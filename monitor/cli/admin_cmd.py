@@ -8,6 +8,7 @@ import sys
 import click
 from sqlalchemy import select, update
 
+from monitor.audit import ACTIONS, MAX_LIMIT, as_json, cli_actor, entries, record
 from monitor.cli import Context, pass_context
 from monitor.cli.output import table
 from monitor.clock import iso_shanghai, utcnow
@@ -98,6 +99,14 @@ def alerts_ack(ctx: Context, alert_id: int, who: str, reason: str) -> None:
             click.echo(f"error: no alert {alert_id}", err=True)
             sys.exit(1)
         row.acked_by, row.acked_at, row.ack_reason = who, utcnow(), reason
+        record(
+            session,
+            "alert.ack",
+            f"alert {alert_id}",
+            actor=cli_actor(),
+            source="cli",
+            detail={"rule": row.rule, "subject": row.subject, "by": who, "reason": reason},
+        )
         session.commit()
     click.echo(f"acknowledged {alert_id}")
 
@@ -166,6 +175,14 @@ def outbox_retry(ctx: Context, ids: tuple[int, ...], all_dead: bool) -> None:
         result = session.execute(
             stmt.values(status="queued", attempts=0, next_attempt_at=utcnow(), last_error=None)
         )
+        record(
+            session,
+            "outbox.retry",
+            "all dead" if all_dead and not ids else ",".join(map(str, ids)),
+            actor=cli_actor(),
+            source="cli",
+            detail={"queued": result.rowcount},  # type: ignore[attr-defined]
+        )
         session.commit()
     click.echo(f"queued again: {result.rowcount}")  # type: ignore[attr-defined]
 
@@ -224,6 +241,24 @@ def silence_add(
             created_at=utcnow(),
         )
         session.add(row)
+        session.flush()
+        record(
+            session,
+            "silence.add",
+            f"silence {row.id}",
+            actor=cli_actor(),
+            source="cli",
+            detail={
+                "rule": rule,
+                "unit": unit,
+                "subject": subject,
+                "start": iso_shanghai(start),
+                "end": iso_shanghai(end),
+                "daily": daily,
+                "by": who,
+                "reason": reason,
+            },
+        )
         session.commit()
         click.echo(f"silence {row.id} until {iso_shanghai(end)}")
 
@@ -272,6 +307,7 @@ def silence_expire(ctx: Context, silence_id: int) -> None:
             click.echo(f"error: no silence {silence_id}", err=True)
             sys.exit(1)
         row.ends_at = min(row.ends_at, utcnow())
+        record(session, "silence.expire", f"silence {silence_id}", actor=cli_actor(), source="cli")
         session.commit()
     click.echo(f"expired {silence_id}")
 
@@ -289,28 +325,42 @@ def waiver() -> None:
 @click.option("--approver", required=True)
 @pass_context
 def waiver_add(ctx: Context, rule: str, subject: str, period: str, reason: str, approver: str) -> None:
-    from monitor.periods import parse_period
-    from monitor.rulebook import RULE_IDS
-    from monitor.store.models import Waiver
+    from monitor.waivers import WaiverError, add_waiver
 
-    if rule not in RULE_IDS:
-        raise click.BadParameter(f"unknown rule {rule!r}", param_hint="--rule")
-    if period:
-        try:
-            parse_period(period)
-        except ValueError as exc:
-            raise click.BadParameter(str(exc), param_hint="--period") from None
     with session_factory(ctx.engine())() as session:
-        row = Waiver(
-            rule=rule, subject=subject, period=period, reason=reason, approver=approver, created_at=utcnow()
-        )
-        session.add(row)
         try:
-            session.commit()
-        except Exception:
-            click.echo("error: that obligation is waived already", err=True)
-            sys.exit(1)
+            row = add_waiver(
+                session,
+                rule=rule,
+                subject=subject,
+                period=period,
+                reason=reason,
+                approver=approver,
+                actor=cli_actor(),
+                source="cli",
+            )
+        except WaiverError as exc:
+            if exc.conflict:
+                click.echo(f"error: {exc.reason}", err=True)
+                sys.exit(1)
+            raise click.BadParameter(exc.reason, param_hint=f"--{exc.field}") from None
+        session.commit()
         click.echo(f"waived {rule} {subject} {period or '-'} (waiver {row.id})")
+
+
+@waiver.command("revoke")
+@click.argument("waiver_id", type=int)
+@pass_context
+def waiver_revoke(ctx: Context, waiver_id: int) -> None:
+    """Revoke a waiver: the duty is owed again from the next tick."""
+    from monitor.waivers import revoke_waiver
+
+    with session_factory(ctx.engine())() as session:
+        if revoke_waiver(session, waiver_id, actor=cli_actor(), source="cli") is None:
+            click.echo(f"error: no waiver {waiver_id}", err=True)
+            sys.exit(1)
+        session.commit()
+    click.echo(f"revoked waiver {waiver_id}")
 
 
 @waiver.command("list")
@@ -318,21 +368,10 @@ def waiver_add(ctx: Context, rule: str, subject: str, period: str, reason: str, 
 @pass_context
 def waiver_list(ctx: Context, fmt: str) -> None:
     from monitor.store.models import Waiver
+    from monitor.waivers import waiver_json
 
     with session_factory(ctx.engine())() as session:
-        rows = list(session.scalars(select(Waiver).order_by(Waiver.id)))
-    items = [
-        {
-            "id": r.id,
-            "rule": r.rule,
-            "subject": r.subject,
-            "period": r.period or None,
-            "reason": r.reason,
-            "approver": r.approver,
-            "at": iso_shanghai(r.created_at),
-        }
-        for r in rows
-    ]
+        items = [waiver_json(r) for r in session.scalars(select(Waiver).order_by(Waiver.id))]
     if fmt == "json":
         click.echo(json.dumps(items, ensure_ascii=False, indent=2))
         return
@@ -397,3 +436,30 @@ def obligations_list(
             max_width=44,
         )
     )
+
+
+@click.group()
+def audit() -> None:
+    """Who did what, when, from where: acknowledgements, silences, waivers, reloads, roster changes."""
+
+
+@audit.command("list")
+@click.option("--since", "since_text", help="ISO 8601; default: everything.")
+@click.option("--action", type=click.Choice(ACTIONS))
+@click.option("--limit", type=click.IntRange(1, MAX_LIMIT), default=100, show_default=True)
+@FORMAT
+@pass_context
+def audit_list(ctx: Context, since_text: str | None, action: str | None, limit: int, fmt: str) -> None:
+    from monitor.clock import parse_instant
+
+    try:
+        since = parse_instant(since_text) if since_text else None
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--since") from None
+    with session_factory(ctx.engine())() as session:
+        items = [as_json(e) for e in entries(session, since=since, action=action, limit=limit)]
+    if fmt == "json":
+        click.echo(json.dumps(items, ensure_ascii=False, indent=2))
+        return
+    rows = [[i["at"], i["actor"], i["action"], i["target"], i["source"]] for i in items]
+    click.echo(table(["at", "actor", "action", "target", "source"], rows, max_width=50))

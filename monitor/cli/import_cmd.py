@@ -21,6 +21,7 @@ def import_files(ctx: Context, files: tuple[Path, ...]) -> None:
     exits 1 when any record was rejected. Each file is committed on its own, so a problem in a
     later file never loses an earlier one.
     """
+    from monitor.audit import cli_actor, record, roster_summary
     from monitor.clock import utcnow
     from monitor.ingest.events import ingest_events
     from monitor.ingest.files import Loaded, read_file
@@ -42,6 +43,14 @@ def import_files(ctx: Context, files: tuple[Path, ...]) -> None:
         with make_session() as session:
             if item.kind == "roster":
                 outcomes = upsert_roster(session, item.roster)
+                record(
+                    session,
+                    "roster.upsert",
+                    str(item.path),
+                    actor=cli_actor(),
+                    source="cli",
+                    detail=roster_summary(outcomes),
+                )
             elif item.kind == "ledger":
                 from monitor.ingest.ledgers import ledger_events
 

@@ -270,6 +270,21 @@ class AlertRecord(Base):
     silenced_by: Mapped[int | None] = mapped_column(Integer)  # the silence muting it, if any
 
 
+class AuditEntry(Base):
+    """Who did what, when, from where: acknowledgements, silences, waivers, reloads, roster
+    changes, outbox retries. Written in the transaction of the change it records."""
+
+    __tablename__ = "audit_log"
+    __table_args__ = (Index("ix_audit_log_at", "at"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    at: Mapped[datetime]
+    actor: Mapped[str] = mapped_column(String(100))  # token name, cli:<user>, or signal
+    action: Mapped[str] = mapped_column(String(40), index=True)
+    target: Mapped[str] = mapped_column(String(300))
+    detail: Mapped[dict[str, Any]]
+    source: Mapped[str] = mapped_column(String(100))  # client address, cli, or signal
+
+
 class TickRecord(Base):
     """The last tick of the leader: what the status page and the replicas say "as of"."""
 

@@ -9,7 +9,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from monitor.clock import utcnow
-from tests.service.conftest import Daemon
+from tests.service.conftest import ROOT, Daemon
 
 # What the HTTP layer alone decides (parsing, limits, validation) needs one back end, not both.
 HTTP_ONLY = pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
@@ -22,7 +22,37 @@ ROUTES = [
     ("POST", "/v1/roster", "admin"),
     ("POST", "/v1/alerts/1/ack", "admin"),
     ("POST", "/-/reload", "admin"),
+    ("GET", "/v1/waivers", "read"),
+    ("POST", "/v1/waivers", "admin"),
+    ("DELETE", "/v1/waivers/1", "admin"),
+    ("GET", "/v1/audit", "admin"),
 ]
+# needing no token: probes and the schema; the status page signs in with a form (its own tests)
+OPEN = {"/healthz", "/readyz", "/metrics", "/openapi.json", "/", "/login", "/logout"}
+
+
+def test_the_scope_table_covers_every_route() -> None:
+    """A route added without a line in ROUTES (and so without its scope tests) fails here."""
+    from fastapi.routing import APIRoute
+
+    from monitor.api.app import create_app
+    from monitor.config import Settings
+    from monitor.service import Service
+
+    service = Service(Settings(database_url="sqlite://", rules_dir=ROOT / "rules"))
+    try:
+        routes = {
+            (method, route.path)
+            for route in create_app(service).routes
+            if isinstance(route, APIRoute)
+            for method in route.methods
+        }
+    finally:
+        service.close()
+    tested = {(m, p.replace("/none", "/{case_id}").replace("/1/", "/{alert_id}/")) for m, p, _ in ROUTES}
+    tested = {(m, p.replace("/v1/waivers/1", "/v1/waivers/{waiver_id}")) for m, p in tested}
+    untested = {(m, p) for m, p in routes if p not in OPEN} - tested
+    assert not untested, f"routes without scope tests: {sorted(untested)}"
 
 
 def bad_review(event_id: str, review: str, rating: int = 1) -> dict[str, Any]:

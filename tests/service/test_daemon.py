@@ -126,6 +126,15 @@ def test_the_daemon_ticks_serves_metrics_reloads_and_drains(
     while "dutywatch_config_last_reload_successful 1.0" not in httpx.get(f"{url}/metrics", timeout=5).text:
         assert time.monotonic() < deadline, "SIGHUP did not reload"
         time.sleep(0.2)
+    # both reloads are in the audit log, the failed one by its token, the signal's as such
+    deadline = time.monotonic() + 10
+    while True:
+        audit = httpx.get(f"{url}/v1/audit", headers=auth, params={"action": "reload"}, timeout=10).json()
+        if len(audit) == 2 or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
+    assert (audit[0]["actor"], audit[0]["source"], audit[0]["detail"]["ok"]) == ("signal", "SIGHUP", True)
+    assert audit[1]["detail"]["ok"] is False and audit[1]["source"] == "127.0.0.1"
 
     process.send_signal(signal.SIGTERM)
     assert process.wait(15) == 0  # the daemon exits 1 when its drain overruns 10 s

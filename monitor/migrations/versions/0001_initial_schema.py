@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-25 04:10:58.724842
+Create Date: 2026-11-25 04:12:43.320621
 """
 
 from __future__ import annotations
@@ -61,6 +61,21 @@ def upgrade() -> None:
         sa.UniqueConstraint("name", name=op.f("uq_api_tokens_name")),
         sa.UniqueConstraint("sha256", name=op.f("uq_api_tokens_sha256")),
     )
+    op.create_table(
+        "audit_log",
+        sa.Column("id", sa.Integer(), autoincrement=True, nullable=False),
+        sa.Column("at", monitor.store.models.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("actor", sa.String(length=100), nullable=False),
+        sa.Column("action", sa.String(length=40), nullable=False),
+        sa.Column("target", sa.String(length=300), nullable=False),
+        sa.Column("detail", sa.JSON(), nullable=False),
+        sa.Column("source", sa.String(length=100), nullable=False),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_audit_log")),
+    )
+    with op.batch_alter_table("audit_log", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_audit_log_action"), ["action"], unique=False)
+        batch_op.create_index("ix_audit_log_at", ["at"], unique=False)
+
     op.create_table(
         "case_events",
         sa.Column("id", sa.Integer(), autoincrement=True, nullable=False),
@@ -362,6 +377,11 @@ def downgrade() -> None:
         batch_op.drop_index("ix_case_events_case_type_at")
 
     op.drop_table("case_events")
+    with op.batch_alter_table("audit_log", schema=None) as batch_op:
+        batch_op.drop_index("ix_audit_log_at")
+        batch_op.drop_index(batch_op.f("ix_audit_log_action"))
+
+    op.drop_table("audit_log")
     op.drop_table("api_tokens")
     with op.batch_alter_table("alerts", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_alerts_unit_id"))
