@@ -12,7 +12,7 @@ from pydantic import BaseModel, Field
 from sqlalchemy import select
 from starlette.exceptions import HTTPException
 
-from monitor.api.auth import Admin, Reader, ServiceDep, client_of
+from monitor.api.auth import Admin, Reader, RowId, ServiceDep, client_of
 from monitor.api.errors import error
 from monitor.audit import ACTIONS, MAX_LIMIT, as_json, entries
 from monitor.store.models import Waiver
@@ -63,7 +63,9 @@ async def post_waiver(body: WaiverBody, who: Admin, service: ServiceDep, request
 
 
 @router.delete("/v1/waivers/{waiver_id}")
-async def delete_waiver(waiver_id: int, who: Admin, service: ServiceDep, request: Request) -> dict[str, Any]:
+async def delete_waiver(
+    waiver_id: RowId, who: Admin, service: ServiceDep, request: Request
+) -> dict[str, Any]:
     """Revoke a waiver: the duty is owed again from the next tick. Audited."""
     source = client_of(request)
 

@@ -13,7 +13,7 @@ from pydantic import BaseModel, Field
 from sqlalchemy import select
 from starlette.exceptions import HTTPException
 
-from monitor.api.auth import Admin, Reader, ServiceDep, client_of
+from monitor.api.auth import Admin, Reader, RowId, ServiceDep, client_of
 from monitor.audit import record
 from monitor.clock import iso_shanghai, utcnow
 from monitor.obligations import Status
@@ -22,7 +22,7 @@ from monitor.store.models import OPEN_STATES, AlertRecord, ObligationRecord
 router = APIRouter()
 
 Limit = Annotated[int, Query(ge=1, le=10_000)]
-Offset = Annotated[int, Query(ge=0)]
+Offset = Annotated[int, Query(ge=0, le=2**31 - 1)]
 AlertState = Literal["warning", "overdue", "resolved"]
 
 
@@ -83,7 +83,7 @@ async def list_alerts(
 
 @router.post("/v1/alerts/{alert_id}/ack")
 async def ack_alert(
-    alert_id: int, body: AckBody, who: Admin, service: ServiceDep, request: Request
+    alert_id: RowId, body: AckBody, who: Admin, service: ServiceDep, request: Request
 ) -> dict[str, Any]:
     """Acknowledge an alert: who (the token's name), when, and why. Audited."""
     source = client_of(request)

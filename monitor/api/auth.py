@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends, Path, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.exceptions import HTTPException
@@ -63,3 +63,7 @@ Admin = Annotated[Principal, Depends(require("admin"))]
 def client_of(request: Request) -> str:
     """Where a request came from, for the audit log (the peer address; a proxy's own)."""
     return request.client.host if request.client is not None else "unknown"
+
+
+# a row id in a path: bounded, so that no database sees a number wider than its integers
+RowId = Annotated[int, Path(ge=1, le=2**31 - 1)]
