@@ -75,6 +75,12 @@ class ChannelSettings(_Frozen):
     sms_http_success_value: str | None = None
     webhook_url: str | None = None
     webhook_secret: SecretStr | None = None
+    # the vendors' public endpoints by default; a government network may reach them through a
+    # gateway of its own
+    wecom_base_url: str | None = None
+    dingtalk_base_url: str | None = None
+    aliyun_base_url: str | None = None
+    tencent_base_url: str | None = None
 
 
 def _window(value: str) -> tuple[time, time]:

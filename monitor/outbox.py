@@ -26,6 +26,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from monitor.alerting import Transition
 from monitor.clock import SHANGHAI, iso_shanghai
 from monitor.config import NotifySettings
+from monitor.logs import mask
 from monitor.messages import context, render, sms_text
 from monitor.rulebook import Rulebook
 from monitor.silences import active_silences, silencing
@@ -441,6 +442,7 @@ class Dispatcher:
         return Outcome(row.id, row.channel, "sent")
 
     def _failed(self, row: Notification, now: datetime, error: str, permanent: bool) -> Outcome:
+        error = mask(error)  # a vendor's reply may quote the phone number or address it refused
         dead = permanent or row.attempts >= self.settings.max_attempts
         delay = min(
             self.settings.max_backoff_seconds, self.settings.backoff_seconds * 2 ** (row.attempts - 1)

@@ -71,19 +71,29 @@ def _secret(value: SecretStr | None) -> str:
     return value.get_secret_value() if value is not None else ""
 
 
+def _base(url: str | None, default: str) -> str:
+    return (url or default).rstrip("/")
+
+
 def _wecom(settings: Settings) -> Notifier | None:
     from notifiers.robots import WecomNotifier
 
     v = settings.notify.vendors
-    return WecomNotifier(_secret(v.wecom_key)) if v.wecom_key else None
+    if not v.wecom_key:
+        return None
+    return WecomNotifier(_secret(v.wecom_key), base_url=_base(v.wecom_base_url, WecomNotifier.base_url))
 
 
 def _dingtalk(settings: Settings) -> Notifier | None:
     from notifiers.robots import DingtalkNotifier
 
     v = settings.notify.vendors
-    return (
-        DingtalkNotifier(_secret(v.dingtalk_token), _secret(v.dingtalk_secret)) if v.dingtalk_token else None
+    if not v.dingtalk_token:
+        return None
+    return DingtalkNotifier(
+        _secret(v.dingtalk_token),
+        _secret(v.dingtalk_secret),
+        base_url=_base(v.dingtalk_base_url, DingtalkNotifier.base_url),
     )
 
 
@@ -105,6 +115,7 @@ def _aliyun(settings: Settings) -> Notifier | None:
         _secret(v.aliyun_access_key_secret),
         v.aliyun_sign_name,
         v.aliyun_template_code,
+        base_url=_base(v.aliyun_base_url, AliyunSmsNotifier.base_url),
     )
 
 
@@ -120,6 +131,7 @@ def _tencent(settings: Settings) -> Notifier | None:
         v.tencent_sdk_app_id,
         v.tencent_sign_name,
         v.tencent_template_id,
+        base_url=_base(v.tencent_base_url, TencentSmsNotifier.base_url),
     )
 
 

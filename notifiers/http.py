@@ -3,6 +3,7 @@ transient or permanent. Secrets in URLs never reach an error message."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import httpx
@@ -12,8 +13,13 @@ from notifiers.base import TransportError
 TIMEOUT = httpx.Timeout(10.0, connect=5.0)
 
 
-async def request(method: str, url: str, *, redact: str = "", **kwargs: Any) -> httpx.Response:
-    """Send; a connection failure, a timeout or a 5xx is transient, another 4xx permanent (429 transient)."""
+async def request(
+    method: str, url: str, *, redact: str | Sequence[str] = (), **kwargs: Any
+) -> httpx.Response:
+    """Send; a connection failure, a timeout or a 5xx is transient, another 4xx permanent (429 transient).
+
+    A refusal's body goes into the error, with each secret in `redact` blotted out: some
+    gateways echo the request (its URL, its headers) in their error replies."""
     try:
         async with httpx.AsyncClient(timeout=TIMEOUT) as client:
             response = await client.request(method, url, **kwargs)
@@ -24,8 +30,11 @@ async def request(method: str, url: str, *, redact: str = "", **kwargs: Any) -> 
     if response.status_code == 429 or response.status_code >= 500:
         raise TransportError(f"HTTP {response.status_code}")
     if response.status_code >= 400:
-        body = response.text[:200].replace(redact, "***") if redact else response.text[:200]
-        raise TransportError(f"HTTP {response.status_code}: {body}", permanent=True)
+        body = response.text
+        for secret in [redact] if isinstance(redact, str) else redact:
+            if secret:
+                body = body.replace(secret, "***")
+        raise TransportError(f"HTTP {response.status_code}: {body[:200]}", permanent=True)
     return response
 
 

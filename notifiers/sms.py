@@ -153,7 +153,13 @@ class HttpSmsNotifier:
             )
         except jinja2.TemplateError as exc:
             raise TransportError(f"SMS gateway template: {exc}", permanent=True) from None
-        response = await request(self.method, self.url, content=body.encode("utf-8"), headers=self.headers)
+        response = await request(
+            self.method,
+            self.url,
+            content=body.encode("utf-8"),
+            headers=self.headers,
+            redact=[value for value in self.headers.values() if len(value) >= 6],  # API keys
+        )
         if self.success_field:
             reply = json_body(response)
             if str(reply.get(self.success_field)) != str(self.success_value):
