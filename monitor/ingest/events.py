@@ -75,6 +75,31 @@ FIELDS: dict[str, dict[str, bool]] = {
 COMMON = ("id", "type", "at", "note")
 
 
+def _unstorable(value: object, where: str | None = None) -> tuple[str | None, str] | None:
+    """A text no database keeps faithfully, and where: a NUL character (PostgreSQL refuses it)
+    or a lone surrogate (not Unicode at all; JSON's \\u escapes can spell one)."""
+    if isinstance(value, str):
+        if "\x00" in value:
+            return where, "contains a NUL character"
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            return where, "is not valid Unicode (a lone surrogate)"
+        return None
+    if isinstance(value, dict):
+        for key, item in value.items():
+            name = key if where is None else f"{where}.{key}"
+            problem = _unstorable(key, where or "(a field name)") or _unstorable(item, str(name))
+            if problem is not None:
+                return problem
+    elif isinstance(value, list):
+        for i, item in enumerate(value):
+            problem = _unstorable(item, f"{where}[{i}]")
+            if problem is not None:
+                return problem
+    return None
+
+
 def digest(record: dict[str, Any]) -> str:
     """A stable fingerprint of a record's content, to tell a duplicate from a conflict."""
     canonical = json.dumps(record, sort_keys=True, ensure_ascii=False, separators=(",", ":"), default=str)
@@ -303,7 +328,11 @@ def ingest_events(
 ) -> list[RecordOutcome]:
     """Validate and store events; one outcome per record, in order. Flushes; the caller commits."""
     batch = list(records)
-    ids = [str(r["id"]) for _, r in batch if isinstance(r, dict) and isinstance(r.get("id"), str | int)]
+    ids = [
+        str(r["id"])
+        for _, r in batch
+        if isinstance(r, dict) and isinstance(r.get("id"), str | int) and _unstorable(r.get("id")) is None
+    ]
     stored = _existing_digests(session, sorted(set(ids)))
     known = _Known.load(session)
     rows = _Rows()
@@ -316,6 +345,9 @@ def ingest_events(
         try:
             if not isinstance(record, dict):
                 raise Rejection(None, f"an event must be a JSON object, not {type(record).__name__}")
+            problem = _unstorable(record)
+            if problem is not None:
+                raise Rejection(*problem)
             event_id = v.ident(record.get("id"), "id") if record.get("id") is not None else None
             if event_id is None:
                 raise Rejection("id", "required")

@@ -12,6 +12,7 @@ from monitor.ingest.outcome import Rejection
 MAX_TEXT = 2000
 MAX_ID = 128
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+_SURROGATE = re.compile(r"[\ud800-\udfff]")
 
 
 def text(value: object, field: str, *, limit: int = MAX_TEXT, allow_empty: bool = False) -> str:
@@ -24,6 +25,8 @@ def text(value: object, field: str, *, limit: int = MAX_TEXT, allow_empty: bool 
         raise Rejection(field, f"longer than {limit} characters")
     if _CONTROL.search(value):
         raise Rejection(field, "contains control characters")
+    if _SURROGATE.search(value):
+        raise Rejection(field, "is not valid Unicode (a lone surrogate)")
     return value
 
 

@@ -246,3 +246,23 @@ def test_a_briefing_names_many_enterprises(session: Session) -> None:
     }
     assert [o.status for o in ingest(session, record)] == ["accepted"]
     assert session.scalar(select(func.count()).select_from(Activity)) == 2
+
+
+def test_text_no_database_keeps_is_refused_by_field_and_the_rest_lands(session: Session) -> None:
+    """A NUL character (PostgreSQL refuses it) or a lone surrogate anywhere in a record, even in
+    its id or a field nobody reads, rejects that record alone; found by fuzzing the API."""
+    outcomes = ingest(
+        session,
+        visit(id="nul\x00id"),
+        visit(id="v-2", note="a\ud800b"),
+        visit(id="v-3", extra={"deep": ["fine", "bad\x00"]}),
+        visit(id="v-4"),
+    )
+    assert [(o.status, o.field) for o in outcomes] == [
+        ("rejected", "id"),
+        ("rejected", "note"),
+        ("rejected", "extra.deep[1]"),
+        ("accepted", None),
+    ]
+    assert "NUL" in (outcomes[0].reason or "") and "surrogate" in (outcomes[1].reason or "")
+    assert session.scalar(select(func.count()).select_from(Event)) == 1
