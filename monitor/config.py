@@ -164,6 +164,8 @@ class Settings(_Frozen):
     """Everything the daemon and the CLI need to know before they touch the database."""
 
     database_url: str = "sqlite:///var/dutywatch.db"
+    # how long a SQLite writer waits for another's lock before giving up (503 to API clients)
+    sqlite_busy_timeout_seconds: float = Field(30.0, gt=0, le=600)
     rules_dir: Path = Path("rules")
     templates_dir: Path = Path("config/templates")
     listen: str = "127.0.0.1:8080"

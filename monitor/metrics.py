@@ -101,6 +101,11 @@ class _SnapshotCollector(Collector):
         )
         oldest.add_metric([], self._metrics.outbox_oldest_seconds)
         yield oldest
+        up = GaugeMetricFamily(
+            "dutywatch_database_up", "1 when the last attempt to reach the database worked."
+        )
+        up.add_metric([], 1.0 if self._metrics.database_up else 0.0)
+        yield up
         leader = GaugeMetricFamily("dutywatch_leader", "1 when this process runs the ticks.")
         leader.add_metric([], 1.0 if self._metrics.leader else 0.0)
         yield leader
@@ -117,6 +122,7 @@ class Metrics:
         self.leader = True
         self.outbox_depth = 0
         self.outbox_oldest_seconds = 0.0
+        self.database_up = True  # the last attempt to reach the database worked
         self.notifications = PromCounter(
             "dutywatch_notifications",
             "Notifications by channel and outcome (sent, retry, dead).",
@@ -133,6 +139,12 @@ class Metrics:
             "dutywatch_evaluation_duration_seconds",
             "Time one evaluation took.",
             buckets=(0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60),
+            registry=self.registry,
+        )
+        self.tick_failures = PromCounter(
+            "dutywatch_tick_failures",
+            "Ticks that failed (the next one tries again), by reason.",
+            ["reason"],
             registry=self.registry,
         )
         self.registry.register(_SnapshotCollector(self))

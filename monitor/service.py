@@ -16,6 +16,8 @@ from pathlib import Path
 
 from pydantic import SecretStr
 from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import TimeoutError as SATimeoutError
 
 from monitor.alerting import Transition, commit_evaluation
 from monitor.calendar import CalendarNotCovered, WorkCalendar, load_calendar
@@ -192,7 +194,7 @@ class Service:
     def __init__(self, settings: Settings, config_path: Path | None = None) -> None:
         self.settings = settings
         self.config_path = config_path
-        self.engine = make_engine(settings.database_url)
+        self.engine = make_engine(settings.database_url, busy_timeout=settings.sqlite_busy_timeout_seconds)
         ensure_schema(self.engine)
         self.sessions = session_factory(self.engine)
         self.metrics = Metrics()
@@ -249,49 +251,61 @@ class Service:
         Call on `executor` (one thread); the lock also guards direct callers such as tests.
         """
         with self._tick_lock:
-            at = now or utcnow()
-            loaded = self.loaded
-            with self.sessions() as session:
-                evaluation = evaluate(
-                    session, loaded.rulebook, loaded.calendar, self.settings, at, loaded.matcher
-                )
-                changes = commit_evaluation(session, evaluation, self.dispatcher.worker)
-                queued = enqueue(
-                    session,
-                    loaded.rulebook,
-                    changes,
-                    at,
-                    self.channels,
-                    digest_below_level=self.settings.notify.digest_below_level,
-                    templates=self.settings.templates_dir,
-                    language=self.settings.language,
-                )
-                try:
-                    workday = loaded.calendar.is_workday(local_date(at))
-                except CalendarNotCovered:
-                    workday = True  # no calendar for the year: send the digest rather than hold it
-                make_digests(session, at, workday, self.settings.notify.digest_time)
-                if "email" in self.channels:
-                    mail_monthly_report(
-                        session, loaded.rulebook, loaded.calendar, self.settings, loaded.matcher, at
-                    )
-                session.commit()
-            self.metrics.evaluation_seconds.observe(evaluation.seconds)
-            self.metrics.publish(Snapshot.of(evaluation, self.coverage(at)))
-            write_heartbeat(self.settings.heartbeat_file, at)
-            self.last_tick = at
-            self.last_changes = changes
-            for problem in evaluation.problems:
-                log.warning("evaluation problem: %s", problem)
-            log.info(
-                "tick: %d alerts, %d transitions, %d notifications queued in %.3f s",
-                len(evaluation.alerts),
-                len(changes),
-                queued,
-                evaluation.seconds,
-                extra={"fields": {"alerts": len(evaluation.alerts), "seconds": round(evaluation.seconds, 3)}},
-            )
+            try:
+                evaluation = self._tick(now)
+            except Exception as exc:
+                unreachable = isinstance(exc, DBAPIError | SATimeoutError)
+                if unreachable:
+                    self.metrics.database_up = False
+                self.metrics.tick_failures.labels("database" if unreachable else "error").inc()
+                raise
+            self.metrics.database_up = True
             return evaluation
+
+    def _tick(self, now: datetime | None) -> Evaluation:
+        at = now or utcnow()
+        loaded = self.loaded
+        with self.sessions() as session:
+            evaluation = evaluate(
+                session, loaded.rulebook, loaded.calendar, self.settings, at, loaded.matcher
+            )
+            changes = commit_evaluation(session, evaluation, self.dispatcher.worker)
+            queued = enqueue(
+                session,
+                loaded.rulebook,
+                changes,
+                at,
+                self.channels,
+                digest_below_level=self.settings.notify.digest_below_level,
+                templates=self.settings.templates_dir,
+                language=self.settings.language,
+            )
+            try:
+                workday = loaded.calendar.is_workday(local_date(at))
+            except CalendarNotCovered:
+                workday = True  # no calendar for the year: send the digest rather than hold it
+            make_digests(session, at, workday, self.settings.notify.digest_time)
+            if "email" in self.channels:
+                mail_monthly_report(
+                    session, loaded.rulebook, loaded.calendar, self.settings, loaded.matcher, at
+                )
+            session.commit()
+        self.metrics.evaluation_seconds.observe(evaluation.seconds)
+        self.metrics.publish(Snapshot.of(evaluation, self.coverage(at)))
+        write_heartbeat(self.settings.heartbeat_file, at)
+        self.last_tick = at
+        self.last_changes = changes
+        for problem in evaluation.problems:
+            log.warning("evaluation problem: %s", problem)
+        log.info(
+            "tick: %d alerts, %d transitions, %d notifications queued in %.3f s",
+            len(evaluation.alerts),
+            len(changes),
+            queued,
+            evaluation.seconds,
+            extra={"fields": {"alerts": len(evaluation.alerts), "seconds": round(evaluation.seconds, 3)}},
+        )
+        return evaluation
 
     def coverage(self, now: datetime) -> dict[str, bool]:
         """Calendar coverage of this year and, from 1 November, of the next."""
@@ -312,7 +326,9 @@ class Service:
             with self.engine.connect() as conn:
                 conn.execute(text("SELECT 1"))
         except Exception:  # any failure means "not reachable"
+            self.metrics.database_up = False
             return False
+        self.metrics.database_up = True
         return True
 
     def lead(self) -> bool:

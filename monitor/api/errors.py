@@ -7,6 +7,8 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as SATimeoutError
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -43,7 +45,17 @@ def install(app: FastAPI) -> None:
         return error(422, "invalid request", problems=problems)
 
     @app.exception_handler(Exception)
-    async def _crash(_: Request, exc: Exception) -> JSONResponse:
+    async def _crash(request: Request, exc: Exception) -> JSONResponse:
+        if isinstance(exc, OperationalError | InterfaceError | SATimeoutError):
+            # the database is away, restarting or locked: nothing was accepted, try again soon
+            service = getattr(request.app.state, "service", None)
+            if service is not None:
+                service.metrics.database_up = False
+            response = error(
+                503, "the database is unavailable; nothing was stored, retry later", code="unavailable"
+            )
+            response.headers["Retry-After"] = "5"
+            return response
         return error(500, f"internal error: {type(exc).__name__}")
 
 
