@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -59,8 +60,12 @@ def install(app: FastAPI) -> None:
         return error(500, f"internal error: {type(exc).__name__}")
 
 
+_NUL = re.compile(rb"%00|\x00")
+
+
 class BodyLimit:
-    """Refuse request bodies over the limit with 413, whether or not Content-Length is given."""
+    """Refuse request bodies over the limit with 413, whether or not Content-Length is given,
+    and addresses with NUL characters with 400."""
 
     def __init__(self, app: ASGIApp, limit: int) -> None:
         self.app = app
@@ -69,6 +74,10 @@ class BodyLimit:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
+            return
+        if _NUL.search(scope.get("query_string") or b"") or "\x00" in scope.get("path", ""):
+            # no database stores a NUL character (PostgreSQL refuses it): say so before one is asked
+            await error(400, "NUL characters are not allowed in the address")(scope, receive, send)
             return
         declared = dict(scope.get("headers") or []).get(b"content-length")
         if declared is not None and declared.isdigit() and int(declared) > self.limit:

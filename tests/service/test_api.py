@@ -277,3 +277,12 @@ def test_a_record_of_the_wrong_shape_is_rejected_not_a_crash(daemon: Daemon) -> 
     payload = b'[{"id": ["x"], "type": ["visit"]}, 7, null, {"id": 1e999999, "type": "visit"}]'
     body = daemon.call("ingest", "POST", "/v1/events", content=payload).json()
     assert body["rejected"] == 4
+
+
+@HTTP_ONLY
+def test_a_nul_character_in_the_address_is_refused_before_any_query(daemon: Daemon) -> None:
+    """Found by fuzzing on PostgreSQL, which refuses NUL in text: a 500 before this check."""
+    for path in ("/v1/alerts?rule=a%00b", "/v1/obligations?unit=%00", "/?unit=x%00"):
+        response = daemon.call("ingest,read,admin", "GET", path)
+        assert response.status_code == 400, path
+        assert "NUL" in response.json()["error"]["message"]
