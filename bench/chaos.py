@@ -1,0 +1,286 @@
+"""Chaos: run the daemon on a demo district with a real SMTP server, feed events over HTTP, and
+SIGKILL it at random moments — during ingest, mid-tick, mid-dispatch — then restart it, many
+times. Afterwards count: accepted events stored, notifications due and delivered, duplicates.
+
+    python -m bench.chaos --kills 300 --backend sqlite
+    python -m bench.chaos --kills 300 --backend postgresql   # DUTYWATCH_TEST_PG_URL or local `test`
+
+The test suite runs a short version (tests/service/test_crash.py); the figures of a long run go in
+docs/reliability.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import email
+import email.policy
+import json
+import os
+import random
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from collections import Counter
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+from aiosmtpd.controller import Controller
+from sqlalchemy import create_engine, text
+
+from monitor.clock import SHANGHAI, utcnow
+from monitor.demo import generate_district
+from monitor.store.db import make_engine, normalise_url
+
+ROOT = Path(__file__).resolve().parent.parent
+DUTYWATCH = [sys.executable, "-m", "monitor"]
+PG_URL = os.environ.get("DUTYWATCH_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/test")
+
+
+@dataclass
+class Result:
+    backend: str
+    kills: int
+    events_posted: int = 0
+    events_accepted: int = (
+        0  # answered "accepted" (or "duplicate": accepted by an earlier answer lost in a kill)
+    )
+    events_lost: int = 0  # accepted but not stored: must be 0
+    notifications: int = 0  # outbox rows made
+    notifications_sent: int = 0
+    notifications_undelivered: int = 0  # sent by our books but never received: must be 0
+    notifications_pending: int = 0  # still queued, sending or dead at the end: must be 0
+    messages_received: int = 0
+    duplicates: int = 0  # messages received more than once (the window between SMTP accept and our commit)
+    seconds: float = 0.0
+    statuses: dict[str, int] = field(default_factory=dict)
+
+
+class _Inbox:
+    def __init__(self) -> None:
+        self.ids: Counter[str] = Counter()
+        self._lock = threading.Lock()
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        message = email.message_from_bytes(envelope.content, policy=email.policy.default)
+        with self._lock:
+            self.ids[str(message["Message-ID"])] += 1
+        return "250 OK"
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _database(backend: str, folder: Path) -> tuple[str, str | None]:
+    if backend == "sqlite":
+        return f"sqlite:///{folder / 'dw.db'}", None
+    schema = f"chaos_{uuid.uuid4().hex[:10]}"
+    admin = create_engine(normalise_url(PG_URL), isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+    admin.dispose()
+    sep = "&" if "?" in PG_URL else "?"
+    return f"{PG_URL}{sep}options=-csearch_path%3D{schema}", schema
+
+
+def _drop(schema: str | None) -> None:
+    if schema is None:
+        return
+    admin = create_engine(normalise_url(PG_URL), isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+    admin.dispose()
+
+
+def _cli(folder: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [*DUTYWATCH, "--config", str(folder / "dutywatch.yaml"), *args],
+        cwd=folder,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+
+
+def _start(folder: Path, port: int) -> subprocess.Popen[bytes]:
+    env = {**os.environ, "DUTYWATCH_LISTEN": f"127.0.0.1:{port}"}
+    with (folder / "daemon.log").open("ab") as log:
+        return subprocess.Popen(
+            [*DUTYWATCH, "--config", str(folder / "dutywatch.yaml"), "run"],
+            cwd=folder,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+
+
+def run_chaos(kills: int, backend: str, seed: int = 1, folder: Path | None = None) -> Result:
+    """Kill the daemon `kills` times at random moments, then let it finish; count what happened."""
+    rng = random.Random(seed)
+    own = folder is None
+    folder = Path(tempfile.mkdtemp(prefix="dutywatch-chaos-")) if folder is None else folder
+    url, schema = _database(backend, folder)
+    inbox = _Inbox()
+    smtp_port = _free_port()
+    controller = Controller(inbox, hostname="127.0.0.1", port=smtp_port)
+    controller.start()
+    result = Result(backend, kills)
+    started = time.monotonic()
+    try:
+        shutil.copytree(ROOT / "rules", folder / "rules", ignore=shutil.ignore_patterns("tests"))
+        config = {
+            "database_url": url,
+            "rules_dir": str(folder / "rules"),
+            "tick_seconds": 1,
+            "heartbeat_file": str(folder / "heartbeat"),
+            "calendar": {"overrides_dir": str(ROOT / "config/calendar")},
+            "smtp": {"url": f"smtp://127.0.0.1:{smtp_port}", "sender": "dutywatch@suyu.example.cn"},
+            "notify": {
+                "channels": ["email"],
+                "dispatch_seconds": 0.3,
+                "backoff_seconds": 0.5,
+                "max_backoff_seconds": 2,
+                "max_attempts": 1000,
+                "lease_seconds": 3,
+                "digest_below_level": 0,  # everything at once: no digest holds messages back
+                "quiet_hours": {},
+            },
+        }
+        (folder / "dutywatch.yaml").write_text(json.dumps(config), encoding="utf-8")
+        if _cli(folder, "demo").returncode != 0:
+            raise RuntimeError(f"demo failed: {_cli(folder, 'demo').stderr}")
+        token = _cli(folder, "token", "create", "--name", "chaos", "--scopes", "ingest").stdout.strip()
+        roster = generate_district(utcnow().astimezone(SHANGHAI).date())[0]
+        pairs = [(p["official"], p["enterprise"]) for p in roster["pairings"] if p.get("official")]
+        today = utcnow().astimezone(SHANGHAI).date().isoformat()
+        port = _free_port()
+        accepted: set[str] = set()
+        posted = 0
+        stop = threading.Event()
+
+        def feed() -> None:
+            nonlocal posted
+            n = 0
+            while not stop.is_set():
+                official, enterprise = pairs[n % len(pairs)]
+                batch = [
+                    {
+                        "id": f"chaos-{n}-{k}",
+                        "type": "contact",
+                        "at": f"{today}T00:01:00+08:00",
+                        "official": official,
+                        "enterprise": enterprise,
+                        "channel": "phone",
+                    }
+                    for k in range(10)
+                ]
+                n += 1
+                posted += len(batch)
+                try:
+                    reply = httpx.post(
+                        f"http://127.0.0.1:{port}/v1/events",
+                        json=batch,
+                        headers={"Authorization": f"Bearer {token}"},
+                        timeout=5,
+                    )
+                except httpx.HTTPError:
+                    time.sleep(0.05)
+                    continue
+                if reply.status_code == 200:
+                    accepted.update(
+                        r["id"] for r in reply.json()["results"] if r["status"] in ("accepted", "duplicate")
+                    )
+
+        feeder = threading.Thread(target=feed)
+        feeder.start()
+        try:
+            for _ in range(kills):
+                process = _start(folder, port)
+                time.sleep(rng.uniform(0.4, 3.0))
+                process.send_signal(signal.SIGKILL)
+                process.wait(30)
+        finally:
+            stop.set()
+            feeder.join(30)
+        # a last life, long enough to send whatever is due, then a clean stop
+        process = _start(folder, port)
+        engine = make_engine(url)
+        deadline = time.monotonic() + 180
+        try:
+            while time.monotonic() < deadline:
+                time.sleep(1)
+                with engine.connect() as conn:
+                    waiting = conn.execute(
+                        text("SELECT count(*) FROM outbox WHERE status IN ('queued', 'sending')")
+                    ).scalar_one()
+                if waiting == 0:
+                    time.sleep(2)  # one more tick and dispatch for what the last tick queued
+                    with engine.connect() as conn:
+                        waiting = conn.execute(
+                            text("SELECT count(*) FROM outbox WHERE status IN ('queued', 'sending')")
+                        ).scalar_one()
+                    if waiting == 0:
+                        break
+        finally:
+            process.send_signal(signal.SIGTERM)
+            try:
+                process.wait(30)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait(10)
+        with engine.connect() as conn:
+            stored = {r[0] for r in conn.execute(text("SELECT id FROM events WHERE id LIKE 'chaos-%'"))}
+            rows = conn.execute(text("SELECT key, status FROM outbox")).all()
+        engine.dispose()
+        result.events_posted = posted
+        result.events_accepted = len(accepted)
+        result.events_lost = len(accepted - stored)
+        result.notifications = len(rows)
+        result.statuses = dict(Counter(status for _, status in rows))
+        sent = {f"<{key}@dutywatch>" for key, status in rows if status == "sent"}
+        result.notifications_sent = len(sent)
+        result.notifications_pending = sum(1 for _, status in rows if status in ("queued", "sending", "dead"))
+        result.notifications_undelivered = len(sent - set(inbox.ids))
+        result.messages_received = sum(inbox.ids.values())
+        result.duplicates = sum(count - 1 for count in inbox.ids.values() if count > 1)
+    finally:
+        controller.stop()
+        _drop(schema)
+        if own:
+            shutil.rmtree(folder, ignore_errors=True)
+    result.seconds = round(time.monotonic() - started, 1)
+    return result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--kills", type=int, default=100)
+    parser.add_argument("--backend", choices=["sqlite", "postgresql"], default="sqlite")
+    parser.add_argument("--seed", type=int, default=1)
+    args = parser.parse_args()
+    result = run_chaos(args.kills, args.backend, args.seed)
+    print(json.dumps(asdict(result), indent=2))
+    ok = (
+        result.events_lost == 0
+        and result.notifications_undelivered == 0
+        and result.notifications_pending == 0
+    )
+    sys.exit(0 if ok else 1)
+
+
+if __name__ == "__main__":
+    main()
