@@ -17,6 +17,7 @@ from pathlib import Path
 
 import uvicorn
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from starlette.types import ASGIApp
 
 from monitor.api.app import create_app
 from monitor.audit import audit_reload
@@ -27,6 +28,26 @@ from monitor.service import Service
 log = logging.getLogger("dutywatch")
 
 DRAIN_SECONDS = 10.0
+
+
+def http_config(app: ASGIApp, listen: str) -> uvicorn.Config:
+    """uvicorn hardened for a service on an open network: idle connections closed after 5 s, at
+    most 512 at once (more get 503), a request head capped at 64 KiB (a client sending headers
+    forever is cut off), no server banner, no access log (the app logs what matters, masked)."""
+    host, _, port = listen.rpartition(":")
+    return uvicorn.Config(
+        app,
+        host=host.strip("[]"),
+        port=int(port),
+        log_config=None,
+        access_log=False,
+        lifespan="off",
+        timeout_keep_alive=5,
+        timeout_graceful_shutdown=int(DRAIN_SECONDS / 2),
+        limit_concurrency=512,
+        h11_max_incomplete_event_size=64 * 1024,
+        server_header=False,
+    )
 
 
 class _Server(uvicorn.Server):
@@ -65,21 +86,7 @@ async def serve(
             retime_tick(scheduler, service.settings)
         return ok, message
 
-    host, _, port = service.settings.listen.rpartition(":")
-    server = _Server(
-        uvicorn.Config(
-            create_app(service, evaluations, reload),
-            host=host.strip("[]"),
-            port=int(port),
-            log_config=None,
-            access_log=False,
-            lifespan="off",
-            timeout_keep_alive=5,
-            timeout_graceful_shutdown=int(DRAIN_SECONDS / 2),
-            limit_concurrency=512,
-            h11_max_incomplete_event_size=64 * 1024,
-        )
-    )
+    server = _Server(http_config(create_app(service, evaluations, reload), service.settings.listen))
 
     async def serve_http() -> None:
         try:

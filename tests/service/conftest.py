@@ -21,6 +21,7 @@ import uvicorn
 from monitor.api.app import create_app
 from monitor.clock import SHANGHAI, utcnow
 from monitor.config import Settings
+from monitor.daemon import http_config
 from monitor.demo import generate_district
 from monitor.ingest.events import ingest_events
 from monitor.ingest.roster import load_roster, upsert_roster
@@ -96,9 +97,7 @@ def daemon(db_url: str, tmp_path: Path) -> Iterator[Daemon]:
         tokens["config"] = CONFIGURED_TOKEN
         assert service.lead()  # alone on its database, it leads (as its scheduler would find)
         port = free_port()
-        server = uvicorn.Server(
-            uvicorn.Config(create_app(service), host="127.0.0.1", port=port, log_config=None, lifespan="off")
-        )
+        server = uvicorn.Server(http_config(create_app(service), f"127.0.0.1:{port}"))
         thread = threading.Thread(target=server.run, daemon=True)
         thread.start()
         deadline = time.monotonic() + 10

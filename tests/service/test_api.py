@@ -286,3 +286,27 @@ def test_a_nul_character_in_the_address_is_refused_before_any_query(daemon: Daem
         response = daemon.call("ingest,read,admin", "GET", path)
         assert response.status_code == 400, path
         assert "NUL" in response.json()["error"]["message"]
+
+
+@HTTP_ONLY
+def test_a_request_head_past_64_kib_is_cut_off_and_others_are_served(daemon: Daemon) -> None:
+    import socket
+    from urllib.parse import urlsplit
+
+    address = urlsplit(daemon.url)
+    with socket.create_connection((address.hostname, address.port), timeout=10) as raw:
+        raw.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n")
+        try:
+            for _ in range(200):  # 200 KiB of headers, never finished
+                raw.sendall(b"X-Flood: " + b"a" * 1014 + b"\r\n")
+        except OSError:
+            pass  # the server closed on us: that is the point
+        raw.settimeout(10)
+        try:
+            answer = raw.recv(4096)
+        except OSError:
+            answer = b""
+    assert answer == b"" or answer.startswith(b"HTTP/1.1 4")
+    healthy = daemon.call(None, "GET", "/healthz")
+    assert healthy.status_code == 200
+    assert "server" not in healthy.headers  # no banner
