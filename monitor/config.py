@@ -35,6 +35,10 @@ class IngestSettings(_Frozen):
     # Importing years of history is normal; a timestamp before this or too far ahead is a typo.
     earliest: date = date(2000, 1, 1)
     max_future_hours: float = Field(24.0, ge=0)
+    # events that immediate rules wait for start an evaluation at once, but not sooner than this
+    # after the last one started: a stream of them gets an evaluation every few seconds, not one
+    # per batch competing with the ingest itself
+    immediate_interval_seconds: float = Field(5.0, ge=0)
 
 
 class CaseSettings(_Frozen):

@@ -14,6 +14,7 @@ import asyncio
 import contextlib
 import logging
 import threading
+import time
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from typing import TYPE_CHECKING
@@ -43,18 +44,43 @@ class Evaluations:
         self._service = service
         self._lock = threading.Lock()
         self._waiting: asyncio.Future[object] | None = None
+        self._last_start = -float("inf")  # monotonic time the last evaluation started
 
-    def soon(self) -> asyncio.Future[object]:
-        """An evaluation that starts after the one running, if any; joins one already waiting.
+    def soon(self, *, throttle: bool = True) -> asyncio.Future[object]:
+        """An evaluation that starts after the one running, if any, and (with `throttle`, for
+        ingest) not sooner than `ingest.immediate_interval_seconds` after the last one started;
+        joins one already waiting.
 
         Call from the event loop. Failures are logged here; awaiting the future re-raises them.
         """
         with self._lock:
             if self._waiting is None:
                 loop = asyncio.get_running_loop()
-                self._waiting = loop.run_in_executor(self._service.executor, self._run)
-                self._waiting.add_done_callback(_log_failure)
+                waiting: asyncio.Future[object] = loop.create_future()
+                waiting.add_done_callback(_log_failure)
+                self._waiting = waiting
+                interval = self._service.settings.ingest.immediate_interval_seconds if throttle else 0.0
+                delay = self._last_start + interval - time.monotonic()
+                if delay > 0:
+                    loop.call_later(delay, self._start, waiting)
+                else:
+                    self._start(waiting)
             return self._waiting
+
+    def _start(self, waiting: asyncio.Future[object]) -> None:
+        running = asyncio.get_running_loop().run_in_executor(self._service.executor, self._run)
+
+        def settle(done: asyncio.Future[object]) -> None:
+            if waiting.done():
+                return
+            if done.cancelled():
+                waiting.cancel()
+            elif done.exception() is not None:
+                waiting.set_exception(done.exception())  # type: ignore[arg-type]
+            else:
+                waiting.set_result(done.result())
+
+        running.add_done_callback(settle)
 
     async def tick(self) -> None:
         """The scheduled job: poll the leadership, evaluate when this process leads. A failed tick
@@ -63,7 +89,7 @@ class Evaluations:
         loop = asyncio.get_running_loop()
         with contextlib.suppress(Exception):
             if await loop.run_in_executor(None, self._service.lead):
-                await self.soon()
+                await self.soon(throttle=False)
             elif await loop.run_in_executor(None, self._service.database_ok):
                 write_heartbeat(self._service.settings.heartbeat_file, utcnow())
 
@@ -72,6 +98,7 @@ class Evaluations:
         # is cleared; once cleared, events committed from now on get an evaluation of their own.
         with self._lock:
             self._waiting = None
+            self._last_start = time.monotonic()
         if not self._service.leadership.is_leader:
             return None  # two committers would race on the alert rows: the leader evaluates
         return self._service.tick()

@@ -102,8 +102,13 @@ def _unstorable(value: object, where: str | None = None) -> tuple[str | None, st
 
 def digest(record: dict[str, Any]) -> str:
     """A stable fingerprint of a record's content, to tell a duplicate from a conflict."""
+    return _canonical(record)[1]
+
+
+def _canonical(record: dict[str, Any]) -> tuple[str, str]:
+    """The record as canonical JSON (what is stored), and its fingerprint."""
     canonical = json.dumps(record, sort_keys=True, ensure_ascii=False, separators=(",", ":"), default=str)
-    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+    return canonical, hashlib.sha256(canonical.encode("utf-8")).hexdigest()
 
 
 @dataclass
@@ -116,6 +121,8 @@ class _Known:
     items: set[tuple[str, str]]
     case_received: dict[str, datetime] = field(default_factory=dict)
     review_at: dict[str, datetime] = field(default_factory=dict)
+    # ids looked up already: what is not in the dicts above does not exist in the store
+    looked_up: set[tuple[str, str]] = field(default_factory=set)
 
     @classmethod
     def load(cls, session: Session) -> _Known:
@@ -125,6 +132,36 @@ class _Known:
             enterprises=set(session.scalars(select(Enterprise.id))),
             items=set(session.execute(select(ProjectItem.project_id, ProjectItem.id)).all()),
         )
+
+    def preload(self, session: Session, records: list[object]) -> None:
+        """The cases and reviews a batch refers to, in a few queries rather than one per record."""
+        cases = sorted({r["case"] for r in records if isinstance(r, dict) and isinstance(r.get("case"), str)})
+        reviews = sorted(
+            {r["review"] for r in records if isinstance(r, dict) and isinstance(r.get("review"), str)}
+        )
+        for i in range(0, len(cases), 500):
+            query = select(Case.id, Case.received_at).where(Case.id.in_(cases[i : i + 500]))
+            self.case_received.update({case_id: at for case_id, at in session.execute(query)})
+        for i in range(0, len(reviews), 500):
+            query = select(Review.id, Review.at).where(Review.id.in_(reviews[i : i + 500]))
+            self.review_at.update({review_id: at for review_id, at in session.execute(query)})
+        self.looked_up |= {("case", c) for c in cases} | {("review", r) for r in reviews}
+
+    def stored_case(self, case: str, session: Session) -> datetime | None:
+        if case not in self.case_received and ("case", case) not in self.looked_up:
+            received = session.scalar(select(Case.received_at).where(Case.id == case))
+            if received is not None:
+                self.case_received[case] = received
+            self.looked_up.add(("case", case))
+        return self.case_received.get(case)
+
+    def stored_review(self, review: str, session: Session) -> datetime | None:
+        if review not in self.review_at and ("review", review) not in self.looked_up:
+            when = session.scalar(select(Review.at).where(Review.id == review))
+            if when is not None:
+                self.review_at[review] = when
+            self.looked_up.add(("review", review))
+        return self.review_at.get(review)
 
     def official(self, value: object, name: str) -> str:
         official = v.ident(value, name)
@@ -146,24 +183,18 @@ class _Known:
 
     def case(self, value: object, name: str, at: datetime, session: Session) -> str:
         case = v.ident(value, name)
-        received = self.case_received.get(case)
+        received = self.stored_case(case, session)
         if received is None:
-            received = session.scalar(select(Case.received_at).where(Case.id == case))
-            if received is None:
-                raise Rejection(name, f"unknown case {case!r} (no case_opened event for it)")
-            self.case_received[case] = received
+            raise Rejection(name, f"unknown case {case!r} (no case_opened event for it)")
         if at < received:
             raise Rejection("at", f"before case {case!r} was opened ({received.isoformat()})")
         return case
 
     def review(self, value: object, name: str, at: datetime, session: Session) -> str:
         review = v.ident(value, name)
-        when = self.review_at.get(review)
+        when = self.stored_review(review, session)
         if when is None:
-            when = session.scalar(select(Review.at).where(Review.id == review))
-            if when is None:
-                raise Rejection(name, f"unknown review {review!r}")
-            self.review_at[review] = when
+            raise Rejection(name, f"unknown review {review!r}")
         if at < when:
             raise Rejection("at", f"before review {review!r} was given")
         return review
@@ -256,7 +287,7 @@ def _derive(record: dict[str, Any], at: datetime, known: _Known, rows: _Rows, se
         activity(unit_id=unit, report_kind=report_kind, report_period=period.label)
     elif kind == "case_opened":
         case = v.ident(record["case"], "case")
-        if case in known.case_received or session.scalar(select(Case.id).where(Case.id == case)) is not None:
+        if known.stored_case(case, session) is not None:
             raise Rejection("case", f"case {case!r} was already opened")
         due = v.instant(record["due"], "due") if record.get("due") not in (None, "") else None
         if due is not None and due < at:
@@ -288,10 +319,7 @@ def _derive(record: dict[str, Any], at: datetime, known: _Known, rows: _Rows, se
         rows.case_events.append(row)
     elif kind == "review":
         review = v.ident(record["review"], "review")
-        if (
-            review in known.review_at
-            or session.scalar(select(Review.id).where(Review.id == review)) is not None
-        ):
+        if known.stored_review(review, session) is not None:
             raise Rejection("review", f"review {review!r} was already given")
         channel = record.get("channel")
         rows.reviews.append(
@@ -335,17 +363,18 @@ def ingest_events(
     ]
     stored = _existing_digests(session, sorted(set(ids)))
     known = _Known.load(session)
+    unstorable = [_unstorable(r) if isinstance(r, dict) else None for _, r in batch]
+    known.preload(session, [r for (_, r), problem in zip(batch, unstorable, strict=True) if problem is None])
     rows = _Rows()
     earliest = datetime.combine(settings.ingest.earliest, time.min, tzinfo=SHANGHAI)
     latest = now + timedelta(hours=settings.ingest.max_future_hours)
     seen: dict[str, str] = {}
     outcomes: list[RecordOutcome] = []
-    for ref, record in batch:
+    for (ref, record), problem in zip(batch, unstorable, strict=True):
         event_id: str | None = None
         try:
             if not isinstance(record, dict):
                 raise Rejection(None, f"an event must be a JSON object, not {type(record).__name__}")
-            problem = _unstorable(record)
             if problem is not None:
                 raise Rejection(*problem)
             event_id = v.ident(record.get("id"), "id") if record.get("id") is not None else None
@@ -354,7 +383,7 @@ def ingest_events(
             kind = record.get("type")
             if not isinstance(kind, str) or kind not in FIELDS:
                 raise Rejection("type", f"unknown event type {kind!r}")
-            fingerprint = digest(record)
+            canonical, fingerprint = _canonical(record)
             previous = seen.get(event_id) or stored.get(event_id)
             if previous is not None:
                 if previous == fingerprint:
@@ -384,7 +413,7 @@ def ingest_events(
                     "id": event_id,
                     "type": kind,
                     "at": at,
-                    "payload": json.loads(json.dumps(record, ensure_ascii=False, default=str)),
+                    "payload": json.loads(canonical),
                     "digest": fingerprint,
                     "received_at": now,
                 }
