@@ -12,7 +12,7 @@ from pydantic import BaseModel, Field
 from sqlalchemy import select
 from starlette.exceptions import HTTPException
 
-from monitor.api.auth import Admin, Reader, RowId, ServiceDep, client_of
+from monitor.api.auth import Admin, Reader, RowId, ServiceDep, Text, client_of
 from monitor.api.errors import error
 from monitor.audit import ACTIONS, MAX_LIMIT, as_json, entries
 from monitor.store.models import Waiver
@@ -22,11 +22,11 @@ router = APIRouter()
 
 
 class WaiverBody(BaseModel):
-    rule: str = Field(min_length=1, max_length=64)
-    subject: str = Field(min_length=1, max_length=200)
-    period: str = Field("", max_length=10, description="YYYY-MM, YYYY-Bn, YYYY-Hn, YYYY; empty for a clock")
-    reason: str = Field(min_length=1, max_length=2000)
-    approver: str = Field(min_length=1, max_length=100)
+    rule: Text = Field(min_length=1, max_length=64)
+    subject: Text = Field(min_length=1, max_length=200)
+    period: Text = Field("", max_length=10, description="YYYY-MM, YYYY-Bn, YYYY-Hn, YYYY; empty for a clock")
+    reason: Text = Field(min_length=1, max_length=2000)
+    approver: Text = Field(min_length=1, max_length=100)
 
 
 @router.get("/v1/waivers")

@@ -13,7 +13,7 @@ from pydantic import BaseModel, Field
 from sqlalchemy import select
 from starlette.exceptions import HTTPException
 
-from monitor.api.auth import Admin, Reader, RowId, ServiceDep, client_of
+from monitor.api.auth import Admin, Reader, RowId, ServiceDep, Text, client_of
 from monitor.audit import record
 from monitor.clock import iso_shanghai, utcnow
 from monitor.obligations import Status
@@ -27,7 +27,7 @@ AlertState = Literal["warning", "overdue", "resolved"]
 
 
 class AckBody(BaseModel):
-    reason: str = Field(min_length=1, max_length=2000)
+    reason: Text = Field(min_length=1, max_length=2000)
 
 
 def alert_json(row: AlertRecord) -> dict[str, Any]:

@@ -9,6 +9,7 @@ from typing import Annotated
 from fastapi import Depends, Path, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from pydantic import AfterValidator
 from starlette.exceptions import HTTPException
 
 from monitor.service import Service
@@ -67,3 +68,17 @@ def client_of(request: Request) -> str:
 
 # a row id in a path: bounded, so that no database sees a number wider than its integers
 RowId = Annotated[int, Path(ge=1, le=2**31 - 1)]
+
+
+def _storable(value: str) -> str:
+    if "\x00" in value:
+        raise ValueError("must not contain a NUL character")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValueError("is not valid Unicode (a lone surrogate)") from None
+    return value
+
+
+# text a person typed into a request body, as every database can store it
+Text = Annotated[str, AfterValidator(_storable)]

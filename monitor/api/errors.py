@@ -8,7 +8,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from sqlalchemy.exc import InterfaceError, OperationalError
+from sqlalchemy.exc import DataError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as SATimeoutError
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -57,6 +57,9 @@ def install(app: FastAPI) -> None:
             )
             response.headers["Retry-After"] = "5"
             return response
+        if isinstance(exc, DataError):
+            # a value the database would not take, past the validation meant to catch it
+            return error(422, "a value the database cannot store; nothing was stored", code="invalid")
         return error(500, f"internal error: {type(exc).__name__}")
 
 

@@ -310,3 +310,25 @@ def test_a_request_head_past_64_kib_is_cut_off_and_others_are_served(daemon: Dae
     healthy = daemon.call(None, "GET", "/healthz")
     assert healthy.status_code == 200
     assert "server" not in healthy.headers  # no banner
+
+
+def test_text_no_database_keeps_is_refused_in_request_bodies(daemon: Daemon) -> None:
+    """Found by fuzzing on PostgreSQL: a NUL in an acknowledgement's reason was a 500."""
+    daemon.tick()
+    alert = daemon.call("read", "GET", "/v1/alerts", params={"limit": 1}).json()[0]
+    for reason in ("a\x00b", "a\ud800b"):
+        refused = daemon.call(
+            "admin",
+            "POST",
+            f"/v1/alerts/{alert['id']}/ack",
+            content=json_bytes({"reason": reason}),
+            headers={"Content-Type": "application/json"},
+        )
+        assert refused.status_code == 422, refused.text
+    assert daemon.call("read", "GET", "/v1/alerts", params={"limit": 1}).json()[0]["acked"] is None
+
+
+def json_bytes(value: object) -> bytes:
+    import json
+
+    return json.dumps(value).encode("ascii")  # \u escapes spell what UTF-8 cannot carry
