@@ -15,6 +15,7 @@ from typing import Any, Literal
 from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session
 
+from monitor.clock import iso_shanghai
 from monitor.evaluation import Alert, Evaluation
 from monitor.store.models import OPEN_STATES, AlertRecord, ObligationRecord, TickRecord
 
@@ -37,6 +38,18 @@ class Transition:
     change: Change
     state: str
     level: int
+
+    def record(self) -> dict[str, Any]:
+        """The JSON line `dutywatch backtest --format json` prints."""
+        return {
+            "at": iso_shanghai(self.at),
+            "rule": self.rule,
+            "subject": self.subject,
+            "period": self.period,
+            "transition": self.change,
+            "state": self.state,
+            "level": self.level,
+        }
 
 
 def transitions(previous: Mapping[Key, AlertStatus], evaluation: Evaluation) -> list[Transition]:

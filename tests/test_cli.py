@@ -181,7 +181,7 @@ def test_backtest_prints_what_committing_through_the_same_days_records(example_d
 
     from monitor.alerting import commit_evaluation
     from monitor.calendar import WorkCalendar
-    from monitor.clock import iso_shanghai, parse_instant
+    from monitor.clock import parse_instant
     from monitor.config import Settings
     from monitor.engine import DurableMatcher
     from monitor.evaluation import evaluate
@@ -205,18 +205,7 @@ def test_backtest_prints_what_committing_through_the_same_days_records(example_d
         at = parse_instant("2024-09-25T09:00")
         while at <= parse_instant("2024-10-15T23:59"):
             result = evaluate(session, rulebook, WorkCalendar(), Settings(), at, matcher)
-            lived += [
-                {
-                    "at": iso_shanghai(t.at),
-                    "rule": t.rule,
-                    "subject": t.subject,
-                    "period": t.period,
-                    "transition": t.change,
-                    "state": t.state,
-                    "level": t.level,
-                }
-                for t in commit_evaluation(session, result)
-            ]
+            lived += [t.record() for t in commit_evaluation(session, result)]
             session.commit()
             at += timedelta(days=1)
     engine.dispose()

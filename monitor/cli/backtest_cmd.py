@@ -68,20 +68,7 @@ def backtest(ctx: Context, first: str, last: str, step: str, at_time: str, fmt: 
                     )
                 )
                 if fmt == "json":
-                    click.echo(
-                        json.dumps(
-                            {
-                                "at": iso_shanghai(change.at),
-                                "rule": change.rule,
-                                "subject": change.subject,
-                                "period": change.period,
-                                "transition": change.change,
-                                "state": change.state,
-                                "level": change.level,
-                            },
-                            ensure_ascii=False,
-                        )
-                    )
+                    click.echo(json.dumps(change.record(), ensure_ascii=False))
             previous = {a.key: AlertStatus(a.state, a.level) for a in [*result.alerts, *result.inhibited]}
             for problem in result.problems:
                 click.echo(f"warning: {at.date()}: {problem}", err=True)

@@ -26,7 +26,7 @@ from click.testing import CliRunner
 from sqlalchemy import select
 
 from monitor.cli import cli
-from monitor.clock import iso_shanghai, parse_instant
+from monitor.clock import parse_instant
 from monitor.ingest.roster import load_roster, upsert_roster
 from monitor.service import Service
 from monitor.store.models import Notification
@@ -43,18 +43,6 @@ class Inbox:
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
         self.messages.append(email.message_from_bytes(envelope.content, policy=email.policy.default))
         return "250 OK"
-
-
-def as_row(t: Any) -> dict[str, Any]:
-    return {
-        "at": iso_shanghai(t.at),
-        "rule": t.rule,
-        "subject": t.subject,
-        "period": t.period,
-        "transition": t.change,
-        "state": t.state,
-        "level": t.level,
-    }
 
 
 # SQLite only: a few minutes of the suite; the evaluation is the same on PostgreSQL (other tests)
@@ -99,7 +87,7 @@ def test_a_year_lived_under_a_simulated_clock_is_the_backtest(db_url: str, tmp_p
                     o for o in outcomes if o.status != "accepted"
                 ]
             service.tick(at)
-            lived += [as_row(t) for t in service.last_changes]
+            lived += [t.record() for t in service.last_changes]
             asyncio.run(service.dispatcher.run_once(at))
             at += timedelta(days=1)
         # the rest of the year's events arrive after the last morning tick: the backtest sees them too
