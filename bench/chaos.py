@@ -126,7 +126,33 @@ def _start(folder: Path, port: int) -> subprocess.Popen[bytes]:
         )
 
 
-def run_chaos(kills: int, backend: str, seed: int = 1, folder: Path | None = None) -> Result:
+def _wait_until_serving(port: int, process: subprocess.Popen[bytes], timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and process.poll() is None:
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.05)
+
+
+def _reminding(rules: Path, hours: float | None) -> None:
+    """Every rule re-notifies its open alerts this often (None: as the rule files say): a steady
+    stream of mail for the killer to interrupt, however few alerts fire."""
+    import yaml
+
+    for path in sorted((ROOT / "rules").glob("*.yaml")):
+        doc = yaml.safe_load(path.read_text(encoding="utf-8"))
+        for rule in doc.get("rules", []):
+            if hours is not None:
+                rule["renotify_hours"] = hours
+        (rules / path.name).write_text(yaml.safe_dump(doc, allow_unicode=True), encoding="utf-8")
+
+
+def run_chaos(
+    kills: int, backend: str, seed: int = 1, folder: Path | None = None, remind_seconds: float = 5.0
+) -> Result:
     """Kill the daemon `kills` times at random moments, then let it finish; count what happened."""
     rng = random.Random(seed)
     own = folder is None
@@ -139,7 +165,8 @@ def run_chaos(kills: int, backend: str, seed: int = 1, folder: Path | None = Non
     result = Result(backend, kills)
     started = time.monotonic()
     try:
-        shutil.copytree(ROOT / "rules", folder / "rules", ignore=shutil.ignore_patterns("tests"))
+        (folder / "rules").mkdir()
+        _reminding(folder / "rules", remind_seconds / 3600)
         config = {
             "database_url": url,
             "rules_dir": str(folder / "rules"),
@@ -208,13 +235,17 @@ def run_chaos(kills: int, backend: str, seed: int = 1, folder: Path | None = Non
         try:
             for _ in range(kills):
                 process = _start(folder, port)
-                time.sleep(rng.uniform(0.4, 3.0))
+                if rng.random() < 0.9:  # most kills once it serves; some while it starts
+                    _wait_until_serving(port, process)
+                time.sleep(rng.uniform(0.2, 2.5))
                 process.send_signal(signal.SIGKILL)
                 process.wait(30)
         finally:
             stop.set()
             feeder.join(30)
-        # a last life, long enough to send whatever is due, then a clean stop
+        # a last life, with the rules as written (no more reminders), long enough to send whatever
+        # is due, then a clean stop
+        _reminding(folder / "rules", None)
         process = _start(folder, port)
         engine = make_engine(url)
         deadline = time.monotonic() + 180
@@ -271,8 +302,9 @@ def main() -> None:
     parser.add_argument("--kills", type=int, default=100)
     parser.add_argument("--backend", choices=["sqlite", "postgresql"], default="sqlite")
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--remind-seconds", type=float, default=5.0, help="re-notify open alerts this often")
     args = parser.parse_args()
-    result = run_chaos(args.kills, args.backend, args.seed)
+    result = run_chaos(args.kills, args.backend, args.seed, remind_seconds=args.remind_seconds)
     print(json.dumps(asdict(result), indent=2))
     ok = (
         result.events_lost == 0
