@@ -25,7 +25,7 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import event, insert, text
+from sqlalchemy import create_engine, event, insert, text
 
 from bench.generate import SIZES, Size, events, roster
 from monitor.calendar import WorkCalendar
@@ -36,7 +36,7 @@ from monitor.evaluation import evaluate
 from monitor.ingest.events import digest, ingest_events
 from monitor.ingest.roster import load_roster, upsert_roster
 from monitor.rulebook import load_rulebook
-from monitor.store.db import ensure_schema, make_engine, session_factory
+from monitor.store.db import ensure_schema, make_engine, normalise_url, session_factory
 from monitor.store.models import Event
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -48,6 +48,37 @@ LEFT JOIN activities a ON a.enterprise_id = p.enterprise_id AND a.official_id = 
   AND a.type = 'visit' AND a.talked_with_head AND a.at >= :start AND a.at < :end
 GROUP BY p.id
 """
+
+
+BACKEND = {"name": "sqlite", "url": ""}  # set by --backend; PostgreSQL gets a schema per database
+_SCHEMAS: dict[str, str] = {}
+
+
+def database(workdir: Path, name: str) -> str:
+    """A fresh database of this name for the run: a SQLite file, or a PostgreSQL schema."""
+    if BACKEND["name"] == "sqlite":
+        return f"sqlite:///{workdir / (name + '.db')}"
+    if name not in _SCHEMAS:
+        schema = f"bench_{name.replace('-', '_').lower()}_{os.getpid()}"
+        admin = create_engine(normalise_url(BACKEND["url"]), isolation_level="AUTOCOMMIT")
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
+            conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+        admin.dispose()
+        _SCHEMAS[name] = schema
+    sep = "&" if "?" in BACKEND["url"] else "?"
+    return f"{BACKEND['url']}{sep}options=-csearch_path%3D{_SCHEMAS[name]}"
+
+
+def _drop_schemas() -> None:
+    if not _SCHEMAS:
+        return
+    admin = create_engine(normalise_url(BACKEND["url"]), isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        for schema in _SCHEMAS.values():
+            conn.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
+    admin.dispose()
+    _SCHEMAS.clear()
 
 
 HTTP_EVENTS = 100_000  # enough for a steady rate; the rest of M would only take longer
@@ -62,7 +93,7 @@ def _tick_figures(size: Size, workdir: Path, at: datetime) -> dict[str, float]:
     from monitor.service import Service
 
     settings = Settings(
-        database_url=f"sqlite:///{workdir / f'{size.name}.db'}",
+        database_url=database(workdir, size.name),
         rules_dir=ROOT / "rules",
         heartbeat_file=workdir / "heartbeat",
         notify={"channels": ["file"], "file_path": workdir / "sent.jsonl"},
@@ -94,7 +125,7 @@ def _http_ingest(data: dict[str, Any], history: list[dict[str, Any]], workdir: P
     from monitor.tokens import create_token
 
     settings = Settings(
-        database_url=f"sqlite:///{workdir / 'http.db'}",
+        database_url=database(workdir, "http"),
         rules_dir=ROOT / "rules",
         heartbeat_file=workdir / "heartbeat",
         ingest={"max_batch": 10_000, "max_body_bytes": 64 * 1024 * 1024},
@@ -158,7 +189,7 @@ def notifications_per_second(workdir: Path, n: int = 1000) -> dict[str, float]:
         port = int(s.getsockname()[1])
     controller = Controller(Sink(), hostname="127.0.0.1", port=port)
     controller.start()
-    engine = make_engine(f"sqlite:///{workdir / 'outbox.db'}")
+    engine = make_engine(database(workdir, "outbox"))
     ensure_schema(engine)
     at = parse_instant("2024-12-20T10:00")
     with session_factory(engine)() as session:
@@ -221,7 +252,7 @@ def measure(size: Size, workdir: Path) -> dict[str, float | int | str]:
     settings = Settings()
     data = roster(size, date(2023, 1, 1))
     history = events(size, data, FIRST, END)
-    engine = make_engine(f"sqlite:///{workdir / f'{size.name}.db'}")
+    engine = make_engine(database(workdir, size.name))
     ensure_schema(engine)
     sessions = session_factory(engine)
     with sessions() as session:
@@ -238,7 +269,7 @@ def measure(size: Size, workdir: Path) -> dict[str, float | int | str]:
             session.commit()
     ingest_seconds = time.perf_counter() - started
 
-    floor_engine = make_engine(f"sqlite:///{workdir / f'{size.name}-floor.db'}")
+    floor_engine = make_engine(database(workdir, f"{size.name}-floor"))
     ensure_schema(floor_engine)
     rows = [
         {
@@ -327,7 +358,13 @@ def measure(size: Size, workdir: Path) -> dict[str, float | int | str]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--size", action="append", choices=sorted(SIZES), help="S (default), M; L is long")
+    parser.add_argument("--backend", choices=["sqlite", "postgresql"], default="sqlite")
+    parser.add_argument(
+        "--pg-url",
+        default=os.environ.get("DUTYWATCH_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/test"),
+    )
     args = parser.parse_args()
+    BACKEND.update(name=args.backend, url=args.pg_url)
     sizes = args.size or ["S"]
     results = []
     with tempfile.TemporaryDirectory(prefix="dutywatch-bench-") as tmp:
@@ -337,13 +374,14 @@ def main() -> None:
             results.append(result)
         mail = notifications_per_second(Path(tmp))
         print(json.dumps(mail), flush=True)
+        _drop_schemas()
     lines = [
         "# Benchmark results",
         "",
         f"- date: {date.today().isoformat()}",
         f"- machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
         f"{platform.system()} {platform.release()}",
-        f"- command: `python -m bench.run {' '.join('--size ' + s for s in sizes)}` (SQLite)",
+        f"- command: `python -m bench.run {' '.join('--size ' + s for s in sizes)} --backend {args.backend}`",
         "",
         "| figure | " + " | ".join(str(r["size"]) for r in results) + " |",
         "|---|" + "---|" * len(results),
@@ -370,7 +408,8 @@ def main() -> None:
         "`matcher_share` = durable-rules' part of the evaluation (it decides each distinct fact once).",
         "The machine is shared: compare ratios within a run, not seconds across runs.",
     ]
-    (ROOT / "bench" / "RESULTS.md").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    name = "RESULTS.md" if args.backend == "sqlite" else f"RESULTS-{args.backend}.md"
+    (ROOT / "bench" / name).write_text("\n".join(lines) + "\n", encoding="utf-8")
 
 
 if __name__ == "__main__":
