@@ -111,7 +111,9 @@ def _tick_figures(size: Size, workdir: Path, at: datetime) -> dict[str, float]:
     return {"tick_first_s": round(first, 2), "tick_steady_s": round(steady, 2)}
 
 
-def _http_ingest(data: dict[str, Any], history: list[dict[str, Any]], workdir: Path, now: datetime) -> int:
+def _http_ingest(
+    name: str, data: dict[str, Any], history: list[dict[str, Any]], workdir: Path, now: datetime
+) -> int:
     """Events per second through POST /v1/events in batches, over real HTTP to the app on uvicorn."""
     import threading
 
@@ -125,7 +127,7 @@ def _http_ingest(data: dict[str, Any], history: list[dict[str, Any]], workdir: P
     from monitor.tokens import create_token
 
     settings = Settings(
-        database_url=database(workdir, "http"),
+        database_url=database(workdir, f"{name}-http"),
         rules_dir=ROOT / "rules",
         heartbeat_file=workdir / "heartbeat",
         ingest={"max_batch": 10_000, "max_body_bytes": 64 * 1024 * 1024},
@@ -321,7 +323,7 @@ def measure(size: Size, workdir: Path) -> dict[str, float | int | str]:
     engine.dispose()
 
     extra = _tick_figures(size, workdir, at)
-    http = _http_ingest(data, history[:HTTP_EVENTS], workdir, now)
+    http = _http_ingest(size.name, data, history[:HTTP_EVENTS], workdir, now)
 
     facts = [Fact(i, r.id, "overdue", 0, i % 20) for i, r in enumerate(list(rulebook) * 600)]
     started = time.perf_counter()
