@@ -88,6 +88,7 @@ def _introduce(ctx: Context, at: datetime) -> None:
     for alert in result.alerts[:: max(1, len(result.alerts) // 5)][:5]:
         click.echo(f"  {alert.message}")
     click.echo(f"API:     {url}  (OpenAPI at {url}/openapi.json)")
+    click.echo(f"status:  {url}/  (in a browser; sign in with the token below)")
     click.echo(f"metrics: {url}/metrics")
     if token:
         click.echo(f"token:   {token}  (demo only; shown once)")
