@@ -152,7 +152,11 @@ def _http_ingest(
             headers = {"Authorization": f"Bearer {token}"}
             started = time.perf_counter()
             for i in range(0, len(history), HTTP_BATCH):
-                reply = client.post("/v1/events", json=history[i : i + HTTP_BATCH], headers=headers)
+                while True:  # as a client should: a 503 (the database busy) is retried after Retry-After
+                    reply = client.post("/v1/events", json=history[i : i + HTTP_BATCH], headers=headers)
+                    if reply.status_code != 503:
+                        break
+                    time.sleep(float(reply.headers.get("retry-after", "1")))
                 reply.raise_for_status()
             seconds = time.perf_counter() - started
     finally:
