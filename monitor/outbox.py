@@ -11,6 +11,7 @@ accepted it, we had not yet recorded it).
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 import random
@@ -381,6 +382,16 @@ class Dispatcher:
         import asyncio
 
         rows = await asyncio.to_thread(self.claim, now)
+        async with contextlib.AsyncExitStack() as batch:
+            # channels that can keep a connection for the batch (email) open a session for it
+            keeping = {id(n): n for n in self.notifiers.values() if hasattr(n, "session")}
+            for notifier in keeping.values():
+                await batch.enter_async_context(notifier.session())
+            return await self._send_all(rows, now)
+
+    async def _send_all(self, rows: list[Notification], now: datetime) -> list[Outcome]:
+        import asyncio
+
         outcomes: list[Outcome] = []
         for row in rows:
             wait = quiet_until(now, self.settings.quiet_window(row.channel))

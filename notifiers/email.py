@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ssl
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from email.headerregistry import Address
 from email.message import EmailMessage
@@ -72,10 +73,16 @@ def compose(message: Message, sender: str, sender_name: str) -> EmailMessage:
 
 
 class EmailNotifier:
+    """Sends each message on its own connection, or, inside `session()` (the dispatcher opens one
+    per batch), on one connection kept for the batch: a login and a TLS handshake per batch, not
+    per message. A kept connection the server closed meanwhile is replaced once, at once."""
+
     def __init__(self, server: SmtpServer, sender: str, sender_name: str = "宿豫区营商环境督办") -> None:
         self.server = server
         self.sender = sender
         self.sender_name = sender_name
+        self._client: aiosmtplib.SMTP | None = None
+        self._in_session = False
 
     def _tls(self) -> ssl.SSLContext | None:
         if not (self.server.implicit_tls or self.server.starttls):
@@ -83,8 +90,19 @@ class EmailNotifier:
         context = ssl.create_default_context(cafile=str(self.server.ca_file) if self.server.ca_file else None)
         return context
 
-    async def send(self, message: Message) -> Receipt:
-        mail = compose(message, self.sender, self.sender_name)
+    @contextlib.asynccontextmanager
+    async def session(self) -> AsyncIterator[None]:
+        self._in_session = True
+        try:
+            yield
+        finally:
+            self._in_session = False
+            await self._disconnect()
+
+    async def _connected(self) -> aiosmtplib.SMTP:
+        if self._client is not None and self._client.is_connected:
+            return self._client
+        await self._disconnect()
         server = self.server
         client = aiosmtplib.SMTP(
             hostname=server.host,
@@ -94,11 +112,37 @@ class EmailNotifier:
             tls_context=self._tls(),
             timeout=server.timeout,
         )
+        self._client = client
+        await client.connect()
+        if server.username:
+            await client.login(server.username, server.password or "")
+        return client
+
+    async def _disconnect(self) -> None:
+        client, self._client = self._client, None
+        if client is None:
+            return
+        # say goodbye also after a failure (aiosmtplib leaves the connection open otherwise),
+        # and let the transport finish closing before the caller's loop may end
+        if client.is_connected:
+            with contextlib.suppress(aiosmtplib.SMTPException, OSError, TimeoutError):
+                await client.quit()
+        client.close()
+        await asyncio.sleep(0)
+
+    async def send(self, message: Message) -> Receipt:
+        mail = compose(message, self.sender, self.sender_name)
+        failed = True
         try:
-            await client.connect()
-            if server.username:
-                await client.login(server.username, server.password or "")
-            await client.send_message(mail)
+            kept = self._client is not None and self._client.is_connected
+            try:
+                await (await self._connected()).send_message(mail)
+            except (aiosmtplib.SMTPServerDisconnected, ConnectionError):
+                if not kept:
+                    raise
+                await self._disconnect()  # the server closed a kept connection: once more, fresh
+                await (await self._connected()).send_message(mail)
+            failed = False
         except aiosmtplib.SMTPAuthenticationError as exc:
             raise TransportError(f"SMTP authentication rejected ({exc.code})", permanent=True) from None
         except aiosmtplib.SMTPRecipientsRefused as exc:
@@ -111,11 +155,6 @@ class EmailNotifier:
         except (aiosmtplib.SMTPException, OSError, TimeoutError) as exc:
             raise TransportError(f"SMTP server unreachable: {type(exc).__name__}") from None
         finally:
-            # say goodbye also after a failure (aiosmtplib leaves the connection open otherwise),
-            # and let the transport finish closing before the caller's loop may end
-            if client.is_connected:
-                with contextlib.suppress(aiosmtplib.SMTPException, OSError, TimeoutError):
-                    await client.quit()
-            client.close()
-            await asyncio.sleep(0)
+            if failed or not self._in_session:
+                await self._disconnect()
         return Receipt(str(mail["Message-ID"]))

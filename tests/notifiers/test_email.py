@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import email
+from typing import Any
 
 import pytest
 
 from notifiers.base import Message, Recipient, TransportError
 from notifiers.email import EmailNotifier, SmtpServer
 from tests.conftest import MailServer
+from tests.service.conftest import free_port
 
 
 def message(key: str = "n-1") -> Message:
@@ -75,3 +77,76 @@ def test_smtp_urls() -> None:
     assert (tls.port, tls.implicit_tls, tls.starttls) == (465, True, False)
     with pytest.raises(ValueError):
         SmtpServer.from_url("http://mail")
+
+
+class Counting:
+    """A plain SMTP handler that counts connections (one EHLO each) and messages."""
+
+    def __init__(self) -> None:
+        self.connections = 0
+        self.messages: list[bytes] = []
+
+    async def handle_EHLO(
+        self, server: Any, session: Any, envelope: Any, hostname: str, responses: list[str]
+    ) -> list[str]:
+        self.connections += 1
+        session.host_name = hostname
+        return responses
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        self.messages.append(envelope.content)
+        return "250 OK"
+
+
+def _message(n: int) -> Message:
+    return Message(Recipient("张伟", email="zhang.wei@suyu.example.cn"), f"提醒{n}", "正文", f"k{n}")
+
+
+def test_a_session_sends_a_batch_on_one_connection() -> None:
+    from aiosmtpd.controller import Controller
+
+    handler = Counting()
+    port = free_port()
+    controller = Controller(handler, hostname="127.0.0.1", port=port)
+    controller.start()
+    try:
+        mail = EmailNotifier(
+            SmtpServer.from_url(f"smtp://127.0.0.1:{port}", timeout=10), "dw@suyu.example.cn"
+        )
+
+        async def batch() -> None:
+            async with mail.session():
+                for n in range(5):
+                    await mail.send(_message(n))
+
+        asyncio.run(batch())
+        assert (handler.connections, len(handler.messages)) == (1, 5)
+        asyncio.run(mail.send(_message(9)))  # outside a session: a connection of its own
+        assert (handler.connections, len(handler.messages)) == (2, 6)
+    finally:
+        controller.stop()
+
+
+def test_a_kept_connection_the_server_dropped_is_replaced_at_once() -> None:
+    from aiosmtpd.controller import Controller
+
+    handler = Counting()
+    port = free_port()
+    controller = Controller(handler, hostname="127.0.0.1", port=port)
+    controller.start()
+    mail = EmailNotifier(SmtpServer.from_url(f"smtp://127.0.0.1:{port}", timeout=10), "dw@suyu.example.cn")
+
+    async def batch() -> None:
+        nonlocal controller
+        async with mail.session():
+            await mail.send(_message(1))
+            controller.stop()  # the server goes away (a restart, an idle timeout) ...
+            controller = Controller(handler, hostname="127.0.0.1", port=port)
+            controller.start()  # ... and is back: the next send reconnects by itself
+            await mail.send(_message(2))
+
+    try:
+        asyncio.run(batch())
+    finally:
+        controller.stop()
+    assert len(handler.messages) == 2 and handler.connections == 2
