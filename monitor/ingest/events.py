@@ -148,20 +148,24 @@ class _Known:
         self.looked_up |= {("case", c) for c in cases} | {("review", r) for r in reviews}
 
     def stored_case(self, case: str, session: Session) -> datetime | None:
-        if case not in self.case_received and ("case", case) not in self.looked_up:
-            received = session.scalar(select(Case.received_at).where(Case.id == case))
-            if received is not None:
-                self.case_received[case] = received
-            self.looked_up.add(("case", case))
-        return self.case_received.get(case)
+        """When the case was received, from this batch or the store; None: no such case."""
+        return self._stored(self.case_received, "case", case, session)
 
     def stored_review(self, review: str, session: Session) -> datetime | None:
-        if review not in self.review_at and ("review", review) not in self.looked_up:
-            when = session.scalar(select(Review.at).where(Review.id == review))
+        """When the review was given, from this batch or the store; None: no such review."""
+        return self._stored(self.review_at, "review", review, session)
+
+    def _stored(self, found: dict[str, datetime], kind: str, key: str, session: Session) -> datetime | None:
+        if key not in found and (kind, key) not in self.looked_up:
+            when = session.scalar(
+                select(Case.received_at).where(Case.id == key)
+                if kind == "case"
+                else select(Review.at).where(Review.id == key)
+            )
             if when is not None:
-                self.review_at[review] = when
-            self.looked_up.add(("review", review))
-        return self.review_at.get(review)
+                found[key] = when
+            self.looked_up.add((kind, key))
+        return found.get(key)
 
     def official(self, value: object, name: str) -> str:
         official = v.ident(value, name)
