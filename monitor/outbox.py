@@ -180,7 +180,9 @@ def enqueue(
     rows = [(loaded[alert_id], kind) for alert_id, kind in wanted if alert_id in loaded]
     for row, _ in rows:
         row.silenced_by = silenced.get(row.id, row.silenced_by)
-    queued = 0
+    # First what each alert calls for, then which of those messages exist already (one query per
+    # 500 keys: the first tick of a city queues a hundred thousand), then the new ones.
+    plans: list[tuple[AlertRecord, str, list[str], bool, list[tuple[str, str, str]]]] = []
     for row, kind in rows:
         stamp = iso_shanghai(now) if kind == "reminder" else f"{kind}:{row.level}"
         recipients: list[str] = [str(r) for r in row.recipients]
@@ -206,7 +208,7 @@ def enqueue(
         )
         people = [(r, c) for r in recipients for c in channels if c not in GROUP_CHANNELS]
         group = [(GROUP, c) for c in channels if c in GROUP_CHANNELS and (recipients or told_group)]
-        planned = []
+        planned: list[tuple[str, str, str]] = []
         for recipient, channel in people + group:
             official = officials.get(str(recipient))
             if recipient != GROUP and not _reachable(channel, official):
@@ -215,9 +217,15 @@ def enqueue(
                 row.rule, row.subject, row.period, iso_shanghai(row.fired_at), stamp, recipient, channel
             )
             planned.append((recipient, channel, key))
-        existing = set(
-            session.scalars(select(Notification.key).where(Notification.key.in_([k for _, _, k in planned])))
-        )
+        plans.append((row, kind, recipients, held, planned))
+    new_keys = [key for *_, planned in plans for _, _, key in planned]
+    existing: set[str] = set()
+    with session.no_autoflush:
+        for i in range(0, len(new_keys), 500):
+            chunk = new_keys[i : i + 500]
+            existing.update(session.scalars(select(Notification.key).where(Notification.key.in_(chunk))))
+    queued = 0
+    for row, kind, recipients, held, planned in plans:
         for recipient, channel, key in planned:
             if key in existing:
                 continue
