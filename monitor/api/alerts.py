@@ -17,7 +17,8 @@ from monitor.api.auth import Admin, Reader, RowId, ServiceDep, Text, client_of
 from monitor.audit import record
 from monitor.clock import iso_shanghai, utcnow
 from monitor.obligations import Status
-from monitor.store.models import OPEN_STATES, AlertRecord, ObligationRecord
+from monitor.records import obligation_json, obligations_query
+from monitor.store.models import OPEN_STATES, AlertRecord
 
 router = APIRouter()
 
@@ -120,32 +121,10 @@ async def list_obligations(
     offset: Offset = 0,
 ) -> list[dict[str, Any]]:
     """Each duty's status as of the last tick, by (rule, subject, period); the filters combine."""
-    stmt = select(ObligationRecord).order_by(
-        ObligationRecord.rule, ObligationRecord.subject, ObligationRecord.period
-    )
-    for column, value in (
-        (ObligationRecord.unit_id, unit),
-        (ObligationRecord.rule, rule),
-        (ObligationRecord.period, period),
-        (ObligationRecord.status, status),
-    ):
-        if value is not None:
-            stmt = stmt.where(column == value)
+    stmt = obligations_query(unit=unit, rule=rule, period=period, status=status)
 
     def query() -> list[dict[str, Any]]:
         with service.sessions() as session:
-            return [
-                {
-                    "rule": o.rule,
-                    "subject": o.subject,
-                    "period": o.period or None,
-                    "unit": o.unit_id,
-                    "due": iso_shanghai(o.due_at),
-                    "status": o.status,
-                    "met_at": iso_shanghai(o.met_at) if o.met_at else None,
-                    "changed_at": iso_shanghai(o.changed_at),
-                }
-                for o in session.scalars(stmt.limit(limit).offset(offset))
-            ]
+            return [obligation_json(o) for o in session.scalars(stmt.limit(limit).offset(offset))]
 
     return await run_in_threadpool(query)

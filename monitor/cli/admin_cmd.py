@@ -402,40 +402,16 @@ def obligations_list(
     limit: int,
     fmt: str,
 ) -> None:
-    from monitor.store.models import ObligationRecord
+    from monitor.records import obligation_json, obligations_query
 
-    stmt = select(ObligationRecord).order_by(ObligationRecord.rule, ObligationRecord.subject).limit(limit)
-    for column, value in (
-        (ObligationRecord.unit_id, unit),
-        (ObligationRecord.rule, rule),
-        (ObligationRecord.period, period),
-        (ObligationRecord.status, status),
-    ):
-        if value is not None:
-            stmt = stmt.where(column == value)
+    stmt = obligations_query(unit=unit, rule=rule, period=period, status=status).limit(limit)
     with session_factory(ctx.engine())() as session:
-        rows = list(session.scalars(stmt))
-    items = [
-        {
-            "rule": o.rule,
-            "subject": o.subject,
-            "period": o.period or None,
-            "unit": o.unit_id,
-            "due": iso_shanghai(o.due_at),
-            "status": o.status,
-        }
-        for o in rows
-    ]
+        items = [obligation_json(o) for o in session.scalars(stmt)]
     if fmt == "json":
         click.echo(json.dumps(items, ensure_ascii=False, indent=2))
         return
-    click.echo(
-        table(
-            ["rule", "subject", "period", "unit", "due", "status"],
-            [list(i.values()) for i in items],
-            max_width=44,
-        )
-    )
+    columns = ["rule", "subject", "period", "unit", "due", "status"]
+    click.echo(table(columns, [[i[c] for c in columns] for i in items], max_width=44))
 
 
 @click.group()
