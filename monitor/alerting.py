@@ -52,14 +52,18 @@ class Transition:
         }
 
 
-def transitions(previous: Mapping[Key, AlertStatus], evaluation: Evaluation) -> list[Transition]:
-    """What changed between the open alerts before and the alerts of this evaluation.
+def transitions(
+    previous: Mapping[Key, AlertStatus], evaluation: Evaluation, current: Mapping[Key, Alert] | None = None
+) -> list[Transition]:
+    """What changed between the open alerts before and the alerts of this evaluation (or
+    `current`, its alerts of the keys `previous` was read for).
 
     New alerts fire; a higher level or a warning turning overdue escalates; an open alert no
     longer called for resolves, except for rules the evaluation could not see whole.
     """
     out: list[Transition] = []
-    current: dict[Key, Alert] = {a.key: a for a in [*evaluation.alerts, *evaluation.inhibited]}
+    if current is None:
+        current = {a.key: a for a in [*evaluation.alerts, *evaluation.inhibited]}
     for key, alert in current.items():
         before = previous.get(key)
         if before is None:
@@ -110,20 +114,21 @@ def commit_evaluation(session: Session, evaluation: Evaluation, worker: str = ""
     """
     now = evaluation.at
     columns = [getattr(AlertRecord, name) for name in ("id", "rule", "subject", "period", *_ALERT_FIELDS)]
-    stored: dict[Key, Any] = {
-        (r.rule, r.subject, r.period): r
-        for r in session.execute(select(*columns).where(AlertRecord.state.in_(OPEN_STATES)))
-    }
-    changes = transitions({k: AlertStatus(r.state, r.level) for k, r in stored.items()}, evaluation)
     current = {a.key: a for a in [*evaluation.alerts, *evaluation.inhibited]}
-    # rows of alerts firing again after they resolved: found by key, few at a time
-    returning = [k for k in current if k not in stored]
-    for rule in {k[0] for k in returning}:
-        for chunk in _chunks(sorted({k[1] for k in returning if k[0] == rule}), 500):
-            for r in session.execute(
-                select(*columns).where(AlertRecord.rule == rule, AlertRecord.subject.in_(chunk))
-            ):
-                stored.setdefault((r.rule, r.subject, r.period), r)
+    stored: dict[Key, Any] = {}
+    if evaluation.delta is None:
+        stored = {
+            (r.rule, r.subject, r.period): r
+            for r in session.execute(select(*columns).where(AlertRecord.state.in_(OPEN_STATES)))
+        }
+        # rows of alerts firing again after they resolved: found by key, few at a time
+        _read_keys(session, columns, [k for k in current if k not in stored], stored)
+    else:
+        # a steady-state tick: only the keys it re-derived can differ from what is stored
+        current = {k: a for k, a in current.items() if k in evaluation.delta}
+        _read_keys(session, columns, sorted(evaluation.delta), stored)
+    previous = {k: AlertStatus(r.state, r.level) for k, r in stored.items() if r.state in OPEN_STATES}
+    changes = transitions(previous, evaluation, current)
     inserts: list[dict[str, Any]] = []
     updates: list[dict[str, Any]] = []
     for key, alert in current.items():
@@ -174,6 +179,19 @@ def commit_evaluation(session: Session, evaluation: Evaluation, worker: str = ""
     return changes
 
 
+def _read_keys(session: Session, columns: list[Any], keys: list[Key], into: dict[Key, Any]) -> None:
+    """The stored alert rows of these keys (any state), by rule and 500 subjects at a time."""
+    wanted = set(keys)
+    for rule in sorted({k[0] for k in keys}):
+        for chunk in _chunks(sorted({k[1] for k in keys if k[0] == rule}), 500):
+            for r in session.execute(
+                select(*columns).where(AlertRecord.rule == rule, AlertRecord.subject.in_(chunk))
+            ):
+                key = (r.rule, r.subject, r.period)
+                if key in wanted:
+                    into.setdefault(key, r)
+
+
 def _record_tick(session: Session, evaluation: Evaluation, transitions: int, worker: str) -> None:
     values = {
         "at": evaluation.at,
@@ -200,12 +218,14 @@ def _record_obligations(session: Session, evaluation: Evaluation) -> None:
     instant of the evaluation that changed them), the rest left alone."""
     now = evaluation.at
     wanted = {o.key: o for o in evaluation.obligations}
+    if evaluation.delta is not None:
+        wanted = {k: o for k, o in wanted.items() if k in evaluation.delta}
     columns = [ObligationRecord.rule, ObligationRecord.subject, ObligationRecord.period]
     columns += [getattr(ObligationRecord, name) for name in _OBLIGATION_FIELDS]
     existing: dict[Key, Any] = {}
     for rule in sorted({k[0] for k in wanted}):
         periods = sorted({k[2] for k in wanted if k[0] == rule})
-        if "" not in periods:
+        if "" not in periods and evaluation.delta is None:
             # periodic duties: the periods in view hold every row wanted (the index leads with them)
             query = select(*columns).where(
                 ObligationRecord.rule == rule, ObligationRecord.period.in_(periods)

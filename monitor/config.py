@@ -174,6 +174,9 @@ class Settings(_Frozen):
     templates_dir: Path = Path("config/templates")
     listen: str = "127.0.0.1:8080"
     tick_seconds: float = Field(60.0, gt=0)
+    # A tick between two day boundaries re-derives only what changed (monitor/steady.py); at
+    # least this often it evaluates everything anyway. 0: every tick evaluates everything.
+    full_evaluation_seconds: float = Field(3600.0, ge=0)
     heartbeat_file: Path = Path("var/heartbeat")
     heartbeat_max_age_seconds: float = Field(180.0, gt=0)
     language: str = "zh"

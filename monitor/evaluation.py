@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 from monitor.calendar import CalendarNotCovered, WorkCalendar
 from monitor.clock import iso_shanghai
 from monitor.config import InhibitRule, Settings
-from monitor.engine import Fact, FactStatus, Matcher
+from monitor.engine import Decision, Fact, FactStatus, Matcher
 from monitor.obligations import Obligation, View
 from monitor.obligations.cases import (
     case_clock_obligations,
@@ -101,6 +101,92 @@ class Evaluation:
     facts: int = 0  # distinct facts the matcher decided
     matcher_seconds: float = 0.0
     seconds: float = 0.0
+    # An evaluation that continues an earlier one (monitor/steady.py) names the keys whose
+    # obligation or alert may differ from it; None means "anything may have": commit compares all.
+    delta: frozenset[tuple[str, str, str]] | None = None
+    # what a continuing evaluation reuses: the roster it read and the matcher's verdicts by shape
+    roster: RosterIndex | None = field(default=None, repr=False, compare=False)
+    verdicts: Verdicts | None = field(default=None, repr=False, compare=False)
+
+
+Shape = tuple[str, FactStatus, int, int, int]
+
+
+class Verdicts:
+    """The matcher's decision for each distinct fact shape, decided once and remembered.
+
+    A decision depends on the fact's fields alone (the matcher keeps no state), and a city's
+    fifty thousand unmet duties come in a few hundred shapes of (rule, status, working days to
+    due, working days overdue, level reached): each is asserted once per matcher.
+    """
+
+    def __init__(self, matcher: Matcher) -> None:
+        self.matcher = matcher
+        self.known: dict[Shape, Decision | None] = {}
+        self.seconds = 0.0
+
+    def decide(self, open_ones: list[Obligation]) -> list[Decision | None]:
+        shapes = [_shape(o) for o in open_ones]
+        fresh = list(dict.fromkeys(s for s in shapes if s not in self.known))
+        if fresh:
+            started = _time.perf_counter()
+            decided = {d.key: d for d in self.matcher.decide([Fact(i, *s) for i, s in enumerate(fresh)])}
+            self.seconds += _time.perf_counter() - started
+            for i, shape in enumerate(fresh):
+                self.known[shape] = decided.get(i)
+        return [self.known[s] for s in shapes]
+
+
+def _shape(o: Obligation) -> Shape:
+    status: FactStatus = "overdue" if o.status == "overdue" else "pending"
+    return (o.rule, status, o.working_days_to_due, o.working_days_overdue, o.min_level)
+
+
+def make_timing(calendar: WorkCalendar, settings: Settings, rulebook: Rulebook) -> Timing:
+    return Timing(calendar, settings.calendar.end_of_day, max(r.warn_working_days for r in rulebook))
+
+
+def waivers(session: Session) -> set[tuple[str, str, str]]:
+    """The keys of waived obligations: a waiver says the duty is not owed at all."""
+    return {(r, s, p) for r, s, p in session.execute(select(Waiver.rule, Waiver.subject, Waiver.period))}
+
+
+def collect(
+    view: View, rules: list[Rule], problems: list[str], incomplete: set[str]
+) -> dict[str, list[Obligation]]:
+    """The obligations of the given rules in view, by rule (ladders from the clocks they watch)."""
+    by_rule: dict[str, list[Obligation]] = {}
+    for rule in rules:
+        if rule.obligation == "case_ladder":
+            continue
+        try:
+            by_rule[rule.id] = _FAMILIES[rule.obligation](view, rule)
+        except CalendarNotCovered as exc:
+            problems.append(f"{rule.id}: {exc}")
+            incomplete.add(rule.id)
+    for rule in rules:
+        if rule.obligation == "case_ladder":
+            clocks = [o for r in rule.ladder_of for o in by_rule.get(r, [])]
+            by_rule[rule.id] = case_ladder_obligations(rule, clocks)
+    return by_rule
+
+
+def settle(
+    obligation: Obligation,
+    rule: Rule,
+    timing: Timing,
+    now: datetime,
+    waived: set[tuple[str, str, str]],
+) -> None:
+    """The obligation's status at now: waived, met, pending or overdue (raises CalendarNotCovered)."""
+    if obligation.key in waived:
+        obligation.status = "waived"
+        return
+    timing.settle(obligation, now, rule.expire_working_days)
+
+
+def is_open(obligation: Obligation) -> bool:
+    return obligation.status in ("pending", "overdue")
 
 
 def evaluate(
@@ -118,109 +204,86 @@ def evaluate(
         raise ValueError("now must be timezone-aware")
     started = _time.perf_counter()
     roster = RosterIndex.load(session)
-    timing = Timing(calendar, settings.calendar.end_of_day, max(r.warn_working_days for r in rulebook))
+    timing = make_timing(calendar, settings, rulebook)
     view = View(session, now, timing, roster, settings.cases)
     problems: list[str] = []
     incomplete: set[str] = set()
+    by_rule = collect(view, list(rulebook), problems, incomplete)
+    waived = waivers(session)
     obligations: list[Obligation] = []
-    by_rule: dict[str, list[Obligation]] = {}
-    for rule in rulebook:
-        if rule.obligation == "case_ladder":
-            continue
-        try:
-            found = _FAMILIES[rule.obligation](view, rule)
-        except CalendarNotCovered as exc:
-            problems.append(f"{rule.id}: {exc}")
-            incomplete.add(rule.id)
-            continue
-        by_rule[rule.id] = found
-    for rule in rulebook:
-        if rule.obligation == "case_ladder":
-            clocks = [o for r in rule.ladder_of for o in by_rule.get(r, [])]
-            by_rule[rule.id] = case_ladder_obligations(rule, clocks)
-    # a waiver says the duty is not owed at all, whenever it was granted
-    waived = {(r, s, p) for r, s, p in session.execute(select(Waiver.rule, Waiver.subject, Waiver.period))}
     for rule in rulebook:
         for obligation in by_rule.get(rule.id, []):
-            if obligation.key in waived:
-                obligation.status = "waived"
-                obligations.append(obligation)
-                continue
             try:
-                timing.settle(obligation, now, rule.expire_working_days)
+                settle(obligation, rule, timing, now, waived)
             except CalendarNotCovered as exc:
                 problems.append(f"{rule.id} {obligation.subject}: {exc}")
                 incomplete.add(rule.id)
                 continue
             obligations.append(obligation)
-
-    # The matcher decides each distinct fact once: a decision depends on the fact's fields alone
-    # (the matcher keeps no state), and a city's fifty thousand unmet duties come in a few
-    # hundred shapes of (rule, status, working days to due, overdue, level reached).
-    open_ones = [o for o in obligations if o.status in ("pending", "overdue")]
-    slots: dict[tuple[str, FactStatus, int, int, int], int] = {}
-    slot_of: list[int] = []
-    facts: list[Fact] = []
-    for o in open_ones:
-        status: FactStatus = "overdue" if o.status == "overdue" else "pending"
-        shape = (o.rule, status, o.working_days_to_due, o.working_days_overdue, o.min_level)
-        slot = slots.get(shape)
-        if slot is None:
-            slot = slots[shape] = len(facts)
-            facts.append(Fact(slot, *shape))
-        slot_of.append(slot)
-    matcher_started = _time.perf_counter()
-    decided = {d.key: d for d in matcher.decide(facts)}
-    matcher_seconds = _time.perf_counter() - matcher_started
-
-    lang = language or settings.language
-    alerts: list[Alert] = []
-    for obligation, slot in zip(open_ones, slot_of, strict=True):
-        decision = decided.get(slot)
-        if decision is None:
-            continue
-        rule = rulebook[obligation.rule]
-        step_roles = _roles_for(rule, decision.state, decision.level)
-        context = {
-            **obligation.context,
-            "state": decision.state,
-            "level": decision.level,
-            "period": obligation.period or "",
-            "due": iso_shanghai(obligation.due_at)[:16].replace("T", " "),
-            "working_days_to_due": obligation.working_days_to_due,
-            "working_days_overdue": obligation.working_days_overdue,
-            "clause": rule.clause,
-            "title": rule.title.get(lang),
-        }
-        context.setdefault("owner_name", roster.owner_name(obligation.owner))
-        alerts.append(
-            Alert(
-                rule=rule.id,
-                subject=obligation.subject,
-                period=obligation.period,
-                state=decision.state,
-                level=decision.level,
-                due_at=obligation.due_at,
-                recipients=tuple(roster.recipients(step_roles, obligation.owner, obligation.project_id)),
-                clause=rule.clause,
-                message=rulebook.render(rule.id, lang, context),
-                unit_id=obligation.unit_id,
-                immediate=rule.immediate,
-            )
-        )
-    firing, inhibited = _inhibit(alerts, settings.inhibit)
-    order = {rule_id: i for i, rule_id in enumerate(rulebook.rules)}
-    firing.sort(key=lambda a: (order[a.rule], a.subject, a.period or ""))
+    verdicts = Verdicts(matcher)
+    candidates = alerts_for(
+        [o for o in obligations if is_open(o)], verdicts, rulebook, roster, language or settings.language
+    )
+    firing, inhibited = inhibit(candidates, settings.inhibit)
     return Evaluation(
         at=now,
-        alerts=firing,
+        alerts=in_order(firing, rulebook),
         inhibited=inhibited,
         obligations=obligations,
         problems=problems,
         incomplete_rules=incomplete,
-        facts=len(facts),
-        matcher_seconds=matcher_seconds,
+        facts=len(verdicts.known),
+        matcher_seconds=verdicts.seconds,
         seconds=_time.perf_counter() - started,
+        roster=roster,
+        verdicts=verdicts,
+    )
+
+
+def in_order(alerts: list[Alert], rulebook: Rulebook) -> list[Alert]:
+    order = {rule_id: i for i, rule_id in enumerate(rulebook.rules)}
+    return sorted(alerts, key=lambda a: (order[a.rule], a.subject, a.period or ""))
+
+
+def alerts_for(
+    open_ones: list[Obligation], verdicts: Verdicts, rulebook: Rulebook, roster: RosterIndex, lang: str
+) -> list[Alert]:
+    """The alerts the unmet obligations call for, before inhibition."""
+    alerts: list[Alert] = []
+    for obligation, decision in zip(open_ones, verdicts.decide(open_ones), strict=True):
+        if decision is not None:
+            alerts.append(_alert(obligation, decision, rulebook[obligation.rule], rulebook, roster, lang))
+    return alerts
+
+
+def _alert(
+    obligation: Obligation, decision: Decision, rule: Rule, rulebook: Rulebook, roster: RosterIndex, lang: str
+) -> Alert:
+    context = {
+        **obligation.context,
+        "state": decision.state,
+        "level": decision.level,
+        "period": obligation.period or "",
+        "due": iso_shanghai(obligation.due_at)[:16].replace("T", " "),
+        "working_days_to_due": obligation.working_days_to_due,
+        "working_days_overdue": obligation.working_days_overdue,
+        "clause": rule.clause,
+        "title": rule.title.get(lang),
+    }
+    context.setdefault("owner_name", roster.owner_name(obligation.owner))
+    step_roles = _roles_for(rule, decision.state, decision.level)
+    return Alert(
+        rule=rule.id,
+        subject=obligation.subject,
+        period=obligation.period,
+        state=decision.state,
+        level=decision.level,
+        due_at=obligation.due_at,
+        recipients=tuple(roster.recipients(step_roles, obligation.owner, obligation.project_id)),
+        clause=rule.clause,
+        message=rulebook.render(rule.id, lang, context),
+        unit_id=obligation.unit_id,
+        immediate=rule.immediate,
     )
 
 
@@ -231,7 +294,7 @@ def _roles_for(rule: Rule, state: AlertState, level: int) -> tuple[str, ...]:
     return rule.step_for(level).notify
 
 
-def _inhibit(alerts: list[Alert], rules: tuple[InhibitRule, ...]) -> tuple[list[Alert], list[Alert]]:
+def inhibit(alerts: list[Alert], rules: tuple[InhibitRule, ...]) -> tuple[list[Alert], list[Alert]]:
     """Hold back an alert while an inhibiting alert (config `inhibit`) fires for the same subject
     (and period) at a state at least as severe (an overdue visit says all an overdue contact would)."""
     severity = {"warning": 0, "overdue": 1}

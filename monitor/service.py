@@ -18,13 +18,15 @@ from pydantic import SecretStr
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.exc import TimeoutError as SATimeoutError
+from sqlalchemy.orm import Session
 
 from monitor.alerting import Transition, commit_evaluation
 from monitor.calendar import CalendarNotCovered, WorkCalendar, load_calendar
+from monitor.changes import consume, pending_changes
 from monitor.clock import local_date, utcnow
 from monitor.config import Settings, load_settings
 from monitor.engine import DurableMatcher
-from monitor.evaluation import Evaluation, evaluate
+from monitor.evaluation import Evaluation, evaluate, waivers
 from monitor.heartbeat import write_heartbeat
 from monitor.ingest.events import ingest_events
 from monitor.ingest.outcome import RecordOutcome
@@ -33,6 +35,7 @@ from monitor.metrics import Metrics, Snapshot
 from monitor.outbox import Dispatcher, depth, enqueue, make_digests
 from monitor.report_mail import mail_monthly_report
 from monitor.rulebook import Rulebook, load_rulebook
+from monitor.steady import Baseline
 from monitor.store.db import ensure_schema, make_engine, session_factory
 from monitor.yamlsource import SourceError
 from notifiers.base import Notifier
@@ -203,6 +206,9 @@ class Service:
         self.reload_ok = True
         self.last_tick: datetime | None = None
         self.last_changes: list[Transition] = []  # the alert transitions of the last tick
+        # the last committed evaluation, continued by the next tick (leader only; monitor/steady.py)
+        self.baseline: Baseline | None = None
+        self._next_baseline: Baseline | None = None
         self._tick_lock = threading.Lock()
         self.leadership = Leadership(self.engine)
         self.channels = channels_of(settings)
@@ -262,13 +268,30 @@ class Service:
             self.metrics.database_up = True
             return evaluation
 
+    def _evaluate(self, session: Session, at: datetime) -> Evaluation:
+        """Continue the last evaluation when nothing but named subjects changed (monitor/steady.py),
+        else evaluate everything; either way the change records read are consumed with the commit."""
+        loaded, settings = self.loaded, self.settings
+        changes = pending_changes(session, at)
+        base, self.baseline = self.baseline, None  # whatever fails below, start afresh next time
+        evaluation = None
+        if base is not None and base.usable(session, at, loaded.rulebook, settings):
+            evaluation = base.advance(session, at, changes)
+        if evaluation is None:
+            base = None
+            evaluation = evaluate(session, loaded.rulebook, loaded.calendar, settings, at, loaded.matcher)
+        consume(session, changes.ids)
+        self._next_baseline = base or Baseline.of(
+            evaluation, loaded.rulebook, settings, loaded.calendar, self.dispatcher.worker, waivers(session)
+        )
+        return evaluation
+
     def _tick(self, now: datetime | None) -> Evaluation:
         at = now or utcnow()
         loaded = self.loaded
+        self._next_baseline = None
         with self.sessions() as session:
-            evaluation = evaluate(
-                session, loaded.rulebook, loaded.calendar, self.settings, at, loaded.matcher
-            )
+            evaluation = self._evaluate(session, at)
             changes = commit_evaluation(session, evaluation, self.dispatcher.worker)
             queued = enqueue(
                 session,
@@ -290,6 +313,7 @@ class Service:
                     session, loaded.rulebook, loaded.calendar, self.settings, loaded.matcher, at
                 )
             session.commit()
+        self.baseline = self._next_baseline
         self.metrics.evaluation_seconds.observe(evaluation.seconds)
         self.metrics.publish(Snapshot.of(evaluation, self.coverage(at)))
         write_heartbeat(self.settings.heartbeat_file, at)

@@ -10,6 +10,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from monitor.audit import record
+from monitor.changes import note_everything
 from monitor.clock import iso_shanghai, utcnow
 from monitor.periods import parse_period
 from monitor.rulebook import RULE_IDS
@@ -62,6 +63,7 @@ def add_waiver(
         rule=rule, subject=subject, period=period, reason=reason, approver=approver, created_at=utcnow()
     )
     session.add(row)
+    note_everything(session)
     session.flush()
     record(session, "waiver.add", _target(row), actor=actor, source=source, detail=waiver_json(row))
     return row
@@ -74,6 +76,7 @@ def revoke_waiver(session: Session, waiver_id: int, *, actor: str, source: str) 
         return None
     record(session, "waiver.revoke", _target(row), actor=actor, source=source, detail=waiver_json(row))
     session.delete(row)
+    note_everything(session)
     session.flush()
     return row
 

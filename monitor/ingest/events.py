@@ -19,6 +19,7 @@ from typing import Any
 from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session
 
+from monitor.changes import note_changes
 from monitor.clock import SHANGHAI
 from monitor.config import Settings
 from monitor.ingest import values as v
@@ -426,11 +427,38 @@ def ingest_events(
             outcomes.append(RecordOutcome(ref, event_id, "accepted"))
         except Rejection as exc:
             outcomes.append(RecordOutcome(ref, event_id, "rejected", exc.field, exc.reason))
-    _write(session, rows)
+    _write(session, rows, now)
     return outcomes
 
 
-def _write(session: Session, rows: _Rows) -> None:
+def _note(session: Session, rows: _Rows, now: datetime) -> None:
+    """Name what the batch touched for the next steady-state tick: one change record for the
+    events of the past, one per instant for events of the future (each waits for its time)."""
+    groups: dict[datetime | None, tuple[set[str], set[str], set[str]]] = {}
+    group_of: dict[str, tuple[set[str], set[str], set[str]]] = {}
+    latest = None
+    for event in rows.events:
+        when = event["at"] if event["at"] > now else None
+        if when is None:
+            latest = event["at"] if latest is None else max(latest, event["at"])
+        group = groups.setdefault(when, (set(), set(), set()))
+        group[0].add(event["type"])
+        group_of[event["id"]] = group
+    for activity in rows.activities:
+        if activity.get("enterprise_id"):
+            group_of[activity["event_id"]][1].add(activity["enterprise_id"])
+    for case in rows.cases:
+        group_of[case["event_id"]][2].add(case["id"])
+    for case_event in rows.case_events:
+        group_of[case_event["event_id"]][2].add(case_event["case_id"])
+    for when, (types, enterprises, cases) in groups.items():
+        at = when if when is not None else latest
+        assert at is not None
+        note_changes(session, at=at, types=types, enterprises=enterprises, cases=cases)
+
+
+def _write(session: Session, rows: _Rows, now: datetime) -> None:
+    _note(session, rows, now)
     for model, values in (
         (Event, rows.events),
         (Activity, rows.activities),

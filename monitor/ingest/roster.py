@@ -16,6 +16,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from monitor.changes import note_everything
 from monitor.ingest import values as v
 from monitor.ingest.outcome import RecordOutcome, Rejection
 from monitor.store.models import Enterprise, Official, Pairing, Project, ProjectItem, Unit
@@ -270,6 +271,8 @@ def upsert_roster(session: Session, roster: Roster) -> list[RecordOutcome]:
     """Write the roster's records whose references resolve; returns an outcome per record."""
     checked, problems = check_references(roster, session)
     outcomes: list[RecordOutcome] = list(problems)
+    if checked.records:
+        note_everything(session)
     for record in checked.records:
         vals = record.values
         if record.section == "units":

@@ -53,3 +53,8 @@ class View:
     timing: Timing
     roster: RosterIndex
     cases: CaseSettings
+    # A steady-state tick (monitor/steady.py) re-derives only the subjects new events touched:
+    # pairing duties of these enterprises, case duties of these cases, repeated reports of these
+    # enterprises. None means every subject.
+    enterprises: frozenset[str] | None = None
+    case_ids: frozenset[str] | None = None

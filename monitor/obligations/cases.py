@@ -57,9 +57,11 @@ def _handling_unit(now: datetime) -> ColumnElement[str]:
     return func.coalesce(latest, Case.unit_id)
 
 
-def _scope(rule: Rule) -> list[ColumnElement[bool]]:
+def _scope(rule: Rule, view: View) -> list[ColumnElement[bool]]:
     scope = rule.applies_to
     conditions: list[ColumnElement[bool]] = []
+    if view.case_ids is not None:
+        conditions.append(Case.id.in_(sorted(view.case_ids)))
     if scope.complexity:
         conditions.append(Case.complexity.in_(scope.complexity))
     if scope.channels:
@@ -67,6 +69,12 @@ def _scope(rule: Rule) -> list[ColumnElement[bool]]:
     if scope.exclude_channels:
         conditions.append(Case.channel.not_in(scope.exclude_channels))
     return conditions
+
+
+def _enterprises(view: View) -> list[ColumnElement[bool]]:
+    if view.enterprises is None:
+        return []
+    return [Case.enterprise_id.in_(sorted(view.enterprises))]
 
 
 def _case_context(
@@ -122,7 +130,7 @@ def case_clock_obligations(view: View, rule: Rule) -> list[Obligation]:
             _explicit_level(now).label("level"),
             met,
         )
-        .where(Case.received_at <= now, *_scope(rule))
+        .where(Case.received_at <= now, *_scope(rule, view))
         .subquery()
     )
     query = select(inner).where(or_(inner.c.met_at.is_(None), inner.c.met_at > now - RECENT))
@@ -189,7 +197,7 @@ def case_meeting_obligations(view: View, rule: Rule) -> list[Obligation]:
             _handling_unit(now).label("unit_id"),
             met.label("met_at"),
         )
-        .where(Case.received_at <= now, *_scope(rule))
+        .where(Case.received_at <= now, *_scope(rule, view))
         .subquery()
     )
     query = select(inner).where(or_(inner.c.met_at.is_(None), inner.c.met_at > now - RECENT))
@@ -260,7 +268,7 @@ def repeat_report_obligations(view: View, rule: Rule) -> list[Obligation]:
             closed,
             and_(closed.case_id == earlier.id, closed.type == "case_closed", closed.at <= Case.received_at),
         )
-        .where(Case.received_at <= now)
+        .where(Case.received_at <= now, *_enterprises(view))
         .group_by(Case.id, Case.enterprise_id, Case.category, Case.received_at, Case.unit_id)
     )
     candidates: dict[str, tuple[str, str, datetime, str, datetime]] = {}
@@ -276,7 +284,7 @@ def repeat_report_obligations(view: View, rule: Rule) -> list[Obligation]:
             _handling_unit(now),
         )
         .join(Case, Case.id == CaseEvent.case_id)
-        .where(CaseEvent.type == "case_reopened", CaseEvent.at <= now)
+        .where(CaseEvent.type == "case_reopened", CaseEvent.at <= now, *_enterprises(view))
         .group_by(CaseEvent.case_id, Case.enterprise_id, Case.category, Case.unit_id, Case.id)
     )
     repeats: list[tuple[str, str, str, datetime, str, datetime | None]] = [

@@ -48,6 +48,8 @@ def pairing_obligations(view: View, rule: Rule) -> list[Obligation]:
             .where(Pairing.start <= period.start, or_(Pairing.end.is_(None), Pairing.end >= period.end))
             .group_by(Pairing.owner, Pairing.enterprise_id, Pairing.unit_id, Pairing.official_id)
         )
+        if view.enterprises is not None:
+            query = query.where(Pairing.enterprise_id.in_(sorted(view.enterprises)))
         for owner, enterprise_id, unit_id, official_id, met_at in session.execute(query):
             subject = pairing_subject(owner, enterprise_id)
             if (subject, period.label) in seen:

@@ -297,6 +297,19 @@ class TickRecord(Base):
     worker: Mapped[str] = mapped_column(String(80))
 
 
+class ChangeRecord(Base):
+    """What one write changed, for the next steady-state tick (monitor/steady.py): written in the
+    transaction of the write, deleted by the tick that evaluated it."""
+
+    __tablename__ = "changes"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    at: Mapped[datetime]  # the latest event time in it: a future-dated event waits for its time
+    types: Mapped[list[Any]]  # event types
+    enterprises: Mapped[list[Any]]  # enterprises whose pairing duties or repeated reports it touches
+    cases: Mapped[list[Any]]  # cases whose clocks it touches
+    everything: Mapped[bool] = mapped_column(Boolean, default=False)  # roster, waivers: evaluate all
+
+
 class ApiToken(Base):
     """A bearer token of the HTTP API, kept only as its SHA-256 hash."""
 

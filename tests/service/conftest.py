@@ -57,11 +57,11 @@ class Daemon:
 
 
 def settings_for(db_url: str, tmp_path: Path, **extra: object) -> Settings:
+    extra.setdefault("calendar", {"overrides_dir": ROOT / "config/calendar"})
     return Settings(
         database_url=db_url,
         rules_dir=ROOT / "rules",
         heartbeat_file=tmp_path / "heartbeat",
-        calendar={"overrides_dir": ROOT / "config/calendar"},  # type: ignore[arg-type]
         **extra,  # type: ignore[arg-type]
     )
 

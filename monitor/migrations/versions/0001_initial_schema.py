@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-25 04:12:43.320621
+Create Date: 2026-11-25 06:59:49.947586
 """
 
 from __future__ import annotations
@@ -111,6 +111,16 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f("ix_cases_received_at"), ["received_at"], unique=False)
         batch_op.create_index(batch_op.f("ix_cases_unit_id"), ["unit_id"], unique=False)
 
+    op.create_table(
+        "changes",
+        sa.Column("id", sa.Integer(), autoincrement=True, nullable=False),
+        sa.Column("at", monitor.store.models.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("types", sa.JSON(), nullable=False),
+        sa.Column("enterprises", sa.JSON(), nullable=False),
+        sa.Column("cases", sa.JSON(), nullable=False),
+        sa.Column("everything", sa.Boolean(), nullable=False),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_changes")),
+    )
     op.create_table(
         "enterprises",
         sa.Column("id", sa.String(length=18), nullable=False),
@@ -366,6 +376,7 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_enterprises_name"))
 
     op.drop_table("enterprises")
+    op.drop_table("changes")
     with op.batch_alter_table("cases", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_cases_unit_id"))
         batch_op.drop_index(batch_op.f("ix_cases_received_at"))
