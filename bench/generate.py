@@ -10,6 +10,7 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
+from collections.abc import Iterator
 from typing import Any
 
 from monitor.calendar import WorkCalendar
@@ -25,12 +26,14 @@ class Size:
     pairings: int
     units: int
     cases_per_year: int
+    unanswered: float = 0.05  # cases that never get feedback: open at the year's end
 
 
 SIZES = {
     "S": Size("S", 600, 30, 5_000),
     "M": Size("M", 10_000, 300, 200_000),
-    "L": Size("L", 200_000, 3_000, 2_000_000),
+    # a province: 200k cases never answered, plus those in flight, are open at the year's end
+    "L": Size("L", 200_000, 3_000, 2_000_000, unanswered=0.1),
 }
 
 
@@ -69,11 +72,18 @@ def roster(size: Size, start: date) -> dict[str, Any]:
 
 
 def events(size: Size, data: dict[str, Any], first: date, end: date, seed: int = 1) -> list[dict[str, Any]]:
+    """The history in time order."""
+    return sorted(iter_events(size, data, first, end, seed), key=lambda e: e["at"])
+
+
+def iter_events(
+    size: Size, data: dict[str, Any], first: date, end: date, seed: int = 1
+) -> Iterator[dict[str, Any]]:
+    """The same history, generated one event at a time (a province's does not fit in memory)."""
     rng = random.Random(seed)
     cal = WorkCalendar()
     workdays = [first + timedelta(days=d) for d in range((end - first).days + 1)]
     workdays = [d for d in workdays if cal.is_workday(d)]
-    out: list[dict[str, Any]] = []
 
     def at(day: date) -> str:
         minute = rng.randrange(9 * 60, 17 * 60)
@@ -85,7 +95,7 @@ def events(size: Size, data: dict[str, Any], first: date, end: date, seed: int =
             days = [d for d in workdays if month.contains(d)]
             if not days or rng.random() > 0.9:
                 continue
-            out.append(
+            yield (
                 {
                     "id": f"v{n}-{month.label}",
                     "type": "visit",
@@ -96,7 +106,7 @@ def events(size: Size, data: dict[str, Any], first: date, end: date, seed: int =
                 }
             )
             if n % 2:
-                out.append(
+                yield (
                     {
                         "id": f"k{n}-{month.label}",
                         "type": "contact",
@@ -113,7 +123,7 @@ def events(size: Size, data: dict[str, Any], first: date, end: date, seed: int =
         day = workdays[n * len(workdays) // int(size.cases_per_year * span)]
         case = f"c{n}"
         received = at(day)
-        out.append(
+        yield (
             {
                 "id": f"{case}-o",
                 "type": "case_opened",
@@ -127,13 +137,11 @@ def events(size: Size, data: dict[str, Any], first: date, end: date, seed: int =
             }
         )
         roll = rng.random()
-        if roll < 0.95:
+        if roll < 1 - size.unanswered:
             later = (
                 cal.add_workdays(day, rng.choice([0, 1, 2, 3, 4, 5, 7]))
                 if day < end - timedelta(days=20)
                 else day
             )
             fb = max(at(later), received)
-            out.append({"id": f"{case}-f", "type": "case_feedback", "at": fb, "case": case})
-    out.sort(key=lambda e: e["at"])
-    return out
+            yield {"id": f"{case}-f", "type": "case_feedback", "at": fb, "case": case}

@@ -52,7 +52,7 @@ _FAMILIES: dict[str, Callable[[View, Rule], list[Obligation]]] = {
 }
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Alert:
     """An alert record of the public contract (DESIGN.md), plus what the daemon needs."""
 

@@ -92,28 +92,30 @@ def enqueue(
     """
     officials = {o.id: o for o in session.scalars(select(Official))}
     silences = active_silences(session, now)
-    # the open alerts as plain columns: a city has tens of thousands, and a tick changes few
-    open_rows = session.execute(
-        select(
-            AlertRecord.id,
-            AlertRecord.rule,
-            AlertRecord.subject,
-            AlertRecord.unit_id,
-            AlertRecord.acked_at,
-            AlertRecord.inhibited_by,
-            AlertRecord.silenced_by,
-            AlertRecord.notified_at,
-        ).where(AlertRecord.state.in_(OPEN_STATES))
-    ).all()
+    # Silences are rare: only while one is active (or one just ended, leaving marks) are all
+    # open alerts read to mark them; a province has hundreds of thousands, and a tick changes few.
     silenced: dict[int, int | None] = {}
-    muted: list[dict[str, Any]] = []
-    for open_row in open_rows:
-        silence = silencing(silences, open_row) if silences else None
-        silenced[open_row.id] = silence
-        if silence != open_row.silenced_by:
-            muted.append({"id": open_row.id, "silenced_by": silence})
-    if muted:
-        session.execute(update(AlertRecord), muted)
+    if silences or session.scalar(
+        select(AlertRecord.id)
+        .where(AlertRecord.state.in_(OPEN_STATES), AlertRecord.silenced_by.is_not(None))
+        .limit(1)
+    ):
+        muted: list[dict[str, Any]] = []
+        for open_row in session.execute(
+            select(
+                AlertRecord.id,
+                AlertRecord.rule,
+                AlertRecord.subject,
+                AlertRecord.unit_id,
+                AlertRecord.silenced_by,
+            ).where(AlertRecord.state.in_(OPEN_STATES))
+        ):
+            silence = silencing(silences, open_row) if silences else None
+            silenced[open_row.id] = silence
+            if silence != open_row.silenced_by:
+                muted.append({"id": open_row.id, "silenced_by": silence})
+        if muted:
+            session.execute(update(AlertRecord), muted)
     wanted: list[tuple[int, str]] = []  # (alert id, kind)
     keys = {(c.rule, c.subject, c.period or "") for c in changes}
     by_key: dict[
@@ -153,21 +155,27 @@ def enqueue(
         wanted.append((alert_id, change.change))
     if renotify:
         chosen = {alert_id for alert_id, _ in wanted}
-        for open_row in open_rows:
-            if (
-                open_row.acked_at is not None
-                or open_row.inhibited_by
-                or silenced[open_row.id]
-                or open_row.id in chosen
-            ):
+        # only alerts told nothing yet, or told longer ago than the shortest reminder interval
+        shortest = min((r.renotify_hours for r in rulebook), default=24.0)
+        due_rows = session.execute(
+            select(AlertRecord.id, AlertRecord.rule, AlertRecord.silenced_by, AlertRecord.notified_at).where(
+                AlertRecord.state.in_(OPEN_STATES),
+                AlertRecord.acked_at.is_(None),
+                AlertRecord.inhibited_by.is_(None),
+                AlertRecord.notified_at.is_(None)
+                | (AlertRecord.notified_at <= now - timedelta(hours=shortest)),
+            )
+        )
+        for due_row in due_rows:
+            if silenced.get(due_row.id, due_row.silenced_by) or due_row.id in chosen:
                 continue
-            if open_row.notified_at is None:
+            if due_row.notified_at is None:
                 # held back while it fired (silenced or inhibited then): tell now that it is not
-                wanted.append((open_row.id, "fired"))
+                wanted.append((due_row.id, "fired"))
                 continue
-            hours = rulebook[open_row.rule].renotify_hours if open_row.rule in rulebook.rules else 24.0
-            if open_row.notified_at + timedelta(hours=hours) <= now:
-                wanted.append((open_row.id, "reminder"))
+            hours = rulebook[due_row.rule].renotify_hours if due_row.rule in rulebook.rules else 24.0
+            if due_row.notified_at + timedelta(hours=hours) <= now:
+                wanted.append((due_row.id, "reminder"))
     loaded: dict[int, AlertRecord] = {}
     ids = sorted({alert_id for alert_id, _ in wanted})
     for i in range(0, len(ids), 500):

@@ -21,7 +21,7 @@ if TYPE_CHECKING:
 Status = Literal["pending", "overdue", "met_on_time", "met_late", "missed", "waived"]
 
 
-@dataclass
+@dataclass(slots=True)  # a province holds a million of them
 class Obligation:
     """One duty (rule, subject, period): who owes it, when it is due, whether and when it was met."""
 

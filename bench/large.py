@@ -1,0 +1,332 @@
+"""A province (size L) on PostgreSQL: generate its year and COPY it in, then measure the daemon.
+
+`python -m bench.large [--size L] [--pg-url URL]` (`make bench-large`). A province's year is
+about seven million events: through `ingest_events` it would take an hour, and the benchmark is
+about evaluation, so the history is generated one event at a time and written with PostgreSQL's
+COPY into the tables ingest fills (`rows_of` derives the same rows ingest derives for the kinds
+the generator makes; `tests/test_bench_load.py` checks it against ingest at size S).
+
+The daemon's work is then measured in a child process of its own, so that its peak memory is
+the daemon's and not the generator's: a full evaluation, the first tick, a steady tick with
+nothing new, a steady tick after a minute's events, and a full tick again (the hourly safety
+net). Results to `bench/RESULTS-large.md`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing
+import os
+import platform
+import resource
+import time
+from collections.abc import Iterator
+from datetime import date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import psycopg
+from psycopg.types.json import Json
+from sqlalchemy import create_engine, text
+
+from bench.generate import SIZES, Size, iter_events, roster
+from monitor.clock import parse_instant, utcnow
+from monitor.ingest.events import digest
+from monitor.store.db import ensure_schema, make_engine, normalise_url
+
+ROOT = Path(__file__).resolve().parent.parent
+FIRST, END = date(2024, 1, 1), date(2024, 12, 20)
+AT = "2024-12-20T18:00"  # the instant evaluated, as in bench/run.py
+
+
+def rows_of(event: dict[str, Any], unit_of: dict[str, str]) -> Iterator[tuple[str, tuple[Any, ...]]]:
+    """(table, row) for what ingest derives from one generated event (visit, contact,
+    case_opened, case_feedback), in the column order of `COLUMNS`."""
+    at = parse_instant(event["at"])
+    kind = event["type"]
+    if kind in ("visit", "contact"):
+        official = event["official"]
+        talked = bool(event.get("talked_with_head", False)) if kind == "visit" else False
+        yield "activities", (event["id"], kind, at, official, unit_of[official], event["enterprise"], talked)
+    elif kind == "case_opened":
+        yield "cases", (
+            event["case"], event["enterprise"], event["unit"], event["channel"], event["complexity"],
+            event["category"], at, None, event.get("summary", ""), event["id"],
+        )  # fmt: skip
+    elif kind == "case_feedback":
+        yield "case_events", (event["id"], event["case"], kind, at, None, None, None)
+    else:
+        raise ValueError(f"the loader does not derive {kind} events")
+
+
+COLUMNS = {
+    "events": ("id", "type", "at", "payload", "digest", "received_at"),
+    "activities": ("event_id", "type", "at", "official_id", "unit_id", "enterprise_id", "talked_with_head"),
+    "cases": (
+        "id",
+        "enterprise_id",
+        "unit_id",
+        "channel",
+        "complexity",
+        "category",
+        "received_at",
+        "own_due_at",
+        "summary",
+        "event_id",
+    ),  # fmt: skip
+    "case_events": ("event_id", "case_id", "type", "at", "unit_id", "level", "satisfaction"),
+    "units": ("id", "name", "kind", "head_id", "leader_id", "parent_id", "indicator_lead"),
+    "officials": ("id", "name", "unit_id", "role", "email", "phone"),
+    "enterprises": ("id", "name", "town", "above_scale"),
+    "pairings": ("owner", "official_id", "unit_id", "enterprise_id", "start", "end"),
+}
+
+
+def _copy(conn: psycopg.Connection[Any], table: str, rows: Iterator[tuple[Any, ...]]) -> int:
+    n = 0
+    columns = ", ".join(f'"{c}"' for c in COLUMNS[table])
+    with conn.cursor() as cur, cur.copy(f"COPY {table} ({columns}) FROM STDIN") as copy:
+        for row in rows:
+            copy.write_row(row)
+            n += 1
+    return n
+
+
+def load(size: Size, url: str, received: datetime) -> dict[str, float | int]:
+    """Create the schema and COPY the size's roster and year in; returns counts and rates."""
+    engine = make_engine(url)
+    ensure_schema(engine)
+    engine.dispose()
+    data = roster(size, date(2023, 1, 1))
+    unit_of = {o["id"]: o["unit"] for o in data["officials"]}
+    started = time.perf_counter()
+    counts: dict[str, int] = {}
+    dsn = normalise_url(url).replace("postgresql+psycopg://", "postgresql://")
+    with psycopg.connect(dsn) as conn:
+        counts["units"] = _copy(
+            conn,
+            "units",
+            (
+                (u["id"], u["name"], u["kind"], u["head"], None, None, bool(u.get("indicator_lead")))
+                for u in data["units"]
+            ),
+        )
+        counts["officials"] = _copy(
+            conn,
+            "officials",
+            ((o["id"], o["name"], o["unit"], o["role"], None, None) for o in data["officials"]),
+        )
+        counts["enterprises"] = _copy(
+            conn, "enterprises", ((e["id"], e["name"], None, False) for e in data["enterprises"])
+        )
+        counts["pairings"] = _copy(
+            conn,
+            "pairings",
+            (
+                (
+                    f"official:{p['official']}",
+                    p["official"],
+                    None,
+                    p["enterprise"],
+                    date.fromisoformat(p["from"]),
+                    None,
+                )
+                for p in data["pairings"]
+            ),
+        )
+        derived: dict[str, list[tuple[Any, ...]]] = {"activities": [], "cases": [], "case_events": []}
+        for table in derived:
+            counts[table] = 0
+        counts["events"] = 0
+        columns = ", ".join(f'"{c}"' for c in COLUMNS["events"])
+        # events first (the activities' foreign key), the derived rows in blocks after each block
+        stream = iter_events(size, data, FIRST, END)
+        while True:
+            block = [e for _, e in zip(range(200_000), stream, strict=False)]
+            if not block:
+                break
+            with conn.cursor() as cur, cur.copy(f"COPY events ({columns}) FROM STDIN") as copy:
+                for event in block:
+                    copy.write_row(
+                        (
+                            event["id"],
+                            event["type"],
+                            parse_instant(event["at"]),
+                            Json(event),
+                            digest(event),
+                            received,
+                        )
+                    )
+                    for table, row in rows_of(event, unit_of):
+                        derived[table].append(row)
+            counts["events"] += len(block)
+            for table, rows in derived.items():
+                counts[table] += _copy(conn, table, iter(rows))
+                rows.clear()
+        conn.commit()
+        with conn.cursor() as cur:
+            for table in ("events", "activities", "cases", "case_events", "pairings", "enterprises"):
+                cur.execute(f"ANALYZE {table}")
+        conn.commit()
+    seconds = time.perf_counter() - started
+    return {
+        **{f"rows_{k}": v for k, v in counts.items()},
+        "load_s": round(seconds, 1),
+        "load_events_per_s": round(counts["events"] / seconds),
+    }
+
+
+def _rss_mb() -> int:
+    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+
+
+def daemon_figures(url: str, workdir: str, out: Any) -> None:
+    """In a child process: what the daemon does with a province, and its peak memory."""
+    from monitor.config import Settings
+    from monitor.service import Service
+
+    settings = Settings(
+        database_url=url,
+        rules_dir=ROOT / "rules",
+        heartbeat_file=Path(workdir) / "heartbeat",
+        notify={"channels": ["file"], "file_path": Path(workdir) / "sent.jsonl"},  # type: ignore[arg-type]
+    )
+    at = parse_instant(AT)
+    service = Service(settings)
+    figures: dict[str, Any] = {}
+    try:
+        started = time.perf_counter()
+        first = service.tick(at)
+        figures["tick_first_s"] = round(time.perf_counter() - started, 1)
+        figures["evaluation_first_s"] = round(first.seconds, 1)
+        figures["obligations"] = len(first.obligations)
+        figures["alerts"] = len(first.alerts)
+        figures["open_cases"] = len(
+            {
+                o.subject
+                for o in first.obligations
+                if o.subject.startswith("case:") and o.status in ("pending", "overdue")
+            }
+        )
+        figures["rss_after_first_tick_mb"] = _rss_mb()
+        started = time.perf_counter()
+        service.tick(at + timedelta(minutes=1))
+        figures["tick_steady_s"] = round(time.perf_counter() - started, 2)
+        # a minute of a province: visits and case feedback arrive, then the next tick
+        batch = _minute_of_events(url, at + timedelta(minutes=1, seconds=30))
+        started = time.perf_counter()
+        outcomes = service.ingest([(e["id"], e) for e in batch])
+        figures["minute_events"] = sum(o.status == "accepted" for o in outcomes)
+        figures["minute_ingest_s"] = round(time.perf_counter() - started, 2)
+        started = time.perf_counter()
+        steady = service.tick(at + timedelta(minutes=2))
+        figures["tick_steady_events_s"] = round(time.perf_counter() - started, 2)
+        figures["steady_delta_keys"] = len(steady.delta or ())
+        service.baseline = None  # the hourly safety net: everything again, in the steady state
+        started = time.perf_counter()
+        service.tick(at + timedelta(minutes=3))
+        figures["tick_full_again_s"] = round(time.perf_counter() - started, 1)
+    finally:
+        service.close()
+    figures["peak_rss_mb"] = _rss_mb()
+    out.put(figures)
+
+
+def _minute_of_events(url: str, at: datetime) -> list[dict[str, Any]]:
+    """200 visits to paired enterprises and feedback on 100 open cases, dated `at`."""
+    engine = create_engine(normalise_url(url))
+    with engine.connect() as conn:
+        pairings = conn.execute(
+            text("SELECT official_id, enterprise_id FROM pairings ORDER BY id LIMIT 200")
+        ).all()
+        cases = conn.execute(
+            text(
+                "SELECT id FROM cases c WHERE NOT EXISTS (SELECT 1 FROM case_events e WHERE e.case_id = c.id)"
+                " ORDER BY received_at DESC LIMIT 100"
+            )
+        ).scalars()
+        cases = list(cases)
+    engine.dispose()
+    stamp = at.isoformat()
+    out: list[dict[str, Any]] = [
+        {
+            "id": f"minute-v{i}",
+            "type": "visit",
+            "at": stamp,
+            "official": o,
+            "enterprise": e,
+            "talked_with_head": True,
+        }
+        for i, (o, e) in enumerate(pairings)
+    ]
+    out += [{"id": f"minute-f{c}", "type": "case_feedback", "at": stamp, "case": c} for c in cases]
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--size", choices=sorted(SIZES), default="L")
+    parser.add_argument(
+        "--pg-url",
+        default=os.environ.get("DUTYWATCH_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/test"),
+    )
+    parser.add_argument("--keep", action="store_true", help="keep the schema (to measure again)")
+    parser.add_argument("--schema", help="measure an existing schema loaded earlier with --keep")
+    args = parser.parse_args()
+    size = SIZES[args.size]
+    schema = args.schema or f"bench_large_{size.name.lower()}_{os.getpid()}"
+    admin = create_engine(normalise_url(args.pg_url), isolation_level="AUTOCOMMIT")
+    sep = "&" if "?" in args.pg_url else "?"
+    url = f"{args.pg_url}{sep}options=-csearch_path%3D{schema}"
+    figures: dict[str, Any] = {
+        "size": size.name,
+        "pairings": size.pairings,
+        "cases_per_year": size.cases_per_year,
+    }
+    try:
+        if not args.schema:
+            with admin.connect() as conn:
+                conn.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
+                conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+            figures.update(load(size, url, utcnow()))
+            figures["loader_peak_rss_mb"] = _rss_mb()
+            print(json.dumps(figures), flush=True)
+        context = multiprocessing.get_context("spawn")
+        queue = context.Queue()
+        import tempfile
+
+        with tempfile.TemporaryDirectory(prefix="dutywatch-large-") as workdir:
+            child = context.Process(target=daemon_figures, args=(url, workdir, queue))
+            child.start()
+            figures.update(queue.get())
+            child.join()
+        print(json.dumps(figures), flush=True)
+    finally:
+        if not args.keep and not args.schema:
+            with admin.connect() as conn:
+                conn.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
+        admin.dispose()
+    lines = [
+        "# Benchmark results: a province on PostgreSQL",
+        "",
+        f"- date: {date.today().isoformat()}",
+        f"- machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
+        f"{platform.system()} {platform.release()}",
+        f"- command: `python -m bench.large --size {size.name}`",
+        "",
+        "| figure | value |",
+        "|---|---|",
+        *(f"| {k} | {v} |" for k, v in figures.items()),
+        "",
+        "`load_*`: the generated year COPYed in (the floor for ingest: no validation, no ORM).",
+        "The daemon's figures come from a child process of its own: `peak_rss_mb` is the daemon's.",
+        "`tick_steady_s`: a tick a minute later with nothing new; `tick_steady_events_s`: a tick after",
+        "`minute_events` events arrived; `tick_full_again_s`: a full evaluation and commit in the",
+        "steady state (what the hourly safety net and each day boundary cost).",
+    ]
+    (ROOT / "bench" / f"RESULTS-large-{size.name}.md").write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
+if __name__ == "__main__":
+    main()
