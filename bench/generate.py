@@ -8,9 +8,9 @@ feedback on time, late or never.
 from __future__ import annotations
 
 import random
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
-from collections.abc import Iterator
 from typing import Any
 
 from monitor.calendar import WorkCalendar

@@ -22,7 +22,7 @@ import platform
 import resource
 import time
 from collections.abc import Iterator
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +31,7 @@ from psycopg.types.json import Json
 from sqlalchemy import create_engine, text
 
 from bench.generate import SIZES, Size, iter_events, roster
+from bench.ticks import tick_figures
 from monitor.clock import parse_instant, utcnow
 from monitor.ingest.events import digest
 from monitor.store.db import ensure_schema, make_engine, normalise_url
@@ -74,7 +75,7 @@ COLUMNS = {
         "own_due_at",
         "summary",
         "event_id",
-    ),  # fmt: skip
+    ),
     "case_events": ("event_id", "case_id", "type", "at", "unit_id", "level", "satisfaction"),
     "units": ("id", "name", "kind", "head_id", "leader_id", "parent_id", "indicator_lead"),
     "officials": ("id", "name", "unit_id", "role", "email", "phone"),
@@ -194,74 +195,12 @@ def daemon_figures(url: str, workdir: str, out: Any) -> None:
     )
     at = parse_instant(AT)
     service = Service(settings)
-    figures: dict[str, Any] = {}
     try:
-        started = time.perf_counter()
-        first = service.tick(at)
-        figures["tick_first_s"] = round(time.perf_counter() - started, 1)
-        figures["evaluation_first_s"] = round(first.seconds, 1)
-        figures["obligations"] = len(first.obligations)
-        figures["alerts"] = len(first.alerts)
-        figures["open_cases"] = len(
-            {
-                o.subject
-                for o in first.obligations
-                if o.subject.startswith("case:") and o.status in ("pending", "overdue")
-            }
-        )
-        figures["rss_after_first_tick_mb"] = _rss_mb()
-        started = time.perf_counter()
-        service.tick(at + timedelta(minutes=1))
-        figures["tick_steady_s"] = round(time.perf_counter() - started, 2)
-        # a minute of a province: visits and case feedback arrive, then the next tick
-        batch = _minute_of_events(url, at + timedelta(minutes=1, seconds=30))
-        started = time.perf_counter()
-        outcomes = service.ingest([(e["id"], e) for e in batch])
-        figures["minute_events"] = sum(o.status == "accepted" for o in outcomes)
-        figures["minute_ingest_s"] = round(time.perf_counter() - started, 2)
-        started = time.perf_counter()
-        steady = service.tick(at + timedelta(minutes=2))
-        figures["tick_steady_events_s"] = round(time.perf_counter() - started, 2)
-        figures["steady_delta_keys"] = len(steady.delta or ())
-        service.baseline = None  # the hourly safety net: everything again, in the steady state
-        started = time.perf_counter()
-        service.tick(at + timedelta(minutes=3))
-        figures["tick_full_again_s"] = round(time.perf_counter() - started, 1)
+        figures = tick_figures(service, at)
     finally:
         service.close()
     figures["peak_rss_mb"] = _rss_mb()
     out.put(figures)
-
-
-def _minute_of_events(url: str, at: datetime) -> list[dict[str, Any]]:
-    """200 visits to paired enterprises and feedback on 100 open cases, dated `at`."""
-    engine = create_engine(normalise_url(url))
-    with engine.connect() as conn:
-        pairings = conn.execute(
-            text("SELECT official_id, enterprise_id FROM pairings ORDER BY id LIMIT 200")
-        ).all()
-        cases = conn.execute(
-            text(
-                "SELECT id FROM cases c WHERE NOT EXISTS (SELECT 1 FROM case_events e WHERE e.case_id = c.id)"
-                " ORDER BY received_at DESC LIMIT 100"
-            )
-        ).scalars()
-        cases = list(cases)
-    engine.dispose()
-    stamp = at.isoformat()
-    out: list[dict[str, Any]] = [
-        {
-            "id": f"minute-v{i}",
-            "type": "visit",
-            "at": stamp,
-            "official": o,
-            "enterprise": e,
-            "talked_with_head": True,
-        }
-        for i, (o, e) in enumerate(pairings)
-    ]
-    out += [{"id": f"minute-f{c}", "type": "case_feedback", "at": stamp, "case": c} for c in cases]
-    return out
 
 
 def main() -> None:

@@ -1,0 +1,77 @@
+"""The daemon's ticks over a stored history, as both benchmarks report them.
+
+First tick (every alert new, every notification queued), a steady tick a minute later with
+nothing new, a minute's events (visits to paired enterprises, feedback on open cases) and the
+steady tick after them, and a full tick again in the steady state: what each day boundary and
+the hourly safety net cost (`full_evaluation_seconds`).
+"""
+
+from __future__ import annotations
+
+import time
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import text
+
+from monitor.service import Service
+
+
+def minute_of_events(
+    service: Service, at: datetime, visits: int = 200, feedback: int = 100
+) -> list[dict[str, Any]]:
+    """Visits to the first paired enterprises and feedback on the latest unanswered cases, at `at`."""
+    with service.engine.connect() as conn:
+        pairings = conn.execute(
+            text(
+                "SELECT official_id, enterprise_id FROM pairings WHERE official_id IS NOT NULL ORDER BY id LIMIT :n"
+            ),
+            {"n": visits},
+        ).all()
+        cases = conn.execute(
+            text(
+                "SELECT id FROM cases c WHERE NOT EXISTS (SELECT 1 FROM case_events e WHERE e.case_id = c.id)"
+                " ORDER BY received_at DESC LIMIT :n"
+            ),
+            {"n": feedback},
+        ).scalars()
+        case_ids = list(cases)
+    stamp = at.isoformat()
+    out: list[dict[str, Any]] = [
+        {
+            "id": f"minute-v{i}",
+            "type": "visit",
+            "at": stamp,
+            "official": o,
+            "enterprise": e,
+            "talked_with_head": True,
+        }
+        for i, (o, e) in enumerate(pairings)
+    ]
+    out += [{"id": f"minute-f{c}", "type": "case_feedback", "at": stamp, "case": c} for c in case_ids]
+    return out
+
+
+def tick_figures(service: Service, at: datetime) -> dict[str, Any]:
+    figures: dict[str, Any] = {}
+    started = time.perf_counter()
+    first = service.tick(at)
+    figures["tick_first_s"] = round(time.perf_counter() - started, 2)
+    figures["tick_first_evaluation_s"] = round(first.seconds, 2)
+    started = time.perf_counter()
+    service.tick(at + timedelta(minutes=1))
+    figures["tick_steady_s"] = round(time.perf_counter() - started, 3)
+    batch = minute_of_events(service, at + timedelta(minutes=1, seconds=30))
+    outcomes = service.ingest([(e["id"], e) for e in batch])
+    figures["minute_events"] = sum(o.status == "accepted" for o in outcomes)
+    started = time.perf_counter()
+    steady = service.tick(at + timedelta(minutes=2))
+    figures["tick_steady_events_s"] = round(time.perf_counter() - started, 3)
+    figures["tick_steady_events_evaluation_s"] = round(steady.seconds, 3)
+    figures["steady_keys"] = len(steady.delta) if steady.delta is not None else "full"
+    service.baseline = None  # as at a day boundary or the hourly safety net
+    started = time.perf_counter()
+    again = service.tick(at + timedelta(minutes=3))
+    figures["tick_full_again_s"] = round(time.perf_counter() - started, 2)
+    figures["tick_full_again_evaluation_s"] = round(again.seconds, 2)
+    return figures
