@@ -182,8 +182,11 @@ def _rss_mb() -> int:
     return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
 
 
-def daemon_figures(url: str, workdir: str, out: Any) -> None:
-    """In a child process: what the daemon does with a province, and its peak memory."""
+def daemon_figures(url: str, workdir: str, out: Any, notify: bool = False) -> None:
+    """In a child process: what the daemon does with a province, and its peak memory.
+
+    Without `notify` the daemon has no channel: the ticks evaluate and commit but queue nothing
+    (a province's first tick would queue a million messages; see docs/scaling.md)."""
     from monitor.config import Settings
     from monitor.service import Service
 
@@ -191,7 +194,7 @@ def daemon_figures(url: str, workdir: str, out: Any) -> None:
         database_url=url,
         rules_dir=ROOT / "rules",
         heartbeat_file=Path(workdir) / "heartbeat",
-        notify={"channels": ["file"], "file_path": Path(workdir) / "sent.jsonl"},  # type: ignore[arg-type]
+        notify={"channels": ["file"] if notify else [], "file_path": Path(workdir) / "sent.jsonl"},  # type: ignore[arg-type]
     )
     at = parse_instant(AT)
     service = Service(settings)
@@ -212,6 +215,12 @@ def main() -> None:
     )
     parser.add_argument("--keep", action="store_true", help="keep the schema (to measure again)")
     parser.add_argument("--schema", help="measure an existing schema loaded earlier with --keep")
+    parser.add_argument(
+        "--notify",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="queue notifications (default: below L)",
+    )
     args = parser.parse_args()
     size = SIZES[args.size]
     schema = args.schema or f"bench_large_{size.name.lower()}_{os.getpid()}"
@@ -236,7 +245,9 @@ def main() -> None:
         import tempfile
 
         with tempfile.TemporaryDirectory(prefix="dutywatch-large-") as workdir:
-            child = context.Process(target=daemon_figures, args=(url, workdir, queue))
+            notify = args.notify if args.notify is not None else size.name != "L"
+            figures["notify"] = notify
+            child = context.Process(target=daemon_figures, args=(url, workdir, queue, notify))
             child.start()
             figures.update(queue.get())
             child.join()

@@ -74,6 +74,9 @@ def _reachable(channel: str, official: Official | None) -> bool:
     return True
 
 
+ENQUEUE_CHUNK = 5_000
+
+
 def enqueue(
     session: Session,
     rulebook: Rulebook,
@@ -176,6 +179,31 @@ def enqueue(
             hours = rulebook[due_row.rule].renotify_hours if due_row.rule in rulebook.rules else 24.0
             if due_row.notified_at + timedelta(hours=hours) <= now:
                 wanted.append((due_row.id, "reminder"))
+    if not channels:
+        return 0  # nobody to tell: the alerts stay untold (notified_at unset) until a channel is
+    # A province's first tick calls for a million messages: they are planned, checked and added
+    # a chunk of alerts at a time, and each chunk's objects leave the session once flushed.
+    queued = 0
+    for i in range(0, len(wanted), ENQUEUE_CHUNK):
+        queued += _queue(
+            session, rulebook, wanted[i : i + ENQUEUE_CHUNK], silenced, officials, now, channels,
+            digest_below_level, templates, language,
+        )  # fmt: skip
+    return queued
+
+
+def _queue(
+    session: Session,
+    rulebook: Rulebook,
+    wanted: list[tuple[int, str]],
+    silenced: dict[int, int | None],
+    officials: dict[str, Official],
+    now: datetime,
+    channels: Sequence[str],
+    digest_below_level: int | None,
+    templates: Path | None,
+    language: str,
+) -> int:
     loaded: dict[int, AlertRecord] = {}
     ids = sorted({alert_id for alert_id, _ in wanted})
     for i in range(0, len(ids), 500):
@@ -233,6 +261,7 @@ def enqueue(
             chunk = new_keys[i : i + 500]
             existing.update(session.scalars(select(Notification.key).where(Notification.key.in_(chunk))))
     queued = 0
+    added: list[Notification] = []
     for row, kind, recipients, held, planned in plans:
         for recipient, channel, key in planned:
             if key in existing:
@@ -247,7 +276,7 @@ def enqueue(
                     text = sms_text(templates, values) or text
                 elif channel == "email":
                     html = render(templates, "email.html.j2", values)
-            session.add(
+            added.append(
                 Notification(
                     key=key,
                     alert_id=row.id,
@@ -265,7 +294,10 @@ def enqueue(
             )
             queued += 1
         row.notified_at = now
+    session.add_all(added)
     session.flush()
+    for obj in [*loaded.values(), *added]:
+        session.expunge(obj)
     return queued
 
 

@@ -25,7 +25,7 @@ TABLES = {
     "units": "id, name, kind, head_id, leader_id, parent_id, indicator_lead",
     "officials": "id, name, unit_id, role, email, phone",
     "enterprises": "id, name, town, above_scale",
-    "pairings": "owner, official_id, unit_id, enterprise_id, start, \"end\"",
+    "pairings": 'owner, official_id, unit_id, enterprise_id, start, "end"',
     "events": "id, type, at, payload::text, digest, received_at",
     "activities": "event_id, type, at, official_id, unit_id, enterprise_id, talked_with_head, report_kind",
     "cases": "id, enterprise_id, unit_id, channel, complexity, category, received_at, own_due_at, summary, event_id",
