@@ -9,8 +9,10 @@ the rule tests. Nothing here reads the wall clock.
 
 from __future__ import annotations
 
+import gc
 import time as _time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any, Literal
@@ -142,6 +144,24 @@ def _shape(o: Obligation) -> Shape:
     return (o.rule, status, o.working_days_to_due, o.working_days_overdue, o.min_level)
 
 
+@contextmanager
+def gc_paused() -> Iterator[None]:
+    """Hold the cyclic garbage collector while an evaluation builds its objects.
+
+    An evaluation allocates a million small acyclic objects at a province's size (obligations,
+    alerts, their tuples); every allocation burst triggers collections that walk everything
+    alive, the last tick's baseline included: 12-15% of an evaluation at M. Reference counting
+    still frees what is dropped; cycles wait until the tick ends.
+    """
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
 def make_timing(calendar: WorkCalendar, settings: Settings, rulebook: Rulebook) -> Timing:
     return Timing(calendar, settings.calendar.end_of_day, max(r.warn_working_days for r in rulebook))
 
@@ -202,6 +222,19 @@ def evaluate(
     """Every obligation in view at `now`, and the alerts it calls for."""
     if now.tzinfo is None:
         raise ValueError("now must be timezone-aware")
+    with gc_paused():
+        return _evaluate(session, rulebook, calendar, settings, now, matcher, language)
+
+
+def _evaluate(
+    session: Session,
+    rulebook: Rulebook,
+    calendar: WorkCalendar,
+    settings: Settings,
+    now: datetime,
+    matcher: Matcher,
+    language: str | None,
+) -> Evaluation:
     started = _time.perf_counter()
     roster = RosterIndex.load(session)
     timing = make_timing(calendar, settings, rulebook)

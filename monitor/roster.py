@@ -7,7 +7,7 @@ events); pairings stay in SQL.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -26,6 +26,11 @@ class RosterIndex:
     projects: dict[str, Project]
     unit_by_name: dict[str, str]
     district_leaders: tuple[str, ...]
+    # answers by owner: a city's fifty thousand alerts name a few thousand owners
+    _names: dict[str, str] = field(default_factory=dict, compare=False, repr=False)
+    _people: dict[tuple[tuple[str, ...], str, str | None], tuple[str, ...]] = field(
+        default_factory=dict, compare=False, repr=False
+    )
 
     @classmethod
     def load(cls, session: Session) -> RosterIndex:
@@ -41,6 +46,12 @@ class RosterIndex:
         return [self.unit_by_name[n] for n in names if n in self.unit_by_name]
 
     def owner_name(self, owner: str) -> str:
+        name = self._names.get(owner)
+        if name is None:
+            name = self._names[owner] = self._owner_name(owner)
+        return name
+
+    def _owner_name(self, owner: str) -> str:
         kind, _, ident = owner.partition(":")
         if kind == "official" and ident in self.officials:
             official = self.officials[ident]
@@ -77,6 +88,13 @@ class RosterIndex:
 
     def recipients(self, roles: Iterable[str], owner: str, project_id: str | None = None) -> list[str]:
         """Official ids (or `unit:<id>` for a unit with no head) for the roles, in order, once each."""
+        key = (tuple(roles), owner, project_id)
+        found = self._people.get(key)
+        if found is None:
+            found = self._people[key] = tuple(self._recipients(key[0], owner, project_id))
+        return list(found)
+
+    def _recipients(self, roles: tuple[str, ...], owner: str, project_id: str | None) -> list[str]:
         out: list[str] = []
         unit_id = self.unit_of(owner)
         project = self.projects.get(project_id or "")

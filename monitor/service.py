@@ -26,7 +26,7 @@ from monitor.changes import consume, pending_changes
 from monitor.clock import local_date, utcnow
 from monitor.config import Settings, load_settings
 from monitor.engine import DurableMatcher
-from monitor.evaluation import Evaluation, evaluate, waivers
+from monitor.evaluation import Evaluation, evaluate, gc_paused, waivers
 from monitor.heartbeat import write_heartbeat
 from monitor.ingest.events import ingest_events
 from monitor.ingest.outcome import RecordOutcome
@@ -290,7 +290,7 @@ class Service:
         at = now or utcnow()
         loaded = self.loaded
         self._next_baseline = None
-        with self.sessions() as session:
+        with gc_paused(), self.sessions() as session:
             evaluation = self._evaluate(session, at)
             changes = commit_evaluation(session, evaluation, self.dispatcher.worker)
             queued = enqueue(
