@@ -209,6 +209,7 @@ def is_open(obligation: Obligation) -> bool:
     return obligation.status in ("pending", "overdue")
 
 
+@gc_paused()
 def evaluate(
     session: Session,
     rulebook: Rulebook,
@@ -222,19 +223,6 @@ def evaluate(
     """Every obligation in view at `now`, and the alerts it calls for."""
     if now.tzinfo is None:
         raise ValueError("now must be timezone-aware")
-    with gc_paused():
-        return _evaluate(session, rulebook, calendar, settings, now, matcher, language)
-
-
-def _evaluate(
-    session: Session,
-    rulebook: Rulebook,
-    calendar: WorkCalendar,
-    settings: Settings,
-    now: datetime,
-    matcher: Matcher,
-    language: str | None,
-) -> Evaluation:
     started = _time.perf_counter()
     roster = RosterIndex.load(session)
     timing = make_timing(calendar, settings, rulebook)
