@@ -95,7 +95,7 @@ class Evaluation:
     """What evaluate(now) found."""
 
     at: datetime
-    alerts: list[Alert]  # firing, not inhibited, in a stable order
+    alerts: list[Alert]  # firing, not inhibited, in a stable order (a continued one's: unordered)
     inhibited: list[Alert]
     obligations: list[Obligation]
     problems: list[str] = field(default_factory=list)  # e.g. a calendar year that is not covered
