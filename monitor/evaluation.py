@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import gc
 import time as _time
+from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
@@ -109,6 +110,11 @@ class Evaluation:
     # what a continuing evaluation reuses: the roster it read and the matcher's verdicts by shape
     roster: RosterIndex | None = field(default=None, repr=False, compare=False)
     verdicts: Verdicts | None = field(default=None, repr=False, compare=False)
+    # a continued evaluation's counts for the metrics: obligations by (rule, unit, status), open
+    # cases by (rule, status), firing alerts by (rule, state, level)
+    tallies: (
+        tuple[Counter[tuple[str, str, str]], Counter[tuple[str, str]], Counter[tuple[str, str, str]]] | None
+    ) = field(default=None, repr=False, compare=False)
 
 
 Shape = tuple[str, FactStatus, int, int, int]

@@ -35,6 +35,14 @@ class Snapshot:
     @classmethod
     def of(cls, evaluation: Evaluation, calendar: dict[str, bool]) -> Snapshot:
         snap = cls(calendar=calendar, last_tick=evaluation.at.timestamp())
+        if evaluation.tallies is not None:  # a continued evaluation counted as it went
+            obligations, open_cases, alerts = evaluation.tallies
+            snap.obligations, snap.open_cases, snap.alerts = (
+                Counter(obligations),
+                Counter(open_cases),
+                Counter(alerts),
+            )
+            return snap
         for o in evaluation.obligations:
             snap.obligations[(o.rule, o.unit_id or "", o.status)] += 1
             if o.subject.startswith("case:") and o.status in ("pending", "overdue"):

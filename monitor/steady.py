@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import heapq
 import time as _time
+from collections import Counter
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
@@ -102,6 +103,10 @@ class Baseline:
     candidates: dict[Key, Alert] = field(default_factory=dict)  # before inhibition
     alerts: dict[Key, Alert] = field(default_factory=dict)  # after it (inhibited_by set)
     by_subject: dict[str, set[Key]] = field(default_factory=dict)  # candidates by subject
+    # what the metrics count, kept as the indexes change (counting a province anew takes seconds)
+    tally: Counter[tuple[str, str, str]] = field(default_factory=Counter)  # (rule, unit, status)
+    open_cases: Counter[tuple[str, str]] = field(default_factory=Counter)  # (rule, status)
+    firing: Counter[tuple[str, str, str]] = field(default_factory=Counter)  # (rule, state, level)
     due: list[tuple[datetime, Key]] = field(default_factory=list)  # heap of pending due times
     leaving: list[tuple[datetime, Key]] = field(default_factory=list)  # heap of window ends
 
@@ -145,9 +150,15 @@ class Baseline:
     def _family(self, rule: str) -> str:
         return self.rulebook[rule].obligation
 
+    def _count(self, obligation: Obligation, sign: int) -> None:
+        self.tally[(obligation.rule, obligation.unit_id or "", obligation.status)] += sign
+        if obligation.subject.startswith("case:") and is_open(obligation):
+            self.open_cases[(obligation.rule, obligation.status)] += sign
+
     def _add(self, obligation: Obligation) -> None:
         key = obligation.key
         self.obligations[key] = obligation
+        self._count(obligation, 1)
         family = self._family(obligation.rule)
         scope = scope_of(family, obligation.subject) if family in SCOPED else ""
         self.scopes.setdefault(obligation.rule, {}).setdefault(scope, set()).add(key)
@@ -160,6 +171,7 @@ class Baseline:
         obligation = self.obligations.pop(key, None)
         if obligation is None:
             return
+        self._count(obligation, -1)
         family = self._family(obligation.rule)
         scope = scope_of(family, obligation.subject) if family in SCOPED else ""
         keys = self.scopes.get(obligation.rule, {}).get(scope)
@@ -169,12 +181,23 @@ class Baseline:
     def _set_alert(self, alert: Alert) -> None:
         plain = alert if alert.inhibited_by is None else replace(alert, inhibited_by=None)
         self.candidates[alert.key] = plain
-        self.alerts[alert.key] = alert
+        self._put_alert(alert)
         self.by_subject.setdefault(alert.subject, set()).add(alert.key)
+
+    def _put_alert(self, alert: Alert) -> None:
+        """Set the alert as it stands after inhibition."""
+        before = self.alerts.get(alert.key)
+        if before is not None and before.inhibited_by is None:
+            self.firing[(before.rule, before.state, str(before.level))] -= 1
+        self.alerts[alert.key] = alert
+        if alert.inhibited_by is None:
+            self.firing[(alert.rule, alert.state, str(alert.level))] += 1
 
     def _drop_alert(self, key: Key) -> None:
         if self.candidates.pop(key, None) is not None:
-            self.alerts.pop(key, None)
+            before = self.alerts.pop(key, None)
+            if before is not None and before.inhibited_by is None:
+                self.firing[(before.rule, before.state, str(before.level))] -= 1
             keys = self.by_subject.get(key[1])
             if keys is not None:
                 keys.discard(key)
@@ -244,7 +267,8 @@ class Baseline:
             elif family in BY_CASE and not (family == "case_meeting" and meetings):
                 scope, scoped = case_ids, replace(view, case_ids=frozenset(case_ids))
             else:
-                touched.update(self.scopes.get(rule.id, {}).get("", ()))
+                for keys in self.scopes.get(rule.id, {}).values():  # every subject's, scoped or not
+                    touched.update(keys)
                 found = collect(view, [rule], problems, incomplete)
                 fresh += found.get(rule.id, [])
                 continue
@@ -280,7 +304,9 @@ class Baseline:
                 due_at, key = heapq.heappop(self.due)
                 obligation = self.obligations.get(key)
                 if obligation is not None and obligation.status == "pending" and obligation.due_at == due_at:
+                    self._count(obligation, -1)
                     settle(obligation, self.rulebook[obligation.rule], self.timing, now, self.waived)
+                    self._count(obligation, 1)
                     touched.add(key)
         except CalendarNotCovered:
             return None
@@ -297,6 +323,7 @@ class Baseline:
             matcher_seconds=self.verdicts.seconds,
             seconds=_time.perf_counter() - started,
             delta=frozenset(touched),
+            tallies=(+self.tally, +self.open_cases, +self.firing),
             roster=self.roster,
             verdicts=self.verdicts,
         )
@@ -321,7 +348,7 @@ class Baseline:
         for alert in [*firing, *inhibited]:
             if self.alerts.get(alert.key) != alert:
                 touched.add(alert.key)
-            self.alerts[alert.key] = alert
+            self._put_alert(alert)
 
 
 def _chunks(items: list[str], size: int = 500) -> list[list[str]]:

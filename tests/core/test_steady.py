@@ -24,6 +24,7 @@ from sqlalchemy import create_engine, select, text
 from monitor.clock import parse_instant
 from monitor.ingest.events import ingest_events
 from monitor.ingest.roster import load_roster, upsert_roster
+from monitor.metrics import Snapshot
 from monitor.service import Service
 from monitor.store.db import normalise_url
 from monitor.store.models import AlertRecord, ChangeRecord, ObligationRecord
@@ -140,7 +141,9 @@ def test_steady_ticks_commit_what_full_evaluations_commit(
                     assert _table(steady, model, columns) == _table(full, model, columns), (at, model)
                 again = full.tick(at)
                 assert sorted(map(repr, evaluation.alerts)) == sorted(map(repr, again.alerts))
-                # the obligations in view (the metrics count them) too: met case duties leave it
+                # the metrics count the same (a continued evaluation keeps its counts as it goes)
+                assert Snapshot.of(evaluation, {}) == Snapshot.of(again, {})
+                # the obligations in view too: met case duties leave it
                 assert sorted((o.key, o.status) for o in evaluation.obligations) == sorted(
                     (o.key, o.status) for o in again.obligations
                 )
