@@ -119,12 +119,22 @@ def enqueue(
                 muted.append({"id": open_row.id, "silenced_by": silence})
         if muted:
             session.execute(update(AlertRecord), muted)
+    if not channels:
+        return 0  # nobody to tell: the alerts stay untold (notified_at unset) until a channel is
     wanted: list[tuple[int, str]] = []  # (alert id, kind)
     keys = {(c.rule, c.subject, c.period or "") for c in changes}
     by_key: dict[
         tuple[str, str, str], tuple[int, int | None, str | None, datetime | None, datetime | None]
     ] = {}
-    for rule in {k[0] for k in keys}:
+    # by rule and 500 subjects at a time (a province's first tick names a million; PostgreSQL
+    # takes at most 65,535 parameters a statement)
+    chunks = [
+        (rule, subjects[i : i + 500])
+        for rule in sorted({k[0] for k in keys})
+        for subjects in [sorted({k[1] for k in keys if k[0] == rule})]
+        for i in range(0, len(subjects), 500)
+    ]
+    for rule, subjects in chunks:
         for found in session.execute(
             select(
                 AlertRecord.id,
@@ -135,7 +145,7 @@ def enqueue(
                 AlertRecord.inhibited_by,
                 AlertRecord.acked_at,
                 AlertRecord.notified_at,
-            ).where(AlertRecord.rule == rule, AlertRecord.subject.in_([k[1] for k in keys if k[0] == rule]))
+            ).where(AlertRecord.rule == rule, AlertRecord.subject.in_(subjects))
         ):
             by_key[(found.rule, found.subject, found.period)] = (
                 found.id,
@@ -179,8 +189,6 @@ def enqueue(
             hours = rulebook[due_row.rule].renotify_hours if due_row.rule in rulebook.rules else 24.0
             if due_row.notified_at + timedelta(hours=hours) <= now:
                 wanted.append((due_row.id, "reminder"))
-    if not channels:
-        return 0  # nobody to tell: the alerts stay untold (notified_at unset) until a channel is
     # A province's first tick calls for a million messages: they are planned, checked and added
     # a chunk of alerts at a time, and each chunk's objects leave the session once flushed.
     queued = 0

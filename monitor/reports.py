@@ -110,11 +110,18 @@ def _cases(
     first_feedback: dict[str, datetime] = {}
     escalated: set[str] = set()
     reopened: Counter[str] = Counter()
-    for case_id, kind, at, level in session.execute(
-        select(CaseEvent.case_id, CaseEvent.type, CaseEvent.at, CaseEvent.level).where(
-            CaseEvent.case_id.in_(ids)
+    # 500 cases a statement: a province's month has a hundred thousand (PostgreSQL takes 65,535
+    # parameters a statement at most)
+    events = (
+        row
+        for i in range(0, len(ids), 500)
+        for row in session.execute(
+            select(CaseEvent.case_id, CaseEvent.type, CaseEvent.at, CaseEvent.level).where(
+                CaseEvent.case_id.in_(ids[i : i + 500])
+            )
         )
-    ):
+    )
+    for case_id, kind, at, level in events:
         if kind in ("case_feedback", "case_closed") and (
             case_id not in first_feedback or at < first_feedback[case_id]
         ):

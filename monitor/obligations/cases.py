@@ -296,12 +296,15 @@ def repeat_report_obligations(view: View, rule: Rule) -> list[Obligation]:
         return []
     case_ids = sorted({r[0] for r in repeats})
     closes: dict[str, list[tuple[datetime, str | None]]] = {}
-    for case_id, at, satisfaction in view.session.execute(
-        select(CaseEvent.case_id, CaseEvent.at, CaseEvent.satisfaction).where(
-            CaseEvent.case_id.in_(case_ids), CaseEvent.type == "case_closed", CaseEvent.at <= now
-        )
-    ):
-        closes.setdefault(case_id, []).append((at, satisfaction))
+    for i in range(0, len(case_ids), 500):  # PostgreSQL takes 65,535 parameters a statement
+        for case_id, at, satisfaction in view.session.execute(
+            select(CaseEvent.case_id, CaseEvent.at, CaseEvent.satisfaction).where(
+                CaseEvent.case_id.in_(case_ids[i : i + 500]),
+                CaseEvent.type == "case_closed",
+                CaseEvent.at <= now,
+            )
+        ):
+            closes.setdefault(case_id, []).append((at, satisfaction))
     by_subject: dict[tuple[str, str], Obligation] = {}
     for case_id, enterprise_id, category, repeat_at, unit_id, previous_close in sorted(
         repeats, key=lambda r: r[3]
