@@ -31,8 +31,11 @@ pytest: install
 
 test: lint typecheck pytest
 
+# S and M on SQLite (minutes); LARGE=1 adds a province on PostgreSQL (generated and COPYed in:
+# about half an hour, several GB of memory)
 bench: install
-	$(BIN)/python -m bench.run
+	$(BIN)/python -m bench.run --size S --size M
+	if [ -n "$(LARGE)" ]; then $(BIN)/python -m bench.large --size L; fi
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache
