@@ -114,8 +114,12 @@ def commit_evaluation(session: Session, evaluation: Evaluation, worker: str = ""
     """
     now = evaluation.at
     columns = [getattr(AlertRecord, name) for name in ("id", "rule", "subject", "period", *_ALERT_FIELDS)]
-    current = {a.key: a for a in [*evaluation.alerts, *evaluation.inhibited]}
     stored: dict[Key, Any] = {}
+    if evaluation.delta is not None and evaluation.alerts_by_key is not None:
+        by_key = evaluation.alerts_by_key
+        current = {k: by_key[k] for k in evaluation.delta if k in by_key}
+    else:
+        current = {a.key: a for a in [*evaluation.alerts, *evaluation.inhibited]}
     if evaluation.delta is None:
         stored = {
             (r.rule, r.subject, r.period): r
@@ -217,9 +221,13 @@ def _record_obligations(session: Session, evaluation: Evaluation) -> None:
     """Each obligation's last known status: new ones inserted, changed ones updated (with the
     instant of the evaluation that changed them), the rest left alone."""
     now = evaluation.at
-    wanted = {o.key: o for o in evaluation.obligations}
-    if evaluation.delta is not None:
-        wanted = {k: o for k, o in wanted.items() if k in evaluation.delta}
+    if evaluation.delta is not None and evaluation.obligations_by_key is not None:
+        index = evaluation.obligations_by_key
+        wanted = {k: index[k] for k in evaluation.delta if k in index}
+    else:
+        wanted = {o.key: o for o in evaluation.obligations}
+        if evaluation.delta is not None:
+            wanted = {k: o for k, o in wanted.items() if k in evaluation.delta}
     columns = [ObligationRecord.rule, ObligationRecord.subject, ObligationRecord.period]
     columns += [getattr(ObligationRecord, name) for name in _OBLIGATION_FIELDS]
     existing: dict[Key, Any] = {}

@@ -12,7 +12,7 @@ from __future__ import annotations
 import gc
 import time as _time
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import datetime
@@ -107,6 +107,14 @@ class Evaluation:
     # An evaluation that continues an earlier one (monitor/steady.py) names the keys whose
     # obligation or alert may differ from it; None means "anything may have": commit compares all.
     delta: frozenset[tuple[str, str, str]] | None = None
+    # a continued evaluation's alerts (firing and inhibited) and obligations by key, so that its
+    # commit looks up the delta's keys instead of indexing a province's million anew
+    alerts_by_key: Mapping[tuple[str, str, str], Alert] | None = field(
+        default=None, repr=False, compare=False
+    )
+    obligations_by_key: Mapping[tuple[str, str, str], Obligation] | None = field(
+        default=None, repr=False, compare=False
+    )
     # what a continuing evaluation reuses: the roster it read and the matcher's verdicts by shape
     roster: RosterIndex | None = field(default=None, repr=False, compare=False)
     verdicts: Verdicts | None = field(default=None, repr=False, compare=False)

@@ -323,6 +323,8 @@ class Baseline:
             matcher_seconds=self.verdicts.seconds,
             seconds=_time.perf_counter() - started,
             delta=frozenset(touched),
+            alerts_by_key=self.alerts,
+            obligations_by_key=self.obligations,
             tallies=(+self.tally, +self.open_cases, +self.firing),
             roster=self.roster,
             verdicts=self.verdicts,
