@@ -8,6 +8,7 @@ the hourly safety net cost (`full_evaluation_seconds`).
 
 from __future__ import annotations
 
+import os
 import time
 from datetime import datetime, timedelta
 from typing import Any
@@ -37,6 +38,7 @@ def minute_of_events(
         ).scalars()
         case_ids = list(cases)
     stamp = at.isoformat()
+    run = os.getpid()  # new ids on a kept database measured again
     out: list[dict[str, Any]] = [
         {
             "id": f"minute-v{i}",
@@ -48,7 +50,7 @@ def minute_of_events(
         }
         for i, (o, e) in enumerate(pairings)
     ]
-    out += [{"id": f"minute-f{c}", "type": "case_feedback", "at": stamp, "case": c} for c in case_ids]
+    out += [{"id": f"minute-{run}-f{c}", "type": "case_feedback", "at": stamp, "case": c} for c in case_ids]
     return out
 
 
