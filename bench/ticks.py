@@ -41,7 +41,7 @@ def minute_of_events(
     run = os.getpid()  # new ids on a kept database measured again
     out: list[dict[str, Any]] = [
         {
-            "id": f"minute-v{i}",
+            "id": f"minute-{run}-v{i}",
             "type": "visit",
             "at": stamp,
             "official": o,
