@@ -269,7 +269,7 @@ def main() -> None:
         "|---|---|",
         *(f"| {k} | {v} |" for k, v in figures.items()),
         "",
-        "`load_*`: the generated year COPYed in (the floor for ingest: no validation, no ORM).",
+        "`load_*`: the generated year COPYed in (no validation, no ORM); `notify`: whether the daemon had a channel.",
         "The daemon's figures come from a child process of its own: `peak_rss_mb` is the daemon's.",
         "`tick_steady_s`: a tick a minute later with nothing new; `tick_steady_events_s`: a tick after",
         "`minute_events` events arrived; `tick_full_again_s`: a full evaluation and commit in the",
