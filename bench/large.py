@@ -199,11 +199,72 @@ def daemon_figures(url: str, workdir: str, out: Any, notify: bool = False) -> No
     at = parse_instant(AT)
     service = Service(settings)
     try:
-        figures = tick_figures(service, at)
+        figures = evaluation_floor(service, at)
+        figures.update(tick_figures(service, at))
     finally:
         service.close()
     figures["peak_rss_mb"] = _rss_mb()
     out.put(figures)
+
+
+def evaluation_floor(service: Any, at: datetime) -> dict[str, Any]:
+    """A full evaluation (its own, warm caches aside) against the very SELECTs it issues replayed
+    raw with every row fetched: what is left is Python."""
+    from sqlalchemy import event
+
+    from monitor.evaluation import evaluate
+
+    loaded = service.loaded
+    statements: list[tuple[str, Any]] = []
+
+    def capture(conn: Any, cursor: Any, sql: str, params: Any, context: Any, many: bool) -> None:
+        if sql.lstrip().upper().startswith("SELECT") and not many:
+            statements.append((sql, params))
+
+    event.listen(service.engine, "before_cursor_execute", capture)
+    try:
+        with service.sessions() as session:
+            started = time.perf_counter()
+            result = evaluate(session, loaded.rulebook, loaded.calendar, service.settings, at, loaded.matcher)
+            seconds = time.perf_counter() - started
+    finally:
+        event.remove(service.engine, "before_cursor_execute", capture)
+    obligations = len(result.obligations)
+    del result
+    started = time.perf_counter()
+    with service.engine.connect() as conn:
+        for sql, params in statements:
+            conn.exec_driver_sql(sql, params).fetchall()
+    floor = time.perf_counter() - started
+    return {
+        "evaluation_s": round(seconds, 1),
+        "evaluation_sql_floor_s": round(floor, 1),
+        "evaluation_sql_ratio": round(seconds / floor, 1),
+        "evaluation_obligations": obligations,
+    }
+
+
+def backtest_figures(url: str, first: str, last: str, step: str) -> dict[str, Any]:
+    """`dutywatch backtest` over the stored year, as an operator runs it (a process of its own)."""
+    import subprocess
+    import sys
+
+    started = time.perf_counter()
+    done = subprocess.run(
+        [sys.executable, "-m", "monitor", "--db", url, "backtest", "--from", first, "--to", last,
+         "--step", step, "--format", "json"],
+        capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    seconds = time.perf_counter() - started
+    instants = (date.fromisoformat(last) - date.fromisoformat(first)).days // int(step.rstrip("d")) + 1
+    return {
+        "backtest": f"{first}..{last} every {step}",
+        "backtest_s": round(seconds, 1),
+        "backtest_evaluations": instants,
+        "backtest_s_per_evaluation": round(seconds / instants, 2),
+        "backtest_transitions": len(done.stdout.splitlines()),
+        "backtest_peak_rss_mb": round(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024),
+    }
 
 
 def main() -> None:
@@ -215,6 +276,9 @@ def main() -> None:
     )
     parser.add_argument("--keep", action="store_true", help="keep the schema (to measure again)")
     parser.add_argument("--schema", help="measure an existing schema loaded earlier with --keep")
+    parser.add_argument(
+        "--backtest", metavar="STEP", help="also time `dutywatch backtest` over the year every STEP (1d, 7d)"
+    )
     parser.add_argument(
         "--notify",
         action=argparse.BooleanOptionalAction,
@@ -251,6 +315,8 @@ def main() -> None:
             child.start()
             figures.update(queue.get())
             child.join()
+        if args.backtest:
+            figures.update(backtest_figures(url, FIRST.isoformat(), END.isoformat(), args.backtest))
         print(json.dumps(figures), flush=True)
     finally:
         if not args.keep and not args.schema:
@@ -269,6 +335,8 @@ def main() -> None:
         "|---|---|",
         *(f"| {k} | {v} |" for k, v in figures.items()),
         "",
+        "`evaluation_sql_ratio`: a full evaluation / the very SELECTs it issued replayed raw.",
+        "`backtest_*` (with --backtest): `dutywatch backtest` over the year in a process of its own.",
         "`load_*`: the generated year COPYed in (no validation, no ORM); `notify`: whether the daemon had a channel.",
         "The daemon's figures come from a child process of its own: `peak_rss_mb` is the daemon's.",
         "`tick_steady_s`: a tick a minute later with nothing new; `tick_steady_events_s`: a tick after",
