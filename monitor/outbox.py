@@ -93,7 +93,6 @@ def enqueue(
     With `digest_below_level`, a person's warnings and overdue alerts below that level (of rules
     that are not immediate) are held for the daily digest instead of going out at once.
     """
-    officials = {o.id: o for o in session.scalars(select(Official))}
     silences = active_silences(session, now)
     # Silences are rare: only while one is active (or one just ended, leaving marks) are all
     # open alerts read to mark them; a province has hundreds of thousands, and a tick changes few.
@@ -121,6 +120,7 @@ def enqueue(
             session.execute(update(AlertRecord), muted)
     if not channels:
         return 0  # nobody to tell: the alerts stay untold (notified_at unset) until a channel is
+    officials = {o.id: o for o in session.scalars(select(Official))}
     wanted: list[tuple[int, str]] = []  # (alert id, kind)
     keys = {(c.rule, c.subject, c.period or "") for c in changes}
     by_key: dict[

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-25 06:59:49.947586
+Create Date: 2026-11-25 08:53:59.043724
 """
 
 from __future__ import annotations
@@ -46,6 +46,7 @@ def upgrade() -> None:
         sa.UniqueConstraint("rule", "subject", "period", name="uq_alerts_key"),
     )
     with op.batch_alter_table("alerts", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_alerts_silenced_by"), ["silenced_by"], unique=False)
         batch_op.create_index("ix_alerts_state", ["state"], unique=False)
         batch_op.create_index(batch_op.f("ix_alerts_unit_id"), ["unit_id"], unique=False)
 
@@ -397,6 +398,7 @@ def downgrade() -> None:
     with op.batch_alter_table("alerts", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_alerts_unit_id"))
         batch_op.drop_index("ix_alerts_state")
+        batch_op.drop_index(batch_op.f("ix_alerts_silenced_by"))
 
     op.drop_table("alerts")
     # ### end Alembic commands ###
