@@ -27,6 +27,7 @@ import time
 import uuid
 from collections import Counter
 from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -92,6 +93,13 @@ def _database(backend: str, folder: Path) -> tuple[str, str | None]:
     admin.dispose()
     sep = "&" if "?" in PG_URL else "?"
     return f"{PG_URL}{sep}options=-csearch_path%3D{schema}", schema
+
+
+def _utc(value: object) -> datetime:
+    """A stored instant read raw: SQLite gives text or a naive UTC datetime, PostgreSQL an aware one."""
+    instant = datetime.fromisoformat(value) if isinstance(value, str) else value
+    assert isinstance(instant, datetime)
+    return instant if instant.tzinfo is not None else instant.replace(tzinfo=UTC)
 
 
 def _drop(schema: str | None) -> None:
@@ -246,6 +254,7 @@ def run_chaos(
         # a last life, with the rules as written (no more reminders), long enough to send whatever
         # is due, then a clean stop
         _reminding(folder / "rules", None)
+        last_life = utcnow()
         process = _start(folder, port)
         engine = make_engine(url)
         deadline = time.monotonic() + 180
@@ -256,6 +265,11 @@ def run_chaos(
                     waiting = conn.execute(
                         text("SELECT count(*) FROM outbox WHERE status IN ('queued', 'sending')")
                     ).scalar_one()
+                    ticked = conn.execute(text("SELECT at FROM ticks WHERE name = 'last'")).scalar()
+                # an empty outbox means nothing until this life has ticked once: a first tick over
+                # the whole history can outlast every short life before it
+                if ticked is None or _utc(ticked) < last_life:
+                    continue
                 if waiting == 0:
                     time.sleep(2)  # one more tick and dispatch for what the last tick queued
                     with engine.connect() as conn:
