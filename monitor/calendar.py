@@ -2,8 +2,12 @@
 
 One object answers "is this a working day" and counts working days, from the pinned
 `chinesecalendar` package plus per-year override files (`config/calendar/YYYY.yaml`) that name
-the State Council notice they copy. A date in a year that neither source covers raises
-`CalendarNotCovered`: the calendar never guesses Monday to Friday.
+the State Council notice they copy. A year neither source covers is *unannounced*: in the
+default `provisional` mode its rest days are derived from the law alone (monitor/statutory.py:
+weekends, the statutory holidays and the law's substitute days, no make-up working days) and
+every answer that rests on it is marked provisional by the caller (`is_provisional`); in
+`strict` mode such a date raises `CalendarNotCovered`. The calendar never guesses Monday to
+Friday.
 
 Counting convention (Civil Code arts. 201, 203): the day of receipt is not counted, the first
 working day after it is day 1, and the deadline is the end of the Nth working day. We do not use
@@ -18,10 +22,14 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from pathlib import Path
+from typing import Literal
 
 import chinese_calendar
 
+from monitor.statutory import statutory_rest_days
 from monitor.yamlsource import SourceError, load_yaml_mapping
+
+Unannounced = Literal["provisional", "strict"]
 
 
 class CalendarNotCovered(Exception):
@@ -54,16 +62,33 @@ def _package_covers(year: int) -> bool:
 class WorkCalendar:
     """Working days with per-year indexes; every query is O(log n) after the year is built."""
 
-    def __init__(self, overrides: Iterable[YearOverride] = ()) -> None:
+    def __init__(
+        self, overrides: Iterable[YearOverride] = (), *, unannounced: Unannounced = "provisional"
+    ) -> None:
         self._overrides: dict[int, YearOverride] = {o.year: o for o in overrides}
         self._years: dict[int, list[int]] = {}  # year -> sorted ordinals of its working days
+        self.unannounced: Unannounced = unannounced
 
     @property
     def overrides(self) -> Mapping[int, YearOverride]:
         return self._overrides
 
-    def covers(self, year: int) -> bool:
+    def is_official(self, year: int) -> bool:
+        """The year's days come from a State Council notice (the package or an override file)."""
         return year in self._overrides or _package_covers(year)
+
+    def is_provisional(self, year: int) -> bool:
+        """The year is unannounced and answered from the law alone (provisional mode)."""
+        return self.unannounced == "provisional" and not self.is_official(year)
+
+    def covers(self, year: int) -> bool:
+        """The calendar can answer for the year: officially, or provisionally."""
+        return self.unannounced == "provisional" or self.is_official(year)
+
+    def provisional_between(self, first: date, last: date) -> bool:
+        """Some day from `first` to `last` (either order) lies in a provisional year."""
+        lo, hi = sorted((first.year, last.year))
+        return self.unannounced == "provisional" and any(self.is_provisional(y) for y in range(lo, hi + 1))
 
     def _workdays_of(self, year: int) -> list[int]:
         cached = self._years.get(year)
@@ -71,8 +96,10 @@ class WorkCalendar:
             return cached
         override = self._overrides.get(year)
         from_package = _package_covers(year)
-        if override is None and not from_package:
+        if override is None and not from_package and self.unannounced == "strict":
             raise CalendarNotCovered(year)
+        # an unannounced year: the law's rest days (an override file's dates win, as everywhere)
+        by_law = statutory_rest_days(year) if override is None and not from_package else frozenset()
         days: list[int] = []
         day = date(year, 1, 1)
         while day.year == year:
@@ -83,7 +110,9 @@ class WorkCalendar:
             elif from_package:
                 working = bool(chinese_calendar.is_workday(day))
             else:
-                working = day.weekday() < 5
+                # an override year follows Monday-Friday where its notice is silent; a provisional
+                # year also rests on the statutory holidays
+                working = day.weekday() < 5 and day not in by_law
             if working:
                 days.append(day.toordinal())
             day += timedelta(days=1)
@@ -136,7 +165,12 @@ class WorkCalendar:
         return self.add_workdays(day, 1)
 
     def missing_years(self, years: Iterable[int]) -> list[int]:
+        """The years the calendar cannot answer for at all (strict mode, unannounced)."""
         return [y for y in years if not self.covers(y)]
+
+    def unofficial_years(self, years: Iterable[int]) -> list[int]:
+        """The years with no State Council notice loaded, provisional or not."""
+        return [y for y in years if not self.is_official(y)]
 
 
 _OVERRIDE_KEYS = ("year", "notice", "holidays", "workdays")
@@ -206,12 +240,19 @@ def load_overrides(directory: Path) -> tuple[list[YearOverride], list[SourceErro
     return overrides, errors
 
 
-def load_calendar(directory: Path) -> WorkCalendar:
+def load_calendar(directory: Path, unannounced: Unannounced = "provisional") -> WorkCalendar:
     """The calendar with the directory's overrides; raises the first SourceError, if any."""
     overrides, errors = load_overrides(directory)
     if errors:
         raise errors[0]
-    return WorkCalendar(overrides)
+    return WorkCalendar(overrides, unannounced=unannounced)
 
 
-__all__ = ["CalendarNotCovered", "WorkCalendar", "YearOverride", "load_calendar", "load_overrides"]
+__all__ = [
+    "CalendarNotCovered",
+    "Unannounced",
+    "WorkCalendar",
+    "YearOverride",
+    "load_calendar",
+    "load_overrides",
+]

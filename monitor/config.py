@@ -27,6 +27,9 @@ class CalendarSettings(_Frozen):
     overrides_dir: Path = Path("config/calendar")
     # The end of a working day for deadlines; some offices use closing time (e.g. 17:30).
     end_of_day: time = time(23, 59, 59)
+    # A year whose State Council notice is not loaded: `provisional` derives its rest days from
+    # the law and marks what rests on them; `strict` refuses to count in it (those duties only).
+    unannounced: Literal["provisional", "strict"] = "provisional"
 
 
 class IngestSettings(_Frozen):

@@ -54,7 +54,7 @@ class Loaded:
 
 def _load(settings: Settings) -> Loaded:
     rulebook = load_rulebook(settings.rules_dir)
-    calendar = load_calendar(settings.calendar.overrides_dir)
+    calendar = load_calendar(settings.calendar.overrides_dir, settings.calendar.unannounced)
     return Loaded(rulebook, calendar, DurableMatcher(rulebook))
 
 

@@ -74,7 +74,7 @@ class Context:
         from monitor.calendar import load_calendar
 
         try:
-            return load_calendar(self.settings.calendar.overrides_dir)
+            return load_calendar(self.settings.calendar.overrides_dir, self.settings.calendar.unannounced)
         except SourceError as exc:
             click.echo(str(exc), err=True)
             sys.exit(1)
