@@ -19,7 +19,9 @@ from monitor.clock import iso_shanghai
 from monitor.evaluation import Alert, Evaluation
 from monitor.store.models import OPEN_STATES, AlertRecord, ObligationRecord, TickRecord
 
-Change = Literal["fired", "escalated", "resolved"]
+# `rescheduled`: an open alert's due time moved (a year's official calendar replacing the
+# provisional one, a meeting set for a case): recorded and shown, never notified again
+Change = Literal["fired", "escalated", "resolved", "rescheduled"]
 Key = tuple[str, str, str]
 
 
@@ -27,6 +29,7 @@ Key = tuple[str, str, str]
 class AlertStatus:
     state: str  # warning or overdue
     level: int
+    due_at: datetime | None = None  # None: not known, no reschedule is told
 
 
 @dataclass(frozen=True)
@@ -38,10 +41,12 @@ class Transition:
     change: Change
     state: str
     level: int
+    due_at: datetime | None = None
+    previous_due_at: datetime | None = None  # the due time before, when it moved
 
     def record(self) -> dict[str, Any]:
-        """The JSON line `dutywatch backtest --format json` prints."""
-        return {
+        """The JSON line `dutywatch backtest --format json` prints (`previous_due` when it moved)."""
+        out = {
             "at": iso_shanghai(self.at),
             "rule": self.rule,
             "subject": self.subject,
@@ -49,7 +54,11 @@ class Transition:
             "transition": self.change,
             "state": self.state,
             "level": self.level,
+            "due": iso_shanghai(self.due_at) if self.due_at else None,
         }
+        if self.previous_due_at is not None and self.previous_due_at != self.due_at:
+            out["previous_due"] = iso_shanghai(self.previous_due_at)
+        return out
 
 
 def transitions(
@@ -58,8 +67,9 @@ def transitions(
     """What changed between the open alerts before and the alerts of this evaluation (or
     `current`, its alerts of the keys `previous` was read for).
 
-    New alerts fire; a higher level or a warning turning overdue escalates; an open alert no
-    longer called for resolves, except for rules the evaluation could not see whole.
+    New alerts fire; a higher level or a warning turning overdue escalates; an open alert whose
+    due time moved is rescheduled; an open alert no longer called for resolves, except for rules
+    the evaluation could not see whole and duties whose due time it cannot tell (`held`).
     """
     out: list[Transition] = []
     if current is None:
@@ -70,19 +80,37 @@ def transitions(
             change: Change | None = "fired"
         elif alert.level > before.level or (before.state == "warning" and alert.state == "overdue"):
             change = "escalated"
+        elif before.due_at is not None and before.due_at != alert.due_at:
+            change = "rescheduled"
         else:
             change = None
         if change is not None:
             out.append(
                 Transition(
-                    evaluation.at, alert.rule, alert.subject, alert.period, change, alert.state, alert.level
+                    evaluation.at,
+                    alert.rule,
+                    alert.subject,
+                    alert.period,
+                    change,
+                    alert.state,
+                    alert.level,
+                    alert.due_at,
+                    before.due_at if before is not None else None,
                 )
             )
+    held = evaluation.held
     for key, before in previous.items():
-        if key not in current and key[0] not in evaluation.incomplete_rules:
+        if key not in current and key[0] not in evaluation.incomplete_rules and key not in held:
             out.append(
                 Transition(
-                    evaluation.at, key[0], key[1], key[2] or None, "resolved", before.state, before.level
+                    evaluation.at,
+                    key[0],
+                    key[1],
+                    key[2] or None,
+                    "resolved",
+                    before.state,
+                    before.level,
+                    before.due_at,
                 )
             )
     out.sort(
@@ -94,15 +122,22 @@ def transitions(
 def open_alerts(session: Session) -> dict[Key, AlertStatus]:
     rows = session.execute(
         select(
-            AlertRecord.rule, AlertRecord.subject, AlertRecord.period, AlertRecord.state, AlertRecord.level
+            AlertRecord.rule,
+            AlertRecord.subject,
+            AlertRecord.period,
+            AlertRecord.state,
+            AlertRecord.level,
+            AlertRecord.due_at,
         ).where(AlertRecord.state.in_(OPEN_STATES))
     )
-    return {(r, s, p): AlertStatus(st, lv) for r, s, p, st, lv in rows}
+    return {(r, s, p): AlertStatus(st, lv, due) for r, s, p, st, lv, due in rows}
 
 
 # what an evaluation sets on an alert row (the lifecycle columns are set apart)
-_ALERT_FIELDS = ("state", "level", "unit_id", "due_at", "recipients", "clause", "message", "inhibited_by")
-_OBLIGATION_FIELDS = ("unit_id", "due_at", "status", "met_at")
+_ALERT_FIELDS = (
+    "state", "level", "unit_id", "due_at", "recipients", "clause", "message", "inhibited_by", "provisional",
+)  # fmt: skip
+_OBLIGATION_FIELDS = ("unit_id", "due_at", "status", "met_at", "provisional")
 
 
 def commit_evaluation(session: Session, evaluation: Evaluation, worker: str = "") -> list[Transition]:
@@ -131,7 +166,9 @@ def commit_evaluation(session: Session, evaluation: Evaluation, worker: str = ""
         # a steady-state tick: only the keys it re-derived can differ from what is stored
         current = {k: a for k, a in current.items() if k in evaluation.delta}
         _read_keys(session, columns, sorted(evaluation.delta), stored)
-    previous = {k: AlertStatus(r.state, r.level) for k, r in stored.items() if r.state in OPEN_STATES}
+    previous = {
+        k: AlertStatus(r.state, r.level, r.due_at) for k, r in stored.items() if r.state in OPEN_STATES
+    }
     changes = transitions(previous, evaluation, current)
     inserts: list[dict[str, Any]] = []
     updates: list[dict[str, Any]] = []
@@ -145,6 +182,7 @@ def commit_evaluation(session: Session, evaluation: Evaluation, worker: str = ""
             "clause": alert.clause,
             "message": alert.message,
             "inhibited_by": alert.inhibited_by,
+            "provisional": alert.provisional,
         }
         row = stored.get(key)
         if row is None:
@@ -252,6 +290,7 @@ def _record_obligations(session: Session, evaluation: Evaluation) -> None:
             "due_at": obligation.due_at,
             "status": obligation.status,
             "met_at": obligation.met_at,
+            "provisional": obligation.provisional,
         }
         row = existing.get(key)
         if row is None:

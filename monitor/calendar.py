@@ -18,14 +18,16 @@ from __future__ import annotations
 
 import bisect
 import contextlib
+import functools
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Literal
 
 import chinese_calendar
 
+from monitor.clock import parse_instant
 from monitor.statutory import statutory_rest_days
 from monitor.yamlsource import SourceError, load_yaml_mapping
 
@@ -49,14 +51,27 @@ class YearOverride:
     holidays: frozenset[date] = field(default_factory=frozenset)
     workdays: frozenset[date] = field(default_factory=frozenset)
     source: str = ""
+    # when the notice was entered into dutywatch: before it the year was unannounced, and an
+    # evaluation of an earlier instant (a backtest) sees it so; None: known at every instant
+    entered: datetime | None = None
 
 
+@functools.cache
 def _package_covers(year: int) -> bool:
     try:
         chinese_calendar.is_workday(date(year, 6, 1))
     except NotImplementedError:
         return False
     return True
+
+
+@functools.cache
+def _package_last_year() -> int:
+    """The last year of the package's notices (it covers an unbroken run of years)."""
+    year = 2004
+    while _package_covers(year + 1):
+        year += 1
+    return year
 
 
 class WorkCalendar:
@@ -68,6 +83,28 @@ class WorkCalendar:
         self._overrides: dict[int, YearOverride] = {o.year: o for o in overrides}
         self._years: dict[int, list[int]] = {}  # year -> sorted ordinals of its working days
         self.unannounced: Unannounced = unannounced
+        self._as_of: dict[frozenset[int], WorkCalendar] = {}
+
+    def as_of(self, instant: datetime) -> WorkCalendar:
+        """The calendar as dutywatch knew it at `instant`: a year whose notice was entered later is
+        unannounced there. Evaluation takes it, so a backtest replays what the daemon saw, the
+        switch from provisional to official included."""
+        later = frozenset(
+            year
+            for year, o in self._overrides.items()
+            if o.entered is not None and o.entered > instant and not _package_covers(year)
+        )
+        if not later:
+            return self
+        known = self._as_of.get(later)
+        if known is None:
+            kept = [o for year, o in self._overrides.items() if year not in later]
+            known = self._as_of[later] = WorkCalendar(kept, unannounced=self.unannounced)
+        return known
+
+    def entered_between(self, after: datetime, until: datetime) -> bool:
+        """A notice was entered in (after, until]: what the calendar knew changed in between."""
+        return any(o.entered is not None and after < o.entered <= until for o in self._overrides.values())
 
     @property
     def overrides(self) -> Mapping[int, YearOverride]:
@@ -78,12 +115,18 @@ class WorkCalendar:
         return year in self._overrides or _package_covers(year)
 
     def is_provisional(self, year: int) -> bool:
-        """The year is unannounced and answered from the law alone (provisional mode)."""
-        return self.unannounced == "provisional" and not self.is_official(year)
+        """The year is unannounced and answered from the law alone (provisional mode).
+
+        Only years after the package's last one are unannounced: a year before its first had a
+        notice we do not hold, and guessing history is not what provisional is for.
+        """
+        return (
+            self.unannounced == "provisional" and year > _package_last_year() and not self.is_official(year)
+        )
 
     def covers(self, year: int) -> bool:
         """The calendar can answer for the year: officially, or provisionally."""
-        return self.unannounced == "provisional" or self.is_official(year)
+        return self.is_official(year) or self.is_provisional(year)
 
     def provisional_between(self, first: date, last: date) -> bool:
         """Some day from `first` to `last` (either order) lies in a provisional year."""
@@ -96,7 +139,7 @@ class WorkCalendar:
             return cached
         override = self._overrides.get(year)
         from_package = _package_covers(year)
-        if override is None and not from_package and self.unannounced == "strict":
+        if override is None and not from_package and not self.is_provisional(year):
             raise CalendarNotCovered(year)
         # an unannounced year: the law's rest days (an override file's dates win, as everywhere)
         by_law = statutory_rest_days(year) if override is None and not from_package else frozenset()
@@ -173,7 +216,7 @@ class WorkCalendar:
         return [y for y in years if not self.is_official(y)]
 
 
-_OVERRIDE_KEYS = ("year", "notice", "holidays", "workdays")
+_OVERRIDE_KEYS = ("year", "notice", "holidays", "workdays", "entered")
 
 
 def load_overrides(directory: Path) -> tuple[list[YearOverride], list[SourceError]]:
@@ -209,6 +252,15 @@ def load_overrides(directory: Path) -> tuple[list[YearOverride], list[SourceErro
         if not isinstance(notice, str) or not notice.strip():
             errors.append(doc.error(("notice",), "name the State Council notice this year copies"))
             continue
+        entered = data.get("entered")
+        if entered is not None:
+            try:
+                entered = parse_instant(
+                    entered.isoformat() if isinstance(entered, datetime) else str(entered)
+                )
+            except ValueError as exc:
+                errors.append(doc.error(("entered",), f"entered must be an ISO 8601 instant: {exc}"))
+                continue
         parsed: dict[str, frozenset[date]] = {}
         ok = True
         for key in ("holidays", "workdays"):
@@ -235,7 +287,7 @@ def load_overrides(directory: Path) -> tuple[list[YearOverride], list[SourceErro
             errors.append(doc.error(("workdays",), f"dates both holiday and workday: {sorted(both)}"))
             continue
         overrides.append(
-            YearOverride(year, notice.strip(), parsed["holidays"], parsed["workdays"], str(path))
+            YearOverride(year, notice.strip(), parsed["holidays"], parsed["workdays"], str(path), entered)
         )
     return overrides, errors
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import gc
 import time as _time
 from collections import Counter
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import datetime
@@ -71,6 +71,7 @@ class Alert:
     unit_id: str | None = None
     immediate: bool = False
     inhibited_by: str | None = None
+    provisional: bool = False  # the due time or the days counted rest on an unannounced year
 
     @property
     def key(self) -> tuple[str, str, str]:
@@ -88,6 +89,7 @@ class Alert:
             "recipients": list(self.recipients),
             "clause": self.clause,
             "message": self.message,
+            "provisional": self.provisional,
         }
 
 
@@ -101,6 +103,9 @@ class Evaluation:
     obligations: list[Obligation]
     problems: list[str] = field(default_factory=list)  # e.g. a calendar year that is not covered
     incomplete_rules: set[str] = field(default_factory=set)  # rules whose view is partial: resolve nothing
+    # keys of duties whose due time cannot be told (strict mode, a year with no calendar): their
+    # alerts are neither raised nor resolved until it can
+    held: frozenset[tuple[str, str, str]] = frozenset()
     facts: int = 0  # distinct facts the matcher decided
     matcher_seconds: float = 0.0
     seconds: float = 0.0
@@ -212,11 +217,22 @@ def settle(
     now: datetime,
     waived: set[tuple[str, str, str]],
 ) -> None:
-    """The obligation's status at now: waived, met, pending or overdue (raises CalendarNotCovered)."""
-    if obligation.key in waived:
+    """The obligation's status at now: waived, met, pending, overdue or uncomputable.
+
+    A ladder step is waived with the clock it climbs: a waiver says the duty is not owed at all,
+    so nobody is to be escalated to for it either.
+    """
+    if obligation.key in waived or (
+        rule.obligation == "case_ladder"
+        and any((clock, obligation.subject, "") in waived for clock in rule.ladder_of)
+    ):
         obligation.status = "waived"
         return
-    timing.settle(obligation, now, rule.expire_working_days)
+    try:
+        timing.settle(obligation, now, rule.expire_working_days)
+    except CalendarNotCovered as missing:  # a count no lower bound answers: set this duty aside
+        obligation.calendar_gap = missing.year
+        obligation.status = "uncomputable"
 
 
 def is_open(obligation: Obligation) -> bool:
@@ -239,7 +255,8 @@ def evaluate(
         raise ValueError("now must be timezone-aware")
     started = _time.perf_counter()
     roster = RosterIndex.load(session)
-    timing = make_timing(calendar, settings, rulebook)
+    # the calendar as known at `now`: a notice entered later is not yet in force there
+    timing = make_timing(calendar.as_of(now), settings, rulebook)
     view = View(session, now, timing, roster, settings.cases)
     problems: list[str] = []
     incomplete: set[str] = set()
@@ -248,12 +265,7 @@ def evaluate(
     obligations: list[Obligation] = []
     for rule in rulebook:
         for obligation in by_rule.get(rule.id, []):
-            try:
-                settle(obligation, rule, timing, now, waived)
-            except CalendarNotCovered as exc:
-                problems.append(f"{rule.id} {obligation.subject}: {exc}")
-                incomplete.add(rule.id)
-                continue
+            settle(obligation, rule, timing, now, waived)
             obligations.append(obligation)
     verdicts = Verdicts(matcher)
     candidates = alerts_for(
@@ -267,12 +279,30 @@ def evaluate(
         obligations=obligations,
         problems=problems,
         incomplete_rules=incomplete,
+        held=held_keys(obligations),
         facts=len(verdicts.known),
         matcher_seconds=verdicts.seconds,
         seconds=_time.perf_counter() - started,
         roster=roster,
         verdicts=verdicts,
     )
+
+
+def held_keys(obligations: Iterable[Obligation]) -> frozenset[tuple[str, str, str]]:
+    """The keys of the duties set aside because their due time cannot be told."""
+    return frozenset(o.key for o in obligations if o.status == "uncomputable")
+
+
+def uncomputable_summary(obligations: Iterable[Obligation]) -> list[str]:
+    """One line per rule with duties set aside for a missing calendar year (for logs and stderr)."""
+    by_rule: dict[tuple[str, int | None], int] = Counter(
+        (o.rule, o.calendar_gap) for o in obligations if o.status == "uncomputable"
+    )
+    return [
+        f"{rule}: {count} duties uncomputable: no working-day calendar for {year} "
+        f"(add config/calendar/{year}.yaml, or `calendar.unannounced: provisional`)"
+        for (rule, year), count in sorted(by_rule.items(), key=lambda item: (item[0][0], item[0][1] or 0))
+    ]
 
 
 def in_order(alerts: list[Alert], rulebook: Rulebook) -> list[Alert]:
@@ -307,6 +337,9 @@ def _alert(
     }
     context.setdefault("owner_name", roster.owner_name(obligation.owner))
     step_roles = _roles_for(rule, decision.state, decision.level)
+    message = rulebook.render(rule.id, lang, context)
+    if obligation.provisional:
+        message += PROVISIONAL_SUFFIX.get(lang, PROVISIONAL_SUFFIX["zh"])
     return Alert(
         rule=rule.id,
         subject=obligation.subject,
@@ -316,10 +349,18 @@ def _alert(
         due_at=obligation.due_at,
         recipients=tuple(roster.recipients(step_roles, obligation.owner, obligation.project_id)),
         clause=rule.clause,
-        message=rulebook.render(rule.id, lang, context),
+        message=message,
         unit_id=obligation.unit_id,
         immediate=rule.immediate,
+        provisional=obligation.provisional,
     )
+
+
+# said after a message whose due time or day counts rest on a year not yet announced
+PROVISIONAL_SUFFIX = {
+    "zh": "（该年度节假日安排尚未公布，时限按法定节假日临时计算）",
+    "en": " (provisional: that year's official holiday schedule is not yet published)",
+}
 
 
 def _roles_for(rule: Rule, state: AlertState, level: int) -> tuple[str, ...]:

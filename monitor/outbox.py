@@ -155,6 +155,8 @@ def enqueue(
                 found.notified_at,
             )
     for change in changes:
+        if change.change == "rescheduled":
+            continue  # the due time moved, the duty did not: nobody is told twice for it
         hit = by_key.get((change.rule, change.subject, change.period or ""))
         if hit is None:
             continue

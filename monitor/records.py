@@ -34,8 +34,11 @@ def obligation_json(o: ObligationRecord) -> dict[str, Any]:
         "subject": o.subject,
         "period": o.period or None,
         "unit": o.unit_id,
-        "due": iso_shanghai(o.due_at),
+        # an uncomputable duty's due time is unknown: what is stored is only its earliest
+        "due": None if o.status == "uncomputable" else iso_shanghai(o.due_at),
+        "due_not_before": iso_shanghai(o.due_at) if o.status == "uncomputable" else None,
         "status": o.status,
+        "provisional": o.provisional,
         "met_at": iso_shanghai(o.met_at) if o.met_at else None,
         "changed_at": iso_shanghai(o.changed_at),
     }

@@ -26,7 +26,7 @@ from monitor.changes import consume, pending_changes
 from monitor.clock import local_date, utcnow
 from monitor.config import Settings, load_settings
 from monitor.engine import DurableMatcher
-from monitor.evaluation import Evaluation, evaluate, gc_paused, waivers
+from monitor.evaluation import Evaluation, evaluate, gc_paused, uncomputable_summary, waivers
 from monitor.heartbeat import write_heartbeat
 from monitor.ingest.events import ingest_events
 from monitor.ingest.outcome import RecordOutcome
@@ -319,7 +319,7 @@ class Service:
         write_heartbeat(self.settings.heartbeat_file, at)
         self.last_tick = at
         self.last_changes = changes
-        for problem in evaluation.problems:
+        for problem in [*evaluation.problems, *uncomputable_summary(evaluation.obligations)]:
             log.warning("evaluation problem: %s", problem)
         log.info(
             "tick: %d alerts, %d transitions, %d notifications queued in %.3f s",
@@ -335,7 +335,7 @@ class Service:
         """Calendar coverage of this year and, from 1 November, of the next."""
         today = local_date(now)
         years = [today.year] + ([today.year + 1] if today.month >= 11 else [])
-        return {str(y): self.loaded.calendar.covers(y) for y in years}
+        return {str(y): self.loaded.calendar.is_official(y) for y in years}
 
     def ingest(self, records: list[tuple[str, object]]) -> list[RecordOutcome]:
         """Validate and commit events; counts each outcome in the metrics."""

@@ -15,7 +15,7 @@ from __future__ import annotations
 from datetime import date
 from functools import lru_cache
 
-import holidays
+from holidays.countries.china import China
 
 
 @lru_cache(maxsize=32)
@@ -23,7 +23,8 @@ def statutory_rest_days(year: int) -> frozenset[date]:
     """Weekday and weekend dates the law gives off in `year`, substitute days included."""
     # `holidays` names the law's substitute days "(observed)"; for a year whose notice it knows it
     # would add the notice's own days off too, but we ask only for years no notice covers here.
-    return frozenset(d for d in holidays.China(years=year, observed=True) if d.year == year)
+    rest = China(years=year, observed=True)  # type: ignore[no-untyped-call]
+    return frozenset(d for d in rest if d.year == year)
 
 
 __all__ = ["statutory_rest_days"]

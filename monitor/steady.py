@@ -44,6 +44,7 @@ from monitor.evaluation import (
     Verdicts,
     alerts_for,
     collect,
+    held_keys,
     inhibit,
     is_open,
     make_timing,
@@ -97,6 +98,7 @@ class Baseline:
     waived: set[Key]
     horizon: datetime
     full_at: datetime  # the instant of the last full evaluation
+    calendar: WorkCalendar | None = None  # the whole calendar (timing's is as known at `at`)
     obligations: dict[Key, Obligation] = field(default_factory=dict)
     # rule -> enterprise or case -> keys ("" for the families re-derived whole)
     scopes: dict[str, dict[str, set[Key]]] = field(default_factory=dict)
@@ -124,7 +126,7 @@ class Baseline:
         if evaluation.problems or evaluation.roster is None or evaluation.verdicts is None:
             return None
         at = evaluation.at
-        timing = make_timing(calendar, settings, rulebook)
+        timing = make_timing(calendar.as_of(at), settings, rulebook)
         base = cls(
             at=at,
             worker=worker,
@@ -136,6 +138,7 @@ class Baseline:
             waived=waived,
             horizon=horizon(at, timing.end_of(local_date(at))),
             full_at=at,
+            calendar=calendar,
         )
         for obligation in evaluation.obligations:
             base._add(obligation)
@@ -229,6 +232,8 @@ class Baseline:
             return None
         if waivers(session) != self.waived:
             return None
+        if self.calendar is not None and self.calendar.entered_between(self.at, now):
+            return None  # a notice took effect in between: every due time may move
         enterprises, case_ids = set(changes.enterprises), set(changes.cases)
         case_enterprises: set[str] = set()
         # met case duties leaving the window: their subjects are re-derived (a repeated report
@@ -323,6 +328,7 @@ class Baseline:
             matcher_seconds=self.verdicts.seconds,
             seconds=_time.perf_counter() - started,
             delta=frozenset(touched),
+            held=held_keys(o for k in touched if (o := self.obligations.get(k)) is not None),
             alerts_by_key=self.alerts,
             obligations_by_key=self.obligations,
             tallies=(+self.tally, +self.open_cases, +self.firing),

@@ -271,37 +271,104 @@ def test_count_workdays_is_zero_for_an_empty_range_or_a_holiday() -> None:
     assert CAL.count_workdays(d("2024-10-01"), d("2024-10-07")) == 0
 
 
-# --- years nobody covers ------------------------------------------------------------------------
+# --- years nobody covers: strict mode refuses them -----------------------------------------------
+
+STRICT = WorkCalendar(unannounced="strict")
 
 
 def test_the_package_covers_2004_to_2026() -> None:
-    assert CAL.covers(2004) and CAL.covers(2026)
-    assert CAL.missing_years(range(2003, 2029)) == [2003, 2027, 2028]
+    assert STRICT.covers(2004) and STRICT.covers(2026)
+    assert STRICT.missing_years(range(2003, 2029)) == [2003, 2027, 2028]
+    assert CAL.unofficial_years(range(2003, 2029)) == [2003, 2027, 2028]
 
 
 def test_a_date_in_an_uncovered_year_is_an_error_naming_it() -> None:
     with pytest.raises(CalendarNotCovered) as err:
-        CAL.is_workday(d("2027-01-04"))
+        STRICT.is_workday(d("2027-01-04"))
     assert err.value.year == 2027
     assert "2027" in str(err.value)
 
 
 def test_a_deadline_running_into_an_uncovered_year_is_an_error_naming_it() -> None:
     with pytest.raises(CalendarNotCovered) as err:
-        CAL.add_workdays(d("2026-12-30"), 5)
+        STRICT.add_workdays(d("2026-12-30"), 5)
     assert err.value.year == 2027
 
 
 def test_counting_into_an_uncovered_year_is_an_error_naming_it() -> None:
     with pytest.raises(CalendarNotCovered) as err:
-        CAL.count_workdays(d("2026-12-01"), d("2027-01-10"))
+        STRICT.count_workdays(d("2026-12-01"), d("2027-01-10"))
     assert err.value.year == 2027
 
 
-def test_a_year_before_the_package_is_not_covered_either() -> None:
+@pytest.mark.parametrize("cal", [CAL, STRICT], ids=["provisional", "strict"])
+def test_a_year_before_the_package_is_not_covered_in_either_mode(cal: WorkCalendar) -> None:
+    # history before the package had a notice we do not hold: provisional is for the future only
+    assert not cal.is_provisional(2003)
     with pytest.raises(CalendarNotCovered) as err:
-        CAL.add_workdays(d("2003-12-31"), 1)
+        cal.add_workdays(d("2003-12-31"), 1)
     assert err.value.year == 2003
+
+
+# --- years not yet announced: provisional from the law -------------------------------------------
+
+
+def test_an_unannounced_year_is_provisional_and_not_official() -> None:
+    assert CAL.is_official(2026) and not CAL.is_provisional(2026)
+    assert not CAL.is_official(2027) and CAL.is_provisional(2027) and CAL.covers(2027)
+    assert not STRICT.is_provisional(2027) and not STRICT.covers(2027)
+    assert CAL.provisional_between(d("2026-12-28"), d("2027-01-05"))
+    assert CAL.provisional_between(d("2027-01-05"), d("2026-12-28"))  # either order
+    assert not CAL.provisional_between(d("2026-01-01"), d("2026-12-31"))
+    assert not STRICT.provisional_between(d("2026-12-28"), d("2027-01-05"))
+
+
+@pytest.mark.parametrize(
+    ("day", "working"),
+    [
+        ("2027-01-01", False),  # 元旦, a Friday
+        ("2027-01-04", True),
+        ("2027-02-05", False),  # 除夕 (statutory since the 2024 amendment), a Friday
+        ("2027-02-08", False),  # 正月初三, a Monday
+        ("2027-02-09", False),  # 初一 and 初二 fell on the weekend: made up on the next weekdays
+        ("2027-02-10", False),
+        ("2027-02-11", True),
+        ("2027-02-07", False),  # a Sunday: no make-up working day is known before the notice
+        ("2027-04-05", False),  # 清明
+        ("2027-05-03", False),  # 劳动节 1-2 May fell on the weekend: made up Monday and Tuesday
+        ("2027-05-04", False),
+        ("2027-05-05", True),
+        ("2027-06-09", False),  # 端午
+        ("2027-09-15", False),  # 中秋
+        ("2027-10-01", False),  # 国庆 1-3 October; 2 and 3 on the weekend: made up 4 and 5
+        ("2027-10-05", False),
+        ("2027-10-06", True),
+        ("2027-12-31", True),
+    ],
+)
+def test_a_provisional_year_rests_on_the_statutory_holidays_and_their_substitute_days(
+    day: str, working: bool
+) -> None:
+    assert CAL.is_workday(d(day)) is working
+
+
+def test_a_provisional_deadline_crosses_the_year_on_the_law() -> None:
+    # 2026-12-28 (Mon): 29, 30, 31 are days 1-3, 1 January is off, 4 and 5 January days 4 and 5
+    assert CAL.add_workdays(d("2026-12-28"), 5) == d("2027-01-05")
+    assert CAL.count_workdays(d("2026-12-29"), d("2027-01-05")) == 5
+
+
+def test_the_provisional_calendar_agrees_with_the_official_one_on_the_statutory_days() -> None:
+    """Cross-check of the law's days against years the package holds: every statutory rest day
+    the law gives (substitute days included) is a rest day in the official calendar, except the
+    few a notice moved (none in 2025-2026: the amended law's years)."""
+    from monitor.statutory import statutory_rest_days
+
+    for year in (2025, 2026):
+        by_law = statutory_rest_days(year)
+        assert by_law, year
+        worked = [day for day in by_law if STRICT.is_workday(day)]
+        assert worked == [], (year, worked)
 
 
 # --- override files -------------------------------------------------------------------------------

@@ -62,18 +62,36 @@ def test_is_workday_prints_workday_or_rest_day(config: Path, day: str, answer: s
     assert (result.exit_code, result.stdout) == (0, f"{answer}\n")
 
 
-def test_is_workday_in_an_uncovered_year_exits_3_naming_it(config: Path) -> None:
-    result = calendar(config, "is-workday", "2027-01-04")
+@pytest.fixture
+def strict(tmp_path: Path, overrides: Path) -> Path:
+    path = tmp_path / "strict.yaml"
+    path.write_text(f"calendar:\n  overrides_dir: {overrides}\n  unannounced: strict\n", encoding="utf-8")
+    return path
+
+
+def test_is_workday_in_an_uncovered_year_exits_3_naming_it_in_strict_mode(strict: Path) -> None:
+    result = calendar(strict, "is-workday", "2027-01-04")
     assert result.exit_code == 3
     assert result.stdout == ""
     assert "2027" in result.stderr
 
 
-def test_a_deadline_running_into_an_uncovered_year_exits_3_naming_it(config: Path) -> None:
-    result = calendar(config, "add-workdays", "2026-12-30", "5")
+def test_a_deadline_running_into_an_uncovered_year_exits_3_naming_it_in_strict_mode(strict: Path) -> None:
+    result = calendar(strict, "add-workdays", "2026-12-30", "5")
     assert result.exit_code == 3
     assert result.stdout == ""
     assert "2027" in result.stderr
+
+
+def test_an_unannounced_year_is_answered_provisionally_and_says_so(config: Path) -> None:
+    result = calendar(config, "is-workday", "2027-02-09")  # a substitute day of the Spring Festival
+    assert (result.exit_code, result.stdout) == (0, "rest-day\n")
+    assert "provisional" in result.stderr and "2027" in result.stderr
+    result = calendar(config, "add-workdays", "2026-12-28", "5")
+    assert (result.exit_code, result.stdout) == (0, "2027-01-05\n")
+    assert "provisional" in result.stderr
+    quiet = calendar(config, "add-workdays", "2026-12-01", "5")  # all in 2026: nothing to say
+    assert (quiet.exit_code, quiet.stdout, quiet.stderr) == (0, "2026-12-08\n", "")
 
 
 def test_a_year_file_covers_the_year_for_the_cli(config: Path, overrides: Path) -> None:

@@ -44,6 +44,7 @@ def alert_json(row: AlertRecord) -> dict[str, Any]:
         "recipients": row.recipients,
         "clause": row.clause,
         "message": row.message,
+        "provisional": row.provisional,
         "unit": row.unit_id,
         "fired_at": iso_shanghai(row.fired_at),
         "inhibited_by": row.inhibited_by,

@@ -12,6 +12,7 @@ from monitor.audit import ACTIONS, MAX_LIMIT, as_json, cli_actor, entries, recor
 from monitor.cli import Context, pass_context
 from monitor.cli.output import table
 from monitor.clock import iso_shanghai, utcnow
+from monitor.obligations import STATUSES
 from monitor.store.db import session_factory
 from monitor.store.models import OPEN_STATES, AlertRecord, Notification
 
@@ -387,9 +388,7 @@ def obligations() -> None:
 @click.option("--unit")
 @click.option("--rule")
 @click.option("--period")
-@click.option(
-    "--status", type=click.Choice(["pending", "overdue", "met_on_time", "met_late", "missed", "waived"])
-)
+@click.option("--status", type=click.Choice(STATUSES))
 @click.option("--limit", default=1000, show_default=True)
 @FORMAT
 @pass_context

@@ -69,7 +69,10 @@ def backtest(ctx: Context, first: str, last: str, step: str, at_time: str, fmt: 
                 )
                 if fmt == "json":
                     click.echo(json.dumps(change.record(), ensure_ascii=False))
-            previous = {a.key: AlertStatus(a.state, a.level) for a in [*result.alerts, *result.inhibited]}
+            held = {k: v for k, v in previous.items() if k in result.held}  # set aside, kept as they were
+            previous = held | {
+                a.key: AlertStatus(a.state, a.level, a.due_at) for a in [*result.alerts, *result.inhibited]
+            }
             for problem in result.problems:
                 click.echo(f"warning: {at.date()}: {problem}", err=True)
             at += delta

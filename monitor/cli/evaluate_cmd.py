@@ -24,6 +24,7 @@ def evaluate(ctx: Context, at_text: str, fmt: str, commit: bool, lang: str | Non
     from monitor.clock import iso_shanghai, parse_instant
     from monitor.engine import DurableMatcher
     from monitor.evaluation import evaluate as run_evaluation
+    from monitor.evaluation import uncomputable_summary
     from monitor.store.db import session_factory
 
     try:
@@ -41,7 +42,7 @@ def evaluate(ctx: Context, at_text: str, fmt: str, commit: bool, lang: str | Non
             changes = commit_evaluation(session, result)
             session.commit()
             click.echo(f"committed: {len(changes)} alert transitions", err=True)
-    for problem in result.problems:
+    for problem in [*result.problems, *uncomputable_summary(result.obligations)]:
         click.echo(f"warning: {problem}", err=True)
     if fmt == "json":
         click.echo(json.dumps([a.record() for a in result.alerts], ensure_ascii=False, indent=2))
@@ -53,7 +54,7 @@ def evaluate(ctx: Context, at_text: str, fmt: str, commit: bool, lang: str | Non
                 a.period or "-",
                 a.state,
                 a.level,
-                iso_shanghai(a.due_at)[:16],
+                iso_shanghai(a.due_at)[:16] + (" (provisional)" if a.provisional else ""),
                 ",".join(a.recipients),
             )
             for a in result.alerts
@@ -61,4 +62,8 @@ def evaluate(ctx: Context, at_text: str, fmt: str, commit: bool, lang: str | Non
         click.echo(
             table(["rule", "subject", "period", "state", "level", "due", "recipients"], rows, max_width=44)
         )
-        click.echo(f"\n{len(result.alerts)} alerts at {iso_shanghai(at)} ({len(result.inhibited)} inhibited)")
+        provisional = sum(a.provisional for a in result.alerts)
+        note = f", {provisional} on a provisional calendar" if provisional else ""
+        click.echo(
+            f"\n{len(result.alerts)} alerts at {iso_shanghai(at)} ({len(result.inhibited)} inhibited{note})"
+        )

@@ -18,7 +18,10 @@ if TYPE_CHECKING:
     from monitor.obligations.timing import Timing
     from monitor.roster import RosterIndex
 
-Status = Literal["pending", "overdue", "met_on_time", "met_late", "missed", "waived"]
+# `uncomputable`: the due time rests on a year no calendar covers (strict mode): that duty alone
+# is set aside, visible as such, and its alert is neither raised nor resolved
+Status = Literal["pending", "overdue", "met_on_time", "met_late", "missed", "waived", "uncomputable"]
+STATUSES: tuple[str, ...] = Status.__args__  # type: ignore[attr-defined]
 
 
 @dataclass(slots=True)  # a province holds a million of them
@@ -38,6 +41,10 @@ class Obligation:
     status: Status = "pending"
     working_days_to_due: int = 0
     working_days_overdue: int = 0
+    # the due time or the working days counted rest on a day of an unannounced year
+    provisional: bool = False
+    # the year whose missing calendar left the due time unknown (due_at is then a lower bound)
+    calendar_gap: int | None = None
 
     @property
     def key(self) -> tuple[str, str, str]:

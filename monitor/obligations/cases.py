@@ -16,6 +16,7 @@ from sqlalchemy.orm import aliased
 from sqlalchemy.sql.elements import ColumnElement
 from sqlalchemy.sql.selectable import ScalarSelect
 
+from monitor.calendar import CalendarNotCovered
 from monitor.clock import end_of_day, iso_shanghai, local_date
 from monitor.obligations import Obligation, View
 from monitor.periods import period_of
@@ -145,17 +146,20 @@ def case_clock_obligations(view: View, rule: Rule) -> list[Obligation]:
         level,
         met_at,
     ) in view.session.execute(query):
+        gap: int | None = None
         if rule.due_working_days is not None:
-            due = view.timing.deadline(received_at, rule.due_working_days)
+            due, gap = view.timing.deadline_or_gap(received_at, rule.due_working_days)
         elif own_due_at is not None:
             due = own_due_at
         else:
             days = view.cases.hotline_working_days_by_category.get(
                 category, view.cases.hotline_default_working_days
             )
-            due = view.timing.deadline(received_at, days)
+            due, gap = view.timing.deadline_or_gap(received_at, days)
         row = (case_id, enterprise_id, category, received_at, unit_id)
-        out.append(_case_obligation(view, rule, row, due, met_at, level or 0))
+        obligation = _case_obligation(view, rule, row, due, met_at, level or 0)
+        obligation.calendar_gap = gap
+        out.append(obligation)
     return out
 
 
@@ -205,15 +209,19 @@ def case_meeting_obligations(view: View, rule: Rule) -> list[Obligation]:
     for case_id, enterprise_id, category, received_at, unit_id, met_at in view.session.execute(query):
         received_day = local_date(received_at)
         due = end_of_day(period_of("bimonth", received_day).next().end)
-        earliest = view.timing.calendar.add_workdays(received_day, rule.meeting_grace_working_days)
-        i = bisect.bisect_left(meeting_days, earliest)
-        if i < len(meetings) and meetings[i] < due:
-            due = meetings[i]
-        out.append(
-            _case_obligation(
-                view, rule, (case_id, enterprise_id, category, received_at, unit_id), due, met_at
-            )
-        )
+        gap: int | None = None
+        try:
+            earliest = view.timing.calendar.add_workdays(received_day, rule.meeting_grace_working_days)
+        except CalendarNotCovered as missing:  # strict mode: which meeting counts is unknown
+            gap = missing.year
+        else:
+            i = bisect.bisect_left(meeting_days, earliest)
+            if i < len(meetings) and meetings[i] < due:
+                due = meetings[i]
+        row = (case_id, enterprise_id, category, received_at, unit_id)
+        obligation = _case_obligation(view, rule, row, due, met_at)
+        obligation.calendar_gap = gap
+        out.append(obligation)
     return out
 
 
@@ -234,6 +242,8 @@ def case_ladder_obligations(rule: Rule, clocks: list[Obligation]) -> list[Obliga
                 met_at=clock.met_at,
                 min_level=clock.min_level,
                 context=dict(clock.context),
+                provisional=clock.provisional,
+                calendar_gap=clock.calendar_gap,
             )
         )
     return out

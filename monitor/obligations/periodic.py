@@ -14,22 +14,26 @@ from monitor.rulebook import Rule
 MAX_PERIODS_BACK = 36
 
 
-def period_due(rule: Rule, period: Period, timing: Timing) -> datetime:
+def period_due(rule: Rule, period: Period, timing: Timing) -> tuple[datetime, int | None]:
     """A period duty is due at the end of its last day (23:59:59); a monthly notice by the end
-    of the Nth working day of the next period."""
+    of the Nth working day of the next period. With the due time comes the year whose missing
+    calendar makes it a lower bound only (strict mode), else None."""
     if rule.obligation == "unit_report" and rule.due_working_days is not None:
-        return timing.end_of(timing.calendar.add_workdays(period.end, rule.due_working_days))
-    return end_of_day(period.end)
+        try:
+            return timing.end_of(timing.calendar.add_workdays(period.end, rule.due_working_days)), None
+        except CalendarNotCovered as missing:
+            return timing.gap_floor(end_of_day(period.end), missing.year), missing.year
+    return end_of_day(period.end), None
 
 
-def periods_in_view(rule: Rule, now: datetime, timing: Timing) -> list[tuple[Period, datetime]]:
+def periods_in_view(rule: Rule, now: datetime, timing: Timing) -> list[tuple[Period, datetime, int | None]]:
     """The current period and every earlier one whose alerts have not expired, newest first.
 
     A period whose expiry cannot be told because the calendar lacks its year is kept in view.
     """
     assert rule.period is not None
     kind: PeriodKind = rule.period
-    out: list[tuple[Period, datetime]] = []
+    out: list[tuple[Period, datetime, int | None]] = []
     period = period_of(kind, local_date(now))
     if rule.obligation == "unit_report":
         # a monthly notice for this month is due next month: nothing to say about it yet
@@ -38,14 +42,11 @@ def periods_in_view(rule: Rule, now: datetime, timing: Timing) -> list[tuple[Per
         if start_of_day(period.start) > now:
             period = period.previous()
             continue
-        due = period_due(rule, period, timing)
-        if due < now and rule.expire_working_days is not None:
-            try:
-                if timing.overdue(now, due) > rule.expire_working_days:
-                    break
-            except CalendarNotCovered:
-                pass
-        out.append((period, due))
+        due, gap = period_due(rule, period, timing)
+        expire = rule.expire_working_days
+        if gap is None and due < now and expire is not None and timing.overdue_known(now, due)[0] > expire:
+            break
+        out.append((period, due, gap))
         period = period.previous()
     return out
 

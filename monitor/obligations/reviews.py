@@ -22,6 +22,7 @@ def review_obligations(view: View, rule: Rule) -> list[Obligation]:
     out: list[Obligation] = []
     for review_id, unit_id, rating, at, rectified_at in view.session.execute(query):
         unit = view.roster.units.get(unit_id)
+        due, gap = view.timing.deadline_or_gap(at, rule.due_working_days)
         out.append(
             Obligation(
                 rule=rule.id,
@@ -29,7 +30,8 @@ def review_obligations(view: View, rule: Rule) -> list[Obligation]:
                 period=None,
                 owner=f"unit:{unit_id}",
                 unit_id=unit_id,
-                due_at=view.timing.deadline(at, rule.due_working_days),
+                due_at=due,
+                calendar_gap=gap,
                 met_at=rectified_at if rectified_at is not None and rectified_at <= now else None,
                 context={
                     "review_id": review_id,

@@ -18,10 +18,32 @@ class Timing:
         # the largest warning threshold of any rule: beyond it, "how many working days are left"
         # changes no decision, so a lower bound is enough
         self.max_warn = max_warn
+        self._provisional_years: dict[int, bool] = {}  # a province settles a million duties
 
     def deadline(self, received: datetime, working_days: int) -> datetime:
         """The end of the Nth working day after the day of receipt (N = 0: that working day)."""
         return end_of_day(self.calendar.add_workdays(local_date(received), working_days), self.cutoff)
+
+    def deadline_or_gap(self, received: datetime, working_days: int) -> tuple[datetime, int | None]:
+        """The deadline and None, or, when a year on the way has no calendar (strict mode), a
+        lower bound of it (the end of the last day before the gap) and the missing year."""
+        try:
+            return self.deadline(received, working_days), None
+        except CalendarNotCovered as missing:
+            return self.gap_floor(received, missing.year), missing.year
+
+    def gap_floor(self, received: datetime, year: int) -> datetime:
+        """The earliest a deadline counted from `received` into the missing `year` can be."""
+        return self.end_of(max(local_date(received), date(year, 1, 1) - timedelta(days=1)))
+
+    def provisional(self, first: date, last: date) -> bool:
+        """Some day between the two dates lies in a year answered provisionally."""
+        if first.year == last.year:
+            known = self._provisional_years.get(first.year)
+            if known is None:
+                known = self._provisional_years[first.year] = self.calendar.is_provisional(first.year)
+            return known
+        return self.calendar.provisional_between(first, last)
 
     def end_of(self, day: date) -> datetime:
         return end_of_day(day, self.cutoff)
@@ -52,17 +74,49 @@ class Timing:
         last = today if now >= end_of_day(today, self.cutoff) else today - timedelta(days=1)
         return self.calendar.count_workdays(local_date(due_at) + timedelta(days=1), last)
 
+    def overdue_known(self, now: datetime, due_at: datetime) -> tuple[int, int | None]:
+        """`overdue`, or, when a year since the due day has no calendar (strict mode), the working
+        days of the covered years before it (a lower bound: the duty stays overdue, its ladder
+        climbs no higher than the known days say) and the missing year."""
+        try:
+            return self.overdue(now, due_at), None
+        except CalendarNotCovered as missing:
+            first = local_date(due_at) + timedelta(days=1)
+            last = date(missing.year, 1, 1) - timedelta(days=1)
+            return self.calendar.count_workdays(first, last) if first.year < missing.year else 0, missing.year
+
     def settle(self, obligation: Obligation, now: datetime, expire_working_days: int | None) -> None:
-        """Set the obligation's status and working-day counts as of now."""
+        """Set the obligation's status, working-day counts and provisional mark as of now.
+
+        Never raises for a missing calendar year: a duty whose due time cannot be told is
+        `uncomputable` (that duty alone); an overdue one whose days since cannot all be counted
+        stays overdue with the days that can.
+        """
         due = obligation.due_at
-        if obligation.met_at is not None and obligation.met_at <= now:
-            obligation.status = "met_on_time" if obligation.met_at <= due else "met_late"
+        met_at = obligation.met_at
+        if obligation.calendar_gap is not None:
+            # due_at is only a lower bound: an answer before it is surely on time, else unknown
+            if met_at is not None and met_at <= now and met_at <= due:
+                obligation.status = "met_on_time"
+            else:
+                obligation.status = "uncomputable"
             return
+        due_day = local_date(due)
+        if met_at is not None and met_at <= now:
+            obligation.status = "met_on_time" if met_at <= due else "met_late"
+            obligation.provisional = obligation.provisional or self.provisional(due_day, due_day)
+            return
+        obligation.provisional = obligation.provisional or self.provisional(due_day, local_date(now))
         if now < due:
+            try:
+                obligation.working_days_to_due = self.to_due(now, due)
+            except CalendarNotCovered as missing:
+                obligation.calendar_gap = missing.year
+                obligation.status = "uncomputable"
+                return
             obligation.status = "pending"
-            obligation.working_days_to_due = self.to_due(now, due)
             return
-        obligation.working_days_overdue = self.overdue(now, due)
+        obligation.working_days_overdue = self.overdue_known(now, due)[0]
         if expire_working_days is not None and obligation.working_days_overdue > expire_working_days:
             obligation.status = "missed"
         else:

@@ -26,7 +26,7 @@ def unit_obligations(view: View, rule: Rule) -> list[Obligation]:
     if not units:
         return []
     out: list[Obligation] = []
-    for period, due in periods_in_view(rule, now, timing):
+    for period, due, gap in periods_in_view(rule, now, timing):
         if rule.obligation == "unit_report":
             query = (
                 select(Activity.unit_id, func.min(Activity.at))
@@ -63,6 +63,7 @@ def unit_obligations(view: View, rule: Rule) -> list[Obligation]:
                     unit_id=unit_id,
                     due_at=due,
                     met_at=met.get(unit_id),
+                    calendar_gap=gap,
                     context={
                         "unit_name": roster.units[unit_id].name,
                         "owner_name": roster.units[unit_id].name,

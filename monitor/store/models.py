@@ -24,6 +24,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    false,
 )
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -230,8 +231,10 @@ class ObligationRecord(Base):
     due_at: Mapped[datetime]
     status: Mapped[str] = mapped_column(
         String(20)
-    )  # pending, warning, overdue, met_on_time, met_late, missed
+    )  # pending, overdue, met_on_time, met_late, missed, waived, uncomputable
     met_at: Mapped[datetime | None]
+    # the due time or the days counted rest on a year whose notice is not loaded yet
+    provisional: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     changed_at: Mapped[datetime]  # the evaluation instant that last changed the row
 
 
@@ -269,6 +272,7 @@ class AlertRecord(Base):
     notified_at: Mapped[datetime | None]  # when its recipients were last told (for re-notifying)
     # the silence muting it, if any; indexed: each tick asks whether any alert is still marked
     silenced_by: Mapped[int | None] = mapped_column(Integer, index=True)
+    provisional: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
 
 class AuditEntry(Base):

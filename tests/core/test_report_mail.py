@@ -45,8 +45,15 @@ def test_the_mailing_day_is_the_months_nth_working_day(month: str, n: int, expec
 
 
 def test_a_year_the_calendar_lacks_falls_back_to_weekdays() -> None:
-    assert not CALENDAR.covers(2031)
-    assert mailing_day(CALENDAR, parse_period("2031-03"), 1) == date(2031, 3, 3)  # Monday
+    strict = WorkCalendar(unannounced="strict")
+    assert not strict.covers(2031)
+    assert mailing_day(strict, parse_period("2031-03"), 1) == date(2031, 3, 3)  # Monday
+
+
+def test_an_unannounced_year_mails_on_its_provisional_working_day() -> None:
+    # 1-3 October 2031 are statutory holidays (Wednesday to Friday): the first working day is the 6th
+    assert CALENDAR.is_provisional(2031)
+    assert mailing_day(CALENDAR, parse_period("2031-10"), 1) == date(2031, 10, 6)
 
 
 def test_the_report_is_due_from_the_day_and_time_on_for_the_month_before() -> None:

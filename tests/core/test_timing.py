@@ -74,14 +74,15 @@ def test_settle_expires_a_period_duty_into_missed(timing: Timing) -> None:
     assert ob2.status == "overdue"
 
 
-def test_a_deadline_in_an_uncovered_year_is_an_error_not_a_guess(timing: Timing) -> None:
+def test_a_deadline_in_an_uncovered_year_is_an_error_not_a_guess() -> None:
+    timing = Timing(WorkCalendar(unannounced="strict"), time(23, 59, 59))
     with pytest.raises(CalendarNotCovered) as err:
         timing.deadline(at("2026-12-30T10:00"), 5)
     assert err.value.year == 2027
 
 
 def test_days_left_into_an_uncovered_year_are_a_lower_bound_when_no_warning_depends_on_them() -> None:
-    timing = Timing(WorkCalendar(), time(23, 59, 59), max_warn=20)
+    timing = Timing(WorkCalendar(unannounced="strict"), time(23, 59, 59), max_warn=20)
     due = end_of_day(date(2027, 2, 28))
     assert timing.to_due(at("2026-11-25T10:00"), due) == WorkCalendar().count_workdays(
         date(2026, 11, 25), date(2026, 12, 31)
