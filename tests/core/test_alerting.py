@@ -96,3 +96,28 @@ def test_rules_the_evaluation_could_not_see_whole_resolve_nothing(session: Sessi
     assert transitions(previous, blind) == []
     seeing = Evaluation(at=parse_instant("2024-10-15"), alerts=[], inhibited=[], obligations=[])
     assert [t.change for t in transitions(previous, seeing)] == ["resolved"]
+
+
+@pytest.mark.parametrize(
+    ("waived", "left"), [(True, set()), (False, {"case-complex-5-workdays", "case-escalation"})]
+)
+def test_a_waived_clock_waives_its_escalation_too(session: Session, waived: bool, left: set[str]) -> None:
+    from monitor.clock import utcnow
+    from monitor.store.models import Waiver
+
+    if waived:
+        session.add(
+            Waiver(
+                rule="case-complex-5-workdays",
+                subject="case:c1",
+                period="",
+                reason="企业已注销",
+                approver="赵主任",
+                created_at=utcnow(),
+            )
+        )
+        session.flush()
+    result = at(session, "2024-10-14T09:00")  # c1 at level 2: the ladder has reached 区营商办
+    assert {a.rule for a in result.alerts if a.subject == "case:c1"} == left
+    ladder = [o for o in result.obligations if o.rule == "case-escalation" and o.subject == "case:c1"]
+    assert [o.status for o in ladder] == (["waived"] if waived else ["overdue"])

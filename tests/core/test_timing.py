@@ -89,3 +89,77 @@ def test_days_left_into_an_uncovered_year_are_a_lower_bound_when_no_warning_depe
     )
     with pytest.raises(CalendarNotCovered):
         timing.to_due(at("2026-12-10T10:00"), due)  # fewer than 20 known: a warning may depend on it
+
+
+# --- years not yet announced: provisional marks and, in strict mode, duties set aside ------------
+
+
+def duty(due: datetime, met: datetime | None = None) -> Obligation:
+    return Obligation("r", "case:x", None, "unit:u", "u", due, met)
+
+
+@pytest.mark.parametrize(
+    ("now", "provisional"),
+    [
+        ("2026-12-31T23:59:58", False),  # due in 2026, counted in 2026: official
+        ("2027-01-01T00:00:01", True),  # its overdue days now run into 2027
+    ],
+)
+def test_an_overdue_duty_turns_provisional_when_its_count_enters_an_unannounced_year(
+    timing: Timing, now: str, provisional: bool
+) -> None:
+    o = duty(end_of_day(date(2026, 12, 8)))
+    timing.settle(o, at(now), None)
+    assert (o.status, o.provisional) == ("overdue", provisional)
+
+
+@pytest.mark.parametrize(("due", "provisional"), [(date(2026, 12, 31), False), (date(2027, 1, 4), True)])
+def test_a_pending_duty_is_provisional_when_due_in_an_unannounced_year(
+    timing: Timing, due: date, provisional: bool
+) -> None:
+    o = duty(end_of_day(due))
+    timing.settle(o, at("2026-12-28T10:00"), None)
+    assert (o.status, o.provisional) == ("pending", provisional)
+
+
+def test_a_duty_met_on_a_provisional_due_day_keeps_the_mark(timing: Timing) -> None:
+    o = duty(end_of_day(date(2027, 1, 5)), at("2027-01-05T10:00"))
+    timing.settle(o, at("2027-01-06T10:00"), None)
+    assert (o.status, o.provisional) == ("met_on_time", True)
+
+
+STRICT = Timing(WorkCalendar(unannounced="strict"), time(23, 59, 59))
+
+
+def test_a_deadline_into_a_missing_year_gives_its_earliest_and_the_year() -> None:
+    assert STRICT.deadline_or_gap(at("2026-12-28T10:00"), 5) == (end_of_day(date(2026, 12, 31)), 2027)
+    assert STRICT.deadline_or_gap(at("2026-12-01T10:00"), 5) == (end_of_day(date(2026, 12, 8)), None)
+    # received in the missing year itself: not due before the end of that day
+    assert STRICT.deadline_or_gap(at("2027-01-05T10:00"), 5) == (end_of_day(date(2027, 1, 5)), 2027)
+
+
+@pytest.mark.parametrize(
+    ("met", "status"),
+    [
+        ("2026-12-31T23:59:59", "met_on_time"),  # before the earliest the deadline can be: surely on time
+        ("2027-01-01T00:00:00", "uncomputable"),  # after it: on time or late, nobody can say
+        (None, "uncomputable"),
+    ],
+)
+def test_a_duty_whose_deadline_cannot_be_told_is_uncomputable_unless_surely_met(
+    met: str | None, status: str
+) -> None:
+    due, gap = STRICT.deadline_or_gap(at("2026-12-28T10:00"), 5)
+    o = duty(due, at(met) if met else None)
+    o.calendar_gap = gap
+    STRICT.settle(o, at("2027-01-06T10:00"), None)
+    assert o.status == status
+
+
+def test_an_overdue_duty_stays_overdue_with_the_days_that_can_be_counted() -> None:
+    # due 8 December; 9-31 December hold 17 working days; 2027 cannot be counted in strict mode
+    o = duty(end_of_day(date(2026, 12, 8)))
+    STRICT.settle(o, at("2027-01-06T10:00"), None)
+    assert (o.status, o.working_days_overdue, o.provisional) == ("overdue", 17, False)
+    assert STRICT.overdue_known(at("2027-01-06T10:00"), end_of_day(date(2026, 12, 8))) == (17, 2027)
+    assert STRICT.overdue_known(at("2026-12-31T10:00"), end_of_day(date(2026, 12, 8))) == (16, None)
