@@ -23,7 +23,9 @@ def statutory_rest_days(year: int) -> frozenset[date]:
     """Weekday and weekend dates the law gives off in `year`, substitute days included."""
     # `holidays` names the law's substitute days "(observed)"; for a year whose notice it knows it
     # would add the notice's own days off too, but we ask only for years no notice covers here.
-    return frozenset(d for d in holidays.China(years=year, observed=True) if d.year == year)
+    # the package exports its countries lazily, which mypy cannot see
+    china = holidays.China(years=year, observed=True)  # type: ignore[attr-defined]
+    return frozenset(d for d in china if d.year == year)
 
 
 __all__ = ["statutory_rest_days"]
