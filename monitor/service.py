@@ -20,6 +20,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.exc import TimeoutError as SATimeoutError
 from sqlalchemy.orm import Session
 
+from monitor import calendar_coverage
 from monitor.alerting import Transition, commit_evaluation
 from monitor.calendar import CalendarNotCovered, WorkCalendar, load_calendar
 from monitor.changes import consume, pending_changes
@@ -332,10 +333,12 @@ class Service:
         return evaluation
 
     def coverage(self, now: datetime) -> dict[str, bool]:
-        """Calendar coverage of this year and, from 1 November, of the next."""
-        today = local_date(now)
-        years = [today.year] + ([today.year + 1] if today.month >= 11 else [])
-        return {str(y): self.loaded.calendar.covers(y) for y in years}
+        """Whether a notice covers this year and, from 1 November, the next (for the metric)."""
+        # the same decision as every warning's (monitor/calendar_coverage.py): a provisional year
+        # counts as uncovered, so the alert fires exactly when the words do
+        return {
+            str(y): official for y, official in calendar_coverage.coverage(self.loaded.calendar, now).items()
+        }
 
     def ingest(self, records: list[tuple[str, object]]) -> list[RecordOutcome]:
         """Validate and commit events; counts each outcome in the metrics."""
