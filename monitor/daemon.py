@@ -13,7 +13,6 @@ import contextlib
 import logging
 import signal
 from collections.abc import Iterator
-from datetime import datetime
 from pathlib import Path
 
 import uvicorn
@@ -22,8 +21,6 @@ from starlette.types import ASGIApp
 
 from monitor.api.app import create_app
 from monitor.audit import audit_reload
-from monitor.calendar import WorkCalendar
-from monitor.calendar_coverage import coverage_warnings
 from monitor.clock import utcnow
 from monitor.config import Settings
 from monitor.scheduler import Evaluations, Job, build_scheduler, retime_tick
@@ -60,14 +57,6 @@ class _Server(uvicorn.Server):
     @contextlib.contextmanager
     def capture_signals(self) -> Iterator[None]:
         yield
-
-
-def announce_calendar(calendar: WorkCalendar, now: datetime) -> None:
-    """Log at WARNING (JSON on stderr) each year at `now` with no State Council notice loaded."""
-    for warning in coverage_warnings(calendar, now):
-        log.warning(
-            "calendar: %s", warning.message, extra={"fields": {"year": warning.year, "mode": warning.mode}}
-        )
 
 
 async def serve(
@@ -134,7 +123,7 @@ async def serve(
             service.settings.listen,
             service.settings.tick_seconds,
         )
-        announce_calendar(service.loaded.calendar, utcnow())
+        service.announce_calendar(utcnow())  # then each tick names a year that newly lacks one
         await asyncio.wait({serving, stopped}, return_when=asyncio.FIRST_COMPLETED)
         stopped.cancel()
         return await _drain(service, scheduler, server, serving, dispatch)

@@ -18,9 +18,8 @@ import uvicorn
 from prometheus_client.parser import text_string_to_metric_families
 
 from monitor.api.app import create_app
-from monitor.calendar import load_calendar
 from monitor.clock import parse_instant, utcnow
-from monitor.daemon import announce_calendar, http_config
+from monitor.daemon import http_config
 from monitor.service import Service
 from monitor.store.db import session_factory
 from monitor.tokens import create_token
@@ -149,14 +148,36 @@ def test_the_metric_is_0_exactly_for_the_years_warned_about(
     assert [int(y) for y, v in covered.items() if v == 0.0] == years
 
 
-@pytest.mark.parametrize(("at", "notice", "years"), CASES, ids=IDS)
+@cases()
 def test_the_daemon_logs_the_warning_at_start(
-    tmp_path: Path, caplog: pytest.LogCaptureFixture, at: datetime, notice: bool, years: list[int]
+    server: Server, caplog: pytest.LogCaptureFixture, at: datetime, years: list[int]
 ) -> None:
-    calendar = load_calendar(overrides(tmp_path, notice))
     with caplog.at_level(logging.INFO, logger="dutywatch"):
-        announce_calendar(calendar, at)
-    warned = [r for r in caplog.records if r.levelno == logging.WARNING]
-    assert [r.fields["year"] for r in warned] == years  # type: ignore[attr-defined]
-    for record in warned:
-        assert "2027" in record.getMessage() and "import-notice" in record.getMessage()
+        server.service.announce_calendar(at)  # what serve() does as it starts
+    assert logged_years(caplog) == years
+    for record in warned(caplog):
+        assert "for 2027" in record.getMessage() and "import-notice" in record.getMessage()
+
+
+@pytest.mark.parametrize("server", [False], indirect=True)
+def test_a_running_daemon_says_it_once_as_1_november_begins(
+    server: Server, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level(logging.INFO, logger="dutywatch"):
+        server.service.announce_calendar(BEFORE)
+        server.tick_at(BEFORE)
+        assert logged_years(caplog) == []
+        server.tick_at(FROM)
+        assert logged_years(caplog) == [2027]
+        server.tick_at(parse_instant("2026-11-01T00:05:00+08:00"))
+        assert logged_years(caplog) == [2027]  # not again at every tick
+
+
+def warned(caplog: pytest.LogCaptureFixture) -> list[logging.LogRecord]:
+    return [
+        r for r in caplog.records if r.levelno == logging.WARNING and r.getMessage().startswith("calendar:")
+    ]
+
+
+def logged_years(caplog: pytest.LogCaptureFixture) -> list[int]:
+    return [r.fields["year"] for r in warned(caplog)]  # type: ignore[attr-defined]
