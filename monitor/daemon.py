@@ -21,6 +21,7 @@ from starlette.types import ASGIApp
 
 from monitor.api.app import create_app
 from monitor.audit import audit_reload
+from monitor.clock import utcnow
 from monitor.config import Settings
 from monitor.scheduler import Evaluations, Job, build_scheduler, retime_tick
 from monitor.service import Service
@@ -122,6 +123,7 @@ async def serve(
             service.settings.listen,
             service.settings.tick_seconds,
         )
+        service.announce_calendar(utcnow())  # then each tick names a year that newly lacks one
         await asyncio.wait({serving, stopped}, return_when=asyncio.FIRST_COMPLETED)
         stopped.cancel()
         return await _drain(service, scheduler, server, serving, dispatch)

@@ -30,7 +30,7 @@ class Snapshot:
     open_cases: Counter[tuple[str, str]] = field(default_factory=Counter)  # (rule, sla state)
     alerts: Counter[tuple[str, str, str]] = field(default_factory=Counter)  # (rule, state, level)
     last_tick: float = 0.0
-    calendar: dict[str, bool] = field(default_factory=dict)  # year -> covered
+    calendar: dict[str, bool] = field(default_factory=dict)  # year -> a notice covers it
 
     @classmethod
     def of(cls, evaluation: Evaluation, calendar: dict[str, bool]) -> Snapshot:
@@ -90,7 +90,8 @@ class _SnapshotCollector(Collector):
         yield tick
         covered = GaugeMetricFamily(
             "dutywatch_calendar_covered",
-            "1 when the working-day calendar covers the year, else 0.",
+            "1 when a State Council notice covers the year, 0 when it is provisional or refused "
+            "(the current year and, from 1 November, the next).",
             labels=["year"],
         )
         for year, ok in sorted(snap.calendar.items()):

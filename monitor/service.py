@@ -20,6 +20,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.exc import TimeoutError as SATimeoutError
 from sqlalchemy.orm import Session
 
+from monitor import calendar_coverage
 from monitor.alerting import Transition, commit_evaluation
 from monitor.calendar import CalendarNotCovered, WorkCalendar, load_calendar
 from monitor.changes import consume, pending_changes
@@ -210,6 +211,7 @@ class Service:
         self.baseline: Baseline | None = None
         self._next_baseline: Baseline | None = None
         self._tick_lock = threading.Lock()
+        self._calendar_warned: frozenset[int] = frozenset()  # years the log has named (no repeats)
         self.leadership = Leadership(self.engine)
         self.channels = channels_of(settings)
         self.dispatcher = Dispatcher(
@@ -316,6 +318,7 @@ class Service:
         self.baseline = self._next_baseline
         self.metrics.evaluation_seconds.observe(evaluation.seconds)
         self.metrics.publish(Snapshot.of(evaluation, self.coverage(at)))
+        self.announce_calendar(at)
         write_heartbeat(self.settings.heartbeat_file, at)
         self.last_tick = at
         self.last_changes = changes
@@ -332,10 +335,29 @@ class Service:
         return evaluation
 
     def coverage(self, now: datetime) -> dict[str, bool]:
-        """Calendar coverage of this year and, from 1 November, of the next."""
-        today = local_date(now)
-        years = [today.year] + ([today.year + 1] if today.month >= 11 else [])
-        return {str(y): self.loaded.calendar.is_official(y) for y in years}
+        """Whether a notice covers this year and, from 1 November, the next (for the metric)."""
+        # the same decision as every warning's (monitor/calendar_coverage.py): a provisional year
+        # counts as uncovered, so the alert fires exactly when the words do
+        return {
+            str(y): official for y, official in calendar_coverage.coverage(self.loaded.calendar, now).items()
+        }
+
+    def announce_calendar(self, now: datetime) -> None:
+        """Log at WARNING each year that lacks a State Council notice at `now`, once.
+
+        The daemon calls it at start and every tick calls it, so a daemon running through
+        1 November, or a reload that drops a notice, says it too; a year stays unsaid while it
+        stays warned about, and is said again if its notice goes and comes back.
+        """
+        warnings = calendar_coverage.coverage_warnings(self.loaded.calendar, now)
+        for warning in warnings:
+            if warning.year not in self._calendar_warned:
+                log.warning(
+                    "calendar: %s",
+                    warning.message,
+                    extra={"fields": {"year": warning.year, "mode": warning.mode}},
+                )
+        self._calendar_warned = frozenset(w.year for w in warnings)
 
     def ingest(self, records: list[tuple[str, object]]) -> list[RecordOutcome]:
         """Validate and commit events; counts each outcome in the metrics."""

@@ -16,8 +16,10 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from monitor.api.auth import Admin, Credentials, ServiceDep, authorize, client_of
 from monitor.api.errors import error
+from monitor.api.now import Now
 from monitor.audit import audit_reload
-from monitor.clock import local_date, utcnow
+from monitor.calendar_coverage import coverage_warnings
+from monitor.clock import local_date
 
 router = APIRouter()
 
@@ -36,14 +38,15 @@ async def healthz() -> dict[str, str]:
 
 
 @router.get("/readyz", responses={503: {"description": "A check failed; `checks` says which."}})
-async def readyz(service: ServiceDep) -> JSONResponse:
+async def readyz(service: ServiceDep, now: Now) -> JSONResponse:
     """Ready to serve: database reachable, rules loaded, calendar covers today, last tick fresh.
 
     A failed reload does not make it unready (the last good rules keep running): it shows as
     `last_reload_successful`, and in the metric of that name. A standby does not tick; it is
-    ready when it can serve the API, so `tick` only judges the leader.
+    ready when it can serve the API, so `tick` only judges the leader. A year with no State
+    Council notice loaded (the current one, or from 1 November the next) is not a failure either:
+    `warnings.calendar` names it (monitor/calendar_coverage.py).
     """
-    now = utcnow()
     settings = service.settings
     fresh_within = max(3 * settings.tick_seconds, settings.heartbeat_max_age_seconds)
     last_tick = service.last_tick
@@ -55,7 +58,18 @@ async def readyz(service: ServiceDep) -> JSONResponse:
         "tick": ticking or not service.leadership.is_leader,
     }
     ready = all(checks.values())
-    body: dict[str, Any] = {"ready": ready, "checks": checks, "last_reload_successful": service.reload_ok}
+    warnings: dict[str, list[dict[str, Any]]] = {}
+    calendar_warnings = coverage_warnings(service.loaded.calendar, now)
+    if calendar_warnings:
+        warnings["calendar"] = [
+            {"year": w.year, "mode": w.mode, "message": w.message} for w in calendar_warnings
+        ]
+    body: dict[str, Any] = {
+        "ready": ready,
+        "checks": checks,
+        "warnings": warnings,
+        "last_reload_successful": service.reload_ok,
+    }
     return JSONResponse(body, 200 if ready else 503)
 
 

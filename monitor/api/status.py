@@ -18,7 +18,9 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from jinja2 import Environment, PackageLoader, select_autoescape
 
 from monitor.api.auth import ServiceDep
-from monitor.clock import SHANGHAI, utcnow
+from monitor.api.now import Now
+from monitor.calendar_coverage import coverage_warnings
+from monitor.clock import SHANGHAI
 from monitor.service import Service
 from monitor.status_page import Status, status
 from monitor.tokens import Principal, authenticate
@@ -87,14 +89,13 @@ def _login(service: Service, status_code: int, error: str | None = None) -> HTML
 
 
 @router.get("/", response_class=HTMLResponse)
-async def page(request: Request, service: ServiceDep, unit: str | None = None) -> Response:
+async def page(request: Request, service: ServiceDep, now: Now, unit: str | None = None) -> Response:
     """The status page, or the sign-in form (401) without a valid `read` token."""
     principal = await _principal(service, _presented(request))
     if principal is None:
         return _login(service, 401)
     if "read" not in principal.scopes:
         return _login(service, 403, "此令牌没有“read”权限，不能查看状态页。")
-    now = utcnow()
 
     def gather() -> Status:
         with service.sessions() as session:
@@ -110,6 +111,8 @@ async def page(request: Request, service: ServiceDep, unit: str | None = None) -
         one_second=timedelta(seconds=1),
         good=service.settings.report.star_at_least,
         bad=service.settings.report.criticism_below,
+        # a year with no State Council notice, named at the top (monitor/calendar_coverage.py)
+        calendar_warnings=coverage_warnings(service.loaded.calendar, now),
     )
 
 

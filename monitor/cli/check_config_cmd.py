@@ -1,15 +1,22 @@
 """`dutywatch check-config`: every problem in config, rules, calendar overrides and roster files,
-as `file:line: reason` lines; exit 0 when there is none, else 1."""
+as `file:line: reason` lines; exit 0 when there is none, else 1. Warnings (`warning: …` on stderr)
+do not change the exit code: a roster unit the rules name but lack, and, from 1 November, a
+calendar year with no State Council notice loaded (monitor/calendar_coverage.py)."""
 
 from __future__ import annotations
 
 import sys
+from datetime import datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from monitor.cli import Context, pass_context
 from monitor.yamlsource import SourceError
+
+if TYPE_CHECKING:
+    from monitor.calendar import WorkCalendar
 
 
 @click.command("check-config")
@@ -20,10 +27,18 @@ from monitor.yamlsource import SourceError
     type=click.Path(path_type=Path),
     help="Roster files to check as well (YAML, CSV or XLSX); repeatable.",
 )
+@click.option(
+    "--now",
+    "now_text",
+    hidden=True,
+    help="The instant to judge calendar coverage at (ISO 8601; Shanghai time without an offset). "
+    "For tests: the default is the wall clock.",
+)
 @pass_context
-def check_config(ctx: Context, roster_files: tuple[Path, ...]) -> None:
-    """Validate config, rules, calendar overrides and roster."""
-    from monitor.calendar import load_overrides
+def check_config(ctx: Context, roster_files: tuple[Path, ...], now_text: str | None) -> None:
+    """Validate config, rules, calendar overrides and roster; warn about calendar years to come."""
+    from monitor.calendar import WorkCalendar, load_overrides
+    from monitor.clock import parse_instant, utcnow
     from monitor.config import Settings, config_problems, load_settings, salvage_settings
     from monitor.rulebook import load_rules
 
@@ -34,16 +49,31 @@ def check_config(ctx: Context, roster_files: tuple[Path, ...]) -> None:
     except SourceError:
         settings = salvage_settings(ctx.config_path)  # the file's problems are listed above
     problems.extend(load_rules(settings.rules_dir)[1])
-    problems.extend(load_overrides(settings.calendar.overrides_dir)[1])
+    overrides, calendar_problems = load_overrides(settings.calendar.overrides_dir)
+    problems.extend(calendar_problems)
     for path in roster_files:
         problems.extend(_roster_problems(path))
         _warn_missing_units(settings, path)
+    try:
+        now = parse_instant(now_text) if now_text else utcnow()  # the one reading of the wall clock
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--now") from None
+    # the files that did load decide, so a broken 2027.yaml shows as its error and this warning
+    _warn_calendar(WorkCalendar(overrides, unannounced=settings.calendar.unannounced), now)
     for problem in problems:
         click.echo(str(problem))
     if problems:
         click.echo(f"{len(problems)} problem(s)", err=True)
         sys.exit(1)
     click.echo("ok: config, rules and calendar are valid", err=True)
+
+
+def _warn_calendar(calendar: WorkCalendar, now: datetime) -> None:
+    """Say which watched years lack a State Council notice, what happens, and how to fix it."""
+    from monitor.calendar_coverage import coverage_warnings
+
+    for warning in coverage_warnings(calendar, now):
+        click.echo(f"warning: {warning.message}", err=True)
 
 
 def _roster_problems(path: Path) -> list[SourceError]:

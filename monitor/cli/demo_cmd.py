@@ -30,17 +30,34 @@ from monitor.cli import Context, pass_context
     type=click.Path(file_okay=False, path_type=Path),
     help="Write roster.yaml and events.jsonl to this folder instead of loading them.",
 )
+@click.option(
+    "--now",
+    "now_text",
+    hidden=True,
+    help="The instant to judge calendar coverage at (ISO 8601, Shanghai time without an offset); for tests.",
+)
 @pass_context
-def demo(ctx: Context, end_day: datetime | None, seed: int, reset: bool, examples_dir: Path | None) -> None:
+def demo(
+    ctx: Context,
+    end_day: datetime | None,
+    seed: int,
+    reset: bool,
+    examples_dir: Path | None,
+    now_text: str | None,
+) -> None:
     """Generate a realistic Suyu district with a year of events and load it (or write it out).
 
     Prints accepted / duplicate / rejected counts; exits 1 when anything was rejected, 3 when the
     calendar lacks a year of the history.
     """
     from monitor.calendar import CalendarNotCovered
-    from monitor.clock import SHANGHAI, end_of_day, local_date, utcnow
+    from monitor.clock import SHANGHAI, end_of_day, local_date, parse_instant, utcnow
     from monitor.demo import generate_district
 
+    try:
+        judged_at = parse_instant(now_text) if now_text else utcnow()
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--now") from None
     today = local_date(utcnow())
     end = end_day.date() if end_day else today
     try:
@@ -58,10 +75,20 @@ def demo(ctx: Context, end_day: datetime | None, seed: int, reset: bool, example
             for event in events:
                 out.write(json.dumps(event, ensure_ascii=False) + "\n")
         click.echo(f"wrote {len(events)} events and the roster to {examples_dir}")
+        _warn_calendar(ctx, judged_at)
         return
     _load(ctx, roster, events, reset=reset, now=max(utcnow(), end_of_day(end)))
     # a history that ended before today is shown as it stood at the end of its last working day
     _introduce(ctx, utcnow() if end >= today else datetime.combine(end, time(18), tzinfo=SHANGHAI))
+    _warn_calendar(ctx, judged_at)
+
+
+def _warn_calendar(ctx: Context, at: datetime) -> None:
+    """Say, last, which years lack a State Council notice: `make run` shows this before the daemon."""
+    from monitor.calendar_coverage import coverage_warnings
+
+    for warning in coverage_warnings(ctx.calendar(), at):
+        click.echo(f"warning: {warning.message}", err=True)
 
 
 def _introduce(ctx: Context, at: datetime) -> None:
