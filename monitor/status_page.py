@@ -30,6 +30,7 @@ from monitor.store.models import (
 )
 
 RUNNING = ("pending", "overdue")
+UNKNOWN = "uncomputable"  # a running duty whose due time rests on a year no calendar covers
 DECIDED = ("met_on_time", "met_late", "overdue", "missed")
 STATUS_WORDS = {
     "pending": "待办",
@@ -38,6 +39,7 @@ STATUS_WORDS = {
     "met_late": "逾期办结",
     "missed": "未办",
     "waived": "已豁免",
+    "uncomputable": "截止时间待定",
 }
 ALERT_WORDS = {"warning": "预警", "overdue": "逾期"}
 
@@ -54,6 +56,11 @@ class Duty:
     level: int
     acked: bool
     silenced: bool
+    provisional: bool = False  # the due time rests on a year whose notice is not loaded
+
+    @property
+    def uncomputable(self) -> bool:
+        return self.status == UNKNOWN
 
 
 @dataclass(frozen=True)
@@ -66,6 +73,8 @@ class OpenCase:
     clocks: tuple[str, ...]  # the titles of its running clocks
     overdue: bool
     level: int
+    provisional: bool = False  # a running clock's due time rests on an unannounced year
+    uncomputable: bool = False  # a running clock's due time cannot be told (strict mode)
 
 
 @dataclass
@@ -171,8 +180,8 @@ def status(
     running = list(
         session.scalars(
             select(ObligationRecord)
-            .where(ObligationRecord.status.in_(RUNNING), in_units)
-            .where((ObligationRecord.status == "overdue") | (ObligationRecord.due_at < end))
+            .where(ObligationRecord.status.in_((*RUNNING, UNKNOWN)), in_units)
+            .where(ObligationRecord.status.in_(("overdue", UNKNOWN)) | (ObligationRecord.due_at < end))
             .order_by(ObligationRecord.due_at)
         )
     )
@@ -211,10 +220,11 @@ def status(
             level=alert.level if alert else 0,
             acked=bool(alert and alert.acked_at),
             silenced=bool(alert and alert.silenced_by),
+            provisional=o.provisional,
         )
         if o.status == "overdue":
             figure.overdue.append(duty)
-        elif now <= o.due_at < end:
+        elif o.status == UNKNOWN or now <= o.due_at < end:  # an unknown due time may be this week
             figure.due_this_week.append(duty)
     # every open case, however far its due time (a case's clock is what the page is for)
     for o in session.scalars(
@@ -283,6 +293,8 @@ def _open_cases(
                 clocks=tuple(sorted({title(o.rule) for o, _ in running})),
                 overdue=any(o.status == "overdue" for o, _ in running),
                 level=max((a.level for _, a in running if a is not None), default=0),
+                provisional=any(o.provisional for o, _ in running),
+                uncomputable=any(o.status == UNKNOWN for o, _ in running),
             )
         )
     for figure in units.values():

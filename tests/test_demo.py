@@ -228,7 +228,9 @@ def test_demo_for_a_year_without_calendar_data_exits_3_naming_the_year() -> None
 def test_demo_into_an_unannounced_year_runs_on_the_provisional_calendar(tmp_path: Path) -> None:
     """`make run` in January 2027, before the notice is loaded, still sets up the district."""
     result = CliRunner().invoke(
-        cli, ["demo", "--end", "2027-01-15", "--write-examples", str(tmp_path / "out")], catch_exceptions=False
+        cli,
+        ["demo", "--end", "2027-01-15", "--write-examples", str(tmp_path / "out")],
+        catch_exceptions=False,
     )
     assert result.exit_code == 0, result.output
     assert (tmp_path / "out" / "events.jsonl").stat().st_size > 0

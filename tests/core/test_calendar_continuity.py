@@ -10,24 +10,34 @@ backtest) and nobody is told twice. In strict mode the uncomputable duty alone i
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
+import threading
+import time
+from collections.abc import Iterator
+from datetime import datetime
 from pathlib import Path
 
+import httpx
+import uvicorn
 import yaml
 from click.testing import CliRunner
 from prometheus_client import generate_latest
 from sqlalchemy import Engine, select
 
 from monitor.alerting import Transition
+from monitor.api.app import create_app
 from monitor.cli import cli
-from monitor.clock import iso_shanghai, parse_instant
+from monitor.clock import iso_shanghai, parse_instant, utcnow
+from monitor.daemon import http_config
 from monitor.evaluation import PROVISIONAL_SUFFIX
 from monitor.ingest.events import ingest_events
 from monitor.ingest.roster import load_roster, upsert_roster
 from monitor.service import Service
 from monitor.store.db import session_factory
 from monitor.store.models import AlertRecord, Notification, ObligationRecord
-from tests.service.conftest import ROOT
+from monitor.tokens import create_token
+from tests.service.conftest import ROOT, free_port
 
 RULE = "case-complex-5-workdays"
 ROSTER = {
@@ -141,6 +151,29 @@ def tick(service: Service, instant: str) -> list[Transition]:
     return [c for c in service.last_changes if c.rule == RULE]
 
 
+@contextlib.contextmanager
+def serving(service: Service, at: str) -> Iterator[tuple[str, dict[str, str]]]:
+    """The daemon's API over real HTTP, its clock at `at`: (base URL, headers of a read token)."""
+    with session_factory(service.engine)() as session:
+        token = create_token(session, "reader", ("read",), utcnow())
+        session.commit()
+    app = create_app(service)
+    now: datetime = parse_instant(at)
+    app.state.clock = lambda: now
+    port = free_port()
+    server = uvicorn.Server(http_config(app, f"127.0.0.1:{port}"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not server.started and time.monotonic() < deadline:
+        time.sleep(0.02)
+    try:
+        yield f"http://127.0.0.1:{port}", {"Authorization": f"Bearer {token}"}
+    finally:
+        server.should_exit = True
+        thread.join(10)
+
+
 def test_a_december_district_crosses_into_an_unannounced_year_and_the_notice_replaces_it(
     db_url: str, tmp_path: Path, engine: Engine
 ) -> None:
@@ -165,6 +198,23 @@ def test_a_december_district_crosses_into_an_unannounced_year_and_the_notice_rep
         assert found["case:c-old"].provisional is True  # its days overdue now run through 2027
         sent = (tmp_path / "sent.jsonl").read_text(encoding="utf-8")
         assert PROVISIONAL_SUFFIX["zh"] in sent  # the message says so too
+        with serving(service, "2027-01-05T10:30") as (url, headers):
+            listed = httpx.get(f"{url}/v1/alerts", params={"rule": RULE}, headers=headers, timeout=30).json()
+            assert {a["subject"]: a["provisional"] for a in listed} == {
+                "case:c-old": True,
+                "case:c-new": True,
+            }
+            duties = httpx.get(
+                f"{url}/v1/obligations", params={"rule": RULE}, headers=headers, timeout=30
+            ).json()
+            assert {d["subject"]: d["provisional"] for d in duties} == {
+                "case:c-old": True,
+                "case:c-new": True,
+            }
+            page = httpx.get(f"{url}/", headers=headers, timeout=30).text
+            row = page[page.index("c-new") : page.index("</tr>", page.index("c-new"))]
+            assert "data-provisional" in row and "2027-01-05 23:59" in row
+            assert "2027年的国务院节假日安排尚未导入" in page  # and the banner says why
 
         changes = tick(service, "2027-01-07T10:00")
         assert [(c.subject, c.change, c.level) for c in changes] == [("case:c-new", "escalated", 1)]
@@ -232,6 +282,22 @@ def test_strict_mode_sets_aside_the_uncomputable_duty_alone(
         assert found["case:c-old"].state == "overdue" and found["case:c-old"].resolved_at is None
         assert "case:c-new" not in found
         assert obligation(engine, "case:c-new").status == "uncomputable"
+        with serving(service, "2027-01-05T10:30") as (url, headers):
+            duties = httpx.get(
+                f"{url}/v1/obligations", params={"status": "uncomputable"}, headers=headers, timeout=30
+            ).json()
+            # the clock, the ladder step that watches it, and December's reports due in January
+            assert sorted((d["rule"], d["subject"], d["due"]) for d in duties) == [
+                (RULE, "case:c-new", None),
+                ("case-escalation", "case:c-new", None),
+                ("unit-monthly-review-report", "unit:u-spj", None),
+                ("unit-monthly-review-report", "unit:u-ysb", None),
+            ]
+            clock = next(d for d in duties if d["rule"] == RULE)
+            assert clock["due_not_before"] == "2026-12-31T23:59:59+08:00"
+            page = httpx.get(f"{url}/", headers=headers, timeout=30).text
+            row = page[page.index("c-new") : page.index("</tr>", page.index("c-new"))]
+            assert "data-uncomputable" in row
         exposition = generate_latest(service.metrics.registry).decode()
         assert f'dutywatch_obligations{{rule="{RULE}",status="uncomputable",unit="u-spj"}} 1.0' in exposition
     finally:
