@@ -17,8 +17,9 @@ from sqlalchemy.orm import Session
 from starlette.exceptions import HTTPException
 
 from monitor.api.auth import Reader, ServiceDep
+from monitor.api.now import Now
 from monitor.calendar import CalendarNotCovered
-from monitor.clock import iso_shanghai, local_date, utcnow
+from monitor.clock import iso_shanghai, local_date
 from monitor.config import Settings
 from monitor.evaluation import evaluate
 from monitor.service import Loaded
@@ -88,6 +89,7 @@ def case_clock(
         "category": case.category,
         "received": iso_shanghai(case.received_at),
         "due": iso_shanghai(min(o.due_at for o in running)) if running else None,
+        "provisional": any(o.provisional for o in running),
         "working_days_used": used,
         "state": state,
         "level": max([a.level for a in alerts.values()] + [o.min_level for o in mine], default=0),
@@ -95,8 +97,10 @@ def case_clock(
         "clocks": [
             {
                 "rule": o.rule,
-                "due": iso_shanghai(o.due_at),
+                # a clock whose due time rests on a year no calendar covers (strict mode) has none
+                "due": None if o.status == "uncomputable" else iso_shanghai(o.due_at),
                 "status": o.status,
+                "provisional": o.provisional,
                 "working_days_to_due": o.working_days_to_due,
                 "working_days_overdue": o.working_days_overdue,
                 "alert": alerts[o.rule].state if o.rule in alerts else None,
@@ -109,12 +113,12 @@ def case_clock(
 
 
 @router.get("/v1/cases/{case_id}")
-async def get_case(case_id: str, _: Reader, service: ServiceDep) -> dict[str, Any]:
+async def get_case(case_id: str, _: Reader, service: ServiceDep, now: Now) -> dict[str, Any]:
     """The case's SLA clock now; 404 for an unknown case."""
 
     def clock() -> dict[str, Any] | None:
         with service.sessions() as session:
-            return case_clock(session, service.loaded, service.settings, case_id, utcnow())
+            return case_clock(session, service.loaded, service.settings, case_id, now)
 
     found = await asyncio.get_running_loop().run_in_executor(service.executor, clock)
     if found is None:

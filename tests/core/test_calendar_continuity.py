@@ -215,6 +215,16 @@ def test_a_december_district_crosses_into_an_unannounced_year_and_the_notice_rep
             row = page[page.index("c-new") : page.index("</tr>", page.index("c-new"))]
             assert "data-provisional" in row and "2027-01-05 23:59" in row
             assert "2027年的国务院节假日安排尚未导入" in page  # and the banner says why
+            clock = httpx.get(f"{url}/v1/cases/c-new", headers=headers, timeout=30).json()
+            assert (clock["state"], clock["due"], clock["provisional"]) == (
+                "warning",
+                "2027-01-05T23:59:59+08:00",
+                True,
+            )
+            assert [(c["rule"], c["provisional"]) for c in clock["clocks"]] == [
+                (RULE, True),
+                ("case-escalation", True),
+            ]
 
         changes = tick(service, "2027-01-07T10:00")
         assert [(c.subject, c.change, c.level) for c in changes] == [("case:c-new", "escalated", 1)]
@@ -298,6 +308,11 @@ def test_strict_mode_sets_aside_the_uncomputable_duty_alone(
             page = httpx.get(f"{url}/", headers=headers, timeout=30).text
             row = page[page.index("c-new") : page.index("</tr>", page.index("c-new"))]
             assert "data-uncomputable" in row
+            clock = httpx.get(f"{url}/v1/cases/c-new", headers=headers, timeout=30).json()
+            assert {c["rule"]: (c["status"], c["due"]) for c in clock["clocks"]}[RULE] == (
+                "uncomputable",
+                None,
+            )
         exposition = generate_latest(service.metrics.registry).decode()
         assert f'dutywatch_obligations{{rule="{RULE}",status="uncomputable",unit="u-spj"}} 1.0' in exposition
     finally:
