@@ -62,15 +62,23 @@ def test_is_workday_prints_workday_or_rest_day(config: Path, day: str, answer: s
     assert (result.exit_code, result.stdout) == (0, f"{answer}\n")
 
 
-def test_is_workday_in_an_uncovered_year_exits_3_naming_it(config: Path) -> None:
-    result = calendar(config, "is-workday", "2027-01-04")
+@pytest.fixture
+def strict_config(tmp_path: Path, overrides: Path) -> Path:
+    """A config that refuses an unannounced year instead of answering it provisionally."""
+    path = tmp_path / "strict.yaml"
+    path.write_text(f"calendar:\n  overrides_dir: {overrides}\n  unannounced: strict\n", encoding="utf-8")
+    return path
+
+
+def test_is_workday_in_an_uncovered_year_exits_3_naming_it(strict_config: Path) -> None:
+    result = calendar(strict_config, "is-workday", "2027-01-04")
     assert result.exit_code == 3
     assert result.stdout == ""
     assert "2027" in result.stderr
 
 
-def test_a_deadline_running_into_an_uncovered_year_exits_3_naming_it(config: Path) -> None:
-    result = calendar(config, "add-workdays", "2026-12-30", "5")
+def test_a_deadline_running_into_an_uncovered_year_exits_3_naming_it(strict_config: Path) -> None:
+    result = calendar(strict_config, "add-workdays", "2026-12-30", "5")
     assert result.exit_code == 3
     assert result.stdout == ""
     assert "2027" in result.stderr
