@@ -1,14 +1,17 @@
-"""The holiday-notice parser (monitor/calendar_notice.py) against the published notices."""
+"""The holiday-notice parser and import (monitor/calendar_notice.py, monitor/notice_import.py)."""
 
 from __future__ import annotations
 
+import os
 from datetime import date, timedelta
 from pathlib import Path
 
 import chinese_calendar
 import pytest
 
+from monitor.calendar import Unannounced, WorkCalendar, YearOverride, load_overrides
 from monitor.calendar_notice import Notice, NoticeError, parse_notice
+from monitor.notice_import import ImportPlan, ImportRefused, plan_import, write_year_files
 
 NOTICES = Path(__file__).parent / "data" / "notices"
 NUMBERS = {2024: "国办发明电〔2023〕7号", 2025: "国办发明电〔2024〕12号", 2026: "国办发明电〔2025〕7号"}
@@ -188,3 +191,176 @@ def test_a_truncated_notice_is_refused_at_its_last_line() -> None:
 def test_an_empty_text_is_refused() -> None:
     with pytest.raises(NoticeError, match="line 1: the text is empty"):
         parse_notice("\n \n")
+
+
+# Invented texts (no real arrangement): a year the package lacks, with a make-up Saturday and a
+# bridging Thursday of the previous December, and a year after it with a date of 2027.
+INVENTED_2027 = """国务院办公厅关于2027年部分节假日安排的通知
+
+一、元旦：2026年12月31日（周四）至2027年1月3日（周日）放假调休，共4天。2026年12月26日（周六）上班。
+二、春节：2月5日（农历除夕、周五）至11日（周四）放假调休，共7天。2月14日（周日）上班。
+三、清明节：4月5日（周一）放假，与周末连休。
+四、劳动节：5月1日（周六）至5日（周三）放假调休，共5天。5月8日（周六）上班。
+五、端午节：6月9日（周三）放假1天，不调休。
+六、中秋节：9月15日（周三）放假1天，不调休。
+七、国庆节：10月1日（周五）至7日（周四）放假调休，共7天。10月9日（周六）上班。
+"""
+INVENTED_2028 = """国务院办公厅关于2028年部分节假日安排的通知
+
+一、元旦：2027年12月31日（周五）至2028年1月2日（周日）放假，共3天。
+二、春节：1月25日至31日放假调休，共7天。
+三、清明节：4月4日放假。
+四、劳动节：5月1日放假。
+五、端午节：5月29日放假。
+六、国庆节、中秋节：10月1日至8日放假调休，共8天。
+"""
+
+
+def monday_to_friday_with(override: YearOverride, day: date) -> bool:
+    """A year file's answer on its own, without the package behind it."""
+    return day in override.workdays or (day.weekday() < 5 and day not in override.holidays)
+
+
+def import_into(folder: Path, notice: Notice, unannounced: Unannounced = "provisional") -> ImportPlan:
+    overrides, errors = load_overrides(folder)
+    assert errors == []
+    plan = plan_import(notice, WorkCalendar(overrides, unannounced=unannounced), folder)
+    write_year_files(plan.files)
+    return plan
+
+
+@pytest.mark.parametrize("year", [2024, 2025, 2026])
+def test_the_written_file_loads_and_gives_the_package_calendar(tmp_path: Path, year: int) -> None:
+    notice = parse_notice(notice_text(year))
+    plan = import_into(tmp_path, notice)
+    assert plan.changes == ()  # the package already says what the notice says
+    assert [f.path.name for f in plan.files] == [f"{year}.yaml"]
+    overrides, errors = load_overrides(tmp_path)
+    assert errors == []
+    [override] = overrides
+    assert (override.year, override.notice) == (year, notice.name)
+    assert override.holidays == {d.day for d in notice.holidays()}
+    assert all(d.weekday() < 5 for d in override.holidays)
+    assert all(d.weekday() >= 5 for d in override.workdays)
+    wrong = [d for d in days_of(year) if monday_to_friday_with(override, d) != chinese_calendar.is_workday(d)]
+    assert wrong == []
+
+
+def test_the_difference_from_a_provisional_year_day_by_day(tmp_path: Path) -> None:
+    plan = plan_import(parse_notice(INVENTED_2027), WorkCalendar(), tmp_path)
+    assert plan.source == "provisional"
+    assert [c.render() for c in plan.changes] == [
+        "2026-12-26  official: rest-day  → notice: workday (元旦调休)",
+        "2026-12-31  official: workday  → notice: rest-day (元旦)",
+        "2027-02-11  provisional: workday  → notice: rest-day (春节)",
+        "2027-02-14  provisional: rest-day  → notice: workday (春节调休)",
+        "2027-05-05  provisional: workday  → notice: rest-day (劳动节)",
+        "2027-05-08  provisional: rest-day  → notice: workday (劳动节调休)",
+        "2027-10-06  provisional: workday  → notice: rest-day (国庆节)",
+        "2027-10-07  provisional: workday  → notice: rest-day (国庆节)",
+        "2027-10-09  provisional: rest-day  → notice: workday (国庆节调休)",
+    ]
+
+
+def test_an_uncovered_year_in_strict_mode_shows_the_days_the_file_lists(tmp_path: Path) -> None:
+    notice = parse_notice(INVENTED_2027)
+    plan = plan_import(notice, WorkCalendar(unannounced="strict"), tmp_path)
+    assert plan.source == "uncovered"
+    listed = [c for c in plan.changes if c.day.year == 2027]
+    assert [c.day for c in listed] == sorted(d.day for d in [*notice.holidays(), *notice.workdays()])
+    assert listed[0].render() == "2027-01-01  uncovered  → notice: rest-day (元旦)"
+
+
+def test_the_imported_year_answers_as_the_notice_and_december_goes_to_a_package_year_file(
+    tmp_path: Path,
+) -> None:
+    notice = parse_notice(INVENTED_2027)
+    import_into(tmp_path, notice)
+    overrides, errors = load_overrides(tmp_path)
+    assert errors == []
+    by_year = {o.year: o for o in overrides}
+    assert sorted(by_year) == [2026, 2027]
+    assert by_year[2026].workdays == {date(2026, 12, 26)}
+    assert by_year[2026].holidays == {date(2026, 12, 31)}
+    calendar = WorkCalendar(overrides)
+    assert [d for d in days_of(2027) if calendar.is_workday(d) != notice.is_workday(d)] == []
+    # the rest of 2026 still comes from the package
+    assert [d for d in days_of(2026) if calendar.is_workday(d) != chinese_calendar.is_workday(d)] == [
+        date(2026, 12, 26),
+        date(2026, 12, 31),
+    ]
+
+
+def test_a_date_of_a_year_with_its_own_file_amends_that_file(tmp_path: Path) -> None:
+    import_into(tmp_path, parse_notice(INVENTED_2027))
+    before = {o.year: o for o in load_overrides(tmp_path)[0]}[2027]
+    plan = import_into(tmp_path, parse_notice(INVENTED_2028))
+    assert [f.path.name for f in plan.files] == ["2028.yaml", "2027.yaml"]
+    after = {o.year: o for o in load_overrides(tmp_path)[0]}[2027]
+    assert after.holidays == before.holidays | {date(2027, 12, 31)}
+    assert after.workdays == before.workdays
+    assert after.notice == f"{before.notice}；国务院办公厅关于2028年部分节假日安排的通知"
+
+
+def test_a_date_of_a_year_without_a_notice_refuses_the_import(tmp_path: Path) -> None:
+    with pytest.raises(
+        ImportRefused, match=r"2027-12-31 \(元旦\) lies in 2027, which has no notice loaded"
+    ) as caught:
+        plan_import(parse_notice(INVENTED_2028), WorkCalendar(), tmp_path)
+    assert caught.value.line == 3
+
+
+def test_a_date_the_official_calendar_already_has_is_reported_ignored(tmp_path: Path) -> None:
+    plan = plan_import(parse_notice(notice_text(2019)), WorkCalendar(), tmp_path)
+    assert plan.ignored == (
+        "2018-12-29  workday (元旦调休): ignored, the official 2018 calendar already has it",
+        "2018-12-31  rest-day (元旦): ignored, the official 2018 calendar already has it",
+    )
+    assert [f.year for f in plan.files] == [2019]
+
+
+def test_a_notice_the_package_contradicts_is_written_so_that_the_notice_wins(tmp_path: Path) -> None:
+    """2019's labour-day days were amended after the notice; the package has the amendment."""
+    notice = parse_notice(notice_text(2019))
+    plan = import_into(tmp_path, notice)
+    assert [c.day for c in plan.changes] == [
+        date(2019, 4, 28),
+        date(2019, 5, 2),
+        date(2019, 5, 3),
+        date(2019, 5, 5),
+    ]
+    calendar = WorkCalendar(load_overrides(tmp_path)[0])
+    assert [d for d in days_of(2019) if calendar.is_workday(d) != notice.is_workday(d)] == []
+
+
+def test_a_failed_write_leaves_no_file_and_no_temporary(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "2026.yaml").write_text("year: 2026\nnotice: 原文件\nholidays: []\n", encoding="utf-8")
+    plan = plan_import(parse_notice(INVENTED_2027), WorkCalendar(load_overrides(tmp_path)[0]), tmp_path)
+    assert len(plan.files) == 2
+    calls: list[int] = []
+
+    def fail_on_second(fd: int) -> None:
+        calls.append(fd)
+        if len(calls) == 2:
+            raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(os, "fsync", fail_on_second)
+    with pytest.raises(OSError, match="No space left"):
+        write_year_files(plan.files)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["2026.yaml"]
+    assert (tmp_path / "2026.yaml").read_text(
+        encoding="utf-8"
+    ) == "year: 2026\nnotice: 原文件\nholidays: []\n"
+
+
+def test_a_file_is_replaced_by_a_rename_keeping_its_mode(tmp_path: Path) -> None:
+    target = tmp_path / "2027.yaml"
+    target.write_text("year: 2027\nnotice: 旧\n", encoding="utf-8")
+    target.chmod(0o640)
+    inode = target.stat().st_ino
+    import_into(tmp_path, parse_notice(INVENTED_2027))
+    assert target.stat().st_ino != inode  # a new file renamed over the old, never rewritten in place
+    assert target.stat().st_mode & 0o777 == 0o640
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["2026.yaml", "2027.yaml"]
