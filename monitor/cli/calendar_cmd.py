@@ -1,12 +1,15 @@
-"""`dutywatch calendar add-workdays DATE N` and `calendar is-workday DATE`.
+"""`dutywatch calendar add-workdays DATE N`, `calendar is-workday DATE`, `calendar import-notice FILE`.
 
-A year the calendar does not cover exits 3 and names the year.
+A year the calendar does not cover exits 3 and names the year. `import-notice` exits 1 on a text
+it cannot read whole, naming the line, and when the operator declines.
 """
 
 from __future__ import annotations
 
 import sys
 from datetime import date
+from pathlib import Path
+from typing import NoReturn
 
 import click
 
@@ -49,3 +52,70 @@ def is_workday(ctx: Context, day: str) -> None:
     except CalendarNotCovered as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(3)
+
+
+@calendar.command("import-notice")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option(
+    "--year", type=click.IntRange(1990, 2200), help="The notice's year (required when the text has no title)."
+)
+@click.option("--yes", is_flag=True, help="Write without asking.")
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Folder of the year files (default calendar.overrides_dir); the difference is against its calendar.",
+)
+@pass_context
+def import_notice(ctx: Context, file: Path, year: int | None, yes: bool, out: Path | None) -> None:
+    """Write config/calendar/YYYY.yaml from the State Council's holiday notice in FILE."""
+    from monitor.calendar import load_calendar
+    from monitor.calendar_notice import NoticeError, parse_notice
+    from monitor.notice_import import ImportRefused, plan_import, write_year_files
+    from monitor.yamlsource import SourceError
+
+    try:
+        notice = parse_notice(file.read_text(encoding="utf-8-sig"), year)
+    except UnicodeDecodeError:
+        _fail(f"{file}: not UTF-8 text; nothing written")
+    except NoticeError as exc:
+        _fail(f"{file}:{exc.line}: {exc.reason}; nothing written")
+    folder = out if out is not None else ctx.settings.calendar.overrides_dir
+    try:
+        cal = load_calendar(folder, ctx.settings.calendar.unannounced)
+    except SourceError as exc:
+        _fail(f"{exc}; nothing written")
+    try:
+        plan = plan_import(notice, cal, folder)
+    except ImportRefused as exc:
+        _fail(f"{file}:{exc.line}: {exc.reason}; nothing written")
+
+    click.echo(
+        f"{notice.name}: {len(notice.holidays())} weekdays off, {len(notice.workdays())} weekend days worked"
+    )
+    if plan.changes:
+        click.echo(f"Changes to the {plan.source} calendar of {notice.year}:")
+        for change in plan.changes:
+            click.echo(f"  {change.render()}")
+    else:
+        click.echo(f"No difference from the {plan.source} calendar of {notice.year}.")
+    for line in plan.ignored:
+        click.echo(f"  {line}")
+    for lineno, sentence in notice.advisories:
+        click.echo(f"  note: line {lineno} sets no date: {sentence}")
+    for year_file in plan.files:
+        verb = "replace" if year_file.path.exists() else "create"
+        click.echo(f"Will {verb} {year_file.path}")
+    if not yes and not click.confirm("Write?", default=False):
+        click.echo("Nothing written.", err=True)
+        sys.exit(1)
+    try:
+        write_year_files(plan.files)
+    except OSError as exc:
+        _fail(f"cannot write: {exc}; nothing written")
+    for year_file in plan.files:
+        click.echo(f"wrote {year_file.path}")
+
+
+def _fail(message: str) -> NoReturn:
+    click.echo(f"error: {message}", err=True)
+    sys.exit(1)
