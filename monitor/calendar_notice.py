@@ -3,10 +3,12 @@
 Text in, a typed `Notice` out: 国务院办公厅关于YYYY年部分节假日安排的通知 as published — a title,
 the addressees, a preamble, numbered items such as
 `二、春节：1月28日（农历除夕、周二）至2月4日（农历正月初七、周二）放假调休，共8天。1月26日（周日）、2月8日（周六）上班。`,
-a closing paragraph, the signature and the date. Every line must be one of those: a line the
-parser cannot place, a weekday in brackets that contradicts its date, a `共N天` that does not
-match its range or a festival of the law without an item (a truncated text) raises
-`NoticeError` naming the line, so an import never rests on half a notice.
+a closing paragraph, the signature and the date. Before the first item the prose (addressees,
+preamble, a news agency's lead line) is read for the year only; from the first item on every
+line must be an item, the closing paragraph, the signature or the date. A line the parser
+cannot place, a weekday in brackets that contradicts its date, a `共N天` that does not match its
+range or a festival of the law without an item (a truncated text) raises `NoticeError` naming
+the line, so an import never rests on half a notice.
 
 Dates without a year belong to the notice's year; a range end or a list item without a month
 takes the month and year of the date before it (`2月10日至17日`, `2022年12月31日至2023年1月2日`).
@@ -35,6 +37,9 @@ _DOCNO_RE = re.compile(_DOCNO)
 _ITEM_RE = re.compile(r"^([一二三四五六七八九十]+)、([^:]+):(.*)$")
 _DATE_RE = re.compile(r"(?:(\d{4})年)?(?:(\d{1,2})月)?(\d{1,2})日(?:\(([^)]*)\))?")
 _PREAMBLE_YEAR_RE = re.compile(r"现将(\d{4})年")
+_TITLE_IN_TEXT_RE = re.compile(r"关于(\d{4})年部分节假日安排的通知")
+_LOOSE_ITEM_RE = re.compile(rf"^[一二三四五六七八九十]*[、.]?({'|'.join(FESTIVALS)})[、:]")
+_TITLE_HEAD_RE = re.compile(r"(?:国务院办公厅)?关于\d{4}年")
 _SIGNED_RE = re.compile(r"^\d{4}年\d{1,2}月\d{1,2}日$")
 _COUNT_RE = re.compile(r"^共(\d+)天$")
 _REST_CLAUSES = ("不调休", "与周末连休")
@@ -217,6 +222,24 @@ class _ItemParser:
             pos += 1
 
 
+def _lines(text: str) -> list[tuple[int, str, str]]:
+    """The non-empty lines as (number, as written, normalised), a title broken in two joined.
+
+    Printed copies break the title after the year (国务院办公厅关于2024年 / 部分节假日安排的通知).
+    """
+    lines: list[tuple[int, str, str]] = []
+    for lineno, raw in enumerate(text.splitlines(), start=1):
+        line = _normalise(raw)
+        if not line:
+            continue
+        if lines and _TITLE_HEAD_RE.fullmatch(lines[-1][2]) and line.startswith("部分节假日安排的通知"):
+            first, written, head = lines[-1]
+            lines[-1] = (first, written.strip() + raw.strip(), head + line)
+            continue
+        lines.append((lineno, raw, line))
+    return lines
+
+
 def parse_notice(text: str, year: int | None = None) -> Notice:
     """The notice in `text`; `year` is required when the title is missing and must match it."""
     title: str | None = None
@@ -226,10 +249,7 @@ def parse_notice(text: str, year: int | None = None) -> Notice:
     items: list[tuple[int, int, str, str]] = []  # (line, numeral, festival names, body)
     last = 0
     closed = False  # after the closing paragraph nothing but the signature may follow
-    for lineno, raw in enumerate(text.splitlines(), start=1):
-        line = _normalise(raw)
-        if not line:
-            continue
+    for lineno, raw, line in _lines(text):
         last = lineno
         if (m := _TITLE_RE.match(line)) and title is None and not items:
             title_year = int(m.group(1))
@@ -240,17 +260,26 @@ def parse_notice(text: str, year: int | None = None) -> Notice:
         elif (m := _ITEM_RE.match(line)) and not closed:
             numeral = _NUMERALS.get(m.group(1), 0)
             items.append((lineno, numeral, m.group(2), m.group(3)))
-        elif line.startswith("各") and line.endswith(":") and not items:
-            pass  # the addressees: 各省、自治区、直辖市人民政府，国务院各部委、各直属机构：
-        elif "通知如下" in line and not items:
-            found = _PREAMBLE_YEAR_RE.search(line)
-            preamble_year = int(found.group(1)) if found else None
-        elif line.startswith("节假日期间") and items:
-            closed = True
+        elif not items:
+            # Before the items: addressees, preamble (2025's explains the amended law), a news
+            # agency's lead line. Prose that sets no date; a garbled item here leaves its festival
+            # without an item, which is refused below.
+            if found := _LOOSE_ITEM_RE.match(line):
+                raise NoticeError(
+                    lineno,
+                    f"reads like the {found.group(1)} item but does not open with 一、 … (一、元旦：…)",
+                )
+            if found := _PREAMBLE_YEAR_RE.search(line):
+                preamble_year = int(found.group(1))
+            if title_year is None and (found := _TITLE_IN_TEXT_RE.search(line)):
+                title_year = int(found.group(1))
+                title = f"国务院办公厅关于{title_year}年部分节假日安排的通知"
+        elif "节假日期间" in line or line.startswith("鼓励"):
+            closed = True  # the closing paragraph (2026's opens with an encouragement)
         elif closed and (line == "国务院办公厅" or _SIGNED_RE.match(line) or line == "(此件公开发布)"):
             pass
         else:
-            where = "after the closing paragraph" if closed else "in a holiday notice"
+            where = "after the closing paragraph" if closed else "after the items"
             raise NoticeError(lineno, f"unexpected text {where}: {raw.strip()[:40]!r}")
     if last == 0:
         raise NoticeError(1, "the text is empty")

@@ -141,37 +141,39 @@ def replace_line(text: str, number: int, new: str) -> str:
     ("line", "new", "reason"),
     [
         # cut in the middle of the 春节 item
-        (10, "二、春节：1月28日（农历除夕、周二）至2月4日", "does not end with 。"),
+        (12, "二、春节：1月28日（农历除夕、周二）至2月4日", "does not end with 。"),
         (
-            10,
+            12,
             "二、春节：1月28日（农历除夕、周二）至2月4日（农历正月初七、周二）放假调休，共9天。",
             "says 9 days",
         ),
         (
-            10,
+            12,
             "二、春节：1月28日（农历除夕、周三）至2月4日（农历正月初七、周二）放假调休，共8天。",
             "says 周三",
         ),
         (
-            10,
+            12,
             "二、春节：1月28日至2月4日放假调休，共8天。1月26日（周日）、2月8日（周六）值班。",
             "neither 放假 nor 上班",
         ),
-        (10, "二、春季：1月28日至2月4日放假调休，共8天。", "not a holiday of the law"),
-        (10, "三、春节：1月28日至2月4日放假调休，共8天。", "item 2 expected"),
-        (10, "二、春节：1月28日至2月30日放假调休，共8天。", "is not a date in 2025"),
+        (12, "二、春季：1月28日至2月4日放假调休，共8天。", "not a holiday of the law"),
+        (12, "三、春节：1月28日至2月4日放假调休，共8天。", "item 2 expected"),
+        (12, "二、春节：1月28日至2月30日放假调休，共8天。", "is not a date in 2025"),
         (
-            10,
+            12,
             "二、春节：1月28日至2月4日放假调休，共8天。1月26日（周日）；2月8日（周六）上班。",
             "cannot read",
         ),
         (
-            10,
+            12,
             "二、春节：1月28日（农历除夕、周二）至2月4日（农历正月初七、周二）放假调休，共8天。1月28日上班。",
             "both a day off and a working day",
         ),
-        (12, "三、清明节：4月4日（周五）至6日（周日）放假，共3天。此处乱码@@", "does not end with 。"),
-        (7, "经国务院批准，现将2025年的安排印发给你们", "unexpected text"),
+        (14, "三、清明节：4月4日（周五）至6日（周日）放假，共3天。此处乱码@@", "does not end with 。"),
+        (10, "一元旦：1月1日（周三）放假1天，不调休。", "reads like the 元旦 item"),
+        (13, "此处乱码", "unexpected text after the items"),
+        (23, "附件：2025年放假安排表", "unexpected text after the closing paragraph"),
     ],
 )
 def test_a_garbled_line_is_refused_with_its_number(line: int, new: str, reason: str) -> None:
@@ -182,10 +184,10 @@ def test_a_garbled_line_is_refused_with_its_number(line: int, new: str, reason: 
 
 
 def test_a_truncated_notice_is_refused_at_its_last_line() -> None:
-    truncated = "\n".join(notice_text(2025).splitlines()[:13])  # ends after 三、清明节 (line 12)
+    truncated = "\n".join(notice_text(2025).splitlines()[:15])  # ends after 三、清明节 (line 14)
     with pytest.raises(NoticeError, match="no item for 劳动节、端午节、中秋节、国庆节") as caught:
         parse_notice(truncated)
-    assert caught.value.line == 12
+    assert caught.value.line == 14
 
 
 def test_an_empty_text_is_refused() -> None:
@@ -364,3 +366,20 @@ def test_a_file_is_replaced_by_a_rename_keeping_its_mode(tmp_path: Path) -> None
     assert target.stat().st_ino != inode  # a new file renamed over the old, never rewritten in place
     assert target.stat().st_mode & 0o777 == 0o640
     assert sorted(p.name for p in tmp_path.iterdir()) == ["2026.yaml", "2027.yaml"]
+
+
+def test_a_printed_copy_with_the_title_broken_and_indented_lines() -> None:
+    text = notice_text(2024).replace("关于2024年部分节假日安排的通知\n", "关于2024年\n部分节假日安排的通知\n")
+    indented = "\n".join(f"\u3000\u3000{line}  " for line in text.splitlines())
+    notice = parse_notice(indented)
+    assert notice.name == "国务院办公厅关于2024年部分节假日安排的通知（国办发明电〔2023〕7号）"
+    assert differences(notice, 2024) == []
+
+
+def test_a_news_agency_copy_takes_the_year_from_its_lead_line() -> None:
+    head = "国务院办公厅关于2026年部分节假日安排的通知\n国办发明电〔2025〕7号\n"
+    lead = "新华社北京11月4日电　国务院办公厅关于2026年部分节假日安排的通知，全文如下：\n"
+    text = notice_text(2026).replace(head, lead).replace("现将2026年", "现将")
+    notice = parse_notice(text)
+    assert (notice.year, notice.name) == (2026, "国务院办公厅关于2026年部分节假日安排的通知")
+    assert differences(notice, 2026) == []

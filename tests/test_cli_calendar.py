@@ -182,12 +182,12 @@ def test_import_notice_refuses_a_garbled_text_naming_the_line(
     config: Path, overrides: Path, tmp_path: Path
 ) -> None:
     lines = (NOTICES / "2025.txt").read_text(encoding="utf-8").splitlines()
-    lines[9] = "二、春节：1月28日（农历除夕、周二）至2月4日（农历正月初七、周二）放假调休，共8"
+    lines[11] = "二、春节：1月28日（农历除夕、周二）至2月4日（农历正月初七、周二）放假调休，共8"
     garbled = tmp_path / "garbled.txt"
     garbled.write_text("\n".join(lines), encoding="utf-8")
     result = import_notice(config, str(garbled), "--yes")
     assert result.exit_code == 1
-    assert result.stderr.startswith(f"error: {garbled}:10: the 春节 item does not end with 。")
+    assert result.stderr.startswith(f"error: {garbled}:12: the 春节 item does not end with 。")
     assert "nothing written" in result.stderr
     assert result.stdout == ""
     assert list(overrides.iterdir()) == []
