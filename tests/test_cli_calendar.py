@@ -219,3 +219,19 @@ def test_import_notice_out_writes_to_another_folder(config: Path, overrides: Pat
     assert result.exit_code == 0, result.stderr
     assert [p.name for p in out.iterdir()] == ["2025.yaml"]
     assert list(overrides.iterdir()) == []
+
+
+def test_import_notice_reads_a_gbk_file(config: Path, overrides: Path, tmp_path: Path) -> None:
+    path = tmp_path / "notice-gbk.txt"
+    path.write_bytes((NOTICES / "2026.txt").read_text(encoding="utf-8").encode("gbk"))
+    result = import_notice(config, str(path), "--yes")
+    assert result.exit_code == 0, result.stderr
+    assert "国办发明电〔2025〕7号" in (overrides / "2026.yaml").read_text(encoding="utf-8")
+
+
+def test_import_notice_without_an_answer_writes_nothing(
+    config: Path, overrides: Path, invented_2027: Path
+) -> None:
+    result = import_notice(config, str(invented_2027), answer="")
+    assert result.exit_code == 1
+    assert list(overrides.iterdir()) == []

@@ -74,9 +74,9 @@ def import_notice(ctx: Context, file: Path, year: int | None, yes: bool, out: Pa
     from monitor.yamlsource import SourceError
 
     try:
-        notice = parse_notice(file.read_text(encoding="utf-8-sig"), year)
+        notice = parse_notice(_read_text(file), year)
     except UnicodeDecodeError:
-        _fail(f"{file}: not UTF-8 text; nothing written")
+        _fail(f"{file}: neither UTF-8 nor GB18030 text; nothing written")
     except NoticeError as exc:
         _fail(f"{file}:{exc.line}: {exc.reason}; nothing written")
     folder = out if out is not None else ctx.settings.calendar.overrides_dir
@@ -114,6 +114,15 @@ def import_notice(ctx: Context, file: Path, year: int | None, yes: bool, out: Pa
         _fail(f"cannot write: {exc}; nothing written")
     for year_file in plan.files:
         click.echo(f"wrote {year_file.path}")
+
+
+def _read_text(file: Path) -> str:
+    """The file as UTF-8, else GB18030: notices saved on Chinese Windows machines are often GBK."""
+    data = file.read_bytes()
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        return data.decode("gb18030")
 
 
 def _fail(message: str) -> NoReturn:
