@@ -21,6 +21,7 @@ import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, timedelta
+from functools import cached_property
 
 #: The holidays of 全国年节及纪念日放假办法 (since 2008): every notice has an item for each.
 FESTIVALS = ("元旦", "春节", "清明节", "劳动节", "端午节", "中秋节", "国庆节")
@@ -86,9 +87,11 @@ class Notice:
 
     def day(self, day: date) -> NoticeDay | None:
         """The notice's entry for a date, if it names the date."""
-        return self._by_date().get(day)
+        return self._by_date.get(day)
 
+    @cached_property
     def _by_date(self) -> dict[date, NoticeDay]:
+        # asked for every day of the year by the import; the days never change (frozen)
         return {d.day: d for d in self.days}
 
     def is_workday(self, day: date) -> bool:

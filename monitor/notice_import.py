@@ -60,9 +60,12 @@ class Change:
         return f"{self.day.isoformat()}  {before}  → notice: {_label(self.after)}{reason}"
 
 
-@dataclass(frozen=True)
+@dataclass
 class YearFile:
-    """The content of one `YYYY.yaml` to write; dates map to a comment saying why."""
+    """The content of one `YYYY.yaml` to write; dates map to a comment saying why.
+
+    Mutable: the plan adds the days the package contradicts and the adjacent year's dates.
+    """
 
     path: Path
     year: int
