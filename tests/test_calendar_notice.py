@@ -14,7 +14,12 @@ from monitor.calendar_notice import Notice, NoticeError, parse_notice
 from monitor.notice_import import ImportPlan, ImportRefused, plan_import, write_year_files
 
 NOTICES = Path(__file__).parent / "data" / "notices"
-NUMBERS = {2024: "国办发明电〔2023〕7号", 2025: "国办发明电〔2024〕12号", 2026: "国办发明电〔2025〕7号"}
+NUMBERS = {
+    2023: "国办发明电〔2022〕16号",
+    2024: "国办发明电〔2023〕7号",
+    2025: "国办发明电〔2024〕12号",
+    2026: "国办发明电〔2025〕7号",
+}
 
 
 def notice_text(year: int) -> str:
@@ -35,14 +40,15 @@ def differences(notice: Notice, year: int) -> list[tuple[date, bool]]:
     ]
 
 
-@pytest.mark.parametrize("year", [2024, 2025, 2026])
+# 2023 too: its 元旦 starts on 31 December 2022 (a Saturday, which needs no line anywhere)
+@pytest.mark.parametrize("year", [2023, 2024, 2025, 2026])
 def test_the_published_notice_gives_the_package_calendar_day_by_day(year: int) -> None:
     notice = parse_notice(notice_text(year))
     assert notice.year == year
     assert differences(notice, year) == []
 
 
-@pytest.mark.parametrize("year", [2024, 2025, 2026])
+@pytest.mark.parametrize("year", [2023, 2024, 2025, 2026])
 def test_the_notice_is_named_by_title_and_document_number(year: int) -> None:
     notice = parse_notice(notice_text(year))
     assert notice.name == f"国务院办公厅关于{year}年部分节假日安排的通知（{NUMBERS[year]}）"
@@ -383,3 +389,10 @@ def test_a_news_agency_copy_takes_the_year_from_its_lead_line() -> None:
     notice = parse_notice(text)
     assert (notice.year, notice.name) == (2026, "国务院办公厅关于2026年部分节假日安排的通知")
     assert differences(notice, 2026) == []
+
+
+def test_a_previous_year_date_that_needs_no_line_is_neither_written_nor_reported(tmp_path: Path) -> None:
+    notice = parse_notice(notice_text(2023))
+    assert [d.day for d in notice.adjacent_days()] == [date(2022, 12, 31)]
+    plan = plan_import(notice, WorkCalendar(), tmp_path)
+    assert (plan.ignored, [f.year for f in plan.files], plan.changes) == ((), [2023], ())
