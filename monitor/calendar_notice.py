@@ -39,7 +39,9 @@ _ITEM_RE = re.compile(r"^([一二三四五六七八九十]+)、([^:]+):(.*)$")
 _DATE_RE = re.compile(r"(?:(\d{4})年)?(?:(\d{1,2})月)?(\d{1,2})日(?:\(([^)]*)\))?")
 _PREAMBLE_YEAR_RE = re.compile(r"现将(\d{4})年")
 _TITLE_IN_TEXT_RE = re.compile(r"关于(\d{4})年部分节假日安排的通知")
-_LOOSE_ITEM_RE = re.compile(rf"^[一二三四五六七八九十]*[、.]?({'|'.join(FESTIVALS)})[、:]")
+_FESTIVAL = "|".join(FESTIVALS)
+# an item whose numeral, 、 or colon got lost: festival names straight followed by a date
+_LOOSE_ITEM_RE = re.compile(rf"^(?:[一二三四五六七八九十]+[、.]?)?({_FESTIVAL})(?:、(?:{_FESTIVAL}))*:?\d")
 _TITLE_HEAD_RE = re.compile(r"(?:国务院办公厅)?关于\d{4}年")
 _SIGNED_RE = re.compile(r"^\d{4}年\d{1,2}月\d{1,2}日$")
 _COUNT_RE = re.compile(r"^共(\d+)天$")
@@ -243,6 +245,14 @@ def _lines(text: str) -> list[tuple[int, str, str]]:
     return lines
 
 
+def _refuse_loose_item(lineno: int, line: str) -> None:
+    """Name an item that lost its numeral, 、 or colon, rather than call it stray text."""
+    if found := _LOOSE_ITEM_RE.match(line):
+        raise NoticeError(
+            lineno, f"reads like the {found.group(1)} item but does not open as 一、元旦：… does"
+        )
+
+
 def parse_notice(text: str, year: int | None = None) -> Notice:
     """The notice in `text`; `year` is required when the title is missing and must match it."""
     title: str | None = None
@@ -267,11 +277,7 @@ def parse_notice(text: str, year: int | None = None) -> Notice:
             # Before the items: addressees, preamble (2025's explains the amended law), a news
             # agency's lead line. Prose that sets no date; a garbled item here leaves its festival
             # without an item, which is refused below.
-            if found := _LOOSE_ITEM_RE.match(line):
-                raise NoticeError(
-                    lineno,
-                    f"reads like the {found.group(1)} item but does not open with 一、 … (一、元旦：…)",
-                )
+            _refuse_loose_item(lineno, line)
             if found := _PREAMBLE_YEAR_RE.search(line):
                 preamble_year = int(found.group(1))
             if title_year is None and (found := _TITLE_IN_TEXT_RE.search(line)):
@@ -282,6 +288,7 @@ def parse_notice(text: str, year: int | None = None) -> Notice:
         elif closed and (line == "国务院办公厅" or _SIGNED_RE.match(line) or line == "(此件公开发布)"):
             pass
         else:
+            _refuse_loose_item(lineno, line)
             where = "after the closing paragraph" if closed else "after the items"
             raise NoticeError(lineno, f"unexpected text {where}: {raw.strip()[:40]!r}")
     if last == 0:

@@ -178,6 +178,8 @@ def replace_line(text: str, number: int, new: str) -> str:
         ),
         (14, "三、清明节：4月4日（周五）至6日（周日）放假，共3天。此处乱码@@", "does not end with 。"),
         (10, "一元旦：1月1日（周三）放假1天，不调休。", "reads like the 元旦 item"),
+        (10, "一、元旦1月1日（周三）放假1天，不调休。", "reads like the 元旦 item"),
+        (12, "二、春节 1月28日至2月4日放假调休，共8天。", "reads like the 春节 item"),
         (13, "此处乱码", "unexpected text after the items"),
         (23, "附件：2025年放假安排表", "unexpected text after the closing paragraph"),
     ],
