@@ -127,3 +127,121 @@ def test_a_bad_count_is_a_usage_error(config: Path, n: str) -> None:
     result = calendar(config, "add-workdays", "2024-10-08", "--", n)
     assert result.exit_code == 2
     assert result.stdout == ""
+
+
+NOTICES = Path(__file__).parent / "data" / "notices"
+
+
+@pytest.fixture
+def invented_2027(tmp_path: Path) -> Path:
+    from tests.test_calendar_notice import INVENTED_2027
+
+    path = tmp_path / "notice-2027.txt"
+    path.write_text(INVENTED_2027, encoding="utf-8")
+    return path
+
+
+def import_notice(config: Path, *args: str, answer: str | None = None) -> Result:
+    return CliRunner().invoke(
+        cli,
+        ["--config", str(config), "calendar", "import-notice", *args],
+        input=answer,
+        catch_exceptions=False,
+    )
+
+
+def test_import_notice_with_yes_shows_the_difference_and_writes(
+    config: Path, overrides: Path, invented_2027: Path
+) -> None:
+    result = import_notice(config, str(invented_2027), "--yes")
+    assert result.exit_code == 0, result.stderr
+    assert "Changes to the provisional calendar of 2027:" in result.stdout
+    assert "  2027-02-14  provisional: rest-day  → notice: workday (春节调休)\n" in result.stdout
+    assert f"wrote {overrides / '2027.yaml'}\n" in result.stdout
+    assert sorted(p.name for p in overrides.iterdir()) == ["2026.yaml", "2027.yaml"]
+    # the calendar now answers from the file: a make-up Sunday works, the bridging Thursday rests
+    assert calendar(config, "is-workday", "2027-02-14").stdout == "workday\n"
+    assert calendar(config, "is-workday", "2026-12-31").stdout == "rest-day\n"
+
+
+def test_import_notice_asks_and_writes_on_yes(config: Path, overrides: Path, invented_2027: Path) -> None:
+    result = import_notice(config, str(invented_2027), answer="y\n")
+    assert result.exit_code == 0, result.stderr
+    assert "Write? [y/N]" in result.stdout
+    assert (overrides / "2027.yaml").exists()
+
+
+def test_import_notice_declined_writes_nothing(config: Path, overrides: Path, invented_2027: Path) -> None:
+    result = import_notice(config, str(invented_2027), answer="n\n")
+    assert result.exit_code == 1
+    assert "Nothing written." in result.stderr
+    assert list(overrides.iterdir()) == []
+
+
+def test_import_notice_of_a_published_year_shows_no_difference(config: Path, overrides: Path) -> None:
+    result = import_notice(config, str(NOTICES / "2024.txt"), "--yes")
+    assert result.exit_code == 0, result.stderr
+    assert "No difference from the official calendar of 2024." in result.stdout
+    assert "note: line 10 sets no date: 鼓励各单位" in result.stdout
+    assert 'notice: "国务院办公厅关于2024年部分节假日安排的通知（国办发明电〔2023〕7号）"' in (
+        overrides / "2024.yaml"
+    ).read_text(encoding="utf-8")
+
+
+def test_import_notice_refuses_a_garbled_text_naming_the_line(
+    config: Path, overrides: Path, tmp_path: Path
+) -> None:
+    lines = (NOTICES / "2025.txt").read_text(encoding="utf-8").splitlines()
+    lines[11] = "二、春节：1月28日（农历除夕、周二）至2月4日（农历正月初七、周二）放假调休，共8"
+    garbled = tmp_path / "garbled.txt"
+    garbled.write_text("\n".join(lines), encoding="utf-8")
+    result = import_notice(config, str(garbled), "--yes")
+    assert result.exit_code == 1
+    assert result.stderr.startswith(f"error: {garbled}:12: the 春节 item does not end with 。")
+    assert "nothing written" in result.stderr
+    assert result.stdout == ""
+    assert list(overrides.iterdir()) == []
+
+
+def test_import_notice_refuses_a_year_that_contradicts_the_title(config: Path, overrides: Path) -> None:
+    result = import_notice(config, str(NOTICES / "2026.txt"), "--year", "2027", "--yes")
+    assert result.exit_code == 1
+    assert "years disagree" in result.stderr
+    assert list(overrides.iterdir()) == []
+
+
+def test_import_notice_refuses_a_date_of_an_unannounced_year(
+    config: Path, overrides: Path, tmp_path: Path
+) -> None:
+    from tests.test_calendar_notice import INVENTED_2028
+
+    path = tmp_path / "notice-2028.txt"
+    path.write_text(INVENTED_2028, encoding="utf-8")
+    result = import_notice(config, str(path), "--yes")
+    assert result.exit_code == 1
+    assert result.stderr.startswith(f"error: {path}:3: 2027-12-31 (元旦) lies in 2027")
+    assert list(overrides.iterdir()) == []
+
+
+def test_import_notice_out_writes_to_another_folder(config: Path, overrides: Path, tmp_path: Path) -> None:
+    out = tmp_path / "staging"
+    result = import_notice(config, str(NOTICES / "2025.txt"), "--yes", "--out", str(out))
+    assert result.exit_code == 0, result.stderr
+    assert [p.name for p in out.iterdir()] == ["2025.yaml"]
+    assert list(overrides.iterdir()) == []
+
+
+def test_import_notice_reads_a_gbk_file(config: Path, overrides: Path, tmp_path: Path) -> None:
+    path = tmp_path / "notice-gbk.txt"
+    path.write_bytes((NOTICES / "2026.txt").read_text(encoding="utf-8").encode("gbk"))
+    result = import_notice(config, str(path), "--yes")
+    assert result.exit_code == 0, result.stderr
+    assert "国办发明电〔2025〕7号" in (overrides / "2026.yaml").read_text(encoding="utf-8")
+
+
+def test_import_notice_without_an_answer_writes_nothing(
+    config: Path, overrides: Path, invented_2027: Path
+) -> None:
+    result = import_notice(config, str(invented_2027), answer="")
+    assert result.exit_code == 1
+    assert list(overrides.iterdir()) == []

@@ -1,14 +1,18 @@
-"""`dutywatch calendar add-workdays DATE N` and `calendar is-workday DATE`.
+"""`dutywatch calendar add-workdays DATE N`, `calendar is-workday DATE`, `calendar import-notice FILE`.
 
 A year the calendar does not cover exits 3 and names the year (strict mode, or a year before
 the package); an answer resting on an unannounced year is printed as usual, with a warning on
 stderr that it is provisional.
+`import-notice` exits 1 on a text it cannot read whole, naming the line, and when the
+operator declines.
 """
 
 from __future__ import annotations
 
 import sys
 from datetime import date
+from pathlib import Path
+from typing import NoReturn
 
 import click
 
@@ -72,3 +76,97 @@ def _say_if_provisional(cal: WorkCalendar, first: date, last: date) -> None:
             "`dutywatch calendar import-notice FILE` when the notice is out",
             err=True,
         )
+
+
+@calendar.command("import-notice")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option(
+    "--year", type=click.IntRange(1990, 2200), help="The notice's year (required when the text has no title)."
+)
+@click.option("--yes", is_flag=True, help="Write without asking.")
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Folder of the year files (default calendar.overrides_dir); the difference is against its calendar.",
+)
+@click.option(
+    "--now",
+    "now_text",
+    hidden=True,
+    help="The instant the import takes effect (ISO 8601; default: now); for tests.",
+)
+@pass_context
+def import_notice(
+    ctx: Context, file: Path, year: int | None, yes: bool, out: Path | None, now_text: str | None
+) -> None:
+    """Write config/calendar/YYYY.yaml from the State Council's holiday notice in FILE.
+
+    The file records when it was entered: evaluations of earlier instants (a backtest) keep
+    seeing the year as it was, so they replay what the daemon knew."""
+    from monitor.calendar import load_calendar
+    from monitor.calendar_notice import NoticeError, parse_notice
+    from monitor.clock import parse_instant, utcnow
+    from monitor.notice_import import ImportRefused, plan_import, write_year_files
+    from monitor.yamlsource import SourceError
+
+    try:
+        notice = parse_notice(_read_text(file), year)
+    except UnicodeDecodeError:
+        _fail(f"{file}: neither UTF-8 nor GB18030 text; nothing written")
+    except NoticeError as exc:
+        _fail(f"{file}:{exc.line}: {exc.reason}; nothing written")
+    folder = out if out is not None else ctx.settings.calendar.overrides_dir
+    try:
+        cal = load_calendar(folder, ctx.settings.calendar.unannounced)
+    except SourceError as exc:
+        _fail(f"{exc}; nothing written")
+    try:
+        plan = plan_import(notice, cal, folder)
+    except ImportRefused as exc:
+        _fail(f"{file}:{exc.line}: {exc.reason}; nothing written")
+
+    click.echo(
+        f"{notice.name}: {len(notice.holidays())} weekdays off, {len(notice.workdays())} weekend days worked"
+    )
+    if plan.changes:
+        click.echo(f"Changes to the {plan.source} calendar of {notice.year}:")
+        for change in plan.changes:
+            click.echo(f"  {change.render()}")
+    else:
+        click.echo(f"No difference from the {plan.source} calendar of {notice.year}.")
+    for line in plan.ignored:
+        click.echo(f"  {line}")
+    for lineno, sentence in notice.advisories:
+        click.echo(f"  note: line {lineno} sets no date: {sentence}")
+    for year_file in plan.files:
+        verb = "replace" if year_file.path.exists() else "create"
+        click.echo(f"Will {verb} {year_file.path}")
+    try:
+        entered = parse_instant(now_text) if now_text else utcnow()
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--now") from None
+    for year_file in plan.files:
+        year_file.entered = entered
+    if not yes and not click.confirm("Write?", default=False):
+        click.echo("Nothing written.", err=True)
+        sys.exit(1)
+    try:
+        write_year_files(plan.files)
+    except OSError as exc:
+        _fail(f"cannot write: {exc}; nothing written")
+    for year_file in plan.files:
+        click.echo(f"wrote {year_file.path}")
+
+
+def _read_text(file: Path) -> str:
+    """The file as UTF-8, else GB18030: notices saved on Chinese Windows machines are often GBK."""
+    data = file.read_bytes()
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        return data.decode("gb18030")
+
+
+def _fail(message: str) -> NoReturn:
+    click.echo(f"error: {message}", err=True)
+    sys.exit(1)
