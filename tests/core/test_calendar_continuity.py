@@ -40,6 +40,8 @@ from monitor.tokens import create_token
 from tests.service.conftest import ROOT, free_port
 
 RULE = "case-complex-5-workdays"
+FICTIONAL = ROOT / "tests/data/fictional/2027-notice.txt"
+ENTERED = "2027-01-07T11:00:00+08:00"
 ROSTER = {
     "units": [
         {
@@ -230,8 +232,19 @@ def test_a_december_district_crosses_into_an_unannounced_year_and_the_notice_rep
         assert [(c.subject, c.change, c.level) for c in changes] == [("case:c-new", "escalated", 1)]
         told = notifications(engine)
 
-        # the notice arrives: 4 January is off, the case is due on the 6th, still overdue at level 1
-        (tmp_path / "calendar" / "2027.yaml").write_text(NOTICE, encoding="utf-8")
+        # the notice arrives (an invented one): 4 January is off, the case is due on the 6th,
+        # still overdue at level 1; the operator imports its text as published
+        imported = CliRunner().invoke(
+            cli,
+            [
+                *("--config", str(config), "calendar", "import-notice", str(FICTIONAL), "--yes"),
+                "--now",
+                ENTERED,
+            ],
+            catch_exceptions=False,
+        )
+        assert imported.exit_code == 0, imported.output
+        assert "2027-01-04  provisional: workday  → notice: rest-day (元旦)" in imported.stdout
         assert service.reload()[0]
         changes = tick(service, "2027-01-07T12:00")
         moved = [c for c in changes if c.subject == "case:c-new"]
