@@ -500,3 +500,40 @@ def test_load_calendar_raises_the_first_problem(tmp_path: Path) -> None:
     folder = _folder(tmp_path, "2027.yaml", "year: 2027\n")
     with pytest.raises(SourceError, match=r"2027\.yaml:1: name the State Council notice"):
         load_calendar(folder)
+
+
+# --- a notice takes effect when it was entered ------------------------------------------------------
+
+
+ENTERED_2027 = YEAR_2027 + "entered: 2027-01-07T11:00:00+08:00\n"
+
+
+def test_a_notice_is_in_force_from_the_instant_it_was_entered(tmp_path: Path) -> None:
+    from monitor.clock import parse_instant
+
+    cal = load_calendar(_folder(tmp_path, "2027.yaml", ENTERED_2027))
+    before = cal.as_of(parse_instant("2027-01-07T10:59:59+08:00"))
+    at = cal.as_of(parse_instant("2027-01-07T11:00:00+08:00"))
+    assert at is cal and not at.is_provisional(2027)
+    assert before.is_provisional(2027) and not before.is_official(2027)
+    assert before.is_workday(d("2027-01-09")) is False  # the notice's make-up Saturday: not yet
+    assert at.is_workday(d("2027-01-09")) is True
+    assert before is cal.as_of(parse_instant("2027-01-01T00:00:00+08:00"))  # built once
+    assert cal.entered_between(
+        parse_instant("2027-01-07T10:00+08:00"), parse_instant("2027-01-07T11:00+08:00")
+    )
+    assert not cal.entered_between(
+        parse_instant("2027-01-07T11:00+08:00"), parse_instant("2027-01-08T11:00+08:00")
+    )
+
+
+def test_a_file_without_entered_is_in_force_at_every_instant(tmp_path: Path) -> None:
+    from monitor.clock import parse_instant
+
+    cal = load_calendar(_folder(tmp_path, "2027.yaml", YEAR_2027))
+    assert cal.as_of(parse_instant("2020-01-01")) is cal
+
+
+def test_an_entered_that_is_no_instant_is_a_located_error(tmp_path: Path) -> None:
+    _, errors = load_overrides(_folder(tmp_path, "2027.yaml", YEAR_2027 + "entered: next week\n"))
+    assert len(errors) == 1 and "entered must be an ISO 8601 instant" in str(errors[0])
