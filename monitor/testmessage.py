@@ -158,19 +158,21 @@ async def send_test(
     now: datetime,
     *,
     wait_seconds: float = WAIT_SECONDS,
+    send_timeout: float | None = None,
 ) -> tuple[list[Outcome], list[TestResult]]:
     """Send the queued test rows with the dispatcher, then read their outcome from the outbox.
 
     A row another worker claimed first (the daemon's dispatcher is always polling) is sent by
-    that worker: wait up to `wait_seconds` for its outcome. The dispatcher's outcomes are
-    returned too, for the caller's metrics.
+    that worker: wait up to `wait_seconds` more for its outcome. `send_timeout` bounds this
+    dispatcher's own attempt (the API's: it may wait behind the daemon's batch); the channels'
+    own timeouts bound it otherwise. The dispatcher's outcomes are returned too, for metrics.
     """
     loop = asyncio.get_running_loop()
-    deadline = loop.time() + wait_seconds
     try:
-        outcomes = await asyncio.wait_for(dispatcher.run_once(now, only=ids), wait_seconds)
+        outcomes = await asyncio.wait_for(dispatcher.run_once(now, only=ids), send_timeout)
     except TimeoutError:  # behind a long batch on the same dispatcher: it sends the row later
         outcomes = []
+    deadline = loop.time() + wait_seconds
 
     def read() -> list[TestResult]:
         with sessions() as session:

@@ -15,6 +15,9 @@ from monitor.api.now import Now
 from monitor.testmessage import TestMessageRefused, queue_test, send_test
 
 router = APIRouter()
+# the daemon's dispatcher sends one batch at a time: behind a long one (a mail server timing out
+# on each message) the answer says `pending` rather than hold the request open
+SEND_SECONDS = 45.0
 
 
 class TestBody(BaseModel):
@@ -53,7 +56,9 @@ async def notify_test(
         return error(422, str(queued), code="invalid_test", field=queued.field)
     # the daemon's own dispatcher and channels, as alerts use them (a standby's too: the claim
     # makes sure one worker sends)
-    outcomes, found = await send_test(service.dispatcher, service.sessions, queued, now)
+    outcomes, found = await send_test(
+        service.dispatcher, service.sessions, queued, now, send_timeout=SEND_SECONDS
+    )
     for outcome in outcomes:
         service.metrics.notifications.labels(outcome.channel, outcome.status).inc()
     answer: dict[str, Any] = {
