@@ -26,6 +26,7 @@ ROUTES = [
     ("POST", "/v1/waivers", "admin"),
     ("DELETE", "/v1/waivers/1", "admin"),
     ("GET", "/v1/audit", "admin"),
+    ("POST", "/v1/notify/test", "admin"),
 ]
 # needing no token: probes and the schema; the status page signs in with a form (its own tests)
 OPEN = {"/healthz", "/readyz", "/metrics", "/openapi.json", "/", "/login", "/logout"}
