@@ -50,7 +50,7 @@ _EVENT = {"type": "object", "required": ["id", "type", "at"]}
 _EVENTS_BODY: dict[str, Any] = {
     "requestBody": {
         "required": True,
-        "description": "One event object or an array of them (DESIGN.md, Events).",
+        "description": "One event object or an array of them (docs/events.md).",
         "content": {
             "application/json": {
                 "schema": {"oneOf": [_EVENT, {"type": "array", "items": _EVENT}]},
@@ -69,7 +69,7 @@ _EVENTS_BODY: dict[str, Any] = {
 _ROSTER_BODY: dict[str, Any] = {
     "requestBody": {
         "required": True,
-        "description": "Sections units, officials, enterprises, pairings, projects (DESIGN.md, Roster).",
+        "description": "Sections units, officials, enterprises, pairings, projects (docs/roster.md).",
         "content": {"application/json": {"schema": {"type": "object"}}},
     }
 }
