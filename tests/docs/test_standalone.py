@@ -68,3 +68,20 @@ def test_the_obligations_table_in_the_repository_names_exactly_the_rule_ids() ->
     assert "宿豫政办发〔2024〕1号" in policy
     table_ids = re.findall(r"^\| `([a-z0-9-]+)` \|", obligations, flags=re.MULTILINE)
     assert sorted(table_ids) == sorted(RULE_IDS)
+
+
+LINK = re.compile(r"\]\(([^)\s]+)\)")
+
+
+def test_every_relative_link_of_the_docs_reaches_a_file_of_the_repository() -> None:
+    broken, checked = [], 0
+    for page in (p for p in tracked_files() if p.suffix == ".md"):
+        for target in LINK.findall(page.read_text(encoding="utf-8")):
+            if re.match(r"[a-z]+:", target) or target.startswith("#"):
+                continue  # a web address or an anchor of the same page
+            checked += 1
+            resolved = (page.parent / target.split("#", 1)[0]).resolve()
+            if not resolved.is_relative_to(ROOT) or not resolved.exists():
+                broken.append(f"{page.relative_to(ROOT)}: {target}")
+    assert checked > 10  # the pattern finds the links the docs hold
+    assert not broken, broken
