@@ -66,6 +66,11 @@ def test_every_command_has_a_row_of_exit_codes_and_every_row_is_a_command() -> N
         ("token revoke", ["nobody"], 1),
         ("token create", ["--name", "x", "--scopes", "root"], 2),
         ("outbox retry", [], 2),
+        ("check-config", [], 0),
+        ("report", ["--period", "2024"], 2),
+        ("alerts ack", ["99", "--by", "me", "--reason", "on it"], 1),
+        ("waiver add", ["--rule", "nope", "--subject", "s", "--reason", "r", "--approver", "a"], 2),
+        ("calendar add-workdays", ["2001-01-01", "3"], 3),
     ],
 )
 def test_the_documented_exit_code_is_the_real_one(
