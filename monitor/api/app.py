@@ -42,4 +42,5 @@ def create_app(
     app.add_middleware(BodyLimit, limit=service.settings.ingest.max_body_bytes)
     for module in (ops, intake, alerts, cases, admin, notify, status):
         app.include_router(module.router)
+    intake.document_events(app)
     return app

@@ -1,4 +1,4 @@
-"""Ingest of events (DESIGN.md "Events"): validate each record, store it once, derive query rows.
+"""Ingest of events (docs/events.md): validate each record, store it once, derive query rows.
 
 `ingest_events` answers per record. A bad record never blocks the good ones beside it;
 records are taken in order, so one batch may open a case and then give its feedback. The event

@@ -1,7 +1,7 @@
 """The ledgers (台账) officials keep in Excel or CSV, with Chinese column headings: visits,
-contacts, cases and reviews. Rows become events of the DESIGN schema; officials, enterprises and
-units are matched to the roster by id, credit code or exact name, and every unmatched or
-ambiguous row is reported by sheet, row and reason.
+contacts, cases and reviews. Rows become events of the event schema (docs/events.md);
+officials, enterprises and units are matched to the roster by id, credit code or exact name,
+and every unmatched or ambiguous row is reported by sheet, row and reason.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The roster (DESIGN.md "Roster"): units, officials, enterprises, pairings, projects.
+"""The roster (docs/roster.md): units, officials, enterprises, pairings, projects.
 
 `load_roster` checks each record's own fields; `upsert_roster` checks references against the
 file and the database together (a record that names a rejected or unknown one is rejected too)
