@@ -15,7 +15,9 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 
 from monitor.api.auth import Admin, Ingester, ServiceDep, client_of
+from monitor.api.errors import error
 from monitor.audit import record, roster_summary
+from monitor.ingest.commit import RaceNotSettled
 from monitor.ingest.outcome import RecordOutcome
 from monitor.ingest.roster import load_roster, upsert_roster
 from monitor.scheduler import IMMEDIATE_TYPES, Evaluations
@@ -102,7 +104,13 @@ async def post_events(request: Request, _: Ingester, service: ServiceDep) -> JSO
     limit = service.settings.ingest.max_batch
     if len(records) > limit:
         raise HTTPException(413, f"at most {limit} events per request, got {len(records)}")
-    outcomes = await run_in_threadpool(service.ingest, [(f"[{i}]", r) for i, r in enumerate(records)])
+    try:
+        outcomes = await run_in_threadpool(service.ingest, [(f"[{i}]", r) for i, r in enumerate(records)])
+    except RaceNotSettled as exc:
+        # nothing was stored; the same request sent again is answered against the winners
+        response = error(503, str(exc), code="unavailable")
+        response.headers["Retry-After"] = "1"
+        return response
     if any(
         o.status == "accepted" and isinstance(r, dict) and r.get("type") in IMMEDIATE_TYPES
         for r, o in zip(records, outcomes, strict=True)
