@@ -31,14 +31,17 @@ def import_files(ctx: Context, files: tuple[Path, ...]) -> None:
     from monitor.ingest.ledgers import ledger_events
     from monitor.ingest.outcome import RecordOutcome
     from monitor.ingest.roster import upsert_roster
+    from monitor.ingest.workbook import ImportLimits
     from monitor.store.db import session_factory
     from monitor.yamlsource import SourceError
 
+    ingest = ctx.settings.ingest
+    limits = ImportLimits(ingest.max_xlsx_inflated_bytes, ingest.max_import_rows)
     loaded: list[Loaded] = []
     failed = False
     for path in files:
         try:
-            loaded.append(read_file(path))
+            loaded.append(read_file(path, limits))
         except SourceError as exc:
             click.echo(f"{exc}", err=True)
             failed = True

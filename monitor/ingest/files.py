@@ -15,6 +15,7 @@ from typing import Any, Literal
 from monitor.ingest.ledgers import kind_of
 from monitor.ingest.outcome import RecordOutcome
 from monitor.ingest.roster import SECTIONS, Roster, load_roster
+from monitor.ingest.workbook import ImportLimits, check_inflation, too_many_rows
 from monitor.yamlsource import SourceError, load_yaml
 
 Kind = Literal["roster", "events", "ledger"]
@@ -131,9 +132,10 @@ def _csv(path: Path) -> Loaded:
     return Loaded(path, "roster", roster, [], problems)
 
 
-def _xlsx(path: Path) -> Loaded:
+def _xlsx(path: Path, limits: ImportLimits) -> Loaded:
     import openpyxl
 
+    check_inflation(path, limits)
     try:
         book = openpyxl.load_workbook(path, read_only=True, data_only=True)
     except Exception as exc:  # openpyxl raises many kinds for a broken file
@@ -142,6 +144,7 @@ def _xlsx(path: Path) -> Loaded:
         events: list[tuple[str, object]] = []
         sections: dict[str, list[tuple[str, dict[str, Any]]]] = {}
         ledger_rows: list[tuple[str, str, dict[str, Any]]] = []
+        kept = 0
         for sheet in book.worksheets:
             rows = sheet.iter_rows(values_only=True)
             first = next(rows, None)
@@ -153,6 +156,9 @@ def _xlsx(path: Path) -> Loaded:
             for number, row in enumerate(rows, start=2):
                 if all(c in (None, "") for c in row):
                     continue
+                kept += 1
+                if kept > limits.max_rows:
+                    raise too_many_rows(path, limits)
                 if ledger is not None:
                     cells = {h: _cell(v) for h, v in zip(header, row, strict=False) if h}
                     ledger_rows.append((f"{path}:{sheet.title}!{number}", ledger, cells))
@@ -199,8 +205,9 @@ class _Unreadable:
         self.reason = reason
 
 
-def read_file(path: Path) -> Loaded:
+def read_file(path: Path, limits: ImportLimits | None = None) -> Loaded:
     """Read one file by its extension (and, for CSV, its header); raises SourceError."""
+    limits = limits or ImportLimits()
     if not path.is_file():
         raise SourceError(str(path), 0, "no such file")
     if path.stat().st_size > MAX_FILE_BYTES:
@@ -229,7 +236,7 @@ def read_file(path: Path) -> Loaded:
     if suffix == ".csv":
         return _csv(path)
     if suffix == ".xlsx":
-        return _xlsx(path)
+        return _xlsx(path, limits)
     raise SourceError(
         str(path),
         0,
