@@ -228,7 +228,8 @@ def _jsonl(path: Path) -> Iterator[tuple[str, object]]:
                 continue
             where = f"{path}:{number}"
             try:
-                yield where, json.loads(raw.decode("utf-8"))
+                # a UTF-8 byte order mark (Windows editors write one) is not part of the first record
+                yield where, json.loads(raw.decode("utf-8-sig" if number == 1 else "utf-8"))
             except UnicodeDecodeError:
                 yield where, _Unreadable("the line is not UTF-8")
             except json.JSONDecodeError as exc:
@@ -265,7 +266,7 @@ def read_file(path: Path, limits: ImportLimits | None = None) -> Loaded:
         return Loaded(path, "events", Roster(), good, problems)
     if suffix == ".json":
         try:
-            data = json.loads(path.read_text(encoding="utf-8"))
+            data = json.loads(path.read_text(encoding="utf-8-sig"))
         except (UnicodeDecodeError, json.JSONDecodeError) as exc:
             raise SourceError(str(path), getattr(exc, "lineno", 0), f"not JSON: {exc}") from None
         items = data if isinstance(data, list) else [data]
