@@ -12,12 +12,13 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
+from sqlalchemy.orm import Session
 from starlette.exceptions import HTTPException
 
 from monitor.api.auth import Admin, Ingester, ServiceDep, client_of
 from monitor.api.errors import error
 from monitor.audit import record, roster_summary
-from monitor.ingest.commit import RaceNotSettled
+from monitor.ingest.commit import RaceNotSettled, commit_retrying
 from monitor.ingest.outcome import RecordOutcome
 from monitor.ingest.roster import load_roster, upsert_roster
 from monitor.scheduler import IMMEDIATE_TYPES, Evaluations
@@ -128,7 +129,8 @@ async def post_roster(request: Request, who: Admin, service: ServiceDep) -> JSON
 
     def upsert() -> list[RecordOutcome]:
         roster, problems = load_roster(body, "roster")
-        with service.sessions() as session:
+
+        def write(session: Session) -> list[RecordOutcome]:
             outcomes = problems + upsert_roster(session, roster)
             record(
                 session,
@@ -138,7 +140,14 @@ async def post_roster(request: Request, who: Admin, service: ServiceDep) -> JSON
                 source=source,
                 detail=roster_summary(outcomes),
             )
-            session.commit()
-        return outcomes
+            return outcomes
 
-    return results(await run_in_threadpool(upsert))
+        # two admins (or one retrying) adding the same new record race like events do
+        return commit_retrying(service.sessions, write)
+
+    try:
+        return results(await run_in_threadpool(upsert))
+    except RaceNotSettled as exc:
+        response = error(503, str(exc), code="unavailable")
+        response.headers["Retry-After"] = "1"
+        return response

@@ -79,3 +79,30 @@ def test_concurrent_requests_with_one_new_id_store_it_once_and_keep_the_rest(dae
 
 def test_concurrent_requests_with_one_id_and_other_content_see_a_conflict(daemon: Daemon) -> None:
     run_rounds(daemon, differing=True)
+
+
+def test_concurrent_roster_posts_naming_one_new_official_all_succeed(daemon: Daemon) -> None:
+    headers = {"Authorization": f"Bearer {daemon.tokens['admin']}"}
+    start = threading.Barrier(CLIENTS)
+
+    def post(i: int) -> httpx.Response:
+        roster = {
+            "officials": [
+                {"id": "o-shared", "name": "王芳", "unit": "u-spj", "role": "staff"},
+                {"id": f"o-own-{i}", "name": f"职员{i}", "unit": "u-spj", "role": "staff"},
+            ]
+        }
+        with httpx.Client(base_url=daemon.url, timeout=60, headers=headers) as client:
+            client.get("/healthz")
+            start.wait()
+            return client.post("/v1/roster", json=roster)
+
+    with ThreadPoolExecutor(CLIENTS) as pool:
+        responses = list(pool.map(post, range(CLIENTS)))
+    assert [r.status_code for r in responses] == [200] * CLIENTS, [r.text[:200] for r in responses]
+    assert all(r.json()["accepted"] == 2 for r in responses)
+    from monitor.store.models import Official
+
+    expected = {"o-shared", *(f"o-own-{i}" for i in range(CLIENTS))}
+    with daemon.service.sessions() as session:
+        assert set(session.scalars(select(Official.id).where(Official.id.in_(expected)))) == expected
