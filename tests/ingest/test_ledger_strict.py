@@ -146,3 +146,29 @@ def test_dates_as_offices_write_them(session: Session, tmp_path: Path) -> None:
         "visit-V3": datetime(2024, 10, 6, 14, 30),
         "visit-V4": datetime(2024, 10, 7, 9, 0),
     }
+
+
+def test_numeric_number_cells_are_ids_and_a_reimport_changes_nothing(
+    session: Session, tmp_path: Path
+) -> None:
+    path = workbook(
+        tmp_path / "visits.xlsx",
+        VISITS,
+        [1001, "2024-10-03", "张伟", "宿豫恒达机械有限公司", "是", ""],
+        [1002.0, "2024-10-04", "张伟", "宿豫恒达机械有限公司", "否", ""],
+    )
+    assert [o.status for o in import_ledger(session, path)] == ["accepted", "accepted"]
+    assert [o.status for o in import_ledger(session, path)] == ["duplicate", "duplicate"]
+    assert set(session.scalars(select(Event.id))) == {"visit-1001", "visit-1002"}
+
+
+def test_an_event_csv_row_with_a_cell_past_the_headings_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "events.csv"
+    path.write_text(
+        "id,type,at\nv1,visit,2024-10-15T10:00\nv2,visit,2024-10-15T10:00,o-zhang\n", encoding="utf-8"
+    )
+    loaded = read_file(path)
+    assert [ref for ref, _ in loaded.events] == [f"{path}:2"]
+    assert [str(p) for p in loaded.problems] == [
+        f"{path}:3: column D: 'o-zhang' is in a column without a heading; name the column or remove the cell"
+    ]
