@@ -470,6 +470,10 @@ def _write(session: Session, rows: _Rows, now: datetime) -> None:
     ):
         # Core executemany, one per shape of row: the ORM's bulk path costs a third of an import
         shapes: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+        if model in (Event, Case, Review):
+            # unique keys taken in one order by every transaction: two batches sharing new ids in
+            # opposite orders wait for each other instead of deadlocking (PostgreSQL)
+            values = sorted(values, key=lambda row: str(row["id"]))
         for row in values:
             shapes.setdefault(tuple(sorted(row)), []).append(row)
         for same in shapes.values():

@@ -106,3 +106,24 @@ def test_concurrent_roster_posts_naming_one_new_official_all_succeed(daemon: Dae
     expected = {"o-shared", *(f"o-own-{i}" for i in range(CLIENTS))}
     with daemon.service.sessions() as session:
         assert set(session.scalars(select(Official.id).where(Official.id.in_(expected)))) == expected
+
+
+def test_concurrent_requests_sharing_ids_in_opposite_orders_neither_deadlock_nor_fail(daemon: Daemon) -> None:
+    for round_ in range(ROUNDS):
+        shared = [visit(f"cross-{round_}-{k}") for k in range(40)]
+        batches = [
+            (shared if i % 2 else shared[::-1]) + [visit(f"cross-own-{round_}-{i}-{j}") for j in range(10)]
+            for i in range(CLIENTS)
+        ]
+        responses = post_together(daemon, batches)
+        assert [r.status_code for r in responses] == [200] * CLIENTS, [r.text[:300] for r in responses]
+        for k in range(40):
+            statuses = sorted(
+                next(r["status"] for r in response.json()["results"] if r["id"] == f"cross-{round_}-{k}")
+                for response in responses
+            )
+            assert statuses == ["accepted"] + ["duplicate"] * (CLIENTS - 1)
+        assert all(
+            all(r["status"] == "accepted" for r in response.json()["results"] if "own" in r["id"])
+            for response in responses
+        )
