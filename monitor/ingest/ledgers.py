@@ -287,10 +287,11 @@ def row_events(kind: str, row: dict[str, Any], match: Matcher) -> list[dict[str,
             )
         return events
     review = _text(row, "编号")
-    try:
-        rating = int(float(_text(row, "评分")))
-    except ValueError:
-        raise Rejection("评分", f"{_text(row, '评分')!r} is not a number 1-5") from None
+    written = _text(row, "评分")
+    # a whole number 1-5; 3.7 used to become 3 without a word
+    if not re.fullmatch(r"[1-5](\.0*)?", written):
+        raise Rejection("评分", f"{written!r} is not a whole number 1-5")
+    rating = int(float(written))
     given: dict[str, Any] = {
         "id": f"review-{review}",
         "type": "review",

@@ -172,3 +172,19 @@ def test_an_event_csv_row_with_a_cell_past_the_headings_is_refused(tmp_path: Pat
     assert [str(p) for p in loaded.problems] == [
         f"{path}:3: column D: 'o-zhang' is in a column without a heading; name the column or remove the cell"
     ]
+
+
+def test_a_rating_that_is_not_a_whole_number_1_to_5_is_refused(session: Session, tmp_path: Path) -> None:
+    header = ["编号", "日期", "单位", "评分", "渠道", "整改日期"]
+    rows = [
+        [f"R{i}", "2024-10-03", "区工信局", rating, "", ""]
+        for i, rating in enumerate([3.7, "五", 6, 4.0, "2"])
+    ]
+    path = workbook(tmp_path / "reviews.xlsx", header, *rows, title="评价台账")
+    outcomes = import_ledger(session, path)
+    assert [(o.field, o.reason) for o in outcomes if o.status == "rejected"] == [
+        ("评分", "'3.7' is not a whole number 1-5"),
+        ("评分", "'五' is not a whole number 1-5"),
+        ("评分", "'6' is not a whole number 1-5"),
+    ]
+    assert sorted(session.scalars(select(Event.id))) == ["review-R3", "review-R4"]
