@@ -27,7 +27,7 @@ def import_files(ctx: Context, files: tuple[Path, ...]) -> None:
     from monitor.clock import utcnow
     from monitor.ingest.commit import RaceNotSettled, commit_retrying
     from monitor.ingest.events import ingest_events
-    from monitor.ingest.files import Loaded, read_file
+    from monitor.ingest.files import Loaded, is_roster_file, read_file
     from monitor.ingest.ledgers import ledger_events
     from monitor.ingest.outcome import RecordOutcome
     from monitor.ingest.roster import upsert_roster
@@ -37,17 +37,18 @@ def import_files(ctx: Context, files: tuple[Path, ...]) -> None:
 
     ingest = ctx.settings.ingest
     limits = ImportLimits(ingest.max_xlsx_inflated_bytes, ingest.max_import_rows)
-    loaded: list[Loaded] = []
     failed = False
-    for path in files:
+    # references need the roster first; each file is then read just before it is stored, so an
+    # import holds one file's records at a time, whatever the number of files
+    ordered = sorted(files, key=lambda path: 0 if is_roster_file(path, limits) else 1)
+    make_session = session_factory(ctx.engine())
+    for path in ordered:
         try:
-            loaded.append(read_file(path, limits))
+            item = read_file(path, limits)
         except SourceError as exc:
             click.echo(f"{exc}", err=True)
             failed = True
-    loaded.sort(key=lambda f: 0 if f.kind == "roster" else 1)  # references need the roster first
-    make_session = session_factory(ctx.engine())
-    for item in loaded:
+            continue
 
         def work(session: Session, item: Loaded = item) -> list[RecordOutcome]:
             if item.kind == "roster":

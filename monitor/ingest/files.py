@@ -282,6 +282,39 @@ def read_file(path: Path, limits: ImportLimits | None = None) -> Loaded:
     )
 
 
+def is_roster_file(path: Path, limits: ImportLimits | None = None) -> bool:
+    """Whether a file holds a roster, from its extension and headings only, so that `import`
+    can take rosters first and then read the other files one at a time (holding one file's
+    records, not all of them). A file that cannot be peeked at is not a roster here;
+    `read_file` then says what is wrong with it."""
+    suffix = path.suffix.lower()
+    if suffix in (".yaml", ".yml"):
+        return True
+    try:
+        if suffix == ".csv":
+            with path.open(encoding="utf-8-sig", newline="") as handle:
+                header = [h.strip() for h in next(csv.reader(handle), [])]
+            return bool(header) and kind_of(path.stem, header) is None and not _is_events(header)
+        if suffix == ".xlsx":
+            import openpyxl
+
+            check_inflation(path, limits or ImportLimits())
+            book = openpyxl.load_workbook(path, read_only=True, data_only=True)
+            try:
+                for sheet in book.worksheets:
+                    first = next(sheet.iter_rows(max_row=1, values_only=True), None)
+                    if first is None:
+                        continue
+                    header = [str(h).strip() if h is not None else "" for h in first]
+                    events = sheet.title.strip().lower() == "events" or _is_events(header)
+                    return kind_of(sheet.title, header) is None and not events
+            finally:
+                book.close()
+    except Exception:  # unreadable: read_file reports it with the reason
+        return False
+    return False
+
+
 def read_roster_file(path: Path) -> tuple[Roster, list[RecordOutcome]]:
     """A roster file's records and its problems (for check-config, no database)."""
     loaded = read_file(path)
