@@ -7,6 +7,7 @@ import html
 import io
 from pathlib import Path
 
+from monitor.cellsafe import csv_row, text_cells_as_text
 from monitor.reports import MonthlyReport, UnitFigures
 
 HEADERS = [
@@ -49,7 +50,7 @@ def to_csv(report: MonthlyReport) -> str:
     for f in report.units:
         row = _row(f)
         row[-1] = "" if f.rate is None else f"{f.rate:.3f}"
-        writer.writerow(row)
+        writer.writerow(csv_row(row))
     return out.getvalue()
 
 
@@ -105,6 +106,8 @@ def to_xlsx(report: MonthlyReport, path: Path) -> None:
     notice.freeze_panes = "A2"
     notice.column_dimensions["A"].width = 14
     notice.column_dimensions["B"].width = 24
+    for sheet in book.worksheets:
+        text_cells_as_text(sheet)
     book.save(path)
 
 

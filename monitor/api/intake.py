@@ -12,10 +12,13 @@ from typing import Any
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
+from sqlalchemy.orm import Session
 from starlette.exceptions import HTTPException
 
 from monitor.api.auth import Admin, Ingester, ServiceDep, client_of
+from monitor.api.errors import error
 from monitor.audit import record, roster_summary
+from monitor.ingest.commit import RaceNotSettled, commit_retrying
 from monitor.ingest.event_examples import EXAMPLES
 from monitor.ingest.event_schema import event_components
 from monitor.ingest.outcome import RecordOutcome
@@ -124,7 +127,13 @@ async def post_events(request: Request, _: Ingester, service: ServiceDep) -> JSO
     limit = service.settings.ingest.max_batch
     if len(records) > limit:
         raise HTTPException(413, f"at most {limit} events per request, got {len(records)}")
-    outcomes = await run_in_threadpool(service.ingest, [(f"[{i}]", r) for i, r in enumerate(records)])
+    try:
+        outcomes = await run_in_threadpool(service.ingest, [(f"[{i}]", r) for i, r in enumerate(records)])
+    except RaceNotSettled as exc:
+        # nothing was stored; the same request sent again is answered against the winners
+        response = error(503, str(exc), code="unavailable")
+        response.headers["Retry-After"] = "1"
+        return response
     if any(
         o.status == "accepted" and isinstance(r, dict) and r.get("type") in IMMEDIATE_TYPES
         for r, o in zip(records, outcomes, strict=True)
@@ -142,7 +151,8 @@ async def post_roster(request: Request, who: Admin, service: ServiceDep) -> JSON
 
     def upsert() -> list[RecordOutcome]:
         roster, problems = load_roster(body, "roster")
-        with service.sessions() as session:
+
+        def write(session: Session) -> list[RecordOutcome]:
             outcomes = problems + upsert_roster(session, roster)
             record(
                 session,
@@ -152,7 +162,14 @@ async def post_roster(request: Request, who: Admin, service: ServiceDep) -> JSON
                 source=source,
                 detail=roster_summary(outcomes),
             )
-            session.commit()
-        return outcomes
+            return outcomes
 
-    return results(await run_in_threadpool(upsert))
+        # two admins (or one retrying) adding the same new record race like events do
+        return commit_retrying(service.sessions, write)
+
+    try:
+        return results(await run_in_threadpool(upsert))
+    except RaceNotSettled as exc:
+        response = error(503, str(exc), code="unavailable")
+        response.headers["Retry-After"] = "1"
+        return response
