@@ -6,7 +6,7 @@ from collections.abc import Callable
 from datetime import datetime
 
 from monitor.calendar import CalendarNotCovered
-from monitor.clock import end_of_day, local_date, start_of_day
+from monitor.clock import end_of_day, local_date, past_due, start_of_day
 from monitor.obligations.timing import Timing
 from monitor.periods import Period, PeriodKind, period_of
 from monitor.rulebook import Rule
@@ -39,7 +39,7 @@ def periods_in_view(rule: Rule, now: datetime, timing: Timing) -> list[tuple[Per
             period = period.previous()
             continue
         due = period_due(rule, period, timing)
-        if due < now and rule.expire_working_days is not None:
+        if past_due(now, due) and rule.expire_working_days is not None:
             try:
                 if timing.overdue(now, due) > rule.expire_working_days:
                     break

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date, datetime, time, timedelta
 
 from monitor.calendar import CalendarNotCovered, WorkCalendar
-from monitor.clock import end_of_day, local_date
+from monitor.clock import end_of_day, local_date, on_time, past_due
 from monitor.obligations import Obligation
 
 
@@ -28,7 +28,7 @@ class Timing:
 
     def to_due(self, now: datetime, due_at: datetime) -> int:
         """Working days left before the due time, today included while it has not ended."""
-        if now >= due_at:
+        if past_due(now, due_at):
             return 0
         today, due_day = local_date(now), local_date(due_at)
         try:
@@ -46,19 +46,19 @@ class Timing:
 
     def overdue(self, now: datetime, due_at: datetime) -> int:
         """Working days that have ended after the due day, up to now."""
-        if now < due_at:
+        if not past_due(now, due_at):
             return 0
         today = local_date(now)
-        last = today if now >= end_of_day(today, self.cutoff) else today - timedelta(days=1)
+        last = today if past_due(now, end_of_day(today, self.cutoff)) else today - timedelta(days=1)
         return self.calendar.count_workdays(local_date(due_at) + timedelta(days=1), last)
 
     def settle(self, obligation: Obligation, now: datetime, expire_working_days: int | None) -> None:
         """Set the obligation's status and working-day counts as of now."""
         due = obligation.due_at
         if obligation.met_at is not None and obligation.met_at <= now:
-            obligation.status = "met_on_time" if obligation.met_at <= due else "met_late"
+            obligation.status = "met_on_time" if on_time(obligation.met_at, due) else "met_late"
             return
-        if now < due:
+        if not past_due(now, due):
             obligation.status = "pending"
             obligation.working_days_to_due = self.to_due(now, due)
             return
