@@ -22,10 +22,13 @@ def period_due(rule: Rule, period: Period, timing: Timing) -> datetime:
     return end_of_day(period.end)
 
 
-def periods_in_view(rule: Rule, now: datetime, timing: Timing) -> list[tuple[Period, datetime]]:
+def periods_in_view(
+    rule: Rule, now: datetime, timing: Timing, due_from: datetime | None = None
+) -> list[tuple[Period, datetime]]:
     """The current period and every earlier one whose alerts have not expired, newest first.
 
-    A period whose expiry cannot be told because the calendar lacks its year is kept in view.
+    A period whose expiry cannot be told because the calendar lacks its year is kept in view, and
+    so is one due at or after `due_from` (a report's month), expired or not.
     """
     assert rule.period is not None
     kind: PeriodKind = rule.period
@@ -39,7 +42,8 @@ def periods_in_view(rule: Rule, now: datetime, timing: Timing) -> list[tuple[Per
             period = period.previous()
             continue
         due = period_due(rule, period, timing)
-        if past_due(now, due) and rule.expire_working_days is not None:
+        kept = due_from is not None and due >= due_from
+        if past_due(now, due) and rule.expire_working_days is not None and not kept:
             try:
                 if timing.overdue(now, due) > rule.expire_working_days:
                     break
