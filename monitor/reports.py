@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, time
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -88,7 +88,7 @@ def figures(
             figure.late += 1
         elif o.status in ("overdue", "missed"):
             figure.missed += 1
-    _cases(session, calendar, units, start, after)
+    _cases(session, calendar, units, start, after, settings.calendar.end_of_day)
     _reviews(session, calendar, units, start, after)
     return units
 
@@ -127,7 +127,12 @@ def duties_due(
 
 
 def _cases(
-    session: Session, calendar: WorkCalendar, units: dict[str, UnitFigures], start: datetime, after: datetime
+    session: Session,
+    calendar: WorkCalendar,
+    units: dict[str, UnitFigures],
+    start: datetime,
+    after: datetime,
+    cutoff: time,
 ) -> None:
     cases = session.execute(
         select(Case.id, Case.unit_id, Case.complexity, Case.channel, Case.received_at, Case.own_due_at).where(
@@ -170,9 +175,9 @@ def _cases(
             if own_due is not None:
                 due = own_due
             elif complexity in CASE_DAYS and channel != "hotline":
-                due = end_of_day(calendar.add_workdays(local_date(received), CASE_DAYS[complexity]))
+                due = end_of_day(calendar.add_workdays(local_date(received), CASE_DAYS[complexity]), cutoff)
             else:
-                due = end_of_day(calendar.add_workdays(local_date(received), 5))
+                due = end_of_day(calendar.add_workdays(local_date(received), 5), cutoff)
         except CalendarNotCovered:
             continue
         feedback = first_feedback.get(case_id)

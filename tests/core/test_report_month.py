@@ -3,6 +3,7 @@ the second at the month's edges, however long before the month's end it was met.
 
 from __future__ import annotations
 
+from datetime import time
 from typing import Any
 
 import pytest
@@ -14,7 +15,7 @@ from monitor.config import Settings
 from monitor.engine import DurableMatcher
 from monitor.ingest.credit_code import check_character
 from monitor.periods import parse_period
-from monitor.reports import figures
+from monitor.reports import UnitFigures, figures
 from monitor.rulebook import load_rulebook
 from monitor.store.db import session_factory
 from tests.service.conftest import ROOT
@@ -144,6 +145,11 @@ EVENTS: list[dict[str, Any]] = [
     _closed("r-early", "2026-04-12T10:00"),  # late (due at the repeat itself), weeks before May
     _case("r-next", "2026-05-01T00:00:00+08:00", E[3]),  # due at May's first second: not April's
     _case("r-open", "2026-04-20T10:00", E[4]),  # never closed: missed
+    # same-day cases of 区营商办, answered in the second of a 17:30 cut-off and just after it
+    {**_case("k-on", "2026-04-20T09:00", E[0]), "category": "融资", "unit": "u-ysb"},
+    {"id": "k-on-fb", "type": "case_feedback", "at": "2026-04-20T17:30:00.600", "case": "k-on"},
+    {**_case("k-late", "2026-04-20T09:01", E[0]), "category": "融资", "unit": "u-ysb"},
+    {"id": "k-late-fb", "type": "case_feedback", "at": "2026-04-20T17:30:01", "case": "k-late"},
 ]
 
 
@@ -154,12 +160,16 @@ def month(engine: Engine) -> Engine:
     return engine
 
 
-def _figures(engine: Engine, period: str, now: str) -> dict[str, tuple[int, int, int, int]]:
+def _units(engine: Engine, period: str, now: str, settings: Settings | None = None) -> dict[str, UnitFigures]:
     with session_factory(engine)() as session:
-        found = figures(
-            session, RULEBOOK, CALENDAR, Settings(), parse_period(period), DurableMatcher(RULEBOOK),
+        return figures(
+            session, RULEBOOK, CALENDAR, settings or Settings(), parse_period(period), DurableMatcher(RULEBOOK),
             parse_instant(now),
         )  # fmt: skip
+
+
+def _figures(engine: Engine, period: str, now: str) -> dict[str, tuple[int, int, int, int]]:
+    found = _units(engine, period, now)
     return {u: (f.due, f.on_time, f.late, f.missed) for u, f in found.items() if f.due or f.waived}
 
 
@@ -192,3 +202,10 @@ def test_a_month_still_running_counts_as_known_now(month: Engine) -> None:
     # (due, neither met nor missed); i-none and i-after are overdue either way
     assert _figures(month, "2026-04", "2026-04-30T15:59:59.6Z")["u-zs"] == (6, 3, 1, 2)
     assert _figures(month, "2026-04", "2026-04-30T15:59:59Z")["u-zs"] == (6, 2, 1, 2)
+
+
+def test_cases_answered_in_the_cutoff_second_are_in_time(month: Engine) -> None:
+    default = _units(month, "2026-04", "2026-06-01T00:00")["u-ysb"]
+    assert (default.cases, default.cases_in_time) == (2, 2)  # due 23:59:59: both in time
+    office = _units(month, "2026-04", "2026-06-01T00:00", Settings(calendar={"end_of_day": time(17, 30)}))
+    assert (office["u-ysb"].cases, office["u-ysb"].cases_in_time) == (2, 1)  # 17:30:00.6 yes, 17:30:01 no
