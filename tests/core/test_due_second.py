@@ -11,12 +11,14 @@ from typing import Any
 import pytest
 from sqlalchemy import Engine
 
+from monitor.api.cases import case_clock
 from monitor.calendar import WorkCalendar
 from monitor.clock import parse_instant
 from monitor.config import Settings
 from monitor.engine import DurableMatcher
 from monitor.evaluation import evaluate
 from monitor.rulebook import load_rulebook
+from monitor.service import Loaded
 from monitor.store.db import session_factory
 from tests.core.test_report_month import EVENTS, ROSTER, E, _case, _closed
 from tests.service.conftest import ROOT
@@ -163,3 +165,16 @@ def test_alerts_show_the_due_second_and_turn_overdue_only_after_it(district: Eng
     assert states == [("warning", "2026-04-30T23:59:59+08:00")] * 2 + [
         ("overdue", "2026-04-30T23:59:59+08:00")
     ]
+
+
+def test_the_case_api_says_overdue_only_once_the_due_second_has_ended(district: Engine) -> None:
+    loaded = Loaded(RULEBOOK, CALENDAR, DurableMatcher(RULEBOOK))
+    seen = []
+    with session_factory(district)() as session:
+        for instant in LAST_SECOND:
+            clock = case_clock(session, loaded, Settings(), "s-none", parse_instant(instant))
+            assert clock is not None
+            seen.append((clock["state"], clock["due"]))
+    # running through 23:59:59.6 (a same-day clock has no warning), overdue at 00:00:00
+    due = "2026-04-30T23:59:59+08:00"
+    assert seen == [("running", due), ("running", due), ("overdue", due)]
