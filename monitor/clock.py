@@ -47,8 +47,42 @@ def local_date(instant: datetime) -> date:
 
 
 def end_of_day(day: date, cutoff: time = time(23, 59, 59)) -> datetime:
-    """The instant a day's duty falls due in Shanghai (default 23:59:59), as aware UTC."""
+    """The instant a day's duty falls due in Shanghai (default 23:59:59), as aware UTC.
+
+    It names the due second, as the alert record shows it; compare instants with it only through
+    `on_time` and `past_due`, which count that second whole.
+    """
     return datetime.combine(day, cutoff, tzinfo=SHANGHAI).astimezone(UTC)
+
+
+ONE_SECOND = timedelta(seconds=1)
+
+
+def lapse(due_at: datetime) -> datetime:
+    """The first instant past a due time: the end of its second (23:59:59 lapses at 00:00:00).
+
+    A deadline "by the end of day D" is shown as 23:59:59 (or the cut-off, 17:30:00) to the
+    second, yet an answer at 23:59:59.6 is still within D: the due second is owed whole.
+    """
+    return due_at.replace(microsecond=0) + ONE_SECOND
+
+
+def on_time(met_at: datetime, due_at: datetime) -> bool:
+    """Whether an answer at `met_at` meets a duty due at `due_at` (any instant of its second does)."""
+    return met_at < lapse(due_at)
+
+
+def past_due(now: datetime, due_at: datetime) -> bool:
+    """Whether a duty due at `due_at`, still unmet, is overdue at `now`: from its lapse on."""
+    return now >= lapse(due_at)
+
+
+def due_passed_before(now: datetime) -> datetime:
+    """The bound for SQL: at `now`, the due times that have passed are exactly those before it.
+
+    past_due(now, d) <=> floor(now) >= floor(d) + 1s <=> d < floor(now), for any fraction of d.
+    """
+    return now.replace(microsecond=0)
 
 
 def start_of_day(day: date) -> datetime:

@@ -8,21 +8,25 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, time
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from monitor.calendar import CalendarNotCovered, WorkCalendar
-from monitor.clock import end_of_day, local_date, start_of_day
+from monitor.clock import end_of_day, local_date, on_time, start_of_day
 from monitor.config import Settings
 from monitor.engine import Matcher
-from monitor.evaluation import evaluate
+from monitor.evaluation import collect, make_timing, settle, waivers
+from monitor.obligations import Obligation, View
 from monitor.periods import Period
+from monitor.roster import RosterIndex
 from monitor.rulebook import Rulebook
 from monitor.store.models import Case, CaseEvent, Review, Unit
 
 CASE_DAYS = {"simple": 0, "complex": 5}
+# the families the report counts as duties (case and review clocks have figures of their own)
+DUTY_FAMILIES = ("pairing_activity", "unit_activity", "unit_report", "repeat_report", "project_item")
 
 
 @dataclass
@@ -70,15 +74,8 @@ def figures(
     """Each unit's figures for the period, as known at the period's end (or now, if earlier)."""
     units = {u.id: UnitFigures(u.id, u.name) for u in session.scalars(select(Unit).order_by(Unit.id))}
     start, after = start_of_day(period.start), start_of_day(period.next().start)
-    at = min(after, now)
-    evaluation = evaluate(session, rulebook, calendar, settings, at, matcher)
-    clocks = {
-        r.id
-        for r in rulebook
-        if r.obligation in ("case_clock", "case_meeting", "case_ladder", "review_rectification")
-    }
-    for o in evaluation.obligations:
-        if o.rule in clocks or o.unit_id not in units or not start <= o.due_at < after:
+    for o in duties_due(session, rulebook, calendar, settings, start, after, min(after, now)):
+        if o.unit_id not in units:
             continue
         figure = units[o.unit_id]
         if o.status == "waived":
@@ -91,13 +88,51 @@ def figures(
             figure.late += 1
         elif o.status in ("overdue", "missed"):
             figure.missed += 1
-    _cases(session, calendar, units, start, after)
+    _cases(session, calendar, units, start, after, settings.calendar.end_of_day)
     _reviews(session, calendar, units, start, after)
     return units
 
 
+def duties_due(
+    session: Session,
+    rulebook: Rulebook,
+    calendar: WorkCalendar,
+    settings: Settings,
+    start: datetime,
+    after: datetime,
+    at: datetime,
+) -> list[Obligation]:
+    """Every duty due in [start, after), whatever became of it, settled as known at `at`.
+
+    Not the tick's evaluation: that one drops what was met more than RECENT ago or has expired,
+    so an item due on the 9th and done on the 10th was missing from the month's figures. Case
+    and review clocks are counted apart (`_cases`, `_reviews`).
+    """
+    timing = make_timing(calendar, settings, rulebook)
+    view = View(session, at, timing, RosterIndex.load(session), settings.cases, due_from=start)
+    rules = [r for r in rulebook if r.obligation in DUTY_FAMILIES]
+    by_rule = collect(view, rules, [], set())
+    waived = waivers(session)
+    out: list[Obligation] = []
+    for rule in rules:
+        for obligation in by_rule.get(rule.id, []):
+            if not start <= obligation.due_at < after:
+                continue
+            try:
+                settle(obligation, rule, timing, at, waived)
+            except CalendarNotCovered:
+                continue  # as the evaluation does: a duty whose status cannot be told is left out
+            out.append(obligation)
+    return out
+
+
 def _cases(
-    session: Session, calendar: WorkCalendar, units: dict[str, UnitFigures], start: datetime, after: datetime
+    session: Session,
+    calendar: WorkCalendar,
+    units: dict[str, UnitFigures],
+    start: datetime,
+    after: datetime,
+    cutoff: time,
 ) -> None:
     cases = session.execute(
         select(Case.id, Case.unit_id, Case.complexity, Case.channel, Case.received_at, Case.own_due_at).where(
@@ -140,13 +175,13 @@ def _cases(
             if own_due is not None:
                 due = own_due
             elif complexity in CASE_DAYS and channel != "hotline":
-                due = end_of_day(calendar.add_workdays(local_date(received), CASE_DAYS[complexity]))
+                due = end_of_day(calendar.add_workdays(local_date(received), CASE_DAYS[complexity]), cutoff)
             else:
-                due = end_of_day(calendar.add_workdays(local_date(received), 5))
+                due = end_of_day(calendar.add_workdays(local_date(received), 5), cutoff)
         except CalendarNotCovered:
             continue
         feedback = first_feedback.get(case_id)
-        if feedback is not None and feedback <= due:
+        if feedback is not None and on_time(feedback, due):
             figure.cases_in_time += 1
         late_by = calendar.count_workdays(local_date(due), local_date(feedback)) - 1 if feedback else 3
         if case_id in escalated or late_by >= 2:

@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import ColumnElement, func, select, true
 from sqlalchemy.orm import Session
 
-from monitor.clock import SHANGHAI, local_date, start_of_day
+from monitor.clock import SHANGHAI, due_passed_before, local_date, past_due, start_of_day
 from monitor.rulebook import Rulebook
 from monitor.store.models import (
     OPEN_STATES,
@@ -224,7 +224,7 @@ def status(
         )
         if o.status == "overdue":
             figure.overdue.append(duty)
-        elif o.status == UNKNOWN or now <= o.due_at < end:  # an unknown due time may be this week
+        elif o.status == UNKNOWN or (not past_due(now, o.due_at) and o.due_at < end):  # unknown: may be soon
             figure.due_this_week.append(duty)
     # every open case, however far its due time (a case's clock is what the page is for)
     for o in session.scalars(
@@ -243,7 +243,8 @@ def status(
         .where(
             ObligationRecord.due_at >= month_start,
             ObligationRecord.status.in_(DECIDED),
-            (ObligationRecord.due_at <= now) | ObligationRecord.status.in_(("met_on_time", "met_late")),
+            (ObligationRecord.due_at < due_passed_before(now))
+            | ObligationRecord.status.in_(("met_on_time", "met_late")),
             in_units,
         )
         .group_by(ObligationRecord.unit_id, ObligationRecord.status)

@@ -4,10 +4,10 @@ Between two ticks an answer of `evaluate` can change for two reasons only:
 
 - **new data**: events (their subjects are named by `monitor/changes.py`), the roster, waivers,
   config and rules;
-- **time**: a pending duty falls due (its `due_at` passes); a met case duty leaves the recent
-  window (`met_at + RECENT`); and at the day's boundaries — local midnight (working days to due,
-  periods coming into view) and the end-of-day cut-off (working days overdue, expiry) —
-  everything may move.
+- **time**: a pending duty falls due (the second of its `due_at` ends: `clock.lapse`); a met
+  case duty leaves the recent window (`met_at + RECENT`); and at the day's boundaries — local
+  midnight (working days to due, periods coming into view) and the end of the cut-off's second
+  (working days overdue, expiry) — everything may move.
 
 So a tick that crosses no day boundary, and whose config, rules, roster and waivers did not
 change, starts from the last evaluation (`Baseline`, kept in memory by the leader) and
@@ -36,7 +36,7 @@ from sqlalchemy.orm import Session
 
 from monitor.calendar import CalendarNotCovered, WorkCalendar
 from monitor.changes import Changes
-from monitor.clock import local_date, start_of_day
+from monitor.clock import lapse, local_date, start_of_day
 from monitor.config import Settings
 from monitor.evaluation import (
     Alert,
@@ -109,7 +109,8 @@ class Baseline:
     tally: Counter[tuple[str, str, str]] = field(default_factory=Counter)  # (rule, unit, status)
     open_cases: Counter[tuple[str, str]] = field(default_factory=Counter)  # (rule, status)
     firing: Counter[tuple[str, str, str]] = field(default_factory=Counter)  # (rule, state, level)
-    due: list[tuple[datetime, Key]] = field(default_factory=list)  # heap of pending due times
+    # heap of the instants pending duties turn overdue (`lapse`: the due second counts whole)
+    due: list[tuple[datetime, Key]] = field(default_factory=list)
     leaving: list[tuple[datetime, Key]] = field(default_factory=list)  # heap of window ends
 
     @classmethod
@@ -136,7 +137,8 @@ class Baseline:
             roster=evaluation.roster,
             verdicts=evaluation.verdicts,
             waived=waived,
-            horizon=horizon(at, timing.end_of(local_date(at))),
+            # the day's working-day counts move when its cut-off second has ended
+            horizon=horizon(at, lapse(timing.end_of(local_date(at)))),
             full_at=at,
             calendar=calendar,
         )
@@ -166,7 +168,7 @@ class Baseline:
         scope = scope_of(family, obligation.subject) if family in SCOPED else ""
         self.scopes.setdefault(obligation.rule, {}).setdefault(scope, set()).add(key)
         if obligation.status == "pending":
-            heapq.heappush(self.due, (obligation.due_at, key))
+            heapq.heappush(self.due, (lapse(obligation.due_at), key))
         if family in WINDOWED and obligation.met_at is not None:
             heapq.heappush(self.leaving, (obligation.met_at + RECENT, key))
 
@@ -306,9 +308,13 @@ class Baseline:
                 self._add(obligation)
             # time: duties falling due, met ones leaving the window
             while self.due and self.due[0][0] <= now:
-                due_at, key = heapq.heappop(self.due)
+                lapses, key = heapq.heappop(self.due)
                 obligation = self.obligations.get(key)
-                if obligation is not None and obligation.status == "pending" and obligation.due_at == due_at:
+                if (
+                    obligation is not None
+                    and obligation.status == "pending"
+                    and lapse(obligation.due_at) == lapses
+                ):
                     self._count(obligation, -1)
                     settle(obligation, self.rulebook[obligation.rule], self.timing, now, self.waived)
                     self._count(obligation, 1)

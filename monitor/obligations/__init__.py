@@ -65,3 +65,8 @@ class View:
     # enterprises. None means every subject.
     enterprises: frozenset[str] | None = None
     case_ids: frozenset[str] | None = None
+    # The monthly report's view (monitor/reports.py): every duty due at or after this instant stays
+    # in view, however long ago it was met or expired, so that a month's figures count each duty
+    # due in it. Honoured by the families the report counts as duties: periodic ones, project
+    # items and repeated reports. None: the tick's view (met duties leave it after RECENT).
+    due_from: datetime | None = None

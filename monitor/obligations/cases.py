@@ -321,7 +321,10 @@ def repeat_report_obligations(view: View, rule: Rule) -> list[Obligation]:
     ):
         satisfied = [at for at, sat in closes.get(case_id, []) if sat in SATISFIED and at > repeat_at]
         met_at = min(satisfied) if satisfied else None
-        if met_at is not None and met_at <= now - RECENT:
+        # met ones leave after RECENT, except from a report's month (due at the repeat, kept however
+        # long ago met)
+        kept = view.due_from is not None and repeat_at >= view.due_from
+        if met_at is not None and met_at <= now - RECENT and not kept:
             continue
         period = period_of("month", local_date(repeat_at)).label
         key = (f"enterprise:{enterprise_id}", period)

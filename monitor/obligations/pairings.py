@@ -19,7 +19,7 @@ def pairing_obligations(view: View, rule: Rule) -> list[Obligation]:
     session, now, timing, roster = view.session, view.now, view.timing, view.roster
     out: list[Obligation] = []
     seen: set[tuple[str, str]] = set()
-    for period, due, _gap in periods_in_view(rule, now, timing):  # calendar dates: never a gap
+    for period, due, _gap in periods_in_view(rule, now, timing, view.due_from):  # calendar dates: no gap
         start, end = utc_bounds(period)
         fulfils = and_(
             Activity.enterprise_id == Pairing.enterprise_id,

@@ -6,7 +6,7 @@ from collections.abc import Callable
 from datetime import datetime
 
 from monitor.calendar import CalendarNotCovered
-from monitor.clock import end_of_day, local_date, start_of_day
+from monitor.clock import end_of_day, local_date, past_due, start_of_day
 from monitor.obligations.timing import Timing
 from monitor.periods import Period, PeriodKind, period_of
 from monitor.rulebook import Rule
@@ -26,10 +26,13 @@ def period_due(rule: Rule, period: Period, timing: Timing) -> tuple[datetime, in
     return end_of_day(period.end), None
 
 
-def periods_in_view(rule: Rule, now: datetime, timing: Timing) -> list[tuple[Period, datetime, int | None]]:
+def periods_in_view(
+    rule: Rule, now: datetime, timing: Timing, due_from: datetime | None = None
+) -> list[tuple[Period, datetime, int | None]]:
     """The current period and every earlier one whose alerts have not expired, newest first.
 
-    A period whose expiry cannot be told because the calendar lacks its year is kept in view.
+    A period whose expiry cannot be told because the calendar lacks its year is kept in view, and
+    so is one due at or after `due_from` (a report's month), expired or not.
     """
     assert rule.period is not None
     kind: PeriodKind = rule.period
@@ -43,8 +46,15 @@ def periods_in_view(rule: Rule, now: datetime, timing: Timing) -> list[tuple[Per
             period = period.previous()
             continue
         due, gap = period_due(rule, period, timing)
+        kept = due_from is not None and due >= due_from
         expire = rule.expire_working_days
-        if gap is None and due < now and expire is not None and timing.overdue_known(now, due)[0] > expire:
+        if (
+            gap is None
+            and not kept
+            and expire is not None
+            and past_due(now, due)
+            and timing.overdue_known(now, due)[0] > expire
+        ):
             break
         out.append((period, due, gap))
         period = period.previous()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy import or_, select
 
+from monitor.clock import local_date
 from monitor.obligations import Obligation, View
 from monitor.obligations.cases import RECENT
 from monitor.rulebook import Rule
@@ -12,10 +13,15 @@ from monitor.store.models import Project, ProjectItem
 
 def project_item_obligations(view: View, rule: Rule) -> list[Obligation]:
     now = view.now
+    in_view = or_(ProjectItem.done_at.is_(None), ProjectItem.done_at > now - RECENT)
+    if view.due_from is not None:
+        # a report's month counts its items however long ago they were done; an item is due at
+        # the end of its date, so dates from due_from's own on cover every item due from then
+        in_view = or_(in_view, ProjectItem.due >= local_date(view.due_from))
     query = (
         select(ProjectItem.project_id, ProjectItem.id, ProjectItem.name, ProjectItem.due, ProjectItem.done_at)
         .join(Project, Project.id == ProjectItem.project_id)
-        .where(or_(ProjectItem.done_at.is_(None), ProjectItem.done_at > now - RECENT))
+        .where(in_view)
     )
     out: list[Obligation] = []
     for project_id, item_id, item_name, due, done_at in view.session.execute(query):

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date, datetime, time, timedelta
 
 from monitor.calendar import CalendarNotCovered, WorkCalendar
-from monitor.clock import end_of_day, local_date
+from monitor.clock import end_of_day, local_date, on_time, past_due
 from monitor.obligations import Obligation
 
 
@@ -50,7 +50,7 @@ class Timing:
 
     def to_due(self, now: datetime, due_at: datetime) -> int:
         """Working days left before the due time, today included while it has not ended."""
-        if now >= due_at:
+        if past_due(now, due_at):
             return 0
         today, due_day = local_date(now), local_date(due_at)
         try:
@@ -68,10 +68,10 @@ class Timing:
 
     def overdue(self, now: datetime, due_at: datetime) -> int:
         """Working days that have ended after the due day, up to now."""
-        if now < due_at:
+        if not past_due(now, due_at):
             return 0
         today = local_date(now)
-        last = today if now >= end_of_day(today, self.cutoff) else today - timedelta(days=1)
+        last = today if past_due(now, end_of_day(today, self.cutoff)) else today - timedelta(days=1)
         return self.calendar.count_workdays(local_date(due_at) + timedelta(days=1), last)
 
     def overdue_known(self, now: datetime, due_at: datetime) -> tuple[int, int | None]:
@@ -96,18 +96,18 @@ class Timing:
         met_at = obligation.met_at
         if obligation.calendar_gap is not None:
             # due_at is only a lower bound: an answer before it is surely on time, else unknown
-            if met_at is not None and met_at <= now and met_at <= due:
+            if met_at is not None and met_at <= now and on_time(met_at, due):
                 obligation.status = "met_on_time"
             else:
                 obligation.status = "uncomputable"
             return
         due_day = local_date(due)
         if met_at is not None and met_at <= now:
-            obligation.status = "met_on_time" if met_at <= due else "met_late"
+            obligation.status = "met_on_time" if on_time(met_at, due) else "met_late"
             obligation.provisional = obligation.provisional or self.provisional(due_day, due_day)
             return
         obligation.provisional = obligation.provisional or self.provisional(due_day, local_date(now))
-        if now < due:
+        if not past_due(now, due):
             try:
                 obligation.working_days_to_due = self.to_due(now, due)
             except CalendarNotCovered as missing:

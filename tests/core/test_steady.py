@@ -155,3 +155,96 @@ def test_steady_ticks_commit_what_full_evaluations_commit(
         for service in services:
             service.close()
         drop()
+
+
+ENTERPRISE = "91321311MA00B10J7H"
+# instants of 2026-03-31 and the next midnight, Shanghai time, on both sides of each due second
+FINE_TIMES = (
+    "2026-03-31T08:00", "2026-03-31T17:29:59.9", "2026-03-31T17:30:00", "2026-03-31T17:30:00.6",
+    "2026-03-31T17:30:01", "2026-03-31T18:00:00", "2026-03-31T18:00:00.6", "2026-03-31T18:00:01",
+    "2026-03-31T18:00:01.5", "2026-03-31T23:59:59", "2026-03-31T23:59:59.6", "2026-04-01T00:00:00",
+    "2026-04-01T00:00:00.5",
+)  # fmt: skip
+
+
+def _case(case: str, at: str, channel: str, due: str | None = None) -> dict[str, Any]:
+    opened = {
+        "id": f"{case}-open", "type": "case_opened", "at": at, "case": case, "enterprise": ENTERPRISE,
+        "channel": channel, "complexity": "simple", "category": "用工", "unit": "u-spj",
+    }  # fmt: skip
+    return opened if due is None else {**opened, "due": due}
+
+
+def _feedback(case: str, at: str) -> dict[str, Any]:
+    return {"id": f"{case}-fb", "type": "case_feedback", "at": at, "case": case}
+
+
+@pytest.mark.timeout(600)
+@pytest.mark.parametrize("cutoff", ["17:30:00", "23:59:59"])
+def test_steady_ticks_switch_a_duty_at_the_end_of_its_due_second(
+    db_url: str, tmp_path: Path, cutoff: str
+) -> None:
+    """Hotline orders due at 18:00:00 (mid-day: only the steady tick's heap turns them overdue)
+    and same-day cases due at the cut-off, ticked around each due second with fractions."""
+    other_url, drop = _second_database(db_url)
+    calendar = {"overrides_dir": ROOT / "config/calendar", "end_of_day": time.fromisoformat(cutoff)}
+    steady = Service(settings_for(db_url, tmp_path, calendar=calendar, full_evaluation_seconds=86_400))
+    full = Service(settings_for(other_url, tmp_path, calendar=calendar, full_evaluation_seconds=0))
+    services = (steady, full)
+    end = f"2026-03-31T{cutoff}"
+    events = [
+        _case("h-unmet", "2026-03-31T09:00", "hotline", "2026-03-31T18:00:00"),
+        _case("h-frac", "2026-03-31T09:01", "hotline", "2026-03-31T18:00:00.250"),
+        _feedback("h-frac", "2026-03-31T18:00:00.900"),  # within the due second: on time
+        _case("h-late", "2026-03-31T09:02", "hotline", "2026-03-31T18:00:00"),
+        _feedback("h-late", "2026-03-31T18:00:01"),
+        _case("s-unmet", "2026-03-31T10:00", "window"),
+        _case("s-last", "2026-03-31T10:01", "window"),
+        _feedback("s-last", f"{end}.600"),  # in the cut-off's second: on time
+    ]
+    events.sort(key=lambda e: parse_instant(e["at"]))
+    try:
+        roster = yaml.safe_load((EXAMPLES / "roster.yaml").read_text(encoding="utf-8"))
+        for service in services:
+            with service.sessions() as session:
+                upsert_roster(session, load_roster(roster, "roster.yaml")[0])
+                session.commit()
+        statuses: dict[str, dict[str, str]] = {}
+        fed = 0
+        for text_at in FINE_TIMES:
+            at = parse_instant(text_at)
+            batch = []
+            while fed < len(events) and parse_instant(events[fed]["at"]) <= at:
+                batch.append(events[fed])
+                fed += 1
+            if batch:
+                for service in services:
+                    _ingest(service, batch, at)
+            evaluation = steady.tick(at)
+            full.tick(at)
+            assert [t.record() for t in steady.last_changes] == [t.record() for t in full.last_changes], at
+            for model, columns in ((AlertRecord, ALERT_COLUMNS), (ObligationRecord, OBLIGATION_COLUMNS)):
+                assert _table(steady, model, columns) == _table(full, model, columns), (at, model)
+            mine = {
+                o.subject.partition(":")[2]: o.status
+                for o in evaluation.obligations
+                if o.rule in ("hotline-order-deadline", "case-simple-same-day")
+            }
+            statuses[text_at] = mine
+            if text_at in ("2026-03-31T18:00:00.6", "2026-03-31T18:00:01"):
+                # the mid-day switch is the steady path's own: no day boundary forces a full one
+                assert evaluation.delta is not None, text_at
+        assert statuses["2026-03-31T18:00:00.6"]["h-unmet"] == "pending"
+        assert statuses["2026-03-31T18:00:01"]["h-unmet"] == "overdue"
+        assert statuses["2026-03-31T18:00:01"]["h-frac"] == "met_on_time"
+        assert statuses["2026-03-31T18:00:00.6"]["h-late"] == "pending"
+        assert statuses["2026-03-31T18:00:01"]["h-late"] == "met_late"
+        lapse_at = "2026-03-31T17:30:01" if cutoff == "17:30:00" else "2026-04-01T00:00:00"
+        before = "2026-03-31T17:30:00.6" if cutoff == "17:30:00" else "2026-03-31T23:59:59.6"
+        assert statuses[before]["s-unmet"] == "pending"
+        assert statuses[lapse_at]["s-unmet"] == "overdue"
+        assert statuses[lapse_at]["s-last"] == "met_on_time"
+    finally:
+        for service in services:
+            service.close()
+        drop()

@@ -7,7 +7,7 @@ from datetime import date, datetime, time
 import pytest
 
 from monitor.calendar import CalendarNotCovered, WorkCalendar
-from monitor.clock import SHANGHAI, end_of_day
+from monitor.clock import SHANGHAI, due_passed_before, end_of_day, lapse, on_time, past_due
 from monitor.obligations import Obligation
 from monitor.obligations.timing import Timing
 
@@ -89,6 +89,106 @@ def test_days_left_into_an_uncovered_year_are_a_lower_bound_when_no_warning_depe
     )
     with pytest.raises(CalendarNotCovered):
         timing.to_due(at("2026-12-10T10:00"), due)  # fewer than 20 known: a warning may depend on it
+
+
+# --- the due second counts whole (monitor/clock.py: lapse, on_time, past_due) -----------------
+
+
+def utc(text: str) -> datetime:
+    return datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
+def test_an_answer_in_the_last_second_of_the_due_day_is_on_time() -> None:
+    due = end_of_day(date(2026, 3, 31))  # shown as 2026-03-31T23:59:59+08:00
+    assert lapse(due) == utc("2026-03-31T16:00:00Z")
+    assert on_time(utc("2026-03-31T15:59:59Z"), due)
+    assert on_time(utc("2026-03-31T15:59:59.6Z"), due)  # 23:59:59.6 in Shanghai
+    assert on_time(utc("2026-03-31T15:59:59.999999Z"), due)
+    assert not on_time(utc("2026-03-31T16:00:00Z"), due)
+    assert not on_time(datetime.fromisoformat("2026-04-01T00:00:00.000001+08:00"), due)
+
+
+def test_a_duty_is_overdue_only_once_its_due_second_has_ended() -> None:
+    due = end_of_day(date(2026, 3, 31))
+    assert not past_due(utc("2026-03-31T15:59:59Z"), due)  # 23:59:59 itself
+    assert not past_due(utc("2026-03-31T15:59:59.999999Z"), due)
+    assert past_due(utc("2026-03-31T16:00:00Z"), due)
+    # the same instant written in another offset is the same instant
+    assert past_due(datetime.fromisoformat("2026-04-01T01:00:00+09:00"), due)
+    assert not past_due(datetime.fromisoformat("2026-04-01T00:59:59.6+09:00"), due)
+
+
+def test_a_due_time_with_a_fraction_owes_its_whole_second() -> None:
+    due = at("2026-03-31T18:00:00.250")  # a hotline order's own due time
+    assert on_time(at("2026-03-31T18:00:00.900"), due)
+    assert not on_time(at("2026-03-31T18:00:01"), due)
+    assert not past_due(at("2026-03-31T18:00:00.999"), due)
+    assert past_due(at("2026-03-31T18:00:01"), due)
+
+
+def test_sql_bound_agrees_with_past_due() -> None:
+    """`due < due_passed_before(now)` is how SQL asks past_due: the two must never disagree."""
+    dues = [at("2026-03-31T23:59:59"), at("2026-03-31T23:59:59.5"), at("2026-04-01T00:00")]
+    nows = [at("2026-03-31T23:59:59.4"), at("2026-03-31T23:59:59.9"), at("2026-04-01T00:00")]
+    nows += [at("2026-04-01T00:00:00.7"), at("2026-04-01T00:00:01")]
+    for due in dues:
+        for now in nows:
+            assert (due < due_passed_before(now)) == past_due(now, due), (due, now)
+
+
+@pytest.mark.parametrize(
+    ("met", "status"),
+    [
+        ("2026-03-31T15:59:59Z", "met_on_time"),
+        ("2026-03-31T15:59:59.6Z", "met_on_time"),
+        ("2026-03-31T16:00:00Z", "met_late"),
+    ],
+)
+def test_settle_counts_the_due_second_as_on_time(timing: Timing, met: str, status: str) -> None:
+    ob = Obligation("r", "s", None, "unit:u", "u", due_at=end_of_day(date(2026, 3, 31)), met_at=utc(met))
+    timing.settle(ob, utc("2026-04-02T00:00:00Z"), None)
+    assert ob.status == status
+
+
+@pytest.mark.parametrize(
+    ("now", "status", "to_due", "overdue"),
+    [
+        ("2026-03-31T15:59:59Z", "pending", 1, 0),  # 23:59:59: the day is still owed
+        ("2026-03-31T15:59:59.6Z", "pending", 1, 0),
+        ("2026-03-31T16:00:00Z", "overdue", 0, 0),  # 00:00:00 of 04-01: overdue, no day ended yet
+        ("2026-04-01T15:59:59.6Z", "overdue", 0, 0),  # 04-01 still running at 23:59:59.6
+        ("2026-04-01T16:00:00Z", "overdue", 0, 1),  # 04-01 has ended
+    ],
+)
+def test_settle_an_unmet_duty_on_both_sides_of_the_due_second(
+    timing: Timing, now: str, status: str, to_due: int, overdue: int
+) -> None:
+    ob = Obligation("r", "s", None, "unit:u", "u", due_at=end_of_day(date(2026, 3, 31)))
+    timing.settle(ob, utc(now), None)
+    assert (ob.status, ob.working_days_to_due, ob.working_days_overdue) == (status, to_due, overdue)
+
+
+@pytest.mark.parametrize(
+    ("instant", "met_status", "unmet_status", "overdue_days"),
+    [
+        ("2026-03-31T17:29:59.9", "met_on_time", "pending", 0),
+        ("2026-03-31T17:30:00", "met_on_time", "pending", 0),
+        ("2026-03-31T17:30:00.999", "met_on_time", "pending", 0),
+        ("2026-03-31T17:30:01", "met_late", "overdue", 0),
+        ("2026-04-01T17:30:00.5", "met_late", "overdue", 0),  # 04-01 has not ended at its cut-off second
+        ("2026-04-01T17:30:01", "met_late", "overdue", 1),
+    ],
+)
+def test_with_a_cutoff_the_cutoff_second_is_still_the_due_day(
+    instant: str, met_status: str, unmet_status: str, overdue_days: int
+) -> None:
+    office = Timing(WorkCalendar(), time(17, 30))
+    due = office.end_of(date(2026, 3, 31))
+    met = Obligation("r", "s", None, "unit:u", "u", due_at=due, met_at=at(instant))
+    office.settle(met, at(instant), None)
+    unmet = Obligation("r", "s", None, "unit:u", "u", due_at=due)
+    office.settle(unmet, at(instant), None)
+    assert (met.status, unmet.status, unmet.working_days_overdue) == (met_status, unmet_status, overdue_days)
 
 
 # --- years not yet announced: provisional marks and, in strict mode, duties set aside ------------

@@ -14,7 +14,7 @@ from sqlalchemy import Engine
 from monitor.alerting import commit_evaluation
 from monitor.api.status import COOKIE
 from monitor.calendar import WorkCalendar
-from monitor.clock import SHANGHAI, parse_instant
+from monitor.clock import SHANGHAI, parse_instant, past_due
 from monitor.config import Settings
 from monitor.engine import DurableMatcher
 from monitor.evaluation import evaluate
@@ -39,7 +39,8 @@ def test_week_ends_on_the_next_monday_in_shanghai() -> None:
     assert week_end(parse_instant("2024-12-31T09:00")) == datetime(2025, 1, 6, tzinfo=SHANGHAI)
 
 
-@pytest.mark.parametrize("instant", ["2024-12-18T10:00", "2024-12-31T18:00"])
+# the last: pairing duties of December are due at 23:59:59 and still owed in its last second
+@pytest.mark.parametrize("instant", ["2024-12-18T10:00", "2024-12-31T18:00", "2024-12-31T23:59:59.6"])
 def test_the_page_shows_what_the_evaluation_found(engine: Engine, instant: str) -> None:
     """Each unit's overdue duties, duties due this week, open cases and on-time rate on the page
     are those of the evaluation the tick committed, recounted here from its obligations."""
@@ -67,21 +68,24 @@ def test_the_page_shows_what_the_evaluation_found(engine: Engine, instant: str) 
             cases.setdefault(unit, set()).add(o.subject.removeprefix("case:"))
         elif o.status == "overdue":
             overdue[unit] += 1
-        elif o.status == "pending" and now <= o.due_at < end:
+        elif o.status == "pending" and not past_due(now, o.due_at) and o.due_at < end:
             this_week[unit] += 1
         if o.due_at >= month_start and (
-            o.status in ("met_on_time", "met_late") or (o.status in ("overdue", "missed") and o.due_at <= now)
+            o.status in ("met_on_time", "met_late")
+            or (o.status in ("overdue", "missed") and past_due(now, o.due_at))
         ):
             decided[unit] += 1
             on_time[unit] += o.status == "met_on_time"
 
     assert sum(overdue.values()) > 0 and sum(len(c) for c in cases.values()) > 0  # a page worth testing
+    if instant.endswith("23:59:59.6"):
+        assert sum(this_week.values()) > 0  # the duties due at 23:59:59 are still due, not gone
     for unit_id, figure in units.items():
         assert len(figure.overdue) == overdue[unit_id], unit_id
         assert len(figure.due_this_week) == this_week[unit_id], unit_id
         assert {c.case_id for c in figure.cases} == cases.get(unit_id, set()), unit_id
         assert (figure.on_time, figure.decided) == (on_time[unit_id], decided[unit_id]), unit_id
-        assert all(now <= d.due_at < end for d in figure.due_this_week)
+        assert all(not past_due(now, d.due_at) and d.due_at < end for d in figure.due_this_week)
         # most urgent first: overdue cases before running ones, higher levels first
         assert [c.overdue for c in figure.cases] == sorted((c.overdue for c in figure.cases), reverse=True)
     # the units with the most overdue duties lead the page

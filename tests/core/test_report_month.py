@@ -1,0 +1,211 @@
+"""The monthly report counts every duty due in its month, met on time, late or not at all, to
+the second at the month's edges, however long before the month's end it was met."""
+
+from __future__ import annotations
+
+from datetime import time
+from typing import Any
+
+import pytest
+from sqlalchemy import Engine
+
+from monitor.calendar import WorkCalendar
+from monitor.clock import parse_instant
+from monitor.config import Settings
+from monitor.engine import DurableMatcher
+from monitor.ingest.credit_code import check_character
+from monitor.periods import parse_period
+from monitor.reports import UnitFigures, figures
+from monitor.rulebook import load_rulebook
+from monitor.store.db import session_factory
+from tests.service.conftest import ROOT
+from tests.test_demo import _ingest
+
+RULEBOOK = load_rulebook(ROOT / "rules")
+CALENDAR = WorkCalendar()
+E = [f"91321311MA1XYA00{i}" + check_character(f"91321311MA1XYA00{i}") for i in range(1, 6)]
+
+
+def _unit(uid: str, name: str) -> dict[str, Any]:
+    return {"id": uid, "name": name, "kind": "department", "head": f"{uid}-head", "leader": "o-leader"}
+
+
+def _official(oid: str, unit: str, role: str) -> dict[str, Any]:
+    return {"id": oid, "name": oid, "unit": unit, "role": role}
+
+
+ROSTER: dict[str, Any] = {
+    "units": [
+        _unit("u-gxj", "区工信局"),
+        _unit("u-ysb", "区营商办"),
+        _unit("u-spj", "区行政审批局"),
+        _unit("u-zhzx", "区综合指挥调度中心"),
+        _unit("u-zs", "区招商服务中心"),
+        _unit("u-fgj", "区发改局"),
+        _unit("u-zfb", "区作风办"),
+    ],
+    "officials": [
+        _official("o-leader", "u-ysb", "district_leader"),
+        *(_official(f"{u}-head", u, "unit_head") for u in ("u-gxj", "u-ysb", "u-spj", "u-zhzx", "u-zs")),
+        *(_official(f"{u}-head", u, "unit_head") for u in ("u-fgj", "u-zfb")),
+        _official("o-zhang", "u-gxj", "staff"),
+        _official("o-li", "u-zfb", "staff"),
+        _official("o-pm", "u-zs", "project_manager"),
+    ],
+    "enterprises": [
+        {"id": e, "name": f"企业{i}", "town": "顺河街道", "above_scale": True} for i, e in enumerate(E)
+    ],
+    "pairings": [
+        {"official": "o-zhang", "enterprise": E[0], "from": "2026-01-01"},
+        {"official": "o-li", "enterprise": E[1], "from": "2026-01-01"},
+    ],
+    "projects": [
+        {
+            "id": "p1",
+            "name": "恒达智能装备产业园项目",
+            "leader": "o-leader",
+            "unit": "u-zs",
+            "manager": "o-pm",
+            "items": [
+                {"id": "i-9", "name": "立项备案", "due": "2026-04-09"},  # done on the 10th: late
+                {"id": "i-on", "name": "用地预审", "due": "2026-04-20"},
+                {"id": "i-early", "name": "规划许可", "due": "2026-04-30"},  # done in March
+                {"id": "i-last", "name": "施工许可", "due": "2026-04-30"},  # done at 23:59:59.6
+                {"id": "i-none", "name": "环评批复", "due": "2026-04-24"},  # never done
+                {"id": "i-after", "name": "能评批复", "due": "2026-04-28"},  # done in May
+                {"id": "i-next", "name": "竣工验收", "due": "2026-05-01"},  # May's, though done in April
+                {"id": "i-march", "name": "项目签约", "due": "2026-03-31"},  # March's, though done in April
+            ],
+        }
+    ],
+}
+
+
+def _done(item: str, at: str) -> dict[str, Any]:
+    return {"id": f"{item}-done", "type": "project_item_done", "at": at, "project": "p1", "item": item}
+
+
+def _case(case: str, at: str, enterprise: str) -> dict[str, Any]:
+    return {
+        "id": f"{case}-open", "type": "case_opened", "at": at, "case": case, "enterprise": enterprise,
+        "channel": "window", "complexity": "simple", "category": "用工", "unit": "u-fgj",
+    }  # fmt: skip
+
+
+def _closed(case: str, at: str) -> dict[str, Any]:
+    return {
+        "id": f"{case}-closed",
+        "type": "case_closed",
+        "at": at,
+        "case": case,
+        "satisfaction": "satisfied",
+    }
+
+
+def _report(unit: str, at: str, kind: str) -> dict[str, Any]:
+    return {
+        "id": f"{unit}-{kind}",
+        "type": "report",
+        "at": at,
+        "unit": unit,
+        "kind": kind,
+        "period": "2026-03",
+    }
+
+
+EVENTS: list[dict[str, Any]] = [
+    _done("i-early", "2026-03-15T10:00"),
+    _done("i-9", "2026-04-10T10:00"),
+    _done("i-on", "2026-04-20T16:00"),
+    _done("i-march", "2026-04-01T09:00"),
+    _done("i-next", "2026-04-30T10:00"),
+    _done("i-last", "2026-04-30T15:59:59.6Z"),  # 23:59:59.6 in Shanghai
+    _done("i-after", "2026-05-03T10:00"),
+    # pairing: the April visit (it counts as a contact too) in the month's last second; o-li nothing
+    {
+        "id": "v1",
+        "type": "visit",
+        "at": "2026-04-30T15:59:59.6Z",
+        "official": "o-zhang",
+        "enterprise": E[0],
+        "talked_with_head": True,
+    },
+    # the bimonthly coordination meeting of March-April, in its last second
+    {"id": "cm1", "type": "coordination_meeting", "at": "2026-04-30T23:59:59.600+08:00", "unit": "u-gxj"},
+    # March's notices on bad reviews are due by the end of 2026-04-15 (the 10th working day)
+    _report("u-spj", "2026-04-15T15:59:59.6Z", "bad_reviews"),  # 23:59:59.6: on time
+    _report("u-ysb", "2026-04-15T16:00:00Z", "bad_reviews"),  # 00:00:00 of the 16th: late
+    # (区综合指挥调度中心 never publishes March's hotline notice: missed)
+    # repeated reports, each due at the repeat: earlier cases of the same category closed first
+    *(_case(f"a{i}", "2026-03-02T10:00", e) for i, e in enumerate(E[1:5])),
+    *(_closed(f"a{i}", "2026-03-05T10:00") for i in range(4)),
+    _case("r-last", "2026-04-30T23:59:59+08:00", E[1]),  # due at April's last second
+    _closed("r-last", "2026-04-30T23:59:59.600+08:00"),  # on time
+    _case("r-early", "2026-04-10T10:00", E[2]),
+    _closed("r-early", "2026-04-12T10:00"),  # late (due at the repeat itself), weeks before May
+    _case("r-next", "2026-05-01T00:00:00+08:00", E[3]),  # due at May's first second: not April's
+    _case("r-open", "2026-04-20T10:00", E[4]),  # never closed: missed
+    # same-day cases of 区营商办, answered in the second of a 17:30 cut-off and just after it
+    {**_case("k-on", "2026-04-20T09:00", E[0]), "category": "融资", "unit": "u-ysb"},
+    {"id": "k-on-fb", "type": "case_feedback", "at": "2026-04-20T17:30:00.600", "case": "k-on"},
+    {**_case("k-late", "2026-04-20T09:01", E[0]), "category": "融资", "unit": "u-ysb"},
+    {"id": "k-late-fb", "type": "case_feedback", "at": "2026-04-20T17:30:01", "case": "k-late"},
+]
+
+
+@pytest.fixture
+def month(engine: Engine) -> Engine:
+    outcomes = _ingest(engine, ROSTER, EVENTS, "2026-06-01T00:00")
+    assert [o for o in outcomes if o.status != "accepted"] == []
+    return engine
+
+
+def _units(engine: Engine, period: str, now: str, settings: Settings | None = None) -> dict[str, UnitFigures]:
+    with session_factory(engine)() as session:
+        return figures(
+            session, RULEBOOK, CALENDAR, settings or Settings(), parse_period(period), DurableMatcher(RULEBOOK),
+            parse_instant(now),
+        )  # fmt: skip
+
+
+def _figures(engine: Engine, period: str, now: str) -> dict[str, tuple[int, int, int, int]]:
+    found = _units(engine, period, now)
+    return {u: (f.due, f.on_time, f.late, f.missed) for u, f in found.items() if f.due or f.waived}
+
+
+def test_every_duty_due_in_the_month_is_counted_whatever_became_of_it(month: Engine) -> None:
+    assert _figures(month, "2026-04", "2026-06-01T00:00") == {
+        # items: i-9 late; i-on, i-early, i-last on time; i-none and i-after (done in May, after
+        # the month's end) missed; i-next is May's, i-march March's
+        "u-zs": (6, 3, 1, 2),
+        # the coordination meeting and the monthly visit (and contact) in the last second
+        "u-gxj": (3, 3, 0, 0),
+        "u-zfb": (2, 0, 0, 2),  # o-li's monthly visit and contact
+        "u-spj": (1, 1, 0, 0),
+        "u-ysb": (1, 0, 1, 0),
+        "u-zhzx": (1, 0, 0, 1),
+        # repeats: r-last on time in the last second, r-early late, r-open missed; r-next is May's
+        "u-fgj": (3, 1, 1, 1),
+    }
+
+
+def test_the_months_edges_fall_to_the_second(month: Engine) -> None:
+    may = _figures(month, "2026-05", "2026-06-01T00:00")
+    assert may["u-fgj"][0] == 1  # r-next, due at 00:00:00 of 1 May
+    assert may["u-zs"] == (1, 1, 0, 0)  # i-next, done in April: on time; i-after is April's
+    march = _figures(month, "2026-03", "2026-06-01T00:00")
+    assert march["u-zs"] == (1, 0, 0, 1)  # i-march: not done by March's end
+
+
+def test_a_month_still_running_counts_as_known_now(month: Engine) -> None:
+    # at 23:59:59.6 of 30 April the item done then is on time; at 23:59:59 it is still pending
+    # (due, neither met nor missed); i-none and i-after are overdue either way
+    assert _figures(month, "2026-04", "2026-04-30T15:59:59.6Z")["u-zs"] == (6, 3, 1, 2)
+    assert _figures(month, "2026-04", "2026-04-30T15:59:59Z")["u-zs"] == (6, 2, 1, 2)
+
+
+def test_cases_answered_in_the_cutoff_second_are_in_time(month: Engine) -> None:
+    default = _units(month, "2026-04", "2026-06-01T00:00")["u-ysb"]
+    assert (default.cases, default.cases_in_time) == (2, 2)  # due 23:59:59: both in time
+    office = _units(month, "2026-04", "2026-06-01T00:00", Settings(calendar={"end_of_day": time(17, 30)}))
+    assert (office["u-ysb"].cases, office["u-ysb"].cases_in_time) == (2, 1)  # 17:30:00.6 yes, 17:30:01 no
