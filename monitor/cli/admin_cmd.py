@@ -7,18 +7,23 @@ import sys
 
 import click
 from sqlalchemy import select, update
+from sqlalchemy.orm import Session
 
 from monitor.audit import ACTIONS, MAX_LIMIT, as_json, cli_actor, entries, record
 from monitor.cli import Context, pass_context
 from monitor.cli.output import table
 from monitor.clock import iso_shanghai, utcnow
 from monitor.obligations import STATUSES
+from monitor.rulebook import RULE_IDS
 from monitor.store.db import session_factory
 from monitor.store.models import OPEN_STATES, AlertRecord, Notification
 
 FORMAT = click.option(
     "--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True
 )
+# a misspelt value would otherwise filter to an empty table and exit 0: click refuses it (exit 2)
+ALERT_STATES = ("warning", "overdue", "resolved")
+RULE = click.Choice(RULE_IDS)
 
 
 @click.group()
@@ -27,8 +32,8 @@ def alerts() -> None:
 
 
 @alerts.command("list")
-@click.option("--state", help="warning, overdue or resolved (default: all but resolved)")
-@click.option("--rule")
+@click.option("--state", type=click.Choice(ALERT_STATES), help="Default: all but resolved.")
+@click.option("--rule", type=RULE)
 @click.option("--unit")
 @click.option("--level", type=int)
 @FORMAT
@@ -194,8 +199,8 @@ def silence() -> None:
 
 
 @silence.command("add")
-@click.option("--rule")
-@click.option("--unit")
+@click.option("--rule", type=RULE)
+@click.option("--unit", help="A unit id of the roster.")
 @click.option("--subject", help="Exact, or a prefix ending in '*'.")
 @click.option("--start", "start_text", help="ISO 8601 (default: now).")
 @click.option("--end", "end_text", required=True, help="ISO 8601.")
@@ -230,6 +235,7 @@ def silence_add(
     if not (rule or unit or subject):
         raise click.UsageError("a silence needs at least one of --rule, --unit, --subject")
     with session_factory(ctx.engine())() as session:
+        _refuse_unknown_targets(session, unit, subject)
         row = Silence(
             rule=rule,
             unit_id=unit,
@@ -262,6 +268,18 @@ def silence_add(
         )
         session.commit()
         click.echo(f"silence {row.id} until {iso_shanghai(end)}")
+
+
+def _refuse_unknown_targets(session: Session, unit: str | None, subject: str | None) -> None:
+    """A silence on a unit or subject nobody has would mute nothing: a usage error (exit 2)."""
+    from monitor.store.models import Unit
+    from monitor.subjects import subject_problem
+
+    if unit and session.get(Unit, unit) is None:
+        raise click.BadParameter(f"no unit {unit!r} in the roster (give a unit id)", param_hint="'--unit'")
+    problem = subject_problem(session, subject) if subject else None
+    if problem:
+        raise click.BadParameter(problem, param_hint="'--subject'")
 
 
 @silence.command("list")
@@ -319,7 +337,7 @@ def waiver() -> None:
 
 
 @waiver.command("add")
-@click.option("--rule", required=True)
+@click.option("--rule", type=RULE, required=True)
 @click.option("--subject", required=True, help="As in the alert record, e.g. pairing:o-zhang:9132…")
 @click.option("--period", default="", help="YYYY-MM, YYYY-Bn, YYYY-Hn, YYYY; empty for a clock.")
 @click.option("--reason", required=True)
@@ -386,7 +404,7 @@ def obligations() -> None:
 
 @obligations.command("list")
 @click.option("--unit")
-@click.option("--rule")
+@click.option("--rule", type=RULE)
 @click.option("--period")
 @click.option("--status", type=click.Choice(STATUSES))
 @click.option("--limit", default=1000, show_default=True)

@@ -1,0 +1,98 @@
+"""Commands refuse what they cannot act on: a misspelt choice, a silence on nobody.
+
+`alerts list --state firing` printed an empty table with exit 0 (the API answers 422); `silence
+add` accepted a unit, rule or subject that exists nowhere, muting nothing. Both are usage errors
+now, exit 2, naming the option and the value.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from monitor.cli import cli
+
+ROOT = Path(__file__).resolve().parent.parent
+EXAMPLES = [str(ROOT / "config/examples/roster.yaml"), str(ROOT / "config/examples/events.jsonl")]
+SILENCE = ["silence", "add", "--end", "2099-01-01T00:00", "--by", "值班", "--reason", "系统迁移"]
+
+
+def run(db_url: str, *args: str) -> tuple[int, str]:
+    result = CliRunner().invoke(cli, ["--db", db_url, *args], catch_exceptions=False)
+    return result.exit_code, result.output
+
+
+@pytest.fixture
+def example_db(db_url: str) -> str:
+    code, output = run(db_url, "import", *EXAMPLES)
+    assert code == 0, output
+    return db_url
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("alerts", "list", "--state", "firing"),
+        ("alerts", "list", "--rule", "pairing-monthly-visits"),
+        ("obligations", "list", "--rule", "pairing-monthly-visits"),
+        ("obligations", "list", "--status", "late"),
+        ("outbox", "list", "--status", "failed"),
+        ("audit", "list", "--action", "ack"),
+        ("waiver", "add", "--subject", "unit:u-gxj", "--reason", "r", "--approver", "a", "--rule", "nope"),
+        ("evaluate", "--at", "2024-12-31T18:00", "--lang", "fr"),
+        ("evaluate", "--at", "2024-12-31T18:00", "--format", "yaml"),
+        ("report", "--period", "2024-12", "--format", "pdf"),
+    ],
+)
+def test_a_value_outside_an_options_choices_is_a_usage_error(tmp_path: Path, args: tuple[str, ...]) -> None:
+    code, output = run(f"sqlite:///{tmp_path / 'd.db'}", *args)
+    assert code == 2, output
+    option, value = args[-2:]  # the refused option comes last
+    assert f"Invalid value for '{option}'" in output and repr(value) in output
+
+
+def test_alerts_list_takes_each_state_it_knows(example_db: str) -> None:
+    assert run(example_db, "evaluate", "--at", "2024-12-31T18:00", "--commit")[0] == 0
+    code, output = run(example_db, "alerts", "list", "--state", "overdue")
+    assert code == 0 and "overdue" in output
+    code, output = run(example_db, "alerts", "list", "--state", "warning", "--rule", "project-item-deadline")
+    assert code == 0
+
+
+@pytest.mark.parametrize(
+    ("args", "option", "said"),
+    [
+        (("--unit", "u-nowhere"), "--unit", "no unit 'u-nowhere' in the roster"),
+        (("--rule", "pairing-monthly-visits"), "--rule", "'pairing-monthly-visits' is not one of"),
+        (("--subject", "case:C209912999"), "--subject", "no case 'C209912999'"),
+        (("--subject", "pairing:o-ldr1:91321311MA00B10J7X"), "--subject", "no pairing"),
+        (("--subject", "C202312000"), "--subject", "'C202312000' is not a subject"),
+        (("--subject", "kase:*"), "--subject", "'kase:*' matches no subject"),
+    ],
+)
+def test_silence_add_refuses_a_target_that_exists_nowhere(
+    example_db: str, args: tuple[str, ...], option: str, said: str
+) -> None:
+    code, output = run(example_db, *SILENCE, *args)
+    assert code == 2, output
+    assert f"Invalid value for '{option}'" in output and said in output
+    assert run(example_db, "silence", "list", "--format", "json")[1].strip() == "[]"
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("--unit", "u-gxj"),
+        ("--rule", "case-escalation", "--unit", "u-spj"),
+        ("--subject", "case:C202312000"),
+        ("--subject", "pairing:o-ldr1:91321311MA00B10J7H"),
+        ("--subject", "case:C2024*"),
+        ("--subject", "pair*"),
+    ],
+)
+def test_silence_add_takes_a_target_the_roster_or_store_knows(example_db: str, args: tuple[str, ...]) -> None:
+    code, output = run(example_db, *SILENCE, *args)
+    assert code == 0, output
+    assert output.startswith("silence 1 until")
