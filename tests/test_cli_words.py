@@ -96,3 +96,46 @@ def test_silence_add_takes_a_target_the_roster_or_store_knows(example_db: str, a
     code, output = run(example_db, *SILENCE, *args)
     assert code == 0, output
     assert output.startswith("silence 1 until")
+
+
+BROKEN_2027 = """\
+year: 2027
+holiday: [2027-01-01]
+entered: next week
+holidays:
+  - 2027-01-01
+  - 2027-02-30
+  - 2026-12-31
+  - 2027-10-01
+workdays:
+  - 2027-10-01
+  - 2027-10-02
+"""
+
+
+def test_check_config_lists_every_calendar_problem_in_plain_words(tmp_path: Path) -> None:
+    overrides = tmp_path / "calendar"
+    overrides.mkdir()
+    (overrides / "2027.yaml").write_text(BROKEN_2027, encoding="utf-8")
+    (overrides / "2028.yaml").write_text("year: 2029\nnotice: x\nworkdays: 2028-01-01\n", encoding="utf-8")
+    config = tmp_path / "dutywatch.yaml"
+    config.write_text(
+        f"rules_dir: {ROOT / 'rules'}\ncalendar:\n  overrides_dir: {overrides}\n", encoding="utf-8"
+    )
+    result = CliRunner().invoke(cli, ["--config", str(config), "check-config"], catch_exceptions=False)
+    assert result.exit_code == 1
+    lines = result.stdout.splitlines()
+    first, second = overrides / "2027.yaml", overrides / "2028.yaml"
+    assert lines == [
+        f"{first}:2: unknown key 'holiday' (use year, notice, holidays, workdays, entered)",
+        f"{first}:1: name the State Council notice this year copies",
+        f"{first}:3: entered must be an ISO 8601 instant: "
+        + lines[2].partition("entered must be an ISO 8601 instant: ")[2],
+        f"{first}:6: '2027-02-30' is not a date in 2027",
+        f"{first}:7: 2026-12-31 is not a date in 2027",
+        f"{first}:9: dates both holiday and workday: 2027-10-01",
+        f"{second}:1: the file 2028.yaml must hold the year 2028, not 2029",
+        f"{second}:3: workdays must be a list of dates",
+    ]
+    assert "datetime" not in result.output
+    assert "8 problem(s)" in result.stderr
