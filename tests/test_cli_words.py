@@ -7,12 +7,15 @@ now, exit 2, naming the option and the value.
 
 from __future__ import annotations
 
+import json
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
 
 from monitor.cli import cli
+from monitor.clock import local_date, utcnow
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = [str(ROOT / "config/examples/roster.yaml"), str(ROOT / "config/examples/events.jsonl")]
@@ -139,3 +142,20 @@ def test_check_config_lists_every_calendar_problem_in_plain_words(tmp_path: Path
     ]
     assert "datetime" not in result.output
     assert "8 problem(s)" in result.stderr
+
+
+def test_demo_end_summarises_the_alerts_at_the_end_of_that_day(db_url: str) -> None:
+    code, output = run(db_url, "demo", "--end", "2024-12-31")
+    assert code == 0, output
+    summary = next(line for line in output.splitlines() if " alerts at " in line)
+    assert "alerts at 2024-12-31T23:59:59+08:00" in summary
+    code, evaluated = run(db_url, "evaluate", "--at", "2024-12-31T23:59:59", "--format", "json")
+    assert code == 0
+    assert summary.startswith(f"{len(json.loads(evaluated))} alerts at ")
+
+
+def test_demo_end_in_the_future_is_not_summarised_at_now(tmp_path: Path) -> None:
+    day = local_date(utcnow()) + timedelta(days=40)
+    code, output = run(f"sqlite:///{tmp_path / 'd.db'}", "demo", "--end", day.isoformat())
+    assert code == 0, output
+    assert f"alerts at {day.isoformat()}T23:59:59+08:00" in output
