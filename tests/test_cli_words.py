@@ -159,3 +159,23 @@ def test_demo_end_in_the_future_is_not_summarised_at_now(tmp_path: Path) -> None
     code, output = run(f"sqlite:///{tmp_path / 'd.db'}", "demo", "--end", day.isoformat())
     assert code == 0, output
     assert f"alerts at {day.isoformat()}T23:59:59+08:00" in output
+
+
+def test_a_second_ack_keeps_the_first_and_audit_list_shows_both_reasons(example_db: str) -> None:
+    assert run(example_db, "evaluate", "--at", "2024-12-31T18:00", "--commit")[0] == 0
+    alert = json.loads(run(example_db, "alerts", "list", "--format", "json")[1])[0]
+    assert alert["acks"] == []
+    for who, reason in (("张三", "已协调，周五前办结"), ("李四", "改由区营商办牵头")):
+        code, output = run(example_db, "alerts", "ack", str(alert["id"]), "--by", who, "--reason", reason)
+        assert code == 0, output
+    listed = {a["id"]: a for a in json.loads(run(example_db, "alerts", "list", "--format", "json")[1])}
+    assert [(a["by"], a["reason"]) for a in listed[alert["id"]]["acks"]] == [
+        ("张三", "已协调，周五前办结"),
+        ("李四", "改由区营商办牵头"),
+    ]
+    assert listed[alert["id"]]["acked_by"] == "李四"
+    code, table = run(example_db, "audit", "list")
+    assert code == 0 and "reason" in table.splitlines()[0]
+    assert "已协调，周五前办结" in table and "改由区营商办牵头" in table
+    entries = json.loads(run(example_db, "audit", "list", "--action", "alert.ack", "--format", "json")[1])
+    assert [e["reason"] for e in entries] == ["改由区营商办牵头", "已协调，周五前办结"]

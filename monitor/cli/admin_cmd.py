@@ -9,6 +9,7 @@ import click
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+from monitor.acks import ack_history, acknowledge
 from monitor.audit import ACTIONS, MAX_LIMIT, as_json, cli_actor, entries, record
 from monitor.cli import Context, pass_context
 from monitor.cli.output import table
@@ -48,6 +49,7 @@ def alerts_list(
             stmt = stmt.where(column == value)
     with session_factory(ctx.engine())() as session:
         rows = list(session.scalars(stmt))
+        acks = ack_history(session, rows)
     if fmt == "json":
         click.echo(
             json.dumps(
@@ -62,6 +64,7 @@ def alerts_list(
                         "due": iso_shanghai(r.due_at),
                         "recipients": r.recipients,
                         "acked_by": r.acked_by,
+                        "acks": acks.get(r.id, []),  # every acknowledgement since it fired, oldest first
                         "inhibited_by": r.inhibited_by,
                     }
                     for r in rows
@@ -104,15 +107,7 @@ def alerts_ack(ctx: Context, alert_id: int, who: str, reason: str) -> None:
         if row is None:
             click.echo(f"error: no alert {alert_id}", err=True)
             sys.exit(1)
-        row.acked_by, row.acked_at, row.ack_reason = who, utcnow(), reason
-        record(
-            session,
-            "alert.ack",
-            f"alert {alert_id}",
-            actor=cli_actor(),
-            source="cli",
-            detail={"rule": row.rule, "subject": row.subject, "by": who, "reason": reason},
-        )
+        acknowledge(session, row, who=who, reason=reason, actor=cli_actor(), source="cli")
         session.commit()
     click.echo(f"acknowledged {alert_id}")
 
@@ -454,5 +449,5 @@ def audit_list(ctx: Context, since_text: str | None, action: str | None, limit: 
     if fmt == "json":
         click.echo(json.dumps(items, ensure_ascii=False, indent=2))
         return
-    rows = [[i["at"], i["actor"], i["action"], i["target"], i["source"]] for i in items]
-    click.echo(table(["at", "actor", "action", "target", "source"], rows, max_width=50))
+    rows = [[i["at"], i["actor"], i["action"], i["target"], i["source"], i["reason"] or "-"] for i in items]
+    click.echo(table(["at", "actor", "action", "target", "source", "reason"], rows, max_width=50))
