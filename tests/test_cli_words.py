@@ -47,6 +47,9 @@ def example_db(db_url: str) -> str:
         ("evaluate", "--at", "2024-12-31T18:00", "--lang", "fr"),
         ("evaluate", "--at", "2024-12-31T18:00", "--format", "yaml"),
         ("report", "--period", "2024-12", "--format", "pdf"),
+        ("obligations", "list", "--period", "2024-13"),
+        ("backtest", "--to", "2024-12-02", "--from", "2024-12-1x"),
+        ("backtest", "--from", "2024-12-01", "--to", "2024-12-02", "--at", "9h"),
     ],
 )
 def test_a_value_outside_an_options_choices_is_a_usage_error(tmp_path: Path, args: tuple[str, ...]) -> None:

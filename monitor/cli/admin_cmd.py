@@ -397,10 +397,22 @@ def obligations() -> None:
     """Obligation statuses as the daemon last committed them."""
 
 
+def _period_label(_: click.Context, __: click.Parameter, value: str | None) -> str | None:
+    """A period label (YYYY-MM, YYYY-Bn, YYYY-Hn, YYYY), or a usage error: not an empty table."""
+    from monitor.periods import parse_period
+
+    if value is not None:
+        try:
+            parse_period(value)
+        except ValueError as exc:
+            raise click.BadParameter(str(exc)) from None
+    return value
+
+
 @obligations.command("list")
 @click.option("--unit")
 @click.option("--rule", type=RULE)
-@click.option("--period")
+@click.option("--period", callback=_period_label, help="YYYY-MM, YYYY-Bn, YYYY-Hn or YYYY.")
 @click.option("--status", type=click.Choice(STATUSES))
 @click.option("--limit", default=1000, show_default=True)
 @FORMAT
