@@ -33,7 +33,7 @@ CONTEXT = {
     "received": "2024-10-08 09:30",
     "previous_closed": "2024-09-01 10:00",
     "review_id": "R1",
-    "rating": 1,
+    "rating": 1,  # one star, one working day: the singular is checked
     "project_name": "智能装备产业园",
     "item_name": "环评批复",
 }
@@ -98,6 +98,7 @@ def test_message_says_what_is_true(rule: Rule, shape: Shape, lang: str) -> None:
     else:
         stated = [int(n) for n in re.findall(r"level (\d+)", message)]
         assert ("[Reminder]" in message) == (state == "warning"), message
+        assert "(s)" not in message and not re.search(r"\b1 (working days|stars)\b", message), message
     assert stated == ([level] if level else []), f"level {level} but the message says {stated}: {message}"
     assert SHOWN_DUE in message, f"the due time is not shown: {message}"
     assert not re.search(r"\d{4}-\d\d-\d\dT\d", message), f"an ISO instant where people read: {message}"
