@@ -48,6 +48,9 @@ def example_db(db_url: str) -> str:
         ("evaluate", "--at", "2024-12-31T18:00", "--format", "yaml"),
         ("report", "--period", "2024-12", "--format", "pdf"),
         ("obligations", "list", "--period", "2024-13"),
+        ("obligations", "list", "--limit", "-1"),
+        ("outbox", "list", "--limit", "0"),
+        ("alerts", "list", "--level", "10"),
         ("backtest", "--to", "2024-12-02", "--from", "2024-12-1x"),
         ("backtest", "--from", "2024-12-01", "--to", "2024-12-02", "--at", "9h"),
     ],
@@ -56,7 +59,8 @@ def test_a_value_outside_an_options_choices_is_a_usage_error(tmp_path: Path, arg
     code, output = run(f"sqlite:///{tmp_path / 'd.db'}", *args)
     assert code == 2, output
     option, value = args[-2:]  # the refused option comes last
-    assert f"Invalid value for '{option}'" in output and repr(value) in output
+    said = output.partition(f"Invalid value for '{option}': ")[2]
+    assert value in said, output
 
 
 def test_alerts_list_takes_each_state_it_knows(example_db: str) -> None:

@@ -36,7 +36,7 @@ def alerts() -> None:
 @click.option("--state", type=click.Choice(ALERT_STATES), help="Default: all but resolved.")
 @click.option("--rule", type=RULE)
 @click.option("--unit")
-@click.option("--level", type=int)
+@click.option("--level", type=click.IntRange(0, 9))  # as the API: levels are 0-5, 9 at most
 @FORMAT
 @pass_context
 def alerts_list(
@@ -119,7 +119,7 @@ def outbox() -> None:
 
 @outbox.command("list")
 @click.option("--status", type=click.Choice(["queued", "sending", "sent", "dead"]))
-@click.option("--limit", default=100, show_default=True)
+@click.option("--limit", type=click.IntRange(min=1), default=100, show_default=True)
 @FORMAT
 @pass_context
 def outbox_list(ctx: Context, status: str | None, limit: int, fmt: str) -> None:
@@ -414,7 +414,7 @@ def _period_label(_: click.Context, __: click.Parameter, value: str | None) -> s
 @click.option("--rule", type=RULE)
 @click.option("--period", callback=_period_label, help="YYYY-MM, YYYY-Bn, YYYY-Hn or YYYY.")
 @click.option("--status", type=click.Choice(STATUSES))
-@click.option("--limit", default=1000, show_default=True)
+@click.option("--limit", type=click.IntRange(min=1), default=1000, show_default=True)
 @FORMAT
 @pass_context
 def obligations_list(
