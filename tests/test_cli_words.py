@@ -8,6 +8,7 @@ now, exit 2, naming the option and the value.
 from __future__ import annotations
 
 import json
+import re
 from datetime import timedelta
 from pathlib import Path
 
@@ -186,3 +187,21 @@ def test_a_second_ack_keeps_the_first_and_audit_list_shows_both_reasons(example_
     assert "已协调，周五前办结" in table and "改由区营商办牵头" in table
     entries = json.loads(run(example_db, "audit", "list", "--action", "alert.ack", "--format", "json")[1])
     assert [e["reason"] for e in entries] == ["改由区营商办牵头", "已协调，周五前办结"]
+
+
+@pytest.mark.parametrize("lang", ["zh", "en"])
+def test_every_message_of_the_example_district_says_what_is_true(example_db: str, lang: str) -> None:
+    """End to end: the messages evaluation writes for a real store, at instants around deadlines."""
+    checked = 0
+    for at in ("2024-10-11T09:00", "2024-11-01T09:00", "2024-12-31T18:00"):
+        code, output = run(example_db, "evaluate", "--at", at, "--lang", lang, "--format", "json")
+        assert code == 0, output
+        for alert in json.loads(output):
+            message = alert["message"]
+            assert not re.search(r"(?<![\d.])0 ?(个工作日|working day)", message), message
+            stated = re.findall(r"第(\d+)级" if lang == "zh" else r"level (\d+)", message)
+            assert [int(n) for n in stated] == ([alert["level"]] if alert["level"] else []), message
+            assert alert["due"][:16].replace("T", " ") in message, message
+            assert not re.search(r"\d{4}-\d\d-\d\dT\d", message), message
+            checked += 1
+    assert checked > 100
