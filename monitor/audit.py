@@ -102,6 +102,8 @@ def as_json(entry: AuditEntry) -> dict[str, Any]:
         "target": entry.target,
         "detail": entry.detail,
         "source": entry.source,
+        # why, said by whoever acknowledged, silenced or waived: read without opening `detail`
+        "reason": entry.detail.get("reason") if isinstance(entry.detail, dict) else None,
     }
 
 

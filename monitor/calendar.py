@@ -26,10 +26,11 @@ from pathlib import Path
 from typing import Literal
 
 import chinese_calendar
+import yaml
 
 from monitor.clock import parse_instant
 from monitor.statutory import statutory_rest_days
-from monitor.yamlsource import SourceError, load_yaml_mapping
+from monitor.yamlsource import SourceError, YamlDocument, load_yaml_mapping
 
 Unannounced = Literal["provisional", "strict"]
 
@@ -220,7 +221,11 @@ _OVERRIDE_KEYS = ("year", "notice", "holidays", "workdays", "entered")
 
 
 def load_overrides(directory: Path) -> tuple[list[YearOverride], list[SourceError]]:
-    """Read every `YYYY.yaml` in the directory; problems come back as file:line errors."""
+    """Read every `YYYY.yaml` in the directory; problems come back as file:line errors.
+
+    Every problem of a file is reported in the one run (a file with any is not loaded): an
+    operator fixing a notice's file should not learn of its mistakes one `check-config` at a time.
+    """
     overrides: list[YearOverride] = []
     errors: list[SourceError] = []
     if not directory.is_dir():
@@ -231,65 +236,78 @@ def load_overrides(directory: Path) -> tuple[list[YearOverride], list[SourceErro
         except SourceError as exc:
             errors.append(exc)
             continue
-        data = doc.data
-        # A misspelt key (`holiday:`) would otherwise drop its dates without a word.
-        unknown = [key for key in data if key not in _OVERRIDE_KEYS]
-        if unknown:
-            errors.append(
-                doc.error((unknown[0],), f"unknown key {unknown[0]!r} (use {', '.join(_OVERRIDE_KEYS)})")
-            )
-            continue
-        year = data.get("year")
-        if not isinstance(year, int) or not 1990 <= year <= 2200:
-            errors.append(doc.error(("year",), "year must be a four-digit integer"))
-            continue
-        if path.stem != str(year):
-            errors.append(
-                doc.error(("year",), f"the file {path.name} must hold the year {path.stem}, not {year}")
-            )
-            continue
-        notice = data.get("notice")
-        if not isinstance(notice, str) or not notice.strip():
-            errors.append(doc.error(("notice",), "name the State Council notice this year copies"))
-            continue
-        entered = data.get("entered")
-        if entered is not None:
-            try:
-                entered = parse_instant(
-                    entered.isoformat() if isinstance(entered, datetime) else str(entered)
-                )
-            except ValueError as exc:
-                errors.append(doc.error(("entered",), f"entered must be an ISO 8601 instant: {exc}"))
-                continue
-        parsed: dict[str, frozenset[date]] = {}
-        ok = True
-        for key in ("holidays", "workdays"):
-            values = data.get(key) or []
-            if not isinstance(values, list):
-                errors.append(doc.error((key,), f"{key} must be a list of dates"))
-                ok = False
-                continue
-            dates: set[date] = set()
-            for i, value in enumerate(values):
-                if isinstance(value, str):
-                    with contextlib.suppress(ValueError):
-                        value = date.fromisoformat(value)
-                if not isinstance(value, date) or value.year != year:
-                    errors.append(doc.error((key, i), f"{value!r} is not a date in {year}"))
-                    ok = False
-                    continue
-                dates.add(value)
-            parsed[key] = frozenset(dates)
-        if not ok:
-            continue
-        both = parsed["holidays"] & parsed["workdays"]
-        if both:
-            errors.append(doc.error(("workdays",), f"dates both holiday and workday: {sorted(both)}"))
-            continue
-        overrides.append(
-            YearOverride(year, notice.strip(), parsed["holidays"], parsed["workdays"], str(path), entered)
-        )
+        override, problems = _read_override(doc, path)
+        errors.extend(problems)
+        if override is not None:
+            overrides.append(override)
     return overrides, errors
+
+
+def _read_override(doc: YamlDocument, path: Path) -> tuple[YearOverride | None, list[SourceError]]:
+    """One year file: its override, or every problem it has, in plain words."""
+    data = doc.data
+    errors: list[SourceError] = []
+    # A misspelt key (`holiday:`) would otherwise drop its dates without a word.
+    for key in data:
+        if key not in _OVERRIDE_KEYS:
+            errors.append(doc.error((key,), f"unknown key {_plain(key)} (use {', '.join(_OVERRIDE_KEYS)})"))
+    year = data.get("year")
+    if not isinstance(year, int) or not 1990 <= year <= 2200:
+        errors.append(doc.error(("year",), "year must be a four-digit integer"))
+        year = None  # the dates are still checked, though not against a year
+    elif path.stem != str(year):
+        errors.append(
+            doc.error(("year",), f"the file {path.name} must hold the year {path.stem}, not {year}")
+        )
+    notice = data.get("notice")
+    if not isinstance(notice, str) or not notice.strip():
+        errors.append(doc.error(("notice",), "name the State Council notice this year copies"))
+    entered = data.get("entered")
+    if entered is not None:
+        try:
+            entered = parse_instant(entered.isoformat() if isinstance(entered, datetime) else str(entered))
+        except ValueError as exc:
+            errors.append(doc.error(("entered",), f"entered must be an ISO 8601 instant: {exc}"))
+    parsed: dict[str, frozenset[date]] = {}
+    for key in ("holidays", "workdays"):
+        values = data.get(key) or []
+        if not isinstance(values, list):
+            errors.append(doc.error((key,), f"{key} must be a list of dates"))
+            parsed[key] = frozenset()
+            continue
+        dates: set[date] = set()
+        for i, value in enumerate(values):
+            if isinstance(value, str):
+                with contextlib.suppress(ValueError):
+                    value = date.fromisoformat(value)
+            if not isinstance(value, date):
+                errors.append(
+                    doc.error((key, i), f"{_plain(value)} is not a date{f' in {year}' if year else ''}")
+                )
+            elif year is not None and value.year != year:
+                errors.append(doc.error((key, i), f"{value.isoformat()} is not a date in {year}"))
+            else:
+                dates.add(value)
+        parsed[key] = frozenset(dates)
+    both = parsed["holidays"] & parsed["workdays"]
+    if both:
+        listed = ", ".join(d.isoformat() for d in sorted(both))
+        errors.append(doc.error(("workdays",), f"dates both holiday and workday: {listed}"))
+    if errors or year is None or not isinstance(notice, str):
+        return None, errors
+    assert entered is None or isinstance(entered, datetime)
+    return YearOverride(year, notice.strip(), parsed["holidays"], parsed["workdays"], str(path), entered), []
+
+
+def _plain(value: object) -> str:
+    """A value from a YAML file as its reader wrote it: `'next monday'`, `[1, 2]`, not a Python repr."""
+    if isinstance(value, str):
+        return f"'{value}'"
+    if isinstance(value, date):
+        return value.isoformat()
+    return (
+        yaml.safe_dump(value, default_flow_style=True, allow_unicode=True).strip().removesuffix("...").strip()
+    )
 
 
 def load_calendar(directory: Path, unannounced: Unannounced = "provisional") -> WorkCalendar:

@@ -96,3 +96,8 @@ def iso_shanghai(instant: datetime) -> str:
 
 
 ONE_DAY = timedelta(days=1)
+
+
+def plain_minute(instant: datetime) -> str:
+    """The instant as people read it in a message: Asia/Shanghai, to the minute, no 'T' or offset."""
+    return iso_shanghai(instant)[:16].replace("T", " ")

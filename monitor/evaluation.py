@@ -22,7 +22,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from monitor.calendar import CalendarNotCovered, WorkCalendar
-from monitor.clock import iso_shanghai
+from monitor.clock import iso_shanghai, plain_minute
 from monitor.config import InhibitRule, Settings
 from monitor.engine import Decision, Fact, FactStatus, Matcher
 from monitor.obligations import Obligation, View
@@ -324,17 +324,7 @@ def alerts_for(
 def _alert(
     obligation: Obligation, decision: Decision, rule: Rule, rulebook: Rulebook, roster: RosterIndex, lang: str
 ) -> Alert:
-    context = {
-        **obligation.context,
-        "state": decision.state,
-        "level": decision.level,
-        "period": obligation.period or "",
-        "due": iso_shanghai(obligation.due_at)[:16].replace("T", " "),
-        "working_days_to_due": obligation.working_days_to_due,
-        "working_days_overdue": obligation.working_days_overdue,
-        "clause": rule.clause,
-        "title": rule.title.get(lang),
-    }
+    context = message_context(obligation, decision, rule, lang)
     context.setdefault("owner_name", roster.owner_name(obligation.owner))
     step_roles = _roles_for(rule, decision.state, decision.level)
     message = rulebook.render(rule.id, lang, context)
@@ -354,6 +344,21 @@ def _alert(
         immediate=rule.immediate,
         provisional=obligation.provisional,
     )
+
+
+def message_context(obligation: Obligation, decision: Decision, rule: Rule, lang: str) -> dict[str, Any]:
+    """The names a rule's message template sees (tests render every rule's message with it)."""
+    return {
+        **obligation.context,
+        "state": decision.state,
+        "level": decision.level,
+        "period": obligation.period or "",
+        "due": plain_minute(obligation.due_at),
+        "working_days_to_due": obligation.working_days_to_due,
+        "working_days_overdue": obligation.working_days_overdue,
+        "clause": rule.clause,
+        "title": rule.title.get(lang),
+    }
 
 
 # said after a message whose due time or day counts rest on a year not yet announced

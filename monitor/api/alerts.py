@@ -13,9 +13,9 @@ from pydantic import BaseModel, Field
 from sqlalchemy import select
 from starlette.exceptions import HTTPException
 
+from monitor.acks import ack_history, acknowledge
 from monitor.api.auth import Admin, Reader, RowId, ServiceDep, Text, client_of
-from monitor.audit import record
-from monitor.clock import iso_shanghai, utcnow
+from monitor.clock import iso_shanghai
 from monitor.obligations import Status
 from monitor.records import obligation_json, obligations_query
 from monitor.store.models import OPEN_STATES, AlertRecord
@@ -31,8 +31,11 @@ class AckBody(BaseModel):
     reason: Text = Field(min_length=1, max_length=2000)
 
 
-def alert_json(row: AlertRecord) -> dict[str, Any]:
-    """The alert record of docs/api.md, plus id, unit, fired_at, inhibition, silence and ack."""
+def alert_json(row: AlertRecord, acks: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    """The alert record of docs/api.md, plus id, unit, fired_at, inhibition, silence and ack.
+
+    `acked` is the latest acknowledgement; its `history` every one since the alert fired.
+    """
     return {
         "id": row.id,
         "rule": row.rule,
@@ -51,7 +54,12 @@ def alert_json(row: AlertRecord) -> dict[str, Any]:
         "silenced_by": row.silenced_by,
         "acked": None
         if row.acked_at is None
-        else {"by": row.acked_by, "at": iso_shanghai(row.acked_at), "reason": row.ack_reason},
+        else {
+            "by": row.acked_by,
+            "at": iso_shanghai(row.acked_at),
+            "reason": row.ack_reason,
+            "history": acks or [],
+        },
     }
 
 
@@ -78,7 +86,9 @@ async def list_alerts(
 
     def query() -> list[dict[str, Any]]:
         with service.sessions() as session:
-            return [alert_json(r) for r in session.scalars(stmt.limit(limit).offset(offset))]
+            rows = list(session.scalars(stmt.limit(limit).offset(offset)))
+            acks = ack_history(session, rows)
+            return [alert_json(r, acks.get(r.id)) for r in rows]
 
     return await run_in_threadpool(query)
 
@@ -95,17 +105,9 @@ async def ack_alert(
             row = session.get(AlertRecord, alert_id)
             if row is None:
                 raise HTTPException(404, f"no alert {alert_id}")
-            row.acked_by, row.acked_at, row.ack_reason = who.name, utcnow(), body.reason
-            record(
-                session,
-                "alert.ack",
-                f"alert {alert_id}",
-                actor=who.name,
-                source=source,
-                detail={"rule": row.rule, "subject": row.subject, "reason": body.reason},
-            )
+            acknowledge(session, row, who=who.name, reason=body.reason, actor=who.name, source=source)
             session.commit()
-            return alert_json(row)
+            return alert_json(row, ack_history(session, [row])[row.id])
 
     return await run_in_threadpool(update)
 

@@ -7,18 +7,24 @@ import sys
 
 import click
 from sqlalchemy import select, update
+from sqlalchemy.orm import Session
 
+from monitor.acks import ack_history, acknowledge
 from monitor.audit import ACTIONS, MAX_LIMIT, as_json, cli_actor, entries, record
 from monitor.cli import Context, pass_context
 from monitor.cli.output import table
 from monitor.clock import iso_shanghai, utcnow
 from monitor.obligations import STATUSES
+from monitor.rulebook import RULE_IDS
 from monitor.store.db import session_factory
 from monitor.store.models import OPEN_STATES, AlertRecord, Notification
 
 FORMAT = click.option(
     "--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True
 )
+# a misspelt value would otherwise filter to an empty table and exit 0: click refuses it (exit 2)
+ALERT_STATES = ("warning", "overdue", "resolved")
+RULE = click.Choice(RULE_IDS)
 
 
 @click.group()
@@ -27,10 +33,10 @@ def alerts() -> None:
 
 
 @alerts.command("list")
-@click.option("--state", help="warning, overdue or resolved (default: all but resolved)")
-@click.option("--rule")
+@click.option("--state", type=click.Choice(ALERT_STATES), help="Default: all but resolved.")
+@click.option("--rule", type=RULE)
 @click.option("--unit")
-@click.option("--level", type=int)
+@click.option("--level", type=click.IntRange(0, 9))  # as the API: levels are 0-5, 9 at most
 @FORMAT
 @pass_context
 def alerts_list(
@@ -43,6 +49,7 @@ def alerts_list(
             stmt = stmt.where(column == value)
     with session_factory(ctx.engine())() as session:
         rows = list(session.scalars(stmt))
+        acks = ack_history(session, rows)
     if fmt == "json":
         click.echo(
             json.dumps(
@@ -57,6 +64,7 @@ def alerts_list(
                         "due": iso_shanghai(r.due_at),
                         "recipients": r.recipients,
                         "acked_by": r.acked_by,
+                        "acks": acks.get(r.id, []),  # every acknowledgement since it fired, oldest first
                         "inhibited_by": r.inhibited_by,
                     }
                     for r in rows
@@ -99,15 +107,7 @@ def alerts_ack(ctx: Context, alert_id: int, who: str, reason: str) -> None:
         if row is None:
             click.echo(f"error: no alert {alert_id}", err=True)
             sys.exit(1)
-        row.acked_by, row.acked_at, row.ack_reason = who, utcnow(), reason
-        record(
-            session,
-            "alert.ack",
-            f"alert {alert_id}",
-            actor=cli_actor(),
-            source="cli",
-            detail={"rule": row.rule, "subject": row.subject, "by": who, "reason": reason},
-        )
+        acknowledge(session, row, who=who, reason=reason, actor=cli_actor(), source="cli")
         session.commit()
     click.echo(f"acknowledged {alert_id}")
 
@@ -119,7 +119,7 @@ def outbox() -> None:
 
 @outbox.command("list")
 @click.option("--status", type=click.Choice(["queued", "sending", "sent", "dead"]))
-@click.option("--limit", default=100, show_default=True)
+@click.option("--limit", type=click.IntRange(min=1), default=100, show_default=True)
 @FORMAT
 @pass_context
 def outbox_list(ctx: Context, status: str | None, limit: int, fmt: str) -> None:
@@ -194,8 +194,8 @@ def silence() -> None:
 
 
 @silence.command("add")
-@click.option("--rule")
-@click.option("--unit")
+@click.option("--rule", type=RULE)
+@click.option("--unit", help="A unit id of the roster.")
 @click.option("--subject", help="Exact, or a prefix ending in '*'.")
 @click.option("--start", "start_text", help="ISO 8601 (default: now).")
 @click.option("--end", "end_text", required=True, help="ISO 8601.")
@@ -230,6 +230,7 @@ def silence_add(
     if not (rule or unit or subject):
         raise click.UsageError("a silence needs at least one of --rule, --unit, --subject")
     with session_factory(ctx.engine())() as session:
+        _refuse_unknown_targets(session, unit, subject)
         row = Silence(
             rule=rule,
             unit_id=unit,
@@ -262,6 +263,18 @@ def silence_add(
         )
         session.commit()
         click.echo(f"silence {row.id} until {iso_shanghai(end)}")
+
+
+def _refuse_unknown_targets(session: Session, unit: str | None, subject: str | None) -> None:
+    """A silence on a unit or subject nobody has would mute nothing: a usage error (exit 2)."""
+    from monitor.store.models import Unit
+    from monitor.subjects import subject_problem
+
+    if unit and session.get(Unit, unit) is None:
+        raise click.BadParameter(f"no unit {unit!r} in the roster (give a unit id)", param_hint="'--unit'")
+    problem = subject_problem(session, subject) if subject else None
+    if problem:
+        raise click.BadParameter(problem, param_hint="'--subject'")
 
 
 @silence.command("list")
@@ -319,7 +332,7 @@ def waiver() -> None:
 
 
 @waiver.command("add")
-@click.option("--rule", required=True)
+@click.option("--rule", type=RULE, required=True)
 @click.option("--subject", required=True, help="As in the alert record, e.g. pairing:o-zhang:9132…")
 @click.option("--period", default="", help="YYYY-MM, YYYY-Bn, YYYY-Hn, YYYY; empty for a clock.")
 @click.option("--reason", required=True)
@@ -384,12 +397,24 @@ def obligations() -> None:
     """Obligation statuses as the daemon last committed them."""
 
 
+def _period_label(_: click.Context, __: click.Parameter, value: str | None) -> str | None:
+    """A period label (YYYY-MM, YYYY-Bn, YYYY-Hn, YYYY), or a usage error: not an empty table."""
+    from monitor.periods import parse_period
+
+    if value is not None:
+        try:
+            parse_period(value)
+        except ValueError as exc:
+            raise click.BadParameter(str(exc)) from None
+    return value
+
+
 @obligations.command("list")
 @click.option("--unit")
-@click.option("--rule")
-@click.option("--period")
+@click.option("--rule", type=RULE)
+@click.option("--period", callback=_period_label, help="YYYY-MM, YYYY-Bn, YYYY-Hn or YYYY.")
 @click.option("--status", type=click.Choice(STATUSES))
-@click.option("--limit", default=1000, show_default=True)
+@click.option("--limit", type=click.IntRange(min=1), default=1000, show_default=True)
 @FORMAT
 @pass_context
 def obligations_list(
@@ -436,5 +461,5 @@ def audit_list(ctx: Context, since_text: str | None, action: str | None, limit: 
     if fmt == "json":
         click.echo(json.dumps(items, ensure_ascii=False, indent=2))
         return
-    rows = [[i["at"], i["actor"], i["action"], i["target"], i["source"]] for i in items]
-    click.echo(table(["at", "actor", "action", "target", "source"], rows, max_width=50))
+    rows = [[i["at"], i["actor"], i["action"], i["target"], i["source"], i["reason"] or "-"] for i in items]
+    click.echo(table(["at", "actor", "action", "target", "source", "reason"], rows, max_width=50))

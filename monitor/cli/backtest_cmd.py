@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
 from datetime import date, datetime, time, timedelta
+from typing import TypeVar
 
 import click
 
@@ -13,6 +15,7 @@ from monitor.cli import Context, pass_context
 from monitor.cli.output import table
 
 _STEP = re.compile(r"^(\d+)([dhm])$")
+T = TypeVar("T")
 
 
 def parse_step(text: str) -> timedelta:
@@ -21,6 +24,17 @@ def parse_step(text: str) -> timedelta:
         raise click.BadParameter(f"a step looks like 1d, 6h or 30m, not {text!r}", param_hint="--step")
     n = int(m.group(1))
     return {"d": timedelta(days=n), "h": timedelta(hours=n), "m": timedelta(minutes=n)}[m.group(2)]
+
+
+def _parsed(parse: Callable[[str], T], text: str, option: str) -> T:
+    """The option's value parsed, or a usage error naming the option and the value."""
+    try:
+        return parse(text)
+    except ValueError:
+        raise click.BadParameter(f"{text!r} is not {_FORMS[option]}", param_hint=f"'{option}'") from None
+
+
+_FORMS = {"--from": "a day (YYYY-MM-DD)", "--to": "a day (YYYY-MM-DD)", "--at": "a time of day (HH:MM)"}
 
 
 @click.command()
@@ -40,11 +54,12 @@ def backtest(ctx: Context, first: str, last: str, step: str, at_time: str, fmt: 
     from monitor.evaluation import evaluate
     from monitor.store.db import session_factory
 
-    try:
-        start = datetime.combine(date.fromisoformat(first), time.fromisoformat(at_time), tzinfo=SHANGHAI)
-        end = datetime.combine(date.fromisoformat(last), time(23, 59, 59), tzinfo=SHANGHAI)
-    except ValueError as exc:
-        raise click.BadParameter(str(exc)) from None
+    start = datetime.combine(
+        _parsed(date.fromisoformat, first, "--from"),
+        _parsed(time.fromisoformat, at_time, "--at"),
+        tzinfo=SHANGHAI,
+    )
+    end = datetime.combine(_parsed(date.fromisoformat, last, "--to"), time(23, 59, 59), tzinfo=SHANGHAI)
     if end < start:
         raise click.BadParameter("--to is before --from")
     delta = parse_step(step)

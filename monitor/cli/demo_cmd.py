@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
-from datetime import datetime, time
+from datetime import datetime
 from pathlib import Path
 
 import click
@@ -47,7 +47,7 @@ def demo(
     calendar lacks a year of the history.
     """
     from monitor.calendar import CalendarNotCovered
-    from monitor.clock import SHANGHAI, end_of_day, local_date, utcnow
+    from monitor.clock import end_of_day, local_date, utcnow
     from monitor.demo import generate_district
 
     judged_at = now
@@ -71,8 +71,9 @@ def demo(
         _warn_calendar(ctx, judged_at)
         return
     _load(ctx, roster, events, reset=reset, now=max(utcnow(), end_of_day(end)))
-    # a history that ended before today is shown as it stood at the end of its last working day
-    _introduce(ctx, utcnow() if end >= today else datetime.combine(end, time(18), tzinfo=SHANGHAI))
+    # the district as it stands when the history ends: at the end of day D for `--end D` (even
+    # today's or a future D: the summary speaks of the day asked for), else now
+    _introduce(ctx, end_of_day(end, ctx.settings.calendar.end_of_day) if end_day else utcnow())
     _warn_calendar(ctx, judged_at)
 
 

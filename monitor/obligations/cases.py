@@ -17,7 +17,7 @@ from sqlalchemy.sql.elements import ColumnElement
 from sqlalchemy.sql.selectable import ScalarSelect
 
 from monitor.calendar import CalendarNotCovered
-from monitor.clock import end_of_day, iso_shanghai, local_date
+from monitor.clock import end_of_day, local_date, plain_minute
 from monitor.obligations import Obligation, View
 from monitor.periods import period_of
 from monitor.rulebook import Rule
@@ -102,7 +102,7 @@ def _case_obligation(
     """A case duty owed by the case's handling unit; row = (case, enterprise, category, received, unit)."""
     case_id, enterprise_id, category, received_at, unit_id = row
     context = _case_context(view, case_id, enterprise_id, unit_id, category)
-    context["received"] = iso_shanghai(received_at)
+    context["received"] = plain_minute(received_at)
     return Obligation(
         rule=rule.id,
         subject=f"case:{case_id}",
@@ -331,8 +331,9 @@ def repeat_report_obligations(view: View, rule: Rule) -> list[Obligation]:
         if key in by_subject:
             continue
         context = _case_context(view, case_id, enterprise_id, unit_id, category)
-        context["received"] = iso_shanghai(repeat_at)
-        context["previous_closed"] = iso_shanghai(previous_close) if previous_close else "（重新打开）"
+        context["received"] = plain_minute(repeat_at)
+        # empty for a reopened case: the message then says it was reopened, not "closed on （重新打开）"
+        context["previous_closed"] = plain_minute(previous_close) if previous_close else ""
         by_subject[key] = Obligation(
             rule=rule.id,
             subject=key[0],

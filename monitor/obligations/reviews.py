@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy import or_, select
 
-from monitor.clock import iso_shanghai
+from monitor.clock import plain_minute
 from monitor.obligations import Obligation, View
 from monitor.obligations.cases import RECENT
 from monitor.rulebook import Rule
@@ -36,7 +36,7 @@ def review_obligations(view: View, rule: Rule) -> list[Obligation]:
                 context={
                     "review_id": review_id,
                     "rating": rating,
-                    "received": iso_shanghai(at),
+                    "received": plain_minute(at),
                     "unit_name": unit.name if unit else unit_id,
                     "owner_name": unit.name if unit else unit_id,
                 },
