@@ -1,7 +1,8 @@
-"""The monthly report per unit (制度十一、十二): duties due, met on time, met late, missed; cases
-received, answered in time, escalated, reopened; bad reviews and their rectification; the
-on-time rate and its trend; who qualifies for a notice of criticism or an interview, and the
-candidates for 作风之星. Pure over (store, rules, calendar, period); rendering is separate.
+"""The monthly report per unit (制度十一、十二): duties due, met on time, met late, missed, still
+pending, waived; cases received, answered in time, escalated, reopened; bad reviews and their
+rectification; the on-time rate (monitor/ontime.py) and its trend; who qualifies for a notice of
+criticism or an interview, and the candidates for 作风之星. Pure over (store, rules, calendar,
+period, now); rendering is separate.
 """
 
 from __future__ import annotations
@@ -14,10 +15,11 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from monitor.calendar import CalendarNotCovered, WorkCalendar
-from monitor.clock import end_of_day, local_date, start_of_day
+from monitor.clock import end_of_day, local_date
 from monitor.config import Settings
 from monitor.engine import Matcher
 from monitor.evaluation import evaluate
+from monitor.ontime import Tally, counted_rules, month_bounds
 from monitor.periods import Period
 from monitor.rulebook import Rulebook
 from monitor.store.models import Case, CaseEvent, Review, Unit
@@ -25,27 +27,51 @@ from monitor.store.models import Case, CaseEvent, Review, Unit
 CASE_DAYS = {"simple": 0, "complex": 5}
 
 
+class PeriodNotBegun(ValueError):
+    """The report of a month that has not begun at the instant it is asked for."""
+
+
 @dataclass
 class UnitFigures:
     unit_id: str
     name: str
-    due: int = 0
-    on_time: int = 0
-    late: int = 0
-    missed: int = 0
+    duties: Tally = field(default_factory=Tally)  # the month's duties by on-time outcome
     cases: int = 0
     cases_in_time: int = 0
     cases_escalated: int = 0
     cases_reopened: int = 0
     bad_reviews: int = 0
     rectified: int = 0
-    waived: int = 0
+
+    @property
+    def due(self) -> int:
+        """Duties the rate is over: met, or due and unmet (pending ones are not among them)."""
+        return self.duties.decided
+
+    @property
+    def on_time(self) -> int:
+        return self.duties.on_time
+
+    @property
+    def late(self) -> int:
+        return self.duties.late
+
+    @property
+    def missed(self) -> int:
+        return self.duties.missed
+
+    @property
+    def pending(self) -> int:
+        return self.duties.pending
+
+    @property
+    def waived(self) -> int:
+        return self.duties.waived
 
     @property
     def rate(self) -> float | None:
-        """On-time share of duties due and of cases with a deadline; None with nothing due."""
-        total = self.due + self.cases
-        return (self.on_time + self.cases_in_time) / total if total else None
+        """The on-time rate of monitor/ontime.py; None with nothing decided."""
+        return self.duties.rate
 
 
 @dataclass
@@ -56,6 +82,8 @@ class MonthlyReport:
     criticism: list[str] = field(default_factory=list)
     interview: list[str] = field(default_factory=list)
     stars: list[str] = field(default_factory=list)
+    as_of: datetime | None = None  # the instant the report was made
+    complete: bool = True  # False while the month has not ended at `as_of`
 
 
 def figures(
@@ -69,28 +97,14 @@ def figures(
 ) -> dict[str, UnitFigures]:
     """Each unit's figures for the period, as known at the period's end (or now, if earlier)."""
     units = {u.id: UnitFigures(u.id, u.name) for u in session.scalars(select(Unit).order_by(Unit.id))}
-    start, after = start_of_day(period.start), start_of_day(period.next().start)
+    start, after = month_bounds(period)
     at = min(after, now)
     evaluation = evaluate(session, rulebook, calendar, settings, at, matcher)
-    clocks = {
-        r.id
-        for r in rulebook
-        if r.obligation in ("case_clock", "case_meeting", "case_ladder", "review_rectification")
-    }
+    counted = counted_rules(rulebook)
     for o in evaluation.obligations:
-        if o.rule in clocks or o.unit_id not in units or not start <= o.due_at < after:
+        if o.rule not in counted or o.unit_id not in units or not start <= o.due_at < after:
             continue
-        figure = units[o.unit_id]
-        if o.status == "waived":
-            figure.waived += 1  # neither due nor missed: listed apart
-            continue
-        figure.due += 1
-        if o.status == "met_on_time":
-            figure.on_time += 1
-        elif o.status == "met_late":
-            figure.late += 1
-        elif o.status in ("overdue", "missed"):
-            figure.missed += 1
+        units[o.unit_id].duties.add(o.status)
     _cases(session, calendar, units, start, after)
     _reviews(session, calendar, units, start, after)
     return units
@@ -178,6 +192,11 @@ def monthly_report(
     matcher: Matcher,
     now: datetime,
 ) -> MonthlyReport:
+    """The month's report as known at `now`; a month not yet begun at `now` is refused
+    (PeriodNotBegun), one not yet ended is marked incomplete."""
+    start, after = month_bounds(period)
+    if now < start:
+        raise PeriodNotBegun(f"{period.label} has not begun (it starts on {period.start.isoformat()})")
     current = figures(session, rulebook, calendar, settings, period, matcher, now)
     months = [period]
     for _ in range(5):
@@ -204,4 +223,6 @@ def monthly_report(
         for f in sorted(rated, key=lambda f: -(f.rate or 0))
         if (f.rate or 0) >= thresholds.star_at_least
     ][: thresholds.stars]
-    return MonthlyReport(period, list(current.values()), trend, criticism, interview, stars)
+    return MonthlyReport(
+        period, list(current.values()), trend, criticism, interview, stars, as_of=now, complete=now >= after
+    )
