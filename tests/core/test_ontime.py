@@ -4,6 +4,7 @@ for every unit of the example district at several instants of a month."""
 from __future__ import annotations
 
 import re
+from datetime import timedelta
 
 import pytest
 from sqlalchemy import Engine, delete
@@ -102,3 +103,25 @@ def test_the_page_and_the_report_give_every_unit_the_same_rate(engine: Engine) -
                 rated += f.rate is not None
                 rates.add(f.rate)
     assert rated > 10 and len(rates) > 3  # rates worth comparing, not all None or 100 %
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="the report's evaluation drops duties met more than 7 days before its instant, the "
+    "ticks' records keep them: the report must collect every duty due in the month "
+    "(View.due_from, on another branch), case clocks included; then drop this mark",
+)
+def test_after_a_month_of_daily_ticks_the_page_and_the_report_still_agree(engine: Engine) -> None:
+    _import_examples(engine)
+    matcher = DurableMatcher(RULEBOOK)
+    with session_factory(engine)() as session:
+        at = parse_instant("2024-11-25T09:00")
+        while at <= parse_instant("2024-12-20T09:00"):
+            commit_evaluation(session, evaluate(session, RULEBOOK, CALENDAR, Settings(), at, matcher))
+            session.commit()
+            at += timedelta(days=1)
+        now = at - timedelta(days=1)
+        page = {u.unit_id: u.duties for u in status(session, RULEBOOK, CALENDAR, now).units}
+        month = period_of("month", now.astimezone(SHANGHAI).date())
+        report = monthly_report(session, RULEBOOK, CALENDAR, Settings(), month, matcher, now)
+    assert {f.unit_id: f.duties for f in report.units} == page
