@@ -81,6 +81,7 @@ def to_csv(report: MonthlyReport) -> str:
 def to_xlsx(report: MonthlyReport, path: Path) -> None:
     from openpyxl import Workbook
     from openpyxl.chart import LineChart, Reference
+    from openpyxl.chart.label import DataLabelList
     from openpyxl.styles import Font
 
     book = Workbook()
@@ -116,6 +117,9 @@ def to_xlsx(report: MonthlyReport, path: Path) -> None:
         chart = LineChart()
         chart.title = "按时率（近六个月）"
         chart.y_axis.number_format = "0%"
+        # each point's value printed by it: a printed chart has no tooltips
+        chart.dataLabels = DataLabelList()
+        chart.dataLabels.showVal = True
         data = Reference(trend, min_col=1, max_col=len(months) + 1, min_row=2, max_row=len(report.units) + 1)
         chart.add_data(data, from_rows=True, titles_from_data=True)
         chart.set_categories(Reference(trend, min_col=2, max_col=len(months) + 1, min_row=1))

@@ -237,6 +237,7 @@ def test_monthly_report_in_three_formats_with_the_same_figures(example_db: str, 
     for name, row in by_unit.items():
         assert [str(v) for v in sheet_rows[name][1:13]] == row[1:13]
     assert len(book["趋势"]._charts) == 1
+    assert book["趋势"]._charts[0].dataLabels.showVal  # values on paper, not in tooltips
     html_out = tmp_path / "report.html"
     assert run(example_db, "report", "--period", "2024-11", "--out", str(html_out))[0] == 0
     page = html_out.read_text(encoding="utf-8")
