@@ -278,6 +278,38 @@ def test_subjects_are_named_from_the_roster(engine: Engine) -> None:
     assert shown[4] == f"o-x → {enterprise.name}"
 
 
+def test_on_a_sunday_the_page_shows_the_coming_working_days(
+    engine: Engine, db_url: str, tmp_path: Path
+) -> None:
+    """Sunday 29 December 2024, over HTTP: the month's visits due on Tuesday are due soon, and
+    the header says the window runs to the fifth working day, Monday 6 January (1 January off)."""
+    import uuid
+
+    import httpx
+
+    from monitor.service import Service
+    from tests.core.test_calendar_continuity import serving
+    from tests.service.conftest import settings_for
+
+    _import_examples(engine)
+    service = Service(settings_for(db_url, tmp_path))
+    service.leadership.key = uuid.uuid4().int % 2**62
+    try:
+        assert service.lead()
+        now = "2024-12-29T10:00"
+        service.tick(parse_instant(now))
+        with serving(service, now) as (url, headers):
+            page = httpx.get(f"{url}/", headers=headers, timeout=30).text
+        with session_factory(engine)() as session:
+            expected = status(session, RULEBOOK, service.loaded.calendar, parse_instant(now))
+    finally:
+        service.close()
+    assert "现在 2024-12-29 10:00（周日）" in page
+    assert "今天起 5 个工作日内" in page and "至 2025-01-06 23:59 周一" in page
+    total = re.search(r"<tr><th>合计</th>(?:<th[^>]*>\d+</th>){1}<th[^>]*>(\d+)</th>", page)
+    assert total is not None and int(total.group(1)) == expected.totals["due_soon"] > 0
+
+
 # --- in a real browser ---------------------------------------------------------------------------
 
 
