@@ -159,9 +159,8 @@ class _Names:
     def load(self, subjects: list[str]) -> None:
         """Fetch the names these subjects need, a chunk of 500 at a time."""
         self.enterprises(_enterprise_ids(subjects))
-        items = sorted(
-            {tuple(s.split(":", 2)[1:]) for s in subjects if s.startswith("project:") and s.count(":") == 2}
-        )
+        # split as subject() splits, so an item id with a colon in it is still found
+        items = sorted({_project_item(s) for s in subjects if s.startswith("project:")})
         for i in range(0, len(items), 500):
             chunk = items[i : i + 500]
             rows = self._session.execute(
@@ -203,7 +202,7 @@ class _Names:
         if kind == "unit":
             return self.units.get(rest, rest)
         if kind == "project":
-            project, _, item = rest.partition(":")
+            project, item = _project_item(subject)
             return f"{self.projects.get(project, project)} · {self._items.get((project, item), item)}"
         if kind == "enterprise":
             return self.enterprise(rest)
@@ -212,6 +211,12 @@ class _Names:
         if kind == "case":
             return f"诉求 {rest}"  # a case has no name but its number
         return subject
+
+
+def _project_item(subject: str) -> tuple[str, str]:
+    """(project id, item id) of a `project:<project>:<item>` subject."""
+    project, _, item = subject.removeprefix("project:").partition(":")
+    return project, item
 
 
 def _enterprise_ids(subjects: list[str]) -> set[str]:
