@@ -31,6 +31,7 @@ ACTIONS = (
     "reload",
     "roster.upsert",
     "outbox.retry",
+    "notify.test",
 )
 MAX_LIMIT = 1000
 

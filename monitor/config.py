@@ -42,6 +42,10 @@ class IngestSettings(_Frozen):
     # after the last one started: a stream of them gets an evaluation every few seconds, not one
     # per batch competing with the ingest itself
     immediate_interval_seconds: float = Field(5.0, ge=0)
+    # An XLSX import is a zip of XML: a few MB can inflate to GB. What its parts may inflate to
+    # (64 MiB) and how many rows one file may hold (200,000); see monitor/ingest/workbook.py.
+    max_xlsx_inflated_bytes: int = Field(64 * 1024 * 1024, ge=1024)
+    max_import_rows: int = Field(200_000, ge=1)
 
 
 class CaseSettings(_Frozen):

@@ -1,11 +1,12 @@
 """A demo district: a realistic Suyu roster and a year of events, generated deterministically.
 
-`generate_district(end, seed=…, calendar=…)` returns (roster, events) in the DESIGN.md shapes;
-the same seed and end date always give the same output. The history starts on the first day of
-the month a year before `end`'s month, when the pairings start too. Most duties are met on time,
-some late, some missed, and the last weeks before `end` leave duties due soon and overdue, so that
-evaluating at `end` shows warnings, overdue alerts and escalations at several levels. Used by
-`dutywatch demo` (for `make run`) and to write `config/examples/`.
+`generate_district(end, seed=…, calendar=…)` returns (roster, events) in the shapes of
+docs/roster.md and docs/events.md; the same seed and end date always give the same output. The
+history starts on the first day of the month a year before `end`'s month, when the pairings start
+too. Most duties are met on time, some late, some missed, and the last weeks before `end` leave
+duties due soon and overdue, so that evaluating at `end` shows warnings, overdue alerts and
+escalations at several levels. Used by `dutywatch demo` (for `make run`) and to write
+`config/examples/`.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """The demo district's history: a year of the events that meet (or miss) each obligation.
 
-Every duty of OBLIGATIONS.md gets events: pairings visit, contact, brief and match; units hold
+Every duty of docs/policy/obligations.md gets events: pairings visit, contact, brief and match; units hold
 forums, salons and coordination meetings (major cases on the agenda) and publish monthly
 notices; cases run from receipt to feedback, closing and sometimes reopening; reviews are given
 and bad ones rectified; the project's checklist items get done. Most on time, some late, some

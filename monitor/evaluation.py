@@ -57,7 +57,7 @@ _FAMILIES: dict[str, Callable[[View, Rule], list[Obligation]]] = {
 
 @dataclass(frozen=True, slots=True)
 class Alert:
-    """An alert record of the public contract (DESIGN.md), plus what the daemon needs."""
+    """An alert record of the public contract (docs/api.md), plus what the daemon needs."""
 
     rule: str
     subject: str

@@ -12,7 +12,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from prometheus_client import CollectorRegistry, Histogram
+from prometheus_client import CollectorRegistry, Histogram, PlatformCollector, ProcessCollector
 from prometheus_client import Counter as PromCounter
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
@@ -157,6 +157,10 @@ class Metrics:
             registry=self.registry,
         )
         self.registry.register(_SnapshotCollector(self))
+        # the standard process_* (CPU, memory, open files, start time) and python_info series
+        # operators' dashboards and alerts expect of any exporter; the private registry has none
+        ProcessCollector(registry=self.registry)
+        PlatformCollector(registry=self.registry)
 
     def count_ingested(self, records: Sequence[object], outcomes: Sequence[RecordOutcome]) -> None:
         """Count event records by type and outcome; a type that is not one of the schema's is

@@ -11,11 +11,12 @@ accepted it, we had not yet recorded it).
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import hashlib
 import logging
 import random
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 from pathlib import Path
@@ -66,7 +67,8 @@ def _names(recipients: Sequence[str], officials: Mapping[str, Official]) -> str:
     return "\n请" + "、".join(names) + "知悉。"
 
 
-def _reachable(channel: str, official: Official | None) -> bool:
+def reachable(channel: str, official: Official | None) -> bool:
+    """Whether the channel has an address for this official (robots and files always do)."""
     if channel == "email":
         return official is not None and bool(official.email)
     if channel.startswith("sms"):
@@ -257,7 +259,7 @@ def _queue(
         planned: list[tuple[str, str, str]] = []
         for recipient, channel in people + group:
             official = officials.get(str(recipient))
-            if recipient != GROUP and not _reachable(channel, official):
+            if recipient != GROUP and not reachable(channel, official):
                 continue
             key = notification_key(
                 row.rule, row.subject, row.period, iso_shanghai(row.fired_at), stamp, recipient, channel
@@ -397,14 +399,20 @@ class Dispatcher:
         self.worker = worker
         self.rng = rng or random.Random()
         self._recent: dict[str, list[datetime]] = {}  # sends per channel in the last minute
+        self._batch: tuple[asyncio.AbstractEventLoop, asyncio.Lock] | None = None
 
-    def claim(self, now: datetime, limit: int = 100) -> list[Notification]:
-        """Rows this worker won: due queued ones, and ones whose claim expired in a crash."""
+    def claim(
+        self, now: datetime, limit: int = 100, only: Collection[int] | None = None
+    ) -> list[Notification]:
+        """Rows this worker won: due queued ones, and ones whose claim expired in a crash; with
+        `only`, just those of these ids (a test message sent while the operator waits)."""
         lease_cutoff = now - timedelta(seconds=self.settings.lease_seconds)
         claimable = or_(
             (Notification.status == "queued") & (Notification.next_attempt_at <= now),
             (Notification.status == "sending") & (Notification.claimed_at < lease_cutoff),
         )
+        if only is not None:
+            claimable = claimable & Notification.id.in_(list(only))
         won: list[Notification] = []
         with self.sessions() as session:
             ids = list(
@@ -436,10 +444,22 @@ class Dispatcher:
             return Recipient(name=who)
         return Recipient(name=official.name, email=official.email, phone=official.phone)
 
-    async def run_once(self, now: datetime) -> list[Outcome]:
-        import asyncio
+    def _batch_lock(self) -> asyncio.Lock:
+        # one batch at a time per dispatcher: the scheduled one and a test message sent from the
+        # API would otherwise share (and close under each other) a channel's kept SMTP connection.
+        # A lock per event loop: tests and the CLI run batches under successive asyncio.run calls.
+        loop = asyncio.get_running_loop()
+        if self._batch is None or self._batch[0] is not loop:
+            self._batch = (loop, asyncio.Lock())
+        return self._batch[1]
 
-        rows = await asyncio.to_thread(self.claim, now)
+    async def run_once(self, now: datetime, only: Collection[int] | None = None) -> list[Outcome]:
+        """Claim and send what is due (with `only`, just those rows); the outcome of each."""
+        async with self._batch_lock():
+            return await self._run_once(now, only)
+
+    async def _run_once(self, now: datetime, only: Collection[int] | None) -> list[Outcome]:
+        rows = await asyncio.to_thread(self.claim, now, 100, only)
         async with contextlib.AsyncExitStack() as batch:
             # channels that can keep a connection for the batch (email) open a session for it
             keeping = {id(n): n for n in self.notifiers.values() if hasattr(n, "session")}
@@ -448,8 +468,6 @@ class Dispatcher:
             return await self._send_all(rows, now)
 
     async def _send_all(self, rows: list[Notification], now: datetime) -> list[Outcome]:
-        import asyncio
-
         outcomes: list[Outcome] = []
         for row in rows:
             wait = quiet_until(now, self.settings.quiet_window(row.channel))
@@ -512,7 +530,9 @@ class Dispatcher:
 
     def _failed(self, row: Notification, now: datetime, error: str, permanent: bool) -> Outcome:
         error = mask(error)  # a vendor's reply may quote the phone number or address it refused
-        dead = permanent or row.attempts >= self.settings.max_attempts
+        # a test message is tried once: the operator waits for its outcome, and a retry hours
+        # later would surprise its recipient
+        dead = permanent or row.attempts >= self.settings.max_attempts or row.kind == "test"
         delay = min(
             self.settings.max_backoff_seconds, self.settings.backoff_seconds * 2 ** (row.attempts - 1)
         )

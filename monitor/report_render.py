@@ -7,6 +7,7 @@ import html
 import io
 from pathlib import Path
 
+from monitor.cellsafe import csv_row, text_cells_as_text
 from monitor.clock import SHANGHAI
 from monitor.ontime import DEFINITION_ZH, format_rate
 from monitor.report_trend import trend_svg
@@ -71,10 +72,10 @@ def to_csv(report: MonthlyReport) -> str:
     for f in report.units:
         row = _row(f)
         row[-1] = "" if f.rate is None else f"{f.rate:.3f}"
-        writer.writerow(row)
+        writer.writerow(csv_row(row))
     writer.writerow([])
     for line in notes(report):
-        writer.writerow([line])
+        writer.writerow(csv_row([line]))
     return out.getvalue()
 
 
@@ -137,6 +138,8 @@ def to_xlsx(report: MonthlyReport, path: Path) -> None:
     notice.freeze_panes = "A2"
     notice.column_dimensions["A"].width = 14
     notice.column_dimensions["B"].width = 24
+    for sheet in book.worksheets:
+        text_cells_as_text(sheet)
     book.save(path)
 
 

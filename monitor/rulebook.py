@@ -1,6 +1,6 @@
 """The policy's rules as data: the schema of `rules/*.yaml`, loaded with precise errors.
 
-Each entry defines one obligation id of OBLIGATIONS.md: its clause and quote, lead units, the
+Each entry defines one obligation id of docs/policy/obligations.md: its clause and quote, lead units, the
 kind of obligation (which evaluator computes its facts), period or clock, what fulfils it, when
 to warn, its escalation ladder, inhibitions and messages (Chinese first, English too). Every
 number an operator may want to change lives here, not in code.
@@ -143,7 +143,7 @@ class Rule(_Frozen):
     @model_validator(mode="after")
     def _consistent(self) -> Rule:
         if self.id not in RULE_IDS:
-            raise ValueError(f"unknown rule id {self.id!r}; the ids of OBLIGATIONS.md are fixed")
+            raise ValueError(f"unknown rule id {self.id!r}; the ids of docs/policy/obligations.md are fixed")
         levels = [s.level for s in self.escalation]
         if levels != sorted(set(levels)):
             raise ValueError("escalation levels must be distinct and increasing")

@@ -29,6 +29,7 @@ from monitor.config import Settings, load_settings
 from monitor.engine import DurableMatcher
 from monitor.evaluation import Evaluation, evaluate, gc_paused, uncomputable_summary, waivers
 from monitor.heartbeat import write_heartbeat
+from monitor.ingest.commit import commit_retrying
 from monitor.ingest.events import ingest_events
 from monitor.ingest.outcome import RecordOutcome
 from monitor.leader import Leadership
@@ -361,9 +362,10 @@ class Service:
 
     def ingest(self, records: list[tuple[str, object]]) -> list[RecordOutcome]:
         """Validate and commit events; counts each outcome in the metrics."""
-        with self.sessions() as session:
-            outcomes = ingest_events(session, records, now=utcnow(), settings=self.settings)
-            session.commit()
+        now = utcnow()
+        outcomes = commit_retrying(
+            self.sessions, lambda session: ingest_events(session, records, now=now, settings=self.settings)
+        )
         self.metrics.count_ingested([r for _, r in records], outcomes)
         return outcomes
 

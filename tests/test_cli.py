@@ -69,8 +69,10 @@ def test_evaluate_json_prints_alert_records(example_db: str) -> None:
         "recipients",
         "clause",
         "message",
+        "provisional",
     }
     assert all(a["due"].endswith("+08:00") for a in alerts)
+    assert not any(a["provisional"] for a in alerts)  # 2024 is official
     review_report = [a for a in alerts if a["rule"] == "unit-monthly-review-report"]
     assert review_report == [
         {**review_report[0], "subject": "unit:u-ysb", "period": "2024-11", "state": "overdue", "level": 3}
@@ -147,9 +149,12 @@ def test_calendar_commands(tmp_path: Path) -> None:
     assert runner.invoke(cli, ["calendar", "add-workdays", "2024-09-27", "5"]).output == "2024-10-10\n"
     assert runner.invoke(cli, ["calendar", "is-workday", "2024-10-12"]).output == "workday\n"
     assert runner.invoke(cli, ["calendar", "is-workday", "2024-10-03"]).output == "rest-day\n"
-    missing = runner.invoke(cli, ["calendar", "add-workdays", "2026-12-30", "5"])
+    missing = runner.invoke(cli, ["calendar", "add-workdays", "2003-12-30", "5"])  # before the package
     assert missing.exit_code == 3
-    assert "2027" in missing.output
+    assert "2003" in missing.output
+    provisional = runner.invoke(cli, ["calendar", "add-workdays", "2026-12-30", "5"])
+    assert (provisional.exit_code, provisional.stdout) == (0, "2027-01-07\n")  # 1 January off by law
+    assert "provisional" in provisional.stderr
 
 
 def test_db_upgrade_on_an_empty_database(db_url: str) -> None:

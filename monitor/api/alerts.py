@@ -32,7 +32,7 @@ class AckBody(BaseModel):
 
 
 def alert_json(row: AlertRecord) -> dict[str, Any]:
-    """The alert record of DESIGN.md, plus id, unit, fired_at, inhibition, silence and ack."""
+    """The alert record of docs/api.md, plus id, unit, fired_at, inhibition, silence and ack."""
     return {
         "id": row.id,
         "rule": row.rule,

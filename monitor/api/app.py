@@ -10,7 +10,7 @@ import asyncio
 
 from fastapi import FastAPI
 
-from monitor.api import admin, alerts, cases, intake, ops, status
+from monitor.api import admin, alerts, cases, intake, notify, ops, reference, status
 from monitor.api.errors import BodyLimit, install
 from monitor.api.ops import Reload
 from monitor.clock import utcnow
@@ -20,7 +20,7 @@ from monitor.service import Service
 DESCRIPTION = """Watches the duties of the Suyu District business-environment policy.
 
 Send a bearer token (`dutywatch token create`) with a scope: `ingest` for events, `read` for
-alerts, obligations and cases, `admin` for the roster, acknowledgements, waivers, the audit log and reload. Errors are
+alerts, obligations and cases, `admin` for the roster, acknowledgements, waivers, the audit log, reload and test messages. Errors are
 `{"error": {"code": ..., "message": ...}}`."""
 
 
@@ -40,6 +40,7 @@ def create_app(
     app.state.clock = utcnow  # monitor/api/now.py: the routes that judge by the date read it
     install(app)
     app.add_middleware(BodyLimit, limit=service.settings.ingest.max_body_bytes)
-    for module in (ops, intake, alerts, cases, admin, status):
+    for module in (ops, intake, alerts, cases, admin, notify, status, reference):
         app.include_router(module.router)
+    intake.document_events(app)
     return app

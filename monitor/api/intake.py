@@ -9,13 +9,18 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, FastAPI, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
+from sqlalchemy.orm import Session
 from starlette.exceptions import HTTPException
 
 from monitor.api.auth import Admin, Ingester, ServiceDep, client_of
+from monitor.api.errors import error
 from monitor.audit import record, roster_summary
+from monitor.ingest.commit import RaceNotSettled, commit_retrying
+from monitor.ingest.event_examples import EXAMPLES
+from monitor.ingest.event_schema import event_components
 from monitor.ingest.outcome import RecordOutcome
 from monitor.ingest.roster import load_roster, upsert_roster
 from monitor.scheduler import IMMEDIATE_TYPES, Evaluations
@@ -46,21 +51,24 @@ _RESULTS: dict[int | str, dict[str, Any]] = {
         },
     }
 }
-_EVENT = {"type": "object", "required": ["id", "type", "at"]}
+_EVENT = {"$ref": "#/components/schemas/Event"}
 _EVENTS_BODY: dict[str, Any] = {
     "requestBody": {
         "required": True,
-        "description": "One event object or an array of them (DESIGN.md, Events).",
+        "description": (
+            "One event object or an array of them (docs/events.md). The schema of each type is under"
+            " components/schemas (`Event_<type>`). Records are judged one by one: a record that does"
+            " not fit is rejected with its field and reason in the answer, never the whole batch."
+        ),
         "content": {
             "application/json": {
                 "schema": {"oneOf": [_EVENT, {"type": "array", "items": _EVENT}]},
-                "example": {
-                    "id": "rv-1",
-                    "type": "review",
-                    "at": "2026-11-02T10:00:00+08:00",
-                    "review": "RV-1",
-                    "unit": "u-spj",
-                    "rating": 2,
+                "examples": {
+                    **{kind: {"summary": f"a {kind} event", "value": e} for kind, e in EXAMPLES.items()},
+                    "batch": {
+                        "summary": "an array: every example, in an order that ingests whole",
+                        "value": list(EXAMPLES.values()),
+                    },
                 },
             }
         },
@@ -69,7 +77,7 @@ _EVENTS_BODY: dict[str, Any] = {
 _ROSTER_BODY: dict[str, Any] = {
     "requestBody": {
         "required": True,
-        "description": "Sections units, officials, enterprises, pairings, projects (DESIGN.md, Roster).",
+        "description": "Sections units, officials, enterprises, pairings, projects (docs/roster.md).",
         "content": {"application/json": {"schema": {"type": "object"}}},
     }
 }
@@ -83,6 +91,23 @@ async def json_body(request: Request) -> Any:
         raise HTTPException(400, f"the body is not JSON: {exc}") from None
     except RecursionError:
         raise HTTPException(400, "the body nests too deeply") from None
+
+
+def document_events(app: FastAPI) -> None:
+    """Put the schema of each event type under the app's OpenAPI `components/schemas`.
+
+    The route reads its body itself so that a bad record cannot fail its batch; FastAPI therefore
+    knows no model to publish, and the schemas are added to the document here instead.
+    """
+    generate = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            document = generate()
+            document.setdefault("components", {}).setdefault("schemas", {}).update(event_components())
+        return app.openapi_schema or {}
+
+    app.openapi = openapi  # type: ignore[method-assign]
 
 
 def results(outcomes: list[RecordOutcome]) -> JSONResponse:
@@ -102,7 +127,13 @@ async def post_events(request: Request, _: Ingester, service: ServiceDep) -> JSO
     limit = service.settings.ingest.max_batch
     if len(records) > limit:
         raise HTTPException(413, f"at most {limit} events per request, got {len(records)}")
-    outcomes = await run_in_threadpool(service.ingest, [(f"[{i}]", r) for i, r in enumerate(records)])
+    try:
+        outcomes = await run_in_threadpool(service.ingest, [(f"[{i}]", r) for i, r in enumerate(records)])
+    except RaceNotSettled as exc:
+        # nothing was stored; the same request sent again is answered against the winners
+        response = error(503, str(exc), code="unavailable")
+        response.headers["Retry-After"] = "1"
+        return response
     if any(
         o.status == "accepted" and isinstance(r, dict) and r.get("type") in IMMEDIATE_TYPES
         for r, o in zip(records, outcomes, strict=True)
@@ -120,7 +151,8 @@ async def post_roster(request: Request, who: Admin, service: ServiceDep) -> JSON
 
     def upsert() -> list[RecordOutcome]:
         roster, problems = load_roster(body, "roster")
-        with service.sessions() as session:
+
+        def write(session: Session) -> list[RecordOutcome]:
             outcomes = problems + upsert_roster(session, roster)
             record(
                 session,
@@ -130,7 +162,14 @@ async def post_roster(request: Request, who: Admin, service: ServiceDep) -> JSON
                 source=source,
                 detail=roster_summary(outcomes),
             )
-            session.commit()
-        return outcomes
+            return outcomes
 
-    return results(await run_in_threadpool(upsert))
+        # two admins (or one retrying) adding the same new record race like events do
+        return commit_retrying(service.sessions, write)
+
+    try:
+        return results(await run_in_threadpool(upsert))
+    except RaceNotSettled as exc:
+        response = error(503, str(exc), code="unavailable")
+        response.headers["Retry-After"] = "1"
+        return response

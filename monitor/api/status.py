@@ -55,7 +55,8 @@ def weekday(at: datetime) -> str:
 
 
 @cache
-def _templates() -> Environment:
+def templates() -> Environment:
+    """The pages' templates: autoescaped, with the local-time filter."""
     env = Environment(
         loader=PackageLoader("monitor", "templates"),
         autoescape=select_autoescape(default=True, default_for_string=True),
@@ -69,7 +70,7 @@ def _templates() -> Environment:
 
 
 def _html(template: str, status_code: int = 200, **values: object) -> HTMLResponse:
-    body = _templates().get_template(template).render(**values)
+    body = templates().get_template(template).render(**values)
     return HTMLResponse(body, status_code=status_code, headers=HEADERS)
 
 

@@ -111,6 +111,7 @@ def _register() -> None:
         demo_cmd,
         evaluate_cmd,
         import_cmd,
+        notify_cmd,
         report_cmd,
         run_cmd,
         template_cmd,
@@ -131,6 +132,7 @@ def _register() -> None:
     cli.add_command(demo_cmd.demo)
     cli.add_command(evaluate_cmd.evaluate)
     cli.add_command(import_cmd.import_files)
+    cli.add_command(notify_cmd.notify)
     cli.add_command(report_cmd.report)
     cli.add_command(test_rules_cmd.test_rules)
     cli.add_command(run_cmd.run)

@@ -10,7 +10,7 @@ operator declines.
 from __future__ import annotations
 
 import sys
-from datetime import date
+from datetime import date, datetime
 from pathlib import Path
 from typing import NoReturn
 
@@ -18,6 +18,7 @@ import click
 
 from monitor.calendar import CalendarNotCovered, WorkCalendar
 from monitor.cli import Context, pass_context
+from monitor.cli.options import now_option
 
 
 def _date(value: str) -> date:
@@ -89,15 +90,10 @@ def _say_if_provisional(cal: WorkCalendar, first: date, last: date) -> None:
     type=click.Path(file_okay=False, path_type=Path),
     help="Folder of the year files (default calendar.overrides_dir); the difference is against its calendar.",
 )
-@click.option(
-    "--now",
-    "now_text",
-    hidden=True,
-    help="The instant the import takes effect (ISO 8601; default: now); for tests.",
-)
+@now_option("The instant the import takes effect")
 @pass_context
 def import_notice(
-    ctx: Context, file: Path, year: int | None, yes: bool, out: Path | None, now_text: str | None
+    ctx: Context, file: Path, year: int | None, yes: bool, out: Path | None, now: datetime
 ) -> None:
     """Write config/calendar/YYYY.yaml from the State Council's holiday notice in FILE.
 
@@ -105,7 +101,6 @@ def import_notice(
     seeing the year as it was, so they replay what the daemon knew."""
     from monitor.calendar import load_calendar
     from monitor.calendar_notice import NoticeError, parse_notice
-    from monitor.clock import parse_instant, utcnow
     from monitor.notice_import import ImportRefused, plan_import, write_year_files
     from monitor.yamlsource import SourceError
 
@@ -141,12 +136,8 @@ def import_notice(
     for year_file in plan.files:
         verb = "replace" if year_file.path.exists() else "create"
         click.echo(f"Will {verb} {year_file.path}")
-    try:
-        entered = parse_instant(now_text) if now_text else utcnow()
-    except ValueError as exc:
-        raise click.BadParameter(str(exc), param_hint="--now") from None
     for year_file in plan.files:
-        year_file.entered = entered
+        year_file.entered = now
     if not yes and not click.confirm("Write?", default=False):
         click.echo("Nothing written.", err=True)
         sys.exit(1)

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 import click
 
 from monitor.cli import Context, pass_context
+from monitor.cli.options import now_option
 from monitor.yamlsource import SourceError
 
 if TYPE_CHECKING:
@@ -27,18 +28,11 @@ if TYPE_CHECKING:
     type=click.Path(path_type=Path),
     help="Roster files to check as well (YAML, CSV or XLSX); repeatable.",
 )
-@click.option(
-    "--now",
-    "now_text",
-    hidden=True,
-    help="The instant to judge calendar coverage at (ISO 8601; Shanghai time without an offset). "
-    "For tests: the default is the wall clock.",
-)
+@now_option("The instant to judge calendar coverage at")
 @pass_context
-def check_config(ctx: Context, roster_files: tuple[Path, ...], now_text: str | None) -> None:
+def check_config(ctx: Context, roster_files: tuple[Path, ...], now: datetime) -> None:
     """Validate config, rules, calendar overrides and roster; warn about calendar years to come."""
     from monitor.calendar import WorkCalendar, load_overrides
-    from monitor.clock import parse_instant, utcnow
     from monitor.config import Settings, config_problems, load_settings, salvage_settings
     from monitor.rulebook import load_rules
 
@@ -54,10 +48,6 @@ def check_config(ctx: Context, roster_files: tuple[Path, ...], now_text: str | N
     for path in roster_files:
         problems.extend(_roster_problems(path))
         _warn_missing_units(settings, path)
-    try:
-        now = parse_instant(now_text) if now_text else utcnow()  # the one reading of the wall clock
-    except ValueError as exc:
-        raise click.BadParameter(str(exc), param_hint="--now") from None
     # the files that did load decide, so a broken 2027.yaml shows as its error and this warning
     _warn_calendar(WorkCalendar(overrides, unannounced=settings.calendar.unannounced), now)
     for problem in problems:

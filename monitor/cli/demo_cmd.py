@@ -11,6 +11,7 @@ import click
 import yaml
 
 from monitor.cli import Context, pass_context
+from monitor.cli.options import now_option
 
 
 @click.command()
@@ -30,12 +31,7 @@ from monitor.cli import Context, pass_context
     type=click.Path(file_okay=False, path_type=Path),
     help="Write roster.yaml and events.jsonl to this folder instead of loading them.",
 )
-@click.option(
-    "--now",
-    "now_text",
-    hidden=True,
-    help="The instant to judge calendar coverage at (ISO 8601, Shanghai time without an offset); for tests.",
-)
+@now_option("The instant to judge calendar coverage at")
 @pass_context
 def demo(
     ctx: Context,
@@ -43,7 +39,7 @@ def demo(
     seed: int,
     reset: bool,
     examples_dir: Path | None,
-    now_text: str | None,
+    now: datetime,
 ) -> None:
     """Generate a realistic Suyu district with a year of events and load it (or write it out).
 
@@ -51,13 +47,10 @@ def demo(
     calendar lacks a year of the history.
     """
     from monitor.calendar import CalendarNotCovered
-    from monitor.clock import SHANGHAI, end_of_day, local_date, parse_instant, utcnow
+    from monitor.clock import SHANGHAI, end_of_day, local_date, utcnow
     from monitor.demo import generate_district
 
-    try:
-        judged_at = parse_instant(now_text) if now_text else utcnow()
-    except ValueError as exc:
-        raise click.BadParameter(str(exc), param_hint="--now") from None
+    judged_at = now
     today = local_date(utcnow())
     end = end_day.date() if end_day else today
     try:

@@ -21,26 +21,36 @@ def import_files(ctx: Context, files: tuple[Path, ...]) -> None:
     exits 1 when any record was rejected. Each file is committed on its own, so a problem in a
     later file never loses an earlier one.
     """
+    from sqlalchemy.orm import Session
+
     from monitor.audit import cli_actor, record, roster_summary
     from monitor.clock import utcnow
+    from monitor.ingest.commit import RaceNotSettled, commit_retrying
     from monitor.ingest.events import ingest_events
-    from monitor.ingest.files import Loaded, read_file
+    from monitor.ingest.files import Loaded, is_roster_file, read_file
+    from monitor.ingest.ledgers import ledger_events
+    from monitor.ingest.outcome import RecordOutcome
     from monitor.ingest.roster import upsert_roster
+    from monitor.ingest.workbook import ImportLimits
     from monitor.store.db import session_factory
     from monitor.yamlsource import SourceError
 
-    loaded: list[Loaded] = []
+    ingest = ctx.settings.ingest
+    limits = ImportLimits(ingest.max_xlsx_inflated_bytes, ingest.max_import_rows)
     failed = False
-    for path in files:
+    # references need the roster first; each file is then read just before it is stored, so an
+    # import holds one file's records at a time, whatever the number of files
+    ordered = sorted(files, key=lambda path: 0 if is_roster_file(path, limits) else 1)
+    make_session = session_factory(ctx.engine())
+    for path in ordered:
         try:
-            loaded.append(read_file(path))
+            item = read_file(path, limits)
         except SourceError as exc:
             click.echo(f"{exc}", err=True)
             failed = True
-    loaded.sort(key=lambda f: 0 if f.kind == "roster" else 1)  # references need the roster first
-    make_session = session_factory(ctx.engine())
-    for item in loaded:
-        with make_session() as session:
+            continue
+
+        def work(session: Session, item: Loaded = item) -> list[RecordOutcome]:
             if item.kind == "roster":
                 outcomes = upsert_roster(session, item.roster)
                 record(
@@ -51,15 +61,19 @@ def import_files(ctx: Context, files: tuple[Path, ...]) -> None:
                     source="cli",
                     detail=roster_summary(outcomes),
                 )
-            elif item.kind == "ledger":
-                from monitor.ingest.ledgers import ledger_events
-
+                return outcomes
+            if item.kind == "ledger":
                 records, unmatched = ledger_events(session, item.ledger)
-                outcomes = unmatched + ingest_events(session, records, now=utcnow(), settings=ctx.settings)
-            else:
-                outcomes = ingest_events(session, item.events, now=utcnow(), settings=ctx.settings)
-            session.commit()
-        outcomes = item.problems + outcomes
+                return unmatched + ingest_events(session, records, now=utcnow(), settings=ctx.settings)
+            return ingest_events(session, item.events, now=utcnow(), settings=ctx.settings)
+
+        # the daemon may be storing the same ids meanwhile: a lost race is run again, not a traceback
+        try:
+            outcomes = item.problems + commit_retrying(make_session, work)
+        except RaceNotSettled as exc:
+            click.echo(f"{item.path}: {exc}", err=True)
+            failed = True
+            continue
         counts = {s: sum(1 for o in outcomes if o.status == s) for s in ("accepted", "duplicate", "rejected")}
         click.echo(
             f"{item.path}: {counts['accepted']} accepted, {counts['duplicate']} duplicate, {counts['rejected']} rejected"

@@ -61,14 +61,19 @@ def report(ctx: Context, period: str, fmt: str, out: Path | None, now_text: str 
             sys.exit(PERIOD_NOT_BEGUN)
         finally:
             session.rollback()
-    if fmt == "xlsx":
-        assert out is not None
-        to_xlsx(result, out)
-        click.echo(f"wrote {out}")
-        return
-    text = to_csv(result) if fmt == "csv" else to_html(result, ctx.settings.district)
+    text = (
+        None if fmt == "xlsx" else to_csv(result) if fmt == "csv" else to_html(result, ctx.settings.district)
+    )
     if out is None:
         click.echo(text, nl=False)
-    else:
-        out.write_text(text, encoding="utf-8")
-        click.echo(f"wrote {out}")
+        return
+    try:
+        # a folder named for the month (reports/2026-11/...) need not exist yet
+        out.parent.mkdir(parents=True, exist_ok=True)
+        if text is None:
+            to_xlsx(result, out)
+        else:
+            out.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        raise click.ClickException(f"cannot write {out}: {exc.strerror or exc}") from None
+    click.echo(f"wrote {out}")

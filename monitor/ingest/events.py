@@ -1,4 +1,4 @@
-"""Ingest of events (DESIGN.md "Events"): validate each record, store it once, derive query rows.
+"""Ingest of events (docs/events.md): validate each record, store it once, derive query rows.
 
 `ingest_events` answers per record. A bad record never blocks the good ones beside it;
 records are taken in order, so one batch may open a case and then give its feedback. The event
@@ -136,9 +136,9 @@ class _Known:
 
     def preload(self, session: Session, records: list[object]) -> None:
         """The cases and reviews a batch refers to, in a few queries rather than one per record."""
-        cases = sorted({r["case"] for r in records if isinstance(r, dict) and isinstance(r.get("case"), str)})
+        cases = sorted({c for r in records if isinstance(r, dict) and (c := v.ident_or_none(r.get("case")))})
         reviews = sorted(
-            {r["review"] for r in records if isinstance(r, dict) and isinstance(r.get("review"), str)}
+            {c for r in records if isinstance(r, dict) and (c := v.ident_or_none(r.get("review")))}
         )
         for i in range(0, len(cases), 500):
             query = select(Case.id, Case.received_at).where(Case.id.in_(cases[i : i + 500]))
@@ -253,7 +253,7 @@ def _derive(record: dict[str, Any], at: datetime, known: _Known, rows: _Rows, se
         if kind == "contact":
             v.choice(record["channel"], "channel", CONTACT_CHANNELS)
         else:
-            v.text(record["partner"], "partner", limit=200)
+            v.name(record["partner"], "partner", limit=200)
         activity(official_id=official, unit_id=known.official_unit[official], enterprise_id=enterprise)
     elif kind == "policy_briefing":
         if ("official" in record) == ("unit" in record):
@@ -280,7 +280,7 @@ def _derive(record: dict[str, Any], at: datetime, known: _Known, rows: _Rows, se
         unit = known.unit(record["unit"], "unit")
         report_kind = v.choice(record["kind"], "kind", REPORT_KINDS)
         try:
-            period = parse_period(v.text(record["period"], "period", limit=10))
+            period = parse_period(v.name(record["period"], "period", limit=10))
         except ValueError as exc:
             raise Rejection("period", str(exc)) from None
         if period.kind != "month":
@@ -304,7 +304,7 @@ def _derive(record: dict[str, Any], at: datetime, known: _Known, rows: _Rows, se
                 "unit_id": known.unit(record["unit"], "unit"),
                 "channel": v.choice(record["channel"], "channel", CASE_CHANNELS),
                 "complexity": v.choice(record["complexity"], "complexity", COMPLEXITY),
-                "category": v.text(record["category"], "category", limit=100),
+                "category": v.name(record["category"], "category", limit=100),
                 "received_at": at,
                 "own_due_at": due,
                 "summary": v.text(record.get("summary", ""), "summary", allow_empty=True),
@@ -332,7 +332,7 @@ def _derive(record: dict[str, Any], at: datetime, known: _Known, rows: _Rows, se
                 "id": review,
                 "unit_id": known.unit(record["unit"], "unit"),
                 "rating": v.integer(record["rating"], "rating", 1, 5),
-                "channel": v.text(channel, "channel", limit=40) if channel not in (None, "") else None,
+                "channel": v.name(channel, "channel", limit=40) if channel not in (None, "") else None,
                 "at": at,
                 "event_id": event_id,
             }
@@ -361,12 +361,9 @@ def ingest_events(
 ) -> list[RecordOutcome]:
     """Validate and store events; one outcome per record, in order. Flushes; the caller commits."""
     batch = list(records)
-    ids = [
-        str(r["id"])
-        for _, r in batch
-        if isinstance(r, dict) and isinstance(r.get("id"), str | int) and _unstorable(r.get("id")) is None
-    ]
-    stored = _existing_digests(session, sorted(set(ids)))
+    # the ids in their normal form: the lookup must find " a " and 5 stored as "a" and "5"
+    ids = {i for _, r in batch if isinstance(r, dict) and (i := v.ident_or_none(r.get("id")))}
+    stored = _existing_digests(session, sorted(ids))
     known = _Known.load(session)
     unstorable = [_unstorable(r) if isinstance(r, dict) else None for _, r in batch]
     known.preload(session, [r for (_, r), problem in zip(batch, unstorable, strict=True) if problem is None])
@@ -382,16 +379,21 @@ def ingest_events(
                 raise Rejection(None, f"an event must be a JSON object, not {type(record).__name__}")
             if problem is not None:
                 raise Rejection(*problem)
-            event_id = v.ident(record.get("id"), "id") if record.get("id") is not None else None
-            if event_id is None:
+            if record.get("id") in (None, ""):
                 raise Rejection("id", "required")
+            event_id = v.ident(record["id"], "id")
+            raw = record
+            # from here on the record carries its id in normal form: the digest, the stored
+            # payload and every derived row agree on one spelling
+            record = {**record, "id": event_id}
             kind = record.get("type")
             if not isinstance(kind, str) or kind not in FIELDS:
                 raise Rejection("type", f"unknown event type {kind!r}")
             canonical, fingerprint = _canonical(record)
             previous = seen.get(event_id) or stored.get(event_id)
             if previous is not None:
-                if previous == fingerprint:
+                # a record stored before ids were normalised kept its raw id in its digest
+                if previous == fingerprint or (raw["id"] != event_id and previous == digest(raw)):
                     outcomes.append(RecordOutcome(ref, event_id, "duplicate"))
                     continue
                 raise Rejection("id", f"conflict: event {event_id!r} was already accepted with other content")
@@ -468,6 +470,10 @@ def _write(session: Session, rows: _Rows, now: datetime) -> None:
     ):
         # Core executemany, one per shape of row: the ORM's bulk path costs a third of an import
         shapes: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+        if model in (Event, Case, Review):
+            # unique keys taken in one order by every transaction: two batches sharing new ids in
+            # opposite orders wait for each other instead of deadlocking (PostgreSQL)
+            values = sorted(values, key=lambda row: str(row["id"]))
         for row in values:
             shapes.setdefault(tuple(sorted(row)), []).append(row)
         for same in shapes.values():

@@ -6,15 +6,16 @@ from __future__ import annotations
 import csv
 import io
 import json
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any, Literal
 
-from monitor.ingest.ledgers import kind_of
+from monitor.ingest.ledgers import check_headings, kind_of, ledger_named
 from monitor.ingest.outcome import RecordOutcome
 from monitor.ingest.roster import SECTIONS, Roster, load_roster
+from monitor.ingest.workbook import ImportLimits, check_inflation, too_many_rows
 from monitor.yamlsource import SourceError, load_yaml
 
 Kind = Literal["roster", "events", "ledger"]
@@ -87,6 +88,27 @@ def _roster_from_rows(
     return roster, problems + found
 
 
+def _stray_cell(header: list[str], row: Sequence[Any]) -> RecordOutcome | None:
+    """A non-empty cell with no heading above it (or past the last heading of a CSV row): read,
+    it would be dropped without a word, so the row is refused, naming the column."""
+    from openpyxl.utils import get_column_letter
+
+    for i, value in enumerate(row):
+        if (i >= len(header) or not header[i]) and _cell(value) not in (None, ""):
+            return RecordOutcome(
+                "",
+                None,
+                "rejected",
+                f"column {get_column_letter(i + 1)}",
+                f"{_cell(value)!r} is in a column without a heading; name the column or remove the cell",
+            )
+    return None
+
+
+def _refused(ref: str, problem: RecordOutcome) -> RecordOutcome:
+    return RecordOutcome(ref, None, "rejected", problem.field, problem.reason)
+
+
 def _csv(path: Path) -> Loaded:
     try:
         text = path.read_text(encoding="utf-8-sig")
@@ -97,29 +119,36 @@ def _csv(path: Path) -> Loaded:
         header = [h.strip() for h in next(reader)]
     except StopIteration:
         return Loaded(path, "events", Roster(), [], [])
-    ledger = kind_of(path.stem, header)
+    ledger = kind_of(path.stem, header) or ledger_named(path.stem, header, str(path))
+    refused: list[RecordOutcome] = []
+
+    def rows() -> Iterator[tuple[str, list[str]]]:
+        """The rows that hold something and have no stray cell, with their line."""
+        for row in reader:
+            if not any(c.strip() for c in row):
+                continue
+            ref = f"{path}:{reader.line_num}"
+            stray = _stray_cell(header, row)
+            if stray is not None:
+                refused.append(_refused(ref, stray))
+                continue
+            yield ref, row
+
     if ledger is not None:
-        rows = [
-            (f"{path}:{reader.line_num}", ledger, dict(zip(header, (c.strip() for c in row), strict=False)))
-            for row in reader
-            if any(c.strip() for c in row)
+        check_headings(ledger, header, str(path))
+        found = [
+            (ref, ledger, dict(zip(header, (c.strip() for c in row), strict=False))) for ref, row in rows()
         ]
-        return Loaded(path, "ledger", Roster(), [], [], rows)
+        return Loaded(path, "ledger", Roster(), [], refused, found)
     if _is_events(header):
-        events: list[tuple[str, object]] = [
-            (f"{path}:{reader.line_num}", _row_record(header, row))
-            for row in reader
-            if any(c.strip() for c in row)
-        ]
-        return Loaded(path, "events", Roster(), events, [])
+        events: list[tuple[str, object]] = [(ref, _row_record(header, row)) for ref, row in rows()]
+        return Loaded(path, "events", Roster(), events, refused)
     sections: dict[str, list[tuple[str, dict[str, Any]]]] = {}
     default = path.stem.lower()
-    for row in reader:
-        if not any(c.strip() for c in row):
-            continue
+    for ref, row in rows():
         record = _row_record(header, row)
         section = str(record.get("section") or default)
-        sections.setdefault(section, []).append((f"{path}:{reader.line_num}", record))
+        sections.setdefault(section, []).append((ref, record))
     unknown = [s for s in sections if s not in (*SECTIONS, "project_items")]
     if unknown:
         raise SourceError(
@@ -128,12 +157,13 @@ def _csv(path: Path) -> Loaded:
             f"roster section {unknown[0]!r} unknown: name the file or the section column one of {', '.join(SECTIONS)}",
         )
     roster, problems = _roster_from_rows(sections, str(path))
-    return Loaded(path, "roster", roster, [], problems)
+    return Loaded(path, "roster", roster, [], refused + problems)
 
 
-def _xlsx(path: Path) -> Loaded:
+def _xlsx(path: Path, limits: ImportLimits) -> Loaded:
     import openpyxl
 
+    check_inflation(path, limits)
     try:
         book = openpyxl.load_workbook(path, read_only=True, data_only=True)
     except Exception as exc:  # openpyxl raises many kinds for a broken file
@@ -142,6 +172,8 @@ def _xlsx(path: Path) -> Loaded:
         events: list[tuple[str, object]] = []
         sections: dict[str, list[tuple[str, dict[str, Any]]]] = {}
         ledger_rows: list[tuple[str, str, dict[str, Any]]] = []
+        kept = 0
+        refused: list[RecordOutcome] = []
         for sheet in book.worksheets:
             rows = sheet.iter_rows(values_only=True)
             first = next(rows, None)
@@ -149,16 +181,27 @@ def _xlsx(path: Path) -> Loaded:
                 continue
             header = [str(h).strip() if h is not None else "" for h in first]
             name = sheet.title.strip().lower()
-            ledger = kind_of(sheet.title, header)
+            ledger = kind_of(sheet.title, header) or ledger_named(
+                sheet.title, header, f"{path}:{sheet.title}"
+            )
+            if ledger is not None:
+                check_headings(ledger, header, f"{path}:{sheet.title}")
             for number, row in enumerate(rows, start=2):
                 if all(c in (None, "") for c in row):
                     continue
+                kept += 1
+                if kept > limits.max_rows:
+                    raise too_many_rows(path, limits)
+                where = f"{path}:{sheet.title}!{number}"
+                stray = _stray_cell(header, row)
+                if stray is not None:
+                    refused.append(_refused(where, stray))
+                    continue
                 if ledger is not None:
                     cells = {h: _cell(v) for h, v in zip(header, row, strict=False) if h}
-                    ledger_rows.append((f"{path}:{sheet.title}!{number}", ledger, cells))
+                    ledger_rows.append((where, ledger, cells))
                     continue
                 record = _row_record(header, list(row))
-                where = f"{path}:{sheet.title}!{number}"
                 if name == "events" or _is_events(header):
                     events.append((where, record))
                 else:
@@ -171,11 +214,11 @@ def _xlsx(path: Path) -> Loaded:
     if sum(1 for part in (events, sections, ledger_rows) if part) > 1:
         raise SourceError(str(path), 0, "a workbook holds events, a roster or ledgers, not a mix")
     if ledger_rows:
-        return Loaded(path, "ledger", Roster(), [], [], ledger_rows)
+        return Loaded(path, "ledger", Roster(), [], refused, ledger_rows)
     if sections:
         roster, problems = _roster_from_rows(sections, str(path))
-        return Loaded(path, "roster", roster, [], problems)
-    return Loaded(path, "events", Roster(), events, [])
+        return Loaded(path, "roster", roster, [], refused + problems)
+    return Loaded(path, "events", Roster(), events, refused)
 
 
 def _jsonl(path: Path) -> Iterator[tuple[str, object]]:
@@ -185,7 +228,8 @@ def _jsonl(path: Path) -> Iterator[tuple[str, object]]:
                 continue
             where = f"{path}:{number}"
             try:
-                yield where, json.loads(raw.decode("utf-8"))
+                # a UTF-8 byte order mark (Windows editors write one) is not part of the first record
+                yield where, json.loads(raw.decode("utf-8-sig" if number == 1 else "utf-8"))
             except UnicodeDecodeError:
                 yield where, _Unreadable("the line is not UTF-8")
             except json.JSONDecodeError as exc:
@@ -199,8 +243,9 @@ class _Unreadable:
         self.reason = reason
 
 
-def read_file(path: Path) -> Loaded:
+def read_file(path: Path, limits: ImportLimits | None = None) -> Loaded:
     """Read one file by its extension (and, for CSV, its header); raises SourceError."""
+    limits = limits or ImportLimits()
     if not path.is_file():
         raise SourceError(str(path), 0, "no such file")
     if path.stat().st_size > MAX_FILE_BYTES:
@@ -221,7 +266,7 @@ def read_file(path: Path) -> Loaded:
         return Loaded(path, "events", Roster(), good, problems)
     if suffix == ".json":
         try:
-            data = json.loads(path.read_text(encoding="utf-8"))
+            data = json.loads(path.read_text(encoding="utf-8-sig"))
         except (UnicodeDecodeError, json.JSONDecodeError) as exc:
             raise SourceError(str(path), getattr(exc, "lineno", 0), f"not JSON: {exc}") from None
         items = data if isinstance(data, list) else [data]
@@ -229,12 +274,45 @@ def read_file(path: Path) -> Loaded:
     if suffix == ".csv":
         return _csv(path)
     if suffix == ".xlsx":
-        return _xlsx(path)
+        return _xlsx(path, limits)
     raise SourceError(
         str(path),
         0,
         f"unknown file type {suffix!r}: use YAML, CSV or XLSX rosters and JSONL, CSV or XLSX events",
     )
+
+
+def is_roster_file(path: Path, limits: ImportLimits | None = None) -> bool:
+    """Whether a file holds a roster, from its extension and headings only, so that `import`
+    can take rosters first and then read the other files one at a time (holding one file's
+    records, not all of them). A file that cannot be peeked at is not a roster here;
+    `read_file` then says what is wrong with it."""
+    suffix = path.suffix.lower()
+    if suffix in (".yaml", ".yml"):
+        return True
+    try:
+        if suffix == ".csv":
+            with path.open(encoding="utf-8-sig", newline="") as handle:
+                header = [h.strip() for h in next(csv.reader(handle), [])]
+            return bool(header) and kind_of(path.stem, header) is None and not _is_events(header)
+        if suffix == ".xlsx":
+            import openpyxl
+
+            check_inflation(path, limits or ImportLimits())
+            book = openpyxl.load_workbook(path, read_only=True, data_only=True)
+            try:
+                for sheet in book.worksheets:
+                    first = next(sheet.iter_rows(max_row=1, values_only=True), None)
+                    if first is None:
+                        continue
+                    header = [str(h).strip() if h is not None else "" for h in first]
+                    events = sheet.title.strip().lower() == "events" or _is_events(header)
+                    return kind_of(sheet.title, header) is None and not events
+            finally:
+                book.close()
+    except Exception:  # unreadable: read_file reports it with the reason
+        return False
+    return False
 
 
 def read_roster_file(path: Path) -> tuple[Roster, list[RecordOutcome]]:

@@ -1,7 +1,7 @@
 """The ledgers (台账) officials keep in Excel or CSV, with Chinese column headings: visits,
-contacts, cases and reviews. Rows become events of the DESIGN schema; officials, enterprises and
-units are matched to the roster by id, credit code or exact name, and every unmatched or
-ambiguous row is reported by sheet, row and reason.
+contacts, cases and reviews. Rows become events of the event schema (docs/events.md);
+officials, enterprises and units are matched to the roster by id, credit code or exact name,
+and every unmatched or ambiguous row is reported by sheet, row and reason.
 """
 
 from __future__ import annotations
@@ -10,6 +10,7 @@ import hashlib
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +19,7 @@ from sqlalchemy.orm import Session
 
 from monitor.ingest.outcome import RecordOutcome, Rejection
 from monitor.store.models import Enterprise, Official, Unit
+from monitor.yamlsource import SourceError
 
 LEDGERS: dict[str, tuple[str, list[str]]] = {
     "visits": ("走访台账", ["编号", "日期", "走访人员", "企业名称或信用代码", "是否与负责人座谈", "备注"]),
@@ -59,8 +61,14 @@ CHANNEL = {
 }
 COMPLEXITY = {"简单": "simple", "复杂": "complex", "重大": "major"}
 SATISFACTION = {"满意": "satisfied", "基本满意": "basically_satisfied", "不满意": "unsatisfied"}
-YES = {"是", "有", "true", "yes", "1", "√"}
+YES = {"是", "有", "true", "yes", "y", "1", "√", "✓"}
+NO = {"否", "无", "没有", "false", "no", "n", "0", "×", "✗"}
 _SPLIT = re.compile(r"[、,，;；/\s]+")
+# a date as offices write it: 2026-11-03, 2026/11/3, 2026.11.3, 2026年11月3日, maybe a time after
+_DATE = re.compile(
+    r"(\d{4})\s*[-/.年]\s*(\d{1,2})\s*[-/.月]\s*(\d{1,2})\s*日?"
+    r"(?:(?:\s+|T)(\d{1,2})[:：](\d{2})(?:[:：](\d{2}))?)?"
+)
 
 
 def kind_of(sheet: str, header: list[str]) -> str | None:
@@ -70,6 +78,35 @@ def kind_of(sheet: str, header: list[str]) -> str | None:
     named = [kind for kind in fitting if LEDGERS[kind][0] in sheet]
     chosen = named or fitting
     return chosen[0] if chosen else None
+
+
+def ledger_named(sheet: str, header: list[str], where: str) -> str | None:
+    """A sheet named as a ledger (走访台账, ...) but lacking a required heading is refused naming
+    it, rather than read as something else."""
+    for kind, (title, _) in LEDGERS.items():
+        if title in sheet:
+            missing = [h for h in REQUIRED[kind] if h not in header]
+            raise SourceError(where, 1, f"a {title} needs the heading(s) {', '.join(missing)}")
+    return None
+
+
+def check_headings(kind: str, header: list[str], where: str) -> None:
+    """Refuse a ledger with a heading we do not know or one given twice: its column would be
+    ignored (a misspelt 是否与负责人座谈 made every visit "no talk with the head")."""
+    title, known = LEDGERS[kind]
+    seen: set[str] = set()
+    for heading in header:
+        if not heading:
+            continue
+        if heading not in known:
+            raise SourceError(
+                where,
+                1,
+                f"unknown column heading {heading!r} in the {title}; its headings are {'、'.join(known)}",
+            )
+        if heading in seen:
+            raise SourceError(where, 1, f"column heading {heading!r} appears twice in the {title}")
+        seen.add(heading)
 
 
 @dataclass
@@ -125,11 +162,44 @@ def _text(row: dict[str, Any], column: str) -> str:
 
 
 def _day(row: dict[str, Any], column: str) -> str:
+    """The cell's date (and time, if given) as ISO 8601; a date alone is taken as 09:00."""
     value = _text(row, column)
     if not value:
         raise Rejection(column, "required")
-    value = value.replace("/", "-").replace(".", "-").replace("年", "-").replace("月", "-").replace("日", "")
-    return value if "T" in value or " " in value else f"{value}T09:00"
+    found = _DATE.fullmatch(value)
+    if found is None:
+        try:  # a date cell of the workbook arrives as ISO 8601 already
+            return datetime.fromisoformat(value).isoformat()
+        except ValueError:
+            raise Rejection(
+                column, f"{value!r} is not a date (2026-11-03, 2026/11/3 or 2026年11月3日)"
+            ) from None
+    year, month, day_, hour, minute, second = found.groups()
+    try:
+        at = datetime(int(year), int(month), int(day_), int(hour or 9), int(minute or 0), int(second or 0))
+    except ValueError as exc:
+        raise Rejection(column, f"{value!r} is not a date: {exc}") from None
+    return at.isoformat(timespec="seconds" if second else "minutes")
+
+
+def _choice(row: dict[str, Any], column: str, allowed: dict[str, str], default: str) -> str:
+    """A cell that must be one of the ledger's words; blank is the default, anything else refused."""
+    value = _text(row, column)
+    if not value:
+        return default
+    if value not in allowed:
+        raise Rejection(column, f"{value!r} is not one of {'、'.join(allowed)}")
+    return allowed[value]
+
+
+def _yes_no(row: dict[str, Any], column: str) -> bool:
+    """A 是/否 cell; blank is no, anything else than yes or no is refused, never read as no."""
+    value = _text(row, column)
+    if value.lower() in YES:
+        return True
+    if not value or value.lower() in NO:
+        return False
+    raise Rejection(column, f"{value!r} is neither 是 nor 否")
 
 
 def _id(kind: str, row: dict[str, Any], fields: dict[str, Any]) -> str:
@@ -156,10 +226,10 @@ def row_events(kind: str, row: dict[str, Any], match: Matcher) -> list[dict[str,
                 "at": at,
                 "officials": people,
                 "enterprise": enterprise,
-                "talked_with_head": _text(row, "是否与负责人座谈").lower() in YES,
+                "talked_with_head": _yes_no(row, "是否与负责人座谈"),
             }
             return [{"id": _id("visit", row, fields), **fields}]
-        channel = CONTACT.get(_text(row, "联系方式"), "other")
+        channel = _choice(row, "联系方式", CONTACT, "other")
         out = []
         for person in people:
             fields = {
@@ -184,7 +254,7 @@ def row_events(kind: str, row: dict[str, Any], match: Matcher) -> list[dict[str,
             "at": _day(row, "受理日期"),
             "case": case,
             "enterprise": match.enterprise(_text(row, "企业名称或信用代码"), "企业名称或信用代码"),
-            "channel": CHANNEL.get(_text(row, "渠道"), "other"),
+            "channel": _choice(row, "渠道", CHANNEL, "other"),
             "complexity": complexity,
             "category": _text(row, "类别"),
             "unit": match.unit(_text(row, "承办单位"), "承办单位"),
@@ -217,10 +287,11 @@ def row_events(kind: str, row: dict[str, Any], match: Matcher) -> list[dict[str,
             )
         return events
     review = _text(row, "编号")
-    try:
-        rating = int(float(_text(row, "评分")))
-    except ValueError:
-        raise Rejection("评分", f"{_text(row, '评分')!r} is not a number 1-5") from None
+    written = _text(row, "评分")
+    # a whole number 1-5; 3.7 used to become 3 without a word
+    if not re.fullmatch(r"[1-5](\.0*)?", written):
+        raise Rejection("评分", f"{written!r} is not a whole number 1-5")
+    rating = int(float(written))
     given: dict[str, Any] = {
         "id": f"review-{review}",
         "type": "review",

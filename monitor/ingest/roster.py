@@ -1,4 +1,4 @@
-"""The roster (DESIGN.md "Roster"): units, officials, enterprises, pairings, projects.
+"""The roster (docs/roster.md): units, officials, enterprises, pairings, projects.
 
 `load_roster` checks each record's own fields; `upsert_roster` checks references against the
 file and the database together (a record that names a rejected or unknown one is rejected too)
@@ -78,20 +78,20 @@ def _check(section: str, record: dict[str, Any]) -> tuple[dict[str, Any], tuple[
     items: tuple[Item, ...] = ()
     if section == "units":
         out["id"] = v.ident(record.get("id"), "id")
-        out["name"] = v.text(record.get("name"), "name", limit=200)
+        out["name"] = v.name(record.get("name"), "name", limit=200)
         out["kind"] = v.choice(record.get("kind"), "kind", UNIT_KINDS)
         for ref in ("head", "leader", "parent"):
             out[ref] = v.ident(record[ref], ref) if _optional(record, ref) is not None else None
         out["indicator_lead"] = v.boolean(record.get("indicator_lead", False), "indicator_lead")
     elif section == "officials":
         out["id"] = v.ident(record.get("id"), "id")
-        out["name"] = v.text(record.get("name"), "name", limit=100)
+        out["name"] = v.name(record.get("name"), "name", limit=100)
         out["unit"] = v.ident(record[("unit")], "unit") if _optional(record, "unit") is not None else None
         out["role"] = v.choice(record.get("role"), "role", ROLES)
         email = _optional(record, "email")
         if email is not None and ("@" not in str(email) or " " in str(email).strip()):
             raise Rejection("email", f"not an email address: {email!r}")
-        out["email"] = v.text(email, "email", limit=200) if email is not None else None
+        out["email"] = v.name(email, "email", limit=200) if email is not None else None
         phone = _optional(record, "phone")
         if phone is not None:
             digits = str(phone).replace("-", "").replace(" ", "").removeprefix("+86")
@@ -102,9 +102,9 @@ def _check(section: str, record: dict[str, Any]) -> tuple[dict[str, Any], tuple[
             out["phone"] = None
     elif section == "enterprises":
         out["id"] = v.credit_code(record.get("id"), "id")
-        out["name"] = v.text(record.get("name"), "name", limit=200)
+        out["name"] = v.name(record.get("name"), "name", limit=200)
         out["town"] = (
-            v.text(record["town"], "town", limit=100) if _optional(record, "town") is not None else None
+            v.name(record["town"], "town", limit=100) if _optional(record, "town") is not None else None
         )
         out["above_scale"] = v.boolean(record.get("above_scale", False), "above_scale")
     elif section == "pairings":
@@ -120,7 +120,7 @@ def _check(section: str, record: dict[str, Any]) -> tuple[dict[str, Any], tuple[
             raise Rejection("to", "a pairing cannot end before it begins")
     elif section == "projects":
         out["id"] = v.ident(record.get("id"), "id")
-        out["name"] = v.text(record.get("name"), "name", limit=200)
+        out["name"] = v.name(record.get("name"), "name", limit=200)
         for ref in ("leader", "unit", "manager"):
             out[ref] = v.ident(record[ref], ref) if _optional(record, ref) is not None else None
         raw_items = record.get("items") or []
@@ -136,7 +136,7 @@ def _check(section: str, record: dict[str, Any]) -> tuple[dict[str, Any], tuple[
             parsed.append(
                 Item(
                     v.ident(item.get("id"), f"items[{i}].id"),
-                    v.text(item.get("name"), f"items[{i}].name", limit=200),
+                    v.name(item.get("name"), f"items[{i}].name", limit=200),
                     v.day(item.get("due"), f"items[{i}].due"),
                 )
             )

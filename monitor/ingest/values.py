@@ -13,6 +13,10 @@ MAX_TEXT = 2000
 MAX_ID = 128
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 _SURROGATE = re.compile(r"[\ud800-\udfff]")
+# What a one-line value must not hold: every C0 and C1 control (tab, CR and LF included) and the
+# Unicode line and paragraph separators. A name travels into mail headers, file names and report
+# cells, where a line break splits it (a CR/LF in an official's name dead-lettered every mail).
+_NOT_ONE_LINE = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 
 
 def text(value: object, field: str, *, limit: int = MAX_TEXT, allow_empty: bool = False) -> str:
@@ -30,10 +34,40 @@ def text(value: object, field: str, *, limit: int = MAX_TEXT, allow_empty: bool 
     return value
 
 
+def name(value: object, field: str, *, limit: int = 200) -> str:
+    """One line of text (a name, an address, a category): `text` without tabs or line breaks."""
+    out = text(value, field, limit=limit)
+    if _NOT_ONE_LINE.search(out):
+        raise Rejection(field, "contains a tab, line break or other control character")
+    return out
+
+
 def ident(value: object, field: str) -> str:
-    if isinstance(value, int) and not isinstance(value, bool):
+    """An identifier in its one normal form, used wherever ids are compared or stored.
+
+    A string loses surrounding whitespace; a whole number (a JSON number, a numeric spreadsheet
+    cell read as 12.0) becomes its decimal digits, so `5`, `5.0`, `"5"` and `" 5 "` are one id.
+    Booleans, fractions and anything holding a control character are refused.
+    """
+    if isinstance(value, bool):
+        raise Rejection(field, "must be a string or a whole number, not a boolean")
+    if isinstance(value, float):
+        if not value.is_integer():
+            raise Rejection(field, f"must be a string or a whole number, not {value!r}")
+        value = int(value)
+    if isinstance(value, int):
+        if abs(value) >= 10**MAX_ID:
+            raise Rejection(field, f"longer than {MAX_ID} characters")
         value = str(value)
-    return text(value, field, limit=MAX_ID)
+    return name(value, field, limit=MAX_ID)
+
+
+def ident_or_none(value: object) -> str | None:
+    """The normal form of an id, or None when it is not one (for lookups ahead of validation)."""
+    try:
+        return ident(value, "id")
+    except Rejection:
+        return None
 
 
 def boolean(value: object, field: str) -> bool:

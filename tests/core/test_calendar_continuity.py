@@ -12,14 +12,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import threading
-import time
 from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
 
 import httpx
-import uvicorn
 import yaml
 from click.testing import CliRunner
 from prometheus_client import generate_latest
@@ -29,7 +26,6 @@ from monitor.alerting import Transition
 from monitor.api.app import create_app
 from monitor.cli import cli
 from monitor.clock import iso_shanghai, parse_instant, utcnow
-from monitor.daemon import http_config
 from monitor.evaluation import PROVISIONAL_SUFFIX
 from monitor.ingest.events import ingest_events
 from monitor.ingest.roster import load_roster, upsert_roster
@@ -37,7 +33,7 @@ from monitor.service import Service
 from monitor.store.db import session_factory
 from monitor.store.models import AlertRecord, Notification, ObligationRecord
 from monitor.tokens import create_token
-from tests.service.conftest import ROOT, free_port
+from tests.service.conftest import ROOT, serving
 
 RULE = "case-complex-5-workdays"
 FICTIONAL = ROOT / "tests/data/fictional/2027-notice.txt"
@@ -154,7 +150,7 @@ def tick(service: Service, instant: str) -> list[Transition]:
 
 
 @contextlib.contextmanager
-def serving(service: Service, at: str) -> Iterator[tuple[str, dict[str, str]]]:
+def serving_at(service: Service, at: str) -> Iterator[tuple[str, dict[str, str]]]:
     """The daemon's API over real HTTP, its clock at `at`: (base URL, headers of a read token)."""
     with session_factory(service.engine)() as session:
         token = create_token(session, "reader", ("read",), utcnow())
@@ -162,33 +158,28 @@ def serving(service: Service, at: str) -> Iterator[tuple[str, dict[str, str]]]:
     app = create_app(service)
     now: datetime = parse_instant(at)
     app.state.clock = lambda: now
-    port = free_port()
-    server = uvicorn.Server(http_config(app, f"127.0.0.1:{port}"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started and time.monotonic() < deadline:
-        time.sleep(0.02)
-    try:
-        yield f"http://127.0.0.1:{port}", {"Authorization": f"Bearer {token}"}
-    finally:
-        server.should_exit = True
-        thread.join(10)
+    with serving(app) as url:
+        yield url, {"Authorization": f"Bearer {token}"}
+
+
+def crossed(tmp_path: Path, db_url: str, engine: Engine, unannounced: str) -> tuple[Path, Service]:
+    """The district at 30 December 2026: c-old's 2026 alert stands, its level from 2026's days."""
+    config = write_config(tmp_path, db_url, unannounced)
+    district(engine)
+    service = service_for(config)
+    tick(service, "2026-12-30T10:00")
+    found = alerts(engine)
+    assert (found["case:c-old"].state, found["case:c-old"].level) == ("overdue", 3)
+    assert found["case:c-old"].provisional is False
+    return config, service
 
 
 def test_a_december_district_crosses_into_an_unannounced_year_and_the_notice_replaces_it(
     db_url: str, tmp_path: Path, engine: Engine
 ) -> None:
-    config = write_config(tmp_path, db_url, "provisional")
-    district(engine)
-    service = service_for(config)
+    config, service = crossed(tmp_path, db_url, engine, "provisional")
     try:
-        tick(service, "2026-12-30T10:00")
-        found = alerts(engine)
-        # the 2026 alert stands, its level from 2026's days alone: not provisional
-        assert (found["case:c-old"].state, found["case:c-old"].level) == ("overdue", 3)
-        assert found["case:c-old"].provisional is False
-        assert "case:c-new" not in found  # four working days left: nothing to say yet
+        assert "case:c-new" not in alerts(engine)  # four working days left: nothing to say yet
         new = obligation(engine, "case:c-new")
         assert (new.status, new.provisional) == ("pending", True)
         assert iso_shanghai(new.due_at) == "2027-01-05T23:59:59+08:00"  # 1 January off by law
@@ -200,7 +191,7 @@ def test_a_december_district_crosses_into_an_unannounced_year_and_the_notice_rep
         assert found["case:c-old"].provisional is True  # its days overdue now run through 2027
         sent = (tmp_path / "sent.jsonl").read_text(encoding="utf-8")
         assert PROVISIONAL_SUFFIX["zh"] in sent  # the message says so too
-        with serving(service, "2027-01-05T10:30") as (url, headers):
+        with serving_at(service, "2027-01-05T10:30") as (url, headers):
             listed = httpx.get(f"{url}/v1/alerts", params={"rule": RULE}, headers=headers, timeout=30).json()
             assert {a["subject"]: a["provisional"] for a in listed} == {
                 "case:c-old": True,
@@ -289,15 +280,9 @@ def test_a_december_district_crosses_into_an_unannounced_year_and_the_notice_rep
 def test_strict_mode_sets_aside_the_uncomputable_duty_alone(
     db_url: str, tmp_path: Path, engine: Engine
 ) -> None:
-    config = write_config(tmp_path, db_url, "strict")
-    district(engine)
-    service = service_for(config)
+    _, service = crossed(tmp_path, db_url, engine, "strict")
     try:
-        tick(service, "2026-12-30T10:00")
-        found = alerts(engine)
-        assert (found["case:c-old"].state, found["case:c-old"].level) == ("overdue", 3)
-        new = obligation(engine, "case:c-new")
-        assert new.status == "uncomputable"
+        assert obligation(engine, "case:c-new").status == "uncomputable"
 
         tick(service, "2027-01-05T10:00")
         found = alerts(engine)
@@ -305,7 +290,7 @@ def test_strict_mode_sets_aside_the_uncomputable_duty_alone(
         assert found["case:c-old"].state == "overdue" and found["case:c-old"].resolved_at is None
         assert "case:c-new" not in found
         assert obligation(engine, "case:c-new").status == "uncomputable"
-        with serving(service, "2027-01-05T10:30") as (url, headers):
+        with serving_at(service, "2027-01-05T10:30") as (url, headers):
             duties = httpx.get(
                 f"{url}/v1/obligations", params={"status": "uncomputable"}, headers=headers, timeout=30
             ).json()

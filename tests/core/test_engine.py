@@ -81,7 +81,7 @@ def test_repeated_decisions_leave_nothing_resident(rulebook: Rulebook) -> None:
         assert matcher.decide(fact) == [Decision(0, "overdue", 1)]
 
 
-# --- pinned durable-rules behaviours (notes/durable-rules.md) -------------------------------
+# --- pinned durable-rules behaviours (docs/architecture.md, durable-rules) ------------------
 
 
 def _host(name: str, hits: list[str]) -> _QuietHost:

@@ -1,4 +1,4 @@
-"""Rule files: the 17 ids of OBLIGATIONS.md, a schema with precise file:line errors."""
+"""Rule files: the 17 ids of docs/policy/obligations.md, a schema with precise file:line errors."""
 
 from __future__ import annotations
 

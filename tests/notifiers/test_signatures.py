@@ -1,4 +1,4 @@
-"""The vendors' published signing examples (shared/notes/channels-cn.md), reproduced exactly."""
+"""The vendors' published signing examples (Alibaba Cloud, Tencent Cloud, DingTalk docs), reproduced exactly."""
 
 from __future__ import annotations
 

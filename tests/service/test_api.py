@@ -26,9 +26,10 @@ ROUTES = [
     ("POST", "/v1/waivers", "admin"),
     ("DELETE", "/v1/waivers/1", "admin"),
     ("GET", "/v1/audit", "admin"),
+    ("POST", "/v1/notify/test", "admin"),
 ]
 # needing no token: probes and the schema; the status page signs in with a form (its own tests)
-OPEN = {"/healthz", "/readyz", "/metrics", "/openapi.json", "/", "/login", "/logout"}
+OPEN = {"/healthz", "/readyz", "/metrics", "/openapi.json", "/docs", "/", "/login", "/logout"}
 
 
 def test_the_scope_table_covers_every_route() -> None:
@@ -332,3 +333,23 @@ def json_bytes(value: object) -> bytes:
     import json
 
     return json.dumps(value).encode("ascii")  # \u escapes spell what UTF-8 cannot carry
+
+
+@HTTP_ONLY
+def test_the_api_reference_page_shows_every_route_and_event_type_without_scripts(daemon: Daemon) -> None:
+    from monitor.ingest.event_examples import EXAMPLES
+
+    page = daemon.call(None, "GET", "/docs")
+    assert page.status_code == 200
+    assert "script-src" not in page.headers["content-security-policy"]  # default-src 'none' covers it
+    assert "<script" not in page.text
+    spec = daemon.call(None, "GET", "/openapi.json").json()
+    for path in spec["paths"]:
+        assert f"<code>{path}</code>" in page.text, path
+    for kind in EXAMPLES:
+        section = page.text[page.text.index(f'id="event-{kind}"') :]
+        section = section[: section.index("</section>")]
+        required = spec["components"]["schemas"][f"Event_{kind}"]["required"]
+        for name in required:
+            assert f"<tr><td><code>{name}</code></td><td>yes</td>" in section, (kind, name)
+        assert f"&#34;type&#34;: &#34;{kind}&#34;" in section  # the example, escaped

@@ -5,8 +5,6 @@ start. Each either side of 1 November 00:00 in Shanghai, and silent once the not
 from __future__ import annotations
 
 import logging
-import threading
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
@@ -14,16 +12,14 @@ from pathlib import Path
 
 import httpx
 import pytest
-import uvicorn
 from prometheus_client.parser import text_string_to_metric_families
 
 from monitor.api.app import create_app
 from monitor.clock import parse_instant, utcnow
-from monitor.daemon import http_config
 from monitor.service import Service
 from monitor.store.db import session_factory
 from monitor.tokens import create_token
-from tests.service.conftest import free_port, settings_for
+from tests.service.conftest import serving, settings_for
 
 BEFORE = parse_instant("2026-10-31T23:59:59+08:00")
 FROM = parse_instant("2026-11-01T00:00:00+08:00")
@@ -74,23 +70,14 @@ def server(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Server]:
     now = [utcnow()]
     app = create_app(service)
     app.state.clock = lambda: now[0]
-    port = free_port()
-    uv = uvicorn.Server(http_config(app, f"127.0.0.1:{port}"))
-    thread = threading.Thread(target=uv.run, daemon=True)
     try:
         with session_factory(service.engine)() as session:
             token = create_token(session, "reader", ("read",), utcnow())
             session.commit()
         assert service.lead()
-        thread.start()
-        deadline = time.monotonic() + 10
-        while not uv.started and time.monotonic() < deadline:
-            time.sleep(0.02)
-        yield Server(f"http://127.0.0.1:{port}", service, token, now)
+        with serving(app) as url:
+            yield Server(url, service, token, now)
     finally:
-        uv.should_exit = True
-        if thread.is_alive():
-            thread.join(10)
         service.close()
 
 

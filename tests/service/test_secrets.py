@@ -68,7 +68,10 @@ def echo() -> Iterator[str]:
         server.server_close()
 
 
-def test_no_secret_or_contact_appears_in_logs_answers_or_stored_errors(workdir: Path, echo: str) -> None:
+@pytest.mark.parametrize("log_format", ["json", "text"])
+def test_no_secret_or_contact_appears_in_logs_answers_or_stored_errors(
+    workdir: Path, echo: str, log_format: str
+) -> None:
     closed = free_port()  # nothing listens there: mail fails to connect
     config = yaml.safe_load((workdir / "dutywatch.yaml").read_text(encoding="utf-8"))
     config["notify"] = {
@@ -103,6 +106,7 @@ def test_no_secret_or_contact_appears_in_logs_answers_or_stored_errors(workdir: 
         **os.environ,
         **SECRETS,
         "DUTYWATCH_LISTEN": f"127.0.0.1:{port}",
+        "DUTYWATCH_LOG_FORMAT": log_format,
         "DUTYWATCH_SMTP_URL": f"smtp://dutywatch:{SMTP_PASSWORD}@127.0.0.1:{closed}",
     }
     log_path = workdir / "daemon.log"  # a file, not a pipe: nobody reads a pipe until the end
@@ -176,7 +180,11 @@ def test_no_secret_or_contact_appears_in_logs_answers_or_stored_errors(workdir: 
         log = log_path.read_text(encoding="utf-8")
     assert code is not None, "the daemon did not stop on SIGTERM:\n" + "\n".join(log.splitlines()[-15:])
 
-    assert '"level": "warning"' in log or '"level": "error"' in log  # the failures were logged
+    # the failures were logged, in the format asked for
+    if log_format == "json":
+        assert '"level": "warning"' in log or '"level": "error"' in log
+    else:
+        assert " WARNING dutywatch.outbox: notification " in log
     written = "\n".join([log, *answers])
     for name, secret in [*SECRETS.items(), ("smtp password", SMTP_PASSWORD), ("http header", HEADER_SECRET)]:
         assert secret not in written, f"{name} leaked"

@@ -288,7 +288,7 @@ def test_on_a_sunday_the_page_shows_the_coming_working_days(
     import httpx
 
     from monitor.service import Service
-    from tests.core.test_calendar_continuity import serving
+    from tests.core.test_calendar_continuity import serving_at
     from tests.service.conftest import settings_for
 
     _import_examples(engine)
@@ -298,7 +298,7 @@ def test_on_a_sunday_the_page_shows_the_coming_working_days(
         assert service.lead()
         now = "2024-12-29T10:00"
         service.tick(parse_instant(now))
-        with serving(service, now) as (url, headers):
+        with serving_at(service, now) as (url, headers):
             page = httpx.get(f"{url}/", headers=headers, timeout=30).text
         with session_factory(engine)() as session:
             expected = status(session, RULEBOOK, service.loaded.calendar, parse_instant(now))
