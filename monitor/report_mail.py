@@ -16,9 +16,10 @@ from monitor.calendar import CalendarNotCovered, WorkCalendar
 from monitor.clock import SHANGHAI
 from monitor.config import Settings
 from monitor.engine import Matcher
+from monitor.ontime import format_rate
 from monitor.outbox import notification_key
 from monitor.periods import Period, period_of
-from monitor.report_render import to_html
+from monitor.report_render import notes, to_html
 from monitor.reports import MonthlyReport, monthly_report
 from monitor.rulebook import Rulebook
 from monitor.store.models import Notification, Official, Unit
@@ -77,13 +78,14 @@ def summary(report: MonthlyReport, district: str) -> str:
         ("作风之星候选", report.stars),
     ):
         lines.append(f"{title}：{'、'.join(names) or '（无）'}")
-    lines += ["", "各单位按时率（应办/按时/逾期办结/未办，诉求/按时反馈）："]
+    lines += ["", "各单位按时率（计入/按时/逾期办结/逾期未办，待办；诉求/按时反馈）："]
     for f in sorted(report.units, key=lambda f: (f.rate is None, f.rate or 0)):
-        rate = "—" if f.rate is None else f"{f.rate:.1%}"
         lines.append(
-            f"{f.name}  {rate}  {f.due}/{f.on_time}/{f.late}/{f.missed}，{f.cases}/{f.cases_in_time}"
+            f"{f.name}  {format_rate(f.rate)}  {f.due}/{f.on_time}/{f.late}/{f.missed}，{f.pending}；"
+            f"{f.cases}/{f.cases_in_time}"
         )
-    lines += ["", "完整报表见本邮件的 HTML 版本；也可用 `dutywatch report` 导出 XLSX。"]
+    # the same words under the table as in the HTML part and on the status page
+    lines += ["", *notes(report), "", "完整报表见本邮件的 HTML 版本；也可用 `dutywatch report` 导出 XLSX。"]
     return "\n".join(lines)
 
 

@@ -8,14 +8,19 @@ import io
 from pathlib import Path
 
 from monitor.cellsafe import csv_row, text_cells_as_text
+from monitor.clock import SHANGHAI
+from monitor.ontime import DEFINITION_ZH, format_rate
+from monitor.report_trend import trend_svg
 from monitor.reports import MonthlyReport, UnitFigures
 
 HEADERS = [
     "单位",
-    "应办事项",
+    "计入事项",
     "按时办结",
     "逾期办结",
-    "未办",
+    "逾期未办",
+    "待办（未到期）",
+    "已豁免",
     "受理诉求",
     "按时反馈",
     "升级",
@@ -33,6 +38,8 @@ def _row(f: UnitFigures) -> list[object]:
         f.on_time,
         f.late,
         f.missed,
+        f.pending,
+        f.waived,
         f.cases,
         f.cases_in_time,
         f.cases_escalated,
@@ -43,6 +50,21 @@ def _row(f: UnitFigures) -> list[object]:
     ]
 
 
+CASES_NOTE = "受理诉求、按时反馈、升级、重新打开、差评、已整改为本月情况，单列说明，不另计入按时率（诉求反馈时限、差评整改已作为职责计入）。"
+
+
+def as_of(report: MonthlyReport) -> str:
+    """When the report was made, and whether its month had ended by then, in words."""
+    when = "—" if report.as_of is None else report.as_of.astimezone(SHANGHAI).strftime("%Y-%m-%d %H:%M")
+    state = "本月已结束" if report.complete else "本月尚未结束，数字为截至此刻的情况，待办事项不计为逾期"
+    return f"截至 {when}（北京时间）；{state}"
+
+
+def notes(report: MonthlyReport) -> list[str]:
+    """The lines printed under the table: when, and how the rate is defined."""
+    return [as_of(report), DEFINITION_ZH, CASES_NOTE]
+
+
 def to_csv(report: MonthlyReport) -> str:
     out = io.StringIO()
     writer = csv.writer(out)
@@ -51,12 +73,16 @@ def to_csv(report: MonthlyReport) -> str:
         row = _row(f)
         row[-1] = "" if f.rate is None else f"{f.rate:.3f}"
         writer.writerow(csv_row(row))
+    writer.writerow([])
+    for line in notes(report):
+        writer.writerow(csv_row([line]))
     return out.getvalue()
 
 
 def to_xlsx(report: MonthlyReport, path: Path) -> None:
     from openpyxl import Workbook
     from openpyxl.chart import LineChart, Reference
+    from openpyxl.chart.label import DataLabelList
     from openpyxl.styles import Font
 
     book = Workbook()
@@ -70,10 +96,13 @@ def to_xlsx(report: MonthlyReport, path: Path) -> None:
         cell.font = Font(bold=True)
     summary.freeze_panes = "B2"
     summary.column_dimensions["A"].width = 22
-    for column in "BCDEFGHIJKLM":
+    for column in "BCDEFGHIJKLMNO":
         summary.column_dimensions[column].width = 10
-    for row in summary.iter_rows(min_row=2, min_col=13, max_col=13):
+    for row in summary.iter_rows(min_row=2, min_col=len(HEADERS), max_col=len(HEADERS)):
         row[0].number_format = "0.0%"
+    summary.append([])
+    for line in notes(report):
+        summary.append([line])
 
     months = list(next(iter(report.trend.values()), {}).keys())
     trend = book.create_sheet("趋势")
@@ -89,6 +118,9 @@ def to_xlsx(report: MonthlyReport, path: Path) -> None:
         chart = LineChart()
         chart.title = "按时率（近六个月）"
         chart.y_axis.number_format = "0%"
+        # each point's value printed by it: a printed chart has no tooltips
+        chart.dataLabels = DataLabelList()
+        chart.dataLabels.showVal = True
         data = Reference(trend, min_col=1, max_col=len(months) + 1, min_row=2, max_row=len(report.units) + 1)
         chart.add_data(data, from_rows=True, titles_from_data=True)
         chart.set_categories(Reference(trend, min_col=2, max_col=len(months) + 1, min_row=1))
@@ -112,24 +144,26 @@ def to_xlsx(report: MonthlyReport, path: Path) -> None:
 
 
 def to_html(report: MonthlyReport, district: str = "宿豫区") -> str:
-    def cell(value: object) -> str:
-        if isinstance(value, float):
-            return f"<td>{value:.1%}</td>"
+    def cell(value: object, rate: bool = False) -> str:
+        if rate:
+            return f"<td>{format_rate(value if isinstance(value, float) else None)}</td>"
         return f"<td>{html.escape('-' if value is None else str(value))}</td>"
 
-    rows = "\n".join("<tr>" + "".join(cell(v) for v in _row(f)) + "</tr>" for f in report.units)
+    rows = "\n".join(
+        "<tr>" + "".join(cell(v, rate=i == len(HEADERS) - 1) for i, v in enumerate(_row(f))) + "</tr>"
+        for f in report.units
+    )
     months = list(next(iter(report.trend.values()), {}).keys())
-    bars = []
-    for f in report.units:
-        series = report.trend.get(f.unit_id, {})
-        spans = "".join(
-            f'<span title="{m}: {"-" if series.get(m) is None else f"{series[m]:.0%}"}" style="display:inline-block;'
-            f'width:14px;margin-right:2px;background:#3b7dd8;height:{int(40 * (series.get(m) or 0))}px"></span>'
-            for m in months
-        )
-        bars.append(
-            f"<tr><td>{html.escape(f.name)}</td><td style='vertical-align:bottom;height:44px'>{spans}</td></tr>"
-        )
+    bars = "\n".join(
+        f"<tr><td>{html.escape(f.name)}</td><td>{trend_svg(f.name, report.trend.get(f.unit_id, {}))}</td></tr>"
+        for f in report.units
+    )
+    unfinished = (
+        ""
+        if report.complete
+        else '<p class="unfinished"><strong>本月尚未结束。</strong>以下为截至上述时刻的情况：'
+        "截止时间未到的事项列为“待办”，不计为逾期；通报名单仅供参考，以月末数字为准。</p>"
+    )
     lists = "".join(
         f"<h3>{title}</h3><p>{html.escape('、'.join(names) or '（无）')}</p>"
         for title, names in (
@@ -138,17 +172,25 @@ def to_html(report: MonthlyReport, district: str = "宿豫区") -> str:
             ("作风之星候选", report.stars),
         )
     )
+    listed = "通报（截至此刻，本月尚未结束，仅供参考）" if not report.complete else "通报"
+    footnotes = "".join(f"<p>{html.escape(line)}</p>" for line in notes(report)[1:])
     return f"""<!doctype html>
 <html lang="zh-CN"><head><meta charset="utf-8"><title>{html.escape(district)}营商环境督办月报 {report.period.label}</title>
 <style>body{{font-family:'PingFang SC','Microsoft YaHei',sans-serif;margin:2em}}table{{border-collapse:collapse}}
 td,th{{border:1px solid #ccc;padding:4px 8px;text-align:right}}td:first-child,th:first-child{{text-align:left}}
-@media print{{body{{margin:0}}h1{{font-size:16pt}}}}</style></head><body>
-<h1>{html.escape(district)}优化营商环境督办月报（{report.period.label}）</h1>
+.notes{{font-size:90%;max-width:60em}}.unfinished{{border:2px solid #000;padding:.4em .8em}}
+table.trend td{{vertical-align:middle}}svg.trend{{display:block}}
+@media print{{body{{margin:0}}h1{{font-size:16pt}}tr,svg{{break-inside:avoid}}}}</style></head><body>
+<h1>{html.escape(district)}优化营商环境督办月报（{report.period.label}{"" if report.complete else "，月份未结束"}）</h1>
+<p class="as-of">{html.escape(as_of(report))}</p>
+{unfinished}
 <h2>各单位办理情况</h2>
-<table><tr>{"".join(f"<th>{h}</th>" for h in HEADERS)}</tr>
+<table id="figures"><tr>{"".join(f"<th>{h}</th>" for h in HEADERS)}</tr>
 {rows}</table>
+<div class="notes">{footnotes}</div>
 <h2>按时率趋势（{html.escape(" ~ ".join(months[:1] + months[-1:]))}）</h2>
-<table>{"".join(bars)}</table>
-<h2>通报</h2>{lists}
+<p class="notes">每根柱上方为当月按时率，下方为月份；“无”表示当月没有计入事项（不是0%）。</p>
+<table class="trend">{bars}</table>
+<h2>{listed}</h2>{lists}
 </body></html>
 """

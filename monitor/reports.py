@@ -1,7 +1,8 @@
-"""The monthly report per unit (制度十一、十二): duties due, met on time, met late, missed; cases
-received, answered in time, escalated, reopened; bad reviews and their rectification; the
-on-time rate and its trend; who qualifies for a notice of criticism or an interview, and the
-candidates for 作风之星. Pure over (store, rules, calendar, period); rendering is separate.
+"""The monthly report per unit (制度十一、十二): duties due, met on time, met late, missed, still
+pending, waived; cases received, answered in time, escalated, reopened; bad reviews and their
+rectification; the on-time rate (monitor/ontime.py) and its trend; who qualifies for a notice of
+criticism or an interview, and the candidates for 作风之星. Pure over (store, rules, calendar,
+period, now); rendering is separate.
 """
 
 from __future__ import annotations
@@ -14,42 +15,65 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from monitor.calendar import CalendarNotCovered, WorkCalendar
-from monitor.clock import end_of_day, local_date, on_time, start_of_day
+from monitor.clock import end_of_day, local_date, on_time
 from monitor.config import Settings
 from monitor.engine import Matcher
 from monitor.evaluation import collect, make_timing, settle, waivers
 from monitor.obligations import Obligation, View
+from monitor.ontime import Tally, counted_rules, month_bounds
 from monitor.periods import Period
 from monitor.roster import RosterIndex
 from monitor.rulebook import Rulebook
 from monitor.store.models import Case, CaseEvent, Review, Unit
 
 CASE_DAYS = {"simple": 0, "complex": 5}
-# the families the report counts as duties (case and review clocks have figures of their own)
-DUTY_FAMILIES = ("pairing_activity", "unit_activity", "unit_report", "repeat_report", "project_item")
+
+
+class PeriodNotBegun(ValueError):
+    """The report of a month that has not begun at the instant it is asked for."""
 
 
 @dataclass
 class UnitFigures:
     unit_id: str
     name: str
-    due: int = 0
-    on_time: int = 0
-    late: int = 0
-    missed: int = 0
+    duties: Tally = field(default_factory=Tally)  # the month's duties by on-time outcome
     cases: int = 0
     cases_in_time: int = 0
     cases_escalated: int = 0
     cases_reopened: int = 0
     bad_reviews: int = 0
     rectified: int = 0
-    waived: int = 0
+
+    @property
+    def due(self) -> int:
+        """Duties the rate is over: met, or due and unmet (pending ones are not among them)."""
+        return self.duties.decided
+
+    @property
+    def on_time(self) -> int:
+        return self.duties.on_time
+
+    @property
+    def late(self) -> int:
+        return self.duties.late
+
+    @property
+    def missed(self) -> int:
+        return self.duties.missed
+
+    @property
+    def pending(self) -> int:
+        return self.duties.pending
+
+    @property
+    def waived(self) -> int:
+        return self.duties.waived
 
     @property
     def rate(self) -> float | None:
-        """On-time share of duties due and of cases with a deadline; None with nothing due."""
-        total = self.due + self.cases
-        return (self.on_time + self.cases_in_time) / total if total else None
+        """The on-time rate of monitor/ontime.py; None with nothing decided."""
+        return self.duties.rate
 
 
 @dataclass
@@ -60,6 +84,8 @@ class MonthlyReport:
     criticism: list[str] = field(default_factory=list)
     interview: list[str] = field(default_factory=list)
     stars: list[str] = field(default_factory=list)
+    as_of: datetime | None = None  # the instant the report was made
+    complete: bool = True  # False while the month has not ended at `as_of`
 
 
 def figures(
@@ -73,21 +99,10 @@ def figures(
 ) -> dict[str, UnitFigures]:
     """Each unit's figures for the period, as known at the period's end (or now, if earlier)."""
     units = {u.id: UnitFigures(u.id, u.name) for u in session.scalars(select(Unit).order_by(Unit.id))}
-    start, after = start_of_day(period.start), start_of_day(period.next().start)
+    start, after = month_bounds(period)
     for o in duties_due(session, rulebook, calendar, settings, start, after, min(after, now)):
-        if o.unit_id not in units:
-            continue
-        figure = units[o.unit_id]
-        if o.status == "waived":
-            figure.waived += 1  # neither due nor missed: listed apart
-            continue
-        figure.due += 1
-        if o.status == "met_on_time":
-            figure.on_time += 1
-        elif o.status == "met_late":
-            figure.late += 1
-        elif o.status in ("overdue", "missed"):
-            figure.missed += 1
+        if o.unit_id in units:
+            units[o.unit_id].duties.add(o.status)
     _cases(session, calendar, units, start, after, settings.calendar.end_of_day)
     _reviews(session, calendar, units, start, after)
     return units
@@ -105,12 +120,13 @@ def duties_due(
     """Every duty due in [start, after), whatever became of it, settled as known at `at`.
 
     Not the tick's evaluation: that one drops what was met more than RECENT ago or has expired,
-    so an item due on the 9th and done on the 10th was missing from the month's figures. Case
-    and review clocks are counted apart (`_cases`, `_reviews`).
+    so an item due on the 9th and done on the 10th was missing from the month's figures. The
+    rules are those the on-time rate counts (monitor/ontime.py).
     """
     timing = make_timing(calendar, settings, rulebook)
     view = View(session, at, timing, RosterIndex.load(session), settings.cases, due_from=start)
-    rules = [r for r in rulebook if r.obligation in DUTY_FAMILIES]
+    counted = counted_rules(rulebook)
+    rules = [r for r in rulebook if r.id in counted]
     by_rule = collect(view, rules, [], set())
     waived = waivers(session)
     out: list[Obligation] = []
@@ -118,10 +134,7 @@ def duties_due(
         for obligation in by_rule.get(rule.id, []):
             if not start <= obligation.due_at < after:
                 continue
-            try:
-                settle(obligation, rule, timing, at, waived)
-            except CalendarNotCovered:
-                continue  # as the evaluation does: a duty whose status cannot be told is left out
+            settle(obligation, rule, timing, at, waived)  # uncomputable: pending for the rate
             out.append(obligation)
     return out
 
@@ -213,6 +226,11 @@ def monthly_report(
     matcher: Matcher,
     now: datetime,
 ) -> MonthlyReport:
+    """The month's report as known at `now`; a month not yet begun at `now` is refused
+    (PeriodNotBegun), one not yet ended is marked incomplete."""
+    start, after = month_bounds(period)
+    if now < start:
+        raise PeriodNotBegun(f"{period.label} has not begun (it starts on {period.start.isoformat()})")
     current = figures(session, rulebook, calendar, settings, period, matcher, now)
     months = [period]
     for _ in range(5):
@@ -239,4 +257,6 @@ def monthly_report(
         for f in sorted(rated, key=lambda f: -(f.rate or 0))
         if (f.rate or 0) >= thresholds.star_at_least
     ][: thresholds.stars]
-    return MonthlyReport(period, list(current.values()), trend, criticism, interview, stars)
+    return MonthlyReport(
+        period, list(current.values()), trend, criticism, interview, stars, as_of=now, complete=now >= after
+    )

@@ -1,5 +1,6 @@
-"""What the status page shows, per unit: what is overdue, what is due this week, the open cases
-with their clocks and escalation levels, and this month's on-time rate.
+"""What the status page shows, per unit: what is overdue, what falls due in the next few working
+days, the open cases with their clocks and escalation levels, and this month's on-time rate
+(defined in monitor/ontime.py, as in the monthly report).
 
 It reads what the last tick recorded (the obligations and alerts tables), never evaluates, so
 the page costs a few indexed queries whatever the district's size; `now` is passed in.
@@ -12,10 +13,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from sqlalchemy import ColumnElement, func, select, true
+from sqlalchemy import ColumnElement, func, select, true, tuple_
 from sqlalchemy.orm import Session
 
-from monitor.clock import SHANGHAI, due_passed_before, local_date, past_due, start_of_day
+from monitor.calendar import CalendarNotCovered, WorkCalendar
+from monitor.clock import SHANGHAI, local_date, past_due, start_of_day
+from monitor.ontime import Tally, counted_rules, month_bounds
+from monitor.periods import period_of
 from monitor.rulebook import Rulebook
 from monitor.store.models import (
     OPEN_STATES,
@@ -25,13 +29,17 @@ from monitor.store.models import (
     ObligationRecord,
     Official,
     Project,
+    ProjectItem,
+    Review,
     TickRecord,
     Unit,
 )
 
 RUNNING = ("pending", "overdue")
 UNKNOWN = "uncomputable"  # a running duty whose due time rests on a year no calendar covers
-DECIDED = ("met_on_time", "met_late", "overdue", "missed")
+# "due soon" looks this many working days ahead, today included when it is one: on a Sunday or
+# the last day of a holiday it still shows the reminders of the days to come
+DUE_SOON_WORKDAYS = 5
 STATUS_WORDS = {
     "pending": "待办",
     "overdue": "逾期",
@@ -82,37 +90,58 @@ class UnitStatus:
     unit_id: str
     name: str
     overdue: list[Duty] = field(default_factory=list)
-    due_this_week: list[Duty] = field(default_factory=list)
+    due_soon: list[Duty] = field(default_factory=list)
     cases: list[OpenCase] = field(default_factory=list)
-    on_time: int = 0
-    decided: int = 0  # this month's duties and clocks whose due time has passed, or that were met
+    duties: Tally = field(default_factory=Tally)  # this month's duties by on-time outcome
 
     @property
     def rate(self) -> float | None:
-        return self.on_time / self.decided if self.decided else None
+        return self.duties.rate
+
+    @property
+    def overdue_cases(self) -> int:
+        return sum(c.overdue for c in self.cases)
 
 
 @dataclass
 class Status:
     now: datetime
     evaluated_at: datetime | None  # the instant the last committed evaluation looked at
-    week_end: datetime
+    soon_end: datetime  # duties due before this instant are "due soon"
+    soon_workdays: int
     month: str
     units: list[UnitStatus]
+    weekdays_only: bool = False  # the calendar lacked a year: Monday to Friday stood in
 
     @property
     def totals(self) -> dict[str, int]:
         return {
             "overdue": sum(len(u.overdue) for u in self.units),
-            "due_this_week": sum(len(u.due_this_week) for u in self.units),
+            "due_soon": sum(len(u.due_soon) for u in self.units),
             "cases": sum(len(u.cases) for u in self.units),
+            "overdue_cases": sum(u.overdue_cases for u in self.units),
         }
 
 
-def week_end(now: datetime) -> datetime:
-    """The end of the current week (the next Monday 00:00, Asia/Shanghai)."""
+def due_soon_end(
+    calendar: WorkCalendar, now: datetime, workdays: int = DUE_SOON_WORKDAYS
+) -> tuple[datetime, bool]:
+    """The end of the "due soon" window: 00:00 after the Nth working day from today (today
+    counted when it is a working day), Asia/Shanghai, and whether weekdays stood in for a year
+    the calendar does not cover (strict mode)."""
     today = local_date(now)
-    return start_of_day(today + timedelta(days=7 - today.weekday()))
+    try:
+        last = calendar.add_workdays(today - timedelta(days=1), workdays)
+        return start_of_day(last + timedelta(days=1)), False
+    except CalendarNotCovered:
+        # a window a holiday too long beats no window at all; the page says so
+        day, seen = today, 0
+        while True:
+            if day.weekday() < 5:
+                seen += 1
+                if seen == workdays:
+                    return start_of_day(day + timedelta(days=1)), True
+            day += timedelta(days=1)
 
 
 class _Names:
@@ -123,7 +152,32 @@ class _Names:
         self.officials = dict(session.execute(select(Official.id, Official.name)).all())
         self.projects = dict(session.execute(select(Project.id, Project.name)).all())
         self._enterprises: dict[str, str] = {}
+        self._items: dict[tuple[str, str], str] = {}
+        self._reviews: dict[str, str] = {}
         self._session = session
+
+    def load(self, subjects: list[str]) -> None:
+        """Fetch the names these subjects need, a chunk of 500 at a time."""
+        self.enterprises(_enterprise_ids(subjects))
+        # split as subject() splits, so an item id with a colon in it is still found
+        items = sorted({_project_item(s) for s in subjects if s.startswith("project:")})
+        for i in range(0, len(items), 500):
+            chunk = items[i : i + 500]
+            rows = self._session.execute(
+                select(ProjectItem.project_id, ProjectItem.id, ProjectItem.name).where(
+                    tuple_(ProjectItem.project_id, ProjectItem.id).in_(chunk)
+                )
+            )
+            self._items.update({(project, item): name for project, item, name in rows})
+        reviews = sorted({s.partition(":")[2] for s in subjects if s.startswith("review:")})
+        for i in range(0, len(reviews), 500):
+            found = self._session.execute(
+                select(Review.id, Review.at, Review.rating).where(Review.id.in_(reviews[i : i + 500]))
+            )
+            for review_id, at, rating in found:
+                # a review has no name: when and how it was rated tell it apart, the id finds it
+                day = at.astimezone(SHANGHAI).strftime("%Y-%m-%d")
+                self._reviews[review_id] = f"{day} {rating}星差评（编号 {review_id}）"
 
     def enterprises(self, ids: set[str]) -> None:
         wanted = sorted(ids - self._enterprises.keys())
@@ -148,20 +202,31 @@ class _Names:
         if kind == "unit":
             return self.units.get(rest, rest)
         if kind == "project":
-            project, _, item = rest.partition(":")
-            return f"{self.projects.get(project, project)} · {item}"
+            project, item = _project_item(subject)
+            return f"{self.projects.get(project, project)} · {self._items.get((project, item), item)}"
+        if kind == "enterprise":
+            return self.enterprise(rest)
+        if kind == "review":
+            return self._reviews.get(rest, f"差评（编号 {rest}）")
         if kind == "case":
-            return f"诉求 {rest}"
+            return f"诉求 {rest}"  # a case has no name but its number
         return subject
 
 
+def _project_item(subject: str) -> tuple[str, str]:
+    """(project id, item id) of a `project:<project>:<item>` subject."""
+    project, _, item = subject.removeprefix("project:").partition(":")
+    return project, item
+
+
 def _enterprise_ids(subjects: list[str]) -> set[str]:
-    return {s.rpartition(":")[2] for s in subjects if s.startswith("pairing:")}
+    return {s.rpartition(":")[2] for s in subjects if s.startswith(("pairing:", "enterprise:"))}
 
 
 def status(
     session: Session,
     rulebook: Rulebook,
+    calendar: WorkCalendar,
     now: datetime,
     unit: str | None = None,
 ) -> Status:
@@ -173,8 +238,8 @@ def status(
         if unit is None or u.id == unit
     }
     local = now.astimezone(SHANGHAI)
-    month_start = start_of_day(local.date().replace(day=1))
-    end = week_end(now)
+    month = period_of("month", local.date())
+    end, weekdays_only = due_soon_end(calendar, now)
     in_units: ColumnElement[bool] = ObligationRecord.unit_id.in_(list(units)) if unit is not None else true()
 
     running = list(
@@ -195,7 +260,7 @@ def status(
         )
     }
     case_rules = {r.id for r in rulebook if r.obligation in ("case_clock", "case_meeting", "case_ladder")}
-    names.enterprises(_enterprise_ids([o.subject for o in running]))
+    names.load([o.subject for o in running if o.rule not in case_rules])
 
     def title(rule_id: str) -> str:
         return rulebook.rules[rule_id].title.zh if rule_id in rulebook.rules else rule_id
@@ -225,7 +290,7 @@ def status(
         if o.status == "overdue":
             figure.overdue.append(duty)
         elif o.status == UNKNOWN or (not past_due(now, o.due_at) and o.due_at < end):  # unknown: may be soon
-            figure.due_this_week.append(duty)
+            figure.due_soon.append(duty)
     # every open case, however far its due time (a case's clock is what the page is for)
     for o in session.scalars(
         select(ObligationRecord).where(
@@ -238,23 +303,20 @@ def status(
         cases[o.subject.partition(":")[2]].append((o, alerts.get((o.rule, o.subject, o.period))))
     _open_cases(session, units, cases, title, names)
 
+    start, after = month_bounds(month)
     for unit_id, kind, count in session.execute(
         select(ObligationRecord.unit_id, ObligationRecord.status, func.count())
         .where(
-            ObligationRecord.due_at >= month_start,
-            ObligationRecord.status.in_(DECIDED),
-            (ObligationRecord.due_at < due_passed_before(now))
-            | ObligationRecord.status.in_(("met_on_time", "met_late")),
+            ObligationRecord.due_at >= start,
+            ObligationRecord.due_at < after,
+            ObligationRecord.rule.in_(sorted(counted_rules(rulebook))),
             in_units,
         )
         .group_by(ObligationRecord.unit_id, ObligationRecord.status)
     ):
         figure = units.get(unit_id or "")
-        if figure is None:
-            continue
-        figure.decided += count
-        if kind == "met_on_time":
-            figure.on_time += count
+        if figure is not None:
+            figure.duties.add(kind, count)
 
     for figure in units.values():
         figure.overdue.sort(key=lambda d: (-d.level, d.due_at))
@@ -263,7 +325,7 @@ def status(
         units.values(),
         key=lambda u: (-len(u.overdue), -sum(c.overdue for c in u.cases), u.unit_id),
     )
-    return Status(now, evaluated_at, end, f"{local.year}-{local.month:02d}", ordered)
+    return Status(now, evaluated_at, end, DUE_SOON_WORKDAYS, month.label, ordered, weekdays_only)
 
 
 def _open_cases(

@@ -227,7 +227,9 @@ def test_monthly_report_in_three_formats_with_the_same_figures(example_db: str, 
     assert code == 0
     rows = list(csv.reader(io.StringIO(text)))
     assert rows[0][0] == "单位" and rows[0][-1] == "按时率"
-    by_unit = {r[0]: r for r in rows[1:]}
+    table = rows[: rows.index([])]  # the notes follow a blank row
+    assert rows[len(table) + 1][0].startswith("截至 ") and rows[len(table) + 2][0].startswith("按时率 = ")
+    by_unit = {r[0]: r for r in table[1:]}
     # 区营商办's November bad-review notice is due in December: not counted in November
     assert set(by_unit) >= {"区工信局", "区营商办", "区行政审批局", "顺河街道"}
     out = tmp_path / "report.xlsx"
@@ -238,8 +240,9 @@ def test_monthly_report_in_three_formats_with_the_same_figures(example_db: str, 
     assert summary.freeze_panes == "B2"
     sheet_rows = {r[0]: r for r in summary.iter_rows(min_row=2, values_only=True)}
     for name, row in by_unit.items():
-        assert [str(v) for v in sheet_rows[name][1:11]] == row[1:11]
+        assert [str(v) for v in sheet_rows[name][1:13]] == row[1:13]
     assert len(book["趋势"]._charts) == 1
+    assert book["趋势"]._charts[0].dataLabels.showVal  # values on paper, not in tooltips
     html_out = tmp_path / "report.html"
     assert run(example_db, "report", "--period", "2024-11", "--out", str(html_out))[0] == 0
     page = html_out.read_text(encoding="utf-8")

@@ -21,6 +21,7 @@ from monitor.api.auth import ServiceDep
 from monitor.api.now import Now
 from monitor.calendar_coverage import coverage_warnings
 from monitor.clock import SHANGHAI
+from monitor.ontime import DEFINITION_ZH, format_rate
 from monitor.service import Service
 from monitor.status_page import Status, status
 from monitor.tokens import Principal, authenticate
@@ -48,6 +49,11 @@ def local_time(at: datetime) -> str:
     return at.astimezone(SHANGHAI).strftime("%Y-%m-%d %H:%M")
 
 
+def weekday(at: datetime) -> str:
+    """周一 … 周日 of the instant in Asia/Shanghai."""
+    return "周" + "一二三四五六日"[at.astimezone(SHANGHAI).weekday()]
+
+
 @cache
 def templates() -> Environment:
     """The pages' templates: autoescaped, with the local-time filter."""
@@ -58,6 +64,8 @@ def templates() -> Environment:
         lstrip_blocks=True,
     )
     env.globals["local"] = local_time
+    env.globals["format_rate"] = format_rate
+    env.globals["weekday"] = weekday
     return env
 
 
@@ -100,7 +108,7 @@ async def page(request: Request, service: ServiceDep, now: Now, unit: str | None
 
     def gather() -> Status:
         with service.sessions() as session:
-            return status(session, service.loaded.rulebook, now, unit=unit)
+            return status(session, service.loaded.rulebook, service.loaded.calendar, now, unit=unit)
 
     figures = await run_in_threadpool(gather)
     return _html(
@@ -110,6 +118,7 @@ async def page(request: Request, service: ServiceDep, now: Now, unit: str | None
         district=service.settings.district,
         limit=LIST_LIMIT,
         one_second=timedelta(seconds=1),
+        definition=DEFINITION_ZH,
         good=service.settings.report.star_at_least,
         bad=service.settings.report.criticism_below,
         # a year with no State Council notice, named at the top (monitor/calendar_coverage.py)

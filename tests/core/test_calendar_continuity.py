@@ -204,7 +204,7 @@ def test_a_december_district_crosses_into_an_unannounced_year_and_the_notice_rep
                 "case:c-old": True,
                 "case:c-new": True,
             }
-            page = httpx.get(f"{url}/", headers=headers, timeout=30).text
+            page = httpx.get(f"{url}/", params={"unit": "u-spj"}, headers=headers, timeout=30).text
             row = page[page.index("c-new") : page.index("</tr>", page.index("c-new"))]
             assert "data-provisional" in row and "2027-01-05 23:59" in row
             assert "2027年的国务院节假日安排尚未导入" in page  # and the banner says why
@@ -303,7 +303,7 @@ def test_strict_mode_sets_aside_the_uncomputable_duty_alone(
             ]
             clock = next(d for d in duties if d["rule"] == RULE)
             assert clock["due_not_before"] == "2026-12-31T23:59:59+08:00"
-            page = httpx.get(f"{url}/", headers=headers, timeout=30).text
+            page = httpx.get(f"{url}/", params={"unit": "u-spj"}, headers=headers, timeout=30).text
             row = page[page.index("c-new") : page.index("</tr>", page.index("c-new"))]
             assert "data-uncomputable" in row
             clock = httpx.get(f"{url}/v1/cases/c-new", headers=headers, timeout=30).json()

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import openpyxl
 
+from monitor.ontime import Tally
 from monitor.periods import parse_period
 from monitor.report_render import to_csv, to_xlsx
 from monitor.reports import MonthlyReport, UnitFigures
@@ -26,15 +27,18 @@ PLAIN = ["区工信局", "顺河街道（一）", "A-1 组"]
 
 def report() -> MonthlyReport:
     names = HOSTILE + PLAIN
-    units = [UnitFigures(f"u{i}", name, due=2, on_time=1) for i, name in enumerate(names)]
+    units = [UnitFigures(f"u{i}", name, Tally(on_time=1, missed=1)) for i, name in enumerate(names)]
     trend = {f"u{i}": {"2024-10": 0.5, "2024-11": None} for i in range(len(names))}
     return MonthlyReport(parse_period("2024-11"), units, trend, criticism=HOSTILE[:2], stars=PLAIN[:1])
 
 
 def test_csv_cells_that_would_be_formulas_get_a_leading_quote() -> None:
     rows = list(csv.reader(io.StringIO(to_csv(report()))))
-    assert [r[0] for r in rows[1:]] == ["'" + name for name in HOSTILE] + PLAIN
-    assert all(r[1:] == ["2", "1", "0", "0", "0", "0", "0", "0", "0", "0", "0.500"] for r in rows[1:])
+    table = rows[: rows.index([])]  # the notes under the table follow a blank row
+    assert [r[0] for r in table[1:]] == ["'" + name for name in HOSTILE] + PLAIN
+    assert all(
+        r[1:] == ["2", "1", "0", "1", "0", "0", "0", "0", "0", "0", "0", "0", "0.500"] for r in table[1:]
+    )
 
 
 def test_xlsx_cells_that_would_be_formulas_are_written_as_text(tmp_path: Path) -> None:
@@ -46,7 +50,7 @@ def test_xlsx_cells_that_would_be_formulas_are_written_as_text(tmp_path: Path) -
                 assert b"<f>" not in archive.read(name) and b"<f " not in archive.read(name), name
     book = openpyxl.load_workbook(out)
     names = [n.replace("\r", "\n") for n in HOSTILE + PLAIN]  # XML reads a raw CR back as LF
-    summary = [row[0] for row in book["汇总"].iter_rows(min_row=2, max_col=1)]
+    summary = [row[0] for row in book["汇总"].iter_rows(min_row=2, max_row=len(names) + 1, max_col=1)]
     assert [c.value for c in summary] == names
     assert {c.data_type for c in summary} == {"s"}
     trend = [row[0] for row in book["趋势"].iter_rows(min_row=2, max_col=1)]

@@ -112,6 +112,8 @@ def test_it_is_queued_once_per_month_and_person(district: Engine) -> None:
     assert row.subject == "【督办月报】宿豫区 2024-12"
     assert row.html is not None and "宿豫区优化营商环境督办月报（2024-12）" in row.html
     assert "通报批评" in row.text and "各单位按时率" in row.text
+    # made on 2 January, of a finished December, with the rate's definition as on the page
+    assert "截至 2025-01-02 09:05（北京时间）；本月已结束" in row.text and "按时率 = 按时办结" in row.text
 
 
 def test_another_district_names_itself(district: Engine) -> None:

@@ -68,6 +68,8 @@ def test_every_command_has_a_row_of_exit_codes_and_every_row_is_a_command() -> N
         ("outbox retry", [], 2),
         ("check-config", [], 0),
         ("report", ["--period", "2024"], 2),
+        ("report", ["--period", "2027-01", "--now", "2026-11-29T10:00"], 4),
+        ("report", ["--period", "2026-11", "--now", "2026-11-29T10:00"], 0),  # under way: reported
         ("alerts ack", ["99", "--by", "me", "--reason", "on it"], 1),
         ("waiver add", ["--rule", "nope", "--subject", "s", "--reason", "r", "--approver", "a"], 2),
         ("calendar add-workdays", ["2001-01-01", "3"], 3),

@@ -90,6 +90,10 @@ class Browser:
     def screenshot(self) -> bytes:
         return base64.b64decode(self._call("GET", "/screenshot"))
 
+    def print_pdf(self) -> bytes:
+        """The page as Chromium prints it (A4 portrait), as PDF."""
+        return base64.b64decode(self._call("POST", "/print", {"page": {"width": 21.0, "height": 29.7}}))
+
     def wait_for(self, css: str, timeout: float = 30) -> str:
         deadline = time.monotonic() + timeout
         while True:

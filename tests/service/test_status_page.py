@@ -4,6 +4,7 @@ headers, and a real browser loading it from a running daemon (with a screenshot 
 from __future__ import annotations
 
 import os
+import re
 from collections import Counter
 from datetime import datetime
 from pathlib import Path
@@ -19,7 +20,7 @@ from monitor.config import Settings
 from monitor.engine import DurableMatcher
 from monitor.evaluation import evaluate
 from monitor.rulebook import load_rulebook
-from monitor.status_page import status, week_end
+from monitor.status_page import due_soon_end, status
 from monitor.store.db import session_factory
 from monitor.store.models import Unit
 from tests.service import browser
@@ -31,18 +32,36 @@ CASE_RULES = {r.id for r in RULEBOOK if r.obligation in ("case_clock", "case_mee
 OUTPUT = Path(os.environ.get("DUTYWATCH_TEST_OUTPUT", ROOT / "test-output"))
 
 
-def test_week_ends_on_the_next_monday_in_shanghai() -> None:
-    # Sunday 23:30 in Shanghai is still that week; Monday 00:00 starts the next
-    assert week_end(parse_instant("2024-12-22T23:30")) == datetime(2024, 12, 23, tzinfo=SHANGHAI)
-    assert week_end(parse_instant("2024-12-23T00:00")) == datetime(2024, 12, 30, tzinfo=SHANGHAI)
-    # across the year end
-    assert week_end(parse_instant("2024-12-31T09:00")) == datetime(2025, 1, 6, tzinfo=SHANGHAI)
+def _soon(at: str, calendar: WorkCalendar | None = None) -> tuple[datetime, bool]:
+    return due_soon_end(calendar or WorkCalendar(), parse_instant(at))
+
+
+def test_due_soon_looks_five_working_days_ahead_on_the_official_calendar() -> None:
+    # a Sunday looks at the whole coming week, not at the few hours left of "this week"
+    assert _soon("2026-11-29T10:00") == (datetime(2026, 12, 5, tzinfo=SHANGHAI), False)
+    assert _soon("2024-12-22T23:30") == (datetime(2024, 12, 28, tzinfo=SHANGHAI), False)
+    # a working day counts itself: Monday to Friday
+    assert _soon("2024-12-23T00:00") == (datetime(2024, 12, 28, tzinfo=SHANGHAI), False)
+    # across the year end (1 January a holiday)
+    assert _soon("2024-12-31T09:00") == (datetime(2025, 1, 8, tzinfo=SHANGHAI), False)
+    # the day before National Day: the seven days off are skipped, not counted
+    assert _soon("2024-09-30T09:00") == (datetime(2024, 10, 12, tzinfo=SHANGHAI), False)
+    # 2024-09-29, a Sunday, was a make-up working day: it counts as the first
+    assert _soon("2024-09-29T09:00") == (datetime(2024, 10, 11, tzinfo=SHANGHAI), False)
+
+
+def test_due_soon_falls_back_to_weekdays_where_the_calendar_has_no_year() -> None:
+    strict = WorkCalendar(unannounced="strict")
+    assert not strict.covers(2031)
+    assert _soon("2031-03-01T10:00", strict) == (datetime(2031, 3, 8, tzinfo=SHANGHAI), True)
 
 
 # the last: pairing duties of December are due at 23:59:59 and still owed in its last second
-@pytest.mark.parametrize("instant", ["2024-12-18T10:00", "2024-12-31T18:00", "2024-12-31T23:59:59.6"])
+@pytest.mark.parametrize(
+    "instant", ["2024-12-18T10:00", "2024-12-29T10:00", "2024-12-31T18:00", "2024-12-31T23:59:59.6"]
+)
 def test_the_page_shows_what_the_evaluation_found(engine: Engine, instant: str) -> None:
-    """Each unit's overdue duties, duties due this week, open cases and on-time rate on the page
+    """Each unit's overdue duties, duties due soon, open cases and on-time rate on the page
     are those of the evaluation the tick committed, recounted here from its obligations."""
     _import_examples(engine)
     now = parse_instant(instant)
@@ -51,17 +70,20 @@ def test_the_page_shows_what_the_evaluation_found(engine: Engine, instant: str) 
         evaluation = evaluate(session, RULEBOOK, calendar, Settings(), now, DurableMatcher(RULEBOOK))
         commit_evaluation(session, evaluation)
         session.commit()
-        page = status(session, RULEBOOK, now)
+        page = status(session, RULEBOOK, calendar, now)
         units = {u.unit_id: u for u in page.units}
         assert set(units) == {u.id for u in session.query(Unit)}
 
-    end = week_end(now)
-    month_start = datetime(now.astimezone(SHANGHAI).year, now.astimezone(SHANGHAI).month, 1, tzinfo=SHANGHAI)
+    end, _ = due_soon_end(calendar, now)
+    local = now.astimezone(SHANGHAI)
+    month_start = datetime(local.year, local.month, 1, tzinfo=SHANGHAI)
+    month_end = datetime(local.year + local.month // 12, local.month % 12 + 1, 1, tzinfo=SHANGHAI)
     overdue: Counter[str] = Counter()
-    this_week: Counter[str] = Counter()
+    soon: Counter[str] = Counter()
     cases: dict[str, set[str]] = {}
     on_time: Counter[str] = Counter()
     decided: Counter[str] = Counter()
+    pending: Counter[str] = Counter()
     for o in evaluation.obligations:
         unit = o.unit_id or ""
         if o.rule in CASE_RULES and o.status in ("pending", "overdue"):
@@ -69,23 +91,27 @@ def test_the_page_shows_what_the_evaluation_found(engine: Engine, instant: str) 
         elif o.status == "overdue":
             overdue[unit] += 1
         elif o.status == "pending" and not past_due(now, o.due_at) and o.due_at < end:
-            this_week[unit] += 1
-        if o.due_at >= month_start and (
-            o.status in ("met_on_time", "met_late")
-            or (o.status in ("overdue", "missed") and past_due(now, o.due_at))
-        ):
-            decided[unit] += 1
-            on_time[unit] += o.status == "met_on_time"
+            soon[unit] += 1
+        # the rate: duties due in the month but the ladder (it repeats a late clock)
+        if month_start <= o.due_at < month_end and o.rule != "case-escalation":
+            if o.status in ("met_on_time", "met_late", "overdue", "missed"):
+                decided[unit] += 1
+                on_time[unit] += o.status == "met_on_time"
+            elif o.status in ("pending", "uncomputable"):
+                pending[unit] += 1
 
     assert sum(overdue.values()) > 0 and sum(len(c) for c in cases.values()) > 0  # a page worth testing
+    if instant == "2024-12-29T10:00":  # a Sunday: the month's visits due on Tuesday are due soon
+        assert sum(soon.values()) > 0
     if instant.endswith("23:59:59.6"):
-        assert sum(this_week.values()) > 0  # the duties due at 23:59:59 are still due, not gone
+        assert sum(soon.values()) > 0  # the duties due at 23:59:59 are still due, not gone
     for unit_id, figure in units.items():
         assert len(figure.overdue) == overdue[unit_id], unit_id
-        assert len(figure.due_this_week) == this_week[unit_id], unit_id
+        assert len(figure.due_soon) == soon[unit_id], unit_id
         assert {c.case_id for c in figure.cases} == cases.get(unit_id, set()), unit_id
-        assert (figure.on_time, figure.decided) == (on_time[unit_id], decided[unit_id]), unit_id
-        assert all(not past_due(now, d.due_at) and d.due_at < end for d in figure.due_this_week)
+        assert (figure.duties.on_time, figure.duties.decided) == (on_time[unit_id], decided[unit_id]), unit_id
+        assert figure.duties.pending == pending[unit_id], unit_id
+        assert all(not past_due(now, d.due_at) and d.due_at < end for d in figure.due_soon)
         # most urgent first: overdue cases before running ones, higher levels first
         assert [c.overdue for c in figure.cases] == sorted((c.overdue for c in figure.cases), reverse=True)
     # the units with the most overdue duties lead the page
@@ -101,8 +127,8 @@ def test_one_unit_only(engine: Engine) -> None:
         evaluation = evaluate(session, RULEBOOK, calendar, Settings(), now, DurableMatcher(RULEBOOK))
         commit_evaluation(session, evaluation)
         session.commit()
-        whole = {u.unit_id: u for u in status(session, RULEBOOK, now).units}
-        one = status(session, RULEBOOK, now, unit="u-spj").units
+        whole = {u.unit_id: u for u in status(session, RULEBOOK, calendar, now).units}
+        one = status(session, RULEBOOK, calendar, now, unit="u-spj").units
     assert [u.unit_id for u in one] == ["u-spj"]
     assert len(one[0].overdue) == len(whole["u-spj"].overdue)
     assert [c.case_id for c in one[0].cases] == [c.case_id for c in whole["u-spj"].cases]
@@ -192,6 +218,103 @@ def test_a_unit_filter_of_a_hostile_string_is_harmless(daemon: Daemon) -> None:
     assert daemon.call("read", "GET", "/", params={"unit": "u-spj"}).status_code == 200
 
 
+CREDIT_CODE = re.compile(r"\b[0-9A-HJ-NPQRTUWXY]{2}\d{6}[0-9A-HJ-NPQRTUWXY]{10}\b")
+RAW_SUBJECT = re.compile(r"<td>(?:pairing|unit|project|review|enterprise|case|official):")
+
+
+def test_the_page_is_one_summary_and_each_unit_has_its_own_page(daemon: Daemon) -> None:
+    daemon.tick()
+    whole = daemon.call("read", "GET", "/")
+    assert whole.status_code == 200
+    rows = re.findall(r'<tr data-unit="([^"]+)">(.*?)</tr>', whole.text, re.S)
+    with daemon.service.sessions() as session:
+        assert {u for u, _ in rows} == {u.id for u in session.query(Unit)}
+    assert "overdue-list" not in whole.text and "case-list" not in whole.text and "<section" not in whole.text
+    assert "近期到期" in whole.text and "个工作日内" in whole.text and "按时率 = 按时办结" in whole.text
+    listed = {"overdue": 0, "soon": 0, "cases": 0}
+    for unit_id, row in rows:
+        assert f'href="/?unit={unit_id}"' in row
+        overdue, soon, cases = (int(n) for n in re.findall(r'<td class="n[^"]*">(\d+)</td>', row)[:3])
+        page = daemon.call("read", "GET", "/", params={"unit": unit_id}).text
+        assert page.count("<section") == 1 and 'href="/"' in page
+        # each list's heading counts what the summary counted
+        assert (f"逾期（{overdue}）" in page) == (overdue > 0), unit_id
+        assert (f"，{soon}）" in page) == (soon > 0), unit_id
+        assert (f"在办诉求（{cases}）" in page) == (cases > 0), unit_id
+        # people's words: names, never a raw subject key or an enterprise's credit code
+        assert not RAW_SUBJECT.search(page), unit_id
+        assert not CREDIT_CODE.search(page), (unit_id, CREDIT_CODE.search(page))
+        if cases:
+            assert re.search(r'<ul class="clocks">(<li>[^<]+</li>)+</ul>', page), unit_id
+        listed["overdue"] += overdue
+        listed["soon"] += soon
+        listed["cases"] += cases
+    assert min(listed.values()) > 0, listed  # a district with something in every column
+
+
+def test_subjects_are_named_from_the_roster(engine: Engine) -> None:
+    """Enterprise, project item and review subjects in words; an id only where there is no name."""
+    from monitor.status_page import _Names
+    from monitor.store.models import Enterprise, Project, ProjectItem, Review
+
+    _import_examples(engine)
+    with session_factory(engine)() as session:
+        enterprise = session.query(Enterprise).first()
+        item = session.query(ProjectItem).first()
+        review = session.query(Review).first()
+        assert enterprise is not None and item is not None and review is not None
+        project = session.get(Project, item.project_id)
+        assert project is not None
+        subjects = [
+            f"enterprise:{enterprise.id}",
+            f"project:{item.project_id}:{item.id}",
+            f"review:{review.id}",
+            "review:R-unknown",
+            "pairing:o-x:" + enterprise.id,
+        ]
+        names = _Names(session)
+        names.load(subjects)
+        shown = [names.subject(s) for s in subjects]
+    assert shown[0] == enterprise.name
+    assert shown[1] == f"{project.name} · {item.name}"
+    local = review.at.astimezone(SHANGHAI).strftime("%Y-%m-%d")
+    assert shown[2] == f"{local} {review.rating}星差评（编号 {review.id}）"
+    assert shown[3] == "差评（编号 R-unknown）"
+    assert shown[4] == f"o-x → {enterprise.name}"
+
+
+def test_on_a_sunday_the_page_shows_the_coming_working_days(
+    engine: Engine, db_url: str, tmp_path: Path
+) -> None:
+    """Sunday 29 December 2024, over HTTP: the month's visits due on Tuesday are due soon, and
+    the header says the window runs to the fifth working day, Monday 6 January (1 January off)."""
+    import uuid
+
+    import httpx
+
+    from monitor.service import Service
+    from tests.core.test_calendar_continuity import serving_at
+    from tests.service.conftest import settings_for
+
+    _import_examples(engine)
+    service = Service(settings_for(db_url, tmp_path))
+    service.leadership.key = uuid.uuid4().int % 2**62
+    try:
+        assert service.lead()
+        now = "2024-12-29T10:00"
+        service.tick(parse_instant(now))
+        with serving_at(service, now) as (url, headers):
+            page = httpx.get(f"{url}/", headers=headers, timeout=30).text
+        with session_factory(engine)() as session:
+            expected = status(session, RULEBOOK, service.loaded.calendar, parse_instant(now))
+    finally:
+        service.close()
+    assert "现在 2024-12-29 10:00（周日）" in page
+    assert "今天起 5 个工作日内" in page and "至 2025-01-06 23:59 周一" in page
+    total = re.search(r"<tr><th>合计</th>(?:<th[^>]*>\d+</th>){1}<th[^>]*>(\d+)</th>", page)
+    assert total is not None and int(total.group(1)) == expected.totals["due_soon"] > 0
+
+
 # --- in a real browser ---------------------------------------------------------------------------
 
 
@@ -216,8 +339,16 @@ def test_chromium_signs_in_and_renders_the_page(daemon: Daemon) -> None:
         # the cookie is there, and out of the page's reach
         cookie = next(c for c in chrome.cookies() if c["name"] == COOKIE)
         assert cookie["httpOnly"] is True and cookie["sameSite"] == "Strict"
-        assert chrome.find_all("table.overdue-list") and chrome.find_all("table.case-list")
+        # one summary table, no unit's lists: the page fits a screen, not 3,000 px
+        assert not chrome.find_all("table.overdue-list") and not chrome.find_all("table.case-list")
+        assert "按时率 = 按时办结" in chrome.text(chrome.find("p#definition"))
         png = chrome.screenshot()
-    assert png.startswith(b"\x89PNG\r\n\x1a\n") and len(png) > 20_000
-    OUTPUT.mkdir(parents=True, exist_ok=True)
-    (OUTPUT / "status-page.png").write_bytes(png)
+        # the unit with the most overdue duties leads; its name opens its details
+        chrome.click(chrome.find("table#summary tr[data-unit] a"))
+        chrome.wait_for("section table.overdue-list")
+        assert "unit=" in chrome.url and chrome.find_all("ul.clocks li")
+        detail = chrome.screenshot()
+    for name, shot in (("status-page.png", png), ("status-page-unit.png", detail)):
+        assert shot.startswith(b"\x89PNG\r\n\x1a\n") and len(shot) > 20_000
+        OUTPUT.mkdir(parents=True, exist_ok=True)
+        (OUTPUT / name).write_bytes(shot)

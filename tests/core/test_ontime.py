@@ -1,0 +1,127 @@
+"""One on-time rate: its definition, and the status page and the monthly report agreeing on it
+for every unit of the example district at several instants of a month."""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import Engine, delete
+
+from monitor.alerting import commit_evaluation
+from monitor.calendar import WorkCalendar
+from monitor.clock import SHANGHAI, parse_instant
+from monitor.config import Settings
+from monitor.engine import DurableMatcher
+from monitor.evaluation import evaluate
+from monitor.obligations import STATUSES
+from monitor.ontime import Tally, counted_rules, format_rate, outcome
+from monitor.periods import period_of
+from monitor.report_render import to_html
+from monitor.reports import monthly_report
+from monitor.rulebook import load_rulebook
+from monitor.status_page import status
+from monitor.store.db import session_factory
+from monitor.store.models import AlertRecord, ObligationRecord, TickRecord
+from tests.service.conftest import ROOT
+from tests.test_demo import _import_examples
+
+RULEBOOK = load_rulebook(ROOT / "rules")
+CALENDAR = WorkCalendar()
+
+
+def test_every_status_has_one_outcome() -> None:
+    assert {s: outcome(s) for s in STATUSES} == {
+        "pending": "pending",
+        "overdue": "missed",
+        "met_on_time": "on_time",
+        "met_late": "late",
+        "missed": "missed",
+        "waived": "waived",
+        "uncomputable": "pending",
+    }
+    with pytest.raises(ValueError, match="resolved"):
+        outcome("resolved")
+
+
+def test_pending_and_waived_duties_are_neither_met_nor_failed() -> None:
+    tally = Tally()
+    for kind, n in (("met_on_time", 3), ("met_late", 1), ("overdue", 1), ("pending", 14), ("waived", 2)):
+        tally.add(kind, n)
+    assert (tally.decided, tally.rate) == (5, 0.6)
+    waiting = Tally()
+    waiting.add("pending", 14)
+    # nothing decided is no rate (无), not 0 %
+    assert (waiting.rate, format_rate(waiting.rate), format_rate(0.0)) == (None, "无", "0.0%")
+
+
+def test_the_ladder_is_not_counted_twice() -> None:
+    counted = counted_rules(RULEBOOK)
+    assert "case-escalation" not in counted
+    assert {"case-complex-5-workdays", "project-item-deadline", "pairing-monthly-visit"} <= counted
+    assert len(counted) == len(RULEBOOK.rules) - 1
+
+
+# Instants across a month and its end: mid-month, a Friday before the month's last weekend,
+# the first Sunday of the next month, a Sunday two days before the year's end, its last evening
+INSTANTS = [
+    "2024-11-15T10:00",
+    "2024-11-29T16:00",
+    "2024-12-01T09:00",
+    "2024-12-29T10:00",
+    "2024-12-31T18:00",
+]
+
+
+def test_the_page_and_the_report_give_every_unit_the_same_rate(engine: Engine) -> None:
+    _import_examples(engine)
+    matcher = DurableMatcher(RULEBOOK)
+    rated = 0
+    rates: set[float | None] = set()
+    with session_factory(engine)() as session:
+        for instant in INSTANTS:
+            now = parse_instant(instant)
+            # what a daemon ticking at `now` has recorded (alone, as after a fresh start)
+            for table in (ObligationRecord, AlertRecord, TickRecord):
+                session.execute(delete(table))
+            commit_evaluation(session, evaluate(session, RULEBOOK, CALENDAR, Settings(), now, matcher))
+            session.commit()
+            page = {u.unit_id: u for u in status(session, RULEBOOK, CALENDAR, now).units}
+            month = period_of("month", now.astimezone(SHANGHAI).date())
+            report = monthly_report(session, RULEBOOK, CALENDAR, Settings(), month, matcher, now)
+            session.rollback()
+            assert not report.complete
+            html = to_html(report)
+            assert set(page) == {f.unit_id for f in report.units}
+            for f in report.units:
+                shown = page[f.unit_id]
+                assert (shown.duties, shown.rate) == (f.duties, f.rate), (instant, f.unit_id)
+                # and the printed report says the same as the page for that unit
+                row = re.search(rf"<tr><td>{re.escape(f.name)}</td>.*?</tr>", html)
+                assert row is not None and row.group(0).endswith(f"<td>{format_rate(shown.rate)}</td></tr>")
+                rated += f.rate is not None
+                rates.add(f.rate)
+    assert rated > 10 and len(rates) > 3  # rates worth comparing, not all None or 100 %
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="the report's evaluation drops duties met more than 7 days before its instant, the "
+    "ticks' records keep them: the report must collect every duty due in the month "
+    "(View.due_from, on another branch), case clocks included; then drop this mark",
+)
+def test_after_a_month_of_daily_ticks_the_page_and_the_report_still_agree(engine: Engine) -> None:
+    _import_examples(engine)
+    matcher = DurableMatcher(RULEBOOK)
+    with session_factory(engine)() as session:
+        at = parse_instant("2024-11-25T09:00")
+        while at <= parse_instant("2024-12-20T09:00"):
+            commit_evaluation(session, evaluate(session, RULEBOOK, CALENDAR, Settings(), at, matcher))
+            session.commit()
+            at += timedelta(days=1)
+        now = at - timedelta(days=1)
+        page = {u.unit_id: u.duties for u in status(session, RULEBOOK, CALENDAR, now).units}
+        month = period_of("month", now.astimezone(SHANGHAI).date())
+        report = monthly_report(session, RULEBOOK, CALENDAR, Settings(), month, matcher, now)
+    assert {f.unit_id: f.duties for f in report.units} == page
