@@ -24,6 +24,16 @@ from monitor.rulebook import Rule
 from monitor.store.models import Activity, Case, CaseEvent
 
 RECENT = timedelta(days=7)
+# a report's month (View.due_from) keeps clocks met this long before it: a clock due in the
+# month can have been answered long before its due time (a hotline order's own due date)
+REPORT_LOOKBACK = timedelta(days=366)
+
+
+def met_since(view: View) -> datetime:
+    """Met duties leave the view after RECENT; a report's view keeps those of its month."""
+    if view.due_from is None:
+        return view.now - RECENT
+    return min(view.now - RECENT, view.due_from - REPORT_LOOKBACK)
 SATISFIED = ("satisfied", "basically_satisfied")
 
 
@@ -134,7 +144,7 @@ def case_clock_obligations(view: View, rule: Rule) -> list[Obligation]:
         .where(Case.received_at <= now, *_scope(rule, view))
         .subquery()
     )
-    query = select(inner).where(or_(inner.c.met_at.is_(None), inner.c.met_at > now - RECENT))
+    query = select(inner).where(or_(inner.c.met_at.is_(None), inner.c.met_at > met_since(view)))
     out: list[Obligation] = []
     for (
         case_id,
@@ -204,7 +214,7 @@ def case_meeting_obligations(view: View, rule: Rule) -> list[Obligation]:
         .where(Case.received_at <= now, *_scope(rule, view))
         .subquery()
     )
-    query = select(inner).where(or_(inner.c.met_at.is_(None), inner.c.met_at > now - RECENT))
+    query = select(inner).where(or_(inner.c.met_at.is_(None), inner.c.met_at > met_since(view)))
     out: list[Obligation] = []
     for case_id, enterprise_id, category, received_at, unit_id, met_at in view.session.execute(query):
         received_day = local_date(received_at)

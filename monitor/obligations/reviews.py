@@ -6,7 +6,7 @@ from sqlalchemy import or_, select
 
 from monitor.clock import plain_minute
 from monitor.obligations import Obligation, View
-from monitor.obligations.cases import RECENT
+from monitor.obligations.cases import met_since
 from monitor.rulebook import Rule
 from monitor.store.models import Review
 
@@ -17,7 +17,7 @@ def review_obligations(view: View, rule: Rule) -> list[Obligation]:
     query = select(Review.id, Review.unit_id, Review.rating, Review.at, Review.rectified_at).where(
         Review.rating <= rule.applies_to.max_rating,
         Review.at <= now,
-        or_(Review.rectified_at.is_(None), Review.rectified_at > now - RECENT),
+        or_(Review.rectified_at.is_(None), Review.rectified_at > met_since(view)),
     )
     out: list[Obligation] = []
     for review_id, unit_id, rating, at, rectified_at in view.session.execute(query):

@@ -182,16 +182,20 @@ def test_every_duty_due_in_the_month_is_counted_whatever_became_of_it(month: Eng
         "u-gxj": (3, 3, 0, 0),
         "u-zfb": (2, 0, 0, 2),  # o-li's monthly visit and contact
         "u-spj": (1, 1, 0, 0),
-        "u-ysb": (1, 0, 1, 0),
+        # March's notice late; k-on and k-late answered the same day (both in time by 23:59:59),
+        # weeks before the report's instant: a case clock counts like every duty (monitor/ontime.py)
+        "u-ysb": (3, 2, 1, 0),
         "u-zhzx": (1, 0, 0, 1),
-        # repeats: r-last on time in the last second, r-early late, r-open missed; r-next is May's
-        "u-fgj": (3, 1, 1, 1),
+        # repeats: r-last on time in the last second, r-early late, r-open missed; r-next is May's;
+        # and the same three cases' same-day clocks: r-last answered in time, r-early two days late
+        # (weeks before the report's instant), r-open never
+        "u-fgj": (6, 2, 2, 2),
     }
 
 
 def test_the_months_edges_fall_to_the_second(month: Engine) -> None:
     may = _figures(month, "2026-05", "2026-06-01T00:00")
-    assert may["u-fgj"][0] == 1  # r-next, due at 00:00:00 of 1 May
+    assert may["u-fgj"][0] == 2  # r-next, due at 00:00:00 of 1 May, and its same-day clock
     assert may["u-zs"] == (1, 1, 0, 0)  # i-next, done in April: on time; i-after is April's
     march = _figures(month, "2026-03", "2026-06-01T00:00")
     assert march["u-zs"] == (1, 0, 0, 1)  # i-march: not done by March's end
@@ -199,9 +203,11 @@ def test_the_months_edges_fall_to_the_second(month: Engine) -> None:
 
 def test_a_month_still_running_counts_as_known_now(month: Engine) -> None:
     # at 23:59:59.6 of 30 April the item done then is on time; at 23:59:59 it is still pending
-    # (due, neither met nor missed); i-none and i-after are overdue either way
+    # (neither met nor missed: apart, not among those the rate is over); i-none and i-after are
+    # overdue either way
     assert _figures(month, "2026-04", "2026-04-30T15:59:59.6Z")["u-zs"] == (6, 3, 1, 2)
-    assert _figures(month, "2026-04", "2026-04-30T15:59:59Z")["u-zs"] == (6, 2, 1, 2)
+    assert _figures(month, "2026-04", "2026-04-30T15:59:59Z")["u-zs"] == (5, 2, 1, 2)
+    assert _units(month, "2026-04", "2026-04-30T15:59:59Z")["u-zs"].pending == 1
 
 
 def test_cases_answered_in_the_cutoff_second_are_in_time(month: Engine) -> None:
