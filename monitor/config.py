@@ -7,6 +7,7 @@ secrets), never from the YAML in clear if the operator does not want that.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from datetime import date, time
 from pathlib import Path
@@ -47,6 +48,35 @@ class CaseSettings(_Frozen):
     # hotline-order-deadline: working days for an order that carries no due time, by category.
     hotline_default_working_days: int = Field(5, ge=0)
     hotline_working_days_by_category: dict[str, int] = Field(default_factory=dict)
+
+
+class HttpSettings(_Frozen):
+    """The HTTP server's defences against idle, slow and hostile clients (docs/reliability.md)."""
+
+    # a connection that has not sent a complete request head this long after it opened (or after
+    # its last response) is cut off, so idle or trickling clients cannot hold connection slots
+    head_timeout_seconds: float = Field(5.0, gt=0, le=300)
+    # an idle keep-alive connection is closed after this long
+    keep_alive_seconds: int = Field(5, ge=1, le=300)
+    # connections at once; past it, the one that has waited longest for a request head is cut
+    # off to make room, and requests still over the limit get 503
+    max_connections: int = Field(512, ge=8, le=100_000)
+    # connections one client address may hold at once (trusted proxies are exempt): one
+    # address cannot take every slot
+    max_connections_per_client: int = Field(64, ge=1, le=100_000)
+    # peers (addresses or networks) whose X-Forwarded-For / X-Forwarded-Proto are believed;
+    # none by default, so a client cannot choose the "from where" of the audit log
+    trusted_proxies: tuple[str, ...] = ()
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _proxies(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for entry in value:
+            try:
+                ipaddress.ip_network(entry, strict=False)
+            except ValueError:
+                raise ValueError(f"{entry!r} is not an IP address or network") from None
+        return value
 
 
 class SmtpSettings(_Frozen):
@@ -173,6 +203,7 @@ class Settings(_Frozen):
     rules_dir: Path = Path("rules")
     templates_dir: Path = Path("config/templates")
     listen: str = "127.0.0.1:8080"
+    http: HttpSettings = HttpSettings()
     tick_seconds: float = Field(60.0, gt=0)
     # A tick between two day boundaries re-derives only what changed (monitor/steady.py); at
     # least this often it evaluates everything anyway. 0: every tick evaluates everything.

@@ -70,12 +70,22 @@ CONFIGURED_TOKEN = "dw_declared-in-the-config-file"
 
 
 @pytest.fixture
-def daemon(db_url: str, tmp_path: Path) -> Iterator[Daemon]:
+def daemon_extra() -> dict[str, object]:
+    """Settings a test adds to the `daemon` fixture's (parametrize `daemon_extra` to change them)."""
+    return {}
+
+
+@pytest.fixture
+def daemon(db_url: str, tmp_path: Path, daemon_extra: dict[str, object]) -> Iterator[Daemon]:
     """The API over a demo district, without a scheduler: evaluations run when a test or an
     immediate rule asks. Tokens by scope, and `config`, a read token declared in the settings."""
     declared = {"name": "dashboard", "sha256": hash_token(CONFIGURED_TOKEN), "scopes": ["read"]}
     settings = settings_for(
-        db_url, tmp_path, ingest={"max_batch": 50, "max_body_bytes": 64 * 1024}, tokens=[declared]
+        db_url,
+        tmp_path,
+        ingest={"max_batch": 50, "max_body_bytes": 64 * 1024},
+        tokens=[declared],
+        **daemon_extra,
     )
     service = Service(settings)
     # Test databases are schemas of one PostgreSQL database and share its advisory locks: each
@@ -97,7 +107,7 @@ def daemon(db_url: str, tmp_path: Path) -> Iterator[Daemon]:
         tokens["config"] = CONFIGURED_TOKEN
         assert service.lead()  # alone on its database, it leads (as its scheduler would find)
         port = free_port()
-        server = uvicorn.Server(http_config(create_app(service), f"127.0.0.1:{port}"))
+        server = uvicorn.Server(http_config(create_app(service), f"127.0.0.1:{port}", settings.http))
         thread = threading.Thread(target=server.run, daemon=True)
         thread.start()
         deadline = time.monotonic() + 10
