@@ -12,6 +12,7 @@ import os
 from datetime import date, time
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 
@@ -79,11 +80,33 @@ class HttpSettings(_Frozen):
         return value
 
 
+def smtp_url_problem(url: str) -> None:
+    """Raise ValueError saying what is wrong with an SMTP URL, without repeating it."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("smtp", "smtps") or not parts.hostname:
+        raise ValueError("must look like smtp://user:password@host:port (or smtps://)")
+    try:
+        port = parts.port
+    except ValueError:
+        raise ValueError("the port must be a number from 1 to 65535") from None
+    if port == 0:
+        raise ValueError("the port must be a number from 1 to 65535")
+
+
 class SmtpSettings(_Frozen):
     url: SecretStr | None = None
     sender: str = "dutywatch@localhost"
     timeout_seconds: float = 30.0
     ca_file: Path | None = None  # trust a private mail server's certificate
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, value: SecretStr | None) -> SecretStr | None:
+        # checked here, not when the first mail goes out: a bad port used to pass check-config and
+        # then stop the daemon with a traceback. The reason never repeats the URL (a password).
+        if value is not None:
+            smtp_url_problem(value.get_secret_value())
+        return value
 
 
 class ChannelSettings(_Frozen):
