@@ -213,6 +213,65 @@ def test_a_case_clock_says_received_due_days_used_state_and_level(daemon: Daemon
     assert daemon.call("read", "GET", "/v1/cases/no-such-case").status_code == 404
 
 
+def test_a_case_clock_evaluates_that_case_alone(daemon: Daemon, monkeypatch: pytest.MonkeyPatch) -> None:
+    """It evaluated the whole store per request, on the one evaluation thread; and what it says of
+    the case is what a whole evaluation says."""
+    from sqlalchemy import select
+
+    from monitor import evaluation
+    from monitor.api.cases import case_clock
+    from monitor.clock import iso_shanghai
+    from monitor.store.models import Case
+
+    ran: list[tuple[str, frozenset[str] | None]] = []
+    for family, query in list(evaluation._FAMILIES.items()):
+
+        def spy(view: Any, rule: Any, query: Any = query, family: str = family) -> Any:
+            ran.append((family, view.case_ids))
+            return query(view, rule)
+
+        monkeypatch.setitem(evaluation._FAMILIES, family, spy)
+    with daemon.service.sessions() as session:
+        case_ids = sorted(session.scalars(select(Case.id)))[:8]
+    assert case_ids
+    for case_id in case_ids:
+        ran.clear()
+        assert daemon.call("read", "GET", f"/v1/cases/{case_id}").status_code == 200
+        assert ran and all(f in evaluation.CASE_FAMILIES and ids == {case_id} for f, ids in ran), ran
+
+    now = utcnow()
+    loaded, settings = daemon.service.loaded, daemon.service.settings
+
+    def both() -> list[tuple[Any, Any]]:
+        with daemon.service.sessions() as session:
+            whole = evaluation.evaluate(
+                session, loaded.rulebook, loaded.calendar, settings, now, loaded.matcher
+            )
+            answers = []
+            for case_id in case_ids:
+                clock = case_clock(session, loaded, settings, case_id, now)
+                assert clock is not None
+                scoped = sorted((c["rule"], c["due"], c["status"], c["level"]) for c in clock["clocks"])
+                mine = [o for o in whole.obligations if o.subject == f"case:{case_id}"]
+                alerts = {
+                    a.rule: a for a in [*whole.alerts, *whole.inhibited] if a.subject == f"case:{case_id}"
+                }
+                expected = sorted(
+                    (
+                        o.rule,
+                        iso_shanghai(o.due_at),
+                        o.status,
+                        alerts[o.rule].level if o.rule in alerts else o.min_level,
+                    )
+                    for o in mine
+                )
+                answers.append((scoped, expected))
+            return answers
+
+    for scoped, expected in daemon.service.executor.submit(both).result():
+        assert scoped == expected
+
+
 @HTTP_ONLY
 def test_oversized_bodies_and_batches_are_refused(daemon: Daemon) -> None:
     big = daemon.call("ingest", "POST", "/v1/events", content=b"[" + b" " * (70 * 1024) + b"]")
