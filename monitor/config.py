@@ -223,6 +223,9 @@ class Settings(_Frozen):
     database_url: str = "sqlite:///var/dutywatch.db"
     # how long a SQLite writer waits for another's lock before giving up (503 to API clients)
     sqlite_busy_timeout_seconds: float = Field(30.0, gt=0, le=600)
+    # NORMAL survives a crash of the process but may lose the last commits on power loss or an
+    # OS crash; FULL syncs the log at every commit (docs/reliability.md)
+    sqlite_synchronous: Literal["NORMAL", "FULL"] = "NORMAL"
     rules_dir: Path = Path("rules")
     templates_dir: Path = Path("config/templates")
     listen: str = "127.0.0.1:8080"
