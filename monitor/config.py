@@ -249,7 +249,8 @@ class Settings(_Frozen):
         InhibitRule(source="pairing-monthly-visit", targets=("pairing-monthly-contact",)),
     )
     tokens: tuple[TokenSettings, ...] = ()
-    metrics_require_token: bool = False
+    # /metrics carries per-unit compliance figures: a token (scope metrics or read) by default
+    metrics_require_token: bool = True
     source: str = "(defaults)"
 
     @field_validator("language")

@@ -80,13 +80,11 @@ def daemon(db_url: str, tmp_path: Path, daemon_extra: dict[str, object]) -> Iter
     """The API over a demo district, without a scheduler: evaluations run when a test or an
     immediate rule asks. Tokens by scope, and `config`, a read token declared in the settings."""
     declared = {"name": "dashboard", "sha256": hash_token(CONFIGURED_TOKEN), "scopes": ["read"]}
-    settings = settings_for(
-        db_url,
-        tmp_path,
-        ingest={"max_batch": 50, "max_body_bytes": 64 * 1024},
-        tokens=[declared],
-        **daemon_extra,
-    )
+    extra = {"ingest": {"max_batch": 50, "max_body_bytes": 64 * 1024}, **daemon_extra}
+    more = daemon_extra.get("tokens", [])
+    assert isinstance(more, list)
+    extra["tokens"] = [declared, *more]
+    settings = settings_for(db_url, tmp_path, **extra)
     service = Service(settings)
     # Test databases are schemas of one PostgreSQL database and share its advisory locks: each
     # gets a lock of its own, as each deployment has a database of its own.
@@ -101,7 +99,7 @@ def daemon(db_url: str, tmp_path: Path, daemon_extra: dict[str, object]) -> Iter
             ingest_events(session, [(e["id"], e) for e in events], now=utcnow(), settings=settings)
             tokens = {
                 scopes: create_token(session, scopes, tuple(scopes.split(",")), utcnow())
-                for scopes in ("read", "ingest", "admin", "ingest,read,admin")
+                for scopes in ("read", "ingest", "admin", "ingest,read,admin", "metrics")
             }
             session.commit()
         tokens["config"] = CONFIGURED_TOKEN

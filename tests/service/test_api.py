@@ -68,9 +68,35 @@ def bad_review(event_id: str, review: str, rating: int = 1) -> dict[str, Any]:
 
 
 @HTTP_ONLY
-def test_probes_metrics_and_the_openapi_need_no_token(daemon: Daemon) -> None:
-    for path in ("/healthz", "/readyz", "/metrics", "/openapi.json"):
+def test_probes_and_the_openapi_need_no_token(daemon: Daemon) -> None:
+    for path in ("/healthz", "/readyz", "/openapi.json"):
         assert daemon.call(None, "GET", path).status_code in (200, 503), path  # readyz: 503 before a tick
+
+
+def test_metrics_need_a_metrics_or_read_token_by_default(daemon: Daemon) -> None:
+    """They carry per-unit compliance figures (dutywatch_obligations{unit=…}) that the status
+    page guards with a token; they were open to anyone who could reach the port."""
+    daemon.tick()
+    anonymous = daemon.call(None, "GET", "/metrics")
+    assert anonymous.status_code == 401 and "u-" not in anonymous.text
+    assert anonymous.headers["www-authenticate"] == "Bearer"
+    for scopes in ("ingest", "admin"):
+        refused = daemon.call(scopes, "GET", "/metrics")
+        assert refused.status_code == 403 and "'metrics' or 'read'" in refused.json()["error"]["message"]
+    for scopes in ("metrics", "read", "config"):
+        scrape = daemon.call(scopes, "GET", "/metrics")
+        assert scrape.status_code == 200, scopes
+        assert 'dutywatch_obligations{rule="' in scrape.text and 'unit="u-' in scrape.text
+    # a metrics token reads the metrics and nothing else
+    for method, path, _ in ROUTES:
+        assert daemon.call("metrics", method, path, json={"reason": "x"}).status_code == 403, path
+    assert daemon.call("metrics", "GET", "/").status_code == 403  # the status page neither
+
+
+@HTTP_ONLY
+@pytest.mark.parametrize("daemon_extra", [{"metrics_require_token": False}])
+def test_metrics_can_be_opened_by_setting(daemon: Daemon) -> None:
+    assert daemon.call(None, "GET", "/metrics").status_code == 200
 
 
 def test_every_route_admits_its_scope_and_refuses_the_others(daemon: Daemon) -> None:
@@ -311,7 +337,7 @@ def test_openapi_describes_the_routes_and_the_bearer_scheme(daemon: Daemon) -> N
 def test_event_types_no_schema_knows_are_counted_as_unknown(daemon: Daemon) -> None:
     batch = [{"id": "evil", "type": "x-attacker-chosen-label", "at": "2026-01-01T00:00:00"}]
     assert daemon.call("ingest", "POST", "/v1/events", json=batch).json()["rejected"] == 1
-    scrape = daemon.call(None, "GET", "/metrics").text
+    scrape = daemon.call("metrics", "GET", "/metrics").text
     samples = {
         (s.name, tuple(sorted(s.labels.items()))): s.value
         for family in text_string_to_metric_families(scrape)
