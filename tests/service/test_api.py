@@ -27,7 +27,8 @@ ROUTES = [
     ("DELETE", "/v1/waivers/1", "admin"),
     ("GET", "/v1/audit", "admin"),
 ]
-# needing no token: probes and the schema; the status page signs in with a form (its own tests)
+# outside the scope table: probes and the schema need no token; /metrics takes either of two
+# scopes and the status page signs in with a form (each has tests of its own)
 OPEN = {"/healthz", "/readyz", "/metrics", "/openapi.json", "/", "/login", "/logout"}
 
 

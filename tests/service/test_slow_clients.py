@@ -7,6 +7,7 @@ on 127.0.0.1 that probes /healthz.
 
 from __future__ import annotations
 
+import resource
 import socket
 import time
 from collections.abc import Iterator
@@ -70,10 +71,26 @@ def _healthz(daemon: Daemon) -> tuple[int, float]:
     return status, time.monotonic() - started
 
 
+@pytest.fixture
+def descriptors() -> Iterator[None]:
+    """Room for both ends of 520 connections in this process (many systems start at 1,024)."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    wanted = 4 * DEFAULTS.max_connections
+    if hard != resource.RLIM_INFINITY and hard < wanted:
+        pytest.skip(f"the hard limit of open files ({hard}) is below {wanted}")
+    resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, wanted), hard))
+    try:
+        yield
+    finally:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+
+
+@pytest.mark.usefixtures("descriptors")
 def test_hundreds_of_idle_connections_do_not_lock_out_healthz(daemon: Daemon) -> None:
     """520 connections from ten addresses (52 each, under the per-address cap), half silent and
-    half stuck in a request head: a newcomer is still served at once, and every one of them is
-    cut off once the head deadline passes. Before the guard: 503 until they closed."""
+    half stuck in a request head: a newcomer is still served well before the head deadline (so
+    by making room, not by waiting), and every one of them is cut off once the deadline passes.
+    Before the guard: 503 until they closed."""
     count = DEFAULTS.max_connections + 8
     head = b"GET /healthz HTTP/1.1\r\nHo"
     with (
@@ -83,7 +100,7 @@ def test_hundreds_of_idle_connections_do_not_lock_out_healthz(daemon: Daemon) ->
         opened_at = time.monotonic()
         status, seconds = _healthz(daemon)
         assert status == 200
-        assert seconds < 2.0, f"/healthz took {seconds:.1f} s beside {count} idle connections"
+        assert seconds < 3.0, f"/healthz took {seconds:.1f} s beside {count} idle connections"
         # every idle connection is cut off by the deadline (and the ones that made room, sooner)
         deadline = opened_at + DEFAULTS.head_timeout_seconds + 3
         for sock in silent + stuck:
