@@ -12,7 +12,7 @@ import asyncio
 import contextlib
 import logging
 import signal
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import uvicorn
@@ -31,19 +31,25 @@ log = logging.getLogger("dutywatch")
 DRAIN_SECONDS = 10.0
 
 
-def http_config(app: ASGIApp, listen: str, http: HttpSettings | None = None) -> uvicorn.Config:
+def http_config(
+    app: ASGIApp,
+    listen: str,
+    http: HttpSettings | None = None,
+    on_cut: Callable[[str], None] | None = None,
+) -> uvicorn.Config:
     """uvicorn hardened for a service on an open network (limits in `http`, figures in
     docs/reliability.md): a request head must arrive within a deadline, connections are capped
     in all and per client address (monitor.http_guard), idle keep-alive connections are closed,
     a request head is capped at 64 KiB, proxy headers are believed only from trusted proxies,
-    no server banner, no access log (the app logs what matters, masked)."""
+    no server banner, no access log (the app logs what matters, masked). `on_cut` is told the
+    reason of each connection cut off (for the metrics)."""
     http = http or HttpSettings()
     host, _, port = listen.rpartition(":")
     return uvicorn.Config(
         app,
         host=host.strip("[]"),
         port=int(port),
-        http=guarded_protocol(http),
+        http=guarded_protocol(http, on_cut),
         ws="none",  # no route speaks WebSocket: an upgrade is just an HTTP request
         log_config=None,
         access_log=False,
@@ -97,7 +103,12 @@ async def serve(
         return ok, message
 
     server = _Server(
-        http_config(create_app(service, evaluations, reload), service.settings.listen, service.settings.http)
+        http_config(
+            create_app(service, evaluations, reload),
+            service.settings.listen,
+            service.settings.http,
+            service.metrics.count_cut,
+        )
     )
 
     async def serve_http() -> None:

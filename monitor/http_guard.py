@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -50,18 +51,23 @@ class Guard:
     max_connections: int
     per_client: int
     trusted: tuple[Network, ...]
+    # told each cut-off's reason (head_timeout, per_client, room), for the metrics
+    on_cut: Callable[[str], None] = lambda reason: None
     held: Counter[str] = field(default_factory=Counter)  # connections per client key
     # connections waiting for a request head, oldest first (dicts keep insertion order)
     waiting: dict[GuardedH11Protocol, None] = field(default_factory=dict)
 
     @classmethod
-    def of(cls, settings: HttpSettings) -> Guard:
-        return cls(
+    def of(cls, settings: HttpSettings, on_cut: Callable[[str], None] | None = None) -> Guard:
+        guard = cls(
             head_timeout=settings.head_timeout_seconds,
             max_connections=settings.max_connections,
             per_client=settings.max_connections_per_client,
             trusted=tuple(ipaddress.ip_network(p, strict=False) for p in settings.trusted_proxies),
         )
+        if on_cut is not None:
+            guard.on_cut = on_cut
+        return guard
 
     def client_key(self, host: str) -> str | None:
         """The key a peer's connections are counted under; None for trusted proxies (and for
@@ -95,6 +101,7 @@ class GuardedH11Protocol(H11Protocol):
             if guard.held[key] >= guard.per_client:
                 transport.write(TOO_MANY)
                 transport.close()
+                guard.on_cut("per_client")
                 return
             guard.held[key] += 1
             self._key = key
@@ -124,6 +131,7 @@ class GuardedH11Protocol(H11Protocol):
         for victim in self.guard.waiting:
             if victim is not self:
                 victim._cut_off()
+                self.guard.on_cut("room")
                 # uvicorn counts slots in `connections`, and the loop reports the loss later
                 self.connections.discard(victim)
                 return
@@ -148,6 +156,7 @@ class GuardedH11Protocol(H11Protocol):
         self.guard.waiting.pop(self, None)
         if self.conn.their_state is h11.IDLE:
             self._cut_off()
+            self.guard.on_cut("head_timeout")
 
     def _cut_off(self) -> None:
         self._stop_head_timer()
@@ -158,6 +167,8 @@ class GuardedH11Protocol(H11Protocol):
         self.transport.close()
 
 
-def guarded_protocol(settings: HttpSettings) -> type[GuardedH11Protocol]:
+def guarded_protocol(
+    settings: HttpSettings, on_cut: Callable[[str], None] | None = None
+) -> type[GuardedH11Protocol]:
     """A protocol class for one server, with its own limits and bookkeeping."""
-    return type("Guarded", (GuardedH11Protocol,), {"guard": Guard.of(settings)})
+    return type("Guarded", (GuardedH11Protocol,), {"guard": Guard.of(settings, on_cut)})

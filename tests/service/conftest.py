@@ -105,7 +105,9 @@ def daemon(db_url: str, tmp_path: Path, daemon_extra: dict[str, object]) -> Iter
         tokens["config"] = CONFIGURED_TOKEN
         assert service.lead()  # alone on its database, it leads (as its scheduler would find)
         port = free_port()
-        server = uvicorn.Server(http_config(create_app(service), f"127.0.0.1:{port}", settings.http))
+        server = uvicorn.Server(
+            http_config(create_app(service), f"127.0.0.1:{port}", settings.http, service.metrics.count_cut)
+        )
         thread = threading.Thread(target=server.run, daemon=True)
         thread.start()
         deadline = time.monotonic() + 10

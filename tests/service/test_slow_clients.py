@@ -64,6 +64,16 @@ def _closed_by_server(sock: socket.socket, within: float) -> bytes | None:
     return said
 
 
+def _cut(daemon: Daemon, reason: str) -> float:
+    """dutywatch_http_connections_cut_total for the reason, as the daemon's metrics say."""
+    scrape = daemon.call("metrics", "GET", "/metrics")
+    assert scrape.status_code == 200
+    for line in scrape.text.splitlines():
+        if line.startswith(f'dutywatch_http_connections_cut_total{{reason="{reason}"}} '):
+            return float(line.rsplit(" ", 1)[1])
+    return 0.0
+
+
 def _healthz(daemon: Daemon) -> tuple[int, float]:
     started = time.monotonic()
     with httpx.Client(base_url=daemon.url, timeout=10) as client:
@@ -108,6 +118,8 @@ def test_hundreds_of_idle_connections_do_not_lock_out_healthz(daemon: Daemon) ->
             assert said is not None, "an idle connection outlived the head deadline"
             assert said == b"" or said.startswith(b"HTTP/1.1 408 ")
         assert _healthz(daemon)[0] == 200
+    assert _cut(daemon, "room") >= count - DEFAULTS.max_connections + 1
+    assert _cut(daemon, "room") + _cut(daemon, "head_timeout") == count
 
 
 def test_one_address_cannot_hold_every_slot(daemon: Daemon) -> None:
@@ -117,6 +129,7 @@ def test_one_address_cannot_hold_every_slot(daemon: Daemon) -> None:
         assert all(said is not None and said.startswith(b"HTTP/1.1 429 ") for said in refused), refused
         assert all(_closed_by_server(sock, 0.05) is None for sock in greedy[:per_client])
         assert _healthz(daemon)[0] == 200  # from another address
+        assert _cut(daemon, "per_client") == 20
 
 
 def test_a_trickled_request_head_is_cut_off_at_the_deadline(daemon: Daemon) -> None:
@@ -143,6 +156,7 @@ def test_a_trickled_request_head_is_cut_off_at_the_deadline(daemon: Daemon) -> N
         assert said is not None, "the trickling client was never cut off"
         assert said == b"" or said.startswith(b"HTTP/1.1 408 ")
         assert DEFAULTS.head_timeout_seconds - 0.5 <= elapsed <= DEFAULTS.head_timeout_seconds + 2
+    assert _cut(daemon, "head_timeout") == 1
 
 
 @pytest.mark.parametrize(
