@@ -57,6 +57,9 @@ class HttpSettings(_Frozen):
     # a connection that has not sent a complete request head this long after it opened (or after
     # its last response) is cut off, so idle or trickling clients cannot hold connection slots
     head_timeout_seconds: float = Field(5.0, gt=0, le=300)
+    # once its head is in, a request's body must arrive at least this fast, judged over windows of
+    # head_timeout_seconds in which the server was ready to read (0: no minimum)
+    min_body_bytes_per_second: int = Field(240, ge=0, le=1_000_000)
     # an idle keep-alive connection is closed after this long
     keep_alive_seconds: int = Field(5, ge=1, le=300)
     # connections at once; past it, the one that has waited longest for a request head is cut

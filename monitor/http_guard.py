@@ -7,6 +7,10 @@ slot, and everyone else, `/healthz` included, gets 503. This subclass adds, per 
 
 - a deadline for the request head, armed whenever the connection waits for one (when it opens
   and after each response) and not moved by the bytes that arrive: a trickle does not buy time;
+- a minimum rate for the request body once the head is in (also for a body the app refused
+  before reading, which uvicorn would otherwise drain for as long as the client trickles it),
+  judged only over time in which the server was ready to read and not waiting to say
+  "100 Continue": a slow app or a polite client is never blamed;
 - a cap on the connections one client address holds (an IPv6 client by its /64), trusted
   proxies exempt since they carry many clients;
 - at the global limit, the connection that has waited longest for a request head is cut off to
@@ -24,6 +28,7 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 import h11
+from uvicorn.protocols.http.flow_control import FlowControl
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from monitor.config import HttpSettings
@@ -48,6 +53,7 @@ class Guard:
     """The limits and the shared bookkeeping of one server's connections."""
 
     head_timeout: float
+    min_body_rate: int
     max_connections: int
     per_client: int
     trusted: tuple[Network, ...]
@@ -61,6 +67,7 @@ class Guard:
     def of(cls, settings: HttpSettings, on_cut: Callable[[str], None] | None = None) -> Guard:
         guard = cls(
             head_timeout=settings.head_timeout_seconds,
+            min_body_rate=settings.min_body_bytes_per_second,
             max_connections=settings.max_connections,
             per_client=settings.max_connections_per_client,
             trusted=tuple(ipaddress.ip_network(p, strict=False) for p in settings.trusted_proxies),
@@ -83,6 +90,20 @@ class Guard:
         return str(address)
 
 
+class _Flow(FlowControl):
+    """uvicorn's flow control, telling the protocol when reading resumes (a new body window)."""
+
+    def __init__(self, transport: asyncio.Transport, on_resume: Callable[[], None]) -> None:
+        super().__init__(transport)
+        self._on_resume = on_resume
+
+    def resume_reading(self) -> None:
+        paused = self.read_paused
+        super().resume_reading()
+        if paused:
+            self._on_resume()
+
+
 class GuardedH11Protocol(H11Protocol):
     """uvicorn's h11 protocol with the guards of this module; `guard` is set per server."""
 
@@ -91,10 +112,13 @@ class GuardedH11Protocol(H11Protocol):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._head_timer: asyncio.TimerHandle | None = None
+        self._body_timer: asyncio.TimerHandle | None = None
+        self._body_bytes = 0  # received in the current body window
         self._key: str | None = None
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
+        self.flow = _Flow(transport, self._restart_body_window)
         guard = self.guard
         key = guard.client_key(self.client[0]) if self.client else None
         if key is not None:
@@ -111,6 +135,7 @@ class GuardedH11Protocol(H11Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._stop_head_timer()
+        self._stop_body_timer()
         if self._key is not None:
             self.guard.held[self._key] -= 1
             if self.guard.held[self._key] <= 0:
@@ -119,12 +144,15 @@ class GuardedH11Protocol(H11Protocol):
         super().connection_lost(exc)
 
     def data_received(self, data: bytes) -> None:
+        self._body_bytes += len(data)
         super().data_received(data)
         self._watch_head()
+        self._watch_body()
 
     def on_response_complete(self) -> None:
         super().on_response_complete()
         self._watch_head()
+        self._watch_body()
 
     def _make_room(self) -> None:
         """Cut off the connection that has waited longest for a request head."""
@@ -150,6 +178,38 @@ class GuardedH11Protocol(H11Protocol):
             self._head_timer.cancel()
             self._head_timer = None
         self.guard.waiting.pop(self, None)
+
+    def _watch_body(self) -> None:
+        """Judge the body's rate while the client owes one, else stop."""
+        owing = self.conn.their_state is h11.SEND_BODY and not self.transport.is_closing()
+        if owing and self._body_timer is None and self.guard.min_body_rate > 0:
+            self._restart_body_window()
+        elif not owing:
+            self._stop_body_timer()
+
+    def _restart_body_window(self) -> None:
+        self._stop_body_timer()
+        if self.conn.their_state is h11.SEND_BODY and self.guard.min_body_rate > 0:
+            self._body_bytes = 0
+            self._body_timer = self.loop.call_later(self.guard.head_timeout, self._body_judged)
+
+    def _stop_body_timer(self) -> None:
+        if self._body_timer is not None:
+            self._body_timer.cancel()
+            self._body_timer = None
+
+    def _body_judged(self) -> None:
+        self._body_timer = None
+        if self.conn.their_state is not h11.SEND_BODY or self.transport.is_closing():
+            return
+        # not the client's fault: the app is behind (reading paused), or the client politely waits
+        # for the "100 Continue" the app has not asked for yet
+        excused = self.flow.read_paused or (self.cycle is not None and self.cycle.waiting_for_100_continue)
+        if excused or self._body_bytes >= self.guard.min_body_rate * self.guard.head_timeout:
+            self._restart_body_window()
+            return
+        self.transport.close()  # no 408: a response may have begun
+        self.guard.on_cut("slow_body")
 
     def _head_timed_out(self) -> None:
         self._head_timer = None

@@ -7,6 +7,7 @@ on 127.0.0.1 that probes /healthz.
 
 from __future__ import annotations
 
+import logging
 import resource
 import socket
 import time
@@ -169,3 +170,65 @@ def test_the_limits_are_settings(daemon: Daemon) -> None:
         started = time.monotonic()
         assert _closed_by_server(first, 3.0) is not None
         assert time.monotonic() - started < 2.0
+
+
+def _events_head(daemon: Daemon, length: int, token: str | None) -> bytes:
+    auth = f"Authorization: Bearer {token}\r\n" if token else ""
+    return (
+        f"POST /v1/events HTTP/1.1\r\nHost: x\r\n{auth}Content-Type: application/json\r\n"
+        f"Content-Length: {length}\r\n\r\n"
+    ).encode()
+
+
+def _trickle_until_cut(sock: socket.socket, seconds: float) -> float | None:
+    """Send a byte every half second; when the server cut the connection off, after how long."""
+    started = time.monotonic()
+    while time.monotonic() - started < seconds:
+        try:
+            sock.sendall(b" ")
+        except OSError:
+            return time.monotonic() - started
+        sock.settimeout(0.5)
+        try:
+            if sock.recv(4096) == b"":
+                return time.monotonic() - started
+        except TimeoutError:
+            pass
+        except OSError:
+            return time.monotonic() - started
+    return None
+
+
+@pytest.mark.parametrize("token", ["ingest", None])
+def test_a_trickled_body_is_cut_off(
+    daemon: Daemon, token: str | None, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A body two bytes a second (below 240 B/s) holds a slot no longer than a window of 5 s,
+    whether the app is reading it or has already refused the request (401) and uvicorn would
+    have drained it for as long as the client kept trickling. The app, left mid-body, logs no
+    error (it logged a ClientDisconnect traceback per client)."""
+    with _connections(daemon, 1, sources=1) as (sock,):
+        sock.sendall(_events_head(daemon, 60_000, daemon.tokens[token] if token else None) + b"[")
+        if token is None:
+            sock.settimeout(5)
+            assert sock.recv(4096).startswith(b"HTTP/1.1 401 ")
+        cut_after = _trickle_until_cut(sock, 3 * DEFAULTS.head_timeout_seconds)
+    assert cut_after is not None, "the trickled body was never cut off"
+    assert cut_after <= 2 * DEFAULTS.head_timeout_seconds + 1
+    assert _cut(daemon, "slow_body") == 1
+    time.sleep(0.2)  # the app hears of the disconnect on the server's thread
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR], caplog.text
+
+
+def test_a_slow_but_steady_body_is_served(daemon: Daemon) -> None:
+    """2 KiB/s for 7 s, longer than a window: the minimum is a rate, not a deadline."""
+    body = b"[" + b" " * 14_000 + b"]"  # an empty batch, padded
+    with _connections(daemon, 1, sources=1) as (sock,):
+        sock.sendall(_events_head(daemon, len(body), daemon.tokens["ingest"]))
+        for i in range(0, len(body), 1024):
+            sock.sendall(body[i : i + 1024])
+            time.sleep(0.5)
+        sock.settimeout(10)
+        answer = sock.recv(4096)
+    assert answer.startswith(b"HTTP/1.1 200 "), answer[:200]
+    assert _cut(daemon, "slow_body") == 0
