@@ -57,7 +57,7 @@ class Guard:
     max_connections: int
     per_client: int
     trusted: tuple[Network, ...]
-    # told each cut-off's reason (head_timeout, per_client, room), for the metrics
+    # told each cut-off's reason (head_timeout, slow_body, per_client, room), for the metrics
     on_cut: Callable[[str], None] = lambda reason: None
     held: Counter[str] = field(default_factory=Counter)  # connections per client key
     # connections waiting for a request head, oldest first (dicts keep insertion order)
@@ -156,13 +156,13 @@ class GuardedH11Protocol(H11Protocol):
 
     def _make_room(self) -> None:
         """Cut off the connection that has waited longest for a request head."""
-        for victim in self.guard.waiting:
-            if victim is not self:
-                victim._cut_off()
-                self.guard.on_cut("room")
-                # uvicorn counts slots in `connections`, and the loop reports the loss later
-                self.connections.discard(victim)
-                return
+        victim = next((c for c in self.guard.waiting if c is not self), None)
+        if victim is None:
+            return  # every other slot is busy with a request: uvicorn answers 503
+        victim._cut_off()
+        self.guard.on_cut("room")
+        # uvicorn counts slots in `connections`, and the loop reports the loss later
+        self.connections.discard(victim)
 
     def _watch_head(self) -> None:
         """Arm the head deadline while the connection waits for a request head, else disarm it."""
