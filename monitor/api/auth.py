@@ -65,7 +65,8 @@ Admin = Annotated[Principal, Depends(require("admin"))]
 
 
 def client_of(request: Request) -> str:
-    """Where a request came from, for the audit log (the peer address; a proxy's own)."""
+    """Where a request came from, for the audit log: the peer's address, or the client's behind a
+    proxy listed in `http.trusted_proxies` (uvicorn rewrites the peer from X-Forwarded-For)."""
     return request.client.host if request.client is not None else "unknown"
 
 
