@@ -7,10 +7,12 @@ secrets), never from the YAML in clear if the operator does not want that.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from datetime import date, time
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 
@@ -56,11 +58,65 @@ class CaseSettings(_Frozen):
     hotline_working_days_by_category: dict[str, int] = Field(default_factory=dict)
 
 
+class HttpSettings(_Frozen):
+    """The HTTP server's defences against idle, slow and hostile clients (docs/reliability.md)."""
+
+    # a connection that has not sent a complete request head this long after it opened (or after
+    # its last response) is cut off, so idle or trickling clients cannot hold connection slots
+    head_timeout_seconds: float = Field(5.0, gt=0, le=300)
+    # once its head is in, a request's body must arrive at least this fast, judged over windows of
+    # head_timeout_seconds in which the server was ready to read (0: no minimum)
+    min_body_bytes_per_second: int = Field(240, ge=0, le=1_000_000)
+    # an idle keep-alive connection is closed after this long
+    keep_alive_seconds: int = Field(5, ge=1, le=300)
+    # connections at once; past it, the one that has waited longest for a request head is cut
+    # off to make room, and requests still over the limit get 503
+    max_connections: int = Field(512, ge=8, le=100_000)
+    # connections one client address may hold at once (trusted proxies are exempt): one
+    # address cannot take every slot
+    max_connections_per_client: int = Field(64, ge=1, le=100_000)
+    # peers (addresses or networks) whose X-Forwarded-For / X-Forwarded-Proto are believed;
+    # none by default, so a client cannot choose the "from where" of the audit log
+    trusted_proxies: tuple[str, ...] = ()
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _proxies(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for entry in value:
+            try:
+                ipaddress.ip_network(entry, strict=False)
+            except ValueError:
+                raise ValueError(f"{entry!r} is not an IP address or network") from None
+        return value
+
+
+def smtp_url_problem(url: str) -> None:
+    """Raise ValueError saying what is wrong with an SMTP URL, without repeating it."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("smtp", "smtps") or not parts.hostname:
+        raise ValueError("must look like smtp://user:password@host:port (or smtps://)")
+    try:
+        port = parts.port
+    except ValueError:
+        raise ValueError("the port must be a number from 1 to 65535") from None
+    if port == 0:
+        raise ValueError("the port must be a number from 1 to 65535")
+
+
 class SmtpSettings(_Frozen):
     url: SecretStr | None = None
     sender: str = "dutywatch@localhost"
     timeout_seconds: float = 30.0
     ca_file: Path | None = None  # trust a private mail server's certificate
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, value: SecretStr | None) -> SecretStr | None:
+        # checked here, not when the first mail goes out: a bad port used to pass check-config and
+        # then stop the daemon with a traceback. The reason never repeats the URL (a password).
+        if value is not None:
+            smtp_url_problem(value.get_secret_value())
+        return value
 
 
 class ChannelSettings(_Frozen):
@@ -177,9 +233,13 @@ class Settings(_Frozen):
     database_url: str = "sqlite:///var/dutywatch.db"
     # how long a SQLite writer waits for another's lock before giving up (503 to API clients)
     sqlite_busy_timeout_seconds: float = Field(30.0, gt=0, le=600)
+    # NORMAL survives a crash of the process but may lose the last commits on power loss or an
+    # OS crash; FULL syncs the log at every commit (docs/reliability.md)
+    sqlite_synchronous: Literal["NORMAL", "FULL"] = "NORMAL"
     rules_dir: Path = Path("rules")
     templates_dir: Path = Path("config/templates")
     listen: str = "127.0.0.1:8080"
+    http: HttpSettings = HttpSettings()
     tick_seconds: float = Field(60.0, gt=0)
     # A tick between two day boundaries re-derives only what changed (monitor/steady.py); at
     # least this often it evaluates everything anyway. 0: every tick evaluates everything.
@@ -199,7 +259,8 @@ class Settings(_Frozen):
         InhibitRule(source="pairing-monthly-visit", targets=("pairing-monthly-contact",)),
     )
     tokens: tuple[TokenSettings, ...] = ()
-    metrics_require_token: bool = False
+    # /metrics carries per-unit compliance figures: a token (scope metrics or read) by default
+    metrics_require_token: bool = True
     source: str = "(defaults)"
 
     @field_validator("language")

@@ -12,7 +12,7 @@ import asyncio
 import contextlib
 import logging
 import signal
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import uvicorn
@@ -22,7 +22,8 @@ from starlette.types import ASGIApp
 from monitor.api.app import create_app
 from monitor.audit import audit_reload
 from monitor.clock import utcnow
-from monitor.config import Settings
+from monitor.config import HttpSettings, Settings
+from monitor.http_guard import guarded_protocol
 from monitor.scheduler import Evaluations, Job, build_scheduler, retime_tick
 from monitor.service import Service
 
@@ -31,23 +32,38 @@ log = logging.getLogger("dutywatch")
 DRAIN_SECONDS = 10.0
 
 
-def http_config(app: ASGIApp, listen: str) -> uvicorn.Config:
-    """uvicorn hardened for a service on an open network: idle connections closed after 5 s, at
-    most 512 at once (more get 503), a request head capped at 64 KiB (a client sending headers
-    forever is cut off), no server banner, no access log (the app logs what matters, masked)."""
+def http_config(
+    app: ASGIApp,
+    listen: str,
+    http: HttpSettings | None = None,
+    on_cut: Callable[[str], None] | None = None,
+) -> uvicorn.Config:
+    """uvicorn hardened for a service on an open network (limits in `http`, figures in
+    docs/reliability.md): a request head must arrive within a deadline, connections are capped
+    in all and per client address (monitor.http_guard), idle keep-alive connections are closed,
+    a request head is capped at 64 KiB, proxy headers are believed only from trusted proxies,
+    no server banner, no access log (the app logs what matters, masked). `on_cut` is told the
+    reason of each connection cut off (for the metrics)."""
+    http = http or HttpSettings()
     host, _, port = listen.rpartition(":")
     return uvicorn.Config(
         app,
         host=host.strip("[]"),
         port=int(port),
+        http=guarded_protocol(http, on_cut),
+        ws="none",  # no route speaks WebSocket: an upgrade is just an HTTP request
         log_config=None,
         access_log=False,
         lifespan="off",
-        timeout_keep_alive=5,
+        timeout_keep_alive=http.keep_alive_seconds,
         timeout_graceful_shutdown=int(DRAIN_SECONDS / 2),
-        limit_concurrency=512,
+        limit_concurrency=http.max_connections,
         h11_max_incomplete_event_size=64 * 1024,
         server_header=False,
+        # uvicorn believes X-Forwarded-For from 127.0.0.1 (or $FORWARDED_ALLOW_IPS) unless told
+        # otherwise; the audit log's "from where" must not be a client's choice
+        proxy_headers=bool(http.trusted_proxies),
+        forwarded_allow_ips=list(http.trusted_proxies) if http.trusted_proxies else "",
     )
 
 
@@ -87,7 +103,14 @@ async def serve(
             retime_tick(scheduler, service.settings)
         return ok, message
 
-    server = _Server(http_config(create_app(service, evaluations, reload), service.settings.listen))
+    server = _Server(
+        http_config(
+            create_app(service, evaluations, reload),
+            service.settings.listen,
+            service.settings.http,
+            service.metrics.count_cut,
+        )
+    )
 
     async def serve_http() -> None:
         try:

@@ -43,6 +43,9 @@ from monitor.store.models import Waiver
 
 AlertState = Literal["warning", "overdue"]
 
+# the families whose subjects are cases (`case:<id>`), which `View.case_ids` scopes
+CASE_FAMILIES = frozenset({"case_clock", "case_meeting", "case_ladder"})
+
 _FAMILIES: dict[str, Callable[[View, Rule], list[Obligation]]] = {
     "pairing_activity": pairing_obligations,
     "unit_activity": unit_obligations,
@@ -249,18 +252,27 @@ def evaluate(
     matcher: Matcher,
     *,
     language: str | None = None,
+    case_ids: frozenset[str] | None = None,
 ) -> Evaluation:
-    """Every obligation in view at `now`, and the alerts it calls for."""
+    """Every obligation in view at `now`, and the alerts it calls for.
+
+    With `case_ids`, only the duties of those cases (their clocks, meeting and ladder): the same
+    answers for them as a whole evaluation, at the cost of their own rows (the steady tick relies
+    on the same scoping). Inhibition then sees only their alerts.
+    """
     if now.tzinfo is None:
         raise ValueError("now must be timezone-aware")
     started = _time.perf_counter()
     roster = RosterIndex.load(session)
     # the calendar as known at `now`: a notice entered later is not yet in force there
     timing = make_timing(calendar.as_of(now), settings, rulebook)
-    view = View(session, now, timing, roster, settings.cases)
+    view = View(session, now, timing, roster, settings.cases, case_ids=case_ids)
     problems: list[str] = []
     incomplete: set[str] = set()
-    by_rule = collect(view, list(rulebook), problems, incomplete)
+    rules = list(rulebook)
+    if case_ids is not None:
+        rules = [rule for rule in rules if rule.obligation in CASE_FAMILIES]
+    by_rule = collect(view, rules, problems, incomplete)
     waived = waivers(session)
     obligations: list[Obligation] = []
     for rule in rulebook:

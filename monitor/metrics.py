@@ -156,11 +156,23 @@ class Metrics:
             ["reason"],
             registry=self.registry,
         )
+        self.connections_cut = PromCounter(
+            "dutywatch_http_connections_cut",
+            "Connections the HTTP server cut off or refused, by reason: head_timeout (no complete "
+            "request head in time), per_client (the address holds too many), room (cut off to make "
+            "room at the connection limit).",
+            ["reason"],
+            registry=self.registry,
+        )
         self.registry.register(_SnapshotCollector(self))
         # the standard process_* (CPU, memory, open files, start time) and python_info series
         # operators' dashboards and alerts expect of any exporter; the private registry has none
         ProcessCollector(registry=self.registry)
         PlatformCollector(registry=self.registry)
+
+    def count_cut(self, reason: str) -> None:
+        """Count a connection the HTTP server cut off (monitor.http_guard); reasons are ours."""
+        self.connections_cut.labels(reason).inc()
 
     def count_ingested(self, records: Sequence[object], outcomes: Sequence[RecordOutcome]) -> None:
         """Count event records by type and outcome; a type that is not one of the schema's is

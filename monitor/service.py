@@ -199,7 +199,11 @@ class Service:
     def __init__(self, settings: Settings, config_path: Path | None = None) -> None:
         self.settings = settings
         self.config_path = config_path
-        self.engine = make_engine(settings.database_url, busy_timeout=settings.sqlite_busy_timeout_seconds)
+        self.engine = make_engine(
+            settings.database_url,
+            busy_timeout=settings.sqlite_busy_timeout_seconds,
+            synchronous=settings.sqlite_synchronous,
+        )
         ensure_schema(self.engine)
         self.sessions = session_factory(self.engine)
         self.metrics = Metrics()

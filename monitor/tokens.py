@@ -14,7 +14,8 @@ from sqlalchemy.orm import Session
 from monitor.config import Settings
 from monitor.store.models import ApiToken
 
-SCOPES = ("ingest", "read", "admin")
+# `metrics` reads /metrics and nothing else: what a Prometheus server should hold
+SCOPES = ("ingest", "read", "admin", "metrics")
 PREFIX = "dw_"
 
 
@@ -46,14 +47,22 @@ def create_token(session: Session, name: str, scopes: tuple[str, ...], now: date
     return token
 
 
-def authenticate(session: Session, settings: Settings, token: str) -> Principal | None:
-    """The principal a presented token belongs to, or None. Every candidate is compared with
-    hmac.compare_digest, so timing does not tell how much of a hash matched."""
+def declared(settings: Settings, token: str) -> Principal | None:
+    """The principal of a token declared in the config (by hash), or None; reads no database, so
+    it answers while the database is away."""
     digest = hash_token(token)
     found: Principal | None = None
     for configured in settings.tokens:
         if hmac.compare_digest(configured.sha256, digest):
             found = Principal(configured.name, frozenset(configured.scopes))
+    return found
+
+
+def authenticate(session: Session, settings: Settings, token: str) -> Principal | None:
+    """The principal a presented token belongs to, or None. Every candidate is compared with
+    hmac.compare_digest, so timing does not tell how much of a hash matched."""
+    digest = hash_token(token)
+    found = declared(settings, token)
     rows = session.execute(
         select(ApiToken.name, ApiToken.sha256, ApiToken.scopes).where(ApiToken.revoked_at.is_(None))
     )

@@ -37,11 +37,15 @@ class SmtpServer:
         parts = urlsplit(url)
         if parts.scheme not in ("smtp", "smtps") or not parts.hostname:
             raise ValueError("the SMTP URL must look like smtp://user:password@host:port (or smtps://)")
+        try:
+            port = parts.port
+        except ValueError:  # urllib's message quotes the URL, password and all
+            raise ValueError("the SMTP URL's port must be a number from 1 to 65535") from None
         query = parse_qs(parts.query)
         implicit = parts.scheme == "smtps"
         return cls(
             host=parts.hostname,
-            port=parts.port or (465 if implicit else 25),
+            port=port or (465 if implicit else 25),
             username=unquote(parts.username) if parts.username else None,
             password=unquote(parts.password) if parts.password else None,
             implicit_tls=implicit,

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import json
 import shutil
+import socket
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -368,3 +371,50 @@ def test_a_waived_obligation_neither_alerts_nor_counts_as_missed(example_db: str
         == 1
     )
     assert "企业已迁出本区" in run(example_db, "waiver", "list")[1]
+
+
+BAD_PORT = "smtp://mailer:pa55word@mail.example:abc?starttls=true"
+
+
+def test_check_config_rejects_an_smtp_url_with_a_bad_port_naming_the_setting(tmp_path: Path) -> None:
+    """It passed, and the daemon then stopped with a traceback when it built the mail channel."""
+    config = tmp_path / "dutywatch.yaml"
+    config.write_text(f"rules_dir: {ROOT / 'rules'}\nsmtp:\n  url: {BAD_PORT}\n", encoding="utf-8")
+    result = CliRunner().invoke(cli, ["--config", str(config), "check-config"])
+    assert result.exit_code == 1
+    assert f"{config}:3: smtp.url: Value error, the port must be a number from 1 to 65535" in result.output
+    assert "pa55word" not in result.output
+
+
+def test_check_config_rejects_a_bad_smtp_url_from_the_environment(tmp_path: Path) -> None:
+    config = tmp_path / "dutywatch.yaml"
+    config.write_text(f"rules_dir: {ROOT / 'rules'}\n", encoding="utf-8")
+    for port in ("abc", "0", "70000"):
+        env = {"DUTYWATCH_SMTP_URL": BAD_PORT.replace(":abc", f":{port}")}
+        result = CliRunner(env=env).invoke(cli, ["--config", str(config), "check-config"])
+        assert result.exit_code == 1, port
+        assert "$DUTYWATCH_SMTP_URL" in result.output and "smtp.url" in result.output, result.output
+        assert "port" in result.output and "pa55word" not in result.output
+
+
+def test_the_daemon_refuses_a_bad_smtp_url_without_a_traceback(tmp_path: Path) -> None:
+    with socket.socket() as free:
+        free.bind(("127.0.0.1", 0))
+        port = free.getsockname()[1]
+    config = tmp_path / "dutywatch.yaml"
+    config.write_text(
+        f"database_url: sqlite:///{tmp_path}/dw.db\nrules_dir: {ROOT / 'rules'}\n"
+        f"listen: 127.0.0.1:{port}\nheartbeat_file: {tmp_path}/heartbeat\nsmtp:\n  url: {BAD_PORT}\n",
+        encoding="utf-8",
+    )
+    done = subprocess.run(
+        [sys.executable, "-m", "monitor", "--config", str(config), "run"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=tmp_path,
+        check=False,
+    )
+    assert done.returncode == 1
+    assert "smtp.url" in done.stderr and "port" in done.stderr
+    assert "Traceback" not in done.stderr and "pa55word" not in done.stderr

@@ -311,3 +311,10 @@ def test_a_file_that_is_not_utf8_is_a_located_error(tmp_path: Path) -> None:
     path.write_bytes("单位: 区工信局\n".encode("gbk"))
     with pytest.raises(SourceError, match="not UTF-8"):
         load_yaml_mapping(path)
+
+
+def test_trusted_proxies_must_be_addresses_or_networks(tmp_path: Path) -> None:
+    config = tmp_path / "dutywatch.yaml"
+    config.write_text("http:\n  trusted_proxies: [10.0.0.0/8, proxy.example]\n", encoding="utf-8")
+    [problem] = config_problems(config)
+    assert "trusted_proxies" in str(problem) and "proxy.example" in str(problem)

@@ -161,3 +161,35 @@ def test_an_sqlite_file_in_a_missing_folder_gets_its_folder(tmp_path: Path) -> N
         assert (tmp_path / "var" / "deep" / "x.db").exists()
     finally:
         engine.dispose()
+
+
+@pytest.mark.parametrize("level", ["NORMAL", "FULL"])
+def test_the_synchronous_setting_reaches_the_pragma_of_the_daemon_and_the_cli(
+    db_url: str, tmp_path: Path, level: str
+) -> None:
+    """`sqlite_synchronous` for power-loss durability; PostgreSQL ignores it (it has no PRAGMA)."""
+    from monitor.cli import Context
+    from monitor.config import Settings
+    from monitor.service import Service
+
+    config = tmp_path / "dutywatch.yaml"
+    config.write_text(
+        f"database_url: '{db_url}'\nrules_dir: {Path(__file__).parent.parent / 'rules'}\n"
+        f"sqlite_synchronous: {level}\n",
+        encoding="utf-8",
+    )
+    context = Context(config_path=config, db_url=None)
+    service = Service(context.settings)
+    try:
+        for engine in (service.engine, context.engine()):
+            with engine.connect() as conn:
+                if db_url.startswith("sqlite"):
+                    # PRAGMA synchronous answers 1 for NORMAL, 2 for FULL
+                    assert conn.scalar(text("PRAGMA synchronous")) == {"NORMAL": 1, "FULL": 2}[level]
+                else:
+                    assert conn.scalar(text("select 1")) == 1
+    finally:
+        service.close()
+        context.close()
+    with pytest.raises(ValueError, match="sqlite_synchronous"):
+        Settings(sqlite_synchronous="OFF")  # type: ignore[arg-type]

@@ -1,5 +1,6 @@
 """Bearer tokens on the API: every route but /healthz, /readyz and /openapi.json needs one with
-the route's scope (`ingest`, `read` or `admin`); /metrics too when `metrics_require_token`."""
+the route's scope (`ingest`, `read` or `admin`); /metrics needs `metrics` or `read` unless
+`metrics_require_token` is off."""
 
 from __future__ import annotations
 
@@ -26,10 +27,11 @@ def service_of(request: Request) -> Service:
 
 
 async def authorize(
-    service: Service, credentials: HTTPAuthorizationCredentials | None, scope: str
+    service: Service, credentials: HTTPAuthorizationCredentials | None, scope: str, *also: str
 ) -> Principal:
-    """The caller, when the token exists, is unrevoked and carries the scope: else 401 (no such
-    token) or 403 (not that scope). The lookup reads the database, so it runs on the thread pool."""
+    """The caller, when the token exists, is unrevoked and carries the scope (or one of `also`):
+    else 401 (no such token) or 403 (not that scope). The lookup reads the database, so it runs
+    on the thread pool."""
     token = credentials.credentials.strip() if credentials is not None else ""
     if not token:
         raise HTTPException(401, "a bearer token is required")
@@ -41,8 +43,9 @@ async def authorize(
     principal = await run_in_threadpool(lookup)
     if principal is None:
         raise HTTPException(401, "unknown or revoked token")
-    if scope not in principal.scopes:
-        raise HTTPException(403, f"this token lacks the {scope!r} scope")
+    if principal.scopes.isdisjoint((scope, *also)):
+        wanted = " or ".join(repr(s) for s in (scope, *also))
+        raise HTTPException(403, f"this token lacks the {wanted} scope")
     return principal
 
 
@@ -62,7 +65,8 @@ Admin = Annotated[Principal, Depends(require("admin"))]
 
 
 def client_of(request: Request) -> str:
-    """Where a request came from, for the audit log (the peer address; a proxy's own)."""
+    """Where a request came from, for the audit log: the peer's address, or the client's behind a
+    proxy listed in `http.trusted_proxies` (uvicorn rewrites the peer from X-Forwarded-For)."""
     return request.client.host if request.client is not None else "unknown"
 
 

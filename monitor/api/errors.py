@@ -11,6 +11,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy.exc import DataError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as SATimeoutError
 from starlette.exceptions import HTTPException
+from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 CODES = {
@@ -68,7 +69,7 @@ _NUL = re.compile(rb"%00|\x00")
 
 class BodyLimit:
     """Refuse request bodies over the limit with 413, whether or not Content-Length is given,
-    and addresses with NUL characters with 400."""
+    and addresses with NUL characters with 400; a client gone mid-body is let go quietly."""
 
     def __init__(self, app: ASGIApp, limit: int) -> None:
         self.app = app
@@ -101,6 +102,10 @@ class BodyLimit:
             await self.app(scope, counted, send)
         except _TooLarge:
             await error(413, f"request body larger than {self.limit} bytes")(scope, receive, send)
+        except ClientDisconnect:
+            # the client left mid-body (or was cut off as too slow): nobody to answer, nothing
+            # stored, and not our error; a traceback each time would let any client flood the log
+            return
 
 
 class _TooLarge(Exception):

@@ -20,6 +20,7 @@ from monitor.api.now import Now
 from monitor.audit import audit_reload
 from monitor.calendar_coverage import coverage_warnings
 from monitor.clock import local_date
+from monitor.tokens import declared
 
 router = APIRouter()
 
@@ -75,9 +76,18 @@ async def readyz(service: ServiceDep, now: Now) -> JSONResponse:
 
 @router.get("/metrics", response_class=Response)
 async def metrics(service: ServiceDep, credentials: Credentials) -> Response:
-    """Prometheus text format, from the snapshot of the last tick: a scrape never reads the database."""
+    """Prometheus text format, from the snapshot of the last tick: a scrape never reads the database.
+
+    Needs a token with the `metrics` (or `read`) scope unless `metrics_require_token` is off: the
+    obligations carry per-unit compliance figures that the status page guards with a token too.
+    """
     if service.settings.metrics_require_token:
-        await authorize(service, credentials, "read")
+        # a token declared in the config is checked without the database, so that a scrape still
+        # says `dutywatch_database_up 0` while the database is away
+        presented = credentials.credentials.strip() if credentials is not None else ""
+        principal = declared(service.settings, presented) if presented else None
+        if principal is None or principal.scopes.isdisjoint(("metrics", "read")):
+            await authorize(service, credentials, "metrics", "read")
     return Response(generate_latest(service.metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
 

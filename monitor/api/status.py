@@ -30,6 +30,7 @@ router = APIRouter(include_in_schema=False)
 
 COOKIE = "dutywatch_token"
 MAX_TOKEN_CHARS = 200
+MAX_FORM_FIELDS = 5  # the form has one; a few spare for browsers and extensions
 LIST_LIMIT = 100  # rows per list and unit; the rest are counted
 SESSION_HOURS = 12
 HEADERS = {
@@ -129,7 +130,12 @@ async def page(request: Request, service: ServiceDep, now: Now, unit: str | None
 @router.post("/login")
 async def login(request: Request, service: ServiceDep) -> Response:
     """Check the form's token; a `read` token gets the session cookie and goes to the page."""
-    form = parse_qs((await request.body()).decode("utf-8", errors="replace"), max_num_fields=5)
+    try:
+        form = parse_qs(
+            (await request.body()).decode("utf-8", errors="replace"), max_num_fields=MAX_FORM_FIELDS
+        )
+    except ValueError:  # parse_qs refuses more fields than allowed: the client's fault, not ours
+        return _login(service, 400, f"表单字段过多（最多 {MAX_FORM_FIELDS} 个）：只需提交 token 字段。")
     token = (form.get("token") or [""])[0]
     principal = await _principal(service, token)
     if principal is None:

@@ -50,7 +50,12 @@ class Context:
         if self._engine is None:
             from monitor.store.db import ensure_schema, make_engine
 
-            self._engine = make_engine(self.settings.database_url)
+            settings = self.settings
+            self._engine = make_engine(
+                settings.database_url,
+                busy_timeout=settings.sqlite_busy_timeout_seconds,
+                synchronous=settings.sqlite_synchronous,
+            )
             if upgrade:
                 ensure_schema(self._engine)
         return self._engine

@@ -40,7 +40,9 @@ def check_config(ctx: Context, roster_files: tuple[Path, ...], now: datetime) ->
     settings: Settings
     try:
         settings = load_settings(ctx.config_path, db_url=ctx.db_url)
-    except SourceError:
+    except SourceError as exc:
+        if str(exc) not in {str(p) for p in problems}:  # the environment's, which the file check skips
+            problems.append(exc)
         settings = salvage_settings(ctx.config_path)  # the file's problems are listed above
     problems.extend(load_rules(settings.rules_dir)[1])
     overrides, calendar_problems = load_overrides(settings.calendar.overrides_dir)

@@ -110,7 +110,7 @@ def _introduce(ctx: Context, at: datetime) -> None:
         click.echo(f"  {alert.message}")
     click.echo(f"API:     {url}  (OpenAPI at {url}/openapi.json)")
     click.echo(f"status:  {url}/  (in a browser; sign in with the token below)")
-    click.echo(f"metrics: {url}/metrics")
+    click.echo(f"metrics: {url}/metrics  (with a metrics or read token)")
     if token:
         click.echo(f"token:   {token}  (demo only; shown once)")
         click.echo(f"try:     curl -H 'Authorization: Bearer {token}' '{url}/v1/alerts?state=overdue'")

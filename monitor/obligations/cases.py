@@ -34,6 +34,8 @@ def met_since(view: View) -> datetime:
     if view.due_from is None:
         return view.now - RECENT
     return min(view.now - RECENT, view.due_from - REPORT_LOOKBACK)
+
+
 SATISFIED = ("satisfied", "basically_satisfied")
 
 

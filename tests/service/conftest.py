@@ -88,13 +88,21 @@ CONFIGURED_TOKEN = "dw_declared-in-the-config-file"
 
 
 @pytest.fixture
-def daemon(db_url: str, tmp_path: Path) -> Iterator[Daemon]:
+def daemon_extra() -> dict[str, object]:
+    """Settings a test adds to the `daemon` fixture's (parametrize `daemon_extra` to change them)."""
+    return {}
+
+
+@pytest.fixture
+def daemon(db_url: str, tmp_path: Path, daemon_extra: dict[str, object]) -> Iterator[Daemon]:
     """The API over a demo district, without a scheduler: evaluations run when a test or an
     immediate rule asks. Tokens by scope, and `config`, a read token declared in the settings."""
     declared = {"name": "dashboard", "sha256": hash_token(CONFIGURED_TOKEN), "scopes": ["read"]}
-    settings = settings_for(
-        db_url, tmp_path, ingest={"max_batch": 50, "max_body_bytes": 64 * 1024}, tokens=[declared]
-    )
+    extra = {"ingest": {"max_batch": 50, "max_body_bytes": 64 * 1024}, **daemon_extra}
+    more = daemon_extra.get("tokens", [])
+    assert isinstance(more, list)
+    extra["tokens"] = [declared, *more]
+    settings = settings_for(db_url, tmp_path, **extra)
     service = Service(settings)
     # Test databases are schemas of one PostgreSQL database and share its advisory locks: each
     # gets a lock of its own, as each deployment has a database of its own.
@@ -109,13 +117,15 @@ def daemon(db_url: str, tmp_path: Path) -> Iterator[Daemon]:
             ingest_events(session, [(e["id"], e) for e in events], now=utcnow(), settings=settings)
             tokens = {
                 scopes: create_token(session, scopes, tuple(scopes.split(",")), utcnow())
-                for scopes in ("read", "ingest", "admin", "ingest,read,admin")
+                for scopes in ("read", "ingest", "admin", "ingest,read,admin", "metrics")
             }
             session.commit()
         tokens["config"] = CONFIGURED_TOKEN
         assert service.lead()  # alone on its database, it leads (as its scheduler would find)
         port = free_port()
-        server = uvicorn.Server(http_config(create_app(service), f"127.0.0.1:{port}"))
+        server = uvicorn.Server(
+            http_config(create_app(service), f"127.0.0.1:{port}", settings.http, service.metrics.count_cut)
+        )
         thread = threading.Thread(target=server.run, daemon=True)
         thread.start()
         deadline = time.monotonic() + 10

@@ -28,7 +28,8 @@ ROUTES = [
     ("GET", "/v1/audit", "admin"),
     ("POST", "/v1/notify/test", "admin"),
 ]
-# needing no token: probes and the schema; the status page signs in with a form (its own tests)
+# outside the scope table: probes and the schema need no token; /metrics takes either of two
+# scopes and the status page signs in with a form (each has tests of its own)
 OPEN = {"/healthz", "/readyz", "/metrics", "/openapi.json", "/docs", "/", "/login", "/logout"}
 
 
@@ -69,9 +70,35 @@ def bad_review(event_id: str, review: str, rating: int = 1) -> dict[str, Any]:
 
 
 @HTTP_ONLY
-def test_probes_metrics_and_the_openapi_need_no_token(daemon: Daemon) -> None:
-    for path in ("/healthz", "/readyz", "/metrics", "/openapi.json"):
+def test_probes_and_the_openapi_need_no_token(daemon: Daemon) -> None:
+    for path in ("/healthz", "/readyz", "/openapi.json"):
         assert daemon.call(None, "GET", path).status_code in (200, 503), path  # readyz: 503 before a tick
+
+
+def test_metrics_need_a_metrics_or_read_token_by_default(daemon: Daemon) -> None:
+    """They carry per-unit compliance figures (dutywatch_obligations{unit=…}) that the status
+    page guards with a token; they were open to anyone who could reach the port."""
+    daemon.tick()
+    anonymous = daemon.call(None, "GET", "/metrics")
+    assert anonymous.status_code == 401 and "u-" not in anonymous.text
+    assert anonymous.headers["www-authenticate"] == "Bearer"
+    for scopes in ("ingest", "admin"):
+        refused = daemon.call(scopes, "GET", "/metrics")
+        assert refused.status_code == 403 and "'metrics' or 'read'" in refused.json()["error"]["message"]
+    for scopes in ("metrics", "read", "config"):
+        scrape = daemon.call(scopes, "GET", "/metrics")
+        assert scrape.status_code == 200, scopes
+        assert 'dutywatch_obligations{rule="' in scrape.text and 'unit="u-' in scrape.text
+    # a metrics token reads the metrics and nothing else
+    for method, path, _ in ROUTES:
+        assert daemon.call("metrics", method, path, json={"reason": "x"}).status_code == 403, path
+    assert daemon.call("metrics", "GET", "/").status_code == 403  # the status page neither
+
+
+@HTTP_ONLY
+@pytest.mark.parametrize("daemon_extra", [{"metrics_require_token": False}])
+def test_metrics_can_be_opened_by_setting(daemon: Daemon) -> None:
+    assert daemon.call(None, "GET", "/metrics").status_code == 200
 
 
 def test_every_route_admits_its_scope_and_refuses_the_others(daemon: Daemon) -> None:
@@ -214,6 +241,65 @@ def test_a_case_clock_says_received_due_days_used_state_and_level(daemon: Daemon
     assert daemon.call("read", "GET", "/v1/cases/no-such-case").status_code == 404
 
 
+def test_a_case_clock_evaluates_that_case_alone(daemon: Daemon, monkeypatch: pytest.MonkeyPatch) -> None:
+    """It evaluated the whole store per request, on the one evaluation thread; and what it says of
+    the case is what a whole evaluation says."""
+    from sqlalchemy import select
+
+    from monitor import evaluation
+    from monitor.api.cases import case_clock
+    from monitor.clock import iso_shanghai
+    from monitor.store.models import Case
+
+    ran: list[tuple[str, frozenset[str] | None]] = []
+    for family, query in list(evaluation._FAMILIES.items()):
+
+        def spy(view: Any, rule: Any, query: Any = query, family: str = family) -> Any:
+            ran.append((family, view.case_ids))
+            return query(view, rule)
+
+        monkeypatch.setitem(evaluation._FAMILIES, family, spy)
+    with daemon.service.sessions() as session:
+        case_ids = sorted(session.scalars(select(Case.id)))[:8]
+    assert case_ids
+    for case_id in case_ids:
+        ran.clear()
+        assert daemon.call("read", "GET", f"/v1/cases/{case_id}").status_code == 200
+        assert ran and all(f in evaluation.CASE_FAMILIES and ids == {case_id} for f, ids in ran), ran
+
+    now = utcnow()
+    loaded, settings = daemon.service.loaded, daemon.service.settings
+
+    def both() -> list[tuple[Any, Any]]:
+        with daemon.service.sessions() as session:
+            whole = evaluation.evaluate(
+                session, loaded.rulebook, loaded.calendar, settings, now, loaded.matcher
+            )
+            answers = []
+            for case_id in case_ids:
+                clock = case_clock(session, loaded, settings, case_id, now)
+                assert clock is not None
+                scoped = sorted((c["rule"], c["due"], c["status"], c["level"]) for c in clock["clocks"])
+                mine = [o for o in whole.obligations if o.subject == f"case:{case_id}"]
+                alerts = {
+                    a.rule: a for a in [*whole.alerts, *whole.inhibited] if a.subject == f"case:{case_id}"
+                }
+                expected = sorted(
+                    (
+                        o.rule,
+                        iso_shanghai(o.due_at),
+                        o.status,
+                        alerts[o.rule].level if o.rule in alerts else o.min_level,
+                    )
+                    for o in mine
+                )
+                answers.append((scoped, expected))
+            return answers
+
+    for scoped, expected in daemon.service.executor.submit(both).result():
+        assert scoped == expected
+
+
 @HTTP_ONLY
 def test_oversized_bodies_and_batches_are_refused(daemon: Daemon) -> None:
     big = daemon.call("ingest", "POST", "/v1/events", content=b"[" + b" " * (70 * 1024) + b"]")
@@ -253,7 +339,7 @@ def test_openapi_describes_the_routes_and_the_bearer_scheme(daemon: Daemon) -> N
 def test_event_types_no_schema_knows_are_counted_as_unknown(daemon: Daemon) -> None:
     batch = [{"id": "evil", "type": "x-attacker-chosen-label", "at": "2026-01-01T00:00:00"}]
     assert daemon.call("ingest", "POST", "/v1/events", json=batch).json()["rejected"] == 1
-    scrape = daemon.call(None, "GET", "/metrics").text
+    scrape = daemon.call("metrics", "GET", "/metrics").text
     samples = {
         (s.name, tuple(sorted(s.labels.items()))): s.value
         for family in text_string_to_metric_families(scrape)

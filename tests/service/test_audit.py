@@ -164,3 +164,20 @@ def test_changes_made_on_the_command_line_are_audited_as_the_user(db_url: str, t
     assert all(e["actor"].startswith("cli:") for e in entries)
     assert entries[-1]["detail"]["records"] == ["u-a", "o-a"]
     assert "roster.upsert" in run("audit", "list")
+
+
+SPOOFED = {"X-Forwarded-For": "203.0.113.9", "X-Forwarded-Proto": "https"}
+
+
+def test_a_client_cannot_choose_where_the_audit_log_says_it_came_from(daemon: Daemon) -> None:
+    """No proxy is trusted by default: uvicorn believed X-Forwarded-For from 127.0.0.1."""
+    assert daemon.call("admin", "POST", "/-/reload", headers=SPOOFED).status_code == 200
+    [entry] = audit(daemon, action="reload")
+    assert entry["source"] == "127.0.0.1"
+
+
+@pytest.mark.parametrize("daemon_extra", [{"http": {"trusted_proxies": ["127.0.0.0/8"]}}])
+def test_a_trusted_proxy_names_the_client_behind_it(daemon: Daemon) -> None:
+    assert daemon.call("admin", "POST", "/-/reload", headers=SPOOFED).status_code == 200
+    [entry] = audit(daemon, action="reload")
+    assert entry["source"] == "203.0.113.9"

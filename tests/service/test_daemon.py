@@ -93,7 +93,7 @@ def test_the_daemon_ticks_serves_metrics_reloads_and_drains(
         assert time.monotonic() < deadline, "the major case was not alerted"
         time.sleep(0.1)
 
-    scrape = httpx.get(f"{url}/metrics", timeout=5).text
+    scrape = httpx.get(f"{url}/metrics", headers=auth, timeout=5).text
     assert "dutywatch_alerts_firing{" in scrape and "dutywatch_config_last_reload_successful 1.0" in scrape
     promtool = shutil.which("promtool")
     if promtool is None:
@@ -113,7 +113,10 @@ def test_the_daemon_ticks_serves_metrics_reloads_and_drains(
     bad = httpx.post(f"{url}/-/reload", headers=auth, timeout=30)
     assert bad.status_code == 422 and bad.json()["error"]["code"] == "reload_failed"
     assert "reviews.yaml" in bad.json()["error"]["message"]
-    assert "dutywatch_config_last_reload_successful 0.0" in httpx.get(f"{url}/metrics", timeout=5).text
+    assert (
+        "dutywatch_config_last_reload_successful 0.0"
+        in httpx.get(f"{url}/metrics", headers=auth, timeout=5).text
+    )
     time.sleep(1.5)  # ticks go on with the last good rules
     assert httpx.get(f"{url}/v1/alerts", headers=auth, timeout=10).status_code == 200
 
@@ -123,7 +126,10 @@ def test_the_daemon_ticks_serves_metrics_reloads_and_drains(
     )
     process.send_signal(signal.SIGHUP)
     deadline = time.monotonic() + 10
-    while "dutywatch_config_last_reload_successful 1.0" not in httpx.get(f"{url}/metrics", timeout=5).text:
+    while (
+        "dutywatch_config_last_reload_successful 1.0"
+        not in httpx.get(f"{url}/metrics", headers=auth, timeout=5).text
+    ):
         assert time.monotonic() < deadline, "SIGHUP did not reload"
         time.sleep(0.2)
     # both reloads are in the audit log, the failed one by its token, the signal's as such

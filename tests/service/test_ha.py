@@ -18,9 +18,9 @@ import pytest
 from tests.service.conftest import DUTYWATCH, ROOT, free_port
 
 
-def leader_of(url: str) -> bool | None:
+def leader_of(url: str, token: str) -> bool | None:
     try:
-        text = httpx.get(f"{url}/metrics", timeout=2).text
+        text = httpx.get(f"{url}/metrics", headers={"Authorization": f"Bearer {token}"}, timeout=2).text
     except httpx.HTTPError:
         return None
     return "dutywatch_leader 1.0" in text
@@ -44,6 +44,24 @@ def test_the_standby_takes_over_within_15_seconds(db_url: str, tmp_path: Path) -
         check=False,
     )
     assert run.returncode == 0, run.stderr
+    made = subprocess.run(
+        [
+            *DUTYWATCH,
+            "--config",
+            str(config),
+            "token",
+            "create",
+            "--name",
+            "prometheus",
+            "--scopes",
+            "metrics",
+        ],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        check=True,
+    )
+    token = made.stdout.strip()
     ports = [free_port(), free_port()]
     processes = [
         subprocess.Popen(
@@ -59,7 +77,7 @@ def test_the_standby_takes_over_within_15_seconds(db_url: str, tmp_path: Path) -
     try:
         deadline = time.monotonic() + 30
         while True:
-            states = [leader_of(u) for u in urls]
+            states = [leader_of(u, token) for u in urls]
             if None not in states and sum(bool(s) for s in states) == 1:
                 break
             assert time.monotonic() < deadline, f"no single leader: {states}"
@@ -71,7 +89,7 @@ def test_the_standby_takes_over_within_15_seconds(db_url: str, tmp_path: Path) -
         killed_at = time.monotonic()
         processes[leader].send_signal(signal.SIGKILL)
         processes[leader].wait(10)
-        while not leader_of(urls[standby]):
+        while not leader_of(urls[standby], token):
             assert time.monotonic() - killed_at < 15, "the standby did not take over within 15 s"
             time.sleep(0.2)
         takeover = time.monotonic() - killed_at

@@ -27,7 +27,7 @@ from monitor.ingest.roster import load_roster, upsert_roster
 from monitor.service import Service
 from monitor.store.db import normalise_url
 from monitor.store.models import Event
-from monitor.tokens import create_token
+from monitor.tokens import create_token, hash_token
 from tests.conftest import PG_URL
 from tests.service.conftest import free_port, settings_for
 from tests.service.proxy import Proxy
@@ -75,8 +75,16 @@ def post(url: str, token: str, event: dict[str, Any]) -> httpx.Response:
     )
 
 
+# Prometheus's token, declared in the config by hash: checked without the database, so that the
+# scrapes below still answer while it is away
+SCRAPER = "dw_prometheus-token-from-a-file"
+SCRAPER_TOKENS = [{"name": "prometheus", "sha256": hash_token(SCRAPER), "scopes": ["metrics"]}]
+
+
 def metric(url: str, name: str) -> float:
-    for line in httpx.get(f"{url}/metrics", timeout=10).text.splitlines():
+    scrape = httpx.get(f"{url}/metrics", headers={"Authorization": f"Bearer {SCRAPER}"}, timeout=10)
+    assert scrape.status_code == 200, scrape.text
+    for line in scrape.text.splitlines():
         if line.startswith(name + " ") or line.startswith(name + "{"):
             return float(line.rsplit(" ", 1)[1])
     raise AssertionError(f"no {name}")
@@ -98,7 +106,9 @@ def test_postgresql_unreachable_then_back(pg_reachable: None, tmp_path: Path) ->
         conn.execute(text(f'CREATE SCHEMA "{schema}"'))
     behind = target.set(host="127.0.0.1", port=proxy.port).render_as_string(hide_password=False)
     sep = "&" if "?" in behind else "?"
-    service = Service(settings_for(f"{behind}{sep}options=-csearch_path%3D{schema}", tmp_path))
+    service = Service(
+        settings_for(f"{behind}{sep}options=-csearch_path%3D{schema}", tmp_path, tokens=SCRAPER_TOKENS)
+    )
     try:
         with serving(service) as (url, token):
             assert post(url, token, review(1)).json()["accepted"] == 1
@@ -161,7 +171,9 @@ def writer_holding_the_lock(path: Path, seconds: float) -> Iterator[threading.Th
 @pytest.mark.timeout(120)
 def test_sqlite_locked_by_another_writer(tmp_path: Path) -> None:
     path = tmp_path / "dw.db"
-    service = Service(settings_for(f"sqlite:///{path}", tmp_path, sqlite_busy_timeout_seconds=1))
+    service = Service(
+        settings_for(f"sqlite:///{path}", tmp_path, sqlite_busy_timeout_seconds=1, tokens=SCRAPER_TOKENS)
+    )
     try:
         with serving(service) as (url, token):
             # a lock shorter than the busy timeout: the write waits its turn and lands

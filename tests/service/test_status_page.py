@@ -352,3 +352,31 @@ def test_chromium_signs_in_and_renders_the_page(daemon: Daemon) -> None:
         assert shot.startswith(b"\x89PNG\r\n\x1a\n") and len(shot) > 20_000
         OUTPUT.mkdir(parents=True, exist_ok=True)
         (OUTPUT / name).write_bytes(shot)
+
+
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+def test_a_sign_in_form_with_too_many_fields_is_a_clear_400(daemon: Daemon) -> None:
+    """parse_qs raised ValueError past five fields: a 500 and a traceback in the log."""
+    import httpx
+
+    fields = {"token": daemon.tokens["read"], **{f"f{i}": "x" for i in range(6)}}
+    with httpx.Client(base_url=daemon.url, timeout=30) as client:
+        refused = client.post("/login", data=fields)
+        assert refused.status_code == 400
+        assert "表单字段过多" in refused.text and "token" in refused.text
+        assert COOKIE not in refused.cookies
+
+
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+@pytest.mark.parametrize(
+    ("daemon_extra", "secure"), [({}, False), ({"http": {"trusted_proxies": ["127.0.0.1"]}}, True)]
+)
+def test_the_cookie_is_secure_when_a_trusted_proxy_says_https(daemon: Daemon, secure: bool) -> None:
+    import httpx
+
+    with httpx.Client(base_url=daemon.url, timeout=30) as client:
+        signed_in = client.post(
+            "/login", data={"token": daemon.tokens["read"]}, headers={"X-Forwarded-Proto": "https"}
+        )
+        assert signed_in.status_code == 303
+        assert ("Secure" in signed_in.headers["set-cookie"]) is secure
