@@ -99,7 +99,7 @@ def test_a_real_bomb_is_refused_in_little_memory(tmp_path: Path) -> None:
                 sheet.write(b"</sheetData></worksheet>")
     assert bomb.stat().st_size < 4 * MIB
     probe = (
-        "import resource, sys\n"
+        "import sys\n"
         "from pathlib import Path\n"
         "from monitor.ingest.files import read_file\n"
         "from monitor.yamlsource import SourceError\n"
@@ -107,7 +107,10 @@ def test_a_real_bomb_is_refused_in_little_memory(tmp_path: Path) -> None:
         f"    read_file(Path({str(bomb)!r}))\n"
         "except SourceError as exc:\n"
         "    print(exc.reason)\n"
-        "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024)\n"
+        # VmHWM, not ru_maxrss: Linux carries ru_maxrss across fork and exec, so a child of a
+        # large pytest process would report the parent's size, not its own
+        "hwm = [line for line in Path('/proc/self/status').read_text().splitlines() if line.startswith('VmHWM')]\n"
+        "print(int(hwm[0].split()[1]) // 1024)\n"
     )
     done = subprocess.run(
         [sys.executable, "-c", probe], capture_output=True, text=True, timeout=300, check=True
