@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 
 from monitor.clock import iso_shanghai
 from monitor.evaluation import Alert, Evaluation
+from monitor.obligations import Obligation
 from monitor.store.models import OPEN_STATES, AlertRecord, ObligationRecord, TickRecord
 
 # `rescheduled`: an open alert's due time moved (a year's official calendar replacing the
@@ -301,6 +302,38 @@ def _record_obligations(session: Session, evaluation: Evaluation) -> None:
         session.execute(insert(ObligationRecord), inserts)
     if updates:
         session.execute(update(ObligationRecord), updates)
+
+
+def record_missing_obligations(session: Session, obligations: list[Obligation], now: datetime) -> int:
+    """Insert a row for each obligation whose key has none yet; rows there are left alone.
+
+    The tick's view holds a met duty for RECENT days only: a daemon started after a duty of
+    this month was met (a matchmaking done in April, due by December) would never record it,
+    and its page would count less than the report. The service records the month's duties
+    once per month and process with this.
+    """
+    wanted = {o.key: o for o in obligations}
+    existing: set[Key] = set()
+    for rule in sorted({k[0] for k in wanted}):
+        for chunk in _chunks(sorted({k[1] for k in wanted if k[0] == rule}), 500):
+            query = select(ObligationRecord.rule, ObligationRecord.subject, ObligationRecord.period).where(
+                ObligationRecord.rule == rule, ObligationRecord.subject.in_(chunk)
+            )
+            existing.update((r, s, p) for r, s, p in session.execute(query))
+    rows = [
+        {
+            "rule": key[0],
+            "subject": key[1],
+            "period": key[2],
+            "changed_at": now,
+            **{name: getattr(o, name) for name in _OBLIGATION_FIELDS},
+        }
+        for key, o in wanted.items()
+        if key not in existing
+    ]
+    if rows:
+        session.execute(insert(ObligationRecord), rows)
+    return len(rows)
 
 
 def _chunks(items: list[str], size: int) -> list[list[str]]:

@@ -21,7 +21,7 @@ from sqlalchemy.exc import TimeoutError as SATimeoutError
 from sqlalchemy.orm import Session
 
 from monitor import calendar_coverage
-from monitor.alerting import Transition, commit_evaluation
+from monitor.alerting import Transition, commit_evaluation, record_missing_obligations
 from monitor.calendar import CalendarNotCovered, WorkCalendar, load_calendar
 from monitor.changes import consume, pending_changes
 from monitor.clock import local_date, utcnow
@@ -34,8 +34,11 @@ from monitor.ingest.events import ingest_events
 from monitor.ingest.outcome import RecordOutcome
 from monitor.leader import Leadership
 from monitor.metrics import Metrics, Snapshot
+from monitor.ontime import month_bounds
 from monitor.outbox import Dispatcher, depth, enqueue, make_digests
+from monitor.periods import period_of
 from monitor.report_mail import mail_monthly_report
+from monitor.reports import duties_due
 from monitor.rulebook import Rulebook, load_rulebook
 from monitor.steady import Baseline
 from monitor.store.db import ensure_schema, make_engine, session_factory
@@ -216,6 +219,7 @@ class Service:
         self.baseline: Baseline | None = None
         self._next_baseline: Baseline | None = None
         self._tick_lock = threading.Lock()
+        self._recorded_month = ""  # the month whose duties this process has recorded whole
         self._calendar_warned: frozenset[int] = frozenset()  # years the log has named (no repeats)
         self.leadership = Leadership(self.engine)
         self.channels = channels_of(settings)
@@ -300,6 +304,7 @@ class Service:
         with gc_paused(), self.sessions() as session:
             evaluation = self._evaluate(session, at)
             changes = commit_evaluation(session, evaluation, self.dispatcher.worker)
+            self._record_month(session, at)
             queued = enqueue(
                 session,
                 loaded.rulebook,
@@ -338,6 +343,22 @@ class Service:
             extra={"fields": {"alerts": len(evaluation.alerts), "seconds": round(evaluation.seconds, 3)}},
         )
         return evaluation
+
+    def _record_month(self, session: Session, at: datetime) -> None:
+        """Record this month's duties the tick's view no longer holds, once per month and process.
+
+        The status page counts the month from the recorded rows; the report collects every duty
+        due in the month (monitor/reports.py). A duty met long before its due time leaves the
+        tick's view after RECENT days, so a daemon started after that would never record it: the
+        two would disagree. The duties present already keep their rows."""
+        month = period_of("month", local_date(at))
+        if self._recorded_month == month.label:
+            return
+        start, after = month_bounds(month)
+        loaded = self.loaded
+        duties = duties_due(session, loaded.rulebook, loaded.calendar, self.settings, start, after, at)
+        record_missing_obligations(session, duties, at)
+        self._recorded_month = month.label
 
     def coverage(self, now: datetime) -> dict[str, bool]:
         """Whether a notice covers this year and, from 1 November, the next (for the metric)."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 from datetime import datetime, timedelta
+from pathlib import Path
 
 import pytest
 from sqlalchemy import Engine
@@ -116,3 +117,28 @@ def _compare(
         rated += f.rate is not None
         rates.add(f.rate)
     return rated, rates
+
+
+def test_a_daemon_started_today_shows_the_rate_the_report_computes(
+    db_url: str, tmp_path: Path, engine: Engine
+) -> None:
+    """A matchmaking done in April counts, on time, among December's duties: a daemon whose first
+    tick is in December records it (Service._record_month), so its page agrees with the report."""
+    from monitor.service import Service
+    from tests.service.conftest import settings_for
+
+    _import_examples(engine)
+    service = Service(settings_for(db_url, tmp_path))
+    now = parse_instant("2024-12-20T09:00")
+    try:
+        service.tick(now)
+        with session_factory(engine)() as session:
+            page = {u.unit_id: u.duties for u in status(session, RULEBOOK, CALENDAR, now).units}
+            month = period_of("month", now.astimezone(SHANGHAI).date())
+            report = monthly_report(
+                session, RULEBOOK, CALENDAR, Settings(), month, DurableMatcher(RULEBOOK), now
+            )
+    finally:
+        service.close()
+    assert {f.unit_id: f.duties for f in report.units} == page
+    assert sum(t.on_time for t in page.values()) > 0
