@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import time
+from datetime import timedelta
 from typing import Any
 
 import pytest
+from sqlalchemy import select
 from prometheus_client.parser import text_string_to_metric_families
 
-from monitor.clock import utcnow
+from monitor.clock import SHANGHAI, utcnow
 from tests.service.conftest import ROOT, Daemon
 
 # What the HTTP layer alone decides (parsing, limits, validation) needs one back end, not both.
@@ -224,9 +226,38 @@ def test_an_unknown_filter_value_is_a_422_that_names_the_field(daemon: Daemon) -
 
 
 def test_obligations_filter_by_status(daemon: Daemon) -> None:
+    # the demo district's data depends on today's date: a duty met late is made here, a complex
+    # case answered a week after its five working days ran out
+    from monitor.store.models import Enterprise
+
+    with daemon.service.sessions() as session:
+        enterprise = session.scalars(select(Enterprise.id).order_by(Enterprise.id).limit(1)).one()
+    received = (utcnow() - timedelta(days=20)).astimezone(SHANGHAI).replace(hour=9, minute=30)
+    answered = (utcnow() - timedelta(days=1)).astimezone(SHANGHAI).replace(hour=10, minute=0)
+    opened = {
+        "id": "late-case-opened",
+        "type": "case_opened",
+        "at": received.isoformat(),
+        "case": "C-LATE-1",
+        "enterprise": enterprise,
+        "channel": "window",
+        "complexity": "complex",
+        "category": "用地",
+        "unit": "u-spj",
+        "summary": "迟复的复杂诉求",
+    }
+    feedback = {
+        "id": "late-case-feedback",
+        "type": "case_feedback",
+        "at": answered.isoformat(),
+        "case": "C-LATE-1",
+        "unit": "u-spj",
+    }
+    assert daemon.call("ingest", "POST", "/v1/events", json=[opened, feedback]).json()["accepted"] == 2
     daemon.tick()
     late = daemon.call("read", "GET", "/v1/obligations", params={"status": "met_late"}).json()
     assert late and all(o["status"] == "met_late" for o in late)
+    assert "case:C-LATE-1" in {o["subject"] for o in late}
 
 
 def test_a_case_clock_says_received_due_days_used_state_and_level(daemon: Daemon) -> None:

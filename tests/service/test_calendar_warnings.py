@@ -126,7 +126,7 @@ def test_the_metric_is_0_exactly_for_the_years_warned_about(
     server.tick_at(at)
     covered = {
         s.labels["year"]: s.value
-        for family in text_string_to_metric_families(server.get("/metrics").text)
+        for family in text_string_to_metric_families(server.get("/metrics", token=True).text)
         if family.name == "dutywatch_calendar_covered"
         for s in family.samples
     }

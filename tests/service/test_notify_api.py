@@ -92,7 +92,9 @@ def test_an_admin_sends_a_test_email_and_file_line_and_reads_the_outcome(
     [mail] = mail_server.inbox.messages
     assert mail["Message-ID"] == rows[0].provider_id
     assert json.loads((tmp_path / "out.jsonl").read_text(encoding="utf-8"))["to"] == "张伟"
-    scrape = httpx.get(f"{api.url}/metrics", timeout=10).text
+    scrape = httpx.get(
+        f"{api.url}/metrics", headers={"Authorization": f"Bearer {api.tokens['read']}"}, timeout=10
+    ).text
     assert 'dutywatch_notifications_total{channel="email",outcome="sent"} 1.0' in scrape
 
 

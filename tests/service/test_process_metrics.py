@@ -17,7 +17,7 @@ HTTP_ONLY = pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
 
 @HTTP_ONLY
 def test_metrics_include_this_process_and_promtool_accepts_them(daemon: Daemon) -> None:
-    scrape = daemon.call(None, "GET", "/metrics").text
+    scrape = daemon.call("metrics", "GET", "/metrics").text
     families = {f.name: f for f in text_string_to_metric_families(scrape)}
     for name in (
         "process_cpu_seconds",
