@@ -20,7 +20,7 @@ from monitor.clock import local_date, utcnow
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = [str(ROOT / "config/examples/roster.yaml"), str(ROOT / "config/examples/events.jsonl")]
-SILENCE = ["silence", "add", "--end", "2099-01-01T00:00", "--by", "值班", "--reason", "系统迁移"]
+SILENCE = ["silence", "add", "--duration", "30d", "--by", "值班", "--reason", "系统迁移"]
 
 
 def run(db_url: str, *args: str) -> tuple[int, str]:
