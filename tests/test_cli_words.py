@@ -109,6 +109,38 @@ def test_silence_add_takes_a_target_the_roster_or_store_knows(example_db: str, a
     assert output.startswith("silence 1 until")
 
 
+@pytest.mark.parametrize(
+    ("args", "option", "said"),
+    [
+        (("--duration", "91d"), "--duration", "at most 90 days"),
+        (("--duration", "2 hours"), "--duration", "a duration looks like"),
+        (("--duration", "0m"), "--duration", "must be more than 0"),
+        (("--start", "2026-01-01", "--end", "2026-06-01"), "--end", "at most 90 days"),
+        (("--end", "2026-01-01", "--start", "2026-02-01"), "--end", "must end after it starts"),
+        (("--end", "2026-01-01", "--duration", "2h"), "--duration", "not both"),
+        ((), "--end", "give an end or a duration"),
+        (("--duration", "2h", "--daily", "noon"), "--daily", "12:00-13:30"),
+    ],
+)
+def test_silence_add_refuses_a_window_as_the_api_does(
+    example_db: str, args: tuple[str, ...], option: str, said: str
+) -> None:
+    code, output = run(
+        example_db, "silence", "add", "--unit", "u-gxj", "--by", "值班", "--reason", "迁移", *args
+    )
+    assert code == 2, output
+    assert f"Invalid value for '{option}'" in output and said in output
+    assert run(example_db, "silence", "list", "--all", "--format", "json")[1].strip() == "[]"
+
+
+def test_silence_expire_twice_changes_and_audits_once(example_db: str) -> None:
+    assert run(example_db, *SILENCE, "--unit", "u-gxj")[0] == 0
+    assert run(example_db, "silence", "expire", "1") == (0, "expired 1\n")
+    assert run(example_db, "silence", "expire", "1") == (0, "silence 1 had already ended\n")
+    audit = json.loads(run(example_db, "audit", "list", "--action", "silence.expire", "--format", "json")[1])
+    assert [e["target"] for e in audit] == ["silence 1"]
+
+
 BROKEN_2027 = """\
 year: 2027
 holiday: [2027-01-01]
