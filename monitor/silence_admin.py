@@ -16,9 +16,9 @@ from sqlalchemy import Select, select
 from sqlalchemy.orm import Session
 
 from monitor.audit import record
-from monitor.clock import iso_shanghai, parse_instant
+from monitor.clock import SHANGHAI, iso_shanghai, parse_instant
 from monitor.rulebook import RULE_IDS
-from monitor.silences import active, parse_daily
+from monitor.silences import active
 from monitor.store.models import Silence, Unit
 from monitor.subjects import subject_problem
 
@@ -26,7 +26,10 @@ MAX_SPAN = timedelta(days=90)
 STATES = ("active", "pending", "expired", "all")
 # the columns' widths (monitor/store/models.py), so that no database is asked to cut a value
 LIMITS = {"rule": 64, "unit": 64, "subject": 200, "created_by": 100, "comment": 2000}
-_DURATION = re.compile(r"(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?")
+_DURATION = re.compile(r"(?:([0-9]+)d)?(?:([0-9]+)h)?(?:([0-9]+)m)?")
+# "HH:MM-HH:MM" as monitor/silences.py reads it each tick: no seconds, no offset (an aware time
+# cannot be compared with the tick's Shanghai clock time), no other digits than ASCII
+_DAILY = re.compile(r"([0-9]{1,2}):([0-9]{2})-([0-9]{1,2}):([0-9]{2})")
 
 
 class SilenceError(ValueError):
@@ -44,7 +47,24 @@ def parse_duration(text: str) -> timedelta:
     if not text.strip() or found is None:
         raise ValueError(f"a duration looks like 90m, 2h, 3d or 1d12h, not {text!r}")
     days, hours, minutes = (int(g or 0) for g in found.groups())
-    return timedelta(days=days, hours=hours, minutes=minutes)
+    try:
+        return timedelta(days=days, hours=hours, minutes=minutes)
+    except OverflowError:
+        raise ValueError(f"a duration of at most {MAX_SPAN.days} days, not {text!r}") from None
+
+
+def normalise_daily(text: str) -> str:
+    """A daily window ("9:00 - 13:30") in the one form stored ("09:00-13:30"); raises ValueError.
+
+    The end may be before the start (22:00-08:00 runs overnight); an empty window mutes nothing.
+    """
+    found = _DAILY.fullmatch(text.replace(" ", ""))
+    if found is None or int(found[1]) > 23 or int(found[3]) > 23 or int(found[2]) > 59 or int(found[4]) > 59:
+        raise ValueError(f"a daily window looks like 12:00-13:30 (Asia/Shanghai), not {text!r}")
+    start, end = f"{int(found[1]):02}:{found[2]}", f"{int(found[3]):02}:{found[4]}"
+    if start == end:
+        raise ValueError(f"a daily window must not be empty: {text!r}")
+    return f"{start}-{end}"
 
 
 def add_silence(
@@ -79,7 +99,7 @@ def add_silence(
     starts_at, ends_at = _window(start, end, duration, now)
     if daily:
         try:
-            parse_daily(daily)
+            daily = normalise_daily(daily)
         except ValueError as exc:
             raise SilenceError("daily", str(exc)) from None
     row = Silence(
@@ -191,7 +211,10 @@ def _window(
             span = parse_duration(duration)
         except ValueError as exc:
             raise SilenceError("duration", str(exc)) from None
-        field, ends_at = "duration", starts_at + span
+        try:
+            field, ends_at = "duration", starts_at + span
+        except OverflowError:
+            raise SilenceError("duration", "ends past the year 9999") from None
     elif end:
         try:
             field, ends_at = "end", parse_instant(end)
@@ -205,4 +228,10 @@ def _window(
         raise SilenceError(
             field, f"at most {MAX_SPAN.days} days: a duty set aside for longer is a waiver's job"
         )
+    # each is shown in +08:00 (iso_shanghai): one that cannot be is refused here, not in a 500
+    for name, instant in (("start", starts_at), (field, ends_at)):
+        try:
+            instant.astimezone(SHANGHAI)
+        except OverflowError:
+            raise SilenceError(name, "past the year 9999") from None
     return starts_at, ends_at

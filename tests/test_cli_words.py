@@ -120,6 +120,11 @@ def test_silence_add_takes_a_target_the_roster_or_store_knows(example_db: str, a
         (("--end", "2026-01-01", "--duration", "2h"), "--duration", "not both"),
         ((), "--end", "give an end or a duration"),
         (("--duration", "2h", "--daily", "noon"), "--daily", "12:00-13:30"),
+        (("--duration", "2h", "--daily", "1200Z-1300Z"), "--daily", "12:00-13:30"),
+        (("--duration", "2h", "--daily", "12:00-12:00"), "--daily", "must not be empty"),
+        (("--duration", "99999999999d"), "--duration", "at most 90 days"),
+        (("--start", "9999-12-31T20:00", "--duration", "2d"), "--duration", "past the year 9999"),
+        (("--duration", "2h", "--by", " "), "--by", "is required"),
     ],
 )
 def test_silence_add_refuses_a_window_as_the_api_does(
@@ -131,6 +136,17 @@ def test_silence_add_refuses_a_window_as_the_api_does(
     assert code == 2, output
     assert f"Invalid value for '{option}'" in output and said in output
     assert run(example_db, "silence", "list", "--all", "--format", "json")[1].strip() == "[]"
+
+
+def test_silence_add_needs_a_matcher(example_db: str) -> None:
+    code, output = run(example_db, *SILENCE)
+    assert code == 2 and "a silence needs at least one of --rule, --unit, --subject" in output, output
+
+
+def test_silence_add_keeps_a_daily_window_in_one_form(example_db: str) -> None:
+    assert run(example_db, *SILENCE, "--unit", "u-gxj", "--daily", "9:00 - 13:30")[0] == 0
+    listed = json.loads(run(example_db, "silence", "list", "--format", "json")[1])
+    assert [s["daily"] for s in listed] == ["09:00-13:30"]
 
 
 def test_silence_expire_twice_changes_and_audits_once(example_db: str) -> None:

@@ -8,7 +8,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException
 
 from monitor.api.auth import Admin, Reader, RowId, ServiceDep, Text, client_of
@@ -20,6 +20,10 @@ router = APIRouter()
 
 
 class SilenceBody(BaseModel):
+    # a key it does not know is refused, not ignored: a misspelt or Alertmanager-shaped matcher
+    # ("matchers", "rulee") dropped silently would leave a silence wider than was asked for
+    model_config = ConfigDict(extra="forbid")
+
     # lengths are checked by add_silence, so that the 422 names the field as the CLI does
     rule: Text | None = Field(None, description="A rule id; empty matches every rule.")
     unit: Text | None = Field(None, description="A unit id of the roster; empty matches every unit.")
@@ -27,7 +31,7 @@ class SilenceBody(BaseModel):
     start: Text | None = Field(None, description="ISO 8601; without an offset Asia/Shanghai; default now.")
     end: Text | None = Field(None, description="ISO 8601; or give `duration`.")
     duration: Text | None = Field(None, description="90m, 2h, 3d, 1d12h: from `start`.")
-    daily: Text | None = Field(None, description="Recur each day in this window, e.g. 12:00-13:30.")
+    daily: Text | None = Field(None, description="Daily window, Asia/Shanghai: 12:00-13:30.")
     created_by: Text = Field(description="Who silences.")
     comment: Text = Field(description="Why.")
 

@@ -126,6 +126,18 @@ def test_a_silence_not_yet_begun_is_pending_and_expires_before_it_begins(daemon:
         ({"created_by": "  "}, "created_by"),
         ({"comment": "长" * 2001}, "comment"),
         ({"subject": "case:" + "C" * 200}, "subject"),
+        # past what a date can hold: refused, never a 500
+        ({"duration": "99999999999d"}, "duration"),
+        ({"duration": "9999999999m"}, "duration"),
+        ({"duration": "٣h"}, "duration"),  # digits are ASCII
+        ({"start": "9999-12-31T20:00", "duration": "2d"}, "duration"),
+        ({"start": "9999-12-31T23:00+00:00", "duration": "30m"}, "start"),  # shown in +08:00
+        # a daily window as the tick reads it: HH:MM-HH:MM in Shanghai, not empty, no offset
+        ({"daily": "1200Z-1300Z"}, "daily"),
+        ({"daily": "12:00+08:00-13:00+08:00"}, "daily"),
+        ({"daily": "12:00-12:00"}, "daily"),
+        ({"daily": "12:00:00-13:30:00"}, "daily"),
+        ({"daily": "24:00-01:00"}, "daily"),
     ],
 )
 def test_a_bad_silence_names_its_field(daemon: Daemon, change: dict[str, Any], field: str) -> None:
@@ -143,3 +155,41 @@ def test_a_bad_silence_names_its_field(daemon: Daemon, change: dict[str, Any], f
 def test_listing_takes_only_the_states_it_knows(daemon: Daemon) -> None:
     refused = daemon.call("read", "GET", "/v1/silences", params={"state": "firing"})
     assert refused.status_code == 422 and refused.json()["error"]["problems"][0]["field"] == "state"
+
+
+@HTTP_ONLY
+def test_a_daily_window_is_kept_in_one_form(daemon: Daemon) -> None:
+    created = daemon.call(
+        "admin",
+        "POST",
+        "/v1/silences",
+        json={"unit": "u-spj", "duration": "3d", "daily": " 9:05 - 22:30 ", **BODY},
+    )
+    assert created.status_code == 201, created.text
+    assert created.json()["daily"] == "09:05-22:30"
+    overnight = daemon.call(
+        "admin",
+        "POST",
+        "/v1/silences",
+        json={"unit": "u-spj", "duration": "3d", "daily": "22:00-08:00", **BODY},
+    )
+    assert overnight.status_code == 201 and overnight.json()["daily"] == "22:00-08:00"
+
+
+@HTTP_ONLY
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"rulee": "case-escalation"},  # a typo would widen the silence to the whole unit
+        {"matchers": [{"name": "rule", "value": "case-escalation"}]},  # Alertmanager's shape
+        {"endsAt": "2099-01-01T00:00:00Z"},
+        {"unit": 5},
+        {"created_by": None},
+    ],
+)
+def test_a_key_the_api_does_not_know_is_refused_not_ignored(daemon: Daemon, change: dict[str, Any]) -> None:
+    body = {"unit": "u-spj", "duration": "2h", **BODY, **change}
+    refused = daemon.call("admin", "POST", "/v1/silences", json=body)
+    assert refused.status_code == 422, refused.text
+    assert [p["field"] for p in refused.json()["error"]["problems"]] == list(change), refused.text
+    assert silences(daemon, state="all") == []
