@@ -99,6 +99,7 @@ def test_a_silence_not_yet_begun_is_pending_and_expires_before_it_begins(daemon:
     assert created.status_code == 201, created.text
     assert created.json()["state"] == "pending" and not created.json()["muting"]
     assert silences(daemon) == [] and silences(daemon, state="pending") == [created.json()]
+    assert 'id="silences"' not in daemon.call("read", "GET", "/").text  # not in force yet
     gone = daemon.call("admin", "DELETE", f"/v1/silences/{created.json()['id']}").json()["expired"]
     assert gone["state"] == "expired" and gone["start"] == gone["end"]
     assert silences(daemon, state="all") == [gone]
@@ -193,3 +194,14 @@ def test_a_key_the_api_does_not_know_is_refused_not_ignored(daemon: Daemon, chan
     assert refused.status_code == 422, refused.text
     assert [p["field"] for p in refused.json()["error"]["problems"]] == list(change), refused.text
     assert silences(daemon, state="all") == []
+
+
+@HTTP_ONLY
+def test_the_status_page_shows_a_silence_as_text(daemon: Daemon) -> None:
+    body = {**BODY, "rule": "case-escalation", "subject": "case:C2024*", "daily": "12:00-13:30"}
+    body |= {"duration": "1d", "created_by": "<b>值班</b>", "comment": "<script>alert(1)</script>"}
+    assert daemon.call("admin", "POST", "/v1/silences", json=body).status_code == 201
+    page = daemon.call("read", "GET", "/").text
+    listed = page.partition('id="silences"')[2].partition("</table>")[0]
+    assert "&lt;b&gt;值班&lt;/b&gt;" in listed and "&lt;script&gt;" in listed and "<script>" not in page
+    assert "C2024…（前缀）" in listed and "每天 12:00-13:30" in listed
