@@ -31,6 +31,7 @@ from monitor.store.models import (
     Project,
     ProjectItem,
     Review,
+    Silence,
     TickRecord,
     Unit,
 )
@@ -83,6 +84,19 @@ class OpenCase:
     level: int
     provisional: bool = False  # a running clock's due time rests on an unannounced year
     uncomputable: bool = False  # a running clock's due time cannot be told (strict mode)
+    silenced: bool = False  # a running clock's alert is muted by a silence
+
+
+@dataclass(frozen=True)
+class SilenceLine:
+    """A silence in force, in people's words: what it mutes, until when, by whom, why."""
+
+    silence_id: int
+    matches: str
+    ends_at: datetime
+    daily: str | None
+    created_by: str
+    reason: str
 
 
 @dataclass
@@ -112,6 +126,7 @@ class Status:
     month: str
     units: list[UnitStatus]
     weekdays_only: bool = False  # the calendar lacked a year: Monday to Friday stood in
+    silences: list[SilenceLine] = field(default_factory=list)  # in force now, soonest ending first
 
     @property
     def totals(self) -> dict[str, int]:
@@ -325,7 +340,31 @@ def status(
         units.values(),
         key=lambda u: (-len(u.overdue), -sum(c.overdue for c in u.cases), u.unit_id),
     )
-    return Status(now, evaluated_at, end, DUE_SOON_WORKDAYS, month.label, ordered, weekdays_only)
+    shown = Status(now, evaluated_at, end, DUE_SOON_WORKDAYS, month.label, ordered, weekdays_only)
+    shown.silences = _silences(session, now, unit, names, title)
+    return shown
+
+
+def _silences(
+    session: Session, now: datetime, unit: str | None, names: _Names, title: Callable[[str], str]
+) -> list[SilenceLine]:
+    """The silences in force at `now` (one unit's page: those that can match its alerts)."""
+    stmt = select(Silence).where(Silence.starts_at <= now, Silence.ends_at > now)
+    if unit is not None:
+        stmt = stmt.where(Silence.unit_id.is_(None) | (Silence.unit_id == unit))
+    rows = list(session.scalars(stmt.order_by(Silence.ends_at, Silence.id)))
+    names.load([s.subject for s in rows if s.subject and not s.subject.endswith("*")])
+    lines = []
+    for s in rows:
+        parts = [f"事项：{title(s.rule)}"] if s.rule else []
+        if s.unit_id:
+            parts.append(f"单位：{names.units.get(s.unit_id, s.unit_id)}")
+        if s.subject:
+            # a prefix names no one thing: shown as typed
+            subject = f"{s.subject[:-1]}…（前缀）" if s.subject.endswith("*") else names.subject(s.subject)
+            parts.append(f"对象：{subject}")
+        lines.append(SilenceLine(s.id, "；".join(parts), s.ends_at, s.daily, s.created_by, s.reason))
+    return lines
 
 
 def _open_cases(
@@ -358,6 +397,7 @@ def _open_cases(
                 level=max((a.level for _, a in running if a is not None), default=0),
                 provisional=any(o.provisional for o, _ in running),
                 uncomputable=any(o.status == UNKNOWN for o, _ in running),
+                silenced=any(a is not None and a.silenced_by for _, a in running),
             )
         )
     for figure in units.values():

@@ -20,7 +20,7 @@ from monitor.clock import local_date, utcnow
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = [str(ROOT / "config/examples/roster.yaml"), str(ROOT / "config/examples/events.jsonl")]
-SILENCE = ["silence", "add", "--end", "2099-01-01T00:00", "--by", "值班", "--reason", "系统迁移"]
+SILENCE = ["silence", "add", "--duration", "30d", "--by", "值班", "--reason", "系统迁移"]
 
 
 def run(db_url: str, *args: str) -> tuple[int, str]:
@@ -107,6 +107,54 @@ def test_silence_add_takes_a_target_the_roster_or_store_knows(example_db: str, a
     code, output = run(example_db, *SILENCE, *args)
     assert code == 0, output
     assert output.startswith("silence 1 until")
+
+
+@pytest.mark.parametrize(
+    ("args", "option", "said"),
+    [
+        (("--duration", "91d"), "--duration", "at most 90 days"),
+        (("--duration", "2 hours"), "--duration", "a duration looks like"),
+        (("--duration", "0m"), "--duration", "must be more than 0"),
+        (("--start", "2026-01-01", "--end", "2026-06-01"), "--end", "at most 90 days"),
+        (("--end", "2026-01-01", "--start", "2026-02-01"), "--end", "must end after it starts"),
+        (("--end", "2026-01-01", "--duration", "2h"), "--duration", "not both"),
+        ((), "--end", "give an end or a duration"),
+        (("--duration", "2h", "--daily", "noon"), "--daily", "12:00-13:30"),
+        (("--duration", "2h", "--daily", "1200Z-1300Z"), "--daily", "12:00-13:30"),
+        (("--duration", "2h", "--daily", "12:00-12:00"), "--daily", "must not be empty"),
+        (("--duration", "99999999999d"), "--duration", "at most 90 days"),
+        (("--start", "9999-12-31T20:00", "--duration", "2d"), "--duration", "past the year 9999"),
+        (("--duration", "2h", "--by", " "), "--by", "is required"),
+    ],
+)
+def test_silence_add_refuses_a_window_as_the_api_does(
+    example_db: str, args: tuple[str, ...], option: str, said: str
+) -> None:
+    code, output = run(
+        example_db, "silence", "add", "--unit", "u-gxj", "--by", "值班", "--reason", "迁移", *args
+    )
+    assert code == 2, output
+    assert f"Invalid value for '{option}'" in output and said in output
+    assert run(example_db, "silence", "list", "--all", "--format", "json")[1].strip() == "[]"
+
+
+def test_silence_add_needs_a_matcher(example_db: str) -> None:
+    code, output = run(example_db, *SILENCE)
+    assert code == 2 and "a silence needs at least one of --rule, --unit, --subject" in output, output
+
+
+def test_silence_add_keeps_a_daily_window_in_one_form(example_db: str) -> None:
+    assert run(example_db, *SILENCE, "--unit", "u-gxj", "--daily", "9:00 - 13:30")[0] == 0
+    listed = json.loads(run(example_db, "silence", "list", "--format", "json")[1])
+    assert [s["daily"] for s in listed] == ["09:00-13:30"]
+
+
+def test_silence_expire_twice_changes_and_audits_once(example_db: str) -> None:
+    assert run(example_db, *SILENCE, "--unit", "u-gxj")[0] == 0
+    assert run(example_db, "silence", "expire", "1") == (0, "expired 1\n")
+    assert run(example_db, "silence", "expire", "1") == (0, "silence 1 had already ended\n")
+    audit = json.loads(run(example_db, "audit", "list", "--action", "silence.expire", "--format", "json")[1])
+    assert [e["target"] for e in audit] == ["silence 1"]
 
 
 BROKEN_2027 = """\

@@ -7,7 +7,6 @@ import sys
 
 import click
 from sqlalchemy import select, update
-from sqlalchemy.orm import Session
 
 from monitor.acks import ack_history, acknowledge
 from monitor.audit import ACTIONS, MAX_LIMIT, as_json, cli_actor, entries, record
@@ -198,7 +197,8 @@ def silence() -> None:
 @click.option("--unit", help="A unit id of the roster.")
 @click.option("--subject", help="Exact, or a prefix ending in '*'.")
 @click.option("--start", "start_text", help="ISO 8601 (default: now).")
-@click.option("--end", "end_text", required=True, help="ISO 8601.")
+@click.option("--end", "end_text", help="ISO 8601; or give --duration.")
+@click.option("--duration", help="From --start: 90m, 2h, 3d, 1d12h (90 days at most).")
 @click.option("--daily", help="Recur each day in this window, e.g. 12:00-13:30 (Asia/Shanghai).")
 @click.option("--by", "who", required=True)
 @click.option("--reason", required=True)
@@ -209,72 +209,39 @@ def silence_add(
     unit: str | None,
     subject: str | None,
     start_text: str | None,
-    end_text: str,
+    end_text: str | None,
+    duration: str | None,
     daily: str | None,
     who: str,
     reason: str,
 ) -> None:
-    from monitor.clock import parse_instant
-    from monitor.silences import parse_daily
-    from monitor.store.models import Silence
+    from monitor.silence_admin import SilenceError, add_silence
 
-    try:
-        start = parse_instant(start_text) if start_text else utcnow()
-        end = parse_instant(end_text)
-        if daily:
-            parse_daily(daily)
-    except ValueError as exc:
-        raise click.BadParameter(str(exc)) from None
-    if end <= start:
-        raise click.BadParameter("--end must be after --start")
-    if not (rule or unit or subject):
-        raise click.UsageError("a silence needs at least one of --rule, --unit, --subject")
     with session_factory(ctx.engine())() as session:
-        _refuse_unknown_targets(session, unit, subject)
-        row = Silence(
-            rule=rule,
-            unit_id=unit,
-            subject=subject,
-            starts_at=start,
-            ends_at=end,
-            daily=daily,
-            created_by=who,
-            reason=reason,
-            created_at=utcnow(),
-        )
-        session.add(row)
-        session.flush()
-        record(
-            session,
-            "silence.add",
-            f"silence {row.id}",
-            actor=cli_actor(),
-            source="cli",
-            detail={
-                "rule": rule,
-                "unit": unit,
-                "subject": subject,
-                "start": iso_shanghai(start),
-                "end": iso_shanghai(end),
-                "daily": daily,
-                "by": who,
-                "reason": reason,
-            },
-        )
+        try:
+            row = add_silence(
+                session,
+                rule=rule,
+                unit=unit,
+                subject=subject,
+                start=start_text,
+                end=end_text,
+                duration=duration,
+                daily=daily,
+                created_by=who,
+                comment=reason,
+                now=utcnow(),
+                actor=cli_actor(),
+                source="cli",
+            )
+        except SilenceError as exc:
+            # a usage error (exit 2) naming the option, as click's own: the API names the key
+            if exc.field == "matchers":
+                raise click.UsageError("a silence needs at least one of --rule, --unit, --subject") from None
+            option = {"created_by": "by", "comment": "reason"}.get(exc.field, exc.field)
+            raise click.BadParameter(exc.reason, param_hint=f"'--{option}'") from None
         session.commit()
-        click.echo(f"silence {row.id} until {iso_shanghai(end)}")
-
-
-def _refuse_unknown_targets(session: Session, unit: str | None, subject: str | None) -> None:
-    """A silence on a unit or subject nobody has would mute nothing: a usage error (exit 2)."""
-    from monitor.store.models import Unit
-    from monitor.subjects import subject_problem
-
-    if unit and session.get(Unit, unit) is None:
-        raise click.BadParameter(f"no unit {unit!r} in the roster (give a unit id)", param_hint="'--unit'")
-    problem = subject_problem(session, subject) if subject else None
-    if problem:
-        raise click.BadParameter(problem, param_hint="'--subject'")
+        click.echo(f"silence {row.id} until {iso_shanghai(row.ends_at)}")
 
 
 @silence.command("list")
@@ -313,17 +280,16 @@ def silence_list(ctx: Context, show_all: bool, fmt: str) -> None:
 @click.argument("silence_id", type=int)
 @pass_context
 def silence_expire(ctx: Context, silence_id: int) -> None:
-    from monitor.store.models import Silence
+    """End a silence now; one already over is left as it is."""
+    from monitor.silence_admin import expire_silence
 
     with session_factory(ctx.engine())() as session:
-        row = session.get(Silence, silence_id)
-        if row is None:
+        found = expire_silence(session, silence_id, now=utcnow(), actor=cli_actor(), source="cli")
+        if found is None:
             click.echo(f"error: no silence {silence_id}", err=True)
             sys.exit(1)
-        row.ends_at = min(row.ends_at, utcnow())
-        record(session, "silence.expire", f"silence {silence_id}", actor=cli_actor(), source="cli")
         session.commit()
-    click.echo(f"expired {silence_id}")
+    click.echo(f"expired {silence_id}" if found[1] else f"silence {silence_id} had already ended")
 
 
 @click.group()

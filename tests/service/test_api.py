@@ -27,6 +27,9 @@ ROUTES = [
     ("GET", "/v1/waivers", "read"),
     ("POST", "/v1/waivers", "admin"),
     ("DELETE", "/v1/waivers/1", "admin"),
+    ("GET", "/v1/silences", "read"),
+    ("POST", "/v1/silences", "admin"),
+    ("DELETE", "/v1/silences/1", "admin"),
     ("GET", "/v1/audit", "admin"),
     ("POST", "/v1/notify/test", "admin"),
 ]
@@ -55,6 +58,7 @@ def test_the_scope_table_covers_every_route() -> None:
         service.close()
     tested = {(m, p.replace("/none", "/{case_id}").replace("/1/", "/{alert_id}/")) for m, p, _ in ROUTES}
     tested = {(m, p.replace("/v1/waivers/1", "/v1/waivers/{waiver_id}")) for m, p in tested}
+    tested = {(m, p.replace("/v1/silences/1", "/v1/silences/{silence_id}")) for m, p in tested}
     untested = {(m, p) for m, p in routes if p not in OPEN} - tested
     assert not untested, f"routes without scope tests: {sorted(untested)}"
 

@@ -139,9 +139,7 @@ def test_changes_made_on_the_command_line_are_audited_as_the_user(db_url: str, t
         encoding="utf-8",
     )
     run("import", str(roster))
-    run(
-        "silence", "add", "--unit", "u-a", "--end", "2099-01-01T00:00", "--by", "值班", "--reason", "系统迁移"
-    )
+    run("silence", "add", "--unit", "u-a", "--duration", "30d", "--by", "值班", "--reason", "系统迁移")
     run("silence", "expire", "1")
     run(
         "waiver", "add", "--rule", "pairing-monthly-visit", "--subject", "pairing:o-a:x",

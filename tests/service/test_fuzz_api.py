@@ -19,7 +19,7 @@ from schemathesis import GenerationMode
 from schemathesis.checks import content_type_conformance, not_a_server_error
 from sqlalchemy import func, select
 
-from monitor.store.models import AuditEntry, Event, Waiver
+from monitor.store.models import AuditEntry, Event, Silence, Waiver
 from tests.service.conftest import Daemon
 
 EXAMPLES = int(os.environ.get("DUTYWATCH_FUZZ_EXAMPLES", "25"))
@@ -27,12 +27,13 @@ EXAMPLES = int(os.environ.get("DUTYWATCH_FUZZ_EXAMPLES", "25"))
 SKIP = {("POST", "/-/reload")}
 
 
-def _counts(daemon: Daemon) -> tuple[int, int, int]:
+def _counts(daemon: Daemon) -> tuple[int, int, int, int]:
     with daemon.service.sessions() as session:
         return (
             session.scalar(select(func.count()).select_from(Event)) or 0,
             session.scalar(select(func.count()).select_from(Waiver)) or 0,
             session.scalar(select(func.count()).select_from(AuditEntry)) or 0,
+            session.scalar(select(func.count()).select_from(Silence)) or 0,
         )
 
 
