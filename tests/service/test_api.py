@@ -7,8 +7,8 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import select
 from prometheus_client.parser import text_string_to_metric_families
+from sqlalchemy import select
 
 from monitor.clock import SHANGHAI, utcnow
 from tests.service.conftest import ROOT, Daemon
