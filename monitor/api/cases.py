@@ -23,6 +23,7 @@ from monitor.calendar import CalendarNotCovered
 from monitor.clock import iso_shanghai, local_date
 from monitor.config import Settings
 from monitor.evaluation import evaluate
+from monitor.ingest.values import ident_or_none
 from monitor.service import Loaded
 from monitor.store.models import Case, CaseEvent
 
@@ -125,11 +126,18 @@ def case_clock(
 
 @router.get("/v1/cases/{case_id}")
 async def get_case(case_id: str, _: Reader, service: ServiceDep, now: Now) -> dict[str, Any]:
-    """The case's SLA clock now; 404 for an unknown case."""
+    """The case's SLA clock now; 404 for an unknown case.
+
+    The id in the path takes the normal form ids take in events (surrounding whitespace off), so
+    the case an event named is the case the path finds; one holding control characters is no id.
+    """
+    normal = ident_or_none(case_id)
 
     def clock() -> dict[str, Any] | None:
+        if normal is None:
+            return None
         with service.sessions() as session:
-            return case_clock(session, service.loaded, service.settings, case_id, now)
+            return case_clock(session, service.loaded, service.settings, normal, now)
 
     found = await asyncio.get_running_loop().run_in_executor(service.executor, clock)
     if found is None:

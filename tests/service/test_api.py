@@ -274,6 +274,10 @@ def test_a_case_clock_says_received_due_days_used_state_and_level(daemon: Daemon
     assert clock["received"] < clock["due"]
     assert any(c["rule"] == "case-complex-5-workdays" and c["status"] == "overdue" for c in clock["clocks"])
     assert daemon.call("read", "GET", "/v1/cases/no-such-case").status_code == 404
+    # the path's id takes the normal form an event's id takes: the same case, not a 404
+    spaced = daemon.call("read", "GET", f"/v1/cases/%20{case_id}%20").json()
+    assert spaced["case"] == case_id and spaced["due"] == clock["due"]
+    assert daemon.call("read", "GET", f"/v1/cases/{case_id}%07").status_code == 404
 
 
 def test_a_case_clock_evaluates_that_case_alone(daemon: Daemon, monkeypatch: pytest.MonkeyPatch) -> None:
