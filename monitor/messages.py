@@ -18,6 +18,9 @@ from monitor.rulebook import Rulebook
 from monitor.store.models import AlertRecord
 
 SMS_LIMIT = 70
+# with its action link an SMS is two concatenated parts (67 characters each): the link whole,
+# the text cut to what is left
+SMS_LINK_LIMIT = 134
 STATE_WORDS = {
     "zh": {"warning": "提醒", "overdue": "逾期", "resolved": "已解决"},
     "en": {"warning": "Reminder", "overdue": "Overdue", "resolved": "Resolved"},
@@ -67,6 +70,7 @@ def context(
         "level": row.level,
         "action": actions.get(state, actions["overdue"])[0],
         "action_short": actions.get(state, actions["overdue"])[1],
+        "link": None,  # the official's action link (monitor/links.py), when one is sent
     }
 
 
@@ -96,3 +100,11 @@ def sms_text(folder: Path, values: dict[str, object]) -> str | None:
     if text is None:
         return None
     return text if len(text) <= SMS_LIMIT else text[: SMS_LIMIT - 1] + "…"
+
+
+def sms_with_link(text: str, link: str) -> str:
+    """The SMS text and its action link within two parts: the link is never cut, the text may be."""
+    room = SMS_LINK_LIMIT - len(link) - 1
+    if len(text) > room:
+        text = text[: max(room - 1, 0)] + "…"
+    return f"{text} {link}"

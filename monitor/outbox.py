@@ -28,8 +28,9 @@ from sqlalchemy.orm import Session, sessionmaker
 from monitor.alerting import Transition
 from monitor.clock import SHANGHAI, iso_shanghai
 from monitor.config import NotifySettings
+from monitor.links import LinkMaker
 from monitor.logs import mask
-from monitor.messages import context, render, sms_text
+from monitor.messages import context, render, sms_text, sms_with_link
 from monitor.rulebook import Rulebook
 from monitor.silences import active_silences, silencing
 from monitor.store.models import OPEN_STATES, AlertRecord, Notification, Official
@@ -67,6 +68,18 @@ def _names(recipients: Sequence[str], officials: Mapping[str, Official]) -> str:
     return "\n请" + "、".join(names) + "知悉。"
 
 
+def _group_links(
+    links: LinkMaker,
+    recipients: Sequence[str],
+    officials: Mapping[str, Official],
+    alert_id: int,
+    now: datetime,
+) -> str:
+    """One link a named official in a group message: each acts as themselves, never as the group."""
+    lines = [f"{officials[r].name}办理：{links.url(r, alert_id, now)}" for r in recipients if r in officials]
+    return "\n" + "\n".join(lines) if lines else ""
+
+
 def reachable(channel: str, official: Official | None) -> bool:
     """Whether the channel has an address for this official (robots and files always do)."""
     if channel == "email":
@@ -89,6 +102,7 @@ def enqueue(
     digest_below_level: int | None = None,
     templates: Path | None = None,
     language: str = "zh",
+    links: LinkMaker | None = None,
 ) -> int:
     """Queue the messages these transitions (and due reminders) call for; returns how many.
 
@@ -199,7 +213,7 @@ def enqueue(
     for i in range(0, len(wanted), ENQUEUE_CHUNK):
         queued += _queue(
             session, rulebook, wanted[i : i + ENQUEUE_CHUNK], silenced, officials, now, channels,
-            digest_below_level, templates, language,
+            digest_below_level, templates, language, links,
         )  # fmt: skip
     return queued
 
@@ -215,6 +229,7 @@ def _queue(
     digest_below_level: int | None,
     templates: Path | None,
     language: str,
+    links: LinkMaker | None = None,
 ) -> int:
     loaded: dict[int, AlertRecord] = {}
     ids = sorted({alert_id for alert_id, _ in wanted})
@@ -281,13 +296,21 @@ def _queue(
             existing.add(key)
             subject = _subject(rulebook, row, kind)
             text = _text(row, kind) + (_names(recipients, officials) if recipient == GROUP else "")
+            # an all-clear asks nothing of anyone: no link to act on it
+            acting = links is not None and kind != "resolved"
+            link = links.url(recipient, row.id, now) if links and acting and recipient != GROUP else None
             html = None
             if templates is not None:
                 values = context(rulebook, row, subject, kind, language)
+                values["link"] = link
                 if channel.startswith("sms"):
                     text = sms_text(templates, values) or text
                 elif channel == "email":
                     html = render(templates, "email.html.j2", values)
+            if link is not None:
+                text = sms_with_link(text, link) if channel.startswith("sms") else f"{text}\n办理：{link}"
+            elif links is not None and acting and recipient == GROUP:
+                text += _group_links(links, recipients, officials, row.id, now)
             added.append(
                 Notification(
                     key=key,
