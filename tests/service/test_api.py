@@ -27,10 +27,23 @@ ROUTES = [
     ("DELETE", "/v1/waivers/1", "admin"),
     ("GET", "/v1/audit", "admin"),
     ("POST", "/v1/notify/test", "admin"),
+    ("POST", "/v1/officials/o-none/links/revoke", "admin"),
 ]
 # outside the scope table: probes and the schema need no token; /metrics takes either of two
-# scopes and the status page signs in with a form (each has tests of its own)
-OPEN = {"/healthz", "/readyz", "/metrics", "/openapi.json", "/docs", "/", "/login", "/logout"}
+# scopes and the status page signs in with a form; an action link is its own credential
+# (tests/service/test_action_links.py): each has tests of its own
+OPEN = {
+    "/healthz",
+    "/readyz",
+    "/metrics",
+    "/openapi.json",
+    "/docs",
+    "/",
+    "/login",
+    "/logout",
+    "/l/{token}",
+    "/l",
+}
 
 
 def test_the_scope_table_covers_every_route() -> None:
@@ -53,6 +66,7 @@ def test_the_scope_table_covers_every_route() -> None:
         service.close()
     tested = {(m, p.replace("/none", "/{case_id}").replace("/1/", "/{alert_id}/")) for m, p, _ in ROUTES}
     tested = {(m, p.replace("/v1/waivers/1", "/v1/waivers/{waiver_id}")) for m, p in tested}
+    tested = {(m, p.replace("/officials/o-none/", "/officials/{official_id}/")) for m, p in tested}
     untested = {(m, p) for m, p in routes if p not in OPEN} - tested
     assert not untested, f"routes without scope tests: {sorted(untested)}"
 
