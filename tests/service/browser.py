@@ -76,11 +76,11 @@ class Browser:
     def text(self, element: str) -> str:
         return str(self._call("GET", f"/element/{element}/text"))
 
-    @property
     def script(self, source: str) -> Any:
         """What a script run in the page returns (WebDriver runs it whatever the page's CSP)."""
         return self._call("POST", "/execute/sync", {"script": source, "args": []})
 
+    @property
     def title(self) -> str:
         return str(self._call("GET", "/title"))
 
