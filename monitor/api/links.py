@@ -83,14 +83,20 @@ def _refused() -> HTMLResponse:
     return HTMLResponse(body, status_code=403, headers=HEADERS)
 
 
-def _actions(rule: Rule | None, alert: AlertRecord) -> list[str]:
-    """The records this alert's duty is met by, that a phone can make: feedback on a case clock,
-    a visit or a contact for a pairing's period duty."""
+def _actions(rule: Rule | None, alert: AlertRecord, official: Official) -> list[str]:
+    """The records this alert's duty is met by, that a phone can make: feedback on a case clock
+    (whoever the ladder told may record it: the unit gave it), a visit or a contact for a
+    pairing's period duty — offered only to the paired official, or an official of the paired
+    unit, since only their visit counts for the pairing; a unit head told of a missed visit
+    acknowledges instead of recording a visit that would not count."""
     if rule is None or alert.state == "resolved":
         return []
     if rule.obligation == "case_clock" and alert.subject.startswith("case:"):
         return ["feedback"] if "case_feedback" in rule.fulfilled_by.case_events else []
     if rule.obligation == "pairing_activity" and alert.subject.startswith("pairing:"):
+        owner = alert.subject.split(":")[1]  # pairing:<official or unit id>:<credit code>
+        if owner not in (official.id, official.unit_id):
+            return []
         return [kind for kind in ("visit", "contact") if kind in rule.fulfilled_by.events]
     return []
 
@@ -104,7 +110,7 @@ def _open(service: Service, session: Session, token: str, now: datetime) -> Open
     if official is None or alert is None:
         raise Refused
     rule = service.loaded.rulebook.rules.get(alert.rule)
-    return Opened(link, official, alert, rule, _actions(rule, alert))
+    return Opened(link, official, alert, rule, _actions(rule, alert, official))
 
 
 def _ladder(session: Session, opened: Opened) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
@@ -119,13 +125,17 @@ def _ladder(session: Session, opened: Opened) -> tuple[list[dict[str, Any]], lis
         }
         for step in (rule.escalation if rule else ())
     ]
-    names = {o.id: o.name for o in session.scalars(select(Official))}
+    sent = list(
+        session.execute(
+            select(Notification.created_at, Notification.kind, Notification.recipient)
+            .where(Notification.alert_id == alert.id, Notification.created_at >= alert.fired_at)
+            .order_by(Notification.created_at)
+        )
+    )
+    ids = sorted({row.recipient for row in sent} - {"group"})
+    names = dict(session.execute(select(Official.id, Official.name).where(Official.id.in_(ids))).tuples())
     told: dict[tuple[datetime, str], set[str]] = {}
-    for row in session.scalars(
-        select(Notification)
-        .where(Notification.alert_id == alert.id, Notification.created_at >= alert.fired_at)
-        .order_by(Notification.created_at)
-    ):
+    for row in sent:
         who = "群消息" if row.recipient == "group" else names.get(row.recipient, row.recipient)
         told.setdefault((row.created_at, row.kind), set()).add(who)
     history = [
@@ -213,6 +223,8 @@ def _event(opened: Opened, action: str, form: dict[str, list[str]], now: datetim
         if len(who) > 50:
             raise ValueError("反馈对象不超过50字")
         event.update(type="case_feedback", case=rest, note=f"向{who or '企业'}反馈：{note}（{by}）")
+        if opened.official.unit_id:
+            event["unit"] = opened.official.unit_id  # who gave it: the official's unit
     elif action == "visit":
         event.update(
             type="visit",
@@ -247,12 +259,14 @@ def _act(service: Service, form: dict[str, list[str]], now: datetime, source: st
             note = _field(form, "note")
             if len(note) > MAX_NOTE:
                 return f"说明不超过{MAX_NOTE}字", [], None
-            if (
+            if alert.state == "resolved" or (
                 alert.acked_at is not None
                 and alert.acked_by == opened.official.id
                 and alert.acked_at >= alert.fired_at
             ):
-                return None, [], None  # acknowledged already (a double submit): nothing twice
+                # acknowledged already (a double submit), or nothing left to acknowledge: nothing
+                # twice, and the page says how things stand
+                return None, [], None
             acknowledge(
                 session,
                 alert,
@@ -260,6 +274,7 @@ def _act(service: Service, form: dict[str, list[str]], now: datetime, source: st
                 reason=note or "经通知链接确认收到",
                 actor=actor,
                 source=source,
+                at=now,
             )
             return None, [], None
         if action not in opened.actions:
