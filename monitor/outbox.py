@@ -34,7 +34,7 @@ from monitor.messages import context, render, sms_text, sms_with_link
 from monitor.rulebook import Rulebook
 from monitor.silences import active_silences, silencing
 from monitor.store.models import OPEN_STATES, AlertRecord, Notification, Official
-from notifiers.base import Message, Notifier, Recipient, TransportError
+from notifiers.base import LINK_MARK, Message, Notifier, Recipient, TransportError
 
 log = logging.getLogger("dutywatch.outbox")
 STATE_WORDS = {"warning": "提醒", "overdue": "逾期", "resolved": "已解决"}
@@ -76,7 +76,7 @@ def _group_links(
     now: datetime,
 ) -> str:
     """One link a named official in a group message: each acts as themselves, never as the group."""
-    lines = [f"{officials[r].name}办理：{links.url(r, alert_id, now)}" for r in recipients if r in officials]
+    lines = [f"{officials[r].name}{LINK_MARK}{links.url(r, alert_id, now)}" for r in recipients if r in officials]
     return "\n" + "\n".join(lines) if lines else ""
 
 
@@ -308,7 +308,7 @@ def _queue(
                 elif channel == "email":
                     html = render(templates, "email.html.j2", values)
             if link is not None:
-                text = sms_with_link(text, link) if channel.startswith("sms") else f"{text}\n办理：{link}"
+                text = sms_with_link(text, link) if channel.startswith("sms") else f"{text}\n{LINK_MARK}{link}"
             elif links is not None and acting and recipient == GROUP:
                 text += _group_links(links, recipients, officials, row.id, now)
             added.append(
