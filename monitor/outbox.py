@@ -76,7 +76,9 @@ def _group_links(
     now: datetime,
 ) -> str:
     """One link a named official in a group message: each acts as themselves, never as the group."""
-    lines = [f"{officials[r].name}{LINK_MARK}{links.url(r, alert_id, now)}" for r in recipients if r in officials]
+    lines = [
+        f"{officials[r].name}{LINK_MARK}{links.url(r, alert_id, now)}" for r in recipients if r in officials
+    ]
     return "\n" + "\n".join(lines) if lines else ""
 
 
@@ -308,7 +310,9 @@ def _queue(
                 elif channel == "email":
                     html = render(templates, "email.html.j2", values)
             if link is not None:
-                text = sms_with_link(text, link) if channel.startswith("sms") else f"{text}\n{LINK_MARK}{link}"
+                text = (
+                    sms_with_link(text, link) if channel.startswith("sms") else f"{text}\n{LINK_MARK}{link}"
+                )
             elif links is not None and acting and recipient == GROUP:
                 text += _group_links(links, recipients, officials, row.id, now)
             added.append(
