@@ -1,10 +1,13 @@
 """Action links: a signed address in a notification that lets one official act on one alert.
 
 The link is the credential (officials read alerts on their phones and hold no API token), so it
-says exactly what it allows: this official, this alert, until this minute, at this generation of
-the official's links. It is HMAC-SHA256 over those four, base64url, compared in constant time;
-bumping the generation (`revoke`) voids every link the official was ever sent. Nothing is
-stored per link: a province sends a million messages on its first tick.
+says exactly what it allows: this official, this alert (or this daily digest), until this minute,
+at this generation of the official's links. It is HMAC-SHA256 over those four, base64url,
+compared in constant time; bumping the generation (`revoke`) voids every link the official was
+ever sent. Nothing is stored per link: a province sends a million messages on its first tick.
+
+A digest link opens the list of what the digest gathered, each item with an alert link for the
+same official that expires with the digest link: it never allows more, or for longer.
 """
 
 from __future__ import annotations
@@ -36,9 +39,10 @@ class Link:
     """What a valid link allows: this official may act on this alert until `expires`."""
 
     official_id: str
-    alert_id: int
+    alert_id: int | None  # None for a digest link
     expires: datetime
     token: str
+    digest_id: int | None = None
 
 
 def _b64(data: bytes) -> str:
@@ -49,17 +53,32 @@ def _unb64(text: str) -> bytes:
     return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
 
 
-def _mac(key: bytes, official_id: str, alert_id: int, minutes: int, generation: int) -> bytes:
-    # a purpose prefix: the key signs nothing else, and a link can never pass for another thing
-    message = f"dutywatch-link|v1|{official_id}|alert:{alert_id}|{minutes}|{generation}"
+def _mac(key: bytes, official_id: str, target: str, minutes: int, generation: int) -> bytes:
+    # a purpose prefix: the key signs nothing else, and a link can never pass for another thing;
+    # the target says what kind of thing it opens ("alert:42", "digest:7")
+    message = f"dutywatch-link|v1|{official_id}|{target}|{minutes}|{generation}"
     return hmac.new(key, message.encode("utf-8"), hashlib.sha256).digest()[:MAC_BYTES]
+
+
+def _token(
+    key: bytes, official_id: str, kind: str, target_id: int, expires: datetime, generation: int
+) -> str:
+    minutes = int((expires - EPOCH).total_seconds() // 60)
+    # a digest's number starts with "g", which is no hexadecimal digit: never read as an alert's
+    prefix = "g" if kind == "digest" else ""
+    payload = f"{prefix}{target_id:x}.{minutes:x}.{official_id}"
+    mac = _mac(key, official_id, f"{kind}:{target_id}", minutes, generation)
+    return f"{_b64(payload.encode('utf-8'))}.{_b64(mac)}"
 
 
 def sign(key: bytes, official_id: str, alert_id: int, expires: datetime, generation: int) -> str:
     """The token of a link for this official and alert, valid until `expires` (to the minute)."""
-    minutes = int((expires - EPOCH).total_seconds() // 60)
-    payload = f"{alert_id:x}.{minutes:x}.{official_id}"
-    return f"{_b64(payload.encode('utf-8'))}.{_b64(_mac(key, official_id, alert_id, minutes, generation))}"
+    return _token(key, official_id, "alert", alert_id, expires, generation)
+
+
+def sign_digest(key: bytes, official_id: str, digest_id: int, expires: datetime, generation: int) -> str:
+    """The token of a link for this official and the daily digest (an outbox row) sent to them."""
+    return _token(key, official_id, "digest", digest_id, expires, generation)
 
 
 def generations(session: Session) -> dict[str, int]:
@@ -79,20 +98,29 @@ def verify(key: bytes, token: str, session: Session, now: datetime) -> Link | No
     try:
         payload = _unb64(payload_text).decode("utf-8")
         presented = _unb64(mac_text)
-        alert_hex, minutes_hex, official_id = payload.split(".", 2)
-        alert_id, minutes = int(alert_hex, 16), int(minutes_hex, 16)
+        target_hex, minutes_hex, official_id = payload.split(".", 2)
+        kind = "digest" if target_hex.startswith("g") else "alert"
+        target_id, minutes = int(target_hex.removeprefix("g"), 16), int(minutes_hex, 16)
     except (binascii.Error, UnicodeDecodeError, ValueError):
         return None
-    if not official_id or not 0 < alert_id < 2**31 or minutes < 0:
+    if not official_id or not 0 < target_id < 2**31 or not 0 <= minutes < 2**31:
         return None
     row = session.get(LinkGeneration, official_id)
     generation = row.generation if row is not None else 0
-    if not hmac.compare_digest(presented, _mac(key, official_id, alert_id, minutes, generation)):
+    expected = _mac(key, official_id, f"{kind}:{target_id}", minutes, generation)
+    if not hmac.compare_digest(presented, expected):
         return None
     expires = EPOCH + timedelta(minutes=minutes)
     if expires <= now or session.get(Official, official_id) is None:
         return None
-    return Link(official_id, alert_id, expires, token)
+    if kind == "digest":
+        return Link(official_id, None, expires, token, digest_id=target_id)
+    return Link(official_id, target_id, expires, token)
+
+
+def generation_of(session: Session, official_id: str) -> int:
+    row = session.get(LinkGeneration, official_id)
+    return row.generation if row is not None else 0
 
 
 def revoke(session: Session, official_id: str, now: datetime, by: str) -> int:
@@ -141,6 +169,10 @@ class LinkMaker:
     def url(self, official_id: str, alert_id: int, now: datetime) -> str:
         token = sign(self.key, official_id, alert_id, now + self.ttl, self.generation_of.get(official_id, 0))
         return f"{self.public_url}{PATH}{token}"
+
+    def digest_url(self, official_id: str, digest_id: int, now: datetime) -> str:
+        generation = self.generation_of.get(official_id, 0)
+        return f"{self.public_url}{PATH}{sign_digest(self.key, official_id, digest_id, now + self.ttl, generation)}"
 
 
 def link_maker(settings: LinkSettings, key: bytes, session: Session) -> LinkMaker | None:

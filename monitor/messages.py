@@ -8,6 +8,8 @@ Templates exist per channel in Chinese and English, and a rule may have its own
 
 from __future__ import annotations
 
+import html
+from collections.abc import Sequence
 from functools import cache
 from pathlib import Path
 
@@ -108,3 +110,30 @@ def sms_with_link(text: str, link: str) -> str:
     if len(text) > room:
         text = text[: max(room - 1, 0)] + "…"
     return f"{text} {link}"
+
+
+BUTTON_STYLE = (
+    "display: inline-block; padding: 12px 24px; background: #1a56db; color: #fff; "
+    "text-decoration: none; border-radius: 6px; font-size: 16px"
+)
+
+
+def digest_html(subject: str, items: Sequence[tuple[str, str]], link: str) -> str:
+    """A daily digest's email body: each item's subject and text, then the button that opens the
+    digest's page (every item there, each a tap from its own page)."""
+    parts = [
+        '<!doctype html>\n<html lang="zh-CN"><head><meta charset="utf-8">'
+        f"<title>{html.escape(subject)}</title></head>\n"
+        "<body style=\"font-family: 'PingFang SC', 'Microsoft YaHei', sans-serif; line-height: 1.6\">",
+        f'<h2 style="margin: 0 0 .5em">{html.escape(subject)}</h2>',
+        "<ol>",
+        *(
+            f"<li><b>{html.escape(title)}</b><br>{html.escape(text).replace(chr(10), '<br>')}</li>"
+            for title, text in items
+        ),
+        "</ol>",
+        f'<p><a href="{html.escape(link)}" id="act" style="{BUTTON_STYLE}">逐项确认 · 登记办理</a></p>',
+        '<p style="color: #777; font-size: 12px">本邮件由 dutywatch 按宿豫区优化营商环境制度自动发送。</p>',
+        "</body></html>",
+    ]
+    return "\n".join(parts)

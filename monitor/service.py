@@ -316,6 +316,7 @@ class Service:
             evaluation = self._evaluate(session, at)
             changes = commit_evaluation(session, evaluation, self.dispatcher.worker)
             self._record_month(session, at)
+            links = link_maker(self.settings.links, key, session)
             queued = enqueue(
                 session,
                 loaded.rulebook,
@@ -325,13 +326,13 @@ class Service:
                 digest_below_level=self.settings.notify.digest_below_level,
                 templates=self.settings.templates_dir,
                 language=self.settings.language,
-                links=link_maker(self.settings.links, key, session),
+                links=links,
             )
             try:
                 workday = loaded.calendar.is_workday(local_date(at))
             except CalendarNotCovered:
                 workday = True  # no calendar for the year: send the digest rather than hold it
-            make_digests(session, at, workday, self.settings.notify.digest_time)
+            make_digests(session, at, workday, self.settings.notify.digest_time, links)
             if "email" in self.channels:
                 mail_monthly_report(
                     session, loaded.rulebook, loaded.calendar, self.settings, loaded.matcher, at

@@ -35,7 +35,7 @@ from monitor.clock import SHANGHAI
 from monitor.ingest.commit import commit_retrying
 from monitor.ingest.events import ingest_events
 from monitor.ingest.outcome import RecordOutcome
-from monitor.links import Link, revoke, verify
+from monitor.links import PATH, Link, generation_of, revoke, sign, verify
 from monitor.rulebook import Rule
 from monitor.service import Service
 from monitor.store.models import AlertRecord, Notification, Official
@@ -103,7 +103,7 @@ def _actions(rule: Rule | None, alert: AlertRecord, official: Official) -> list[
 
 def _open(service: Service, session: Session, token: str, now: datetime) -> Opened:
     link = verify(service.link_key(), token, session, now)
-    if link is None:
+    if link is None or link.alert_id is None:  # a digest link lists; it acts on nothing itself
         raise Refused
     official = session.get(Official, link.official_id)
     alert = session.get(AlertRecord, link.alert_id)
@@ -144,8 +144,54 @@ def _ladder(session: Session, opened: Opened) -> tuple[list[dict[str, Any]], lis
     return steps, history
 
 
+def _digest_page(service: Service, session: Session, link: Link, now: datetime) -> Response:
+    """What a daily digest gathered for its official, each with its own link: for the same
+    official, expiring with the digest's link (it allows nothing more, nor for longer)."""
+    digest = session.get(Notification, link.digest_id)
+    if digest is None or digest.kind != "digest" or digest.recipient != link.official_id:
+        return _refused()
+    official = session.get(Official, link.official_id)
+    assert official is not None  # verify checked it
+    alert_ids = list(
+        dict.fromkeys(
+            session.scalars(
+                select(Notification.alert_id)
+                .where(Notification.digest_id == digest.id, Notification.recipient == official.id)
+                .order_by(Notification.id)
+            )
+        )
+    )
+    rows = {a.id: a for a in session.scalars(select(AlertRecord).where(AlertRecord.id.in_(alert_ids)))}
+    generation = generation_of(session, official.id)
+    rules = service.loaded.rulebook.rules
+    items = [
+        {
+            "title": rules[a.rule].title.zh if a.rule in rules else a.rule,
+            "alert": a,
+            "state_word": STATE_WORDS.get(a.state, a.state),
+            "href": f"{PATH}{sign(service.link_key(), official.id, a.id, link.expires, generation)}",
+        }
+        for a in (rows[i] for i in alert_ids if i in rows)
+    ]
+    body = (
+        templates()
+        .get_template("link_digest.html.j2")
+        .render(
+            district=service.settings.district,
+            official=official,
+            subject=digest.subject,
+            items=items,
+            expires=link.expires,
+        )
+    )
+    return HTMLResponse(body, headers=HEADERS)
+
+
 def _page(service: Service, token: str, now: datetime, done: str | None, error: str | None) -> Response:
     with service.sessions() as session:
+        link = verify(service.link_key(), token, session, now)
+        if link is not None and link.digest_id is not None:
+            return _digest_page(service, session, link, now)
         try:
             opened = _open(service, session, token, now)
         except Refused:

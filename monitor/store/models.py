@@ -352,6 +352,8 @@ class Notification(Base):
     sent_at: Mapped[datetime | None]
     provider_id: Mapped[str | None] = mapped_column(String(200))
     last_error: Mapped[str | None] = mapped_column(Text)
+    # a held row gathered into a daily digest: that digest's row (its action link lists them)
+    digest_id: Mapped[int | None] = mapped_column(Integer, index=True)
 
 
 class Silence(Base):
