@@ -133,6 +133,21 @@ def test_every_route_admits_its_scope_and_refuses_the_others(daemon: Daemon) -> 
             assert answer.status_code not in (401, 403), (path, allowed)
 
 
+@HTTP_ONLY
+def test_an_api_token_of_any_scope_opens_no_action_link(daemon: Daemon) -> None:
+    """The link routes take the link as their only credential: a bearer token, even an admin's,
+    neither opens a page nor acts, and the refusal is the plain page, not the API's JSON."""
+    for scopes in (None, "read", "ingest", "admin", "ingest,read,admin", "metrics", "config"):
+        for method, path, form in (
+            ("GET", "/l/not-a-link", None),
+            ("POST", "/l", {"token": "not-a-link", "action": "ack"}),
+        ):
+            refused = daemon.call(scopes, method, path, data=form)
+            assert refused.status_code == 403, (scopes, path)
+            assert refused.headers["content-type"].startswith("text/html"), (scopes, path)
+            assert "此链接无法使用" in refused.text
+
+
 def test_a_token_declared_in_the_config_is_honoured(daemon: Daemon) -> None:
     assert daemon.call("config", "GET", "/v1/alerts").status_code == 200
     assert daemon.call("config", "POST", "/v1/events", json=[]).status_code == 403
