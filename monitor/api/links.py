@@ -17,7 +17,7 @@ import hashlib
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
-from urllib.parse import parse_qs, quote
+from urllib.parse import parse_qs, quote, urlsplit
 
 from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
@@ -78,6 +78,14 @@ class Opened:
     actions: list[str] = field(default_factory=list)  # feedback, visit, contact (ack always)
 
 
+def _prefix(service: Service) -> str:
+    """The path the reverse proxy publishes the daemon under ("" at the root, "/dutywatch" for
+    https://host/dutywatch): the pages' forms, links and redirects go through it, as the phone
+    sees the daemon."""
+    public = service.settings.links.public_url
+    return urlsplit(public).path.rstrip("/") if public else ""
+
+
 def _refused() -> HTMLResponse:
     body = templates().get_template("link_refused.html.j2").render()
     return HTMLResponse(body, status_code=403, headers=HEADERS)
@@ -133,7 +141,10 @@ def _ladder(session: Session, opened: Opened) -> tuple[list[dict[str, Any]], lis
         )
     )
     ids = sorted({row.recipient for row in sent} - {"group"})
-    names = dict(session.execute(select(Official.id, Official.name).where(Official.id.in_(ids))).tuples())
+    names: dict[str, str] = {
+        row.id: row.name
+        for row in session.execute(select(Official.id, Official.name).where(Official.id.in_(ids)))
+    }
     told: dict[tuple[datetime, str], set[str]] = {}
     for row in sent:
         who = "群消息" if row.recipient == "group" else names.get(row.recipient, row.recipient)
@@ -169,7 +180,7 @@ def _digest_page(service: Service, session: Session, link: Link, now: datetime) 
             "title": rules[a.rule].title.zh if a.rule in rules else a.rule,
             "alert": a,
             "state_word": STATE_WORDS.get(a.state, a.state),
-            "href": f"{PATH}{sign(service.link_key(), official.id, a.id, link.expires, generation)}",
+            "href": f"{_prefix(service)}{PATH}{sign(service.link_key(), official.id, a.id, link.expires, generation)}",
         }
         for a in (rows[i] for i in alert_ids if i in rows)
     ]
@@ -219,6 +230,7 @@ def _page(service: Service, token: str, now: datetime, done: str | None, error: 
                 error=error,
                 channels=CONTACT_CHANNELS,
                 max_note=MAX_NOTE,
+                action=f"{_prefix(service)}/l",
             )
         )
         return HTMLResponse(body, status_code=400 if error else 200, headers=HEADERS)
@@ -376,7 +388,9 @@ async def act(request: Request, service: ServiceDep, now: Now) -> Response:
     if error is not None:
         return await run_in_threadpool(_page, service, token, now, None, error)
     # Post/Redirect/Get: reloading the page shows it again instead of posting the form twice
-    return RedirectResponse(f"/l/{quote(token, safe='')}?done={action}", status_code=303, headers=HEADERS)
+    return RedirectResponse(
+        f"{_prefix(service)}{PATH}{quote(token, safe='')}?done={action}", status_code=303, headers=HEADERS
+    )
 
 
 @router.post("/v1/officials/{official_id}/links/revoke")

@@ -115,7 +115,7 @@ def linked(
     settings = settings_for(
         db_url,
         tmp_path,
-        links={"public_url": f"http://127.0.0.1:{port}"},
+        links={"public_url": f"http://127.0.0.1:{port}{extra.get('prefix', '')}"},
         smtp={
             "url": f"smtp://dutywatch:s3cret@localhost:{mail_server.port}?starttls=true",
             "sender": "dutywatch@suyu.example.cn",
@@ -159,7 +159,7 @@ def linked(
 
 def _form(page: str, form_id: str) -> dict[str, str]:
     """The hidden and prefilled fields of a form on the page, as the browser would send them."""
-    found = re.search(rf'<form method="post" action="/l" id="{form_id}">(.*?)</form>', page, re.S)
+    found = re.search(rf'<form method="post" action="[^"]+" id="{form_id}">(.*?)</form>', page, re.S)
     assert found is not None, form_id
     fields = dict(
         re.findall(
@@ -437,3 +437,19 @@ def test_a_digest_email_opens_the_list_and_each_item_its_page(linked: Linked) ->
         # an item's link lives no longer than the digest's
         linked.clock[0] = parse_instant("2024-12-19T08:45") + TTL
         assert client.get(f"{linked.url}{items[0]}").status_code == 403
+
+
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+@pytest.mark.parametrize("linked", [{"prefix": "/dutywatch"}], indirect=True)
+def test_behind_a_proxy_under_a_path_the_pages_stay_under_it(linked: Linked) -> None:
+    """public_url https://host/dutywatch: the proxy strips the prefix on the way in, the pages
+    put it back on every form, link and redirect on the way out."""
+    late = linked.alert("case-complex-5-workdays", LATE)
+    url = button(linked.mail_about(late, "o-fgj-head"))
+    assert url.startswith(f"{linked.url}/dutywatch/l/")
+    forwarded = url.replace("/dutywatch", "")  # what the proxy passes on
+    with httpx.Client(timeout=30) as client:
+        page = client.get(forwarded).text
+        assert 'action="/dutywatch/l"' in page and 'action="/l"' not in page
+        answer = client.post(f"{linked.url}/l", data=_form(page, "ack-form"))
+        assert answer.status_code == 303 and answer.headers["location"].startswith("/dutywatch/l/")
