@@ -8,6 +8,7 @@ log, which records every acknowledgement anyway: one truth, and no schema change
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select
@@ -22,14 +23,23 @@ CHUNK = 500  # PostgreSQL takes 65,535 parameters a statement; a page of alerts 
 
 
 def acknowledge(
-    session: Session, row: AlertRecord, *, who: str, reason: str, actor: str, source: str
+    session: Session,
+    row: AlertRecord,
+    *,
+    who: str,
+    reason: str,
+    actor: str,
+    source: str,
+    at: datetime | None = None,
 ) -> None:
-    """Record an acknowledgement on the alert and in the audit log; earlier ones stay in the log."""
-    row.acked_by, row.acked_at, row.ack_reason = who, utcnow(), reason
+    """Record an acknowledgement on the alert and in the audit log; earlier ones stay in the log.
+    `at` is the caller's now (a route's clock), the wall clock without one."""
+    at = at or utcnow()
+    row.acked_by, row.acked_at, row.ack_reason = who, at, reason
     detail = {"rule": row.rule, "subject": row.subject, "reason": reason}
     if who != actor:  # the CLI's --by names a person; the actor is the OS user running it
         detail["by"] = who
-    record(session, ACK, target(row.id), actor=actor, source=source, detail=detail)
+    record(session, ACK, target(row.id), actor=actor, source=source, detail=detail, at=at)
 
 
 def target(alert_id: int) -> str:

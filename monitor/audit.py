@@ -32,6 +32,8 @@ ACTIONS = (
     "roster.upsert",
     "outbox.retry",
     "notify.test",
+    "link.record",  # feedback, a visit or a contact recorded through an action link
+    "links.revoke",
 )
 MAX_LIMIT = 1000
 

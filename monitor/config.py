@@ -221,6 +221,26 @@ class InhibitRule(_Frozen):
     equal: tuple[Literal["subject", "period"], ...] = ("subject", "period")
 
 
+class LinkSettings(_Frozen):
+    """Signed action links in notifications (monitor/links.py); none without `public_url`."""
+
+    # the address officials' phones reach the daemon at, as the reverse proxy publishes it
+    public_url: str | None = None
+    ttl_hours: float = Field(96.0, gt=0, le=24 * 31)
+    # DUTYWATCH_LINK_SECRET (or *_FILE); without one, a key is made and kept in the database
+    secret: SecretStr | None = None
+
+    @field_validator("public_url")
+    @classmethod
+    def _public_url(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.netloc or parts.query or parts.fragment:
+            raise ValueError("public_url must be an http(s) URL without query or fragment")
+        return value.rstrip("/")
+
+
 class TokenSettings(_Frozen):
     name: str
     sha256: str
@@ -259,6 +279,7 @@ class Settings(_Frozen):
         InhibitRule(source="pairing-monthly-visit", targets=("pairing-monthly-contact",)),
     )
     tokens: tuple[TokenSettings, ...] = ()
+    links: LinkSettings = LinkSettings()
     # /metrics carries per-unit compliance figures: a token (scope metrics or read) by default
     metrics_require_token: bool = True
     source: str = "(defaults)"
@@ -326,6 +347,14 @@ def _environment_overrides(env: dict[str, str]) -> dict[str, Any]:
             vendors[key] = value
     if vendors:
         out["notify"] = {"vendors": vendors}
+    links: dict[str, Any] = {}
+    link_secret = secret_from_env("DUTYWATCH_LINK_SECRET", env)
+    if link_secret:
+        links["secret"] = link_secret
+    if env.get("DUTYWATCH_PUBLIC_URL"):
+        links["public_url"] = env["DUTYWATCH_PUBLIC_URL"]
+    if links:
+        out["links"] = links
     return out
 
 
@@ -345,6 +374,8 @@ _ENV_PATHS: dict[str, tuple[str, ...]] = {
     "DUTYWATCH_LISTEN": ("listen",),
     "DUTYWATCH_SMTP_URL": ("smtp", "url"),
     "DUTYWATCH_SMTP_FROM": ("smtp", "sender"),
+    "DUTYWATCH_LINK_SECRET": ("links", "secret"),
+    "DUTYWATCH_PUBLIC_URL": ("links", "public_url"),
     **{name: ("notify", "vendors", key) for name, key in SECRET_ENV.items()},
 }
 

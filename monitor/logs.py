@@ -25,6 +25,8 @@ _MASKS = (
     (re.compile(r"\bdw_[A-Za-z0-9_-]{8,}"), "dw_***"),
     (re.compile(r"(?i)((?:access_token|key|secret|sign|password)=)[^&\s\"']+"), r"\1***"),
     (re.compile(r"(smtps?://[^:/@\s]+:)[^@\s]+@"), r"\1***@"),
+    # an action link's token is a credential for days (monitor/links.py): keep the path only
+    (re.compile(r"(/l/)[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}"), r"\1***"),
     # mainland mobiles, also as +86 139 5123 4567 or 139-5123-4567: keep the first 3 and last 4
     (
         re.compile(r"(?<![\d+])((?:(?:\+|00)?86[\s-]?)?1[3-9]\d)[\s-]?\d{4}[\s-]?(\d{4})(?!\d)"),

@@ -8,6 +8,8 @@ Templates exist per channel in Chinese and English, and a rule may have its own
 
 from __future__ import annotations
 
+import html
+from collections.abc import Sequence
 from functools import cache
 from pathlib import Path
 
@@ -18,6 +20,9 @@ from monitor.rulebook import Rulebook
 from monitor.store.models import AlertRecord
 
 SMS_LIMIT = 70
+# with its action link an SMS is two concatenated parts (67 characters each): the link whole,
+# the text cut to what is left
+SMS_LINK_LIMIT = 134
 STATE_WORDS = {
     "zh": {"warning": "提醒", "overdue": "逾期", "resolved": "已解决"},
     "en": {"warning": "Reminder", "overdue": "Overdue", "resolved": "Resolved"},
@@ -67,6 +72,7 @@ def context(
         "level": row.level,
         "action": actions.get(state, actions["overdue"])[0],
         "action_short": actions.get(state, actions["overdue"])[1],
+        "link": None,  # the official's action link (monitor/links.py), when one is sent
     }
 
 
@@ -96,3 +102,38 @@ def sms_text(folder: Path, values: dict[str, object]) -> str | None:
     if text is None:
         return None
     return text if len(text) <= SMS_LIMIT else text[: SMS_LIMIT - 1] + "…"
+
+
+def sms_with_link(text: str, link: str) -> str:
+    """The SMS text and its action link within two parts: the link is never cut, the text may be."""
+    room = SMS_LINK_LIMIT - len(link) - 1
+    if len(text) > room:
+        text = text[: max(room - 1, 0)] + "…"
+    return f"{text} {link}"
+
+
+BUTTON_STYLE = (
+    "display: inline-block; padding: 12px 24px; background: #1a56db; color: #fff; "
+    "text-decoration: none; border-radius: 6px; font-size: 16px"
+)
+
+
+def digest_html(subject: str, items: Sequence[tuple[str, str]], link: str) -> str:
+    """A daily digest's email body: each item's subject and text, then the button that opens the
+    digest's page (every item there, each a tap from its own page)."""
+    parts = [
+        '<!doctype html>\n<html lang="zh-CN"><head><meta charset="utf-8">'
+        f"<title>{html.escape(subject)}</title></head>\n"
+        "<body style=\"font-family: 'PingFang SC', 'Microsoft YaHei', sans-serif; line-height: 1.6\">",
+        f'<h2 style="margin: 0 0 .5em">{html.escape(subject)}</h2>',
+        "<ol>",
+        *(
+            f"<li><b>{html.escape(title)}</b><br>{html.escape(text).replace(chr(10), '<br>')}</li>"
+            for title, text in items
+        ),
+        "</ol>",
+        f'<p><a href="{html.escape(link)}" id="act" style="{BUTTON_STYLE}">逐项确认 · 登记办理</a></p>',
+        '<p style="color: #777; font-size: 12px">本邮件由 dutywatch 按宿豫区优化营商环境制度自动发送。</p>',
+        "</body></html>",
+    ]
+    return "\n".join(parts)

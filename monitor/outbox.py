@@ -28,12 +28,13 @@ from sqlalchemy.orm import Session, sessionmaker
 from monitor.alerting import Transition
 from monitor.clock import SHANGHAI, iso_shanghai
 from monitor.config import NotifySettings
+from monitor.links import LinkMaker
 from monitor.logs import mask
-from monitor.messages import context, render, sms_text
+from monitor.messages import context, digest_html, render, sms_text, sms_with_link
 from monitor.rulebook import Rulebook
 from monitor.silences import active_silences, silencing
 from monitor.store.models import OPEN_STATES, AlertRecord, Notification, Official
-from notifiers.base import Message, Notifier, Recipient, TransportError
+from notifiers.base import LINK_MARK, Message, Notifier, Recipient, TransportError, action_links
 
 log = logging.getLogger("dutywatch.outbox")
 STATE_WORDS = {"warning": "提醒", "overdue": "逾期", "resolved": "已解决"}
@@ -67,6 +68,20 @@ def _names(recipients: Sequence[str], officials: Mapping[str, Official]) -> str:
     return "\n请" + "、".join(names) + "知悉。"
 
 
+def _group_links(
+    links: LinkMaker,
+    recipients: Sequence[str],
+    officials: Mapping[str, Official],
+    alert_id: int,
+    now: datetime,
+) -> str:
+    """One link a named official in a group message: each acts as themselves, never as the group."""
+    lines = [
+        f"{officials[r].name}{LINK_MARK}{links.url(r, alert_id, now)}" for r in recipients if r in officials
+    ]
+    return "\n" + "\n".join(lines) if lines else ""
+
+
 def reachable(channel: str, official: Official | None) -> bool:
     """Whether the channel has an address for this official (robots and files always do)."""
     if channel == "email":
@@ -89,6 +104,7 @@ def enqueue(
     digest_below_level: int | None = None,
     templates: Path | None = None,
     language: str = "zh",
+    links: LinkMaker | None = None,
 ) -> int:
     """Queue the messages these transitions (and due reminders) call for; returns how many.
 
@@ -199,7 +215,7 @@ def enqueue(
     for i in range(0, len(wanted), ENQUEUE_CHUNK):
         queued += _queue(
             session, rulebook, wanted[i : i + ENQUEUE_CHUNK], silenced, officials, now, channels,
-            digest_below_level, templates, language,
+            digest_below_level, templates, language, links,
         )  # fmt: skip
     return queued
 
@@ -215,6 +231,7 @@ def _queue(
     digest_below_level: int | None,
     templates: Path | None,
     language: str,
+    links: LinkMaker | None = None,
 ) -> int:
     loaded: dict[int, AlertRecord] = {}
     ids = sorted({alert_id for alert_id, _ in wanted})
@@ -281,13 +298,23 @@ def _queue(
             existing.add(key)
             subject = _subject(rulebook, row, kind)
             text = _text(row, kind) + (_names(recipients, officials) if recipient == GROUP else "")
+            # an all-clear asks nothing of anyone: no link to act on it
+            acting = links is not None and kind != "resolved"
+            link = links.url(recipient, row.id, now) if links and acting and recipient != GROUP else None
             html = None
             if templates is not None:
                 values = context(rulebook, row, subject, kind, language)
+                values["link"] = link
                 if channel.startswith("sms"):
                     text = sms_text(templates, values) or text
                 elif channel == "email":
                     html = render(templates, "email.html.j2", values)
+            if link is not None:
+                text = (
+                    sms_with_link(text, link) if channel.startswith("sms") else f"{text}\n{LINK_MARK}{link}"
+                )
+            elif links is not None and acting and recipient == GROUP:
+                text += _group_links(links, recipients, officials, row.id, now)
             added.append(
                 Notification(
                     key=key,
@@ -313,9 +340,14 @@ def _queue(
     return queued
 
 
-def make_digests(session: Session, now: datetime, is_workday: bool, digest_time: time) -> int:
+def make_digests(
+    session: Session, now: datetime, is_workday: bool, digest_time: time, links: LinkMaker | None = None
+) -> int:
     """On a working day from the digest time on: one message per recipient and channel gathering
-    what was held for the digest. Idempotent: a day's digest is made once (its key says the day)."""
+    what was held for the digest. Idempotent: a day's digest is made once (its key says the day).
+
+    With `links`, the digest carries one action link, for its official and this digest, to a page
+    listing what it gathered; the items' own link lines are left out (an SMS would cut them)."""
     local = now.astimezone(SHANGHAI)
     if not is_workday or local.time() < digest_time:
         return 0
@@ -337,24 +369,34 @@ def make_digests(session: Session, now: datetime, is_workday: bool, digest_time:
         key = notification_key("digest", day, recipient, channel)
         if session.scalar(select(Notification.id).where(Notification.key == key)) is not None:
             continue  # today's digest went out already: these wait for the next one
-        text = "\n\n".join(f"{i}. {r.subject}\n{r.text}" for i, r in enumerate(rows, 1))
-        session.add(
-            Notification(
-                key=key,
-                alert_id=None,
-                kind="digest",
-                channel=channel,
-                recipient=recipient,
-                subject=f"【每日督办汇总】{day} 共{len(rows)}项",
-                text=text,
-                status="queued",
-                attempts=0,
-                created_at=now,
-                next_attempt_at=now,
-            )
+        subject = f"【每日督办汇总】{day} 共{len(rows)}项"
+        items = [(r.subject, action_links(r.text)[0] if links is not None else r.text) for r in rows]
+        digest = Notification(
+            key=key,
+            alert_id=None,
+            kind="digest",
+            channel=channel,
+            recipient=recipient,
+            subject=subject,
+            text="\n\n".join(f"{i}. {title}\n{text}" for i, (title, text) in enumerate(items, 1)),
+            status="queued",
+            attempts=0,
+            created_at=now,
+            next_attempt_at=now,
         )
+        session.add(digest)
+        session.flush()  # its id: the link names the digest
+        if links is not None and recipient != GROUP:
+            link = links.digest_url(recipient, digest.id, now)
+            if channel.startswith("sms"):
+                digest.text = sms_with_link(f"{subject}：" + "；".join(title for title, _ in items), link)
+            else:
+                digest.text += f"\n\n{LINK_MARK}{link}"
+                if channel == "email":
+                    digest.html = digest_html(subject, items, link)
         for row in rows:
             row.status = "digested"
+            row.digest_id = digest.id
         made += 1
     session.flush()
     return made

@@ -33,6 +33,7 @@ from monitor.ingest.commit import commit_retrying
 from monitor.ingest.events import ingest_events
 from monitor.ingest.outcome import RecordOutcome
 from monitor.leader import Leadership
+from monitor.links import link_maker, signing_key
 from monitor.metrics import Metrics, Snapshot
 from monitor.ontime import month_bounds
 from monitor.outbox import Dispatcher, depth, enqueue, make_digests
@@ -226,6 +227,15 @@ class Service:
         self.dispatcher = Dispatcher(
             self.sessions, build_notifiers(settings, self.channels), settings.notify, worker_name()
         )
+        self._link_key: tuple[object, bytes] | None = None
+
+    def link_key(self) -> bytes:
+        """The key action links are signed with (monitor/links.py), read once per configured
+        secret: a reload that changes it takes effect, and old links stop working."""
+        configured = self.settings.links.secret
+        if self._link_key is None or self._link_key[0] != configured:
+            self._link_key = (configured, signing_key(self.settings.links, self.sessions, utcnow()))
+        return self._link_key[1]
 
     async def dispatch(self) -> None:
         """Send what is due, count the outcomes, refresh the outbox gauges."""
@@ -301,10 +311,12 @@ class Service:
         at = now or utcnow()
         loaded = self.loaded
         self._next_baseline = None
+        key = self.link_key()  # before the tick's transaction: a first start writes the key
         with gc_paused(), self.sessions() as session:
             evaluation = self._evaluate(session, at)
             changes = commit_evaluation(session, evaluation, self.dispatcher.worker)
             self._record_month(session, at)
+            links = link_maker(self.settings.links, key, session)
             queued = enqueue(
                 session,
                 loaded.rulebook,
@@ -314,12 +326,13 @@ class Service:
                 digest_below_level=self.settings.notify.digest_below_level,
                 templates=self.settings.templates_dir,
                 language=self.settings.language,
+                links=links,
             )
             try:
                 workday = loaded.calendar.is_workday(local_date(at))
             except CalendarNotCovered:
                 workday = True  # no calendar for the year: send the digest rather than hold it
-            make_digests(session, at, workday, self.settings.notify.digest_time)
+            make_digests(session, at, workday, self.settings.notify.digest_time, links)
             if "email" in self.channels:
                 mail_monthly_report(
                     session, loaded.rulebook, loaded.calendar, self.settings, loaded.matcher, at

@@ -8,8 +8,24 @@ dispatcher, not the notifier, decides about retries and records the outcome.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Protocol
+
+# An action link (monitor/links.py) is a line of its own in a message's text: "办理：<url>" in a
+# message to one official, "<name>办理：<url>" for each official a group message names. Plain
+# channels show the line as it is; channels that render links (robots' markdown) make it one.
+LINK_MARK = "办理："
+_LINK_LINE = re.compile(r"^(?P<who>[^\n]{0,100}?)办理：(?P<url>https?://\S+)[ \t]*$", re.MULTILINE)
+
+
+def action_links(text: str) -> tuple[str, list[tuple[str, str]]]:
+    """The text without its action-link lines, and the links as (whose, url); whose is empty in
+    a message to one official."""
+    links = [(m.group("who"), m.group("url")) for m in _LINK_LINE.finditer(text)]
+    if not links:
+        return text, []
+    return _LINK_LINE.sub("", text).strip("\n").replace("\n\n\n", "\n\n"), links
 
 
 @dataclass(frozen=True)

@@ -126,6 +126,9 @@ class EmailNotifier:
         client, self._client = self._client, None
         if client is None:
             return
+        sock = None
+        with contextlib.suppress(Exception):  # not connected: no socket to wait for
+            sock = client.get_transport_info("socket")
         # say goodbye also after a failure (aiosmtplib leaves the connection open otherwise),
         # and let the transport finish closing before the caller's loop may end
         if client.is_connected:
@@ -133,6 +136,13 @@ class EmailNotifier:
                 await client.quit()
         client.close()
         await asyncio.sleep(0)
+        # after STARTTLS the socket closes some loop turns later, once the TLS goodbye is done: a
+        # loop ended before then leaves it to be collected unclosed (a ResourceWarning in whatever
+        # test runs next). Wait for it, a second at most.
+        for _ in range(100):
+            if sock is None or sock.fileno() == -1:
+                break
+            await asyncio.sleep(0.01)
 
     async def send(self, message: Message) -> Receipt:
         mail = compose(message, self.sender, self.sender_name)

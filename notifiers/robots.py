@@ -8,17 +8,35 @@ import time
 from dataclasses import dataclass
 from urllib.parse import quote
 
-from notifiers.base import Message, Receipt, TransportError
+from notifiers.base import Message, Receipt, TransportError, action_links
 from notifiers.http import json_body, request, truncate_utf8
 from notifiers.signing import dingtalk_sign, webhook_signature
 
 WECOM_THROTTLED = {45009}
 DINGTALK_THROTTLED = {130101, 410100}
+WECOM_MARKDOWN_BYTES = 4096
+
+
+def _markdown(message: Message, limit: int | None = None) -> str:
+    """The message as robot markdown: the subject in bold, the text, then each action link as a
+    markdown link on a line of its own. Cut to `limit` bytes of UTF-8, the links stay whole and the
+    text gives way (a link cut short opens nothing)."""
+    text, links = action_links(message.text)
+    lines = [f"[{who}办理]({url})" if who else f"[确认收到 · 登记办理]({url})" for who, url in links]
+    tail = "\n\n" + "\n\n".join(lines) if lines else ""
+    head = f"**{message.subject}**\n"
+    if limit is not None:
+        room = limit - len((head + tail).encode("utf-8"))
+        text = truncate_utf8(text, max(room, 0)) if room > 3 else ""
+    return head + text + tail
 
 
 @dataclass(frozen=True)
 class WecomNotifier:
-    """WeCom (企业微信) group robot; the key in the URL is the secret."""
+    """WeCom (企业微信) group robot; the key in the URL is the secret.
+
+    A message with action links goes as markdown, whose links open with a tap (a text message
+    shows the address as text); others as text, which can mention the recipient's phone."""
 
     key: str
     base_url: str = "https://qyapi.weixin.qq.com"
@@ -26,10 +44,10 @@ class WecomNotifier:
 
     async def send(self, message: Message) -> Receipt:
         text = f"{message.subject}\n{message.text}"
-        if self.markdown:
+        if self.markdown or action_links(message.text)[1]:
             body: dict[str, object] = {
                 "msgtype": "markdown",
-                "markdown": {"content": truncate_utf8(text, 4096)},
+                "markdown": {"content": _markdown(message, WECOM_MARKDOWN_BYTES)},
             }
         else:
             content: dict[str, object] = {"content": truncate_utf8(text, 2048)}
@@ -61,14 +79,15 @@ class DingtalkNotifier:
             f"{self.base_url}/robot/send?access_token={quote(self.access_token)}"
             f"&timestamp={now}&sign={dingtalk_sign(self.secret, now)}"
         )
-        body = {
-            "msgtype": "text",
-            "text": {"content": f"{message.subject}\n{message.text}"},
-            "at": {
-                "atMobiles": [message.recipient.phone] if message.recipient.phone else [],
-                "isAtAll": False,
-            },
-        }
+        at = {"atMobiles": [message.recipient.phone] if message.recipient.phone else [], "isAtAll": False}
+        body: dict[str, object]
+        if action_links(message.text)[1]:
+            # markdown, so that each action link opens with a tap; the mention is made in the text
+            mention = f"\n\n@{message.recipient.phone}" if message.recipient.phone else ""
+            markdown = {"title": message.subject, "text": _markdown(message) + mention}
+            body = {"msgtype": "markdown", "markdown": markdown, "at": at}
+        else:
+            body = {"msgtype": "text", "text": {"content": f"{message.subject}\n{message.text}"}, "at": at}
         reply = json_body(await request("POST", url, json=body, redact=self.access_token))
         code = int(reply.get("errcode", -1))
         if code != 0:

@@ -10,7 +10,7 @@ import asyncio
 
 from fastapi import FastAPI
 
-from monitor.api import admin, alerts, cases, intake, notify, ops, reference, silences, status
+from monitor.api import admin, alerts, cases, intake, links, notify, ops, reference, silences, status
 from monitor.api.errors import BodyLimit, install
 from monitor.api.ops import Reload
 from monitor.clock import utcnow
@@ -40,7 +40,7 @@ def create_app(
     app.state.clock = utcnow  # monitor/api/now.py: the routes that judge by the date read it
     install(app)
     app.add_middleware(BodyLimit, limit=service.settings.ingest.max_body_bytes)
-    for module in (ops, intake, alerts, cases, admin, silences, notify, status, reference):
+    for module in (ops, intake, alerts, cases, admin, silences, notify, status, reference, links):
         app.include_router(module.router)
     intake.document_events(app)
     return app

@@ -116,6 +116,7 @@ def _register() -> None:
         demo_cmd,
         evaluate_cmd,
         import_cmd,
+        links_cmd,
         notify_cmd,
         report_cmd,
         run_cmd,
@@ -137,6 +138,7 @@ def _register() -> None:
     cli.add_command(demo_cmd.demo)
     cli.add_command(evaluate_cmd.evaluate)
     cli.add_command(import_cmd.import_files)
+    cli.add_command(links_cmd.links)
     cli.add_command(notify_cmd.notify)
     cli.add_command(report_cmd.report)
     cli.add_command(test_rules_cmd.test_rules)

@@ -352,6 +352,8 @@ class Notification(Base):
     sent_at: Mapped[datetime | None]
     provider_id: Mapped[str | None] = mapped_column(String(200))
     last_error: Mapped[str | None] = mapped_column(Text)
+    # a held row gathered into a daily digest: that digest's row (its action link lists them)
+    digest_id: Mapped[int | None] = mapped_column(Integer, index=True)
 
 
 class Silence(Base):
@@ -386,4 +388,24 @@ class Waiver(Base):
     period: Mapped[str] = mapped_column(String(10))  # "" for clocks
     reason: Mapped[str] = mapped_column(Text)
     approver: Mapped[str] = mapped_column(String(100))
+    created_at: Mapped[datetime]
+
+
+class LinkGeneration(Base):
+    """An official's generation of action links: every link signs it, so bumping it revokes
+    all the links the official was ever sent (monitor/links.py)."""
+
+    __tablename__ = "link_generations"
+    official_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    generation: Mapped[int] = mapped_column(Integer, default=0)
+    revoked_at: Mapped[datetime | None]
+    revoked_by: Mapped[str | None] = mapped_column(String(100))
+
+
+class LinkSecret(Base):
+    """The key action links are signed with, made at first start when none is configured."""
+
+    __tablename__ = "link_secrets"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)  # always 1: one key a district
+    secret: Mapped[str] = mapped_column(String(100))
     created_at: Mapped[datetime]

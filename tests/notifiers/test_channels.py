@@ -227,3 +227,56 @@ def test_sms_without_a_phone_is_permanent(vendor: FakeVendor) -> None:
     with pytest.raises(TransportError) as err:
         asyncio.run(sms.send(Message(Recipient("无号码"), "s", "t", "k")))
     assert err.value.permanent and vendor.seen == []
+
+
+# --- action links (monitor/links.py): a tap opens them in the chat tools -------------------------
+
+LINK_A = "https://dw.suyu.gov.cn/l/NDIuMWE0ZjAuby1h.c2lnbmF0dXJlLWE"
+LINK_B = "https://dw.suyu.gov.cn/l/NDIuMWE0ZjAuby1i.c2lnbmF0dXJlLWI"
+GROUP_TEXT = f"企业诉求C1已逾期2个工作日。\n请张伟、李娜知悉。\n张伟办理：{LINK_A}\n李娜办理：{LINK_B}"
+
+
+def test_action_link_lines_are_told_from_the_text() -> None:
+    from notifiers.base import action_links
+
+    assert action_links("没有链接。") == ("没有链接。", [])
+    text, links = action_links(GROUP_TEXT)
+    assert text == "企业诉求C1已逾期2个工作日。\n请张伟、李娜知悉。"
+    assert links == [("张伟", LINK_A), ("李娜", LINK_B)]
+    assert action_links(f"逾期。\n办理：{LINK_A}") == ("逾期。", [("", LINK_A)])
+    # an address in the middle of a sentence is not an action link
+    assert action_links(f"见 {LINK_A} 说明")[1] == []
+
+
+def test_wecom_sends_a_message_with_links_as_markdown_links(vendor: FakeVendor) -> None:
+    robot = WecomNotifier("K", base_url=vendor.url)
+    vendor.replies = [(200, {"errcode": 0})]
+    asyncio.run(robot.send(Message(Recipient("group"), "【逾期·第1级】复杂问题", GROUP_TEXT, "k")))
+    body = json.loads(vendor.seen[0].body)
+    assert body["msgtype"] == "markdown"
+    content = body["markdown"]["content"]
+    assert content.startswith("**【逾期·第1级】复杂问题**\n企业诉求C1已逾期2个工作日。")
+    assert f"[张伟办理]({LINK_A})" in content and f"[李娜办理]({LINK_B})" in content
+    assert f"办理：{LINK_A}" not in content  # each address once, as a link
+
+
+def test_wecom_keeps_the_links_whole_when_the_text_is_cut(vendor: FakeVendor) -> None:
+    robot = WecomNotifier("K", base_url=vendor.url)
+    vendor.replies = [(200, {"errcode": 0})]
+    long = "督" * 3000 + f"\n张伟办理：{LINK_A}\n李娜办理：{LINK_B}"
+    asyncio.run(robot.send(Message(Recipient("group"), "s", long, "k")))
+    content = json.loads(vendor.seen[0].body)["markdown"]["content"]
+    assert len(content.encode("utf-8")) <= 4096
+    assert content.endswith(f"[张伟办理]({LINK_A})\n\n[李娜办理]({LINK_B})") and "…" in content
+
+
+def test_dingtalk_sends_a_message_with_a_link_as_markdown(vendor: FakeVendor) -> None:
+    robot = DingtalkNotifier("TOKEN", "SEC", base_url=vendor.url, clock_ms=lambda: 1700000000000)
+    vendor.replies = [(200, {"errcode": 0})]
+    text = f"企业诉求C1已逾期2个工作日。\n办理：{LINK_A}"
+    asyncio.run(robot.send(Message(Recipient("张伟", phone="13951234567"), "【逾期】复杂问题", text, "k")))
+    body = json.loads(vendor.seen[0].body)
+    assert body["msgtype"] == "markdown" and body["markdown"]["title"] == "【逾期】复杂问题"
+    assert f"[确认收到 · 登记办理]({LINK_A})" in body["markdown"]["text"]
+    # the mention: the number in the text and in `at`, as DingTalk's markdown wants it
+    assert body["markdown"]["text"].endswith("@13951234567") and body["at"]["atMobiles"] == ["13951234567"]

@@ -76,6 +76,10 @@ class Browser:
     def text(self, element: str) -> str:
         return str(self._call("GET", f"/element/{element}/text"))
 
+    def script(self, source: str) -> Any:
+        """What a script run in the page returns (WebDriver runs it whatever the page's CSP)."""
+        return self._call("POST", "/execute/sync", {"script": source, "args": []})
+
     @property
     def title(self) -> str:
         return str(self._call("GET", "/title"))
@@ -106,8 +110,9 @@ class Browser:
 
 
 @contextmanager
-def chromium() -> Iterator[Browser]:
-    """A fresh headless browser with an empty profile, closed afterwards."""
+def chromium(phone: tuple[int, int] | None = None) -> Iterator[Browser]:
+    """A fresh headless browser with an empty profile, closed afterwards; with `phone`, a touch
+    screen of that many CSS pixels (Chromium's mobile emulation: viewport, touch, mobile UA)."""
     port = free_port()
     profile = tempfile.mkdtemp(prefix="dutywatch-chromium-")
     driver = subprocess.Popen(
@@ -125,7 +130,11 @@ def chromium() -> Iterator[Browser]:
                 if time.monotonic() > deadline:
                     raise AssertionError("chromedriver did not start")
                 time.sleep(0.1)
-            options = {"binary": CHROMIUM, "args": [*FLAGS, f"--user-data-dir={profile}"]}
+            options: dict[str, Any] = {"binary": CHROMIUM, "args": [*FLAGS, f"--user-data-dir={profile}"]}
+            if phone is not None:
+                width, height = phone
+                metrics = {"width": width, "height": height, "pixelRatio": 3.0, "touch": True, "mobile": True}
+                options["mobileEmulation"] = {"deviceMetrics": metrics}
             capabilities = {"capabilities": {"alwaysMatch": {"goog:chromeOptions": options}}}
             created = client.post("/session", json=capabilities).json()["value"]
             session_id = created["sessionId"]

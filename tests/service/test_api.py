@@ -32,10 +32,23 @@ ROUTES = [
     ("DELETE", "/v1/silences/1", "admin"),
     ("GET", "/v1/audit", "admin"),
     ("POST", "/v1/notify/test", "admin"),
+    ("POST", "/v1/officials/o-none/links/revoke", "admin"),
 ]
 # outside the scope table: probes and the schema need no token; /metrics takes either of two
-# scopes and the status page signs in with a form (each has tests of its own)
-OPEN = {"/healthz", "/readyz", "/metrics", "/openapi.json", "/docs", "/", "/login", "/logout"}
+# scopes and the status page signs in with a form; an action link is its own credential
+# (tests/service/test_action_links.py): each has tests of its own
+OPEN = {
+    "/healthz",
+    "/readyz",
+    "/metrics",
+    "/openapi.json",
+    "/docs",
+    "/",
+    "/login",
+    "/logout",
+    "/l/{token}",
+    "/l",
+}
 
 
 def test_the_scope_table_covers_every_route() -> None:
@@ -59,6 +72,7 @@ def test_the_scope_table_covers_every_route() -> None:
     tested = {(m, p.replace("/none", "/{case_id}").replace("/1/", "/{alert_id}/")) for m, p, _ in ROUTES}
     tested = {(m, p.replace("/v1/waivers/1", "/v1/waivers/{waiver_id}")) for m, p in tested}
     tested = {(m, p.replace("/v1/silences/1", "/v1/silences/{silence_id}")) for m, p in tested}
+    tested = {(m, p.replace("/officials/o-none/", "/officials/{official_id}/")) for m, p in tested}
     untested = {(m, p) for m, p in routes if p not in OPEN} - tested
     assert not untested, f"routes without scope tests: {sorted(untested)}"
 
@@ -123,6 +137,21 @@ def test_every_route_admits_its_scope_and_refuses_the_others(daemon: Daemon) -> 
         for allowed in (scope, "ingest,read,admin"):
             answer = daemon.call(allowed, method, path, json={"reason": "x"})
             assert answer.status_code not in (401, 403), (path, allowed)
+
+
+@HTTP_ONLY
+def test_an_api_token_of_any_scope_opens_no_action_link(daemon: Daemon) -> None:
+    """The link routes take the link as their only credential: a bearer token, even an admin's,
+    neither opens a page nor acts, and the refusal is the plain page, not the API's JSON."""
+    for scopes in (None, "read", "ingest", "admin", "ingest,read,admin", "metrics", "config"):
+        for method, path, form in (
+            ("GET", "/l/not-a-link", None),
+            ("POST", "/l", {"token": "not-a-link", "action": "ack"}),
+        ):
+            refused = daemon.call(scopes, method, path, data=form)
+            assert refused.status_code == 403, (scopes, path)
+            assert refused.headers["content-type"].startswith("text/html"), (scopes, path)
+            assert "此链接无法使用" in refused.text
 
 
 def test_a_token_declared_in_the_config_is_honoured(daemon: Daemon) -> None:

@@ -25,7 +25,8 @@ from tests.service.conftest import DUTYWATCH, cli, free_port
 def test_secrets_and_contacts_are_masked() -> None:
     text = mask(
         "Authorization: Bearer dw_abcdefghijklmnop token dw_zyxwvutsrqponm smtp://user:s3cret@mail:587 "
-        "phone 13951234567 mail zhang.wei@suyu.example.cn url ?access_token=T0KEN&sign=S1G"
+        "phone 13951234567 mail zhang.wei@suyu.example.cn url ?access_token=T0KEN&sign=S1G "
+        "link https://dw.suyu.gov.cn/l/MjkuMjdlZDE4Lm8tZmdqLWhlYWQ.guA2Lbx5SG9YjtWP"
     )
     for secret in (
         "abcdefghijklmnop",
@@ -35,8 +36,11 @@ def test_secrets_and_contacts_are_masked() -> None:
         "zhang.wei@",
         "T0KEN",
         "S1G",
+        "MjkuMjdlZDE4",
+        "guA2Lbx5SG9YjtWP",
     ):
         assert secret not in text
+    assert "https://dw.suyu.gov.cn/l/***" in text
     assert "139****4567" in text and "z***@suyu.example.cn" in text
 
 
