@@ -11,12 +11,21 @@ import ipaddress
 import os
 from datetime import date, time
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+)
 
 from monitor.yamlsource import SourceError, YamlDocument, load_yaml_mapping, pydantic_errors
+from notifiers import unknown_channel
 
 DEFAULT_CONFIG = Path("config/dutywatch.yaml")
 
@@ -119,8 +128,11 @@ class SmtpSettings(_Frozen):
         return value
 
 
-class ChannelSettings(_Frozen):
-    """Vendor channels; secrets come best from the environment (DUTYWATCH_WECOM_KEY, …, or *_FILE)."""
+class VendorSettings(_Frozen):
+    """The vendor channels' settings as the file gives them, one flat section; each channel is
+    built from its own model (notifiers/), filled from the keys under its prefix
+    (`VENDOR_PREFIXES`, `Settings.channel_values`). Secrets come best from the environment
+    (DUTYWATCH_WECOM_KEY, …, or *_FILE)."""
 
     wecom_key: SecretStr | None = None
     dingtalk_token: SecretStr | None = None
@@ -150,6 +162,30 @@ class ChannelSettings(_Frozen):
     tencent_base_url: str | None = None
 
 
+# Where each vendor channel's settings are in `notify.vendors`: the keys under its prefix, less the
+# prefix, are its settings model's fields (aliyun_access_key_id is sms-aliyun's access_key_id).
+VENDOR_PREFIXES = {
+    "wecom": "wecom_",
+    "dingtalk": "dingtalk_",
+    "webhook": "webhook_",
+    "sms-aliyun": "aliyun_",
+    "sms-tencent": "tencent_",
+    "sms-http": "sms_http_",
+}
+
+
+def _channel(name: str) -> str:
+    reason = unknown_channel(name)
+    if reason is not None:
+        raise ValueError(reason)
+    return name
+
+
+# A channel's name, checked against the registry (notifiers/__init__.py) when the config loads:
+# a typo is refused naming the channels there are, rather than dead-lettering at send time.
+ChannelName = Annotated[str, AfterValidator(_channel)]
+
+
 def _window(value: str) -> tuple[time, time]:
     start, _, end = value.partition("-")
     try:
@@ -160,7 +196,7 @@ def _window(value: str) -> tuple[time, time]:
 
 class NotifySettings(_Frozen):
     # channels every recipient is told on; None: email when SMTP is configured, else the console
-    channels: tuple[str, ...] | None = None
+    channels: tuple[ChannelName, ...] | None = None
     file_path: Path = Path("var/notifications.jsonl")
     dispatch_seconds: float = Field(5.0, gt=0)
     max_attempts: int = Field(12, ge=1)
@@ -169,20 +205,20 @@ class NotifySettings(_Frozen):
     lease_seconds: float = Field(300.0, gt=0)  # a claim older than this was lost in a crash: retry it
     sender_name: str = "宿豫区营商环境督办"
     # per-channel sending limits (WeCom and DingTalk robots throttle past 20 a minute)
-    rate_per_minute: dict[str, int] = Field(default_factory=lambda: {"wecom": 20, "dingtalk": 20})
+    rate_per_minute: dict[ChannelName, int] = Field(default_factory=lambda: {"wecom": 20, "dingtalk": 20})
     # warnings and overdue alerts below this level wait for the daily digest (working days only);
     # higher escalations and immediate rules go out at once
     digest_time: time = time(8, 30)
     digest_below_level: int = Field(2, ge=0)
     # per channel, "HH:MM-HH:MM" in Asia/Shanghai: messages wait until the window ends, never dropped
-    quiet_hours: dict[str, str] = Field(
+    quiet_hours: dict[ChannelName, str] = Field(
         default_factory=lambda: {
             "sms-aliyun": "22:00-08:00",
             "sms-tencent": "22:00-08:00",
             "sms-http": "22:00-08:00",
         }
     )
-    vendors: ChannelSettings = ChannelSettings()
+    vendors: VendorSettings = VendorSettings()
 
     @field_validator("quiet_hours")
     @classmethod
@@ -283,6 +319,31 @@ class Settings(_Frozen):
     # /metrics carries per-unit compliance figures: a token (scope metrics or read) by default
     metrics_require_token: bool = True
     source: str = "(defaults)"
+
+    def channel_values(self, channel: str) -> dict[str, Any]:
+        """A channel's settings as this file lays them out, named by its settings model's fields
+        (notifiers/): email's from `smtp` and `notify.sender_name`, file's `notify.file_path`, the
+        vendors' from `notify.vendors` (`VENDOR_PREFIXES`); none for the console."""
+        if channel == "email":
+            smtp = self.smtp
+            return {
+                "url": smtp.url,
+                "sender": smtp.sender,
+                "sender_name": self.notify.sender_name,
+                "timeout_seconds": smtp.timeout_seconds,
+                "ca_file": smtp.ca_file,
+            }
+        if channel == "file":
+            return {"path": self.notify.file_path}
+        prefix = VENDOR_PREFIXES.get(channel)
+        if prefix is None:
+            return {}
+        vendors = self.notify.vendors
+        return {
+            key.removeprefix(prefix): getattr(vendors, key)
+            for key in VendorSettings.model_fields
+            if key.startswith(prefix)
+        }
 
     @field_validator("language")
     @classmethod

@@ -34,12 +34,13 @@ from monitor.messages import context, digest_html, render, sms_text, sms_with_li
 from monitor.rulebook import Rulebook
 from monitor.silences import active_silences, silencing
 from monitor.store.models import OPEN_STATES, AlertRecord, Notification, Official
+from notifiers import capabilities
 from notifiers.base import LINK_MARK, Message, Notifier, Recipient, TransportError, action_links
 
 log = logging.getLogger("dutywatch.outbox")
 STATE_WORDS = {"warning": "提醒", "overdue": "逾期", "resolved": "已解决"}
-# channels that post to a group chat or a system, not to a person: one message per alert change
-GROUP_CHANNELS = frozenset({"wecom", "dingtalk", "webhook"})
+# the recipient of a message on a channel that posts to a group chat or a system, not to a person
+# (`Channel.group`): one message per alert change
 GROUP = "group"
 
 
@@ -84,9 +85,10 @@ def _group_links(
 
 def reachable(channel: str, official: Official | None) -> bool:
     """Whether the channel has an address for this official (robots and files always do)."""
-    if channel == "email":
+    address = capabilities(channel).address
+    if address == "email":
         return official is not None and bool(official.email)
-    if channel.startswith("sms"):
+    if address == "phone":
         return official is not None and bool(official.phone)
     return True
 
@@ -271,8 +273,8 @@ def _queue(
             and row.level < digest_below_level
             and not (spec is not None and spec.immediate)
         )
-        people = [(r, c) for r in recipients for c in channels if c not in GROUP_CHANNELS]
-        group = [(GROUP, c) for c in channels if c in GROUP_CHANNELS and (recipients or told_group)]
+        people = [(r, c) for r in recipients for c in channels if not capabilities(c).group]
+        group = [(GROUP, c) for c in channels if capabilities(c).group and (recipients or told_group)]
         planned: list[tuple[str, str, str]] = []
         for recipient, channel in people + group:
             official = officials.get(str(recipient))
@@ -305,13 +307,13 @@ def _queue(
             if templates is not None:
                 values = context(rulebook, row, subject, kind, language)
                 values["link"] = link
-                if channel.startswith("sms"):
+                if capabilities(channel).sms:
                     text = sms_text(templates, values) or text
-                elif channel == "email":
+                elif capabilities(channel).html:
                     html = render(templates, "email.html.j2", values)
             if link is not None:
                 text = (
-                    sms_with_link(text, link) if channel.startswith("sms") else f"{text}\n{LINK_MARK}{link}"
+                    sms_with_link(text, link) if capabilities(channel).sms else f"{text}\n{LINK_MARK}{link}"
                 )
             elif links is not None and acting and recipient == GROUP:
                 text += _group_links(links, recipients, officials, row.id, now)
@@ -388,11 +390,11 @@ def make_digests(
         session.flush()  # its id: the link names the digest
         if links is not None and recipient != GROUP:
             link = links.digest_url(recipient, digest.id, now)
-            if channel.startswith("sms"):
+            if capabilities(channel).sms:
                 digest.text = sms_with_link(f"{subject}：" + "；".join(title for title, _ in items), link)
             else:
                 digest.text += f"\n\n{LINK_MARK}{link}"
-                if channel == "email":
+                if capabilities(channel).html:
                     digest.html = digest_html(subject, items, link)
         for row in rows:
             row.status = "digested"

@@ -14,7 +14,6 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-from pydantic import SecretStr
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.exc import TimeoutError as SATimeoutError
@@ -44,6 +43,7 @@ from monitor.rulebook import Rulebook, load_rulebook
 from monitor.steady import Baseline
 from monitor.store.db import ensure_schema, make_engine, session_factory
 from monitor.yamlsource import SourceError
+from notifiers import build as build_channel
 from notifiers.base import Notifier
 
 log = logging.getLogger("dutywatch")
@@ -78,124 +78,15 @@ def channels_of(settings: Settings) -> tuple[str, ...]:
     return ("email",) if settings.smtp.url is not None else ("console",)
 
 
-def _secret(value: SecretStr | None) -> str:
-    return value.get_secret_value() if value is not None else ""
-
-
-def _base(url: str | None, default: str) -> str:
-    return (url or default).rstrip("/")
-
-
-def _wecom(settings: Settings) -> Notifier | None:
-    from notifiers.robots import WecomNotifier
-
-    v = settings.notify.vendors
-    if not v.wecom_key:
-        return None
-    return WecomNotifier(_secret(v.wecom_key), base_url=_base(v.wecom_base_url, WecomNotifier.base_url))
-
-
-def _dingtalk(settings: Settings) -> Notifier | None:
-    from notifiers.robots import DingtalkNotifier
-
-    v = settings.notify.vendors
-    if not v.dingtalk_token:
-        return None
-    return DingtalkNotifier(
-        _secret(v.dingtalk_token),
-        _secret(v.dingtalk_secret),
-        base_url=_base(v.dingtalk_base_url, DingtalkNotifier.base_url),
-    )
-
-
-def _webhook(settings: Settings) -> Notifier | None:
-    from notifiers.robots import WebhookNotifier
-
-    v = settings.notify.vendors
-    return WebhookNotifier(v.webhook_url, _secret(v.webhook_secret)) if v.webhook_url else None
-
-
-def _aliyun(settings: Settings) -> Notifier | None:
-    from notifiers.sms import AliyunSmsNotifier
-
-    v = settings.notify.vendors
-    if not v.aliyun_access_key_id:
-        return None
-    return AliyunSmsNotifier(
-        v.aliyun_access_key_id,
-        _secret(v.aliyun_access_key_secret),
-        v.aliyun_sign_name,
-        v.aliyun_template_code,
-        base_url=_base(v.aliyun_base_url, AliyunSmsNotifier.base_url),
-    )
-
-
-def _tencent(settings: Settings) -> Notifier | None:
-    from notifiers.sms import TencentSmsNotifier
-
-    v = settings.notify.vendors
-    if not v.tencent_secret_id:
-        return None
-    return TencentSmsNotifier(
-        v.tencent_secret_id,
-        _secret(v.tencent_secret_key),
-        v.tencent_sdk_app_id,
-        v.tencent_sign_name,
-        v.tencent_template_id,
-        base_url=_base(v.tencent_base_url, TencentSmsNotifier.base_url),
-    )
-
-
-def _http_sms(settings: Settings) -> Notifier | None:
-    from notifiers.sms import HttpSmsNotifier
-
-    v = settings.notify.vendors
-    if not v.sms_http_url:
-        return None
-    return HttpSmsNotifier(
-        v.sms_http_url,
-        v.sms_http_template,
-        v.sms_http_method,
-        v.sms_http_headers,
-        v.sms_http_success_field,
-        v.sms_http_success_value,
-    )
-
-
-VENDORS = {
-    "wecom": _wecom,
-    "dingtalk": _dingtalk,
-    "webhook": _webhook,
-    "sms-aliyun": _aliyun,
-    "sms-tencent": _tencent,
-    "sms-http": _http_sms,
-}
-
-
 def build_notifiers(settings: Settings, channels: tuple[str, ...]) -> dict[str, Notifier]:
-    """Instances of the channels in use; a channel whose settings are missing is left out, and the
-    dispatcher dead-letters its rows with that reason."""
-    from notifiers.console import ConsoleNotifier, FileNotifier
-
+    """Instances of the channels in use, each built by its class in the registry (notifiers/) from
+    its own settings; a channel whose settings are missing is left out, and the dispatcher
+    dead-letters its rows with that reason."""
     built: dict[str, Notifier] = {}
     for channel in channels:
-        if channel == "console":
-            built[channel] = ConsoleNotifier()
-        elif channel == "file":
-            built[channel] = FileNotifier(settings.notify.file_path)
-        elif channel in VENDORS:
-            vendor = VENDORS[channel](settings)
-            if vendor is not None:
-                built[channel] = vendor
-        elif channel == "email" and settings.smtp.url is not None:
-            from notifiers.email import EmailNotifier, SmtpServer
-
-            server = SmtpServer.from_url(
-                settings.smtp.url.get_secret_value(),
-                timeout=settings.smtp.timeout_seconds,
-                ca_file=settings.smtp.ca_file,
-            )
-            built[channel] = EmailNotifier(server, settings.smtp.sender, settings.notify.sender_name)
+        notifier = build_channel(channel, settings.channel_values(channel))
+        if notifier is not None:
+            built[channel] = notifier
     return built
 
 

@@ -22,7 +22,7 @@ from monitor.audit import record
 from monitor.clock import iso_shanghai
 from monitor.outbox import Dispatcher, Outcome, notification_key, reachable
 from monitor.store.models import Notification, Official
-from notifiers import CHANNELS
+from notifiers import capabilities, unknown_channel
 
 KIND = "test"
 WAIT_SECONDS = 30.0  # how long to wait for a row another worker (the daemon) claimed first
@@ -73,17 +73,16 @@ def queue_test(
     if official is None:
         raise TestMessageRefused(f"no official {official_id!r} in the roster", "official")
     if channel is not None:
-        if channel not in CHANNELS:
-            raise TestMessageRefused(
-                f"unknown channel {channel!r}; channels are {', '.join(CHANNELS)}", "channel"
-            )
+        unknown = unknown_channel(channel)
+        if unknown is not None:
+            raise TestMessageRefused(unknown, "channel")
         if channel not in configured:
             raise TestMessageRefused(
                 f"channel {channel!r} is not configured (notify.channels: {', '.join(configured)})",
                 "channel",
             )
         if not reachable(channel, official):
-            what = "email address" if channel == "email" else "phone number"
+            what = "email address" if capabilities(channel).address == "email" else "phone number"
             raise TestMessageRefused(
                 f"{official.name} ({official.id}) has no {what} for {channel}", "official"
             )

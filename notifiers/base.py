@@ -9,8 +9,11 @@ dispatcher, not the notifier, decides about retries and records the outcome.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, ClassVar, Literal, Protocol, Self
+
+from pydantic import BaseModel, ConfigDict
 
 # An action link (monitor/links.py) is a line of its own in a message's text: "办理：<url>" in a
 # message to one official, "<name>办理：<url>" for each official a group message names. Plain
@@ -69,3 +72,54 @@ class TransportError(Exception):
 class Notifier(Protocol):
     async def send(self, message: Message) -> Receipt:
         """Deliver the message or raise TransportError."""
+
+
+class ChannelSettings(BaseModel):
+    """A channel's own settings: frozen, checked, nothing else accepted.
+
+    The fields without a default are what the channel cannot go without: when one is missing or
+    empty, the channel is not configured (`from_values` gives None), it is left out, and the
+    dispatcher dead-letters its rows saying so."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    @classmethod
+    def from_values(cls, values: Mapping[str, Any]) -> Self | None:
+        """The settings from these values (None ones ignored), or None when one without a default
+        is missing or empty."""
+        given = {name: value for name, value in values.items() if value is not None}
+        for name, info in cls.model_fields.items():
+            if info.is_required() and not given.get(name):
+                return None
+        return cls.model_validate(given)
+
+
+class NoSettings(ChannelSettings):
+    """A channel that needs no settings."""
+
+
+class Channel:
+    """What each channel class says about itself besides `send`: the settings model it is built
+    from (`from_settings`), and the capabilities the outbox shapes and addresses messages by,
+    rather than by channel names."""
+
+    settings_model: ClassVar[type[ChannelSettings]] = NoSettings
+    # what an official needs for a message to be queued to them: an email address, a phone
+    # number, or nothing (a group chat, a system, a file)
+    address: ClassVar[Literal["email", "phone"] | None] = None
+    # posts to a group chat or a system, not to a person: one message per alert change, naming
+    # the officials (and carrying one action link per official named)
+    group: ClassVar[bool] = False
+    # a text message of a few parts: the SMS template shapes its text, the action link goes at its
+    # end and the text gives way to it (monitor/messages.py, `sms_with_link`)
+    sms: ClassVar[bool] = False
+    # sends an HTML body besides the text (the email template, the digest table)
+    html: ClassVar[bool] = False
+
+    @classmethod
+    def from_settings(cls, settings: Any) -> Self:
+        """The channel built from its settings (an instance of `settings_model`)."""
+        raise NotImplementedError
+
+    async def send(self, message: Message) -> Receipt:
+        raise NotImplementedError

@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 from typing import TextIO
 
-from notifiers.base import Message, Receipt
+from notifiers.base import Channel, ChannelSettings, Message, NoSettings, Receipt
 
 
 def _line(message: Message) -> str:
@@ -23,11 +23,15 @@ def _line(message: Message) -> str:
     )
 
 
-class ConsoleNotifier:
+class ConsoleNotifier(Channel):
     """Writes each message to stdout (or the stream given)."""
 
     def __init__(self, stream: TextIO | None = None) -> None:
         self.stream = stream
+
+    @classmethod
+    def from_settings(cls, settings: NoSettings) -> ConsoleNotifier:
+        return cls()
 
     async def send(self, message: Message) -> Receipt:
         stream = self.stream or sys.stdout
@@ -36,11 +40,21 @@ class ConsoleNotifier:
         return Receipt(message.idempotency_key)
 
 
-class FileNotifier:
+class FileSettings(ChannelSettings):
+    path: Path  # where messages go when the recipient has no `address` of their own
+
+
+class FileNotifier(Channel):
     """Appends each message as a JSON line to a file (the recipient's `address`, else `path`)."""
+
+    settings_model = FileSettings
 
     def __init__(self, path: Path) -> None:
         self.path = path
+
+    @classmethod
+    def from_settings(cls, settings: FileSettings) -> FileNotifier:
+        return cls(settings.path)
 
     async def send(self, message: Message) -> Receipt:
         path = Path(message.recipient.address) if message.recipient.address else self.path

@@ -16,8 +16,9 @@ from pathlib import Path
 from urllib.parse import parse_qs, unquote, urlsplit
 
 import aiosmtplib
+from pydantic import SecretStr
 
-from notifiers.base import Message, Receipt, TransportError
+from notifiers.base import Channel, ChannelSettings, Message, Receipt, TransportError
 
 
 @dataclass(frozen=True)
@@ -76,10 +77,22 @@ def compose(message: Message, sender: str, sender_name: str) -> EmailMessage:
     return mail
 
 
-class EmailNotifier:
+class EmailSettings(ChannelSettings):
+    url: SecretStr  # smtp://user:password@host:port (or smtps://), its password and all
+    sender: str = "dutywatch@localhost"
+    sender_name: str = "宿豫区营商环境督办"
+    timeout_seconds: float = 30.0
+    ca_file: Path | None = None  # trust a private mail server's certificate
+
+
+class EmailNotifier(Channel):
     """Sends each message on its own connection, or, inside `session()` (the dispatcher opens one
     per batch), on one connection kept for the batch: a login and a TLS handshake per batch, not
     per message. A kept connection the server closed meanwhile is replaced once, at once."""
+
+    settings_model = EmailSettings
+    address = "email"
+    html = True
 
     def __init__(self, server: SmtpServer, sender: str, sender_name: str = "宿豫区营商环境督办") -> None:
         self.server = server
@@ -87,6 +100,13 @@ class EmailNotifier:
         self.sender_name = sender_name
         self._client: aiosmtplib.SMTP | None = None
         self._in_session = False
+
+    @classmethod
+    def from_settings(cls, settings: EmailSettings) -> EmailNotifier:
+        server = SmtpServer.from_url(
+            settings.url.get_secret_value(), timeout=settings.timeout_seconds, ca_file=settings.ca_file
+        )
+        return cls(server, settings.sender, settings.sender_name)
 
     def _tls(self) -> ssl.SSLContext | None:
         if not (self.server.implicit_tls or self.server.starttls):

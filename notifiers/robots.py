@@ -8,7 +8,9 @@ import time
 from dataclasses import dataclass
 from urllib.parse import quote
 
-from notifiers.base import Message, Receipt, TransportError, action_links
+from pydantic import SecretStr
+
+from notifiers.base import Channel, ChannelSettings, Message, Receipt, TransportError, action_links
 from notifiers.http import json_body, request, truncate_utf8
 from notifiers.signing import dingtalk_sign, webhook_signature
 
@@ -31,16 +33,32 @@ def _markdown(message: Message, limit: int | None = None) -> str:
     return head + text + tail
 
 
+def _base(url: str | None, default: str) -> str:
+    return (url or default).rstrip("/")
+
+
+class WecomSettings(ChannelSettings):
+    key: SecretStr
+    base_url: str | None = None  # the public endpoint by default; a gateway's on a closed network
+
+
 @dataclass(frozen=True)
-class WecomNotifier:
+class WecomNotifier(Channel):
     """WeCom (企业微信) group robot; the key in the URL is the secret.
 
     A message with action links goes as markdown, whose links open with a tap (a text message
     shows the address as text); others as text, which can mention the recipient's phone."""
 
+    settings_model = WecomSettings
+    group = True
+
     key: str
     base_url: str = "https://qyapi.weixin.qq.com"
     markdown: bool = False
+
+    @classmethod
+    def from_settings(cls, settings: WecomSettings) -> WecomNotifier:
+        return cls(settings.key.get_secret_value(), base_url=_base(settings.base_url, cls.base_url))
 
     async def send(self, message: Message) -> Receipt:
         text = f"{message.subject}\n{message.text}"
@@ -64,14 +82,31 @@ class WecomNotifier:
         return Receipt(None)
 
 
+class DingtalkSettings(ChannelSettings):
+    token: SecretStr
+    secret: SecretStr = SecretStr("")
+    base_url: str | None = None
+
+
 @dataclass(frozen=True)
-class DingtalkNotifier:
+class DingtalkNotifier(Channel):
     """DingTalk custom robot with the signed URL (timestamp in ms within an hour of the server)."""
+
+    settings_model = DingtalkSettings
+    group = True
 
     access_token: str
     secret: str
     base_url: str = "https://oapi.dingtalk.com"
     clock_ms: object = None  # a callable giving the time in ms, for tests
+
+    @classmethod
+    def from_settings(cls, settings: DingtalkSettings) -> DingtalkNotifier:
+        return cls(
+            settings.token.get_secret_value(),
+            settings.secret.get_secret_value(),
+            base_url=_base(settings.base_url, cls.base_url),
+        )
 
     async def send(self, message: Message) -> Receipt:
         now = self.clock_ms() if callable(self.clock_ms) else int(time.time() * 1000)
@@ -98,12 +133,24 @@ class DingtalkNotifier:
         return Receipt(None)
 
 
+class WebhookSettings(ChannelSettings):
+    url: str
+    secret: SecretStr = SecretStr("")
+
+
 @dataclass(frozen=True)
-class WebhookNotifier:
+class WebhookNotifier(Channel):
     """A JSON POST signed with `X-Dutywatch-Signature: sha256=<hex HMAC of the raw body>`."""
+
+    settings_model = WebhookSettings
+    group = True
 
     url: str
     secret: str
+
+    @classmethod
+    def from_settings(cls, settings: WebhookSettings) -> WebhookNotifier:
+        return cls(settings.url, settings.secret.get_secret_value())
 
     async def send(self, message: Message) -> Receipt:
         body = json.dumps(

@@ -10,8 +10,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 import jinja2
+from pydantic import Field, SecretStr
 
-from notifiers.base import Message, Receipt, TransportError
+from notifiers.base import Channel, ChannelSettings, Message, Receipt, TransportError
 from notifiers.http import json_body, request
 from notifiers.signing import aliyun_rpc_signature, tencent_tc3_signature
 
@@ -23,8 +24,24 @@ def _sms_text(message: Message, limit: int = 300) -> str:
     return text
 
 
+def _base(url: str | None, default: str) -> str:
+    return (url or default).rstrip("/")
+
+
+class AliyunSmsSettings(ChannelSettings):
+    access_key_id: str
+    access_key_secret: SecretStr = SecretStr("")
+    sign_name: str = ""
+    template_code: str = ""
+    base_url: str | None = None  # the public endpoint by default; a gateway's on a closed network
+
+
 @dataclass(frozen=True)
-class AliyunSmsNotifier:
+class AliyunSmsNotifier(Channel):
+    settings_model = AliyunSmsSettings
+    address = "phone"
+    sms = True
+
     access_key_id: str
     access_key_secret: str
     sign_name: str
@@ -32,6 +49,16 @@ class AliyunSmsNotifier:
     param_name: str = "content"
     base_url: str = "https://dysmsapi.aliyuncs.com"
     region: str = "cn-hangzhou"
+
+    @classmethod
+    def from_settings(cls, settings: AliyunSmsSettings) -> AliyunSmsNotifier:
+        return cls(
+            settings.access_key_id,
+            settings.access_key_secret.get_secret_value(),
+            settings.sign_name,
+            settings.template_code,
+            base_url=_base(settings.base_url, cls.base_url),
+        )
 
     async def send(self, message: Message) -> Receipt:
         if not message.recipient.phone:
@@ -65,8 +92,21 @@ class AliyunSmsNotifier:
         return Receipt(str(reply.get("BizId")) if reply.get("BizId") else None)
 
 
+class TencentSmsSettings(ChannelSettings):
+    secret_id: str
+    secret_key: SecretStr = SecretStr("")
+    sdk_app_id: str = ""
+    sign_name: str = ""
+    template_id: str = ""
+    base_url: str | None = None
+
+
 @dataclass(frozen=True)
-class TencentSmsNotifier:
+class TencentSmsNotifier(Channel):
+    settings_model = TencentSmsSettings
+    address = "phone"
+    sms = True
+
     secret_id: str
     secret_key: str
     sdk_app_id: str
@@ -75,6 +115,17 @@ class TencentSmsNotifier:
     region: str = "ap-guangzhou"
     host: str = "sms.tencentcloudapi.com"
     base_url: str = "https://sms.tencentcloudapi.com"
+
+    @classmethod
+    def from_settings(cls, settings: TencentSmsSettings) -> TencentSmsNotifier:
+        return cls(
+            settings.secret_id,
+            settings.secret_key.get_secret_value(),
+            settings.sdk_app_id,
+            settings.sign_name,
+            settings.template_id,
+            base_url=_base(settings.base_url, cls.base_url),
+        )
 
     async def send(self, message: Message) -> Receipt:
         if not message.recipient.phone:
@@ -127,10 +178,23 @@ class TencentSmsNotifier:
         return Receipt(str(status.get("SerialNo")) if status.get("SerialNo") else None)
 
 
+class HttpSmsSettings(ChannelSettings):
+    url: str
+    method: str = "POST"
+    template: str = ""  # the request body, a Jinja2 template of phone, text, subject and id
+    headers: dict[str, str] = Field(default_factory=dict)
+    success_field: str | None = None
+    success_value: str | None = None
+
+
 @dataclass(frozen=True)
-class HttpSmsNotifier:
+class HttpSmsNotifier(Channel):
     """A gateway described in config: method, URL, headers and a Jinja2 body template; success is a
     status in [200, 300) and, when given, a JSON field equal to a value."""
+
+    settings_model = HttpSmsSettings
+    address = "phone"
+    sms = True
 
     url: str
     body_template: str
@@ -138,6 +202,17 @@ class HttpSmsNotifier:
     headers: dict[str, str] = field(default_factory=dict)
     success_field: str | None = None
     success_value: str | None = None
+
+    @classmethod
+    def from_settings(cls, settings: HttpSmsSettings) -> HttpSmsNotifier:
+        return cls(
+            settings.url,
+            settings.template,
+            settings.method,
+            dict(settings.headers),
+            settings.success_field,
+            settings.success_value,
+        )
 
     async def send(self, message: Message) -> Receipt:
         if not message.recipient.phone:
