@@ -104,7 +104,8 @@ def pydantic_errors(doc: YamlDocument, exc: Any, prefix: PathKey = ()) -> list[S
     """Turn a pydantic ValidationError into located errors, one per problem."""
     errors: list[SourceError] = []
     for err in exc.errors():
-        loc = [*prefix, *(p for p in err["loc"] if isinstance(p, str | int))]
+        # a mapping's key at fault is located at the key (pydantic adds "[key]" after it)
+        loc = [*prefix, *(p for p in err["loc"] if isinstance(p, str | int) and p != "[key]")]
         where = ".".join(str(p) for p in loc) or "(top)"
         errors.append(doc.error(loc, f"{where}: {err['msg']}"))
     return errors

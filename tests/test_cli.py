@@ -386,6 +386,25 @@ def test_check_config_rejects_an_smtp_url_with_a_bad_port_naming_the_setting(tmp
     assert "pa55word" not in result.output
 
 
+def test_check_config_names_an_unknown_channel_and_the_channels_there_are(tmp_path: Path) -> None:
+    """A typo in notify.channels used to pass, and dead-lettered every message on it."""
+    config = tmp_path / "dutywatch.yaml"
+    config.write_text(
+        f"rules_dir: {ROOT / 'rules'}\nnotify:\n  channels: [email, sms-aliyn]\n  quiet_hours: {{smsaliyun: 22:00-08:00}}\n",
+        encoding="utf-8",
+    )
+    result = CliRunner().invoke(cli, ["--config", str(config), "check-config"])
+    assert result.exit_code == 1
+    assert (
+        f"{config}:3: notify.channels.1: Value error, unknown channel 'sms-aliyn'; channels are console"
+        in result.output
+    )
+    assert (
+        f"{config}:4: notify.quiet_hours.smsaliyun: Value error, unknown channel 'smsaliyun'" in result.output
+    )
+    assert "2 problem(s)" in result.output
+
+
 def test_check_config_rejects_a_bad_smtp_url_from_the_environment(tmp_path: Path) -> None:
     config = tmp_path / "dutywatch.yaml"
     config.write_text(f"rules_dir: {ROOT / 'rules'}\n", encoding="utf-8")

@@ -218,6 +218,66 @@ def test_an_unknown_key_is_refused_at_its_line(tmp_path: Path, text: str, line: 
     assert str(err.value).startswith(f"{path}:{line}: {key}")
 
 
+KNOWN = "channels are console, file, email, sms-aliyun, sms-tencent, sms-http, wecom, dingtalk, webhook"
+
+
+@pytest.mark.parametrize(
+    ("text", "line", "where", "name"),
+    [
+        ("notify:\n  channels: [email, sms-aliyn]\n", 2, "notify.channels.1", "sms-aliyn"),
+        ("notify:\n  channels:\n    - email\n    - wechat\n", 4, "notify.channels.1", "wechat"),
+        (
+            "notify:\n  quiet_hours:\n    sms-tencnt: 22:00-08:00\n",
+            3,
+            "notify.quiet_hours.sms-tencnt",
+            "sms-tencnt",
+        ),
+        (
+            "notify:\n  rate_per_minute:\n    wecom: 20\n    dingtlk: 20\n",
+            4,
+            "notify.rate_per_minute.dingtlk",
+            "dingtlk",
+        ),
+    ],
+)
+def test_an_unknown_channel_is_refused_at_load_naming_the_channels(
+    tmp_path: Path, text: str, line: int, where: str, name: str
+) -> None:
+    """A typo used to load, and dead-lettered every message on it at send time (or, in quiet_hours
+    and rate_per_minute, silently applied no limit)."""
+    path = tmp_path / "c.yaml"
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(SourceError) as err:
+        load_settings(path, environ={})
+    assert str(err.value) == f"{path}:{line}: {where}: Value error, unknown channel {name!r}; {KNOWN}"
+
+
+def test_check_config_lists_each_unknown_channel(tmp_path: Path) -> None:
+    path = tmp_path / "c.yaml"
+    path.write_text(
+        "notify:\n"
+        "  channels: [email, smss]\n"
+        "  quiet_hours: {sms-http: 22:00-08:00, sms: 22:00-08:00}\n"
+        "  rate_per_minute: {robot: 20}\n",
+        encoding="utf-8",
+    )
+    problems = [str(p) for p in config_problems(path, environ={})]
+    assert problems == [
+        f"{path}:2: notify.channels.1: Value error, unknown channel 'smss'; {KNOWN}",
+        f"{path}:4: notify.rate_per_minute.robot: Value error, unknown channel 'robot'; {KNOWN}",
+        f"{path}:3: notify.quiet_hours.sms: Value error, unknown channel 'sms'; {KNOWN}",
+    ]
+
+
+def test_every_channel_name_and_the_defaults_load() -> None:
+    notify = Settings.model_validate(
+        {"notify": {"channels": KNOWN.removeprefix("channels are ").split(", ")}}
+    ).notify
+    assert notify.channels is not None and len(notify.channels) == 9
+    assert set(notify.quiet_hours) == {"sms-aliyun", "sms-tencent", "sms-http"}
+    assert notify.rate_per_minute == {"wecom": 20, "dingtalk": 20}
+
+
 def test_a_file_that_is_not_a_mapping_is_refused(tmp_path: Path) -> None:
     path = tmp_path / "c.yaml"
     path.write_text("- listen\n", encoding="utf-8")
