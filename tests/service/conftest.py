@@ -20,7 +20,7 @@ import pytest
 import uvicorn
 
 from monitor.api.app import create_app
-from monitor.clock import utcnow
+from monitor.clock import SHANGHAI, utcnow
 from monitor.config import Settings
 from monitor.daemon import http_config
 from monitor.demo import generate_district
@@ -110,7 +110,7 @@ def daemon(db_url: str, tmp_path: Path, daemon_extra: dict[str, object]) -> Iter
     server: uvicorn.Server | None = None
     thread: threading.Thread | None = None
     try:
-        roster, events = generate_district(utcnow().date())
+        roster, events = generate_district(utcnow().astimezone(SHANGHAI).date())  # as `demo` does
         with session_factory(service.engine)() as session:
             parsed, _ = load_roster(roster, "demo")
             upsert_roster(session, parsed)
@@ -140,9 +140,7 @@ def daemon(db_url: str, tmp_path: Path, daemon_extra: dict[str, object]) -> Iter
 
 
 DUTYWATCH = [sys.executable, "-m", "monitor"]
-# the district the `daemon` fixture loads (generated for the UTC date: between 16:00 and 24:00 UTC
-# Shanghai's date is the next day's, whose district has other enterprises)
-ENTERPRISE = generate_district(utcnow().date())[0]["enterprises"][0]["id"]
+ENTERPRISE = generate_district(utcnow().astimezone(SHANGHAI).date())[0]["enterprises"][0]["id"]
 
 
 @pytest.fixture
