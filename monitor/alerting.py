@@ -141,6 +141,21 @@ _ALERT_FIELDS = (
 _OBLIGATION_FIELDS = ("unit_id", "due_at", "status", "met_at", "provisional")
 
 
+@dataclass
+class Plan:
+    """What committing an evaluation writes, worked out by reads alone (`plan_commit`).
+
+    `alerts` holds each alert key's one write (an insert, or an update by id); `obligations`
+    the rows to insert and to update. The daemon's tick writes a plan in short transactions
+    (monitor/service.py), each alert chunk with the notifications of its transitions."""
+
+    evaluation: Evaluation
+    changes: list[Transition]
+    alerts: dict[Key, tuple[Literal["insert", "update"], dict[str, Any]]]
+    obligation_inserts: list[dict[str, Any]]
+    obligation_updates: list[dict[str, Any]]
+
+
 def commit_evaluation(session: Session, evaluation: Evaluation, worker: str = "") -> list[Transition]:
     """Record the evaluation's alerts and obligation statuses; returns the transitions.
 
@@ -148,6 +163,15 @@ def commit_evaluation(session: Session, evaluation: Evaluation, worker: str = ""
     the stored rows as plain columns and writes only what differs, in bulk: in a steady state a
     tick of a city's fifty thousand open alerts writes a handful of rows.
     """
+    plan = plan_commit(session, evaluation)
+    write_alerts(session, list(plan.alerts.values()))
+    write_obligations(session, plan.obligation_inserts, plan.obligation_updates)
+    record_tick(session, evaluation, len(plan.changes), worker)
+    return plan.changes
+
+
+def plan_commit(session: Session, evaluation: Evaluation) -> Plan:
+    """The writes `commit_evaluation` makes, found by reads only (no lock taken on SQLite)."""
     now = evaluation.at
     columns = [getattr(AlertRecord, name) for name in ("id", "rule", "subject", "period", *_ALERT_FIELDS)]
     stored: dict[Key, Any] = {}
@@ -171,8 +195,7 @@ def commit_evaluation(session: Session, evaluation: Evaluation, worker: str = ""
         k: AlertStatus(r.state, r.level, r.due_at) for k, r in stored.items() if r.state in OPEN_STATES
     }
     changes = transitions(previous, evaluation, current)
-    inserts: list[dict[str, Any]] = []
-    updates: list[dict[str, Any]] = []
+    writes: dict[Key, tuple[Literal["insert", "update"], dict[str, Any]]] = {}
     for key, alert in current.items():
         values: dict[str, Any] = {
             "state": alert.state,
@@ -187,7 +210,8 @@ def commit_evaluation(session: Session, evaluation: Evaluation, worker: str = ""
         }
         row = stored.get(key)
         if row is None:
-            inserts.append(
+            writes[key] = (
+                "insert",
                 {
                     "rule": key[0],
                     "subject": key[1],
@@ -195,7 +219,7 @@ def commit_evaluation(session: Session, evaluation: Evaluation, worker: str = ""
                     "fired_at": now,
                     "changed_at": now,
                     **values,
-                }
+                },
             )
             continue
         changed = {name: value for name, value in values.items() if getattr(row, name) != value}
@@ -204,22 +228,42 @@ def commit_evaluation(session: Session, evaluation: Evaluation, worker: str = ""
         if "state" in changed or "level" in changed:
             changed["changed_at"] = now
         if changed:
-            updates.append({"id": row.id, **changed})
+            writes[key] = ("update", {"id": row.id, **changed})
     for change in changes:
         if change.change == "resolved":
-            row = stored.get((change.rule, change.subject, change.period or ""))
+            key = (change.rule, change.subject, change.period or "")
+            row = stored.get(key)
             if row is not None:
-                updates.append({"id": row.id, "state": "resolved", "resolved_at": now, "changed_at": now})
+                writes[key] = (
+                    "update",
+                    {"id": row.id, "state": "resolved", "resolved_at": now, "changed_at": now},
+                )
+    inserts, updates = _plan_obligations(session, evaluation)
+    return Plan(evaluation, changes, writes, inserts, updates)
+
+
+def write_alerts(session: Session, writes: list[tuple[Literal["insert", "update"], dict[str, Any]]]) -> None:
+    """Insert and update alert rows as planned."""
+    inserts = [values for how, values in writes if how == "insert"]
     if inserts:
         session.execute(insert(AlertRecord), inserts)
-    _bulk_update(session, AlertRecord, updates)
-    _record_obligations(session, evaluation)
-    _record_tick(session, evaluation, len(changes), worker)
+    _bulk_update(session, AlertRecord, [values for how, values in writes if how == "update"])
+    _expire(session)
+
+
+def write_obligations(session: Session, inserts: list[dict[str, Any]], updates: list[dict[str, Any]]) -> None:
+    if inserts:
+        session.execute(insert(ObligationRecord), inserts)
+    if updates:
+        session.execute(update(ObligationRecord), updates)
+    _expire(session)
+
+
+def _expire(session: Session) -> None:
     # the bulk statements went around the identity map: what the session holds is stale
     for held in list(session.identity_map.values()):
         if isinstance(held, (AlertRecord, ObligationRecord)):
             session.expire(held)
-    return changes
 
 
 def _read_keys(session: Session, columns: list[Any], keys: list[Key], into: dict[Key, Any]) -> None:
@@ -235,7 +279,7 @@ def _read_keys(session: Session, columns: list[Any], keys: list[Key], into: dict
                     into.setdefault(key, r)
 
 
-def _record_tick(session: Session, evaluation: Evaluation, transitions: int, worker: str) -> None:
+def record_tick(session: Session, evaluation: Evaluation, transitions: int, worker: str) -> None:
     values = {
         "at": evaluation.at,
         "seconds": evaluation.seconds,
@@ -256,8 +300,10 @@ def _bulk_update(session: Session, model: type[Any], rows: list[dict[str, Any]])
         session.execute(update(model), batch)
 
 
-def _record_obligations(session: Session, evaluation: Evaluation) -> None:
-    """Each obligation's last known status: new ones inserted, changed ones updated (with the
+def _plan_obligations(
+    session: Session, evaluation: Evaluation
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Each obligation's last known status: new ones to insert, changed ones to update (with the
     instant of the evaluation that changed them), the rest left alone."""
     now = evaluation.at
     if evaluation.delta is not None and evaluation.obligations_by_key is not None:
@@ -298,14 +344,21 @@ def _record_obligations(session: Session, evaluation: Evaluation) -> None:
             inserts.append({"rule": key[0], "subject": key[1], "period": key[2], "changed_at": now, **values})
         elif any(getattr(row, name) != value for name, value in values.items()):
             updates.append({"rule": key[0], "subject": key[1], "period": key[2], "changed_at": now, **values})
-    if inserts:
-        session.execute(insert(ObligationRecord), inserts)
-    if updates:
-        session.execute(update(ObligationRecord), updates)
+    return inserts, updates
 
 
 def record_missing_obligations(session: Session, obligations: list[Obligation], now: datetime) -> int:
-    """Insert a row for each obligation whose key has none yet; rows there are left alone.
+    """Insert a row for each obligation whose key has none yet (`missing_obligations`)."""
+    rows = missing_obligations(session, obligations, now)
+    if rows:
+        session.execute(insert(ObligationRecord), rows)
+    return len(rows)
+
+
+def missing_obligations(
+    session: Session, obligations: list[Obligation], now: datetime
+) -> list[dict[str, Any]]:
+    """The rows to insert for the obligations whose key has none yet; rows there are left alone.
 
     The tick's view holds a met duty for RECENT days only: a daemon started after a duty of
     this month was met (a matchmaking done in April, due by December) would never record it,
@@ -331,9 +384,7 @@ def record_missing_obligations(session: Session, obligations: list[Obligation], 
         for key, o in wanted.items()
         if key not in existing
     ]
-    if rows:
-        session.execute(insert(ObligationRecord), rows)
-    return len(rows)
+    return rows
 
 
 def _chunks(items: list[str], size: int) -> list[list[str]]:

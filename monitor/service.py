@@ -9,10 +9,13 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
+from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from typing import Any, TypeVar
 
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
@@ -20,7 +23,15 @@ from sqlalchemy.exc import TimeoutError as SATimeoutError
 from sqlalchemy.orm import Session
 
 from monitor import calendar_coverage
-from monitor.alerting import Transition, commit_evaluation, record_missing_obligations
+from monitor.alerting import (
+    Plan,
+    Transition,
+    missing_obligations,
+    plan_commit,
+    record_tick,
+    write_alerts,
+    write_obligations,
+)
 from monitor.calendar import CalendarNotCovered, WorkCalendar, load_calendar
 from monitor.changes import consume, pending_changes
 from monitor.clock import local_date, utcnow
@@ -47,6 +58,25 @@ from notifiers import build as build_channel
 from notifiers.base import Notifier
 
 log = logging.getLogger("dutywatch")
+T = TypeVar("T")
+# How long one of a tick's write transactions aims to last: on SQLite each holds the one write
+# lock, and ingest waits for it (docs/scaling.md)
+WRITE_SECONDS = 0.05
+
+
+def timed_chunks(
+    items: Sequence[T], seconds: float = WRITE_SECONDS, first: int = 200
+) -> Iterator[Sequence[T]]:
+    """Slices of items sized so that the caller's work on each (timed between yields) takes about
+    `seconds`: each size follows from the last one's pace, at most doubling."""
+    size, i = first, 0
+    while i < len(items):
+        part = items[i : i + size]
+        started = time.perf_counter()
+        yield part
+        elapsed = max(time.perf_counter() - started, 1e-4)
+        i += len(part)
+        size = max(10, min(2 * size, int(len(part) * seconds / elapsed)))
 
 
 @dataclass(frozen=True)
@@ -180,9 +210,10 @@ class Service:
             self.metrics.database_up = True
             return evaluation
 
-    def _evaluate(self, session: Session, at: datetime) -> Evaluation:
+    def _evaluate(self, session: Session, at: datetime) -> tuple[Evaluation, list[int]]:
         """Continue the last evaluation when nothing but named subjects changed (monitor/steady.py),
-        else evaluate everything; either way the change records read are consumed with the commit."""
+        else evaluate everything; returns it with the change records read, which the tick's last
+        transaction consumes."""
         loaded, settings = self.loaded, self.settings
         changes = pending_changes(session, at)
         base, self.baseline = self.baseline, None  # whatever fails below, start afresh next time
@@ -192,43 +223,35 @@ class Service:
         if evaluation is None:
             base = None
             evaluation = evaluate(session, loaded.rulebook, loaded.calendar, settings, at, loaded.matcher)
-        consume(session, changes.ids)
         self._next_baseline = base or Baseline.of(
             evaluation, loaded.rulebook, settings, loaded.calendar, self.dispatcher.worker, waivers(session)
         )
-        return evaluation
+        return evaluation, changes.ids
 
     def _tick(self, now: datetime | None) -> Evaluation:
+        """Read, then write in short transactions.
+
+        Everything is worked out by reads first (the evaluation, what differs from the stored
+        alerts and obligations); then the writes go in transactions of about `WRITE_SECONDS`
+        each, so that on SQLite ingest never waits long for the write lock. Each alert chunk
+        commits with the notifications of its transitions: a crash between chunks leaves some
+        alerts in their new state with their messages queued and the rest as they were, so the
+        next tick (a full evaluation: the baseline lives in memory) finds transitions for the rest
+        only, and nothing is told twice or never. The change records read are consumed by the
+        last transaction, with the tick record, the reminders, the digests and the monthly mail.
+        """
         at = now or utcnow()
-        loaded = self.loaded
         self._next_baseline = None
-        key = self.link_key()  # before the tick's transaction: a first start writes the key
-        with gc_paused(), self.sessions() as session:
-            evaluation = self._evaluate(session, at)
-            changes = commit_evaluation(session, evaluation, self.dispatcher.worker)
-            self._record_month(session, at)
-            links = link_maker(self.settings.links, key, session)
-            queued = enqueue(
-                session,
-                loaded.rulebook,
-                changes,
-                at,
-                self.channels,
-                digest_below_level=self.settings.notify.digest_below_level,
-                templates=self.settings.templates_dir,
-                language=self.settings.language,
-                links=links,
-            )
-            try:
-                workday = loaded.calendar.is_workday(local_date(at))
-            except CalendarNotCovered:
-                workday = True  # no calendar for the year: send the digest rather than hold it
-            make_digests(session, at, workday, self.settings.notify.digest_time, links)
-            if "email" in self.channels:
-                mail_monthly_report(
-                    session, loaded.rulebook, loaded.calendar, self.settings, loaded.matcher, at
-                )
-            session.commit()
+        key = self.link_key()  # before the tick's writes: a first start writes the key
+        with gc_paused():
+            with self.sessions() as session:
+                evaluation, consumed = self._evaluate(session, at)
+                plan = plan_commit(session, evaluation)
+                month, month_rows = self._month_rows(session, at, plan)
+            queued = self._write(plan, month_rows, consumed, at, key)
+        if month:
+            self._recorded_month = month
+        changes = plan.changes
         self.baseline = self._next_baseline
         self.metrics.evaluation_seconds.observe(evaluation.seconds)
         self.metrics.publish(Snapshot.of(evaluation, self.coverage(at)))
@@ -248,21 +271,77 @@ class Service:
         )
         return evaluation
 
-    def _record_month(self, session: Session, at: datetime) -> None:
-        """Record this month's duties the tick's view no longer holds, once per month and process.
+    def _write(
+        self, plan: Plan, month_rows: list[dict[str, Any]], consumed: list[int], at: datetime, key: bytes
+    ) -> int:
+        """A tick's writes in short transactions (see `_tick`); returns the notifications queued."""
+        loaded, settings = self.loaded, self.settings
+        by_key: dict[tuple[str, str, str], list[Transition]] = {}
+        for change in plan.changes:
+            by_key.setdefault((change.rule, change.subject, change.period or ""), []).append(change)
+        options: dict[str, Any] = {
+            "digest_below_level": settings.notify.digest_below_level,
+            "templates": settings.templates_dir,
+            "language": settings.language,
+        }
+        queued = 0
+        keys = sorted(set(plan.alerts) | set(by_key))
+        for part in timed_chunks(keys):
+            with self.sessions() as session:
+                write_alerts(session, [plan.alerts[k] for k in part if k in plan.alerts])
+                told = [change for k in part for change in by_key.get(k, ())]
+                links = link_maker(settings.links, key, session)
+                queued += enqueue(
+                    session, loaded.rulebook, told, at, self.channels, renotify=False, links=links, **options
+                )
+                session.commit()
+        rows: list[tuple[bool, dict[str, Any]]] = [(True, r) for r in [*plan.obligation_inserts, *month_rows]]
+        rows += [(False, r) for r in plan.obligation_updates]
+        for slice_ in timed_chunks(rows, first=2000):
+            with self.sessions() as session:
+                write_obligations(
+                    session, [r for new, r in slice_ if new], [r for new, r in slice_ if not new]
+                )
+                session.commit()
+        with self.sessions() as session:
+            record_tick(session, plan.evaluation, len(plan.changes), self.dispatcher.worker)
+            consume(session, consumed)
+            links = link_maker(settings.links, key, session)
+            # reminders due, and alerts held back when they fired (silenced or inhibited then)
+            queued += enqueue(
+                session, loaded.rulebook, [], at, self.channels, renotify=True, links=links, **options
+            )
+            try:
+                workday = loaded.calendar.is_workday(local_date(at))
+            except CalendarNotCovered:
+                workday = True  # no calendar for the year: send the digest rather than hold it
+            make_digests(session, at, workday, settings.notify.digest_time, links)
+            if "email" in self.channels:
+                mail_monthly_report(session, loaded.rulebook, loaded.calendar, settings, loaded.matcher, at)
+            session.commit()
+        return queued
+
+    def _month_rows(self, session: Session, at: datetime, plan: Plan) -> tuple[str, list[dict[str, Any]]]:
+        """This month's duties the tick's view no longer holds, to record once per month and
+        process (the month's label, the rows; nothing when done already).
 
         The status page counts the month from the recorded rows; the report collects every duty
         due in the month (monitor/reports.py). A duty met long before its due time leaves the
         tick's view after RECENT days, so a daemon started after that would never record it: the
-        two would disagree. The duties present already keep their rows."""
+        two would disagree. The duties present already, or inserted by the plan, keep their rows."""
         month = period_of("month", local_date(at))
         if self._recorded_month == month.label:
-            return
+            return "", []
         start, after = month_bounds(month)
         loaded = self.loaded
         duties = duties_due(session, loaded.rulebook, loaded.calendar, self.settings, start, after, at)
-        record_missing_obligations(session, duties, at)
-        self._recorded_month = month.label
+        planned = {(r["rule"], r["subject"], r["period"]) for r in plan.obligation_inserts}
+        rows = [
+            r
+            for r in missing_obligations(session, duties, at)
+            if (r["rule"], r["subject"], r["period"]) not in planned
+        ]
+        return month.label, rows
 
     def coverage(self, now: datetime) -> dict[str, bool]:
         """Whether a notice covers this year and, from 1 November, the next (for the metric)."""

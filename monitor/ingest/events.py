@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, time, timedelta
@@ -23,6 +24,7 @@ from monitor.changes import note_changes
 from monitor.clock import SHANGHAI
 from monitor.config import Settings
 from monitor.ingest import values as v
+from monitor.ingest.bulk import insert_rows, rows_by_ids
 from monitor.ingest.outcome import RecordOutcome, Rejection
 from monitor.periods import parse_period
 from monitor.store.models import (
@@ -76,9 +78,35 @@ FIELDS: dict[str, dict[str, bool]] = {
 COMMON = ("id", "type", "at", "note")
 
 
+def _plainly_storable(record: dict[Any, Any]) -> bool:
+    """A quick screen of the usual record (strings, numbers, lists of strings) for `_unstorable`:
+    True means it would find nothing; False means look closer, to say where. (`isascii` is
+    constant time; only text beyond ASCII is searched for surrogates.)"""
+    for key, item in record.items():
+        if type(key) is not str or "\x00" in key or not (key.isascii() or not _SURROGATE.search(key)):
+            return False
+        kind = type(item)
+        if kind is str:
+            if "\x00" in item or not (item.isascii() or not _SURROGATE.search(item)):
+                return False
+        elif kind is list:
+            for x in item:
+                if type(x) is not str or "\x00" in x or not (x.isascii() or not _SURROGATE.search(x)):
+                    return False
+        elif kind not in _PLAIN:
+            return False
+    return True
+
+
+_PLAIN = (int, float, bool, type(None))
+_SURROGATE = re.compile(r"[\ud800-\udfff]")
+
+
 def _unstorable(value: object, where: str | None = None) -> tuple[str | None, str] | None:
     """A text no database keeps faithfully, and where: a NUL character (PostgreSQL refuses it)
     or a lone surrogate (not Unicode at all; JSON's \\u escapes can spell one)."""
+    if where is None and isinstance(value, dict) and _plainly_storable(value):
+        return None
     if isinstance(value, str):
         if "\x00" in value:
             return where, "contains a NUL character"
@@ -124,6 +152,8 @@ class _Known:
     review_at: dict[str, datetime] = field(default_factory=dict)
     # ids looked up already: what is not in the dicts above does not exist in the store
     looked_up: set[tuple[str, str]] = field(default_factory=set)
+    # the references this batch has checked already, as written: most repeat many times
+    _checked: dict[tuple[str, str], str] = field(default_factory=dict)
 
     @classmethod
     def load(cls, session: Session) -> _Known:
@@ -140,12 +170,8 @@ class _Known:
         reviews = sorted(
             {c for r in records if isinstance(r, dict) and (c := v.ident_or_none(r.get("review")))}
         )
-        for i in range(0, len(cases), 500):
-            query = select(Case.id, Case.received_at).where(Case.id.in_(cases[i : i + 500]))
-            self.case_received.update({case_id: at for case_id, at in session.execute(query)})
-        for i in range(0, len(reviews), 500):
-            query = select(Review.id, Review.at).where(Review.id.in_(reviews[i : i + 500]))
-            self.review_at.update({review_id: at for review_id, at in session.execute(query)})
+        self.case_received.update(rows_by_ids(session, (Case.id, Case.received_at), Case.id, cases))
+        self.review_at.update(rows_by_ids(session, (Review.id, Review.at), Review.id, reviews))
         self.looked_up |= {("case", c) for c in cases} | {("review", r) for r in reviews}
 
     def stored_case(self, case: str, session: Session) -> datetime | None:
@@ -169,21 +195,33 @@ class _Known:
         return found.get(key)
 
     def official(self, value: object, name: str) -> str:
+        if type(value) is str and (found := self._checked.get(("official", value))) is not None:
+            return found
         official = v.ident(value, name)
         if official not in self.official_unit:
             raise Rejection(name, f"unknown official {official!r}")
+        if type(value) is str:
+            self._checked["official", value] = official
         return official
 
     def unit(self, value: object, name: str) -> str:
+        if type(value) is str and (found := self._checked.get(("unit", value))) is not None:
+            return found
         unit = v.ident(value, name)
         if unit not in self.units:
             raise Rejection(name, f"unknown unit {unit!r}")
+        if type(value) is str:
+            self._checked["unit", value] = unit
         return unit
 
     def enterprise(self, value: object, name: str) -> str:
+        if type(value) is str and (found := self._checked.get(("enterprise", value))) is not None:
+            return found
         code = v.credit_code(value, name)
         if code not in self.enterprises:
             raise Rejection(name, f"unknown enterprise {code!r}")
+        if type(value) is str:
+            self._checked["enterprise", value] = code
         return code
 
     def case(self, value: object, name: str, at: datetime, session: Session) -> str:
@@ -349,11 +387,7 @@ def _derive(record: dict[str, Any], at: datetime, known: _Known, rows: _Rows, se
 
 
 def _existing_digests(session: Session, ids: list[str]) -> dict[str, str]:
-    found: dict[str, str] = {}
-    for i in range(0, len(ids), 500):
-        chunk = ids[i : i + 500]
-        found.update(session.execute(select(Event.id, Event.digest).where(Event.id.in_(chunk))).all())
-    return found
+    return dict(rows_by_ids(session, (Event.id, Event.digest), Event.id, ids))
 
 
 def ingest_events(
@@ -420,7 +454,7 @@ def ingest_events(
                     "id": event_id,
                     "type": kind,
                     "at": at,
-                    "payload": json.loads(canonical),
+                    "payload": canonical,  # stored as it is: the JSON column's text
                     "digest": fingerprint,
                     "received_at": now,
                 }
@@ -468,16 +502,14 @@ def _write(session: Session, rows: _Rows, now: datetime) -> None:
         (CaseEvent, rows.case_events),
         (Review, rows.reviews),
     ):
-        # Core executemany, one per shape of row: the ORM's bulk path costs a third of an import
-        shapes: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+        # COPY on PostgreSQL, the driver's executemany on SQLite (monitor/ingest/bulk.py): the
+        # ORM's bulk path, and even Core's executemany, cost most of an import
         if model in (Event, Case, Review):
             # unique keys taken in one order by every transaction: two batches sharing new ids in
             # opposite orders wait for each other instead of deadlocking (PostgreSQL)
             values = sorted(values, key=lambda row: str(row["id"]))
-        for row in values:
-            shapes.setdefault(tuple(sorted(row)), []).append(row)
-        for same in shapes.values():
-            session.execute(model.metadata.tables[model.__tablename__].insert(), same)
+        raw = ("payload",) if model is Event else ()
+        insert_rows(session, model.metadata.tables[model.__tablename__], values, raw=raw)
     for review, at in rows.rectified:
         session.execute(
             update(Review)

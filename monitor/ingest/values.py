@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from datetime import date, datetime
+from functools import lru_cache
 
 from monitor.clock import parse_instant
 from monitor.ingest.credit_code import credit_code_problem
@@ -17,6 +18,9 @@ _SURROGATE = re.compile(r"[\ud800-\udfff]")
 # Unicode line and paragraph separators. A name travels into mail headers, file names and report
 # cells, where a line break splits it (a CR/LF in an official's name dead-lettered every mail).
 _NOT_ONE_LINE = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+# An id that is already in its normal form, as nearly every id is: printable ASCII without
+# spaces, at most MAX_ID long. `ident` returns it as it is without the general checks.
+_PLAIN_ID = re.compile(r"[A-Za-z0-9_.:@/+#-]{1,128}")
 
 
 def text(value: object, field: str, *, limit: int = MAX_TEXT, allow_empty: bool = False) -> str:
@@ -49,6 +53,8 @@ def ident(value: object, field: str) -> str:
     cell read as 12.0) becomes its decimal digits, so `5`, `5.0`, `"5"` and `" 5 "` are one id.
     Booleans, fractions and anything holding a control character are refused.
     """
+    if type(value) is str and _PLAIN_ID.fullmatch(value):
+        return value
     if isinstance(value, bool):
         raise Rejection(field, "must be a string or a whole number, not a boolean")
     if isinstance(value, float):
@@ -124,9 +130,15 @@ def day(value: object, field: str) -> date:
     raise Rejection(field, f"not a date (YYYY-MM-DD): {value!r}")
 
 
+@lru_cache(maxsize=1 << 16)
+def _code_problem(code: str) -> str | None:
+    """`credit_code_problem` of a string, remembered: an import names the same enterprises often."""
+    return credit_code_problem(code)
+
+
 def credit_code(value: object, field: str) -> str:
     code = value.strip().upper() if isinstance(value, str) else value
-    problem = credit_code_problem(code)
+    problem = _code_problem(code) if isinstance(code, str) else credit_code_problem(code)
     if problem:
         raise Rejection(field, f"invalid unified social credit code {value!r}: {problem}")
     assert isinstance(code, str)

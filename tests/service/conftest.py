@@ -110,7 +110,7 @@ def daemon(db_url: str, tmp_path: Path, daemon_extra: dict[str, object]) -> Iter
     server: uvicorn.Server | None = None
     thread: threading.Thread | None = None
     try:
-        roster, events = generate_district(utcnow().date())
+        roster, events = generate_district(utcnow().astimezone(SHANGHAI).date())  # as `demo` does
         with session_factory(service.engine)() as session:
             parsed, _ = load_roster(roster, "demo")
             upsert_roster(session, parsed)

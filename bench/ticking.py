@@ -1,0 +1,215 @@
+"""HTTP ingest while full ticks run, and import, each against its floor in the same run.
+
+`python -m bench.ticking --size M [--backend postgresql] [--runs 3]`: a database holding the
+size's roster and its history but the last `POSTED` events; then, `runs` times over:
+
+- import: `ingest_events` of `IMPORTED` events in batches of 10,000 into a fresh database with
+  the roster, vs a raw executemany of the same event rows (the floor of bench/run.py);
+- HTTP ingest while ticking: `POST /v1/events` in batches of 500 of the last events over real
+  HTTP, while a thread runs full ticks (evaluation and commit) back to back; its ratio is the
+  floor's rate / this rate (the target: within 4x on SQLite at M; docs/scaling.md).
+
+Prints one JSON line per run and the min/median of the ratios.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import socket
+import statistics
+import tempfile
+import threading
+import time
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import insert
+
+from bench import run as base
+from bench.generate import SIZES, events, roster
+from monitor.clock import parse_instant
+from monitor.config import Settings
+from monitor.ingest.events import digest, ingest_events
+from monitor.ingest.roster import load_roster, upsert_roster
+from monitor.store.db import ensure_schema, make_engine, session_factory
+from monitor.store.models import Event
+
+POSTED = 20_000
+IMPORTED = 100_000
+NOW = parse_instant("2024-12-21T00:00")
+AT = parse_instant("2024-12-20T18:00")
+
+
+def _fresh(workdir: Path, name: str, data: dict[str, Any]) -> Any:
+    engine = make_engine(base.database(workdir, name))
+    ensure_schema(engine)
+    with session_factory(engine)() as session:
+        upsert_roster(session, load_roster(data, "bench")[0])
+        session.commit()
+    return engine
+
+
+def _import(engine: Any, history: list[dict[str, Any]]) -> float:
+    sessions = session_factory(engine)
+    started = time.perf_counter()
+    for i in range(0, len(history), 10_000):
+        with sessions() as session:
+            ingest_events(
+                session, [(e["id"], e) for e in history[i : i + 10_000]], now=NOW, settings=Settings()
+            )
+            session.commit()
+    return time.perf_counter() - started
+
+
+def _floor(workdir: Path, name: str, history: list[dict[str, Any]]) -> float:
+    engine = make_engine(base.database(workdir, name))
+    ensure_schema(engine)
+    rows = [
+        {
+            "id": e["id"],
+            "type": e["type"],
+            "at": parse_instant(e["at"]),
+            "payload": e,
+            "digest": digest(e),
+            "received_at": NOW,
+        }
+        for e in history
+    ]
+    started = time.perf_counter()
+    with engine.begin() as conn:
+        for i in range(0, len(rows), 10_000):
+            conn.execute(insert(Event), rows[i : i + 10_000])
+    seconds = time.perf_counter() - started
+    engine.dispose()
+    return seconds
+
+
+def _post_while_ticking(workdir: Path, name: str, posted: list[dict[str, Any]]) -> dict[str, Any]:
+    import httpx
+    import uvicorn
+
+    from monitor.api.app import create_app
+    from monitor.clock import utcnow
+    from monitor.daemon import http_config
+    from monitor.service import Service
+    from monitor.tokens import create_token
+
+    settings = Settings(
+        database_url=base.database(workdir, name),
+        rules_dir=base.ROOT / "rules",
+        heartbeat_file=workdir / "heartbeat",
+        notify={"channels": []},
+        ingest={"max_batch": 10_000, "max_body_bytes": 64 * 1024 * 1024, "immediate_interval_seconds": 3600},
+    )
+    service = Service(settings)
+    with service.sessions() as session:
+        token = create_token(session, f"bench-{time.monotonic_ns()}", ("ingest",), utcnow())
+        session.commit()
+    service.tick(AT)  # the first tick (every alert new) before the clock starts
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = int(s.getsockname()[1])
+    server = uvicorn.Server(http_config(create_app(service), f"127.0.0.1:{port}"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    while not server.started:
+        time.sleep(0.02)
+    stop = threading.Event()
+    ticks: list[float] = []
+
+    def tick_loop() -> None:
+        while not stop.is_set():
+            service.baseline = None  # a full tick each time: the longest writes a tick makes
+            started = time.perf_counter()
+            service.tick(AT)
+            ticks.append(time.perf_counter() - started)
+
+    ticker = threading.Thread(target=tick_loop, daemon=True)
+    ticker.start()
+    retries = 0
+    try:
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=120) as client:
+            headers = {"Authorization": f"Bearer {token}"}
+            started = time.perf_counter()
+            for i in range(0, len(posted), base.HTTP_BATCH):
+                while True:
+                    reply = client.post("/v1/events", json=posted[i : i + base.HTTP_BATCH], headers=headers)
+                    if reply.status_code != 503:
+                        break
+                    retries += 1
+                    time.sleep(float(reply.headers.get("retry-after", "1")))
+                reply.raise_for_status()
+            seconds = time.perf_counter() - started
+    finally:
+        stop.set()
+        ticker.join(600)
+        server.should_exit = True
+        thread.join(30)
+        service.close()
+    return {"rate": len(posted) / seconds, "ticks": len(ticks), "tick_s": ticks, "retries": retries}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--size", default="M", choices=sorted(SIZES))
+    parser.add_argument("--backend", choices=["sqlite", "postgresql"], default="sqlite")
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--skip-http", action="store_true")
+    parser.add_argument(
+        "--pg-url",
+        default=os.environ.get("DUTYWATCH_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/test"),
+    )
+    args = parser.parse_args()
+    base.BACKEND.update(name=args.backend, url=args.pg_url)
+    size = SIZES[args.size]
+    data = roster(size, date(2023, 1, 1))
+    history = events(size, data, base.FIRST, base.END)
+    imported = history[:IMPORTED]
+    kept, posted = history[:-POSTED], history[-POSTED:]
+    out: list[dict[str, Any]] = []
+    with tempfile.TemporaryDirectory(prefix="dutywatch-ticking-") as tmp:
+        workdir = Path(tmp)
+        try:
+            if not args.skip_http:
+                engine = _fresh(workdir, "ticking", data)
+                _import(engine, kept)
+                engine.dispose()
+            for run in range(args.runs):
+                engine = _fresh(workdir, f"import{run}", data)
+                seconds = _import(engine, imported)
+                engine.dispose()
+                floor = _floor(workdir, f"floor{run}", imported)
+                result: dict[str, Any] = {
+                    "run": run,
+                    "import_events_per_s": round(len(imported) / seconds),
+                    "floor_events_per_s": round(len(imported) / floor),
+                    "import_ratio": round(seconds / floor, 2),
+                }
+                if not args.skip_http:
+                    http = _post_while_ticking(
+                        workdir,
+                        "ticking",
+                        posted[run * len(posted) // args.runs :][: len(posted) // args.runs],
+                    )
+                    result.update(
+                        http_ticking_events_per_s=round(http["rate"]),
+                        http_ticking_ratio=round(len(imported) / floor / http["rate"], 2),
+                        full_ticks=http["ticks"],
+                        tick_s_max=round(max(http["tick_s"], default=0), 2),
+                        retries_503=http["retries"],
+                    )
+                print(json.dumps(result), flush=True)
+                out.append(result)
+        finally:
+            base._drop_schemas()
+    for key in ("import_events_per_s", "import_ratio", "http_ticking_events_per_s", "http_ticking_ratio"):
+        values = [r[key] for r in out if key in r]
+        if values:
+            print(f"{key}: min {min(values)}, median {statistics.median(values)}, max {max(values)}")
+
+
+if __name__ == "__main__":
+    main()
