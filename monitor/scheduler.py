@@ -4,8 +4,12 @@ rules wait for.
 Every evaluation runs on the service's one evaluation thread (the durable-rules matcher is not
 thread-safe), never on the event loop. At most one evaluation waits behind the one running: a
 burst of bad reviews costs two evaluations, not one per review, and the waiting one starts after
-the last of them was committed, so it sees them all. Only the leader evaluates and dispatches
-(monitor.leader); events a standby accepts wait for the leader's next tick.
+the last of them was committed, so it sees them all. There is no fixed floor between two: the
+steady tick re-derives only the subjects the events touched (monitor/steady.py), so an
+evaluation right after the last one is cheap. An evaluation that queued notifications wakes the
+dispatcher (`after`) instead of leaving them to its poll. Only the leader evaluates and
+dispatches (monitor.leader); a standby that accepts such an event tells the leader
+(monitor/pgwake.py).
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from monitor.clock import utcnow
 from monitor.config import Settings
 from monitor.heartbeat import write_heartbeat
+from monitor.pgwake import tell_leader
 
 if TYPE_CHECKING:
     from monitor.service import Service
@@ -40,16 +45,17 @@ Job = Callable[[], Awaitable[None]]
 class Evaluations:
     """Runs `service.tick` (evaluate now, commit, metrics, heartbeat) on the evaluation thread."""
 
-    def __init__(self, service: Service) -> None:
+    def __init__(self, service: Service, after: Callable[[], None] | None = None) -> None:
         self._service = service
+        self._after = after  # called on the loop after an evaluation that queued notifications
         self._lock = threading.Lock()
         self._waiting: asyncio.Future[object] | None = None
         self._last_start = -float("inf")  # monotonic time the last evaluation started
 
     def soon(self, *, throttle: bool = True) -> asyncio.Future[object]:
         """An evaluation that starts after the one running, if any, and (with `throttle`, for
-        ingest) not sooner than `ingest.immediate_interval_seconds` after the last one started;
-        joins one already waiting.
+        ingest) not sooner than `ingest.immediate_interval_seconds` (0 by default) after the last
+        one started; joins one already waiting.
 
         Call from the event loop. Failures are logged here; awaiting the future re-raises them.
         """
@@ -67,6 +73,21 @@ class Evaluations:
                     self._start(waiting)
             return self._waiting
 
+    async def wake(self) -> None:
+        """Accepted events an immediate rule waits for: evaluate here when this process leads,
+        else tell the leader (monitor/pgwake.py). A NOTIFY that fails is logged: the leader's
+        tick still evaluates the committed events."""
+        leadership = self._service.leadership
+        if not leadership.shared or leadership.is_leader:
+            self.soon()
+            return
+        try:
+            await asyncio.get_running_loop().run_in_executor(
+                None, tell_leader, self._service.engine, leadership
+            )
+        except Exception:
+            log.warning("could not tell the leader of an immediate event; its tick will", exc_info=True)
+
     def _start(self, waiting: asyncio.Future[object]) -> None:
         running = asyncio.get_running_loop().run_in_executor(self._service.executor, self._run)
 
@@ -79,6 +100,8 @@ class Evaluations:
                 waiting.set_exception(done.exception())  # type: ignore[arg-type]
             else:
                 waiting.set_result(done.result())
+                if self._after is not None and done.result() is not None and self._service.last_queued:
+                    self._after()
 
         running.add_done_callback(settle)
 

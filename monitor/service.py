@@ -214,6 +214,7 @@ class Service:
         self.loaded = _load(settings)
         self.reload_ok = True
         self.last_tick: datetime | None = None
+        self.last_queued = 0  # notifications the last tick queued: they wake the dispatcher
         self.last_changes: list[Transition] = []  # the alert transitions of the last tick
         # the last committed evaluation, continued by the next tick (leader only; monitor/steady.py)
         self.baseline: Baseline | None = None
@@ -331,6 +332,7 @@ class Service:
         self.announce_calendar(at)
         write_heartbeat(self.settings.heartbeat_file, at)
         self.last_tick = at
+        self.last_queued = queued
         self.last_changes = changes
         for problem in [*evaluation.problems, *uncomputable_summary(evaluation.obligations)]:
             log.warning("evaluation problem: %s", problem)

@@ -120,7 +120,8 @@ async def post_events(request: Request, _: Ingester, service: ServiceDep) -> JSO
     """Store events once each (the id is the idempotency key); up to `ingest.max_batch` a request.
 
     Accepted events that immediate rules wait for (a review, a case opened, closed, reopened or
-    escalated) start an evaluation at once, so their alerts do not wait for the tick.
+    escalated) start an evaluation at once, on the leader whichever replica took them, so their
+    alerts do not wait for the tick.
     """
     body = await json_body(request)
     records = body if isinstance(body, list) else [body]
@@ -139,7 +140,7 @@ async def post_events(request: Request, _: Ingester, service: ServiceDep) -> JSO
         for r, o in zip(records, outcomes, strict=True)
     ):
         evaluations: Evaluations = request.app.state.evaluations
-        evaluations.soon()
+        await evaluations.wake()  # here, or on the leader when this replica stands by
     return results(outcomes)
 
 

@@ -1,0 +1,157 @@
+"""Wake-ups in one process: an immediate event starts an evaluation with no floor, a burst
+coalesces into one evaluation behind the running one, and an evaluation that queued
+notifications wakes the dispatcher, which coalesces its own wake-ups the same way."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from types import SimpleNamespace
+from typing import Any, cast
+
+from monitor.config import IngestSettings
+from monitor.scheduler import Evaluations
+from monitor.service import Service
+from monitor.wakeups import Dispatches
+
+
+class RecordingExecutor(ThreadPoolExecutor):
+    """The one evaluation thread, counting what was handed to it."""
+
+    def __init__(self) -> None:
+        super().__init__(max_workers=1)
+        self.submitted = 0
+
+    def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future[Any]:
+        self.submitted += 1
+        return super().submit(fn, *args, **kwargs)
+
+
+class FakeService:
+    """What Evaluations reads of a Service; its tick blocks until `release` is set."""
+
+    def __init__(self, queued: int = 1) -> None:
+        self.settings = SimpleNamespace(ingest=IngestSettings())
+        self.executor = RecordingExecutor()
+        self.leadership = SimpleNamespace(shared=False, is_leader=True)
+        self.started = threading.Event()
+        self.release = threading.Event()
+        self.ticks = 0
+        self.queued = queued
+        self.last_queued = 0
+
+    def tick(self) -> int:
+        self.started.set()
+        self.release.wait(10)
+        self.ticks += 1
+        self.last_queued = self.queued
+        return self.ticks
+
+
+def test_an_immediate_event_is_evaluated_at_once_and_a_burst_coalesces() -> None:
+    service = FakeService()
+    woken: list[int] = []
+    evaluations = Evaluations(cast(Service, service), after=lambda: woken.append(service.ticks))
+
+    async def scenario() -> None:
+        first = evaluations.soon()
+        # handed to the evaluation thread before `soon` returned: no floor, no timer
+        assert service.executor.submitted == 1
+        # events committed once it has started reading are for the next evaluation
+        await asyncio.to_thread(service.started.wait, 10)
+        burst = {id(evaluations.soon()) for _ in range(50)}
+        assert len(burst) == 1  # fifty events while one runs: one evaluation waits
+        second = evaluations.soon()
+        service.release.set()
+        assert await first == 1
+        assert await second == 2
+
+    asyncio.run(scenario())
+    service.executor.shutdown()
+    assert service.ticks == 2 and service.executor.submitted == 2
+    assert len(woken) == 2  # each evaluation queued a notification: each woke the dispatcher
+
+
+def test_an_evaluation_that_queued_nothing_leaves_the_dispatcher_asleep() -> None:
+    service = FakeService(queued=0)
+    service.release.set()
+    woken: list[int] = []
+    evaluations = Evaluations(cast(Service, service), after=lambda: woken.append(1))
+
+    async def scenario() -> None:
+        await evaluations.soon()
+
+    asyncio.run(scenario())
+    service.executor.shutdown()
+    assert service.ticks == 1 and woken == []
+
+
+def test_a_configured_floor_still_spaces_immediate_evaluations() -> None:
+    # operators may trade latency for CPU: the setting keeps working when set
+    service = FakeService()
+    service.settings = SimpleNamespace(ingest=IngestSettings(immediate_interval_seconds=3600))
+    service.release.set()
+    evaluations = Evaluations(cast(Service, service))
+
+    async def scenario() -> None:
+        await evaluations.soon()
+        later = evaluations.soon()
+        await asyncio.sleep(0.05)
+        assert not later.done() and service.executor.submitted == 1
+        later.cancel()
+
+    asyncio.run(scenario())
+    service.executor.shutdown()
+
+
+def test_dispatch_wake_ups_coalesce_and_stop_on_close() -> None:
+    gate = asyncio.Event
+    sends: list[int] = []
+
+    async def scenario() -> None:
+        opened = gate()
+
+        async def send() -> None:
+            sends.append(len(sends))
+            await opened.wait()
+
+        dispatches = Dispatches(send)
+        dispatches.soon()
+        await asyncio.sleep(0)  # the first batch starts and waits at the gate
+        assert sends == [0]
+        for _ in range(20):
+            dispatches.soon()  # rows queued while a batch runs: one more batch, not twenty
+        opened.set()
+        for _ in range(10):
+            await asyncio.sleep(0)
+        assert sends == [0, 1] and dispatches.batches == 2
+        await dispatches.close()
+        dispatches.soon()
+        await asyncio.sleep(0)
+        assert sends == [0, 1]
+
+    asyncio.run(scenario())
+
+
+def test_a_failed_batch_does_not_stop_later_wake_ups() -> None:
+    calls: list[str] = []
+
+    async def scenario() -> None:
+        async def send() -> None:
+            calls.append("send")
+            if len(calls) == 1:
+                raise RuntimeError("SMTP went away")
+
+        dispatches = Dispatches(send)
+        dispatches.soon()
+        for _ in range(5):
+            await asyncio.sleep(0)
+        dispatches.soon()
+        for _ in range(5):
+            await asyncio.sleep(0)
+        await dispatches.close()
+
+    asyncio.run(scenario())
+    assert calls == ["send", "send"]

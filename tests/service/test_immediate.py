@@ -1,0 +1,130 @@
+"""Immediate means immediate, with a real daemon and a real SMTP server: a major case's mail is
+sent because the accepted event woke the evaluation and the evaluation woke the dispatcher.
+
+The tick and the dispatcher's poll are set to 60 s and the test gives up after 30 s, so a mail
+that arrives at all arrived without waiting for either of them: the test asserts causality,
+not speed (bench/immediate.py measures the speed).
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from email.message import Message
+from pathlib import Path
+
+import httpx
+import pytest
+
+from monitor.clock import SHANGHAI, utcnow
+from tests.conftest import MailServer
+from tests.service.conftest import DUTYWATCH, ENTERPRISE, cli, free_port
+
+
+def body_of(message: Message) -> str:
+    """Every text part of a mail, decoded."""
+    texts = []
+    for part in message.walk():
+        payload = part.get_payload(decode=True)
+        if isinstance(payload, bytes):
+            texts.append(payload.decode(part.get_content_charset() or "utf-8", "replace"))
+    return "\n".join(texts)
+
+
+def mails_naming(mail_server: MailServer, needle: str) -> list[Message]:
+    return [m for m in list(mail_server.inbox.messages) if needle in body_of(m)]
+
+
+def major_case(case: str) -> dict[str, object]:
+    today = utcnow().astimezone(SHANGHAI).date().isoformat()
+    return {
+        "id": f"ev-{case}",
+        "type": "case_opened",
+        "at": f"{today}T00:05:00+08:00",
+        "case": case,
+        "enterprise": ENTERPRISE,
+        "channel": "forum",
+        "complexity": "major",
+        "category": "用地",
+        "unit": "u-spj",
+    }
+
+
+@dataclass
+class Running:
+    url: str
+    auth: dict[str, str]
+    process: subprocess.Popen[str]
+
+
+@pytest.fixture
+def mailing_daemon(workdir: Path, mail_server: MailServer) -> Iterator[Running]:
+    config = workdir / "dutywatch.yaml"
+    config.write_text(
+        config.read_text(encoding="utf-8").replace("tick_seconds: 1", "tick_seconds: 60")
+        + f"smtp: {{sender: dutywatch@suyu.example.cn, ca_file: {mail_server.cert}, timeout_seconds: 5}}\n"
+        "notify: {channels: [email], dispatch_seconds: 60}\n",
+        encoding="utf-8",
+    )
+    assert cli(workdir, "demo").returncode == 0
+    token = cli(workdir, "token", "create", "--name", "ops", "--scopes", "read,ingest").stdout.strip()
+    port = free_port()
+    env = {
+        **os.environ,
+        "DUTYWATCH_LISTEN": f"127.0.0.1:{port}",
+        "DUTYWATCH_SMTP_URL": f"smtp://dutywatch:s3cret@localhost:{mail_server.port}?starttls=true",
+    }
+    process = subprocess.Popen(
+        [*DUTYWATCH, "--config", str(config), "run"],
+        cwd=workdir,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            assert time.monotonic() < deadline, "the daemon did not become ready"
+            try:
+                ready = httpx.get(f"{url}/readyz", timeout=2)
+                if ready.status_code == 200 and ready.json()["leader"]["last_tick"] is not None:
+                    break
+            except httpx.TransportError:
+                pass
+            time.sleep(0.2)
+        yield Running(url, {"Authorization": f"Bearer {token}"}, process)
+    finally:
+        process.kill()
+        process.wait(10)
+
+
+def test_a_major_case_is_mailed_without_waiting_for_tick_or_poll(
+    mailing_daemon: Running, mail_server: MailServer
+) -> None:
+    posted = httpx.post(
+        f"{mailing_daemon.url}/v1/events", headers=mailing_daemon.auth, json=major_case("IMM-1"), timeout=30
+    )
+    assert posted.json()["accepted"] == 1, posted.text
+    deadline = time.monotonic() + 30  # half the tick and the poll: only the wake-ups can send it
+    while not mails_naming(mail_server, "IMM-1"):
+        assert time.monotonic() < deadline, "the major case's mail waited for a tick or a poll"
+        time.sleep(0.05)
+    # a burst of major cases: each mailed, and each once, still before any poll
+    burst = [major_case(f"IMM-B{i}") for i in range(10)]
+    posted = httpx.post(
+        f"{mailing_daemon.url}/v1/events", headers=mailing_daemon.auth, json=burst, timeout=30
+    )
+    assert posted.json()["accepted"] == 10, posted.text
+    deadline = time.monotonic() + 30
+    while not all(mails_naming(mail_server, f"IMM-B{i}（") for i in range(10)):
+        assert time.monotonic() < deadline, "a major case of the burst waited for a poll"
+        time.sleep(0.05)
+    for case in ["IMM-1", *(f"IMM-B{i}" for i in range(10))]:
+        recipients = [m["To"] for m in mails_naming(mail_server, f"{case}（")]
+        assert len(recipients) == len(set(recipients)), f"{case} was mailed twice to one official"
+    assert mailing_daemon.process.poll() is None
