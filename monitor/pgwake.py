@@ -47,14 +47,16 @@ def tell_leader(engine: Engine, leadership: Leadership) -> None:
 
 class Listener:
     """A thread holding one LISTEN connection outside the pool; calls `heard` (from that thread)
-    for each NOTIFY, and reconnects when the connection breaks."""
+    for each NOTIFY (several heard together are one call) and each time its LISTEN is in place
+    (what was sent before it is not delivered), and reconnects when the connection breaks."""
 
     def __init__(self, engine: Engine, leadership: Leadership, heard: Callable[[], None]) -> None:
         self._engine = engine
         self._leadership = leadership
         self._heard = heard
         self._stop = threading.Event()
-        self.listening = threading.Event()  # set while a LISTEN is in place (tests wait for it)
+        # set while a LISTEN is in place, after the `heard` that follows it (tests wait for it)
+        self.listening = threading.Event()
         self._thread = threading.Thread(target=self._run, name="dutywatch-listen", daemon=True)
 
     def start(self) -> None:
@@ -75,14 +77,17 @@ class Listener:
 
     def _listen(self) -> None:
         pooled = self._engine.raw_connection()
-        pooled.detach()  # held for the life of the process: not the pool's to hand out
-        connection = pooled.driver_connection
-        assert connection is not None
         try:
+            pooled.detach()  # held for the life of the process: not the pool's to hand out
+            # once detached, `driver_connection` is None; the DBAPI connection is psycopg's own
+            connection = pooled.dbapi_connection
+            assert connection is not None
             connection.rollback()
             connection.autocommit = True
             key = _key(self._leadership, lambda sql: connection.execute(sql).fetchone())
             connection.execute(f"LISTEN {channel(key)}")
+            # a NOTIFY sent while no LISTEN was in place (a reconnect) is lost: evaluate once now
+            self._heard()
             self.listening.set()
             while not self._stop.is_set():
                 # wakes each second to notice `stop`; several NOTIFYs heard together are one wake-up
