@@ -14,7 +14,7 @@ import asyncio
 import contextlib
 import logging
 import signal
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 
 import uvicorn
@@ -27,7 +27,7 @@ from monitor.clock import utcnow
 from monitor.config import HttpSettings, Settings
 from monitor.http_guard import guarded_protocol
 from monitor.pgwake import Listener
-from monitor.scheduler import Evaluations, Job, build_scheduler, retime_tick
+from monitor.scheduler import Evaluations, build_scheduler, retime_tick
 from monitor.service import Service
 from monitor.wakeups import Dispatches
 
@@ -87,33 +87,33 @@ async def serve(
     service = service or Service(settings, config_path)
     loop = asyncio.get_running_loop()
 
-    async def dispatch() -> None:
+    async def dispatch() -> bool:
+        """One batch; whether it was full (Dispatches then runs another at once)."""
         if not service.leadership.is_leader:
-            return  # a standby: the leader sends
+            return False  # a standby: the leader sends
         try:
-            await service.dispatch()
+            return await service.dispatch()
         except Exception:
             log.exception("dispatch failed")
+            return False
 
-    # an evaluation that queued notifications wakes the dispatcher; the poll is the safety net
+    # an evaluation that queued notifications wakes the dispatcher, and so does taking the lead
+    # (what the old leader queued and did not send); the poll is the safety net
     dispatches = Dispatches(dispatch)
-    evaluations = Evaluations(service, after=dispatches.soon)
+    evaluations = Evaluations(service, after=dispatches.soon, on_lead=dispatches.soon)
 
     async def poll_outbox() -> None:
         dispatches.soon()
 
     async def lead() -> None:
-        was_leader = service.leadership.is_leader
-        if await loop.run_in_executor(None, service.lead) and not was_leader:
-            # a new leader evaluates and sends now: what the standbys accepted meanwhile, and what
-            # the old leader queued, must not wait for the next tick and poll
-            evaluations.soon(throttle=False)
-            dispatches.soon()
+        # a new leader evaluates and sends now (Evaluations.lead): what the standbys accepted
+        # meanwhile must not wait for the next tick
+        await evaluations.lead()
 
     listener = None
     if service.leadership.shared:
 
-        def heard() -> None:  # on the listening thread
+        def heard() -> None:  # on the listening thread: a standby accepted an immediate event
             if service.leadership.is_leader:
                 loop.call_soon_threadsafe(evaluations.soon)
 
@@ -189,7 +189,7 @@ async def _drain(
     server: uvicorn.Server,
     serving: asyncio.Task[None],
     dispatches: Dispatches,
-    dispatch: Job,
+    dispatch: Callable[[], Awaitable[bool]],
 ) -> int:
     loop = asyncio.get_running_loop()
     deadline = loop.time() + DRAIN_SECONDS

@@ -45,9 +45,16 @@ Job = Callable[[], Awaitable[None]]
 class Evaluations:
     """Runs `service.tick` (evaluate now, commit, metrics, heartbeat) on the evaluation thread."""
 
-    def __init__(self, service: Service, after: Callable[[], None] | None = None) -> None:
+    def __init__(
+        self,
+        service: Service,
+        after: Callable[[], None] | None = None,
+        on_lead: Callable[[], None] | None = None,
+    ) -> None:
         self._service = service
         self._after = after  # called on the loop after an evaluation that queued notifications
+        self._on_lead = on_lead  # called on the loop when this process takes the lead
+        self._leading = False  # whether the last poll found this process leading
         self._lock = threading.Lock()
         self._waiting: asyncio.Future[object] | None = None
         self._last_start = -float("inf")  # monotonic time the last evaluation started
@@ -105,13 +112,31 @@ class Evaluations:
 
         running.add_done_callback(settle)
 
+    async def lead(self) -> asyncio.Future[object] | None:
+        """Poll the leadership (the scheduler's `lead` job and every tick). A process that has
+        just taken the lead — a standby whose leader died, or any process at its start — does
+        not wait for its next tick: it evaluates at once (the future returned) and wakes the
+        dispatcher (`on_lead`) for what the old leader queued and did not send."""
+        leads = await asyncio.get_running_loop().run_in_executor(None, self._service.lead)
+        took, self._leading = leads and not self._leading, leads
+        if not took:
+            return None
+        log.info("leading: evaluating and dispatching at once")
+        evaluation = self.soon(throttle=False)
+        if self._on_lead is not None:
+            self._on_lead()
+        return evaluation
+
     async def tick(self) -> None:
         """The scheduled job: poll the leadership, evaluate when this process leads. A failed tick
         is logged, and the next one tries again. A standby beats the heartbeat itself while it
         reaches the database, so that `dutywatch check` does not restart a healthy standby."""
         loop = asyncio.get_running_loop()
         with contextlib.suppress(Exception):
-            if await loop.run_in_executor(None, self._service.lead):
+            started = await self.lead()
+            if started is not None:
+                await started  # the evaluation of taking the lead is this tick's
+            elif self._leading:
                 await self.soon(throttle=False)
             elif await loop.run_in_executor(None, self._service.database_ok):
                 write_heartbeat(self._service.settings.heartbeat_file, utcnow())

@@ -214,7 +214,7 @@ class Service:
         self.loaded = _load(settings)
         self.reload_ok = True
         self.last_tick: datetime | None = None
-        self.last_queued = 0  # notifications the last tick queued: they wake the dispatcher
+        self.last_queued = 0  # notifications, digests, reports the last tick queued: wake-ups
         self.last_changes: list[Transition] = []  # the alert transitions of the last tick
         # the last committed evaluation, continued by the next tick (leader only; monitor/steady.py)
         self.baseline: Baseline | None = None
@@ -228,12 +228,14 @@ class Service:
             self.sessions, build_notifiers(settings, self.channels), settings.notify, worker_name()
         )
 
-    async def dispatch(self) -> None:
-        """Send what is due, count the outcomes, refresh the outbox gauges."""
+    async def dispatch(self) -> bool:
+        """Send what is due, count the outcomes, refresh the outbox gauges; whether the batch was
+        full (more may be due now)."""
         import asyncio
 
         now = utcnow()
-        for outcome in await self.dispatcher.run_once(now):
+        outcomes = await self.dispatcher.run_once(now)
+        for outcome in outcomes:
             self.metrics.notifications.labels(outcome.channel, outcome.status).inc()
 
         def measure() -> tuple[int, float]:
@@ -241,6 +243,7 @@ class Service:
                 return depth(session, now)
 
         self.metrics.outbox_depth, self.metrics.outbox_oldest_seconds = await asyncio.to_thread(measure)
+        return len(outcomes) >= self.dispatcher.BATCH
 
     def reload(self) -> tuple[bool, str]:
         """Reload config, rules and calendar; a broken file keeps the last good ones running.
@@ -320,9 +323,10 @@ class Service:
                 workday = loaded.calendar.is_workday(local_date(at))
             except CalendarNotCovered:
                 workday = True  # no calendar for the year: send the digest rather than hold it
-            make_digests(session, at, workday, self.settings.notify.digest_time)
+            # digests and the monthly report are notifications too: they wake the dispatcher
+            others = make_digests(session, at, workday, self.settings.notify.digest_time)
             if "email" in self.channels:
-                mail_monthly_report(
+                others += mail_monthly_report(
                     session, loaded.rulebook, loaded.calendar, self.settings, loaded.matcher, at
                 )
             session.commit()
@@ -332,7 +336,7 @@ class Service:
         self.announce_calendar(at)
         write_heartbeat(self.settings.heartbeat_file, at)
         self.last_tick = at
-        self.last_queued = queued
+        self.last_queued = queued + others
         self.last_changes = changes
         for problem in [*evaluation.problems, *uncomputable_summary(evaluation.obligations)]:
             log.warning("evaluation problem: %s", problem)

@@ -2,7 +2,9 @@
 
 `Dispatches.soon()` is cheap and may be called any number of times: one batch runs at a time,
 and calls made while it runs ask for exactly one more batch afterwards (the rows queued during
-a batch may have been claimed too late for it). The scheduler's `dispatch_seconds` poll calls
+a batch may have been claimed too late for it). A full batch (`send` returns True: it claimed
+as many rows as a batch holds) is followed by another at once, so a backlog does not drain one
+batch per poll. The scheduler's `dispatch_seconds` poll calls
 `soon()` as well: it stays the safety net for retries whose backoff ran out and for rows queued
 by another process.
 """
@@ -20,7 +22,7 @@ log = logging.getLogger("dutywatch")
 class Dispatches:
     """Runs `send` on the event loop whenever woken, coalescing wake-ups that come while it runs."""
 
-    def __init__(self, send: Callable[[], Awaitable[None]]) -> None:
+    def __init__(self, send: Callable[[], Awaitable[bool | None]]) -> None:
         self._send = send
         self._wanted = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
@@ -42,7 +44,8 @@ class Dispatches:
             if self._closing:
                 return
             try:
-                await self._send()
+                if await self._send():
+                    self._wanted.set()  # a full batch: more is due now
             except Exception:  # the next wake-up or poll tries again
                 log.exception("dispatch failed")
             self.batches += 1

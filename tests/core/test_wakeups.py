@@ -155,3 +155,69 @@ def test_a_failed_batch_does_not_stop_later_wake_ups() -> None:
 
     asyncio.run(scenario())
     assert calls == ["send", "send"]
+
+
+def test_a_full_batch_is_followed_by_another_at_once() -> None:
+    # a backlog of 250 due rows, 100 a batch: three batches on one wake-up, not one per poll
+    backlog = [250]
+
+    async def scenario() -> None:
+        async def send() -> bool:
+            claimed = min(100, backlog[0])
+            backlog[0] -= claimed
+            return claimed == 100
+
+        dispatches = Dispatches(send)
+        dispatches.soon()
+        for _ in range(20):
+            await asyncio.sleep(0)
+        assert backlog == [0] and dispatches.batches == 3
+        await dispatches.close()
+
+    asyncio.run(scenario())
+
+
+class LeadingService(FakeService):
+    """A FakeService whose leadership poll answers what the test says."""
+
+    def __init__(self) -> None:
+        super().__init__(queued=0)
+        self.release.set()
+        self.leads = True
+
+    def lead(self) -> bool:
+        return self.leads
+
+
+def test_taking_the_lead_evaluates_and_dispatches_at_once_once() -> None:
+    service = LeadingService()
+    took: list[int] = []
+    evaluations = Evaluations(cast(Service, service), on_lead=lambda: took.append(service.ticks))
+
+    async def scenario() -> None:
+        started = await evaluations.lead()
+        assert started is not None and took == [0]  # the dispatcher woken as the lead is taken
+        assert await started == 1
+        assert await evaluations.lead() is None  # still leading: nothing new to do
+        await evaluations.tick()  # the scheduled tick of a leader evaluates as before
+        assert service.ticks == 2 and took == [0]
+        service.leads = False
+        assert await evaluations.lead() is None
+        service.leads = True  # lost and taken again (a broken lock connection): at once again
+        again = await evaluations.lead()
+        assert again is not None and await again == 3 and took == [0, 2]
+
+    asyncio.run(scenario())
+    service.executor.shutdown()
+
+
+def test_the_tick_that_takes_the_lead_evaluates_once() -> None:
+    service = LeadingService()
+    evaluations = Evaluations(cast(Service, service))
+
+    async def scenario() -> None:
+        await evaluations.tick()
+
+    asyncio.run(scenario())
+    service.executor.shutdown()
+    assert service.ticks == 1 and service.executor.submitted == 1
