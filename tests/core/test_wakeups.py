@@ -8,12 +8,16 @@ import asyncio
 import threading
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
+from pathlib import Path
 from types import SimpleNamespace
 from typing import Any, cast
 
+from monitor.changes import note_changes, pending_changes
+from monitor.clock import utcnow
 from monitor.config import IngestSettings
 from monitor.scheduler import Evaluations
 from monitor.service import Service
+from monitor.store.db import ensure_schema, make_engine, session_factory
 from monitor.wakeups import Dispatches
 
 
@@ -221,3 +225,18 @@ def test_the_tick_that_takes_the_lead_evaluates_once() -> None:
     asyncio.run(scenario())
     service.executor.shutdown()
     assert service.ticks == 1 and service.executor.submitted == 1
+
+
+def test_a_minute_of_single_event_requests_keeps_the_next_evaluation_scoped(tmp_path: Path) -> None:
+    # 20 requests a second for a minute, one contact each: the evaluation an immediate event asks
+    # for afterwards re-derives their enterprises, not the whole district
+    engine = make_engine(f"sqlite:///{tmp_path / 'changes.db'}")
+    ensure_schema(engine)
+    now = utcnow()
+    with session_factory(engine)() as session:
+        for i in range(1_200):
+            note_changes(session, at=now, types=["contact"], enterprises=[f"e{i % 300}"])
+        session.commit()
+        changes = pending_changes(session, now)
+    engine.dispose()
+    assert not changes.everything and len(changes.ids) == 1_200 and changes.keys == 300
