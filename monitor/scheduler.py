@@ -19,8 +19,8 @@ import contextlib
 import logging
 import threading
 import time
-from collections.abc import Awaitable, Callable
-from datetime import timedelta
+from collections.abc import Awaitable, Callable, Iterable
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
@@ -41,6 +41,10 @@ IMMEDIATE_TYPES = frozenset({"review", "case_opened", "case_closed", "case_reope
 
 Job = Callable[[], Awaitable[None]]
 
+# timers kept for immediate events of the future, one per second; past this many, the tick
+# evaluates the rest when their time has come (a flood of them must not grow the loop's heap)
+MOST_TIMERS = 1_000
+
 
 class Evaluations:
     """Runs `service.tick` (evaluate now, commit, metrics, heartbeat) on the evaluation thread."""
@@ -55,6 +59,8 @@ class Evaluations:
         self._after = after  # called on the loop after an evaluation that queued notifications
         self._on_lead = on_lead  # called on the loop when this process takes the lead
         self._leading = False  # whether the last poll found this process leading
+        self._timers: dict[datetime, asyncio.TimerHandle] = {}  # wake_at, by second
+        self._woken: set[asyncio.Task[None]] = set()  # wake-ups in flight (kept referenced)
         self._lock = threading.Lock()
         self._waiting: asyncio.Future[object] | None = None
         self._last_start = -float("inf")  # monotonic time the last evaluation started
@@ -94,6 +100,24 @@ class Evaluations:
             )
         except Exception:
             log.warning("could not tell the leader of an immediate event; its tick will", exc_info=True)
+
+    def wake_at(self, instants: Iterable[datetime]) -> None:
+        """Immediate events dated in the future count from their time (monitor/changes.py), not
+        from their arrival: `wake` once more just after it, rather than at the next tick. One
+        timer per second, at most MOST_TIMERS; past the ingest's horizon the tick takes them."""
+        loop = asyncio.get_running_loop()
+        now = utcnow()
+        for at in instants:
+            second = at.replace(microsecond=0) + timedelta(seconds=1)  # `at <= now` by then
+            if second <= now or second in self._timers or len(self._timers) >= MOST_TIMERS:
+                continue
+            self._timers[second] = loop.call_later((second - now).total_seconds(), self._fire, second)
+
+    def _fire(self, second: datetime) -> None:
+        self._timers.pop(second, None)
+        task = asyncio.get_running_loop().create_task(self.wake())
+        self._woken.add(task)
+        task.add_done_callback(self._woken.discard)
 
     def _start(self, waiting: asyncio.Future[object]) -> None:
         running = asyncio.get_running_loop().run_in_executor(self._service.executor, self._run)

@@ -18,6 +18,7 @@ from starlette.exceptions import HTTPException
 from monitor.api.auth import Admin, Ingester, ServiceDep, client_of
 from monitor.api.errors import error
 from monitor.audit import record, roster_summary
+from monitor.clock import parse_instant
 from monitor.ingest.commit import RaceNotSettled, commit_retrying
 from monitor.ingest.event_examples import EXAMPLES
 from monitor.ingest.event_schema import event_components
@@ -135,12 +136,16 @@ async def post_events(request: Request, _: Ingester, service: ServiceDep) -> JSO
         response = error(503, str(exc), code="unavailable")
         response.headers["Retry-After"] = "1"
         return response
-    if any(
-        o.status == "accepted" and isinstance(r, dict) and r.get("type") in IMMEDIATE_TYPES
+    immediate = [
+        r
         for r, o in zip(records, outcomes, strict=True)
-    ):
+        if o.status == "accepted" and isinstance(r, dict) and r.get("type") in IMMEDIATE_TYPES
+    ]
+    if immediate:
         evaluations: Evaluations = request.app.state.evaluations
         await evaluations.wake()  # here, or on the leader when this replica stands by
+        # an event of the future (a sender's clock a little ahead) counts from its time: wake then
+        evaluations.wake_at(parse_instant(str(r["at"])) for r in immediate)
     return results(outcomes)
 
 

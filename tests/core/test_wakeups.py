@@ -8,6 +8,7 @@ import asyncio
 import threading
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
+from datetime import datetime, timedelta
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any, cast
@@ -240,3 +241,32 @@ def test_a_minute_of_single_event_requests_keeps_the_next_evaluation_scoped(tmp_
         changes = pending_changes(session, now)
     engine.dispose()
     assert not changes.everything and len(changes.ids) == 1_200 and changes.keys == 300
+
+
+def test_an_immediate_event_dated_a_moment_ahead_is_evaluated_when_its_time_comes() -> None:
+    # a sender's clock two seconds ahead: the event counts from its time, so the evaluation its
+    # arrival woke did not see it; a timer wakes another just after, not the next tick
+    service = FakeService(queued=0)
+    service.release.set()
+    evaluations = Evaluations(cast(Service, service))
+    ran_at: list[datetime] = []
+    tick = service.tick
+
+    def timed_tick() -> int:
+        ran_at.append(utcnow())
+        return tick()
+
+    service.tick = timed_tick  # type: ignore[method-assign]
+
+    async def scenario() -> None:
+        ahead = utcnow() + timedelta(seconds=1.5)
+        evaluations.wake_at([ahead, ahead, utcnow() - timedelta(seconds=5)])  # one timer; the past: none
+        assert service.executor.submitted == 0
+        for _ in range(600):
+            if ran_at:
+                break
+            await asyncio.sleep(0.05)
+        assert len(ran_at) == 1 and ran_at[0] > ahead
+
+    asyncio.run(scenario())
+    service.executor.shutdown()
