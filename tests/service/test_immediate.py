@@ -11,18 +11,25 @@ from __future__ import annotations
 import os
 import subprocess
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from email.message import Message
 from pathlib import Path
 
 import httpx
 import pytest
 
+from monitor.api.app import create_app
 from monitor.clock import SHANGHAI, utcnow
+from monitor.demo import generate_district
+from monitor.ingest.roster import load_roster, upsert_roster
+from monitor.scheduler import Evaluations
+from monitor.service import Service
+from monitor.store.db import session_factory
+from monitor.tokens import create_token
 from tests.conftest import MailServer
-from tests.service.conftest import DUTYWATCH, ENTERPRISE, cli, free_port
+from tests.service.conftest import DUTYWATCH, ENTERPRISE, cli, free_port, serving, settings_for
 
 
 def body_of(message: Message) -> str:
@@ -133,3 +140,51 @@ def test_a_major_case_is_mailed_without_waiting_for_tick_or_poll(
         recipients = [m["To"] for m in mails_naming(mail_server, f"{case}（")]
         assert len(recipients) == len(set(recipients)), f"{case} was mailed twice to one official"
     assert mailing_daemon.process.poll() is None
+
+
+class RecordingEvaluations(Evaluations):
+    """Wake-ups asked of the evaluations, recorded instead of run."""
+
+    def __init__(self, service: Service) -> None:
+        super().__init__(service)
+        self.woken = 0
+        self.timed: list[datetime] = []
+
+    async def wake(self) -> None:
+        self.woken += 1
+
+    def wake_at(self, instants: Iterable[datetime]) -> None:
+        self.timed += list(instants)
+
+
+def test_news_wakes_the_evaluation_history_waits_for_the_tick(tmp_path: Path) -> None:
+    # a backfill of last year's cases over HTTP must not run an evaluation per request
+    service = Service(settings_for(f"sqlite:///{tmp_path / 'dw.db'}", tmp_path))
+    evaluations = RecordingEvaluations(service)
+    try:
+        roster = generate_district(utcnow().astimezone(SHANGHAI).date())[0]
+        with session_factory(service.engine)() as session:
+            upsert_roster(session, load_roster(roster, "demo")[0])
+            token = create_token(session, "feeder", ("ingest",), utcnow())
+            session.commit()
+        with serving(create_app(service, evaluations)) as url:
+
+            def post(case: str, opened: datetime) -> None:
+                event = {**major_case(case), "at": opened.astimezone(SHANGHAI).isoformat()}
+                answer = httpx.post(
+                    f"{url}/v1/events", json=event, headers={"Authorization": f"Bearer {token}"}, timeout=30
+                )
+                assert answer.json()["accepted"] == 1, answer.text
+
+            now = utcnow()
+            post("OLD-1", now - timedelta(days=10))
+            assert evaluations.woken == 0 and evaluations.timed == []
+            post("NEW-1", now - timedelta(hours=2))
+            assert evaluations.woken == 1
+            ahead = now + timedelta(seconds=30)
+            post("AHEAD-1", ahead)  # woken now, and timed for when it happens
+            assert evaluations.woken == 2 and ahead.replace(microsecond=0) in [
+                t.replace(microsecond=0) for t in evaluations.timed
+            ]
+    finally:
+        service.close()
