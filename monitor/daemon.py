@@ -177,8 +177,8 @@ async def serve(
         stopped.cancel()
         return await _drain(service, scheduler, server, serving, dispatches, dispatch)
     finally:
-        if listener is not None:
-            listener.stop()
+        if listener is not None:  # it notices within a second; the loop keeps serving meanwhile
+            await loop.run_in_executor(None, listener.stop)
         for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
             loop.remove_signal_handler(signum)
 
