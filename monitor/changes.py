@@ -62,10 +62,14 @@ class Changes:
         return len(self.enterprises) + len(self.cases)
 
 
-def pending_changes(session: Session, now: datetime, most: int = 200) -> Changes:
+def pending_changes(session: Session, now: datetime, most: int = 5_000) -> Changes:
     """Records of events whose time has come by now (the roster and waivers count at once).
 
-    More than `most` records (a bulk import) mean a full evaluation: their ids are enough.
+    More than `most` records mean a full evaluation: their ids are enough. A record is one ingest
+    request, so a steady stream posted one event at a time leaves dozens a second; reading 5,000
+    costs tens of milliseconds, and the steady tick bounds the subjects it re-derives itself
+    (monitor/steady.py, MOST_SUBJECTS). With 200, a minute of such a stream made the next
+    evaluation — often the one an immediate event asked for — a full one.
     """
     due = (ChangeRecord.at <= now) | ChangeRecord.everything.is_(True)
     ids = list(session.scalars(select(ChangeRecord.id).where(due).order_by(ChangeRecord.id)))

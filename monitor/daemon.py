@@ -3,7 +3,9 @@
 SIGTERM or SIGINT drains within DRAIN_SECONDS: no new ticks, the server stops accepting and
 finishes the requests in flight, the evaluation in flight finishes, what is due is sent, and the
 database closes. SIGHUP reloads config, rules and calendar (as POST /-/reload does); a broken
-file keeps the last good ones running. Only the leader ticks and dispatches (monitor.leader).
+file keeps the last good ones running. Only the leader ticks and dispatches (monitor.leader);
+it evaluates and sends at once when it takes the lead, when an immediate event is accepted
+here or on a standby (monitor/pgwake.py), and when an evaluation queued notifications.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ import asyncio
 import contextlib
 import logging
 import signal
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 
 import uvicorn
@@ -24,8 +26,10 @@ from monitor.audit import audit_reload
 from monitor.clock import utcnow
 from monitor.config import HttpSettings, Settings
 from monitor.http_guard import guarded_protocol
-from monitor.scheduler import Evaluations, Job, build_scheduler, retime_tick
+from monitor.pgwake import Listener
+from monitor.scheduler import Evaluations, build_scheduler, retime_tick
 from monitor.service import Service
+from monitor.wakeups import Dispatches
 
 log = logging.getLogger("dutywatch")
 
@@ -82,20 +86,40 @@ async def serve(
     could not start. Tests may hand in the `service` they watch."""
     service = service or Service(settings, config_path)
     loop = asyncio.get_running_loop()
-    evaluations = Evaluations(service)
 
-    async def dispatch() -> None:
+    async def dispatch() -> bool:
+        """One batch; whether it was full (Dispatches then runs another at once)."""
         if not service.leadership.is_leader:
-            return  # a standby: the leader sends
+            return False  # a standby: the leader sends
         try:
-            await service.dispatch()
+            return await service.dispatch()
         except Exception:
             log.exception("dispatch failed")
+            return False
+
+    # an evaluation that queued notifications wakes the dispatcher, and so does taking the lead
+    # (what the old leader queued and did not send); the poll is the safety net
+    dispatches = Dispatches(dispatch)
+    evaluations = Evaluations(service, after=dispatches.soon, on_lead=dispatches.soon)
+
+    async def poll_outbox() -> None:
+        dispatches.soon()
 
     async def lead() -> None:
-        await loop.run_in_executor(None, service.lead)
+        # a new leader evaluates and sends now (Evaluations.lead): what the standbys accepted
+        # meanwhile must not wait for the next tick
+        await evaluations.lead()
 
-    scheduler = build_scheduler(service.settings, tick=evaluations.tick, dispatch=dispatch, lead=lead)
+    listener = None
+    if service.leadership.shared:
+
+        def heard() -> None:  # on the listening thread: a standby accepted an immediate event
+            if service.leadership.is_leader:
+                loop.call_soon_threadsafe(evaluations.soon)
+
+        listener = Listener(service.engine, service.leadership, heard)
+
+    scheduler = build_scheduler(service.settings, tick=evaluations.tick, dispatch=poll_outbox, lead=lead)
 
     async def reload() -> tuple[bool, str]:
         ok, message = await loop.run_in_executor(service.executor, service.reload)
@@ -138,6 +162,8 @@ async def serve(
         loop.add_signal_handler(signum, stop.set)
     loop.add_signal_handler(signal.SIGHUP, on_hangup)
     try:
+        if listener is not None:
+            listener.start()
         scheduler.start()
         serving = asyncio.create_task(serve_http())
         stopped = asyncio.create_task(stop.wait())
@@ -149,8 +175,10 @@ async def serve(
         service.announce_calendar(utcnow())  # then each tick names a year that newly lacks one
         await asyncio.wait({serving, stopped}, return_when=asyncio.FIRST_COMPLETED)
         stopped.cancel()
-        return await _drain(service, scheduler, server, serving, dispatch)
+        return await _drain(service, scheduler, server, serving, dispatches, dispatch)
     finally:
+        if listener is not None:  # it notices within a second; the loop keeps serving meanwhile
+            await loop.run_in_executor(None, listener.stop)
         for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
             loop.remove_signal_handler(signum)
 
@@ -160,7 +188,8 @@ async def _drain(
     scheduler: AsyncIOScheduler,
     server: uvicorn.Server,
     serving: asyncio.Task[None],
-    dispatch: Job,
+    dispatches: Dispatches,
+    dispatch: Callable[[], Awaitable[bool]],
 ) -> int:
     loop = asyncio.get_running_loop()
     deadline = loop.time() + DRAIN_SECONDS
@@ -174,6 +203,7 @@ async def _drain(
             # a barrier on the one evaluation thread: the evaluation in flight (and one already
             # waiting for accepted events) finishes before the database closes
             await loop.run_in_executor(service.executor, lambda: None)
+            await dispatches.close()  # the batch in flight ends; the last one follows here
             try:
                 # send what the last evaluation queued; what does not go now goes after a restart
                 await asyncio.wait_for(dispatch(), (deadline - loop.time()) / 2)

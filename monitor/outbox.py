@@ -429,6 +429,8 @@ class Outcome:
 class Dispatcher:
     """Claims due rows, sends them through the channels, records what happened."""
 
+    BATCH = 100  # rows claimed by one `run_once`: a full batch means more may be due
+
     def __init__(
         self,
         sessions: sessionmaker[Session],
@@ -503,7 +505,7 @@ class Dispatcher:
             return await self._run_once(now, only)
 
     async def _run_once(self, now: datetime, only: Collection[int] | None) -> list[Outcome]:
-        rows = await asyncio.to_thread(self.claim, now, 100, only)
+        rows = await asyncio.to_thread(self.claim, now, self.BATCH, only)
         async with contextlib.AsyncExitStack() as batch:
             # channels that can keep a connection for the batch (email) open a session for it
             keeping = {id(n): n for n in self.notifiers.values() if hasattr(n, "session")}

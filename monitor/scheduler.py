@@ -4,8 +4,12 @@ rules wait for.
 Every evaluation runs on the service's one evaluation thread (the durable-rules matcher is not
 thread-safe), never on the event loop. At most one evaluation waits behind the one running: a
 burst of bad reviews costs two evaluations, not one per review, and the waiting one starts after
-the last of them was committed, so it sees them all. Only the leader evaluates and dispatches
-(monitor.leader); events a standby accepts wait for the leader's next tick.
+the last of them was committed, so it sees them all. There is no fixed floor between two: the
+steady tick re-derives only the subjects the events touched (monitor/steady.py), so an
+evaluation right after the last one is cheap. An evaluation that queued notifications wakes the
+dispatcher (`after`) instead of leaving them to its poll. Only the leader evaluates and
+dispatches (monitor.leader); a standby that accepts such an event tells the leader
+(monitor/pgwake.py).
 """
 
 from __future__ import annotations
@@ -15,8 +19,8 @@ import contextlib
 import logging
 import threading
 import time
-from collections.abc import Awaitable, Callable
-from datetime import timedelta
+from collections.abc import Awaitable, Callable, Iterable
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
@@ -24,6 +28,7 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from monitor.clock import utcnow
 from monitor.config import Settings
 from monitor.heartbeat import write_heartbeat
+from monitor.pgwake import tell_leader
 
 if TYPE_CHECKING:
     from monitor.service import Service
@@ -36,20 +41,34 @@ IMMEDIATE_TYPES = frozenset({"review", "case_opened", "case_closed", "case_reope
 
 Job = Callable[[], Awaitable[None]]
 
+# timers kept for immediate events of the future, one per second; past this many, the tick
+# evaluates the rest when their time has come (a flood of them must not grow the loop's heap)
+MOST_TIMERS = 1_000
+
 
 class Evaluations:
     """Runs `service.tick` (evaluate now, commit, metrics, heartbeat) on the evaluation thread."""
 
-    def __init__(self, service: Service) -> None:
+    def __init__(
+        self,
+        service: Service,
+        after: Callable[[], None] | None = None,
+        on_lead: Callable[[], None] | None = None,
+    ) -> None:
         self._service = service
+        self._after = after  # called on the loop after an evaluation that queued notifications
+        self._on_lead = on_lead  # called on the loop when this process takes the lead
+        self._leading = False  # whether the last poll found this process leading
+        self._timers: dict[datetime, asyncio.TimerHandle] = {}  # wake_at, by second
+        self._woken: set[asyncio.Task[None]] = set()  # wake-ups in flight (kept referenced)
         self._lock = threading.Lock()
         self._waiting: asyncio.Future[object] | None = None
         self._last_start = -float("inf")  # monotonic time the last evaluation started
 
     def soon(self, *, throttle: bool = True) -> asyncio.Future[object]:
         """An evaluation that starts after the one running, if any, and (with `throttle`, for
-        ingest) not sooner than `ingest.immediate_interval_seconds` after the last one started;
-        joins one already waiting.
+        ingest) not sooner than `ingest.immediate_interval_seconds` (0 by default) after the last
+        one started; joins one already waiting.
 
         Call from the event loop. Failures are logged here; awaiting the future re-raises them.
         """
@@ -67,6 +86,39 @@ class Evaluations:
                     self._start(waiting)
             return self._waiting
 
+    async def wake(self) -> None:
+        """Accepted events an immediate rule waits for: evaluate here when this process leads,
+        else tell the leader (monitor/pgwake.py). A NOTIFY that fails is logged: the leader's
+        tick still evaluates the committed events."""
+        leadership = self._service.leadership
+        if not leadership.shared or leadership.is_leader:
+            self.soon()
+            return
+        try:
+            await asyncio.get_running_loop().run_in_executor(
+                None, tell_leader, self._service.engine, leadership
+            )
+        except Exception:
+            log.warning("could not tell the leader of an immediate event; its tick will", exc_info=True)
+
+    def wake_at(self, instants: Iterable[datetime]) -> None:
+        """Immediate events dated in the future count from their time (monitor/changes.py), not
+        from their arrival: `wake` once more just after it, rather than at the next tick. One
+        timer per second, at most MOST_TIMERS; past the ingest's horizon the tick takes them."""
+        loop = asyncio.get_running_loop()
+        now = utcnow()
+        for at in instants:
+            second = at.replace(microsecond=0) + timedelta(seconds=1)  # `at <= now` by then
+            if second <= now or second in self._timers or len(self._timers) >= MOST_TIMERS:
+                continue
+            self._timers[second] = loop.call_later((second - now).total_seconds(), self._fire, second)
+
+    def _fire(self, second: datetime) -> None:
+        self._timers.pop(second, None)
+        task = asyncio.get_running_loop().create_task(self.wake())
+        self._woken.add(task)
+        task.add_done_callback(self._woken.discard)
+
     def _start(self, waiting: asyncio.Future[object]) -> None:
         running = asyncio.get_running_loop().run_in_executor(self._service.executor, self._run)
 
@@ -79,8 +131,25 @@ class Evaluations:
                 waiting.set_exception(done.exception())  # type: ignore[arg-type]
             else:
                 waiting.set_result(done.result())
+                if self._after is not None and done.result() is not None and self._service.last_queued:
+                    self._after()
 
         running.add_done_callback(settle)
+
+    async def lead(self) -> asyncio.Future[object] | None:
+        """Poll the leadership (the scheduler's `lead` job and every tick). A process that has
+        just taken the lead — a standby whose leader died, or any process at its start — does
+        not wait for its next tick: it evaluates at once (the future returned) and wakes the
+        dispatcher (`on_lead`) for what the old leader queued and did not send."""
+        leads = await asyncio.get_running_loop().run_in_executor(None, self._service.lead)
+        took, self._leading = leads and not self._leading, leads
+        if not took:
+            return None
+        log.info("leading: evaluating and dispatching at once")
+        evaluation = self.soon(throttle=False)
+        if self._on_lead is not None:
+            self._on_lead()
+        return evaluation
 
     async def tick(self) -> None:
         """The scheduled job: poll the leadership, evaluate when this process leads. A failed tick
@@ -88,7 +157,10 @@ class Evaluations:
         reaches the database, so that `dutywatch check` does not restart a healthy standby."""
         loop = asyncio.get_running_loop()
         with contextlib.suppress(Exception):
-            if await loop.run_in_executor(None, self._service.lead):
+            started = await self.lead()
+            if started is not None:
+                await started  # the evaluation of taking the lead is this tick's
+            elif self._leading:
                 await self.soon(throttle=False)
             elif await loop.run_in_executor(None, self._service.database_ok):
                 write_heartbeat(self._service.settings.heartbeat_file, utcnow())

@@ -136,6 +136,7 @@ class Service:
         self.loaded = _load(settings)
         self.reload_ok = True
         self.last_tick: datetime | None = None
+        self.last_queued = 0  # notifications, digests, reports the last tick queued: wake-ups
         self.last_changes: list[Transition] = []  # the alert transitions of the last tick
         # the last committed evaluation, continued by the next tick (leader only; monitor/steady.py)
         self.baseline: Baseline | None = None
@@ -158,12 +159,14 @@ class Service:
             self._link_key = (configured, signing_key(self.settings.links, self.sessions, utcnow()))
         return self._link_key[1]
 
-    async def dispatch(self) -> None:
-        """Send what is due, count the outcomes, refresh the outbox gauges."""
+    async def dispatch(self) -> bool:
+        """Send what is due, count the outcomes, refresh the outbox gauges; whether the batch was
+        full (more may be due now)."""
         import asyncio
 
         now = utcnow()
-        for outcome in await self.dispatcher.run_once(now):
+        outcomes = await self.dispatcher.run_once(now)
+        for outcome in outcomes:
             self.metrics.notifications.labels(outcome.channel, outcome.status).inc()
 
         def measure() -> tuple[int, float]:
@@ -171,6 +174,7 @@ class Service:
                 return depth(session, now)
 
         self.metrics.outbox_depth, self.metrics.outbox_oldest_seconds = await asyncio.to_thread(measure)
+        return len(outcomes) >= self.dispatcher.BATCH
 
     def reload(self) -> tuple[bool, str]:
         """Reload config, rules and calendar; a broken file keeps the last good ones running.
@@ -258,6 +262,7 @@ class Service:
         self.announce_calendar(at)
         write_heartbeat(self.settings.heartbeat_file, at)
         self.last_tick = at
+        self.last_queued = queued
         self.last_changes = changes
         for problem in [*evaluation.problems, *uncomputable_summary(evaluation.obligations)]:
             log.warning("evaluation problem: %s", problem)
@@ -315,9 +320,12 @@ class Service:
                 workday = loaded.calendar.is_workday(local_date(at))
             except CalendarNotCovered:
                 workday = True  # no calendar for the year: send the digest rather than hold it
-            make_digests(session, at, workday, settings.notify.digest_time, links)
+            # digests and the monthly report are notifications too: they wake the dispatcher
+            queued += make_digests(session, at, workday, settings.notify.digest_time, links)
             if "email" in self.channels:
-                mail_monthly_report(session, loaded.rulebook, loaded.calendar, settings, loaded.matcher, at)
+                queued += mail_monthly_report(
+                    session, loaded.rulebook, loaded.calendar, settings, loaded.matcher, at
+                )
             session.commit()
         return queued
 

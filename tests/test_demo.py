@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 import yaml
 from click.testing import CliRunner
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine, func, select, text
 
 from monitor.calendar import WorkCalendar
 from monitor.cli import cli
@@ -210,12 +210,39 @@ def test_demo_reset_starts_a_sqlite_database_afresh(tmp_path: Path) -> None:
     engine.dispose()
 
 
-def test_demo_refuses_to_reset_a_postgresql_database() -> None:
-    result = CliRunner().invoke(
-        cli, ["--db", "postgresql://127.0.0.1:1/none", "demo", "--end", "2024-12-31", "--reset"]
-    )
-    assert result.exit_code == 2
-    assert "--reset only removes an SQLite database" in result.output
+@pytest.mark.parametrize("db_url", ["postgresql"], indirect=True)
+def test_demo_reset_on_postgresql_drops_only_dutywatchs_tables(db_url: str) -> None:
+    runner = CliRunner()
+    first = runner.invoke(cli, ["--db", db_url, "demo", "--end", "2024-06-30"], catch_exceptions=False)
+    assert first.exit_code == 0, first.output
+    engine = make_engine(db_url)
+    with engine.begin() as conn:
+        schema = conn.scalar(text("SELECT current_schema()"))
+        # another application's objects in the same schema, and a table named like one of ours
+        # in another schema (another deployment): none of them is dutywatch's to drop
+        conn.execute(text("CREATE TABLE their_notes (id int PRIMARY KEY, note text)"))
+        conn.execute(text("INSERT INTO their_notes VALUES (1, 'keep me')"))
+        conn.execute(text("CREATE SEQUENCE their_counter"))
+        conn.execute(text(f'CREATE SCHEMA "{schema}_other"'))
+        conn.execute(text(f'CREATE TABLE "{schema}_other".events (id text)'))
+        conn.execute(text(f"INSERT INTO \"{schema}_other\".events VALUES ('theirs')"))
+    try:
+        result = runner.invoke(
+            cli, ["--db", db_url, "demo", "--end", "2024-12-31", "--reset"], catch_exceptions=False
+        )
+        assert result.exit_code == 0, result.output
+        assert "demo reset: dropped" in result.output
+        with engine.connect() as conn:
+            # afresh: only the December district's events, not June's as well
+            assert conn.scalar(select(func.count()).select_from(Event)) == len(EVENTS)
+            assert conn.scalar(text("SELECT note FROM their_notes")) == "keep me"
+            assert conn.scalar(text("SELECT nextval('their_counter')")) == 1
+            assert conn.scalar(text(f'SELECT id FROM "{schema}_other".events')) == "theirs"
+            assert conn.scalar(text("SELECT count(*) FROM alembic_version")) == 1
+    finally:
+        with engine.begin() as conn:
+            conn.execute(text(f'DROP SCHEMA "{schema}_other" CASCADE'))
+        engine.dispose()
 
 
 def test_demo_for_a_year_without_calendar_data_exits_3_naming_the_year() -> None:

@@ -7,6 +7,7 @@ record never blocks the good ones beside it. Accepted records are committed befo
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 from typing import Any
 
 from fastapi import APIRouter, FastAPI, Request
@@ -17,7 +18,9 @@ from starlette.exceptions import HTTPException
 
 from monitor.api.auth import Admin, Ingester, ServiceDep, client_of
 from monitor.api.errors import error
+from monitor.api.now import Now
 from monitor.audit import record, roster_summary
+from monitor.clock import parse_instant
 from monitor.ingest.commit import RaceNotSettled, commit_retrying
 from monitor.ingest.event_examples import EXAMPLES
 from monitor.ingest.event_schema import event_components
@@ -116,11 +119,13 @@ def results(outcomes: list[RecordOutcome]) -> JSONResponse:
 
 
 @router.post("/v1/events", openapi_extra=_EVENTS_BODY, responses=_RESULTS)
-async def post_events(request: Request, _: Ingester, service: ServiceDep) -> JSONResponse:
+async def post_events(request: Request, _: Ingester, service: ServiceDep, now: Now) -> JSONResponse:
     """Store events once each (the id is the idempotency key); up to `ingest.max_batch` a request.
 
     Accepted events that immediate rules wait for (a review, a case opened, closed, reopened or
-    escalated) start an evaluation at once, so their alerts do not wait for the tick.
+    escalated) start an evaluation at once, on the leader whichever replica took them, so their
+    alerts do not wait for the tick; unless they happened more than
+    `ingest.immediate_within_hours` ago (a backfill: the tick takes them).
     """
     body = await json_body(request)
     records = body if isinstance(body, list) else [body]
@@ -134,12 +139,18 @@ async def post_events(request: Request, _: Ingester, service: ServiceDep) -> JSO
         response = error(503, str(exc), code="unavailable")
         response.headers["Retry-After"] = "1"
         return response
-    if any(
-        o.status == "accepted" and isinstance(r, dict) and r.get("type") in IMMEDIATE_TYPES
+    news = now - timedelta(hours=service.settings.ingest.immediate_within_hours)
+    immediate = [
+        at
         for r, o in zip(records, outcomes, strict=True)
-    ):
+        if o.status == "accepted" and isinstance(r, dict) and r.get("type") in IMMEDIATE_TYPES
+        if (at := parse_instant(str(r["at"]))) >= news
+    ]
+    if immediate:
         evaluations: Evaluations = request.app.state.evaluations
-        evaluations.soon()
+        await evaluations.wake()  # here, or on the leader when this replica stands by
+        # an event of the future (a sender's clock a little ahead) counts from its time: wake then
+        evaluations.wake_at(immediate)
     return results(outcomes)
 
 

@@ -7,12 +7,14 @@ they say nothing about the duties watched.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from sqlalchemy import select
 
 from monitor.api.auth import Admin, Credentials, ServiceDep, authorize, client_of
 from monitor.api.errors import error
@@ -20,6 +22,8 @@ from monitor.api.now import Now
 from monitor.audit import audit_reload
 from monitor.calendar_coverage import coverage_warnings
 from monitor.clock import local_date
+from monitor.service import Service
+from monitor.store.models import TickRecord
 from monitor.tokens import declared
 
 router = APIRouter()
@@ -38,6 +42,22 @@ async def healthz() -> dict[str, str]:
     return {"status": "ok"}
 
 
+def leader_tick(service: Service, now: datetime) -> dict[str, Any]:
+    """The leader's last committed tick, as every replica reads it from the database: when,
+    how long ago, and which process (host:pid) ran it."""
+    with service.sessions() as session:
+        row = session.execute(
+            select(TickRecord.at, TickRecord.worker).where(TickRecord.name == "last")
+        ).one_or_none()
+    if row is None:
+        return {"last_tick": None, "age_seconds": None, "worker": None}
+    return {
+        "last_tick": row.at.isoformat(),
+        "age_seconds": round((now - row.at).total_seconds(), 3),
+        "worker": row.worker,
+    }
+
+
 @router.get("/readyz", responses={503: {"description": "A check failed; `checks` says which."}})
 async def readyz(service: ServiceDep, now: Now) -> JSONResponse:
     """Ready to serve: database reachable, rules loaded, calendar covers today, last tick fresh.
@@ -46,7 +66,8 @@ async def readyz(service: ServiceDep, now: Now) -> JSONResponse:
     `last_reload_successful`, and in the metric of that name. A standby does not tick; it is
     ready when it can serve the API, so `tick` only judges the leader. A year with no State
     Council notice loaded (the current one, or from 1 November the next) is not a failure either:
-    `warnings.calendar` names it (monitor/calendar_coverage.py).
+    `warnings.calendar` names it (monitor/calendar_coverage.py). `role` says whether this replica
+    leads; `leader` gives the leader's last tick, whichever replica answers.
     """
     settings = service.settings
     fresh_within = max(3 * settings.tick_seconds, settings.heartbeat_max_age_seconds)
@@ -67,6 +88,8 @@ async def readyz(service: ServiceDep, now: Now) -> JSONResponse:
         ]
     body: dict[str, Any] = {
         "ready": ready,
+        "role": "leader" if service.leadership.is_leader else "standby",
+        "leader": await run_in_threadpool(leader_tick, service, now) if checks["database"] else None,
         "checks": checks,
         "warnings": warnings,
         "last_reload_successful": service.reload_ok,

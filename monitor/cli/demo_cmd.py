@@ -24,7 +24,12 @@ from monitor.cli.options import now_option
 @click.option(
     "--seed", default=1, show_default=True, help="Random seed: the same seed gives the same district."
 )
-@click.option("--reset", is_flag=True, help="Start from an empty SQLite database (refused on PostgreSQL).")
+@click.option(
+    "--reset",
+    is_flag=True,
+    help="Start afresh: remove the SQLite file, or drop dutywatch's tables (only those) from the "
+    "PostgreSQL schema.",
+)
 @click.option(
     "--write-examples",
     "examples_dir",
@@ -126,15 +131,19 @@ def _load(
 
     from monitor.ingest.events import ingest_events
     from monitor.ingest.roster import load_roster, upsert_roster
-    from monitor.store.db import normalise_url, session_factory
+    from monitor.store.db import drop_tables, normalise_url, session_factory
 
     url = make_url(normalise_url(ctx.settings.database_url))
     if reset:
-        if url.get_backend_name() != "sqlite":
-            raise click.UsageError("--reset only removes an SQLite database; empty a PostgreSQL one yourself")
-        if url.database and url.database != ":memory:":
-            for suffix in ("", "-wal", "-shm"):
-                Path(url.database + suffix).unlink(missing_ok=True)
+        if url.get_backend_name() == "sqlite":
+            if url.database and url.database != ":memory:":
+                for suffix in ("", "-wal", "-shm"):
+                    Path(url.database + suffix).unlink(missing_ok=True)
+        else:
+            # the schema may hold other applications' tables: drop only ours, then migrate afresh
+            dropped = drop_tables(ctx.engine(upgrade=False))
+            click.echo(f"demo reset: dropped {len(dropped)} dutywatch tables")
+            ctx.close()  # the next ctx.engine() migrates the emptied schema
     with session_factory(ctx.engine())() as session:
         parsed, problems = load_roster(roster, "demo roster")
         parts = {

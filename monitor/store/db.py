@@ -12,7 +12,7 @@ from typing import Any
 
 from alembic import command
 from alembic.config import Config as AlembicConfig
-from sqlalchemy import Engine, create_engine, event, inspect
+from sqlalchemy import Engine, create_engine, event, inspect, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -79,3 +79,23 @@ def is_empty(engine: Engine) -> bool:
 def ensure_schema(engine: Engine) -> None:
     """Upgrade the database to the current schema (empty databases included)."""
     upgrade(engine)
+
+
+def drop_tables(engine: Engine) -> list[str]:
+    """Drop dutywatch's own tables (its models' and `alembic_version`) from the connection's
+    current schema, and nothing else: another application's tables, views or sequences in the
+    same schema stay. Dependants first; no CASCADE, so an object of someone else's that depends
+    on one of ours makes this fail rather than vanish with it. Returns the tables dropped."""
+    from monitor.store.models import Base
+
+    with engine.begin() as connection:
+        schema = connection.dialect.default_schema_name
+        present = set(inspect(connection).get_table_names())
+        ours = [t.name for t in reversed(Base.metadata.sorted_tables) if t.name in present]
+        if "alembic_version" in present:
+            ours.append("alembic_version")
+        quote = connection.dialect.identifier_preparer.quote
+        prefix = f"{quote(schema)}." if schema and engine.dialect.name != "sqlite" else ""
+        for name in ours:
+            connection.execute(text(f"DROP TABLE {prefix}{quote(name)}"))
+    return ours

@@ -385,6 +385,7 @@ def test_malformed_json_is_a_clear_400(daemon: Daemon) -> None:
 def test_readyz_reports_each_check(daemon: Daemon) -> None:
     before = daemon.call(None, "GET", "/readyz")
     assert before.status_code == 503 and before.json()["checks"]["tick"] is False
+    assert before.json()["role"] == "leader" and before.json()["leader"]["last_tick"] is None
     daemon.tick()
     after = daemon.call(None, "GET", "/readyz")
     assert after.status_code == 200 and after.json()["checks"] == {
@@ -393,6 +394,10 @@ def test_readyz_reports_each_check(daemon: Daemon) -> None:
         "calendar": True,
         "tick": True,
     }
+    # the leader's last tick as the database has it, so that any replica can say it
+    leader = after.json()["leader"]
+    assert leader["last_tick"] == daemon.service.last_tick.isoformat()  # type: ignore[union-attr]
+    assert leader["worker"] == daemon.service.dispatcher.worker and leader["age_seconds"] >= 0
 
 
 @HTTP_ONLY
