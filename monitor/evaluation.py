@@ -370,6 +370,7 @@ def message_context(obligation: Obligation, decision: Decision, rule: Rule, lang
         "working_days_overdue": obligation.working_days_overdue,
         "clause": rule.clause,
         "title": rule.title.get(lang),
+        "due_working_days": rule.due_working_days,  # the limit the message states, from the rule
     }
 
 

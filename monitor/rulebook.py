@@ -52,6 +52,17 @@ ObligationKind = Literal[
     "project_item",  # a project's checklist item done by its due date
 ]
 
+# The event types whose arrival changes an obligation of each kind that can be declared
+# `immediate: true`: such a rule's alert is raised (or resolved) when one of these is accepted,
+# not at the next tick. A bad review or a major case arises with its event; a repeated report
+# with a case opened, closed or reopened; a major case leaves the meeting duty when escalated.
+# Every other kind changes as time passes, which the tick watches.
+CHANGED_BY_EVENTS: Mapping[str, frozenset[str]] = {
+    "case_meeting": frozenset({"case_opened", "case_escalated"}),
+    "repeat_report": frozenset({"case_opened", "case_closed", "case_reopened"}),
+    "review_rectification": frozenset({"review"}),
+}
+
 Role = Literal[
     "owner",  # the official or unit that owes the duty
     "unit_head",  # the head of the owing unit
@@ -163,6 +174,11 @@ class Rule(_Frozen):
             raise ValueError("a unit_report rule needs fulfilled_by.report_kind and due_working_days")
         if self.obligation == "case_clock" and not self.fulfilled_by.case_events:
             raise ValueError("a case_clock rule needs fulfilled_by.case_events")
+        if self.immediate and self.obligation not in CHANGED_BY_EVENTS:
+            raise ValueError(
+                f"a {self.obligation} duty changes as time passes, not as an event arrives: it cannot be "
+                f"immediate (immediate kinds: {', '.join(sorted(CHANGED_BY_EVENTS))})"
+            )
         if self.immediate and self.warn_working_days:
             raise ValueError("an immediate rule warns from the start: warn_working_days does not apply")
         if self.obligation == "case_ladder" and not self.ladder_of:
@@ -205,6 +221,12 @@ class Rulebook:
 
     def __iter__(self) -> Iterator[Rule]:
         return iter(self.rules.values())
+
+    @property
+    def immediate_event_types(self) -> frozenset[str]:
+        """The event types that wake an evaluation as they are accepted: those that change a
+        duty of a rule declared `immediate: true` (CHANGED_BY_EVENTS)."""
+        return frozenset().union(*(CHANGED_BY_EVENTS[r.obligation] for r in self if r.immediate))
 
     def __getitem__(self, rule_id: str) -> Rule:
         return self.rules[rule_id]

@@ -35,10 +35,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("dutywatch")
 
-# Events whose alerts must not wait for the next tick: a bad review, a case opened (major), closed
-# (unsatisfied), reopened (a repeated report) or escalated by hand.
-IMMEDIATE_TYPES = frozenset({"review", "case_opened", "case_closed", "case_reopened", "case_escalated"})
-
 Job = Callable[[], Awaitable[None]]
 
 # timers kept for immediate events of the future, one per second; past this many, the tick

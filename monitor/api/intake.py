@@ -26,7 +26,7 @@ from monitor.ingest.event_examples import EXAMPLES
 from monitor.ingest.event_schema import event_components
 from monitor.ingest.outcome import RecordOutcome
 from monitor.ingest.roster import load_roster, upsert_roster
-from monitor.scheduler import IMMEDIATE_TYPES, Evaluations
+from monitor.scheduler import Evaluations
 
 router = APIRouter()
 
@@ -140,10 +140,11 @@ async def post_events(request: Request, _: Ingester, service: ServiceDep, now: N
         response.headers["Retry-After"] = "1"
         return response
     news = now - timedelta(hours=service.settings.ingest.immediate_within_hours)
+    waking = service.loaded.rulebook.immediate_event_types  # the rules say which, not this module
     immediate = [
         at
         for r, o in zip(records, outcomes, strict=True)
-        if o.status == "accepted" and isinstance(r, dict) and r.get("type") in IMMEDIATE_TYPES
+        if o.status == "accepted" and isinstance(r, dict) and r.get("type") in waking
         if (at := parse_instant(str(r["at"]))) >= news
     ]
     if immediate:

@@ -121,3 +121,13 @@ def test_a_reopened_case_is_said_to_be_reopened(lang: str) -> None:
 def test_shapes_cover_every_rule_at_its_deadline() -> None:
     assert all(any(s[0] == "at the deadline" for s in shapes(r)) for r in RULEBOOK)
     assert isinstance(DUE, datetime)
+
+
+@pytest.mark.parametrize(("lang", "said"), [("zh", "未在7个工作日内"), ("en", "within 7 working days (due")])
+def test_the_overdue_message_states_the_rules_own_limit(lang: str, said: str) -> None:
+    # the limit is the rule's due_working_days, not a number written into the message
+    rule = RULEBOOK["case-complex-5-workdays"].model_copy(update={"due_working_days": 7})
+    message, state, _ = render(rule, ("at the deadline", "overdue", 0, 0, 0), lang)
+    assert state == "overdue" and said in message
+    shipped, _, _ = render(RULEBOOK["case-complex-5-workdays"], ("at the deadline", "overdue", 0, 0, 0), lang)
+    assert said.replace("7", "5") in shipped

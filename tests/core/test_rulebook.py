@@ -45,6 +45,12 @@ def line_of(path: Path, needle: str) -> int:
             "template error",
         ),
         ("    lead_units: [区招商服务中心]\n", "", "lead_units"),
+        # a checklist item falls due as time passes: no event can make its alert immediate
+        (
+            "    lead_units: [区招商服务中心]\n",
+            "    lead_units: [区招商服务中心]\n    immediate: true\n",
+            "cannot be immediate",
+        ),
     ],
 )
 def test_a_broken_rule_is_refused_with_file_line_and_reason(
@@ -77,3 +83,29 @@ def test_invalid_yaml_names_its_line(tmp_path: Path) -> None:
     (folder / "bad.yaml").write_text("rules:\n  - id: [unclosed\n", encoding="utf-8")
     _, errors = load_rules(folder)
     assert any(e.file.endswith("bad.yaml") and "invalid YAML" in e.reason and e.line >= 2 for e in errors)
+
+
+def test_the_rules_declaring_immediate_name_the_events_that_wake_an_evaluation() -> None:
+    rulebook, _ = load_rules(ROOT / "rules")
+    assert rulebook is not None
+    immediate = {r.id for r in rulebook if r.immediate}
+    assert immediate == {"case-major-to-meeting", "case-repeat-report", "review-bad-rectification"}
+    # a bad review; a major case opened or escalated; a repeated report opened, closed or reopened
+    assert rulebook.immediate_event_types == {
+        "review",
+        "case_opened",
+        "case_escalated",
+        "case_closed",
+        "case_reopened",
+    }
+
+
+def test_a_rule_no_longer_immediate_no_longer_wakes_on_its_events(tmp_path: Path) -> None:
+    folder = copy_rules(tmp_path)
+    path = folder / "reviews.yaml"
+    text = path.read_text(encoding="utf-8")
+    assert text.count("    immediate: true\n") == 1
+    path.write_text(text.replace("    immediate: true\n", ""), encoding="utf-8")
+    rulebook, errors = load_rules(folder)
+    assert errors == [] and rulebook is not None
+    assert "review" not in rulebook.immediate_event_types and "case_opened" in rulebook.immediate_event_types
