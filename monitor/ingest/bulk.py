@@ -19,7 +19,7 @@ from typing import Any
 
 from sqlalchemy import Table, select
 from sqlalchemy.dialects.postgresql import ARRAY
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import QueryableAttribute, Session
 from sqlalchemy.types import String
 
@@ -103,21 +103,27 @@ def insert_rows(session: Session, table: Table, rows: list[dict[str, Any]], raw:
     tuples = list(zip(*data, strict=True))
     columns = ", ".join(f'"{name}"' for name in names)
     dbapi_connection: Any = connection.connection.dbapi_connection
-    integrity_error = dialect.loaded_dbapi.IntegrityError
+    # the driver's own errors, raised as SQLAlchemy raises them (IntegrityError for a lost race
+    # the ingest retries, OperationalError for a locked or lost database the API answers 503)
+    driver_error = dialect.loaded_dbapi.Error
+
+    def wrapped(statement: str, exc: Exception) -> Exception:
+        return DBAPIError.instance(statement, None, exc, driver_error, dialect=dialect)
+
     if dialect.name == "postgresql":
         statement = f'COPY "{table.name}" ({columns}) FROM STDIN'
         try:
             with dbapi_connection.cursor() as cursor, cursor.copy(statement) as copy:
                 for value in tuples:
                     copy.write_row(value)
-        except integrity_error as exc:
-            raise IntegrityError(statement, None, exc) from exc
+        except driver_error as exc:
+            raise wrapped(statement, exc) from exc
         return
     statement = f'INSERT INTO "{table.name}" ({columns}) VALUES ({", ".join("?" * len(names))})'
     cursor = dbapi_connection.cursor()
     try:
         cursor.executemany(statement, tuples)
-    except integrity_error as exc:
-        raise IntegrityError(statement, None, exc) from exc
+    except driver_error as exc:
+        raise wrapped(statement, exc) from exc
     finally:
         cursor.close()
