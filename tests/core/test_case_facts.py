@@ -1,8 +1,9 @@
-"""The case families' one GROUP BY per rule answers what the correlated subqueries per case did.
+"""The case families' one GROUP BY answers what the correlated subqueries per case did.
 
 `case_clock_obligations` and `case_meeting_obligations` used to read each case's first feedback,
 its highest explicit level, its first agenda or level-2 escalation and its handling unit with a
-correlated subquery apiece; they now join the case's events once and aggregate them with FILTER.
+correlated subquery apiece; they now join the case's events once and aggregate them with FILTER,
+the three clock rules sharing one query per view (each keeping the rows in its scope).
 The old queries are kept here as the reference, and both are run over a generated history with
 every kind of case event (assignments tied to the instant, escalations with and without a level,
 events after the instant evaluated) at several instants, on SQLite and PostgreSQL: every
@@ -25,7 +26,6 @@ from monitor.config import Settings
 from monitor.evaluation import make_timing
 from monitor.obligations import Obligation, View
 from monitor.obligations.cases import (
-    _scope,
     case_clock_obligations,
     case_meeting_obligations,
     met_since,
@@ -51,6 +51,20 @@ def _first_event(types: tuple[str, ...], now: datetime) -> ScalarSelect[datetime
         .correlate(Case)
         .scalar_subquery()
     )
+
+
+def _scope(rule: Rule, view: View) -> list[ColumnElement[bool]]:
+    scope = rule.applies_to
+    conditions: list[ColumnElement[bool]] = []
+    if view.case_ids is not None:
+        conditions.append(Case.id.in_(sorted(view.case_ids)))
+    if scope.complexity:
+        conditions.append(Case.complexity.in_(scope.complexity))
+    if scope.channels:
+        conditions.append(Case.channel.in_(scope.channels))
+    if scope.exclude_channels:
+        conditions.append(Case.channel.not_in(scope.exclude_channels))
+    return conditions
 
 
 def _handling_unit(now: datetime) -> ColumnElement[str]:
