@@ -19,24 +19,29 @@ import json
 import os
 import platform
 import resource
+import statistics
 import tempfile
 import time
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import create_engine, event, insert, text
+from sqlalchemy import Engine, create_engine, event, insert, text
 
+from bench.floor import Floor, FloorRow, build_days
+from bench.floor import compare as compare_floor
+from bench.floor import run as run_floor
 from bench.generate import SIZES, Size, events, roster
 from bench.ticks import tick_figures
 from monitor.calendar import WorkCalendar
 from monitor.clock import parse_instant
 from monitor.config import Settings
 from monitor.engine import DurableMatcher, Fact, PythonMatcher
-from monitor.evaluation import evaluate
+from monitor.evaluation import Evaluation, evaluate
 from monitor.ingest.events import digest, ingest_events
 from monitor.ingest.roster import load_roster, upsert_roster
-from monitor.rulebook import load_rulebook
+from monitor.roster import RosterIndex
+from monitor.rulebook import Rulebook, load_rulebook
 from monitor.store.db import ensure_schema, make_engine, normalise_url, session_factory
 from monitor.store.models import Event
 
@@ -246,6 +251,87 @@ def notifications_per_second(workdir: Path, n: int = 1000) -> dict[str, float]:
     }
 
 
+def _ingest_floor(workdir: Path, name: str, history: list[dict[str, Any]], now: datetime) -> float:
+    """Seconds for a raw executemany of the event rows: the floor of ingest."""
+    floor_engine = make_engine(database(workdir, f"{name}-floor"))
+    ensure_schema(floor_engine)
+    rows = [
+        {
+            "id": e["id"],
+            "type": e["type"],
+            "at": parse_instant(e["at"]),
+            "payload": e,
+            "digest": digest(e),
+            "received_at": now,
+        }
+        for e in history
+    ]
+    started = time.perf_counter()
+    with floor_engine.begin() as conn:
+        for i in range(0, len(rows), 10_000):
+            conn.execute(insert(Event), rows[i : i + 10_000])
+    floor_ingest = time.perf_counter() - started
+    floor_engine.dispose()
+    return floor_ingest
+
+
+EVALUATION_ONLY = False  # --evaluation-only: ingest, then the evaluation against its floor, nothing else
+FLOOR_RUNS = 3
+
+
+def floor_figures(
+    engine: Engine,
+    rulebook: Rulebook,
+    calendar: WorkCalendar,
+    settings: Settings,
+    at: datetime,
+    matcher: DurableMatcher,
+    result: Evaluation,
+) -> dict[str, float | int]:
+    """A warm full evaluation against the set-based floor (bench/floor.py: one statement per
+    family, the database computing due times, statuses, levels and inhibition), alternately,
+    FLOOR_RUNS times each: min and median of both and their ratios. The floor's answer is compared
+    with the evaluation's key by key; a difference is printed and counted (it should be none)."""
+    sessions = session_factory(engine)
+    started = time.perf_counter()
+    with engine.begin() as conn:
+        build_days(
+            conn, calendar.as_of(at), settings.calendar.end_of_day, date(2023, 1, 1), date(2025, 12, 31)
+        )
+    build_seconds = time.perf_counter() - started
+    floor = Floor(rulebook, settings, engine.dialect.name)
+    with sessions() as session:
+        roster = RosterIndex.load(session)
+    ours: list[float] = []
+    theirs: list[float] = []
+    rows: list[FloorRow] = []
+    for _ in range(FLOOR_RUNS):
+        with sessions() as session:
+            started = time.perf_counter()
+            result = evaluate(session, rulebook, calendar, settings, at, matcher)
+            ours.append(time.perf_counter() - started)
+            session.rollback()
+        started = time.perf_counter()
+        with engine.begin() as conn:
+            rows = run_floor(conn, floor, calendar.as_of(at), roster, at)
+        theirs.append(time.perf_counter() - started)
+    not_covered = frozenset(r.id for r in rulebook if r.obligation == "repeat_report")
+    problems = compare_floor(result, rows, not_covered)
+    for problem in problems[:20]:
+        print("floor mismatch:", problem, flush=True)
+    return {
+        "floor_days_build_s": round(build_seconds, 3),
+        "evaluation_min_s": round(min(ours), 3),
+        "evaluation_median_s": round(statistics.median(ours), 3),
+        "floor_min_s": round(min(theirs), 3),
+        "floor_median_s": round(statistics.median(theirs), 3),
+        "floor_ratio_min": round(min(ours) / min(theirs), 2),
+        "floor_ratio_median": round(statistics.median(ours) / statistics.median(theirs), 2),
+        "floor_keys": len(rows),
+        "floor_mismatches": len(problems),
+    }
+
+
 def measure(size: Size, workdir: Path) -> dict[str, float | int | str]:
     settings = Settings()
     data = roster(size, date(2023, 1, 1))
@@ -267,25 +353,7 @@ def measure(size: Size, workdir: Path) -> dict[str, float | int | str]:
             session.commit()
     ingest_seconds = time.perf_counter() - started
 
-    floor_engine = make_engine(database(workdir, f"{size.name}-floor"))
-    ensure_schema(floor_engine)
-    rows = [
-        {
-            "id": e["id"],
-            "type": e["type"],
-            "at": parse_instant(e["at"]),
-            "payload": e,
-            "digest": digest(e),
-            "received_at": now,
-        }
-        for e in history
-    ]
-    started = time.perf_counter()
-    with floor_engine.begin() as conn:
-        for i in range(0, len(rows), 10_000):
-            conn.execute(insert(Event), rows[i : i + 10_000])
-    floor_ingest = time.perf_counter() - started
-    floor_engine.dispose()
+    floor_ingest = _ingest_floor(workdir, size.name, history, now) if not EVALUATION_ONLY else 0.0
 
     rulebook = load_rulebook(ROOT / "rules")
     calendar = WorkCalendar()
@@ -316,7 +384,20 @@ def measure(size: Size, workdir: Path) -> dict[str, float | int | str]:
             text(VISIT_FLOOR), {"start": datetime(2024, 11, 30, 16), "end": datetime(2024, 12, 31, 16)}
         ).all()
         floor_query = time.perf_counter() - started
+    floor = floor_figures(engine, rulebook, calendar, settings, at, matcher, result)
     engine.dispose()
+    if EVALUATION_ONLY:
+        return {
+            "size": size.name,
+            "pairings": size.pairings,
+            "events": len(history),
+            "obligations": len(result.obligations),
+            "alerts": len(result.alerts),
+            "evaluation_cold_s": round(cold_seconds, 3),
+            "evaluation_sql_floor_s": round(sql_floor, 3),
+            **floor,
+            "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
+        }
 
     extra = _tick_figures(size, workdir, at)
     http = _http_ingest(size.name, data, history[:HTTP_EVENTS], workdir, now)
@@ -342,6 +423,7 @@ def measure(size: Size, workdir: Path) -> dict[str, float | int | str]:
         "evaluation_sql_floor_s": round(sql_floor, 3),
         "evaluation_sql_ratio": round(evaluation_seconds / sql_floor, 1),
         "visit_query_floor_s": round(floor_query, 4),
+        **floor,
         **extra,
         "obligations": len(result.obligations),
         "facts": result.facts,
@@ -361,8 +443,15 @@ def main() -> None:
         "--pg-url",
         default=os.environ.get("DUTYWATCH_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/test"),
     )
+    parser.add_argument(
+        "--evaluation-only",
+        action="store_true",
+        help="only the evaluation against its floor (no ticks, HTTP ingest or mail): RESULTS-floor*.md",
+    )
     args = parser.parse_args()
     BACKEND.update(name=args.backend, url=args.pg_url)
+    global EVALUATION_ONLY
+    EVALUATION_ONLY = args.evaluation_only
     sizes = args.size or ["S"]
     results = []
     with tempfile.TemporaryDirectory(prefix="dutywatch-bench-") as tmp:
@@ -370,16 +459,18 @@ def main() -> None:
             result = measure(SIZES[name], Path(tmp))
             print(json.dumps(result, ensure_ascii=False), flush=True)
             results.append(result)
-        mail = notifications_per_second(Path(tmp))
+        mail = None if EVALUATION_ONLY else notifications_per_second(Path(tmp))
         print(json.dumps(mail), flush=True)
         _drop_schemas()
+    load = " / ".join(f"{x:.1f}" for x in os.getloadavg())
     lines = [
         "# Benchmark results",
         "",
         f"- date: {date.today().isoformat()}",
         f"- machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
-        f"{platform.system()} {platform.release()}",
-        f"- command: `python -m bench.run {' '.join('--size ' + s for s in sizes)} --backend {args.backend}`",
+        f"{platform.system()} {platform.release()}; load average at the end (1 / 5 / 15 min): {load}",
+        f"- command: `python -m bench.run {' '.join('--size ' + s for s in sizes)} --backend {args.backend}"
+        f"{' --evaluation-only' if EVALUATION_ONLY else ''}`",
         "",
         "| figure | " + " | ".join(str(r["size"]) for r in results) + " |",
         "|---|" + "---|" * len(results),
@@ -389,11 +480,21 @@ def main() -> None:
         for key in results[0]
         if key != "size"
     ]
+    if mail is not None:
+        lines += [
+            "",
+            f"Notifications through the outbox to aiosmtpd on loopback: {mail['outbox_per_s']}/s for "
+            f"{mail['notifications']} mails, vs {mail['raw_smtp_per_s']}/s sent raw on one connection "
+            f"(ratio {mail['ratio']}).",
+        ]
     lines += [
         "",
-        f"Notifications through the outbox to aiosmtpd on loopback: {mail['outbox_per_s']}/s for "
-        f"{mail['notifications']} mails, vs {mail['raw_smtp_per_s']}/s sent raw on one connection "
-        f"(ratio {mail['ratio']}).",
+        "The floor (bench/floor.py): one SQL statement per obligation family, the database computing",
+        "due times (a working-day table with ordinals), statuses, warning and escalation levels and",
+        "inhibition; its rows are compared with the evaluation's key by key (`floor_mismatches`, to be",
+        f"0; `floor_keys` duties compared). `evaluation_*_s` and `floor_*_s`: {FLOOR_RUNS} warm runs each,",
+        "alternately, min and median; `floor_ratio_*` = evaluation / floor. `floor_days_build_s`:",
+        "building the working-day table (once per calendar, not in the floor's time).",
         "",
         "Ratios: `ingest_ratio` = time through `ingest_events` (what `import` runs) / a raw executemany",
         "of the same event rows; `http_ingest_ratio` = the floor's rate / the rate through",
@@ -410,6 +511,8 @@ def main() -> None:
         "The machine is shared: compare ratios within a run, not seconds across runs.",
     ]
     name = "RESULTS.md" if args.backend == "sqlite" else f"RESULTS-{args.backend}.md"
+    if EVALUATION_ONLY:
+        name = name.replace("RESULTS", "RESULTS-floor")
     (ROOT / "bench" / name).write_text("\n".join(lines) + "\n", encoding="utf-8")
 
 

@@ -39,6 +39,7 @@ from monitor.obligations.timing import Timing
 from monitor.obligations.units import unit_obligations
 from monitor.roster import RosterIndex
 from monitor.rulebook import Rule, Rulebook
+from monitor.store.db import for_evaluation
 from monitor.store.models import Waiver
 
 AlertState = Literal["warning", "overdue"]
@@ -263,6 +264,7 @@ def evaluate(
     if now.tzinfo is None:
         raise ValueError("now must be timezone-aware")
     started = _time.perf_counter()
+    for_evaluation(session)
     roster = RosterIndex.load(session)
     # the calendar as known at `now`: a notice entered later is not yet in force there
     timing = make_timing(calendar.as_of(now), settings, rulebook)

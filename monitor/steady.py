@@ -56,6 +56,7 @@ from monitor.obligations.cases import RECENT, case_ladder_obligations
 from monitor.obligations.timing import Timing
 from monitor.roster import RosterIndex
 from monitor.rulebook import Rulebook
+from monitor.store.db import for_evaluation
 from monitor.store.models import Case, TickRecord
 
 Key = tuple[str, str, str]
@@ -230,6 +231,7 @@ class Baseline:
         Mutates the baseline: on failure (None or an exception) it must be discarded.
         """
         started = _time.perf_counter()
+        for_evaluation(session)
         if changes.everything or changes.keys > MOST_SUBJECTS:
             return None
         if waivers(session) != self.waived:

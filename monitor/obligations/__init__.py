@@ -70,3 +70,6 @@ class View:
     # due in it. Honoured by the families the report counts as duties: periodic ones, project
     # items and repeated reports. None: the tick's view (met duties leave it after RECENT).
     due_from: datetime | None = None
+    # what one family's rules share within this view (the case clocks' one query for all three
+    # rules); a view made with `replace` starts with its own
+    memo: dict[object, object] = field(default_factory=dict, init=False, repr=False, compare=False)

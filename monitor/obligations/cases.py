@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import bisect
 from datetime import datetime, timedelta
+from typing import Any
 
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import Subquery, and_, case, func, or_, select
 from sqlalchemy.orm import aliased
-from sqlalchemy.sql.elements import ColumnElement
-from sqlalchemy.sql.selectable import ScalarSelect
+from sqlalchemy.sql.elements import ColumnElement, FunctionFilter
 
 from monitor.calendar import CalendarNotCovered
 from monitor.clock import end_of_day, local_date, plain_minute
@@ -39,26 +39,8 @@ def met_since(view: View) -> datetime:
 SATISFIED = ("satisfied", "basically_satisfied")
 
 
-def _first_event(types: tuple[str, ...], now: datetime) -> ScalarSelect[datetime]:
-    return (
-        select(func.min(CaseEvent.at))
-        .where(CaseEvent.case_id == Case.id, CaseEvent.type.in_(types), CaseEvent.at <= now)
-        .correlate(Case)
-        .scalar_subquery()
-    )
-
-
-def _explicit_level(now: datetime) -> ScalarSelect[int | None]:
-    return (
-        select(func.max(CaseEvent.level))
-        .where(CaseEvent.case_id == Case.id, CaseEvent.type == "case_escalated", CaseEvent.at <= now)
-        .correlate(Case)
-        .scalar_subquery()
-    )
-
-
 def _handling_unit(now: datetime) -> ColumnElement[str]:
-    """The unit a case was last assigned to by now, else its receiving unit."""
+    """The unit a case was last assigned to by now, else its receiving unit (repeated reports)."""
     latest = (
         select(CaseEvent.unit_id)
         .where(CaseEvent.case_id == Case.id, CaseEvent.type == "case_assigned", CaseEvent.at <= now)
@@ -70,11 +52,70 @@ def _handling_unit(now: datetime) -> ColumnElement[str]:
     return func.coalesce(latest, Case.unit_id)
 
 
-def _scope(rule: Rule, view: View) -> list[ColumnElement[bool]]:
+def _case_facts(
+    view: View, scope: list[ColumnElement[bool]], types: tuple[str, ...], **aggregates: FunctionFilter[Any]
+) -> Subquery:
+    """Each case received by now (and within `scope`), with aggregates over its events up to now.
+
+    One join and GROUP BY for every case at once: the aggregates are FILTERed by event type, where
+    each used to be a correlated subquery per case (three per case for a clock: 1.2-1.8 s at M on
+    PostgreSQL, against 0.4 s for this). Only events of the given types are joined. The case's
+    handling unit is that of its latest `case_assigned` event by now (latest by instant, then by
+    id), else its receiving unit: the aggregate gives the instant of the latest assignment, and
+    only cases that have one look the unit up (`_assigned_unit`).
+    """
+    now = view.now
+    joined = and_(
+        CaseEvent.case_id == Case.id,
+        CaseEvent.type.in_(sorted({*types, "case_assigned"})),
+        CaseEvent.at <= now,
+    )
+    columns = (
+        Case.id,
+        Case.enterprise_id,
+        Case.category,
+        Case.received_at,
+        Case.own_due_at,
+        Case.unit_id,
+        Case.channel,
+        Case.complexity,
+    )
+    if view.case_ids is not None:
+        scope = [Case.id.in_(sorted(view.case_ids)), *scope]
+    return (
+        select(
+            *columns,
+            func.max(CaseEvent.at).filter(CaseEvent.type == "case_assigned").label("assigned_at"),
+            *(column.label(name) for name, column in aggregates.items()),
+        )
+        .select_from(Case)
+        .outerjoin(CaseEvent, joined)
+        .where(Case.received_at <= now, *scope)
+        .group_by(*columns)
+        .subquery()
+    )
+
+
+def _assigned_unit(facts: Subquery, now: datetime) -> ColumnElement[str]:
+    """The handling unit of each row of `_case_facts`: looked up only where a case was assigned."""
+    latest = (
+        select(CaseEvent.unit_id)
+        .where(CaseEvent.case_id == facts.c.id, CaseEvent.type == "case_assigned", CaseEvent.at <= now)
+        .order_by(CaseEvent.at.desc(), CaseEvent.id.desc())
+        .limit(1)
+        .correlate(facts)
+        .scalar_subquery()
+    )
+    return func.coalesce(case((facts.c.assigned_at.is_not(None), latest)), facts.c.unit_id)
+
+
+def _first(types: tuple[str, ...]) -> FunctionFilter[datetime]:
+    return func.min(CaseEvent.at).filter(CaseEvent.type.in_(types))
+
+
+def _scope(rule: Rule) -> list[ColumnElement[bool]]:
     scope = rule.applies_to
     conditions: list[ColumnElement[bool]] = []
-    if view.case_ids is not None:
-        conditions.append(Case.id.in_(sorted(view.case_ids)))
     if scope.complexity:
         conditions.append(Case.complexity.in_(scope.complexity))
     if scope.channels:
@@ -82,6 +123,16 @@ def _scope(rule: Rule, view: View) -> list[ColumnElement[bool]]:
     if scope.exclude_channels:
         conditions.append(Case.channel.not_in(scope.exclude_channels))
     return conditions
+
+
+def _in_scope(rule: Rule, channel: str, complexity: str) -> bool:
+    """`_scope` in Python, for rows fetched once for several rules."""
+    scope = rule.applies_to
+    return (
+        (not scope.complexity or complexity in scope.complexity)
+        and (not scope.channels or channel in scope.channels)
+        and (not scope.exclude_channels or channel not in scope.exclude_channels)
+    )
 
 
 def _enterprises(view: View) -> list[ColumnElement[bool]]:
@@ -128,25 +179,44 @@ def _case_obligation(
     )
 
 
+ClockRow = tuple[str, str, str, datetime, datetime | None, str, int | None, datetime | None, str, str]
+
+
+def _clock_rows(view: View, met_types: tuple[str, ...]) -> list[ClockRow]:
+    """Every case clock's row in view, whatever its rule's scope: the clock rules (same-day,
+    five days, hotline) share their events, so they share one query per view, each keeping the
+    rows in its scope (`_in_scope`)."""
+    key = ("case_clock", met_types)
+    known = view.memo.get(key)
+    if known is not None:
+        return known  # type: ignore[return-value]
+    facts = _case_facts(
+        view,
+        [],
+        (*met_types, "case_escalated"),
+        met_at=_first(met_types),
+        level=func.max(CaseEvent.level).filter(CaseEvent.type == "case_escalated"),
+    )
+    query = select(
+        facts.c.id,
+        facts.c.enterprise_id,
+        facts.c.category,
+        facts.c.received_at,
+        facts.c.own_due_at,
+        _assigned_unit(facts, view.now).label("unit_id"),
+        facts.c.level,
+        facts.c.met_at,
+        facts.c.channel,
+        facts.c.complexity,
+    ).where(or_(facts.c.met_at.is_(None), facts.c.met_at > met_since(view)))
+    rows: list[ClockRow] = [tuple(row) for row in view.session.execute(query)]
+    view.memo[key] = rows
+    return rows
+
+
 def case_clock_obligations(view: View, rule: Rule) -> list[Obligation]:
     """Feedback within the rule's working days, or by the case's own due time (hotline orders)."""
-    now = view.now
-    met = _first_event(rule.fulfilled_by.case_events, now).label("met_at")
-    inner = (
-        select(
-            Case.id,
-            Case.enterprise_id,
-            Case.category,
-            Case.received_at,
-            Case.own_due_at,
-            _handling_unit(now).label("unit_id"),
-            _explicit_level(now).label("level"),
-            met,
-        )
-        .where(Case.received_at <= now, *_scope(rule, view))
-        .subquery()
-    )
-    query = select(inner).where(or_(inner.c.met_at.is_(None), inner.c.met_at > met_since(view)))
+    rows = [r for r in _clock_rows(view, rule.fulfilled_by.case_events) if _in_scope(rule, r[8], r[9])]
     out: list[Obligation] = []
     for (
         case_id,
@@ -157,7 +227,9 @@ def case_clock_obligations(view: View, rule: Rule) -> list[Obligation]:
         unit_id,
         level,
         met_at,
-    ) in view.session.execute(query):
+        _channel,
+        _complexity,
+    ) in rows:
         gap: int | None = None
         if rule.due_working_days is not None:
             due, gap = view.timing.deadline_or_gap(received_at, rule.due_working_days)
@@ -191,32 +263,22 @@ def case_meeting_obligations(view: View, rule: Rule) -> list[Obligation]:
         )
     )
     meeting_days = [local_date(m) for m in meetings]
-    on_agenda = _first_event(("agenda",), now)
-    escalated = (
-        select(func.min(CaseEvent.at))
-        .where(
-            CaseEvent.case_id == Case.id,
-            CaseEvent.type == "case_escalated",
-            CaseEvent.level >= 2,
-            CaseEvent.at <= now,
-        )
-        .correlate(Case)
-        .scalar_subquery()
+    facts = _case_facts(
+        view,
+        _scope(rule),
+        ("agenda", "case_escalated"),
+        on_agenda=_first(("agenda",)),
+        escalated=func.min(CaseEvent.at).filter(CaseEvent.type == "case_escalated", CaseEvent.level >= 2),
     )
-    met = func.coalesce(on_agenda, escalated)
-    inner = (
-        select(
-            Case.id,
-            Case.enterprise_id,
-            Case.category,
-            Case.received_at,
-            _handling_unit(now).label("unit_id"),
-            met.label("met_at"),
-        )
-        .where(Case.received_at <= now, *_scope(rule, view))
-        .subquery()
-    )
-    query = select(inner).where(or_(inner.c.met_at.is_(None), inner.c.met_at > met_since(view)))
+    met = func.coalesce(facts.c.on_agenda, facts.c.escalated)
+    query = select(
+        facts.c.id,
+        facts.c.enterprise_id,
+        facts.c.category,
+        facts.c.received_at,
+        _assigned_unit(facts, now).label("unit_id"),
+        met.label("met_at"),
+    ).where(or_(met.is_(None), met > met_since(view)))
     out: list[Obligation] = []
     for case_id, enterprise_id, category, received_at, unit_id, met_at in view.session.execute(query):
         received_day = local_date(received_at)

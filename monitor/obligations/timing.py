@@ -19,6 +19,12 @@ class Timing:
         # changes no decision, so a lower bound is enough
         self.max_warn = max_warn
         self._provisional_years: dict[int, bool] = {}  # a province settles a million duties
+        # what `settle` derived for each due time at one instant: duties share due times (every
+        # pairing's month ends at once, cases received the same day are due the same day), and
+        # the working days counted depend on (now, due time) alone
+        self._memo_now: datetime | None = None
+        self._unmet: dict[datetime, tuple[bool, int | None, int | None, int | None]] = {}
+        self._met: dict[datetime, bool] = {}
 
     def deadline(self, received: datetime, working_days: int) -> datetime:
         """The end of the Nth working day after the day of receipt (N = 0: that working day)."""
@@ -101,23 +107,43 @@ class Timing:
             else:
                 obligation.status = "uncomputable"
             return
-        due_day = local_date(due)
+        if now != self._memo_now:
+            self._memo_now, self._unmet, self._met = now, {}, {}
         if met_at is not None and met_at <= now:
             obligation.status = "met_on_time" if on_time(met_at, due) else "met_late"
-            obligation.provisional = obligation.provisional or self.provisional(due_day, due_day)
+            provisional = self._met.get(due)
+            if provisional is None:
+                due_day = local_date(due)
+                provisional = self._met[due] = self.provisional(due_day, due_day)
+            obligation.provisional = obligation.provisional or provisional
             return
-        obligation.provisional = obligation.provisional or self.provisional(due_day, local_date(now))
+        counts = self._unmet.get(due)
+        if counts is None:
+            counts = self._unmet[due] = self._unmet_counts(now, due)
+        provisional, to_due, overdue, gap = counts
+        obligation.provisional = obligation.provisional or provisional
+        if gap is not None:
+            obligation.calendar_gap = gap
+            obligation.status = "uncomputable"
+        elif to_due is not None:
+            obligation.working_days_to_due = to_due
+            obligation.status = "pending"
+        else:
+            assert overdue is not None
+            obligation.working_days_overdue = overdue
+            if expire_working_days is not None and overdue > expire_working_days:
+                obligation.status = "missed"
+            else:
+                obligation.status = "overdue"
+
+    def _unmet_counts(self, now: datetime, due: datetime) -> tuple[bool, int | None, int | None, int | None]:
+        """For a duty unmet at now: provisional, working days to due (pending) or None, working
+        days overdue (past due) or None, and the year whose missing calendar makes the working days
+        to due unknowable (then the duty is uncomputable)."""
+        provisional = self.provisional(local_date(due), local_date(now))
         if not past_due(now, due):
             try:
-                obligation.working_days_to_due = self.to_due(now, due)
+                return provisional, self.to_due(now, due), None, None
             except CalendarNotCovered as missing:
-                obligation.calendar_gap = missing.year
-                obligation.status = "uncomputable"
-                return
-            obligation.status = "pending"
-            return
-        obligation.working_days_overdue = self.overdue_known(now, due)[0]
-        if expire_working_days is not None and obligation.working_days_overdue > expire_working_days:
-            obligation.status = "missed"
-        else:
-            obligation.status = "overdue"
+                return provisional, None, None, missing.year
+        return provisional, None, self.overdue_known(now, due)[0], None

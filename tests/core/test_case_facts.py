@@ -1,0 +1,269 @@
+"""The case families' one GROUP BY answers what the correlated subqueries per case did.
+
+`case_clock_obligations` and `case_meeting_obligations` used to read each case's first feedback,
+its highest explicit level, its first agenda or level-2 escalation and its handling unit with a
+correlated subquery apiece; they now join the case's events once and aggregate them with FILTER,
+the three clock rules sharing one query per view (each keeping the rows in its scope).
+The old queries are kept here as the reference, and both are run over a generated history with
+every kind of case event (assignments tied to the instant, escalations with and without a level,
+events after the instant evaluated) at several instants, on SQLite and PostgreSQL: every
+obligation must come back with the same key, due time, met time, level, unit and context.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import replace
+from datetime import datetime, timedelta
+
+from sqlalchemy import Engine, func, or_, select, text
+from sqlalchemy.sql.elements import ColumnElement
+from sqlalchemy.sql.selectable import ScalarSelect
+
+from monitor.calendar import WorkCalendar
+from monitor.clock import parse_instant
+from monitor.config import Settings
+from monitor.evaluation import make_timing
+from monitor.obligations import Obligation, View
+from monitor.obligations.cases import (
+    case_clock_obligations,
+    case_meeting_obligations,
+    met_since,
+)
+from monitor.roster import RosterIndex
+from monitor.rulebook import Rule, load_rulebook
+from monitor.store.db import for_evaluation, session_factory
+from monitor.store.models import Activity, Case, CaseEvent, Event
+from tests.conftest import ROOT
+
+RULEBOOK = load_rulebook(ROOT / "rules")
+START = parse_instant("2024-11-01T08:00")
+UNITS = ["u1", "u2", "u3"]
+
+
+# --- the reference: the queries as they were, one correlated subquery per case and aggregate ---
+
+
+def _first_event(types: tuple[str, ...], now: datetime) -> ScalarSelect[datetime]:
+    return (
+        select(func.min(CaseEvent.at))
+        .where(CaseEvent.case_id == Case.id, CaseEvent.type.in_(types), CaseEvent.at <= now)
+        .correlate(Case)
+        .scalar_subquery()
+    )
+
+
+def _scope(rule: Rule, view: View) -> list[ColumnElement[bool]]:
+    scope = rule.applies_to
+    conditions: list[ColumnElement[bool]] = []
+    if view.case_ids is not None:
+        conditions.append(Case.id.in_(sorted(view.case_ids)))
+    if scope.complexity:
+        conditions.append(Case.complexity.in_(scope.complexity))
+    if scope.channels:
+        conditions.append(Case.channel.in_(scope.channels))
+    if scope.exclude_channels:
+        conditions.append(Case.channel.not_in(scope.exclude_channels))
+    return conditions
+
+
+def _handling_unit(now: datetime) -> ColumnElement[str]:
+    latest = (
+        select(CaseEvent.unit_id)
+        .where(CaseEvent.case_id == Case.id, CaseEvent.type == "case_assigned", CaseEvent.at <= now)
+        .order_by(CaseEvent.at.desc(), CaseEvent.id.desc())
+        .limit(1)
+        .correlate(Case)
+        .scalar_subquery()
+    )
+    return func.coalesce(latest, Case.unit_id)
+
+
+def _old_clock_rows(view: View, rule: Rule) -> set[tuple[object, ...]]:
+    now = view.now
+    level = (
+        select(func.max(CaseEvent.level))
+        .where(CaseEvent.case_id == Case.id, CaseEvent.type == "case_escalated", CaseEvent.at <= now)
+        .correlate(Case)
+        .scalar_subquery()
+    )
+    inner = (
+        select(
+            Case.id,
+            Case.enterprise_id,
+            Case.category,
+            Case.received_at,
+            Case.own_due_at,
+            _handling_unit(now).label("unit_id"),
+            level.label("level"),
+            _first_event(rule.fulfilled_by.case_events, now).label("met_at"),
+        )
+        .where(Case.received_at <= now, *_scope(rule, view))
+        .subquery()
+    )
+    query = select(inner).where(or_(inner.c.met_at.is_(None), inner.c.met_at > met_since(view)))
+    return {tuple(row) for row in view.session.execute(query)}
+
+
+def _old_meeting_rows(view: View, rule: Rule) -> set[tuple[object, ...]]:
+    now = view.now
+    escalated = (
+        select(func.min(CaseEvent.at))
+        .where(
+            CaseEvent.case_id == Case.id,
+            CaseEvent.type == "case_escalated",
+            CaseEvent.level >= 2,
+            CaseEvent.at <= now,
+        )
+        .correlate(Case)
+        .scalar_subquery()
+    )
+    met = func.coalesce(_first_event(("agenda",), now), escalated)
+    inner = (
+        select(
+            Case.id,
+            Case.enterprise_id,
+            Case.category,
+            Case.received_at,
+            _handling_unit(now).label("unit_id"),
+            met.label("met_at"),
+        )
+        .where(Case.received_at <= now, *_scope(rule, view))
+        .subquery()
+    )
+    query = select(inner).where(or_(inner.c.met_at.is_(None), inner.c.met_at > met_since(view)))
+    return {tuple(row) for row in view.session.execute(query)}
+
+
+# --- a history with every kind of case event ---
+
+
+def _history(engine: Engine, cases: int = 400, seed: int = 16) -> None:
+    rng = random.Random(seed)
+    with session_factory(engine)() as session:
+        for k, at in enumerate(("2024-11-20T10:00", "2024-12-10T10:00")):
+            instant = parse_instant(at)
+            session.add(
+                Event(
+                    id=f"m{k}", type="coordination_meeting", at=instant, payload={}, digest=f"m{k}",
+                    received_at=instant,
+                )
+            )  # fmt: skip
+            session.flush()
+            session.add(Activity(event_id=f"m{k}", type="coordination_meeting", at=instant, unit_id="u1"))
+        n = 0
+        for i in range(cases):
+            received = START + timedelta(minutes=rng.randrange(0, 60 * 24 * 60))
+            channel = rng.choice(["window", "hotline", "online"])
+            case_id = f"C{i:04d}"
+            own_due = (
+                received + timedelta(days=rng.randrange(1, 9)) if channel == "hotline" and i % 3 else None
+            )
+            session.add(
+                Case(
+                    id=case_id, enterprise_id=f"E{i % 37:03d}", unit_id=rng.choice(UNITS), channel=channel,
+                    complexity=rng.choice(["simple", "complex", "major"]), category=rng.choice(["证照", "用地"]),
+                    received_at=received, own_due_at=own_due, summary="", event_id=f"{case_id}-open",
+                )
+            )  # fmt: skip
+            at = received
+            for _ in range(rng.randrange(0, 6)):
+                kind = rng.choice(
+                    ["case_assigned", "case_assigned", "case_feedback", "case_closed", "case_escalated",
+                     "agenda", "case_reopened"]
+                )  # fmt: skip
+                # a few events share their case's previous instant: ties broken by id
+                at = at if rng.random() < 0.2 else at + timedelta(hours=rng.randrange(1, 24 * 12))
+                n += 1
+                session.add(
+                    CaseEvent(
+                        event_id=f"ev{n}", case_id=case_id, type=kind, at=at,
+                        unit_id=rng.choice([*UNITS, None]) if kind == "case_assigned" else None,
+                        level=rng.choice([1, 2, 3, None]) if kind == "case_escalated" else None,
+                        satisfaction="satisfied" if kind == "case_closed" else None,
+                    )
+                )  # fmt: skip
+        session.commit()
+
+
+def _key(o: Obligation) -> tuple[object, ...]:
+    return (o.rule, o.subject, o.due_at, o.met_at, o.min_level, o.unit_id, o.owner, o.calendar_gap, o.context)
+
+
+def test_case_clocks_and_meetings_equal_the_correlated_queries(engine: Engine) -> None:
+    _history(engine)
+    settings = Settings()
+    calendar = WorkCalendar()
+    rules = [r for r in RULEBOOK if r.obligation in ("case_clock", "case_meeting")]
+    assert {r.obligation for r in rules} == {"case_clock", "case_meeting"}
+    compared = 0
+    with session_factory(engine)() as session:
+        roster = RosterIndex.load(session)
+        for instant in ("2024-11-15T12:00", "2024-12-05T23:59:59", "2024-12-20T18:00", "2025-02-01T09:00"):
+            now = parse_instant(instant)
+            timing = make_timing(calendar.as_of(now), settings, RULEBOOK)
+            view = View(session, now, timing, roster, settings.cases)
+            scoped = replace(view, case_ids=frozenset({f"C{i:04d}" for i in range(0, 400, 7)}))
+            report = replace(view, due_from=parse_instant("2024-12-01T00:00"))
+            for v in (view, scoped, report):
+                for rule in rules:
+                    if rule.obligation == "case_clock":
+                        new = case_clock_obligations(v, rule)
+                        old_rows = _old_clock_rows(v, rule)
+                        new_rows = {
+                            (o.subject[5:], o.context["case_id"], o.unit_id, o.met_at, o.min_level)
+                            for o in new
+                        }
+                        assert {(r[0], r[0], r[5], r[7], r[6] or 0) for r in old_rows} == new_rows
+                    else:
+                        new = case_meeting_obligations(v, rule)
+                        old_rows = _old_meeting_rows(v, rule)
+                        assert {(r[0], r[4], r[5]) for r in old_rows} == {
+                            (o.subject[5:], o.unit_id, o.met_at) for o in new
+                        }
+                    assert len(new) == len({o.subject for o in new}) == len(old_rows)
+                    compared += len(new)
+    assert compared > 1000
+
+
+def test_a_case_assigned_twice_at_one_instant_goes_to_the_later_row(engine: Engine) -> None:
+    """The handling unit is the latest assignment's, ties on the instant going to the later row."""
+    at = parse_instant("2024-12-02T10:00")
+    with session_factory(engine)() as session:
+        session.add(
+            Case(
+                id="T1", enterprise_id="E1", unit_id="u1", channel="window", complexity="complex",
+                category="证照", received_at=at, summary="", event_id="T1-open",
+            )
+        )  # fmt: skip
+        for n, unit in enumerate(["u2", "u3"]):
+            session.add(CaseEvent(event_id=f"a{n}", case_id="T1", type="case_assigned", at=at, unit_id=unit))
+        session.add(
+            CaseEvent(
+                event_id="late", case_id="T1", type="case_assigned", at=at + timedelta(days=9), unit_id="u1"
+            )
+        )
+        session.commit()
+        rule = RULEBOOK["case-complex-5-workdays"]
+        settings = Settings()
+        view = View(
+            session,
+            at + timedelta(days=1),
+            make_timing(WorkCalendar(), settings, RULEBOOK),
+            RosterIndex.load(session),
+            settings.cases,
+        )
+        [clock] = case_clock_obligations(view, rule)
+        assert clock.unit_id == "u3" and clock.owner == "unit:u3"
+
+
+def test_an_evaluation_session_runs_without_jit_on_postgresql(engine: Engine) -> None:
+    """`for_evaluation` turns JIT off for the transaction only: after it the server's setting holds."""
+    with session_factory(engine)() as session:
+        for_evaluation(session)
+        if engine.dialect.name != "postgresql":
+            return
+        assert session.execute(text("SHOW jit")).scalar_one() == "off"
+        session.commit()
+        default = session.execute(text("SELECT reset_val FROM pg_settings WHERE name = 'jit'")).scalar_one()
+        assert session.execute(text("SHOW jit")).scalar_one() == default
