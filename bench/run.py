@@ -251,7 +251,7 @@ def notifications_per_second(workdir: Path, n: int = 1000) -> dict[str, float]:
     }
 
 
-def _ingest_floor(workdir: Path, name: str, history: list[dict[str, Any]], now: datetime) -> float:
+def ingest_floor(workdir: Path, name: str, history: list[dict[str, Any]], now: datetime) -> float:
     """Seconds for a raw executemany of the event rows: the floor of ingest."""
     floor_engine = make_engine(database(workdir, f"{name}-floor"))
     ensure_schema(floor_engine)
@@ -353,7 +353,7 @@ def measure(size: Size, workdir: Path) -> dict[str, float | int | str]:
             session.commit()
     ingest_seconds = time.perf_counter() - started
 
-    floor_ingest = _ingest_floor(workdir, size.name, history, now) if not EVALUATION_ONLY else 0.0
+    floor_ingest = ingest_floor(workdir, size.name, history, now) if not EVALUATION_ONLY else 0.0
 
     rulebook = load_rulebook(ROOT / "rules")
     calendar = WorkCalendar()

@@ -26,16 +26,13 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import insert
-
 from bench import run as base
 from bench.generate import SIZES, events, roster
 from monitor.clock import parse_instant
 from monitor.config import Settings
-from monitor.ingest.events import digest, ingest_events
+from monitor.ingest.events import ingest_events
 from monitor.ingest.roster import load_roster, upsert_roster
 from monitor.store.db import ensure_schema, make_engine, session_factory
-from monitor.store.models import Event
 
 POSTED = 20_000
 IMPORTED = 100_000
@@ -62,29 +59,6 @@ def _import(engine: Any, history: list[dict[str, Any]]) -> float:
             )
             session.commit()
     return time.perf_counter() - started
-
-
-def _floor(workdir: Path, name: str, history: list[dict[str, Any]]) -> float:
-    engine = make_engine(base.database(workdir, name))
-    ensure_schema(engine)
-    rows = [
-        {
-            "id": e["id"],
-            "type": e["type"],
-            "at": parse_instant(e["at"]),
-            "payload": e,
-            "digest": digest(e),
-            "received_at": NOW,
-        }
-        for e in history
-    ]
-    started = time.perf_counter()
-    with engine.begin() as conn:
-        for i in range(0, len(rows), 10_000):
-            conn.execute(insert(Event), rows[i : i + 10_000])
-    seconds = time.perf_counter() - started
-    engine.dispose()
-    return seconds
 
 
 def _post_while_ticking(workdir: Path, name: str, posted: list[dict[str, Any]]) -> dict[str, Any]:
@@ -181,7 +155,7 @@ def main() -> None:
                 engine = _fresh(workdir, f"import{run}", data)
                 seconds = _import(engine, imported)
                 engine.dispose()
-                floor = _floor(workdir, f"floor{run}", imported)
+                floor = base.ingest_floor(workdir, f"floor{run}", imported, NOW)
                 result: dict[str, Any] = {
                     "run": run,
                     "import_events_per_s": round(len(imported) / seconds),
