@@ -16,10 +16,10 @@ from sqlalchemy.orm import Session
 
 from monitor.audit import record
 from monitor.clock import iso_shanghai, utcnow
+from monitor.store.batches import batches
 from monitor.store.models import AlertRecord, AuditEntry
 
 ACK = "alert.ack"
-CHUNK = 500  # PostgreSQL takes 65,535 parameters a statement; a page of alerts is far fewer chunks
 
 
 def acknowledge(
@@ -51,10 +51,10 @@ def ack_history(session: Session, rows: Sequence[AlertRecord]) -> dict[int, list
     acked = {target(r.id): r for r in rows if r.acked_at is not None}
     out: dict[int, list[dict[str, Any]]] = {r.id: [] for r in acked.values()}
     names = list(acked)
-    for i in range(0, len(names), CHUNK):
+    for part in batches(names):
         stmt = (
             select(AuditEntry)
-            .where(AuditEntry.action == ACK, AuditEntry.target.in_(names[i : i + CHUNK]))
+            .where(AuditEntry.action == ACK, AuditEntry.target.in_(part))
             .order_by(AuditEntry.at, AuditEntry.id)
         )
         for entry in session.scalars(stmt):

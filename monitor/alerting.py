@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 from monitor.clock import iso_shanghai
 from monitor.evaluation import Alert, Evaluation
 from monitor.obligations import Obligation
+from monitor.store.batches import batches
 from monitor.store.models import OPEN_STATES, AlertRecord, ObligationRecord, TickRecord
 
 # `rescheduled`: an open alert's due time moved (a year's official calendar replacing the
@@ -270,7 +271,7 @@ def _read_keys(session: Session, columns: list[Any], keys: list[Key], into: dict
     """The stored alert rows of these keys (any state), by rule and 500 subjects at a time."""
     wanted = set(keys)
     for rule in sorted({k[0] for k in keys}):
-        for chunk in _chunks(sorted({k[1] for k in keys if k[0] == rule}), 500):
+        for chunk in batches(sorted({k[1] for k in keys if k[0] == rule})):
             for r in session.execute(
                 select(*columns).where(AlertRecord.rule == rule, AlertRecord.subject.in_(chunk))
             ):
@@ -326,7 +327,7 @@ def _plan_obligations(
             existing.update({(r.rule, r.subject, r.period): r for r in session.execute(query)})
             continue
         subjects = sorted({k[1] for k in wanted if k[0] == rule})
-        for chunk in _chunks(subjects, 500):
+        for chunk in batches(subjects):
             query = select(*columns).where(ObligationRecord.rule == rule, ObligationRecord.subject.in_(chunk))
             existing.update({(r.rule, r.subject, r.period): r for r in session.execute(query)})
     inserts: list[dict[str, Any]] = []
@@ -368,7 +369,7 @@ def missing_obligations(
     wanted = {o.key: o for o in obligations}
     existing: set[Key] = set()
     for rule in sorted({k[0] for k in wanted}):
-        for chunk in _chunks(sorted({k[1] for k in wanted if k[0] == rule}), 500):
+        for chunk in batches(sorted({k[1] for k in wanted if k[0] == rule})):
             query = select(ObligationRecord.rule, ObligationRecord.subject, ObligationRecord.period).where(
                 ObligationRecord.rule == rule, ObligationRecord.subject.in_(chunk)
             )
@@ -385,7 +386,3 @@ def missing_obligations(
         if key not in existing
     ]
     return rows
-
-
-def _chunks(items: list[str], size: int) -> list[list[str]]:
-    return [items[i : i + size] for i in range(0, len(items), size)]

@@ -17,9 +17,8 @@ from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from monitor.clock import utcnow
+from monitor.store.batches import batches
 from monitor.store.models import ChangeRecord
-
-CHUNK = 500
 
 
 def note_changes(
@@ -89,5 +88,5 @@ def pending_changes(session: Session, now: datetime, most: int = 5_000) -> Chang
 
 def consume(session: Session, ids: list[int]) -> None:
     """Delete the records a committed evaluation took into account."""
-    for i in range(0, len(ids), CHUNK):
-        session.execute(delete(ChangeRecord).where(ChangeRecord.id.in_(ids[i : i + CHUNK])))
+    for part in batches(ids):
+        session.execute(delete(ChangeRecord).where(ChangeRecord.id.in_(part)))

@@ -33,6 +33,7 @@ from monitor.logs import mask
 from monitor.messages import context, digest_html, render, sms_text, sms_with_link
 from monitor.rulebook import Rulebook
 from monitor.silences import active_silences, silencing
+from monitor.store.batches import batches
 from monitor.store.models import OPEN_STATES, AlertRecord, Notification, Official
 from notifiers import capabilities
 from notifiers.base import LINK_MARK, Message, Notifier, Recipient, TransportError, action_links
@@ -149,10 +150,9 @@ def enqueue(
     # by rule and 500 subjects at a time (a province's first tick names a million; PostgreSQL
     # takes at most 65,535 parameters a statement)
     chunks = [
-        (rule, subjects[i : i + 500])
+        (rule, part)
         for rule in sorted({k[0] for k in keys})
-        for subjects in [sorted({k[1] for k in keys if k[0] == rule})]
-        for i in range(0, len(subjects), 500)
+        for part in batches(sorted({k[1] for k in keys if k[0] == rule}))
     ]
     for rule, subjects in chunks:
         for found in session.execute(
@@ -214,9 +214,9 @@ def enqueue(
     # A province's first tick calls for a million messages: they are planned, checked and added
     # a chunk of alerts at a time, and each chunk's objects leave the session once flushed.
     queued = 0
-    for i in range(0, len(wanted), ENQUEUE_CHUNK):
+    for part in batches(wanted, ENQUEUE_CHUNK):
         queued += _queue(
-            session, rulebook, wanted[i : i + ENQUEUE_CHUNK], silenced, officials, now, channels,
+            session, rulebook, part, silenced, officials, now, channels,
             digest_below_level, templates, language, links,
         )  # fmt: skip
     return queued
@@ -225,7 +225,7 @@ def enqueue(
 def _queue(
     session: Session,
     rulebook: Rulebook,
-    wanted: list[tuple[int, str]],
+    wanted: Sequence[tuple[int, str]],
     silenced: dict[int, int | None],
     officials: dict[str, Official],
     now: datetime,
@@ -237,13 +237,8 @@ def _queue(
 ) -> int:
     loaded: dict[int, AlertRecord] = {}
     ids = sorted({alert_id for alert_id, _ in wanted})
-    for i in range(0, len(ids), 500):
-        loaded.update(
-            {
-                r.id: r
-                for r in session.scalars(select(AlertRecord).where(AlertRecord.id.in_(ids[i : i + 500])))
-            }
-        )
+    for part in batches(ids):
+        loaded.update({r.id: r for r in session.scalars(select(AlertRecord).where(AlertRecord.id.in_(part)))})
     rows = [(loaded[alert_id], kind) for alert_id, kind in wanted if alert_id in loaded]
     for row, _ in rows:
         row.silenced_by = silenced.get(row.id, row.silenced_by)
@@ -288,8 +283,7 @@ def _queue(
     new_keys = [key for *_, planned in plans for _, _, key in planned]
     existing: set[str] = set()
     with session.no_autoflush:
-        for i in range(0, len(new_keys), 500):
-            chunk = new_keys[i : i + 500]
+        for chunk in batches(new_keys):
             existing.update(session.scalars(select(Notification.key).where(Notification.key.in_(chunk))))
     queued = 0
     added: list[Notification] = []

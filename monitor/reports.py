@@ -24,6 +24,7 @@ from monitor.ontime import Tally, counted_rules, month_bounds
 from monitor.periods import Period
 from monitor.roster import RosterIndex
 from monitor.rulebook import Rulebook
+from monitor.store.batches import batches
 from monitor.store.models import Case, CaseEvent, Review, Unit
 
 CASE_DAYS = {"simple": 0, "complex": 5}
@@ -158,14 +159,13 @@ def _cases(
     first_feedback: dict[str, datetime] = {}
     escalated: set[str] = set()
     reopened: Counter[str] = Counter()
-    # 500 cases a statement: a province's month has a hundred thousand (PostgreSQL takes 65,535
-    # parameters a statement at most)
+    # a province's month has a hundred thousand cases: a statement per batch of them
     events = (
         row
-        for i in range(0, len(ids), 500)
+        for part in batches(ids)
         for row in session.execute(
             select(CaseEvent.case_id, CaseEvent.type, CaseEvent.at, CaseEvent.level).where(
-                CaseEvent.case_id.in_(ids[i : i + 500])
+                CaseEvent.case_id.in_(part)
             )
         )
     )

@@ -21,6 +21,7 @@ from monitor.clock import SHANGHAI, local_date, past_due, start_of_day
 from monitor.ontime import Tally, counted_rules, month_bounds
 from monitor.periods import period_of
 from monitor.rulebook import Rulebook
+from monitor.store.batches import batches
 from monitor.store.models import (
     OPEN_STATES,
     AlertRecord,
@@ -176,8 +177,7 @@ class _Names:
         self.enterprises(_enterprise_ids(subjects))
         # split as subject() splits, so an item id with a colon in it is still found
         items = sorted({_project_item(s) for s in subjects if s.startswith("project:")})
-        for i in range(0, len(items), 500):
-            chunk = items[i : i + 500]
+        for chunk in batches(items):
             rows = self._session.execute(
                 select(ProjectItem.project_id, ProjectItem.id, ProjectItem.name).where(
                     tuple_(ProjectItem.project_id, ProjectItem.id).in_(chunk)
@@ -185,9 +185,9 @@ class _Names:
             )
             self._items.update({(project, item): name for project, item, name in rows})
         reviews = sorted({s.partition(":")[2] for s in subjects if s.startswith("review:")})
-        for i in range(0, len(reviews), 500):
+        for part in batches(reviews):
             found = self._session.execute(
-                select(Review.id, Review.at, Review.rating).where(Review.id.in_(reviews[i : i + 500]))
+                select(Review.id, Review.at, Review.rating).where(Review.id.in_(part))
             )
             for review_id, at, rating in found:
                 # a review has no name: when and how it was rated tell it apart, the id finds it
@@ -196,8 +196,7 @@ class _Names:
 
     def enterprises(self, ids: set[str]) -> None:
         wanted = sorted(ids - self._enterprises.keys())
-        for i in range(0, len(wanted), 500):
-            chunk = wanted[i : i + 500]
+        for chunk in batches(wanted):
             rows = self._session.execute(
                 select(Enterprise.id, Enterprise.name).where(Enterprise.id.in_(chunk))
             )
@@ -376,8 +375,8 @@ def _open_cases(
 ) -> None:
     ids = sorted(clocks)
     found: dict[str, Case] = {}
-    for i in range(0, len(ids), 500):
-        found.update({c.id: c for c in session.scalars(select(Case).where(Case.id.in_(ids[i : i + 500])))})
+    for part in batches(ids):
+        found.update({c.id: c for c in session.scalars(select(Case).where(Case.id.in_(part)))})
     names.enterprises({c.enterprise_id for c in found.values()})
     for case_id, running in clocks.items():
         case = found.get(case_id)

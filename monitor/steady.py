@@ -56,6 +56,7 @@ from monitor.obligations.cases import RECENT, case_ladder_obligations
 from monitor.obligations.timing import Timing
 from monitor.roster import RosterIndex
 from monitor.rulebook import Rulebook
+from monitor.store.batches import batches
 from monitor.store.db import for_evaluation
 from monitor.store.models import Case, TickRecord
 
@@ -254,7 +255,7 @@ class Baseline:
                 family = self._family(key[0])
                 (case_enterprises if family == "repeat_report" else case_ids).add(scope_of(family, key[1]))
                 leaving.add(key)
-        for chunk in _chunks(sorted(changes.cases)):
+        for chunk in batches(sorted(changes.cases)):
             query = select(Case.enterprise_id).where(Case.id.in_(chunk)).distinct()
             case_enterprises.update(session.scalars(query))
         view = View(session, now, self.timing, self.roster, self.settings.cases)
@@ -365,7 +366,3 @@ class Baseline:
             if self.alerts.get(alert.key) != alert:
                 touched.add(alert.key)
             self._put_alert(alert)
-
-
-def _chunks(items: list[str], size: int = 500) -> list[list[str]]:
-    return [items[i : i + size] for i in range(0, len(items), size)]

@@ -23,6 +23,8 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import QueryableAttribute, Session
 from sqlalchemy.types import String
 
+from monitor.store.batches import batches
+
 IN_CHUNK = 900  # well below SQLite's limit on bound parameters (32766 since 3.32, 999 before)
 RAW = "raw"  # a value already in its stored form (a JSON column's text), not to be processed
 
@@ -43,8 +45,8 @@ def rows_by_ids(
     if is_postgresql(session):
         yield from session.execute(select(*columns).where(key == _any(list(ids))))
         return
-    for i in range(0, len(ids), IN_CHUNK):
-        yield from session.execute(select(*columns).where(key.in_(ids[i : i + IN_CHUNK])))
+    for part in batches(ids, IN_CHUNK):
+        yield from session.execute(select(*columns).where(key.in_(part)))
 
 
 def _memo(process: Callable[[Any], Any]) -> Callable[[Any], Any]:

@@ -21,6 +21,7 @@ from monitor.clock import end_of_day, local_date, plain_minute
 from monitor.obligations import Obligation, View
 from monitor.periods import period_of
 from monitor.rulebook import Rule
+from monitor.store.batches import batches
 from monitor.store.models import Activity, Case, CaseEvent
 
 RECENT = timedelta(days=7)
@@ -380,10 +381,10 @@ def repeat_report_obligations(view: View, rule: Rule) -> list[Obligation]:
         return []
     case_ids = sorted({r[0] for r in repeats})
     closes: dict[str, list[tuple[datetime, str | None]]] = {}
-    for i in range(0, len(case_ids), 500):  # PostgreSQL takes 65,535 parameters a statement
+    for part in batches(case_ids):
         for case_id, at, satisfaction in view.session.execute(
             select(CaseEvent.case_id, CaseEvent.at, CaseEvent.satisfaction).where(
-                CaseEvent.case_id.in_(case_ids[i : i + 500]),
+                CaseEvent.case_id.in_(part),
                 CaseEvent.type == "case_closed",
                 CaseEvent.at <= now,
             )

@@ -1,0 +1,23 @@
+"""Lists cut into statements' worth: the one place that knows how many values an IN list takes.
+
+PostgreSQL takes at most 65,535 parameters a statement, SQLite 32,766; 500 keeps every
+statement well inside both (a tuple IN of two columns included) and still lets a province's
+hundred thousand ids go in a few hundred statements.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from typing import TypeVar
+
+T = TypeVar("T")
+
+IN_LIST = 500
+
+
+def batches(items: Sequence[T], size: int = IN_LIST) -> Iterator[Sequence[T]]:
+    """`items` in consecutive slices of at most `size`, in order; nothing for an empty sequence."""
+    if size < 1:
+        raise ValueError(f"a batch holds at least one item, not {size}")
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
