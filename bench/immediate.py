@@ -47,11 +47,12 @@ from typing import Any
 import httpx
 import yaml
 from aiosmtpd.controller import Controller
-from sqlalchemy import create_engine, text
+from sqlalchemy import text
 
+from bench.schemas import scratch_schema
 from monitor.clock import SHANGHAI, utcnow
 from monitor.demo import generate_district
-from monitor.store.db import make_engine, normalise_url
+from monitor.store.db import make_engine
 
 ROOT = Path(__file__).resolve().parent.parent
 DUTYWATCH = [sys.executable, "-m", "monitor"]
@@ -152,17 +153,8 @@ def _database(setup: str, folder: Path) -> Iterator[str]:
     if setup == "sqlite":
         yield f"sqlite:///{folder / 'dw.db'}"
         return
-    schema = f"immediate_{uuid.uuid4().hex[:10]}"
-    admin = create_engine(normalise_url(PG_URL), isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-    sep = "&" if "?" in PG_URL else "?"
-    try:
-        yield f"{PG_URL}{sep}options=-csearch_path%3D{schema}"
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
+    with scratch_schema(PG_URL, "immediate") as url:
+        yield url
 
 
 def _config(folder: Path, url: str, smtp_port: int) -> Path:

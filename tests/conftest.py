@@ -12,7 +12,6 @@ import os
 import socket
 import ssl
 import subprocess
-import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from email.message import Message as MimeMessage
@@ -58,19 +57,10 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
         yield f"sqlite:///{tmp_path / 'dutywatch.db'}"
         return
     request.getfixturevalue("pg_reachable")
-    from monitor.store.db import normalise_url
+    from bench.schemas import scratch_schema
 
-    schema = f"t_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(normalise_url(PG_URL), isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-    sep = "&" if "?" in PG_URL else "?"
-    try:
-        yield f"{PG_URL}{sep}options=-csearch_path%3D{schema}"
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
+    with scratch_schema(PG_URL, "t") as url:
+        yield url
 
 
 @pytest.fixture

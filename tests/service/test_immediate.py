@@ -20,6 +20,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from bench.immediate import major_case
 from monitor.api.app import create_app
 from monitor.clock import SHANGHAI, utcnow
 from monitor.demo import generate_district
@@ -29,7 +30,7 @@ from monitor.service import Service
 from monitor.store.db import session_factory
 from monitor.tokens import create_token
 from tests.conftest import MailServer
-from tests.service.conftest import DUTYWATCH, ENTERPRISE, cli, free_port, serving, settings_for
+from tests.service.conftest import DUTYWATCH, cli, free_port, serving, settings_for
 
 
 def body_of(message: Message) -> str:
@@ -44,23 +45,6 @@ def body_of(message: Message) -> str:
 
 def mails_naming(mail_server: MailServer, needle: str) -> list[Message]:
     return [m for m in list(mail_server.inbox.messages) if needle in body_of(m)]
-
-
-def major_case(case: str) -> dict[str, object]:
-    # opened a moment ago: an event of the future (a fixed hour of today, just after midnight)
-    # would wait for its time, whatever wakes the evaluation
-    opened = (utcnow() - timedelta(seconds=5)).astimezone(SHANGHAI).replace(microsecond=0)
-    return {
-        "id": f"ev-{case}",
-        "type": "case_opened",
-        "at": opened.isoformat(),
-        "case": case,
-        "enterprise": ENTERPRISE,
-        "channel": "forum",
-        "complexity": "major",
-        "category": "用地",
-        "unit": "u-spj",
-    }
 
 
 @dataclass
