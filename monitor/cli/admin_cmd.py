@@ -11,7 +11,7 @@ from sqlalchemy import select, update
 from monitor.acks import ack_history, acknowledge
 from monitor.audit import ACTIONS, MAX_LIMIT, as_json, cli_actor, entries, record
 from monitor.cli import Context, pass_context
-from monitor.cli.output import table
+from monitor.cli.output import listing, table
 from monitor.clock import iso_shanghai, utcnow
 from monitor.obligations import STATUSES
 from monitor.rulebook import RULE_IDS
@@ -270,10 +270,7 @@ def silence_list(ctx: Context, show_all: bool, fmt: str) -> None:
         }
         for r in rows
     ]
-    if fmt == "json":
-        click.echo(json.dumps(items, ensure_ascii=False, indent=2))
-        return
-    click.echo(table(list(items[0]) if items else ["id"], [list(i.values()) for i in items], max_width=40))
+    click.echo(listing(fmt, items, max_width=40))
 
 
 @silence.command("expire")
@@ -352,10 +349,7 @@ def waiver_list(ctx: Context, fmt: str) -> None:
 
     with session_factory(ctx.engine())() as session:
         items = [waiver_json(r) for r in session.scalars(select(Waiver).order_by(Waiver.id))]
-    if fmt == "json":
-        click.echo(json.dumps(items, ensure_ascii=False, indent=2))
-        return
-    click.echo(table(list(items[0]) if items else ["id"], [list(i.values()) for i in items], max_width=40))
+    click.echo(listing(fmt, items, max_width=40))
 
 
 @click.group()
@@ -397,11 +391,7 @@ def obligations_list(
     stmt = obligations_query(unit=unit, rule=rule, period=period, status=status).limit(limit)
     with session_factory(ctx.engine())() as session:
         items = [obligation_json(o) for o in session.scalars(stmt)]
-    if fmt == "json":
-        click.echo(json.dumps(items, ensure_ascii=False, indent=2))
-        return
-    columns = ["rule", "subject", "period", "unit", "due", "status"]
-    click.echo(table(columns, [[i[c] for c in columns] for i in items], max_width=44))
+    click.echo(listing(fmt, items, ["rule", "subject", "period", "unit", "due", "status"], max_width=44))
 
 
 @click.group()
@@ -424,8 +414,14 @@ def audit_list(ctx: Context, since_text: str | None, action: str | None, limit: 
         raise click.BadParameter(str(exc), param_hint="--since") from None
     with session_factory(ctx.engine())() as session:
         items = [as_json(e) for e in entries(session, since=since, action=action, limit=limit)]
-    if fmt == "json":
-        click.echo(json.dumps(items, ensure_ascii=False, indent=2))
-        return
-    rows = [[i["at"], i["actor"], i["action"], i["target"], i["source"], i["reason"] or "-"] for i in items]
-    click.echo(table(["at", "actor", "action", "target", "source", "reason"], rows, max_width=50))
+    columns = ["at", "actor", "action", "target", "source", "reason"]
+    # an empty reason shows as "-" like a missing one
+    click.echo(
+        listing(
+            fmt,
+            items,
+            columns,
+            cells=lambda i: [*(i[c] for c in columns[:-1]), i["reason"] or "-"],
+            max_width=50,
+        )
+    )
