@@ -36,7 +36,7 @@ from bench.ticks import tick_figures
 from monitor.calendar import WorkCalendar
 from monitor.clock import parse_instant
 from monitor.config import Settings
-from monitor.engine import DurableMatcher, Fact, PythonMatcher
+from monitor.engine import Fact, Matcher, PythonMatcher, compile_matcher
 from monitor.evaluation import Evaluation, evaluate
 from monitor.ingest.events import digest, ingest_events
 from monitor.ingest.roster import load_roster, upsert_roster
@@ -285,7 +285,7 @@ def floor_figures(
     calendar: WorkCalendar,
     settings: Settings,
     at: datetime,
-    matcher: DurableMatcher,
+    matcher: Matcher,
     result: Evaluation,
 ) -> dict[str, float | int]:
     """A warm full evaluation against the set-based floor (bench/floor.py: one statement per
@@ -357,7 +357,7 @@ def measure(size: Size, workdir: Path) -> dict[str, float | int | str]:
 
     rulebook = load_rulebook(ROOT / "rules")
     calendar = WorkCalendar()
-    matcher = DurableMatcher(rulebook)
+    matcher = compile_matcher(rulebook)
     at = parse_instant("2024-12-20T18:00")
     with sessions() as session:
         started = time.perf_counter()

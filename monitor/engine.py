@@ -180,3 +180,9 @@ class PythonMatcher:
             elif rule.immediate or 0 < rule.warn_working_days >= fact.working_days_to_due:
                 out.append(Decision(fact.key, "warning", 0))
         return out
+
+
+def compile_matcher(rulebook: Rulebook) -> Matcher:
+    """The matcher every evaluation uses, compiled from the rules: the one place that chooses it
+    (durable-rules decides warn/level per fact shape; PythonMatcher is the tests' reference)."""
+    return DurableMatcher(rulebook)

@@ -24,7 +24,7 @@ from sqlalchemy.orm import Session
 from monitor.calendar import CalendarNotCovered, WorkCalendar
 from monitor.clock import iso_shanghai, plain_minute
 from monitor.config import InhibitRule, Settings
-from monitor.engine import Decision, Fact, FactStatus, Matcher
+from monitor.engine import Decision, Fact, FactStatus, Matcher, compile_matcher
 from monitor.obligations import Obligation, View
 from monitor.obligations.cases import (
     case_clock_obligations,
@@ -241,6 +241,42 @@ def settle(
 
 def is_open(obligation: Obligation) -> bool:
     return obligation.status in ("pending", "overdue")
+
+
+@dataclass(frozen=True)
+class Evaluator:
+    """What every evaluation of a deployment shares: the rules, the calendar, and the matcher
+    compiled from the rules. Built once from what is loaded (`Evaluator.of`), replaced whole on
+    reload; the daemon, the API, the CLI and the benchmarks evaluate through it."""
+
+    rulebook: Rulebook
+    calendar: WorkCalendar
+    matcher: Matcher
+
+    @classmethod
+    def of(cls, rulebook: Rulebook, calendar: WorkCalendar) -> Evaluator:
+        return cls(rulebook, calendar, compile_matcher(rulebook))
+
+    def evaluate(
+        self,
+        session: Session,
+        settings: Settings,
+        now: datetime,
+        *,
+        language: str | None = None,
+        case_ids: frozenset[str] | None = None,
+    ) -> Evaluation:
+        """`evaluate` with what this evaluator holds."""
+        return evaluate(
+            session,
+            self.rulebook,
+            self.calendar,
+            settings,
+            now,
+            self.matcher,
+            language=language,
+            case_ids=case_ids,
+        )
 
 
 @gc_paused()

@@ -22,7 +22,7 @@ from sqlalchemy import Engine
 from monitor.calendar import WorkCalendar
 from monitor.clock import parse_instant
 from monitor.config import Settings
-from monitor.engine import DurableMatcher, Matcher
+from monitor.engine import Matcher, compile_matcher
 from monitor.evaluation import Alert, evaluate
 from monitor.rulebook import Rulebook
 from monitor.store.db import ensure_schema, make_engine, session_factory
@@ -151,7 +151,7 @@ def run_file(
         with contextlib.suppress(ValueError):
             event_times.append(parse_instant(str(event.get("at", ""))))
     ingest_now: datetime = max([*instants, *event_times])
-    matcher = matcher or DurableMatcher(rulebook)
+    matcher = matcher or compile_matcher(rulebook)
     with tempfile.TemporaryDirectory(prefix="dutywatch-ruletest-") as tmp:
         own = engine is None
         db = make_engine(f"sqlite:///{Path(tmp) / 'test.db'}") if engine is None else engine

@@ -12,7 +12,6 @@ import threading
 import time
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any, TypeVar
@@ -32,12 +31,11 @@ from monitor.alerting import (
     write_alerts,
     write_obligations,
 )
-from monitor.calendar import CalendarNotCovered, WorkCalendar, load_calendar
+from monitor.calendar import CalendarNotCovered, load_calendar
 from monitor.changes import consume, pending_changes
 from monitor.clock import local_date, utcnow
 from monitor.config import Settings, load_settings
-from monitor.engine import DurableMatcher
-from monitor.evaluation import Evaluation, evaluate, gc_paused, uncomputable_summary, waivers
+from monitor.evaluation import Evaluation, Evaluator, gc_paused, uncomputable_summary, waivers
 from monitor.heartbeat import write_heartbeat
 from monitor.ingest.commit import commit_retrying
 from monitor.ingest.events import ingest_events
@@ -50,7 +48,7 @@ from monitor.outbox import Dispatcher, depth, enqueue, make_digests
 from monitor.periods import period_of
 from monitor.report_mail import mail_monthly_report
 from monitor.reports import duties_due
-from monitor.rulebook import Rulebook, load_rulebook
+from monitor.rulebook import load_rulebook
 from monitor.steady import Baseline
 from monitor.store.db import ensure_schema, make_engine, session_factory
 from monitor.yamlsource import SourceError
@@ -79,19 +77,11 @@ def timed_chunks(
         size = max(10, min(2 * size, int(len(part) * seconds / elapsed)))
 
 
-@dataclass(frozen=True)
-class Loaded:
-    """Rules, calendar and the matcher compiled from them: replaced whole on reload."""
-
-    rulebook: Rulebook
-    calendar: WorkCalendar
-    matcher: DurableMatcher
-
-
-def _load(settings: Settings) -> Loaded:
+def _load(settings: Settings) -> Evaluator:
+    """The rules and calendar the settings name, with their matcher: replaced whole on reload."""
     rulebook = load_rulebook(settings.rules_dir)
     calendar = load_calendar(settings.calendar.overrides_dir, settings.calendar.unannounced)
-    return Loaded(rulebook, calendar, DurableMatcher(rulebook))
+    return Evaluator.of(rulebook, calendar)
 
 
 def worker_name() -> str:
@@ -226,7 +216,7 @@ class Service:
             evaluation = base.advance(session, at, changes)
         if evaluation is None:
             base = None
-            evaluation = evaluate(session, loaded.rulebook, loaded.calendar, settings, at, loaded.matcher)
+            evaluation = loaded.evaluate(session, settings, at)
         self._next_baseline = base or Baseline.of(
             evaluation, loaded.rulebook, settings, loaded.calendar, self.dispatcher.worker, waivers(session)
         )

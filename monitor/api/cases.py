@@ -22,9 +22,8 @@ from monitor.api.now import Now
 from monitor.calendar import CalendarNotCovered
 from monitor.clock import iso_shanghai, local_date
 from monitor.config import Settings
-from monitor.evaluation import evaluate
+from monitor.evaluation import Evaluator
 from monitor.ingest.values import ident_or_none
-from monitor.service import Loaded
 from monitor.store.models import Case, CaseEvent
 
 router = APIRouter()
@@ -49,7 +48,7 @@ def _closed_at(session: Session, case_id: str, now: datetime) -> datetime | None
 
 
 def case_clock(
-    session: Session, loaded: Loaded, settings: Settings, case_id: str, now: datetime
+    session: Session, loaded: Evaluator, settings: Settings, case_id: str, now: datetime
 ) -> dict[str, Any] | None:
     """The case's clocks at `now`, or None when there is no such case.
 
@@ -62,15 +61,7 @@ def case_clock(
         return None
     # this case's duties only: a whole evaluation per request took seconds at city size on the
     # one evaluation thread, queueing every tick and every other request behind it
-    evaluation = evaluate(
-        session,
-        loaded.rulebook,
-        loaded.calendar,
-        settings,
-        now,
-        loaded.matcher,
-        case_ids=frozenset({case_id}),
-    )
+    evaluation = loaded.evaluate(session, settings, now, case_ids=frozenset({case_id}))
     subject = f"case:{case_id}"
     alerts = {a.rule: a for a in [*evaluation.alerts, *evaluation.inhibited] if a.subject == subject}
     mine = [o for o in evaluation.obligations if o.subject == subject]

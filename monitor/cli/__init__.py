@@ -21,6 +21,7 @@ if TYPE_CHECKING:
 
     from monitor.calendar import WorkCalendar
     from monitor.config import Settings
+    from monitor.evaluation import Evaluator
     from monitor.rulebook import Rulebook
 
 
@@ -74,6 +75,12 @@ class Context:
         except SourceError as exc:
             click.echo(str(exc), err=True)
             sys.exit(1)
+
+    def evaluator(self) -> Evaluator:
+        """The rules and calendar the settings name, with the matcher compiled from the rules."""
+        from monitor.evaluation import Evaluator
+
+        return Evaluator.of(self.rulebook(), self.calendar())
 
     def calendar(self) -> WorkCalendar:
         from monitor.calendar import load_calendar

@@ -50,8 +50,6 @@ def backtest(ctx: Context, first: str, last: str, step: str, at_time: str, fmt: 
     """Print every alert transition (fired, escalated, resolved) the current rules give over the period."""
     from monitor.alerting import AlertStatus, Key, transitions
     from monitor.clock import SHANGHAI, iso_shanghai
-    from monitor.engine import DurableMatcher
-    from monitor.evaluation import evaluate
     from monitor.store.db import session_factory
 
     start = datetime.combine(
@@ -63,14 +61,13 @@ def backtest(ctx: Context, first: str, last: str, step: str, at_time: str, fmt: 
     if end < start:
         raise click.BadParameter("--to is before --from")
     delta = parse_step(step)
-    rulebook, calendar = ctx.rulebook(), ctx.calendar()
-    matcher = DurableMatcher(rulebook)
+    evaluator = ctx.evaluator()
     previous: dict[Key, AlertStatus] = {}
     rows: list[tuple[str, str, str, str, str, int]] = []
     with session_factory(ctx.engine(upgrade=False))() as session:
         at = start
         while at <= end:
-            result = evaluate(session, rulebook, calendar, ctx.settings, at, matcher)
+            result = evaluator.evaluate(session, ctx.settings, at)
             for change in transitions(previous, result):
                 rows.append(
                     (

@@ -95,15 +95,13 @@ def _introduce(ctx: Context, at: datetime) -> None:
     from sqlalchemy import select
 
     from monitor.clock import iso_shanghai, utcnow
-    from monitor.engine import DurableMatcher
-    from monitor.evaluation import evaluate
     from monitor.store.db import session_factory
     from monitor.store.models import ApiToken
     from monitor.tokens import create_token
 
-    rulebook, calendar = ctx.rulebook(), ctx.calendar()
+    evaluator = ctx.evaluator()
     with session_factory(ctx.engine())() as session:
-        result = evaluate(session, rulebook, calendar, ctx.settings, at, DurableMatcher(rulebook))
+        result = evaluator.evaluate(session, ctx.settings, at)
         token = None
         if session.scalar(select(ApiToken.id).where(ApiToken.name == "demo")) is None:
             token = create_token(session, "demo", ("ingest", "read", "admin"), utcnow())

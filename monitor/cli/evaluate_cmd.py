@@ -22,8 +22,6 @@ def evaluate(ctx: Context, at_text: str, fmt: str, commit: bool, lang: str | Non
     """Print the alerts firing at an instant."""
     from monitor.alerting import commit_evaluation
     from monitor.clock import iso_shanghai, parse_instant
-    from monitor.engine import DurableMatcher
-    from monitor.evaluation import evaluate as run_evaluation
     from monitor.evaluation import uncomputable_summary
     from monitor.store.db import session_factory
 
@@ -31,13 +29,10 @@ def evaluate(ctx: Context, at_text: str, fmt: str, commit: bool, lang: str | Non
         at = parse_instant(at_text)
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--at") from None
-    rulebook = ctx.rulebook()
-    calendar = ctx.calendar()
+    evaluator = ctx.evaluator()
     engine = ctx.engine()
     with session_factory(engine)() as session:
-        result = run_evaluation(
-            session, rulebook, calendar, ctx.settings, at, DurableMatcher(rulebook), language=lang
-        )
+        result = evaluator.evaluate(session, ctx.settings, at, language=lang)
         if commit:
             changes = commit_evaluation(session, result)
             session.commit()

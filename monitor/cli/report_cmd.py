@@ -32,7 +32,6 @@ def report(ctx: Context, period: str, fmt: str, out: Path | None, now_text: str 
     Exit 4 for a month that has not begun; a month not yet ended is reported as unfinished.
     """
     from monitor.clock import parse_instant, utcnow
-    from monitor.engine import DurableMatcher
     from monitor.periods import parse_period
     from monitor.report_render import to_csv, to_html, to_xlsx
     from monitor.reports import PeriodNotBegun, monthly_report
@@ -50,11 +49,11 @@ def report(ctx: Context, period: str, fmt: str, out: Path | None, now_text: str 
         now = utcnow() if now_text is None else parse_instant(now_text)
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--now") from None
-    rulebook = ctx.rulebook()
+    evaluator = ctx.evaluator()
     with session_factory(ctx.engine())() as session:
         try:
             result = monthly_report(
-                session, rulebook, ctx.calendar(), ctx.settings, month, DurableMatcher(rulebook), now
+                session, evaluator.rulebook, evaluator.calendar, ctx.settings, month, evaluator.matcher, now
             )
         except PeriodNotBegun as exc:
             click.echo(f"error: {exc}: there is nothing to report yet", err=True)

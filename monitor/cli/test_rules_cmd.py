@@ -17,17 +17,14 @@ from monitor.cli import Context, pass_context
 @pass_context
 def test_rules(ctx: Context, files: tuple[Path, ...]) -> None:
     """Run rule unit tests (roster, events, instants, expected alerts)."""
-    from monitor.engine import DurableMatcher
     from monitor.ruletests import run_file
     from monitor.yamlsource import SourceError
 
-    rulebook = ctx.rulebook()
-    calendar = ctx.calendar()
-    matcher = DurableMatcher(rulebook)
+    evaluator = ctx.evaluator()
     passed = failed = 0
     for path in files:
         try:
-            results = run_file(path, rulebook, calendar, ctx.settings, matcher)
+            results = run_file(path, evaluator.rulebook, evaluator.calendar, ctx.settings, evaluator.matcher)
         except SourceError as exc:
             click.echo(f"ERROR {exc}")
             failed += 1

@@ -16,9 +16,8 @@ from monitor.calendar import WorkCalendar
 from monitor.clock import parse_instant
 from monitor.config import Settings
 from monitor.engine import DurableMatcher
-from monitor.evaluation import evaluate
+from monitor.evaluation import Evaluator, evaluate
 from monitor.rulebook import load_rulebook
-from monitor.service import Loaded
 from monitor.store.db import session_factory
 from tests.core.test_report_month import EVENTS, ROSTER, E, _case, _closed
 from tests.service.conftest import ROOT
@@ -168,7 +167,7 @@ def test_alerts_show_the_due_second_and_turn_overdue_only_after_it(district: Eng
 
 
 def test_the_case_api_says_overdue_only_once_the_due_second_has_ended(district: Engine) -> None:
-    loaded = Loaded(RULEBOOK, CALENDAR, DurableMatcher(RULEBOOK))
+    loaded = Evaluator(RULEBOOK, CALENDAR, DurableMatcher(RULEBOOK))
     seen = []
     with session_factory(district)() as session:
         for instant in LAST_SECOND:
