@@ -176,9 +176,9 @@ def plan_commit(session: Session, evaluation: Evaluation) -> Plan:
     now = evaluation.at
     columns = [getattr(AlertRecord, name) for name in ("id", "rule", "subject", "period", *_ALERT_FIELDS)]
     stored: dict[Key, Any] = {}
-    if evaluation.delta is not None and evaluation.alerts_by_key is not None:
-        by_key = evaluation.alerts_by_key
-        current = {k: by_key[k] for k in evaluation.delta if k in by_key}
+    if (continued := evaluation.continued) is not None:
+        by_key = continued.alerts_by_key
+        current = {k: by_key[k] for k in continued.delta if k in by_key}
     else:
         current = {a.key: a for a in [*evaluation.alerts, *evaluation.inhibited]}
     if evaluation.delta is None:
@@ -307,13 +307,11 @@ def _plan_obligations(
     """Each obligation's last known status: new ones to insert, changed ones to update (with the
     instant of the evaluation that changed them), the rest left alone."""
     now = evaluation.at
-    if evaluation.delta is not None and evaluation.obligations_by_key is not None:
-        index = evaluation.obligations_by_key
-        wanted = {k: index[k] for k in evaluation.delta if k in index}
+    if (continued := evaluation.continued) is not None:
+        index = continued.obligations_by_key
+        wanted = {k: index[k] for k in continued.delta if k in index}
     else:
         wanted = {o.key: o for o in evaluation.obligations}
-        if evaluation.delta is not None:
-            wanted = {k: o for k, o in wanted.items() if k in evaluation.delta}
     columns = [ObligationRecord.rule, ObligationRecord.subject, ObligationRecord.period]
     columns += [getattr(ObligationRecord, name) for name in _OBLIGATION_FIELDS]
     existing: dict[Key, Any] = {}

@@ -97,6 +97,23 @@ class Alert:
         }
 
 
+Key = tuple[str, str, str]  # (rule, subject, period or "")
+
+
+@dataclass(frozen=True)
+class Continuation:
+    """What an evaluation that continues an earlier one (monitor/steady.py) adds to it: the keys
+    whose obligation or alert may differ from the earlier one, its alerts (firing and inhibited)
+    and obligations by key, so that its commit looks up those keys instead of indexing a
+    province's million anew, and its counts for the metrics: obligations by (rule, unit, status),
+    open cases by (rule, status), firing alerts by (rule, state, level)."""
+
+    delta: frozenset[Key]
+    alerts_by_key: Mapping[Key, Alert] = field(repr=False)
+    obligations_by_key: Mapping[Key, Obligation] = field(repr=False)
+    tallies: tuple[Counter[Key], Counter[tuple[str, str]], Counter[Key]] = field(repr=False)
+
+
 @dataclass
 class Evaluation:
     """What evaluate(now) found."""
@@ -113,25 +130,18 @@ class Evaluation:
     facts: int = 0  # distinct facts the matcher decided
     matcher_seconds: float = 0.0
     seconds: float = 0.0
-    # An evaluation that continues an earlier one (monitor/steady.py) names the keys whose
-    # obligation or alert may differ from it; None means "anything may have": commit compares all.
-    delta: frozenset[tuple[str, str, str]] | None = None
-    # a continued evaluation's alerts (firing and inhibited) and obligations by key, so that its
-    # commit looks up the delta's keys instead of indexing a province's million anew
-    alerts_by_key: Mapping[tuple[str, str, str], Alert] | None = field(
-        default=None, repr=False, compare=False
-    )
-    obligations_by_key: Mapping[tuple[str, str, str], Obligation] | None = field(
-        default=None, repr=False, compare=False
-    )
+    # an evaluation continuing an earlier one (monitor/steady.py); None for a full one, whose
+    # commit compares everything
+    continued: Continuation | None = field(default=None, repr=False, compare=False)
     # what a continuing evaluation reuses: the roster it read and the matcher's verdicts by shape
     roster: RosterIndex | None = field(default=None, repr=False, compare=False)
     verdicts: Verdicts | None = field(default=None, repr=False, compare=False)
-    # a continued evaluation's counts for the metrics: obligations by (rule, unit, status), open
-    # cases by (rule, status), firing alerts by (rule, state, level)
-    tallies: (
-        tuple[Counter[tuple[str, str, str]], Counter[tuple[str, str]], Counter[tuple[str, str, str]]] | None
-    ) = field(default=None, repr=False, compare=False)
+
+    @property
+    def delta(self) -> frozenset[Key] | None:
+        """The keys whose obligation or alert may differ from the evaluation this one continues;
+        None for a full evaluation ("anything may have")."""
+        return self.continued.delta if self.continued is not None else None
 
 
 Shape = tuple[str, FactStatus, int, int, int]

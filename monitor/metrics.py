@@ -35,8 +35,8 @@ class Snapshot:
     @classmethod
     def of(cls, evaluation: Evaluation, calendar: dict[str, bool]) -> Snapshot:
         snap = cls(calendar=calendar, last_tick=evaluation.at.timestamp())
-        if evaluation.tallies is not None:  # a continued evaluation counted as it went
-            obligations, open_cases, alerts = evaluation.tallies
+        if evaluation.continued is not None:  # a continued evaluation counted as it went
+            obligations, open_cases, alerts = evaluation.continued.tallies
             snap.obligations, snap.open_cases, snap.alerts = (
                 Counter(obligations),
                 Counter(open_cases),

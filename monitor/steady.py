@@ -15,7 +15,7 @@ re-derives: the pairing duties of the enterprises new events touched, the case d
 cases they touched, the repeated reports of those cases' enterprises, the unit, review and
 project families in full (they are few), the duties whose due time passed, minus the met ones
 that left the window. Alerts are rebuilt for those keys alone, inhibition for their subjects.
-The commit then reads and writes only those keys (`Evaluation.delta`).
+The commit then reads and writes only those keys (`Evaluation.continued`, a `Continuation`).
 
 Anything else — a day boundary, too many changes, a calendar gap, someone else's commit, a
 failure — means a full evaluation, as does the hourly safety net (`full_evaluation_seconds`).
@@ -40,6 +40,7 @@ from monitor.clock import lapse, local_date, start_of_day
 from monitor.config import Settings
 from monitor.evaluation import (
     Alert,
+    Continuation,
     Evaluation,
     Verdicts,
     alerts_for,
@@ -336,11 +337,13 @@ class Baseline:
             facts=len(self.verdicts.known),
             matcher_seconds=self.verdicts.seconds,
             seconds=_time.perf_counter() - started,
-            delta=frozenset(touched),
             held=held_keys(o for k in touched if (o := self.obligations.get(k)) is not None),
-            alerts_by_key=self.alerts,
-            obligations_by_key=self.obligations,
-            tallies=(+self.tally, +self.open_cases, +self.firing),
+            continued=Continuation(
+                delta=frozenset(touched),
+                alerts_by_key=self.alerts,
+                obligations_by_key=self.obligations,
+                tallies=(+self.tally, +self.open_cases, +self.firing),
+            ),
             roster=self.roster,
             verdicts=self.verdicts,
         )
