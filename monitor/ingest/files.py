@@ -109,7 +109,7 @@ def _refused(ref: str, problem: RecordOutcome) -> RecordOutcome:
     return RecordOutcome(ref, None, "rejected", problem.field, problem.reason)
 
 
-def _csv(path: Path) -> Loaded:
+def _csv(path: Path, limits: ImportLimits) -> Loaded:
     try:
         text = path.read_text(encoding="utf-8-sig")
     except UnicodeDecodeError as exc:
@@ -123,10 +123,15 @@ def _csv(path: Path) -> Loaded:
     refused: list[RecordOutcome] = []
 
     def rows() -> Iterator[tuple[str, list[str]]]:
-        """The rows that hold something and have no stray cell, with their line."""
+        """The rows that hold something and have no stray cell, with their line (at most
+        `limits.max_rows` of them, as a workbook's)."""
+        kept = 0
         for row in reader:
             if not any(c.strip() for c in row):
                 continue
+            kept += 1
+            if kept > limits.max_rows:
+                raise too_many_rows(path, limits)
             ref = f"{path}:{reader.line_num}"
             stray = _stray_cell(header, row)
             if stray is not None:
@@ -221,11 +226,15 @@ def _xlsx(path: Path, limits: ImportLimits) -> Loaded:
     return Loaded(path, "events", Roster(), events, refused)
 
 
-def _jsonl(path: Path) -> Iterator[tuple[str, object]]:
+def _jsonl(path: Path, limits: ImportLimits) -> Iterator[tuple[str, object]]:
+    kept = 0
     with path.open("rb") as handle:
         for number, raw in enumerate(handle, start=1):
             if not raw.strip():
                 continue
+            kept += 1
+            if kept > limits.max_rows:  # records, as a workbook's rows
+                raise too_many_rows(path, limits)
             where = f"{path}:{number}"
             try:
                 # a UTF-8 byte order mark (Windows editors write one) is not part of the first record
@@ -256,7 +265,7 @@ def read_file(path: Path, limits: ImportLimits | None = None) -> Loaded:
         roster, problems = load_roster(doc.data, str(path), lambda p: f"{path}:{doc.line_of(p)}")
         return Loaded(path, "roster", roster, [], problems)
     if suffix in (".jsonl", ".ndjson"):
-        records = list(_jsonl(path))
+        records = list(_jsonl(path, limits))
         problems = [
             RecordOutcome(w, None, "rejected", None, r.reason)
             for w, r in records
@@ -272,7 +281,7 @@ def read_file(path: Path, limits: ImportLimits | None = None) -> Loaded:
         items = data if isinstance(data, list) else [data]
         return Loaded(path, "events", Roster(), [(f"{path}:[{i}]", r) for i, r in enumerate(items)], [])
     if suffix == ".csv":
-        return _csv(path)
+        return _csv(path, limits)
     if suffix == ".xlsx":
         return _xlsx(path, limits)
     raise SourceError(

@@ -66,7 +66,7 @@ def check_inflation(path: Path, limits: ImportLimits) -> None:
 
 
 def too_many_rows(path: Path, limits: ImportLimits) -> SourceError:
-    """The rejection of a workbook with more rows than an import may hold."""
+    """The rejection of a file (a workbook, CSV or JSON Lines) with more rows than an import may hold."""
     return SourceError(
         str(path),
         0,

@@ -118,3 +118,19 @@ def test_a_real_bomb_is_refused_in_little_memory(tmp_path: Path) -> None:
     reason, peak_mib = done.stdout.splitlines()
     assert reason.startswith("the workbook inflates to 300 MiB (as declared), more than the import limit")
     assert int(peak_mib) < 200, f"peak RSS {peak_mib} MiB"
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".jsonl"])
+def test_a_text_file_with_more_rows_than_the_limit_is_refused_as_a_workbook_is(
+    tmp_path: Path, suffix: str
+) -> None:
+    # text files were bounded only by their size (512 MiB): hundreds of millions of tiny rows
+    path = tmp_path / f"rows{suffix}"
+    if suffix == ".csv":
+        lines = ["id,type,at", *(f"e{i},visit,2024-10-15T10:00" for i in range(30))]
+    else:
+        lines = [f'{{"id": "e{i}", "type": "visit", "at": "2024-10-15T10:00"}}' for i in range(30)]
+    path.write_text("\n\n".join(lines) + "\n", encoding="utf-8")  # blank lines are not rows
+    assert len(read_file(path, ImportLimits(max_rows=30)).events) == 30
+    with pytest.raises(SourceError, match=r"more than 29 rows, the import limit \(ingest.max_import_rows\)"):
+        read_file(path, ImportLimits(max_rows=29))
