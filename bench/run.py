@@ -22,9 +22,11 @@ import resource
 import statistics
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import date, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Engine, create_engine, event, insert, text
 
@@ -44,6 +46,9 @@ from monitor.roster import RosterIndex
 from monitor.rulebook import Rulebook, load_rulebook
 from monitor.store.db import ensure_schema, make_engine, normalise_url, session_factory
 from monitor.store.models import Event
+
+if TYPE_CHECKING:
+    from monitor.service import Service
 
 ROOT = Path(__file__).resolve().parent.parent
 END = date(2024, 12, 20)
@@ -112,14 +117,10 @@ def _http_ingest(
     name: str, data: dict[str, Any], history: list[dict[str, Any]], workdir: Path, now: datetime
 ) -> int:
     """Events per second through POST /v1/events in batches, over real HTTP to the app on uvicorn."""
-    import threading
 
     import httpx
-    import uvicorn
 
-    from monitor.api.app import create_app
     from monitor.clock import utcnow
-    from monitor.daemon import http_config
     from monitor.service import Service
     from monitor.tokens import create_token
 
@@ -134,18 +135,8 @@ def _http_ingest(
         upsert_roster(session, load_roster(data, "bench")[0])
         token = create_token(session, "bench", ("ingest",), utcnow())
         session.commit()
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = int(s.getsockname()[1])
-    server = uvicorn.Server(http_config(create_app(service), f"127.0.0.1:{port}"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    while not server.started:
-        time.sleep(0.02)
     try:
-        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=120) as client:
+        with serving(service) as url, httpx.Client(base_url=url, timeout=120) as client:
             headers = {"Authorization": f"Bearer {token}"}
             started = time.perf_counter()
             for i in range(0, len(history), HTTP_BATCH):
@@ -157,8 +148,6 @@ def _http_ingest(
                 reply.raise_for_status()
             seconds = time.perf_counter() - started
     finally:
-        server.should_exit = True
-        thread.join(30)
         service.close()
     return round(len(history) / seconds)
 
@@ -249,6 +238,32 @@ def notifications_per_second(workdir: Path, n: int = 1000) -> dict[str, float]:
         "raw_smtp_per_s": round(n / floor),
         "ratio": round(through_outbox / floor, 1),
     }
+
+
+@contextmanager
+def serving(service: Service) -> Iterator[str]:
+    """The daemon's HTTP API on a free loopback port in a thread of its own: its base URL."""
+    import socket
+    import threading
+
+    import uvicorn
+
+    from monitor.api.app import create_app
+    from monitor.daemon import http_config
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = int(s.getsockname()[1])
+    server = uvicorn.Server(http_config(create_app(service), f"127.0.0.1:{port}"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    while not server.started:
+        time.sleep(0.02)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(30)
 
 
 def ingest_floor(workdir: Path, name: str, history: list[dict[str, Any]], now: datetime) -> float:

@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import socket
 import statistics
 import tempfile
 import threading
@@ -63,11 +62,8 @@ def _import(engine: Any, history: list[dict[str, Any]]) -> float:
 
 def _post_while_ticking(workdir: Path, name: str, posted: list[dict[str, Any]]) -> dict[str, Any]:
     import httpx
-    import uvicorn
 
-    from monitor.api.app import create_app
     from monitor.clock import utcnow
-    from monitor.daemon import http_config
     from monitor.service import Service
     from monitor.tokens import create_token
 
@@ -83,14 +79,6 @@ def _post_while_ticking(workdir: Path, name: str, posted: list[dict[str, Any]]) 
         token = create_token(session, f"bench-{time.monotonic_ns()}", ("ingest",), utcnow())
         session.commit()
     service.tick(AT)  # the first tick (every alert new) before the clock starts
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = int(s.getsockname()[1])
-    server = uvicorn.Server(http_config(create_app(service), f"127.0.0.1:{port}"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    while not server.started:
-        time.sleep(0.02)
     stop = threading.Event()
     ticks: list[float] = []
 
@@ -105,7 +93,7 @@ def _post_while_ticking(workdir: Path, name: str, posted: list[dict[str, Any]]) 
     ticker.start()
     retries = 0
     try:
-        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=120) as client:
+        with base.serving(service) as url, httpx.Client(base_url=url, timeout=120) as client:
             headers = {"Authorization": f"Bearer {token}"}
             started = time.perf_counter()
             for i in range(0, len(posted), base.HTTP_BATCH):
@@ -120,8 +108,6 @@ def _post_while_ticking(workdir: Path, name: str, posted: list[dict[str, Any]]) 
     finally:
         stop.set()
         ticker.join(600)
-        server.should_exit = True
-        thread.join(30)
         service.close()
     return {"rate": len(posted) / seconds, "ticks": len(ticks), "tick_s": ticks, "retries": retries}
 
