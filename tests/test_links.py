@@ -87,6 +87,26 @@ def test_every_tampering_is_refused(session: Session) -> None:
     ]
     for bad in forged:
         assert verify(KEY, bad, session, NOW) is None, bad
+    # the same bytes spelt otherwise (padding kept, or the spare bits of the last character set)
+    # are refused too: one link is one token string
+    payload_text, mac_text = token.split(".")
+    assert verify(KEY, f"{payload_text}==.{mac_text}", session, NOW) is None
+    assert verify(KEY, f"{payload_text}.{mac_text}=", session, NOW) is None
+    alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+    seen: set[int] = set()
+    for alert_id in (0x2A, 0x2AB, 0x2ABC):  # three payload lengths: three counts of spare bits
+        spelt = sign(KEY, "o-a", alert_id, LATER, 0).split(".")
+        assert verify(KEY, ".".join(spelt), session, NOW) is not None
+        last = alphabet.index(spelt[0][-1])
+        spare_bits = {0: 0, 2: 4, 3: 2}[len(spelt[0]) % 4]
+        seen.add(spare_bits)
+        for other in range(1, 2**spare_bits):
+            respelt = spelt[0][:-1] + alphabet[last ^ other]
+            assert base64.urlsafe_b64decode(respelt + "=" * (-len(respelt) % 4)) == base64.urlsafe_b64decode(
+                spelt[0] + "=" * (-len(spelt[0]) % 4)
+            )
+            assert verify(KEY, f"{respelt}.{spelt[1]}", session, NOW) is None
+    assert seen == {0, 2, 4}
     # a link for an official the roster no longer has opens nothing either
     assert verify(KEY, sign(KEY, "o-gone", 42, LATER, 0), session, NOW) is None
 
