@@ -36,7 +36,7 @@ from aiosmtpd.controller import Controller
 from sqlalchemy import create_engine, text
 
 from monitor.clock import SHANGHAI, utcnow
-from monitor.demo import generate_district
+from monitor.demo.district import generate_district
 from monitor.store.db import make_engine, normalise_url
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -7,7 +7,7 @@ only fetches the rows. `compare` holds the floor to the project's evaluation key
 due time, state, level, inhibited, provisional), so the ratio evaluation / floor in bench/run.py
 is between two computations of the same answer.
 
-The working-day table (`floor_days`: monitor/workdays.py's ordinals, one row per day: `n`, the
+The working-day table (`floor_days`: monitor/calendar/ordinals.py's ordinals, one row per day: `n`, the
 working days from the table's first day through this one; `w`, whether it is one; `pc`, provisional days so far, and the day's
 due instants) and its inverse (`floor_workdays`: the n-th working day and its end) are built from
 the same `WorkCalendar` the evaluation uses, as of the instant evaluated. With them:
@@ -41,16 +41,16 @@ from sqlalchemy import (
     text,
 )
 
-from monitor.calendar import WorkCalendar
+from monitor.calendar.ordinals import Ordinals
+from monitor.calendar.working_days import WorkCalendar
 from monitor.clock import due_passed_before, end_of_day, local_date, past_due, start_of_day
 from monitor.config import Settings
-from monitor.evaluation import Evaluation, make_timing
-from monitor.obligations.periodic import periods_in_view, utc_bounds
-from monitor.obligations.units import duty_units
+from monitor.evaluation.evaluate import Evaluation, make_timing
+from monitor.evaluation.obligations.periodic import periods_in_view, utc_bounds
+from monitor.evaluation.obligations.units import duty_units
 from monitor.roster import RosterIndex
 from monitor.rulebook import Rule, Rulebook
 from monitor.store.models import UTCDateTime
-from monitor.workdays import Ordinals
 
 EPOCH = date(1970, 1, 1).toordinal()
 META = MetaData()
@@ -99,7 +99,7 @@ def day_k(day: date) -> int:
 
 
 def build_days(conn: Connection, calendar: WorkCalendar, cutoff: Any, first: date, last: date) -> int:
-    """(Re)build the working-day tables for [first, last] from the calendar (monitor/workdays.py,
+    """(Re)build the working-day tables for [first, last] from the calendar (monitor/calendar/ordinals.py,
     held to the calendar day by day by tests/test_workdays.py); returns the day count."""
     from monitor.periods import period_of
 
@@ -470,7 +470,7 @@ def run(
     now: datetime,
 ) -> list[FloorRow]:
     """Every duty in view at `now` with its status, due time, state, level, inhibited, provisional."""
-    from monitor.obligations.cases import RECENT
+    from monitor.evaluation.obligations.cases import RECENT
 
     settings = floor.settings
     timing = make_timing(calendar, settings, floor.rulebook)

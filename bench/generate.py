@@ -13,9 +13,9 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from typing import Any
 
-from monitor.calendar import WorkCalendar
+from monitor.calendar.working_days import WorkCalendar
 from monitor.clock import SHANGHAI
-from monitor.demo import DEPARTMENTS
+from monitor.demo.district import DEPARTMENTS
 from monitor.ingest.credit_code import check_character
 from monitor.periods import periods_between
 

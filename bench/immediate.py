@@ -51,7 +51,7 @@ from sqlalchemy import text
 
 from bench.schemas import scratch_schema
 from monitor.clock import SHANGHAI, utcnow
-from monitor.demo import generate_district
+from monitor.demo.district import generate_district
 from monitor.store.db import make_engine
 
 ROOT = Path(__file__).resolve().parent.parent

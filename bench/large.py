@@ -188,7 +188,7 @@ def daemon_figures(url: str, workdir: str, out: Any, notify: bool = False) -> No
     Without `notify` the daemon has no channel: the ticks evaluate and commit but queue nothing
     (a province's first tick would queue a million messages; see docs/scaling.md)."""
     from monitor.config import Settings
-    from monitor.service import Service
+    from monitor.runtime.service import Service
 
     settings = Settings(
         database_url=url,
@@ -212,7 +212,7 @@ def evaluation_floor(service: Any, at: datetime) -> dict[str, Any]:
     raw with every row fetched: what is left is Python."""
     from sqlalchemy import event
 
-    from monitor.evaluation import evaluate
+    from monitor.evaluation.evaluate import evaluate
 
     loaded = service.loaded
     statements: list[tuple[str, Any]] = []

@@ -35,11 +35,11 @@ from bench.floor import compare as compare_floor
 from bench.floor import run as run_floor
 from bench.generate import SIZES, Size, events, roster
 from bench.ticks import tick_figures
-from monitor.calendar import WorkCalendar
+from monitor.calendar.working_days import WorkCalendar
 from monitor.clock import parse_instant
 from monitor.config import Settings
-from monitor.engine import Fact, Matcher, PythonMatcher, compile_matcher
-from monitor.evaluation import Evaluation, evaluate
+from monitor.evaluation.engine import Fact, Matcher, PythonMatcher, compile_matcher
+from monitor.evaluation.evaluate import Evaluation, evaluate
 from monitor.ingest.events import digest, ingest_events
 from monitor.ingest.roster import load_roster, upsert_roster
 from monitor.roster import RosterIndex
@@ -48,7 +48,7 @@ from monitor.store.db import ensure_schema, make_engine, normalise_url, session_
 from monitor.store.models import Event
 
 if TYPE_CHECKING:
-    from monitor.service import Service
+    from monitor.runtime.service import Service
 
 ROOT = Path(__file__).resolve().parent.parent
 END = date(2024, 12, 20)
@@ -98,7 +98,7 @@ HTTP_BATCH = 500
 
 def _tick_figures(size: Size, workdir: Path, at: datetime) -> dict[str, Any]:
     """The daemon's ticks on the stored history (bench/ticks.py)."""
-    from monitor.service import Service
+    from monitor.runtime.service import Service
 
     settings = Settings(
         database_url=database(workdir, size.name),
@@ -121,7 +121,7 @@ def _http_ingest(
     import httpx
 
     from monitor.clock import utcnow
-    from monitor.service import Service
+    from monitor.runtime.service import Service
     from monitor.tokens import create_token
 
     settings = Settings(
@@ -161,8 +161,8 @@ def notifications_per_second(workdir: Path, n: int = 1000) -> dict[str, float]:
     import aiosmtplib
     from aiosmtpd.controller import Controller
 
+    from monitor.alerts.outbox import Dispatcher
     from monitor.config import NotifySettings
-    from monitor.outbox import Dispatcher
     from monitor.store.models import Notification, Official
     from notifiers.base import Message, Recipient
     from notifiers.email import EmailNotifier, SmtpServer, compose

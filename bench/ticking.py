@@ -64,7 +64,7 @@ def _post_while_ticking(workdir: Path, name: str, posted: list[dict[str, Any]]) 
     import httpx
 
     from monitor.clock import utcnow
-    from monitor.service import Service
+    from monitor.runtime.service import Service
     from monitor.tokens import create_token
 
     settings = Settings(

@@ -15,7 +15,7 @@ from typing import Any
 
 from sqlalchemy import text
 
-from monitor.service import Service
+from monitor.runtime.service import Service
 
 
 def minute_of_events(

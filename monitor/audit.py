@@ -20,7 +20,7 @@ from monitor.ingest.outcome import RecordOutcome
 from monitor.store.models import AuditEntry
 
 if TYPE_CHECKING:
-    from monitor.service import Service
+    from monitor.runtime.service import Service
 
 ACTIONS = (
     "alert.ack",

@@ -263,7 +263,7 @@ class InhibitRule(_Frozen):
 
 
 class LinkSettings(_Frozen):
-    """Signed action links in notifications (monitor/links.py); none without `public_url`."""
+    """Signed action links in notifications (monitor/alerts/links.py); none without `public_url`."""
 
     # the address officials' phones reach the daemon at, as the reverse proxy publishes it
     public_url: str | None = None
@@ -302,7 +302,7 @@ class Settings(_Frozen):
     listen: str = "127.0.0.1:8080"
     http: HttpSettings = HttpSettings()
     tick_seconds: float = Field(60.0, gt=0)
-    # A tick between two day boundaries re-derives only what changed (monitor/steady.py); at
+    # A tick between two day boundaries re-derives only what changed (monitor/evaluation/steady.py); at
     # least this often it evaluates everything anyway. 0: every tick evaluates everything.
     full_evaluation_seconds: float = Field(3600.0, ge=0)
     heartbeat_file: Path = Path("var/heartbeat")

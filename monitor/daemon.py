@@ -3,9 +3,9 @@
 SIGTERM or SIGINT drains within DRAIN_SECONDS: no new ticks, the server stops accepting and
 finishes the requests in flight, the evaluation in flight finishes, what is due is sent, and the
 database closes. SIGHUP reloads config, rules and calendar (as POST /-/reload does); a broken
-file keeps the last good ones running. Only the leader ticks and dispatches (monitor.leader);
+file keeps the last good ones running. Only the leader ticks and dispatches (monitor.runtime.leader);
 it evaluates and sends at once when it takes the lead, when an immediate event is accepted
-here or on a standby (monitor/pgwake.py), and when an evaluation queued notifications.
+here or on a standby (monitor/runtime/pgwake.py), and when an evaluation queued notifications.
 """
 
 from __future__ import annotations
@@ -22,14 +22,14 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from starlette.types import ASGIApp
 
 from monitor.api.app import create_app
+from monitor.api.guard import guarded_protocol
 from monitor.audit import audit_reload
 from monitor.clock import utcnow
 from monitor.config import HttpSettings, Settings
-from monitor.http_guard import guarded_protocol
-from monitor.pgwake import Listener
-from monitor.scheduler import Evaluations, build_scheduler, retime_tick
-from monitor.service import Service
-from monitor.wakeups import Dispatches
+from monitor.runtime.pgwake import Listener
+from monitor.runtime.scheduler import Evaluations, build_scheduler, retime_tick
+from monitor.runtime.service import Service
+from monitor.runtime.wakeups import Dispatches
 
 log = logging.getLogger("dutywatch")
 
@@ -44,7 +44,7 @@ def http_config(
 ) -> uvicorn.Config:
     """uvicorn hardened for a service on an open network (limits in `http`, figures in
     docs/reliability.md): a request head must arrive within a deadline, connections are capped
-    in all and per client address (monitor.http_guard), idle keep-alive connections are closed,
+    in all and per client address (monitor.api.guard), idle keep-alive connections are closed,
     a request head is capped at 64 KiB, proxy headers are believed only from trusted proxies,
     no server banner, no access log (the app logs what matters, masked). `on_cut` is told the
     reason of each connection cut off (for the metrics)."""

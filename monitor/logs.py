@@ -25,7 +25,7 @@ _MASKS = (
     (re.compile(r"\bdw_[A-Za-z0-9_-]{8,}"), "dw_***"),
     (re.compile(r"(?i)((?:access_token|key|secret|sign|password)=)[^&\s\"']+"), r"\1***"),
     (re.compile(r"(smtps?://[^:/@\s]+:)[^@\s]+@"), r"\1***@"),
-    # an action link's token is a credential for days (monitor/links.py): keep the path only
+    # an action link's token is a credential for days (monitor/alerts/links.py): keep the path only
     (re.compile(r"(/l/)[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}"), r"\1***"),
     # mainland mobiles, also as +86 139 5123 4567 or 139-5123-4567: keep the first 3 and last 4
     (

@@ -22,7 +22,7 @@ from monitor.store.models import (
     Unit,
 )
 
-# the subject kinds of monitor/obligations, and the form each takes
+# the subject kinds of monitor/evaluation/obligations, and the form each takes
 SUBJECT_FORMS = {
     "pairing": "pairing:<official or unit id>:<enterprise code>",
     "unit": "unit:<unit id>",

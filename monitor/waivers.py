@@ -10,10 +10,10 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from monitor.audit import record
-from monitor.changes import note_everything
 from monitor.clock import iso_shanghai, utcnow
 from monitor.periods import parse_period
 from monitor.rulebook import RULE_IDS
+from monitor.store.changes import note_everything
 from monitor.store.models import Waiver
 
 

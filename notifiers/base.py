@@ -15,7 +15,7 @@ from typing import Any, ClassVar, Literal, Protocol, Self
 
 from pydantic import BaseModel, ConfigDict
 
-# An action link (monitor/links.py) is a line of its own in a message's text: "办理：<url>" in a
+# An action link (monitor/alerts/links.py) is a line of its own in a message's text: "办理：<url>" in a
 # message to one official, "<name>办理：<url>" for each official a group message names. Plain
 # channels show the line as it is; channels that render links (robots' markdown) make it one.
 LINK_MARK = "办理："
@@ -111,7 +111,7 @@ class Channel:
     # the officials (and carrying one action link per official named)
     group: ClassVar[bool] = False
     # a text message of a few parts: the SMS template shapes its text, the action link goes at its
-    # end and the text gives way to it (monitor/messages.py, `sms_with_link`)
+    # end and the text gives way to it (monitor/alerts/messages.py, `sms_with_link`)
     sms: ClassVar[bool] = False
     # sends an HTML body besides the text (the email template, the digest table)
     html: ClassVar[bool] = False

@@ -16,11 +16,11 @@ import pytest
 from sqlalchemy import Engine
 
 from bench.floor import Floor, build_days, compare, run
-from monitor.calendar import WorkCalendar
+from monitor.calendar.working_days import WorkCalendar
 from monitor.clock import parse_instant
 from monitor.config import Settings
-from monitor.engine import DurableMatcher
-from monitor.evaluation import evaluate
+from monitor.evaluation.engine import DurableMatcher
+from monitor.evaluation.evaluate import evaluate
 from monitor.roster import RosterIndex
 from monitor.rulebook import load_rulebook
 from monitor.store.db import session_factory

@@ -16,7 +16,7 @@ from pathlib import Path
 import chinese_calendar
 import pytest
 
-from monitor.calendar import CalendarNotCovered, WorkCalendar, load_calendar, load_overrides
+from monitor.calendar.working_days import CalendarNotCovered, WorkCalendar, load_calendar, load_overrides
 from monitor.yamlsource import SourceError
 
 CAL = WorkCalendar()
@@ -362,7 +362,7 @@ def test_the_provisional_calendar_agrees_with_the_official_one_on_the_statutory_
     """Cross-check of the law's days against years the package holds: every statutory rest day
     the law gives (substitute days included) is a rest day in the official calendar, except the
     few a notice moved (none in 2025-2026: the amended law's years)."""
-    from monitor.statutory import statutory_rest_days
+    from monitor.calendar.statutory import statutory_rest_days
 
     for year in (2025, 2026):
         by_law = statutory_rest_days(year)

@@ -1,4 +1,4 @@
-"""Which years people are warned about at an instant (monitor/calendar_coverage.py), and the metric
+"""Which years people are warned about at an instant (monitor/calendar/coverage.py), and the metric
 that must say the same: the boundary is 1 November 00:00 in Shanghai, not in UTC."""
 
 from __future__ import annotations
@@ -9,10 +9,10 @@ import pytest
 from prometheus_client import generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
-from monitor.calendar import WorkCalendar, load_calendar
-from monitor.calendar_coverage import coverage, coverage_warnings, watched_years
+from monitor.calendar.coverage import coverage, coverage_warnings, watched_years
+from monitor.calendar.working_days import WorkCalendar, load_calendar
 from monitor.clock import parse_instant
-from monitor.metrics import Metrics, Snapshot
+from monitor.runtime.metrics import Metrics, Snapshot
 
 BEFORE = parse_instant("2026-10-31T23:59:59+08:00")
 FROM = parse_instant("2026-11-01T00:00:00+08:00")
@@ -76,7 +76,7 @@ def test_a_loaded_notice_silences_the_warning(tmp_path: Path) -> None:
 
 def scrape(calendar: WorkCalendar, instant_text: str) -> dict[str, float]:
     """dutywatch_calendar_covered by year, as a tick at the instant publishes it."""
-    from monitor.evaluation import Evaluation
+    from monitor.evaluation.evaluate import Evaluation
 
     at = parse_instant(instant_text)
     metrics = Metrics()

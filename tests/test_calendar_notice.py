@@ -1,4 +1,4 @@
-"""The holiday-notice parser and import (monitor/calendar_notice.py, monitor/notice_import.py)."""
+"""The holiday-notice parser and import (monitor/calendar/notice.py, monitor/calendar/notice_import.py)."""
 
 from __future__ import annotations
 
@@ -9,9 +9,9 @@ from pathlib import Path
 import chinese_calendar
 import pytest
 
-from monitor.calendar import Unannounced, WorkCalendar, YearOverride, load_overrides
-from monitor.calendar_notice import Notice, NoticeError, parse_notice
-from monitor.notice_import import ImportPlan, ImportRefused, plan_import, write_year_files
+from monitor.calendar.notice import Notice, NoticeError, parse_notice
+from monitor.calendar.notice_import import ImportPlan, ImportRefused, plan_import, write_year_files
+from monitor.calendar.working_days import Unannounced, WorkCalendar, YearOverride, load_overrides
 
 NOTICES = Path(__file__).parent / "data" / "notices"
 NUMBERS = {

@@ -187,12 +187,12 @@ def test_alerts_list_ack_and_outbox_retry(example_db: str) -> None:
 def test_backtest_prints_what_committing_through_the_same_days_records(example_db: str) -> None:
     from datetime import timedelta
 
-    from monitor.alerting import commit_evaluation
-    from monitor.calendar import WorkCalendar
+    from monitor.alerts.lifecycle import commit_evaluation
+    from monitor.calendar.working_days import WorkCalendar
     from monitor.clock import parse_instant
     from monitor.config import Settings
-    from monitor.engine import DurableMatcher
-    from monitor.evaluation import evaluate
+    from monitor.evaluation.engine import DurableMatcher
+    from monitor.evaluation.evaluate import evaluate
     from monitor.rulebook import load_rulebook
     from monitor.store.db import session_factory
 

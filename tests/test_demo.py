@@ -13,11 +13,11 @@ import yaml
 from click.testing import CliRunner
 from sqlalchemy import Engine, func, select, text
 
-from monitor.calendar import WorkCalendar
+from monitor.calendar.working_days import WorkCalendar
 from monitor.cli import cli
 from monitor.clock import SHANGHAI, parse_instant
 from monitor.config import Settings
-from monitor.demo import generate_district, history_start
+from monitor.demo.district import generate_district, history_start
 from monitor.ingest.credit_code import credit_code_problem
 from monitor.ingest.events import FIELDS, ingest_events
 from monitor.ingest.outcome import RecordOutcome
@@ -162,8 +162,8 @@ def example_engine(engine: Engine) -> Engine:
 
 
 def _alerts(engine: Engine, at: str) -> list[Any]:
-    from monitor.engine import DurableMatcher
-    from monitor.evaluation import evaluate
+    from monitor.evaluation.engine import DurableMatcher
+    from monitor.evaluation.evaluate import evaluate
 
     rulebook = load_rulebook(ROOT / "rules")
     with session_factory(engine)() as session:

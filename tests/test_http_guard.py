@@ -4,8 +4,8 @@ The guard's behaviour on real sockets is in tests/service/test_slow_clients.py."
 
 from __future__ import annotations
 
+from monitor.api.guard import Guard
 from monitor.config import HttpSettings
-from monitor.http_guard import Guard
 
 
 def test_clients_are_counted_by_address_and_ipv6_by_its_64() -> None:

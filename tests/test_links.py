@@ -14,10 +14,10 @@ import pytest
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
+from monitor.alerts.links import PATH, LinkMaker, link_maker, revoke, sign, sign_digest, signing_key, verify
+from monitor.alerts.messages import SMS_LINK_LIMIT, sms_with_link
 from monitor.clock import parse_instant
 from monitor.config import LinkSettings, Settings
-from monitor.links import PATH, LinkMaker, link_maker, revoke, sign, sign_digest, signing_key, verify
-from monitor.messages import SMS_LINK_LIMIT, sms_with_link
 from monitor.store.db import session_factory
 from monitor.store.models import LinkSecret, Notification, Official
 
@@ -157,11 +157,11 @@ def test_an_sms_keeps_its_link_whole_within_two_parts() -> None:
 
 def _outbox(engine: Engine, links: LinkSettings, channels: tuple[str, ...]) -> list[Notification]:
     """The demo examples evaluated at an instant with overdue cases and pairings, then queued."""
-    from monitor.alerting import commit_evaluation
-    from monitor.calendar import WorkCalendar
-    from monitor.engine import DurableMatcher
-    from monitor.evaluation import evaluate
-    from monitor.outbox import enqueue
+    from monitor.alerts.lifecycle import commit_evaluation
+    from monitor.alerts.outbox import enqueue
+    from monitor.calendar.working_days import WorkCalendar
+    from monitor.evaluation.engine import DurableMatcher
+    from monitor.evaluation.evaluate import evaluate
     from monitor.rulebook import load_rulebook
     from tests.service.conftest import ROOT
     from tests.test_demo import _import_examples
@@ -228,7 +228,7 @@ def test_a_digest_link_is_its_own_kind_and_never_passes_for_an_alert_link(sessio
 
 
 def _held(session: Session, channel: str, alerts: dict[int, str]) -> None:
-    from monitor.outbox import notification_key
+    from monitor.alerts.outbox import notification_key
 
     for alert_id, title in alerts.items():
         text = (
@@ -257,7 +257,7 @@ def _held(session: Session, channel: str, alerts: dict[int, str]) -> None:
 def test_a_digest_carries_one_link_for_its_official_and_itself(session: Session) -> None:
     from datetime import time
 
-    from monitor.outbox import make_digests
+    from monitor.alerts.outbox import make_digests
 
     alerts = {7: "每月走访挂钩企业", 8: "复杂问题5个工作日内处理反馈", 9: "差评整改"}
     for channel in ("email", "sms-http"):
@@ -286,7 +286,7 @@ def test_a_digest_carries_one_link_for_its_official_and_itself(session: Session)
 def test_a_digest_without_a_public_address_is_as_before(session: Session) -> None:
     from datetime import time
 
-    from monitor.outbox import make_digests
+    from monitor.alerts.outbox import make_digests
 
     _held(session, "email", {7: "每月走访挂钩企业"})
     assert make_digests(session, NOW, True, time(8, 30), None) == 1

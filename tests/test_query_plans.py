@@ -15,13 +15,13 @@ from typing import Any
 
 from sqlalchemy import Engine, event
 
-from monitor.alerting import commit_evaluation
-from monitor.calendar import WorkCalendar
+from monitor.alerts.lifecycle import commit_evaluation
+from monitor.alerts.outbox import enqueue
+from monitor.calendar.working_days import WorkCalendar
 from monitor.clock import parse_instant
 from monitor.config import Settings
-from monitor.engine import DurableMatcher
-from monitor.evaluation import evaluate
-from monitor.outbox import enqueue
+from monitor.evaluation.engine import DurableMatcher
+from monitor.evaluation.evaluate import evaluate
 from monitor.rulebook import load_rulebook
 from monitor.store.db import session_factory
 from tests.conftest import ROOT

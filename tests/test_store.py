@@ -168,9 +168,9 @@ def test_the_synchronous_setting_reaches_the_pragma_of_the_daemon_and_the_cli(
     db_url: str, tmp_path: Path, level: str
 ) -> None:
     """`sqlite_synchronous` for power-loss durability; PostgreSQL ignores it (it has no PRAGMA)."""
-    from monitor.cli import Context
+    from monitor.cli.context import Context
     from monitor.config import Settings
-    from monitor.service import Service
+    from monitor.runtime.service import Service
 
     config = tmp_path / "dutywatch.yaml"
     config.write_text(

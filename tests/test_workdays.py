@@ -11,8 +11,8 @@ from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
-from monitor.calendar import CalendarNotCovered, WorkCalendar, YearOverride, _package_last_year
-from monitor.workdays import Ordinals
+from monitor.calendar.ordinals import Ordinals
+from monitor.calendar.working_days import CalendarNotCovered, WorkCalendar, YearOverride, _package_last_year
 
 LAST_OFFICIAL = _package_last_year()
 OVERRIDE = YearOverride(

@@ -13,10 +13,10 @@ from pydantic import BaseModel, Field
 from sqlalchemy import select
 from starlette.exceptions import HTTPException
 
-from monitor.acks import ack_history, acknowledge
+from monitor.alerts.acks import ack_history, acknowledge
 from monitor.api.auth import Admin, Reader, RowId, ServiceDep, Text, client_of
 from monitor.clock import iso_shanghai
-from monitor.obligations import Status
+from monitor.evaluation.obligations import Status
 from monitor.records import obligation_json, obligations_query
 from monitor.store.models import OPEN_STATES, AlertRecord
 

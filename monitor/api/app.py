@@ -14,8 +14,8 @@ from monitor.api import admin, alerts, cases, intake, links, notify, ops, refere
 from monitor.api.errors import BodyLimit, install
 from monitor.api.ops import Reload
 from monitor.clock import utcnow
-from monitor.scheduler import Evaluations
-from monitor.service import Service
+from monitor.runtime.scheduler import Evaluations
+from monitor.runtime.service import Service
 
 DESCRIPTION = """Watches the duties of the Suyu District business-environment policy.
 

@@ -13,7 +13,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import AfterValidator
 from starlette.exceptions import HTTPException
 
-from monitor.service import Service
+from monitor.runtime.service import Service
 from monitor.tokens import Principal, authenticate
 
 # Declares the scheme in the OpenAPI document; the refusals are ours (401 and 403, JSON errors).

@@ -19,10 +19,10 @@ from starlette.exceptions import HTTPException
 
 from monitor.api.auth import Reader, ServiceDep
 from monitor.api.now import Now
-from monitor.calendar import CalendarNotCovered
+from monitor.calendar.working_days import CalendarNotCovered
 from monitor.clock import iso_shanghai, local_date
 from monitor.config import Settings
-from monitor.evaluation import Evaluator
+from monitor.evaluation.evaluate import Evaluator
 from monitor.ingest.values import ident_or_none
 from monitor.store.models import Case, CaseEvent
 

@@ -26,7 +26,7 @@ from monitor.ingest.event_examples import EXAMPLES
 from monitor.ingest.event_schema import event_components
 from monitor.ingest.outcome import RecordOutcome
 from monitor.ingest.roster import load_roster, upsert_roster
-from monitor.scheduler import Evaluations
+from monitor.runtime.scheduler import Evaluations
 
 router = APIRouter()
 

@@ -1,12 +1,12 @@
 """The alert page an action link opens (`/l/<token>`), its actions, and revoking an official's links.
 
-No sign-in: the link is the credential (monitor/links.py), so the page and its forms accept only
+No sign-in: the link is the credential (monitor/alerts/links.py), so the page and its forms accept only
 what the link allows, for the official it names. Forms carry the token in a field and are posted
 to this origin; that is CSRF-safe because a forger would need the token itself, and pages send
 `Referrer-Policy: no-referrer` so the address never leaves in a Referer. Every refusal is one
 plain 403 page that says nothing about which check failed.
 
-Actions go through the normal paths: acknowledging is `monitor.acks.acknowledge`, as the API's;
+Actions go through the normal paths: acknowledging is `monitor.alerts.acks.acknowledge`, as the API's;
 feedback, visits and contacts are events through `ingest_events`, validated as the ledgers'
 are, with an id derived from the link and the action so that a double submit is a duplicate.
 """
@@ -26,7 +26,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 from starlette.exceptions import HTTPException
 
-from monitor.acks import acknowledge
+from monitor.alerts.acks import acknowledge
+from monitor.alerts.links import PATH, Link, generation_of, revoke, sign, verify
 from monitor.api.auth import Admin, ServiceDep, client_of
 from monitor.api.now import Now
 from monitor.api.status import HEADERS, templates
@@ -35,9 +36,8 @@ from monitor.clock import SHANGHAI
 from monitor.ingest.commit import commit_retrying
 from monitor.ingest.events import ingest_events
 from monitor.ingest.outcome import RecordOutcome
-from monitor.links import PATH, Link, generation_of, revoke, sign, verify
 from monitor.rulebook import Rule
-from monitor.service import Service
+from monitor.runtime.service import Service
 from monitor.store.models import AlertRecord, Notification, Official
 
 router = APIRouter()

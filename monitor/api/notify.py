@@ -9,10 +9,10 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
+from monitor.alerts.testmessage import TestMessageRefused, queue_test, send_test
 from monitor.api.auth import Admin, ServiceDep, Text, client_of
 from monitor.api.errors import error
 from monitor.api.now import Now
-from monitor.testmessage import TestMessageRefused, queue_test, send_test
 
 router = APIRouter()
 # the daemon's dispatcher sends one batch at a time: behind a long one (a mail server timing out

@@ -20,9 +20,9 @@ from monitor.api.auth import Admin, Credentials, ServiceDep, authorize, client_o
 from monitor.api.errors import error
 from monitor.api.now import Now
 from monitor.audit import audit_reload
-from monitor.calendar_coverage import coverage_warnings
+from monitor.calendar.coverage import coverage_warnings
 from monitor.clock import local_date
-from monitor.service import Service
+from monitor.runtime.service import Service
 from monitor.store.models import TickRecord
 from monitor.tokens import declared
 
@@ -66,7 +66,7 @@ async def readyz(service: ServiceDep, now: Now) -> JSONResponse:
     `last_reload_successful`, and in the metric of that name. A standby does not tick; it is
     ready when it can serve the API, so `tick` only judges the leader. A year with no State
     Council notice loaded (the current one, or from 1 November the next) is not a failure either:
-    `warnings.calendar` names it (monitor/calendar_coverage.py). `role` says whether this replica
+    `warnings.calendar` names it (monitor/calendar/coverage.py). `role` says whether this replica
     leads; `leader` gives the leader's last tick, whichever replica answers.
     """
     settings = service.settings

@@ -1,5 +1,5 @@
 """Silences over HTTP, as Alertmanager's: list (`read`), add and expire (`admin`), validated and
-audited by monitor/silence_admin.py as `dutywatch silence` is."""
+audited by monitor/alerts/silence_admin.py as `dutywatch silence` is."""
 
 from __future__ import annotations
 
@@ -11,10 +11,10 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException
 
+from monitor.alerts.silence_admin import SilenceError, add_silence, expire_silence, listed, silence_json
 from monitor.api.auth import Admin, Reader, RowId, ServiceDep, Text, client_of
 from monitor.api.errors import error
 from monitor.api.now import Now
-from monitor.silence_admin import SilenceError, add_silence, expire_silence, listed, silence_json
 
 router = APIRouter()
 

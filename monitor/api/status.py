@@ -19,11 +19,11 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 
 from monitor.api.auth import ServiceDep
 from monitor.api.now import Now
-from monitor.calendar_coverage import coverage_warnings
+from monitor.calendar.coverage import coverage_warnings
 from monitor.clock import SHANGHAI
-from monitor.ontime import DEFINITION_ZH, format_rate
-from monitor.service import Service
-from monitor.status_page import Status, status
+from monitor.reports.ontime import DEFINITION_ZH, format_rate
+from monitor.reports.status_page import Status, status
+from monitor.runtime.service import Service
 from monitor.tokens import Principal, authenticate
 
 router = APIRouter(include_in_schema=False)
@@ -122,7 +122,7 @@ async def page(request: Request, service: ServiceDep, now: Now, unit: str | None
         definition=DEFINITION_ZH,
         good=service.settings.report.star_at_least,
         bad=service.settings.report.criticism_below,
-        # a year with no State Council notice, named at the top (monitor/calendar_coverage.py)
+        # a year with no State Council notice, named at the top (monitor/calendar/coverage.py)
         calendar_warnings=coverage_warnings(service.loaded.calendar, now),
     )
 

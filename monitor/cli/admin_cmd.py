@@ -8,12 +8,12 @@ import sys
 import click
 from sqlalchemy import select, update
 
-from monitor.acks import ack_history, acknowledge
+from monitor.alerts.acks import ack_history, acknowledge
 from monitor.audit import ACTIONS, MAX_LIMIT, as_json, cli_actor, entries, record
-from monitor.cli import Context, pass_context
+from monitor.cli.context import Context, pass_context
 from monitor.cli.output import listing, table
 from monitor.clock import iso_shanghai, utcnow
-from monitor.obligations import STATUSES
+from monitor.evaluation.obligations import STATUSES
 from monitor.rulebook import RULE_IDS
 from monitor.store.db import session_factory
 from monitor.store.models import OPEN_STATES, AlertRecord, Notification
@@ -215,7 +215,7 @@ def silence_add(
     who: str,
     reason: str,
 ) -> None:
-    from monitor.silence_admin import SilenceError, add_silence
+    from monitor.alerts.silence_admin import SilenceError, add_silence
 
     with session_factory(ctx.engine())() as session:
         try:
@@ -278,7 +278,7 @@ def silence_list(ctx: Context, show_all: bool, fmt: str) -> None:
 @pass_context
 def silence_expire(ctx: Context, silence_id: int) -> None:
     """End a silence now; one already over is left as it is."""
-    from monitor.silence_admin import expire_silence
+    from monitor.alerts.silence_admin import expire_silence
 
     with session_factory(ctx.engine())() as session:
         found = expire_silence(session, silence_id, now=utcnow(), actor=cli_actor(), source="cli")

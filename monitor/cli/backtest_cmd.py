@@ -11,7 +11,7 @@ from typing import TypeVar
 
 import click
 
-from monitor.cli import Context, pass_context
+from monitor.cli.context import Context, pass_context
 from monitor.cli.output import table
 
 _STEP = re.compile(r"^(\d+)([dhm])$")
@@ -48,7 +48,7 @@ _FORMS = {"--from": "a day (YYYY-MM-DD)", "--to": "a day (YYYY-MM-DD)", "--at": 
 @pass_context
 def backtest(ctx: Context, first: str, last: str, step: str, at_time: str, fmt: str) -> None:
     """Print every alert transition (fired, escalated, resolved) the current rules give over the period."""
-    from monitor.alerting import AlertStatus, Key, transitions
+    from monitor.alerts.lifecycle import AlertStatus, Key, transitions
     from monitor.clock import SHANGHAI, iso_shanghai
     from monitor.store.db import session_factory
 

@@ -16,8 +16,8 @@ from typing import NoReturn
 
 import click
 
-from monitor.calendar import CalendarNotCovered, WorkCalendar
-from monitor.cli import Context, pass_context
+from monitor.calendar.working_days import CalendarNotCovered, WorkCalendar
+from monitor.cli.context import Context, pass_context
 from monitor.cli.options import now_option
 
 
@@ -99,9 +99,9 @@ def import_notice(
 
     The file records when it was entered: evaluations of earlier instants (a backtest) keep
     seeing the year as it was, so they replay what the daemon knew."""
-    from monitor.calendar import load_calendar
-    from monitor.calendar_notice import NoticeError, parse_notice
-    from monitor.notice_import import ImportRefused, plan_import, write_year_files
+    from monitor.calendar.notice import NoticeError, parse_notice
+    from monitor.calendar.notice_import import ImportRefused, plan_import, write_year_files
+    from monitor.calendar.working_days import load_calendar
     from monitor.yamlsource import SourceError
 
     try:

@@ -6,7 +6,7 @@ import sys
 
 import click
 
-from monitor.cli import Context, pass_context
+from monitor.cli.context import Context, pass_context
 
 
 @click.command()
@@ -14,7 +14,7 @@ from monitor.cli import Context, pass_context
 def check(ctx: Context) -> None:
     """Exit 0 when the daemon's heartbeat is fresh (heartbeat_max_age_seconds), else 1."""
     from monitor.clock import utcnow
-    from monitor.heartbeat import heartbeat_age
+    from monitor.runtime.heartbeat import heartbeat_age
 
     path, limit = ctx.settings.heartbeat_file, ctx.settings.heartbeat_max_age_seconds
     age = heartbeat_age(path, utcnow())

@@ -1,7 +1,7 @@
 """`dutywatch check-config`: every problem in config, rules, calendar overrides and roster files,
 as `file:line: reason` lines; exit 0 when there is none, else 1. Warnings (`warning: …` on stderr)
 do not change the exit code: a roster unit the rules name but lack, and, from 1 November, a
-calendar year with no State Council notice loaded (monitor/calendar_coverage.py)."""
+calendar year with no State Council notice loaded (monitor/calendar/coverage.py)."""
 
 from __future__ import annotations
 
@@ -12,12 +12,12 @@ from typing import TYPE_CHECKING
 
 import click
 
-from monitor.cli import Context, pass_context
+from monitor.cli.context import Context, pass_context
 from monitor.cli.options import now_option
 from monitor.yamlsource import SourceError
 
 if TYPE_CHECKING:
-    from monitor.calendar import WorkCalendar
+    from monitor.calendar.working_days import WorkCalendar
 
 
 @click.command("check-config")
@@ -32,7 +32,7 @@ if TYPE_CHECKING:
 @pass_context
 def check_config(ctx: Context, roster_files: tuple[Path, ...], now: datetime) -> None:
     """Validate config, rules, calendar overrides and roster; warn about calendar years to come."""
-    from monitor.calendar import WorkCalendar, load_overrides
+    from monitor.calendar.working_days import WorkCalendar, load_overrides
     from monitor.config import Settings, config_problems, load_settings, salvage_settings
     from monitor.rulebook import load_rules
 
@@ -62,7 +62,7 @@ def check_config(ctx: Context, roster_files: tuple[Path, ...], now: datetime) ->
 
 def _warn_calendar(calendar: WorkCalendar, now: datetime) -> None:
     """Say which watched years lack a State Council notice, what happens, and how to fix it."""
-    from monitor.calendar_coverage import coverage_warnings
+    from monitor.calendar.coverage import coverage_warnings
 
     for warning in coverage_warnings(calendar, now):
         click.echo(f"warning: {warning.message}", err=True)

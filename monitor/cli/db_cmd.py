@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from monitor.cli import Context, pass_context
+from monitor.cli.context import Context, pass_context
 
 
 @click.group()

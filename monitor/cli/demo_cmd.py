@@ -10,7 +10,7 @@ from pathlib import Path
 import click
 import yaml
 
-from monitor.cli import Context, pass_context
+from monitor.cli.context import Context, pass_context
 from monitor.cli.options import now_option
 
 
@@ -51,9 +51,9 @@ def demo(
     Prints accepted / duplicate / rejected counts; exits 1 when anything was rejected, 3 when the
     calendar lacks a year of the history.
     """
-    from monitor.calendar import CalendarNotCovered
+    from monitor.calendar.working_days import CalendarNotCovered
     from monitor.clock import end_of_day, local_date, utcnow
-    from monitor.demo import generate_district
+    from monitor.demo.district import generate_district
 
     judged_at = now
     today = local_date(utcnow())
@@ -84,7 +84,7 @@ def demo(
 
 def _warn_calendar(ctx: Context, at: datetime) -> None:
     """Say, last, which years lack a State Council notice: `make run` shows this before the daemon."""
-    from monitor.calendar_coverage import coverage_warnings
+    from monitor.calendar.coverage import coverage_warnings
 
     for warning in coverage_warnings(ctx.calendar(), at):
         click.echo(f"warning: {warning.message}", err=True)

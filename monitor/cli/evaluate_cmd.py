@@ -6,7 +6,7 @@ import json
 
 import click
 
-from monitor.cli import Context, pass_context
+from monitor.cli.context import Context, pass_context
 from monitor.cli.output import table
 
 
@@ -20,9 +20,9 @@ from monitor.cli.output import table
 @pass_context
 def evaluate(ctx: Context, at_text: str, fmt: str, commit: bool, lang: str | None) -> None:
     """Print the alerts firing at an instant."""
-    from monitor.alerting import commit_evaluation
+    from monitor.alerts.lifecycle import commit_evaluation
     from monitor.clock import iso_shanghai, parse_instant
-    from monitor.evaluation import uncomputable_summary
+    from monitor.evaluation.evaluate import uncomputable_summary
     from monitor.store.db import session_factory
 
     try:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from monitor.cli import Context, pass_context
+from monitor.cli.context import Context, pass_context
 
 
 @click.command("import")

@@ -1,4 +1,4 @@
-"""`dutywatch links`: revoke the action links sent to an official (monitor/links.py)."""
+"""`dutywatch links`: revoke the action links sent to an official (monitor/alerts/links.py)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import sys
 
 import click
 
-from monitor.cli import Context, pass_context
+from monitor.cli.context import Context, pass_context
 
 
 @click.group()
@@ -19,9 +19,9 @@ def links() -> None:
 @pass_context
 def links_revoke(ctx: Context, official_id: str) -> None:
     """Void every link this official was ever sent (a lost phone, a changed post). Audited."""
+    from monitor.alerts.links import revoke
     from monitor.audit import cli_actor, record
     from monitor.clock import utcnow
-    from monitor.links import revoke
     from monitor.store.db import session_factory
     from monitor.store.models import Official
 

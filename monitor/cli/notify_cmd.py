@@ -8,7 +8,7 @@ import sys
 
 import click
 
-from monitor.cli import Context, pass_context
+from monitor.cli.context import Context, pass_context
 
 
 @click.group()
@@ -36,13 +36,13 @@ def notify_test(ctx: Context, official_id: str, channel: str | None, wait_second
     """Send a test message to an official: queued in the outbox, sent by the dispatcher with the
     configured channel, reported as the outbox recorded it. Exit 0 when every message was sent,
     1 when one failed or is not sent yet, 2 when refused (unknown official or channel)."""
+    from monitor.alerts.outbox import Dispatcher
+    from monitor.alerts.testmessage import TestMessageRefused, queue_test, send_test
     from monitor.audit import cli_actor
     from monitor.cli.output import table
     from monitor.clock import utcnow
-    from monitor.outbox import Dispatcher
-    from monitor.service import build_notifiers, channels_of, worker_name
+    from monitor.runtime.service import build_notifiers, channels_of, worker_name
     from monitor.store.db import session_factory
-    from monitor.testmessage import TestMessageRefused, queue_test, send_test
 
     settings = ctx.settings
     configured = channels_of(settings)

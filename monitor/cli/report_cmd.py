@@ -11,7 +11,7 @@ from pathlib import Path
 
 import click
 
-from monitor.cli import Context, pass_context
+from monitor.cli.context import Context, pass_context
 
 PERIOD_NOT_BEGUN = 4  # distinct from 1 (errors), 2 (usage) and 3 (a year the calendar lacks)
 
@@ -33,8 +33,8 @@ def report(ctx: Context, period: str, fmt: str, out: Path | None, now_text: str 
     """
     from monitor.clock import parse_instant, utcnow
     from monitor.periods import parse_period
-    from monitor.report_render import to_csv, to_html, to_xlsx
-    from monitor.reports import PeriodNotBegun, monthly_report
+    from monitor.reports.monthly import PeriodNotBegun, monthly_report
+    from monitor.reports.render import to_csv, to_html, to_xlsx
     from monitor.store.db import session_factory
 
     try:

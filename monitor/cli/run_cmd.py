@@ -9,7 +9,7 @@ import sys
 
 import click
 
-from monitor.cli import Context, pass_context
+from monitor.cli.context import Context, pass_context
 from monitor.logs import FORMATS, LEVELS, LogFormat
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from monitor.cli import Context, pass_context
+from monitor.cli.context import Context, pass_context
 
 
 @click.command("test-rules")
@@ -17,7 +17,7 @@ from monitor.cli import Context, pass_context
 @pass_context
 def test_rules(ctx: Context, files: tuple[Path, ...]) -> None:
     """Run rule unit tests (roster, events, instants, expected alerts)."""
-    from monitor.ruletests import run_file
+    from monitor.evaluation.ruletests import run_file
     from monitor.yamlsource import SourceError
 
     evaluator = ctx.evaluator()

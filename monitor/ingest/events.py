@@ -20,13 +20,13 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from monitor.changes import note_changes
 from monitor.clock import SHANGHAI
 from monitor.config import Settings
 from monitor.ingest import values as v
 from monitor.ingest.bulk import insert_rows, rows_by_ids
 from monitor.ingest.outcome import RecordOutcome, Rejection
 from monitor.periods import parse_period
+from monitor.store.changes import note_changes
 from monitor.store.models import (
     Activity,
     Case,

@@ -16,9 +16,9 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from monitor.changes import note_everything
 from monitor.ingest import values as v
 from monitor.ingest.outcome import RecordOutcome, Rejection
+from monitor.store.changes import note_everything
 from monitor.store.models import Enterprise, Official, Pairing, Project, ProjectItem, Unit
 
 SECTIONS = ("units", "officials", "enterprises", "pairings", "projects")

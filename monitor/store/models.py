@@ -303,7 +303,7 @@ class TickRecord(Base):
 
 
 class ChangeRecord(Base):
-    """What one write changed, for the next steady-state tick (monitor/steady.py): written in the
+    """What one write changed, for the next steady-state tick (monitor/evaluation/steady.py): written in the
     transaction of the write, deleted by the tick that evaluated it."""
 
     __tablename__ = "changes"
@@ -393,7 +393,7 @@ class Waiver(Base):
 
 class LinkGeneration(Base):
     """An official's generation of action links: every link signs it, so bumping it revokes
-    all the links the official was ever sent (monitor/links.py)."""
+    all the links the official was ever sent (monitor/alerts/links.py)."""
 
     __tablename__ = "link_generations"
     official_id: Mapped[str] = mapped_column(String(64), primary_key=True)

@@ -10,12 +10,12 @@ import yaml
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
-from monitor.alerting import AlertStatus, commit_evaluation, transitions
-from monitor.calendar import WorkCalendar
+from monitor.alerts.lifecycle import AlertStatus, commit_evaluation, transitions
+from monitor.calendar.working_days import WorkCalendar
 from monitor.clock import parse_instant
 from monitor.config import Settings
-from monitor.engine import PythonMatcher
-from monitor.evaluation import Evaluation, evaluate
+from monitor.evaluation.engine import PythonMatcher
+from monitor.evaluation.evaluate import Evaluation, evaluate
 from monitor.ingest.events import ingest_events
 from monitor.ingest.roster import load_roster, upsert_roster
 from monitor.rulebook import Rulebook, load_rulebook

@@ -22,14 +22,14 @@ from click.testing import CliRunner
 from prometheus_client import generate_latest
 from sqlalchemy import Engine, select
 
-from monitor.alerting import Transition
+from monitor.alerts.lifecycle import Transition
 from monitor.api.app import create_app
 from monitor.cli import cli
 from monitor.clock import iso_shanghai, parse_instant, utcnow
-from monitor.evaluation import PROVISIONAL_SUFFIX
+from monitor.evaluation.evaluate import PROVISIONAL_SUFFIX
 from monitor.ingest.events import ingest_events
 from monitor.ingest.roster import load_roster, upsert_roster
-from monitor.service import Service
+from monitor.runtime.service import Service
 from monitor.store.db import session_factory
 from monitor.store.models import AlertRecord, Notification, ObligationRecord
 from monitor.tokens import create_token

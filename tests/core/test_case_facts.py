@@ -20,12 +20,12 @@ from sqlalchemy import Engine, func, or_, select, text
 from sqlalchemy.sql.elements import ColumnElement
 from sqlalchemy.sql.selectable import ScalarSelect
 
-from monitor.calendar import WorkCalendar
+from monitor.calendar.working_days import WorkCalendar
 from monitor.clock import parse_instant
 from monitor.config import Settings
-from monitor.evaluation import make_timing
-from monitor.obligations import Obligation, View
-from monitor.obligations.cases import (
+from monitor.evaluation.evaluate import make_timing
+from monitor.evaluation.obligations import Obligation, View
+from monitor.evaluation.obligations.cases import (
     case_clock_obligations,
     case_meeting_obligations,
     met_since,

@@ -12,11 +12,11 @@ import pytest
 from sqlalchemy import Engine
 
 from monitor.api.cases import case_clock
-from monitor.calendar import WorkCalendar
+from monitor.calendar.working_days import WorkCalendar
 from monitor.clock import parse_instant
 from monitor.config import Settings
-from monitor.engine import DurableMatcher
-from monitor.evaluation import Evaluator, evaluate
+from monitor.evaluation.engine import DurableMatcher
+from monitor.evaluation.evaluate import Evaluator, evaluate
 from monitor.rulebook import load_rulebook
 from monitor.store.db import session_factory
 from tests.core.test_report_month import EVENTS, ROSTER, E, _case, _closed

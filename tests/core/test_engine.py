@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from durable import engine as durable_engine
 
-from monitor.engine import Decision, DurableMatcher, Fact, PythonMatcher, _QuietHost
+from monitor.evaluation.engine import Decision, DurableMatcher, Fact, PythonMatcher, _QuietHost
 from monitor.rulebook import Rulebook, load_rulebook
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -11,11 +11,11 @@ import pytest
 import yaml
 from sqlalchemy import select
 
-from monitor import outbox
+from monitor.alerts import outbox
 from monitor.clock import parse_instant
 from monitor.ingest.events import ingest_events
 from monitor.ingest.roster import load_roster, upsert_roster
-from monitor.service import Service
+from monitor.runtime.service import Service
 from monitor.store.models import AlertRecord, Notification
 from tests.service.conftest import ROOT, settings_for
 

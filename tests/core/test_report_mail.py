@@ -10,13 +10,13 @@ from datetime import date, time
 import pytest
 from sqlalchemy import Engine, select
 
-from monitor.calendar import WorkCalendar
+from monitor.alerts.outbox import Dispatcher
+from monitor.calendar.working_days import WorkCalendar
 from monitor.clock import parse_instant
 from monitor.config import NotifySettings, ReportSettings, Settings
-from monitor.engine import DurableMatcher
-from monitor.outbox import Dispatcher
+from monitor.evaluation.engine import DurableMatcher
 from monitor.periods import parse_period
-from monitor.report_mail import mail_monthly_report, mailing_day, recipients, report_due
+from monitor.reports.mail import mail_monthly_report, mailing_day, recipients, report_due
 from monitor.rulebook import load_rulebook
 from monitor.store.db import session_factory
 from monitor.store.models import Notification, Official, Unit

@@ -9,13 +9,13 @@ from typing import Any
 import pytest
 from sqlalchemy import Engine
 
-from monitor.calendar import WorkCalendar
+from monitor.calendar.working_days import WorkCalendar
 from monitor.clock import parse_instant
 from monitor.config import Settings
-from monitor.engine import DurableMatcher
+from monitor.evaluation.engine import DurableMatcher
 from monitor.ingest.credit_code import check_character
 from monitor.periods import parse_period
-from monitor.reports import UnitFigures, figures
+from monitor.reports.monthly import UnitFigures, figures
 from monitor.rulebook import load_rulebook
 from monitor.store.db import session_factory
 from tests.service.conftest import ROOT
@@ -183,7 +183,7 @@ def test_every_duty_due_in_the_month_is_counted_whatever_became_of_it(month: Eng
         "u-zfb": (2, 0, 0, 2),  # o-li's monthly visit and contact
         "u-spj": (1, 1, 0, 0),
         # March's notice late; k-on and k-late answered the same day (both in time by 23:59:59),
-        # weeks before the report's instant: a case clock counts like every duty (monitor/ontime.py)
+        # weeks before the report's instant: a case clock counts like every duty (monitor/reports/ontime.py)
         "u-ysb": (3, 2, 1, 0),
         "u-zhzx": (1, 0, 0, 1),
         # repeats: r-last on time in the last second, r-early late, r-open missed; r-next is May's;

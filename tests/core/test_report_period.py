@@ -10,17 +10,17 @@ import pytest
 from click.testing import CliRunner
 from sqlalchemy import Engine
 
-from monitor.calendar import WorkCalendar
+from monitor.calendar.working_days import WorkCalendar
 from monitor.cli import cli
 from monitor.clock import parse_instant
 from monitor.config import Settings
-from monitor.engine import DurableMatcher
-from monitor.evaluation import evaluate
-from monitor.ontime import DEFINITION_ZH, format_rate
+from monitor.evaluation.engine import DurableMatcher
+from monitor.evaluation.evaluate import evaluate
 from monitor.periods import parse_period
-from monitor.report_render import to_html
-from monitor.report_trend import trend_svg
-from monitor.reports import MonthlyReport, PeriodNotBegun, monthly_report
+from monitor.reports.monthly import MonthlyReport, PeriodNotBegun, monthly_report
+from monitor.reports.ontime import DEFINITION_ZH, format_rate
+from monitor.reports.render import to_html
+from monitor.reports.trend import trend_svg
 from monitor.rulebook import load_rulebook
 from monitor.store.db import session_factory
 from monitor.store.models import Unit

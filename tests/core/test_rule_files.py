@@ -8,11 +8,11 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine
 
-from monitor.calendar import WorkCalendar
+from monitor.calendar.working_days import WorkCalendar
 from monitor.config import Settings
-from monitor.engine import DurableMatcher
+from monitor.evaluation.engine import DurableMatcher
+from monitor.evaluation.ruletests import run_file
 from monitor.rulebook import RULE_IDS, Rulebook, load_rulebook
-from monitor.ruletests import run_file
 from monitor.yamlsource import SourceError
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -14,9 +14,9 @@ from pathlib import Path
 import pytest
 
 from monitor.clock import parse_instant
-from monitor.engine import Fact, PythonMatcher
-from monitor.evaluation import message_context
-from monitor.obligations import Obligation
+from monitor.evaluation.engine import Fact, PythonMatcher
+from monitor.evaluation.evaluate import message_context
+from monitor.evaluation.obligations import Obligation
 from monitor.rulebook import Rule, load_rulebook
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -10,12 +10,12 @@ import yaml
 from click.testing import CliRunner
 from sqlalchemy import Engine, select
 
+from monitor.alerts.silences import active
 from monitor.cli import cli
 from monitor.clock import parse_instant
 from monitor.ingest.events import ingest_events
 from monitor.ingest.roster import load_roster, upsert_roster
-from monitor.service import Service
-from monitor.silences import active
+from monitor.runtime.service import Service
 from monitor.store.db import session_factory
 from monitor.store.models import AlertRecord, Notification, Silence
 from tests.service.conftest import ROOT, settings_for

@@ -1,4 +1,4 @@
-"""The steady-state tick (monitor/steady.py) commits what a full evaluation would.
+"""The steady-state tick (monitor/evaluation/steady.py) commits what a full evaluation would.
 
 Two daemons' Services, one continuing its last evaluation where it may and one evaluating
 everything at every tick, live through the same weeks of the example district under a simulated
@@ -24,8 +24,8 @@ from sqlalchemy import create_engine, select, text
 from monitor.clock import parse_instant
 from monitor.ingest.events import ingest_events
 from monitor.ingest.roster import load_roster, upsert_roster
-from monitor.metrics import Snapshot
-from monitor.service import Service
+from monitor.runtime.metrics import Snapshot
+from monitor.runtime.service import Service
 from monitor.store.db import normalise_url
 from monitor.store.models import AlertRecord, ChangeRecord, ObligationRecord
 from monitor.waivers import add_waiver

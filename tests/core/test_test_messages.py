@@ -8,12 +8,12 @@ import random
 
 from sqlalchemy import Engine, select
 
+from monitor.alerts.outbox import Dispatcher
+from monitor.alerts.testmessage import queue_test, send_test
 from monitor.clock import parse_instant
 from monitor.config import NotifySettings
-from monitor.outbox import Dispatcher
 from monitor.store.db import session_factory
 from monitor.store.models import Notification, Official
-from monitor.testmessage import queue_test, send_test
 from notifiers.base import Message, Receipt, TransportError
 
 NOW = parse_instant("2026-11-25T10:00")  # 10:00 in Shanghai

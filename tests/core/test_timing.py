@@ -6,10 +6,10 @@ from datetime import date, datetime, time
 
 import pytest
 
-from monitor.calendar import CalendarNotCovered, WorkCalendar
+from monitor.calendar.working_days import CalendarNotCovered, WorkCalendar
 from monitor.clock import SHANGHAI, due_passed_before, end_of_day, lapse, on_time, past_due
-from monitor.obligations import Obligation
-from monitor.obligations.timing import Timing
+from monitor.evaluation.obligations import Obligation
+from monitor.evaluation.obligations.timing import Timing
 
 
 @pytest.fixture(scope="module")

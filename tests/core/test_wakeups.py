@@ -13,13 +13,13 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any, cast
 
-from monitor.changes import note_changes, pending_changes
 from monitor.clock import utcnow
 from monitor.config import IngestSettings
-from monitor.scheduler import Evaluations
-from monitor.service import Service
+from monitor.runtime.scheduler import Evaluations
+from monitor.runtime.service import Service
+from monitor.runtime.wakeups import Dispatches
+from monitor.store.changes import note_changes, pending_changes
 from monitor.store.db import ensure_schema, make_engine, session_factory
-from monitor.wakeups import Dispatches
 
 
 class RecordingExecutor(ThreadPoolExecutor):

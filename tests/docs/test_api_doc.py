@@ -8,8 +8,8 @@ from pathlib import Path
 
 from prometheus_client import CollectorRegistry
 
-from monitor.evaluation import Alert
-from monitor.metrics import Metrics
+from monitor.evaluation.evaluate import Alert
+from monitor.runtime.metrics import Metrics
 
 ROOT = Path(__file__).resolve().parents[2]
 DOC = (ROOT / "docs/api.md").read_text(encoding="utf-8")

@@ -46,7 +46,7 @@ def doc_fields() -> dict[str, dict[str, bool]]:
 @pytest.fixture(scope="module")
 def app() -> Iterator[FastAPI]:
     from monitor.api.app import create_app
-    from monitor.service import Service
+    from monitor.runtime.service import Service
 
     service = Service(Settings(database_url="sqlite://", rules_dir=ROOT / "rules"))
     try:

@@ -229,7 +229,7 @@ def test_sms_without_a_phone_is_permanent(vendor: FakeVendor) -> None:
     assert err.value.permanent and vendor.seen == []
 
 
-# --- action links (monitor/links.py): a tap opens them in the chat tools -------------------------
+# --- action links (monitor/alerts/links.py): a tap opens them in the chat tools -------------------------
 
 LINK_A = "https://dw.suyu.gov.cn/l/NDIuMWE0ZjAuby1h.c2lnbmF0dXJlLWE"
 LINK_B = "https://dw.suyu.gov.cn/l/NDIuMWE0ZjAuby1i.c2lnbmF0dXJlLWI"

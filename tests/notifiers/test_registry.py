@@ -14,10 +14,10 @@ from typing import Any
 import pytest
 from sqlalchemy import Engine, select
 
+from monitor.alerts.outbox import Dispatcher
 from monitor.clock import parse_instant
 from monitor.config import Settings
-from monitor.outbox import Dispatcher
-from monitor.service import build_notifiers
+from monitor.runtime.service import build_notifiers
 from monitor.store.db import session_factory
 from monitor.store.models import Notification, Official
 from notifiers import CHANNELS, build, capabilities, channel_class

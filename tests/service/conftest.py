@@ -23,10 +23,10 @@ from monitor.api.app import create_app
 from monitor.clock import SHANGHAI, utcnow
 from monitor.config import Settings
 from monitor.daemon import http_config
-from monitor.demo import generate_district
+from monitor.demo.district import generate_district
 from monitor.ingest.events import ingest_events
 from monitor.ingest.roster import load_roster, upsert_roster
-from monitor.service import Service
+from monitor.runtime.service import Service
 from monitor.store.db import session_factory
 from monitor.tokens import create_token, hash_token
 

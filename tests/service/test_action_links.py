@@ -24,15 +24,15 @@ import pytest
 import uvicorn
 from sqlalchemy import select
 
+from monitor.alerts.links import PATH, verify
 from monitor.api.app import create_app
 from monitor.api.status import HEADERS
 from monitor.clock import parse_instant
 from monitor.daemon import http_config
-from monitor.demo import generate_district
+from monitor.demo.district import generate_district
 from monitor.ingest.events import ingest_events
 from monitor.ingest.roster import load_roster, upsert_roster
-from monitor.links import PATH, verify
-from monitor.service import Service
+from monitor.runtime.service import Service
 from monitor.store.db import session_factory
 from monitor.store.models import AlertRecord, AuditEntry, Event, Notification, Official
 from monitor.tokens import create_token

@@ -57,7 +57,7 @@ def test_the_scope_table_covers_every_route() -> None:
 
     from monitor.api.app import create_app
     from monitor.config import Settings
-    from monitor.service import Service
+    from monitor.runtime.service import Service
 
     service = Service(Settings(database_url="sqlite://", rules_dir=ROOT / "rules"))
     try:
@@ -314,9 +314,9 @@ def test_a_case_clock_evaluates_that_case_alone(daemon: Daemon, monkeypatch: pyt
     the case is what a whole evaluation says."""
     from sqlalchemy import select
 
-    from monitor import evaluation
     from monitor.api.cases import case_clock
     from monitor.clock import iso_shanghai
+    from monitor.evaluation import evaluate as evaluation
     from monitor.store.models import Case
 
     ran: list[tuple[str, frozenset[str] | None]] = []

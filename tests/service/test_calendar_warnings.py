@@ -16,7 +16,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from monitor.api.app import create_app
 from monitor.clock import parse_instant, utcnow
-from monitor.service import Service
+from monitor.runtime.service import Service
 from monitor.store.db import session_factory
 from monitor.tokens import create_token
 from tests.service.conftest import serving, settings_for

@@ -13,7 +13,7 @@ from sqlalchemy import select
 from monitor.cli import cli
 from monitor.clock import utcnow
 from monitor.config import Settings
-from monitor.heartbeat import write_heartbeat
+from monitor.runtime.heartbeat import write_heartbeat
 from monitor.store.db import make_engine, session_factory
 from monitor.store.models import ApiToken
 from monitor.tokens import authenticate, hash_token

@@ -12,7 +12,7 @@ import httpx
 from sqlalchemy import func, select
 
 from monitor.clock import SHANGHAI, utcnow
-from monitor.demo import generate_district
+from monitor.demo.district import generate_district
 from monitor.store.models import Event
 from tests.service.conftest import ENTERPRISE, Daemon
 

@@ -114,7 +114,7 @@ def test_each_deployment_schema_elects_its_own_leader(pg_reachable: None) -> Non
 
     from sqlalchemy import create_engine, make_url, text
 
-    from monitor.leader import Leadership, lock_key
+    from monitor.runtime.leader import Leadership, lock_key
     from monitor.store.db import make_engine, normalise_url
     from tests.conftest import PG_URL
 
@@ -147,7 +147,7 @@ def test_each_deployment_schema_elects_its_own_leader(pg_reachable: None) -> Non
 
 
 def test_lock_keys_are_stable_signed_64_bit_numbers() -> None:
-    from monitor.leader import lock_key
+    from monitor.runtime.leader import lock_key
 
     key = lock_key("dutywatch", "public")
     assert key == lock_key("dutywatch", "public") and -(2**63) <= key < 2**63

@@ -18,8 +18,8 @@ import httpx
 import pytest
 from sqlalchemy import Engine, text
 
-from monitor.leader import Leadership
-from monitor.pgwake import Listener, channel, tell_leader
+from monitor.runtime.leader import Leadership
+from monitor.runtime.pgwake import Listener, channel, tell_leader
 from monitor.store.db import make_engine
 from tests.conftest import MailServer
 from tests.service.conftest import DUTYWATCH, ROOT, free_port

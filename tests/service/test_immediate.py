@@ -23,10 +23,10 @@ import pytest
 from bench.immediate import major_case
 from monitor.api.app import create_app
 from monitor.clock import SHANGHAI, utcnow
-from monitor.demo import generate_district
+from monitor.demo.district import generate_district
 from monitor.ingest.roster import load_roster, upsert_roster
-from monitor.scheduler import Evaluations
-from monitor.service import Service
+from monitor.runtime.scheduler import Evaluations
+from monitor.runtime.service import Service
 from monitor.store.db import session_factory
 from monitor.tokens import create_token
 from tests.conftest import MailServer

@@ -17,8 +17,8 @@ import pytest
 
 from monitor.config import Settings
 from monitor.daemon import serve
-from monitor.evaluation import Evaluation
-from monitor.service import Service
+from monitor.evaluation.evaluate import Evaluation
+from monitor.runtime.service import Service
 from tests.service.conftest import free_port, settings_for
 
 SQLITE_ONLY = pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)

@@ -18,7 +18,7 @@ from sqlalchemy import select
 from monitor.api.app import create_app
 from monitor.clock import utcnow
 from monitor.daemon import http_config
-from monitor.service import Service
+from monitor.runtime.service import Service
 from monitor.store.models import Notification, Official
 from monitor.tokens import create_token
 from tests.conftest import MailServer

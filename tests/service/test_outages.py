@@ -22,9 +22,9 @@ from sqlalchemy import create_engine, func, make_url, select, text
 
 from monitor.api.app import create_app
 from monitor.clock import SHANGHAI, utcnow
-from monitor.demo import generate_district
+from monitor.demo.district import generate_district
 from monitor.ingest.roster import load_roster, upsert_roster
-from monitor.service import Service
+from monitor.runtime.service import Service
 from monitor.store.db import normalise_url
 from monitor.store.models import Event
 from monitor.tokens import create_token, hash_token

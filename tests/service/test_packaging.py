@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from monitor.metrics import Metrics, Snapshot
+from monitor.runtime.metrics import Metrics, Snapshot
 from tests.service.conftest import Daemon, free_port
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -10,14 +10,14 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine
 
-from monitor.calendar import WorkCalendar
+from monitor.calendar.working_days import WorkCalendar
 from monitor.clock import parse_instant
 from monitor.config import Settings
-from monitor.engine import DurableMatcher
-from monitor.ontime import format_rate
+from monitor.evaluation.engine import DurableMatcher
 from monitor.periods import parse_period
-from monitor.report_render import to_html
-from monitor.reports import monthly_report
+from monitor.reports.monthly import monthly_report
+from monitor.reports.ontime import format_rate
+from monitor.reports.render import to_html
 from monitor.rulebook import load_rulebook
 from monitor.store.db import session_factory
 from tests.service import browser

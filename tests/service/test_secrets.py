@@ -21,7 +21,7 @@ import pytest
 import yaml
 
 from monitor.clock import SHANGHAI, utcnow
-from monitor.demo import generate_district
+from monitor.demo.district import generate_district
 from tests.service.conftest import DUTYWATCH, cli, free_port
 
 SECRETS = {

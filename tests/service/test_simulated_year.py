@@ -28,7 +28,7 @@ from sqlalchemy import select
 from monitor.cli import cli
 from monitor.clock import parse_instant
 from monitor.ingest.roster import load_roster, upsert_roster
-from monitor.service import Service
+from monitor.runtime.service import Service
 from monitor.store.models import Notification
 from tests.service.conftest import ROOT, free_port, settings_for
 

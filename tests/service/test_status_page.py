@@ -12,15 +12,15 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine
 
-from monitor.alerting import commit_evaluation
+from monitor.alerts.lifecycle import commit_evaluation
 from monitor.api.status import COOKIE
-from monitor.calendar import WorkCalendar
+from monitor.calendar.working_days import WorkCalendar
 from monitor.clock import SHANGHAI, parse_instant, past_due
 from monitor.config import Settings
-from monitor.engine import DurableMatcher
-from monitor.evaluation import evaluate
+from monitor.evaluation.engine import DurableMatcher
+from monitor.evaluation.evaluate import evaluate
+from monitor.reports.status_page import due_soon_end, status
 from monitor.rulebook import load_rulebook
-from monitor.status_page import due_soon_end, status
 from monitor.store.db import session_factory
 from monitor.store.models import Unit
 from tests.service import browser
@@ -254,7 +254,7 @@ def test_the_page_is_one_summary_and_each_unit_has_its_own_page(daemon: Daemon) 
 
 def test_subjects_are_named_from_the_roster(engine: Engine) -> None:
     """Enterprise, project item and review subjects in words; an id only where there is no name."""
-    from monitor.status_page import _Names
+    from monitor.reports.status_page import _Names
     from monitor.store.models import Enterprise, Project, ProjectItem, Review
 
     _import_examples(engine)
@@ -292,7 +292,7 @@ def test_on_a_sunday_the_page_shows_the_coming_working_days(
 
     import httpx
 
-    from monitor.service import Service
+    from monitor.runtime.service import Service
     from tests.core.test_calendar_continuity import serving_at
     from tests.service.conftest import settings_for
 

@@ -1,0 +1,386 @@
+"""The alert lifecycle in SQL: keyed by (rule, subject, period), an alert fires once, climbs,
+and resolves when its duty is met or its period expires.
+
+`transitions` is the pure part (previous states + an evaluation -> what changed), shared by
+`--commit`, the daemon's tick and the backtest, which keeps its previous states in memory.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Literal
+
+from sqlalchemy import insert, select, update
+from sqlalchemy.orm import Session
+
+from monitor.clock import iso_shanghai
+from monitor.evaluation.evaluate import Alert, Evaluation
+from monitor.evaluation.obligations import Obligation
+from monitor.store.batches import batches
+from monitor.store.models import OPEN_STATES, AlertRecord, ObligationRecord, TickRecord
+
+# `rescheduled`: an open alert's due time moved (a year's official calendar replacing the
+# provisional one, a meeting set for a case): recorded and shown, never notified again
+Change = Literal["fired", "escalated", "resolved", "rescheduled"]
+Key = tuple[str, str, str]
+
+
+@dataclass(frozen=True)
+class AlertStatus:
+    state: str  # warning or overdue
+    level: int
+    due_at: datetime | None = None  # None: not known, no reschedule is told
+
+
+@dataclass(frozen=True)
+class Transition:
+    at: datetime
+    rule: str
+    subject: str
+    period: str | None
+    change: Change
+    state: str
+    level: int
+    due_at: datetime | None = None
+    previous_due_at: datetime | None = None  # the due time before, when it moved
+
+    def record(self) -> dict[str, Any]:
+        """The JSON line `dutywatch backtest --format json` prints (`previous_due` when it moved)."""
+        out = {
+            "at": iso_shanghai(self.at),
+            "rule": self.rule,
+            "subject": self.subject,
+            "period": self.period,
+            "transition": self.change,
+            "state": self.state,
+            "level": self.level,
+            "due": iso_shanghai(self.due_at) if self.due_at else None,
+        }
+        if self.previous_due_at is not None and self.previous_due_at != self.due_at:
+            out["previous_due"] = iso_shanghai(self.previous_due_at)
+        return out
+
+
+def transitions(
+    previous: Mapping[Key, AlertStatus], evaluation: Evaluation, current: Mapping[Key, Alert] | None = None
+) -> list[Transition]:
+    """What changed between the open alerts before and the alerts of this evaluation (or
+    `current`, its alerts of the keys `previous` was read for).
+
+    New alerts fire; a higher level or a warning turning overdue escalates; an open alert whose
+    due time moved is rescheduled; an open alert no longer called for resolves, except for rules
+    the evaluation could not see whole and duties whose due time it cannot tell (`held`).
+    """
+    out: list[Transition] = []
+    if current is None:
+        current = {a.key: a for a in [*evaluation.alerts, *evaluation.inhibited]}
+    for key, alert in current.items():
+        before = previous.get(key)
+        if before is None:
+            change: Change | None = "fired"
+        elif alert.level > before.level or (before.state == "warning" and alert.state == "overdue"):
+            change = "escalated"
+        elif before.due_at is not None and before.due_at != alert.due_at:
+            change = "rescheduled"
+        else:
+            change = None
+        if change is not None:
+            out.append(
+                Transition(
+                    evaluation.at,
+                    alert.rule,
+                    alert.subject,
+                    alert.period,
+                    change,
+                    alert.state,
+                    alert.level,
+                    alert.due_at,
+                    before.due_at if before is not None else None,
+                )
+            )
+    held = evaluation.held
+    for key, before in previous.items():
+        if key not in current and key[0] not in evaluation.incomplete_rules and key not in held:
+            out.append(
+                Transition(
+                    evaluation.at,
+                    key[0],
+                    key[1],
+                    key[2] or None,
+                    "resolved",
+                    before.state,
+                    before.level,
+                    before.due_at,
+                )
+            )
+    out.sort(
+        key=lambda t: (t.rule, t.subject, t.period or "", t.change)
+    )  # a stable order to read and compare
+    return out
+
+
+def open_alerts(session: Session) -> dict[Key, AlertStatus]:
+    rows = session.execute(
+        select(
+            AlertRecord.rule,
+            AlertRecord.subject,
+            AlertRecord.period,
+            AlertRecord.state,
+            AlertRecord.level,
+            AlertRecord.due_at,
+        ).where(AlertRecord.state.in_(OPEN_STATES))
+    )
+    return {(r, s, p): AlertStatus(st, lv, due) for r, s, p, st, lv, due in rows}
+
+
+# what an evaluation sets on an alert row (the lifecycle columns are set apart)
+_ALERT_FIELDS = (
+    "state", "level", "unit_id", "due_at", "recipients", "clause", "message", "inhibited_by", "provisional",
+)  # fmt: skip
+_OBLIGATION_FIELDS = ("unit_id", "due_at", "status", "met_at", "provisional")
+
+
+@dataclass
+class Plan:
+    """What committing an evaluation writes, worked out by reads alone (`plan_commit`).
+
+    `alerts` holds each alert key's one write (an insert, or an update by id); `obligations`
+    the rows to insert and to update. The daemon's tick writes a plan in short transactions
+    (monitor/runtime/service.py), each alert chunk with the notifications of its transitions."""
+
+    evaluation: Evaluation
+    changes: list[Transition]
+    alerts: dict[Key, tuple[Literal["insert", "update"], dict[str, Any]]]
+    obligation_inserts: list[dict[str, Any]]
+    obligation_updates: list[dict[str, Any]]
+
+
+def commit_evaluation(session: Session, evaluation: Evaluation, worker: str = "") -> list[Transition]:
+    """Record the evaluation's alerts and obligation statuses; returns the transitions.
+
+    Idempotent: committing the same evaluation twice changes nothing the second time. It reads
+    the stored rows as plain columns and writes only what differs, in bulk: in a steady state a
+    tick of a city's fifty thousand open alerts writes a handful of rows.
+    """
+    plan = plan_commit(session, evaluation)
+    write_alerts(session, list(plan.alerts.values()))
+    write_obligations(session, plan.obligation_inserts, plan.obligation_updates)
+    record_tick(session, evaluation, len(plan.changes), worker)
+    return plan.changes
+
+
+def plan_commit(session: Session, evaluation: Evaluation) -> Plan:
+    """The writes `commit_evaluation` makes, found by reads only (no lock taken on SQLite)."""
+    now = evaluation.at
+    columns = [getattr(AlertRecord, name) for name in ("id", "rule", "subject", "period", *_ALERT_FIELDS)]
+    stored: dict[Key, Any] = {}
+    if (continued := evaluation.continued) is not None:
+        by_key = continued.alerts_by_key
+        current = {k: by_key[k] for k in continued.delta if k in by_key}
+    else:
+        current = {a.key: a for a in [*evaluation.alerts, *evaluation.inhibited]}
+    if evaluation.delta is None:
+        stored = {
+            (r.rule, r.subject, r.period): r
+            for r in session.execute(select(*columns).where(AlertRecord.state.in_(OPEN_STATES)))
+        }
+        # rows of alerts firing again after they resolved: found by key, few at a time
+        _read_keys(session, columns, [k for k in current if k not in stored], stored)
+    else:
+        # a steady-state tick: only the keys it re-derived can differ from what is stored
+        current = {k: a for k, a in current.items() if k in evaluation.delta}
+        _read_keys(session, columns, sorted(evaluation.delta), stored)
+    previous = {
+        k: AlertStatus(r.state, r.level, r.due_at) for k, r in stored.items() if r.state in OPEN_STATES
+    }
+    changes = transitions(previous, evaluation, current)
+    writes: dict[Key, tuple[Literal["insert", "update"], dict[str, Any]]] = {}
+    for key, alert in current.items():
+        values: dict[str, Any] = {
+            "state": alert.state,
+            "level": alert.level,
+            "unit_id": alert.unit_id,
+            "due_at": alert.due_at,
+            "recipients": list(alert.recipients),
+            "clause": alert.clause,
+            "message": alert.message,
+            "inhibited_by": alert.inhibited_by,
+            "provisional": alert.provisional,
+        }
+        row = stored.get(key)
+        if row is None:
+            writes[key] = (
+                "insert",
+                {
+                    "rule": key[0],
+                    "subject": key[1],
+                    "period": key[2],
+                    "fired_at": now,
+                    "changed_at": now,
+                    **values,
+                },
+            )
+            continue
+        changed = {name: value for name, value in values.items() if getattr(row, name) != value}
+        if row.state == "resolved":  # fires again: a new life, unacknowledged
+            changed.update(fired_at=now, resolved_at=None, acked_at=None, acked_by=None, ack_reason=None)
+        if "state" in changed or "level" in changed:
+            changed["changed_at"] = now
+        if changed:
+            writes[key] = ("update", {"id": row.id, **changed})
+    for change in changes:
+        if change.change == "resolved":
+            key = (change.rule, change.subject, change.period or "")
+            row = stored.get(key)
+            if row is not None:
+                writes[key] = (
+                    "update",
+                    {"id": row.id, "state": "resolved", "resolved_at": now, "changed_at": now},
+                )
+    inserts, updates = _plan_obligations(session, evaluation)
+    return Plan(evaluation, changes, writes, inserts, updates)
+
+
+def write_alerts(session: Session, writes: list[tuple[Literal["insert", "update"], dict[str, Any]]]) -> None:
+    """Insert and update alert rows as planned."""
+    inserts = [values for how, values in writes if how == "insert"]
+    if inserts:
+        session.execute(insert(AlertRecord), inserts)
+    _bulk_update(session, AlertRecord, [values for how, values in writes if how == "update"])
+    _expire(session)
+
+
+def write_obligations(session: Session, inserts: list[dict[str, Any]], updates: list[dict[str, Any]]) -> None:
+    if inserts:
+        session.execute(insert(ObligationRecord), inserts)
+    if updates:
+        session.execute(update(ObligationRecord), updates)
+    _expire(session)
+
+
+def _expire(session: Session) -> None:
+    # the bulk statements went around the identity map: what the session holds is stale
+    for held in list(session.identity_map.values()):
+        if isinstance(held, (AlertRecord, ObligationRecord)):
+            session.expire(held)
+
+
+def _read_keys(session: Session, columns: list[Any], keys: list[Key], into: dict[Key, Any]) -> None:
+    """The stored alert rows of these keys (any state), by rule and 500 subjects at a time."""
+    wanted = set(keys)
+    for rule in sorted({k[0] for k in keys}):
+        for chunk in batches(sorted({k[1] for k in keys if k[0] == rule})):
+            for r in session.execute(
+                select(*columns).where(AlertRecord.rule == rule, AlertRecord.subject.in_(chunk))
+            ):
+                key = (r.rule, r.subject, r.period)
+                if key in wanted:
+                    into.setdefault(key, r)
+
+
+def record_tick(session: Session, evaluation: Evaluation, transitions: int, worker: str) -> None:
+    values = {
+        "at": evaluation.at,
+        "seconds": evaluation.seconds,
+        "alerts": len(evaluation.alerts),
+        "transitions": transitions,
+        "worker": worker[:80],
+    }
+    if session.execute(update(TickRecord).where(TickRecord.name == "last").values(**values)).rowcount == 0:  # type: ignore[attr-defined]
+        session.execute(insert(TickRecord).values(name="last", **values))
+
+
+def _bulk_update(session: Session, model: type[Any], rows: list[dict[str, Any]]) -> None:
+    """UPDATE by primary key, one executemany per set of columns changed."""
+    by_columns: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+    for row in rows:
+        by_columns.setdefault(tuple(sorted(row)), []).append(row)
+    for batch in by_columns.values():
+        session.execute(update(model), batch)
+
+
+def _plan_obligations(
+    session: Session, evaluation: Evaluation
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Each obligation's last known status: new ones to insert, changed ones to update (with the
+    instant of the evaluation that changed them), the rest left alone."""
+    now = evaluation.at
+    if (continued := evaluation.continued) is not None:
+        index = continued.obligations_by_key
+        wanted = {k: index[k] for k in continued.delta if k in index}
+    else:
+        wanted = {o.key: o for o in evaluation.obligations}
+    columns = [ObligationRecord.rule, ObligationRecord.subject, ObligationRecord.period]
+    columns += [getattr(ObligationRecord, name) for name in _OBLIGATION_FIELDS]
+    existing: dict[Key, Any] = {}
+    for rule in sorted({k[0] for k in wanted}):
+        periods = sorted({k[2] for k in wanted if k[0] == rule})
+        if "" not in periods and evaluation.delta is None:
+            # periodic duties: the periods in view hold every row wanted (the index leads with them)
+            query = select(*columns).where(
+                ObligationRecord.rule == rule, ObligationRecord.period.in_(periods)
+            )
+            existing.update({(r.rule, r.subject, r.period): r for r in session.execute(query)})
+            continue
+        subjects = sorted({k[1] for k in wanted if k[0] == rule})
+        for chunk in batches(subjects):
+            query = select(*columns).where(ObligationRecord.rule == rule, ObligationRecord.subject.in_(chunk))
+            existing.update({(r.rule, r.subject, r.period): r for r in session.execute(query)})
+    inserts: list[dict[str, Any]] = []
+    updates: list[dict[str, Any]] = []
+    for key, obligation in wanted.items():
+        values = {
+            "unit_id": obligation.unit_id,
+            "due_at": obligation.due_at,
+            "status": obligation.status,
+            "met_at": obligation.met_at,
+            "provisional": obligation.provisional,
+        }
+        row = existing.get(key)
+        if row is None:
+            inserts.append({"rule": key[0], "subject": key[1], "period": key[2], "changed_at": now, **values})
+        elif any(getattr(row, name) != value for name, value in values.items()):
+            updates.append({"rule": key[0], "subject": key[1], "period": key[2], "changed_at": now, **values})
+    return inserts, updates
+
+
+def record_missing_obligations(session: Session, obligations: list[Obligation], now: datetime) -> int:
+    """Insert a row for each obligation whose key has none yet (`missing_obligations`)."""
+    rows = missing_obligations(session, obligations, now)
+    if rows:
+        session.execute(insert(ObligationRecord), rows)
+    return len(rows)
+
+
+def missing_obligations(
+    session: Session, obligations: list[Obligation], now: datetime
+) -> list[dict[str, Any]]:
+    """The rows to insert for the obligations whose key has none yet; rows there are left alone.
+
+    The tick's view holds a met duty for RECENT days only: a daemon started after a duty of
+    this month was met (a matchmaking done in April, due by December) would never record it,
+    and its page would count less than the report. The service records the month's duties
+    once per month and process with this.
+    """
+    wanted = {o.key: o for o in obligations}
+    existing: set[Key] = set()
+    for rule in sorted({k[0] for k in wanted}):
+        for chunk in batches(sorted({k[1] for k in wanted if k[0] == rule})):
+            query = select(ObligationRecord.rule, ObligationRecord.subject, ObligationRecord.period).where(
+                ObligationRecord.rule == rule, ObligationRecord.subject.in_(chunk)
+            )
+            existing.update((r, s, p) for r, s, p in session.execute(query))
+    rows = [
+        {
+            "rule": key[0],
+            "subject": key[1],
+            "period": key[2],
+            "changed_at": now,
+            **{name: getattr(o, name) for name in _OBLIGATION_FIELDS},
+        }
+        for key, o in wanted.items()
+        if key not in existing
+    ]
+    return rows

@@ -1,0 +1,139 @@
+"""Messages per channel: Jinja2 templates (config/templates) around the rule's own message.
+
+Email gets an HTML part that says the duty, the clause, the subject, the due time, the state
+and level, and what to do; SMS gets one short message (70 characters, one SMS in Chinese).
+Templates exist per channel in Chinese and English, and a rule may have its own
+(`<rule-id>.sms.txt.j2`), found most specific first.
+"""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Sequence
+from functools import cache
+from pathlib import Path
+
+import jinja2
+
+from monitor.clock import iso_shanghai
+from monitor.rulebook import Rulebook
+from monitor.store.models import AlertRecord
+
+SMS_LIMIT = 70
+# with its action link an SMS is two concatenated parts (67 characters each): the link whole,
+# the text cut to what is left
+SMS_LINK_LIMIT = 134
+STATE_WORDS = {
+    "zh": {"warning": "提醒", "overdue": "逾期", "resolved": "已解决"},
+    "en": {"warning": "Reminder", "overdue": "Overdue", "resolved": "Resolved"},
+}
+ACTIONS = {
+    "zh": {
+        "warning": ("请在截止前办结，并在系统或台账中登记。", "请按期办结"),
+        "overdue": ("请立即办理并反馈；已按制度逐级报告。", "请立即办理反馈"),
+        "resolved": ("此事项已办结或不再需要督办，无需处理。", "已解除"),
+    },
+    "en": {
+        "warning": ("Please complete it before the due time and record it.", "Please complete in time"),
+        "overdue": ("Please act and give feedback now; it has been reported up the ladder.", "Act now"),
+        "resolved": ("This duty is met or no longer followed up: nothing to do.", "Cleared"),
+    },
+}
+
+
+@cache
+def _environment(folder: str) -> jinja2.Environment:
+    return jinja2.Environment(
+        loader=jinja2.FileSystemLoader(folder),
+        autoescape=jinja2.select_autoescape(["html.j2"]),
+        undefined=jinja2.StrictUndefined,
+    )
+
+
+def context(
+    rulebook: Rulebook, row: AlertRecord, subject: str, kind: str, language: str = "zh"
+) -> dict[str, object]:
+    rule = rulebook.rules.get(row.rule)
+    state = "resolved" if kind == "resolved" else row.state
+    lang = "en" if language == "en" else "zh"
+    words, actions = STATE_WORDS[lang], ACTIONS[lang]
+    return {
+        "rule": row.rule,
+        "language": lang,
+        "subject": subject,
+        "message": row.message,
+        "title": rule.title.get(lang) if rule else row.rule,
+        "quote": rule.quote if rule else "",
+        "clause": row.clause,
+        "subject_id": row.subject,
+        "period": row.period,
+        "due": iso_shanghai(row.due_at).replace("T", " "),
+        "state_word": words.get(state, state),
+        "level": row.level,
+        "action": actions.get(state, actions["overdue"])[0],
+        "action_short": actions.get(state, actions["overdue"])[1],
+        "link": None,  # the official's action link (monitor/alerts/links.py), when one is sent
+    }
+
+
+def candidates(name: str, rule: str | None, language: str) -> list[str]:
+    """Most specific first: the rule's own template in the language, the generic one in the
+    language, then the same in Chinese (`email.html.j2`, `email.en.html.j2`, `<rule>.email.html.j2`)."""
+    localised = name if language == "zh" else name.replace(".", f".{language}.", 1)
+    names = [localised, name] if localised != name else [name]
+    return [f"{rule}.{n}" for n in names if rule] + names
+
+
+def render(folder: Path, name: str, values: dict[str, object]) -> str | None:
+    """The best template's text, or None when the folder has none for this name."""
+    rule = values.get("rule")
+    language = str(values.get("language", "zh"))
+    try:
+        template = _environment(str(folder)).select_template(
+            candidates(name, str(rule) if rule else None, language)
+        )
+    except jinja2.TemplatesNotFound:
+        return None
+    return template.render(**values).strip()
+
+
+def sms_text(folder: Path, values: dict[str, object]) -> str | None:
+    text = render(folder, "sms.txt.j2", values)
+    if text is None:
+        return None
+    return text if len(text) <= SMS_LIMIT else text[: SMS_LIMIT - 1] + "…"
+
+
+def sms_with_link(text: str, link: str) -> str:
+    """The SMS text and its action link within two parts: the link is never cut, the text may be."""
+    room = SMS_LINK_LIMIT - len(link) - 1
+    if len(text) > room:
+        text = text[: max(room - 1, 0)] + "…"
+    return f"{text} {link}"
+
+
+BUTTON_STYLE = (
+    "display: inline-block; padding: 12px 24px; background: #1a56db; color: #fff; "
+    "text-decoration: none; border-radius: 6px; font-size: 16px"
+)
+
+
+def digest_html(subject: str, items: Sequence[tuple[str, str]], link: str) -> str:
+    """A daily digest's email body: each item's subject and text, then the button that opens the
+    digest's page (every item there, each a tap from its own page)."""
+    parts = [
+        '<!doctype html>\n<html lang="zh-CN"><head><meta charset="utf-8">'
+        f"<title>{html.escape(subject)}</title></head>\n"
+        "<body style=\"font-family: 'PingFang SC', 'Microsoft YaHei', sans-serif; line-height: 1.6\">",
+        f'<h2 style="margin: 0 0 .5em">{html.escape(subject)}</h2>',
+        "<ol>",
+        *(
+            f"<li><b>{html.escape(title)}</b><br>{html.escape(text).replace(chr(10), '<br>')}</li>"
+            for title, text in items
+        ),
+        "</ol>",
+        f'<p><a href="{html.escape(link)}" id="act" style="{BUTTON_STYLE}">逐项确认 · 登记办理</a></p>',
+        '<p style="color: #777; font-size: 12px">本邮件由 dutywatch 按宿豫区优化营商环境制度自动发送。</p>',
+        "</body></html>",
+    ]
+    return "\n".join(parts)

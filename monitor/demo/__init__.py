@@ -1,0 +1,1 @@
+"""The demo district: a realistic roster and a year of its events, generated deterministically."""

@@ -1,0 +1,75 @@
+"""Obligations: what SQL and the calendar derive, set-wise, about each duty at an instant.
+
+Each module computes the obligations of one kind of rule (`Rule.obligation`) with a few
+set-wise queries, never one query per pairing or case, and every query filters on `at <= now`
+so that the same code answers for any instant (the daemon's tick, `evaluate --at`, backtests).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import TYPE_CHECKING, Literal
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
+    from monitor.config import CaseSettings
+    from monitor.evaluation.obligations.timing import Timing
+    from monitor.roster import RosterIndex
+
+# `uncomputable`: the due time rests on a year no calendar covers (strict mode): that duty alone
+# is set aside, visible as such, and its alert is neither raised nor resolved
+Status = Literal["pending", "overdue", "met_on_time", "met_late", "missed", "waived", "uncomputable"]
+STATUSES: tuple[str, ...] = Status.__args__  # type: ignore[attr-defined]
+
+
+@dataclass(slots=True)  # a province holds a million of them
+class Obligation:
+    """One duty (rule, subject, period): who owes it, when it is due, whether and when it was met."""
+
+    rule: str
+    subject: str
+    period: str | None
+    owner: str  # "official:<id>" or "unit:<id>": who owes the duty
+    unit_id: str | None  # the unit answerable for it (labels, filters, reports)
+    due_at: datetime
+    met_at: datetime | None = None
+    min_level: int = 0  # a level reached by an explicit escalation event
+    project_id: str | None = None
+    context: dict[str, object] = field(default_factory=dict)  # names for the message
+    status: Status = "pending"
+    working_days_to_due: int = 0
+    working_days_overdue: int = 0
+    # the due time or the working days counted rest on a day of an unannounced year
+    provisional: bool = False
+    # the year whose missing calendar left the due time unknown (due_at is then a lower bound)
+    calendar_gap: int | None = None
+
+    @property
+    def key(self) -> tuple[str, str, str]:
+        return (self.rule, self.subject, self.period or "")
+
+
+@dataclass(frozen=True)
+class View:
+    """Everything an obligation query needs: the store, the instant, the calendar, the roster."""
+
+    session: Session
+    now: datetime
+    timing: Timing
+    roster: RosterIndex
+    cases: CaseSettings
+    # A steady-state tick (monitor/evaluation/steady.py) re-derives only the subjects new events touched:
+    # pairing duties of these enterprises, case duties of these cases, repeated reports of these
+    # enterprises. None means every subject.
+    enterprises: frozenset[str] | None = None
+    case_ids: frozenset[str] | None = None
+    # The monthly report's view (monitor/reports/monthly.py): every duty due at or after this instant stays
+    # in view, however long ago it was met or expired, so that a month's figures count each duty
+    # due in it. Honoured by the families the report counts as duties: periodic ones, project
+    # items and repeated reports. None: the tick's view (met duties leave it after RECENT).
+    due_from: datetime | None = None
+    # what one family's rules share within this view (the case clocks' one query for all three
+    # rules); a view made with `replace` starts with its own
+    memo: dict[object, object] = field(default_factory=dict, init=False, repr=False, compare=False)

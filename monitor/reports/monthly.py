@@ -1,0 +1,262 @@
+"""The monthly report per unit (制度十一、十二): duties due, met on time, met late, missed, still
+pending, waived; cases received, answered in time, escalated, reopened; bad reviews and their
+rectification; the on-time rate (monitor/reports/ontime.py) and its trend; who qualifies for a notice of
+criticism or an interview, and the candidates for 作风之星. Pure over (store, rules, calendar,
+period, now); rendering is separate.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import datetime, time
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from monitor.calendar.working_days import CalendarNotCovered, WorkCalendar
+from monitor.clock import end_of_day, local_date, on_time
+from monitor.config import Settings
+from monitor.evaluation.engine import Matcher
+from monitor.evaluation.evaluate import collect, make_timing, settle, waivers
+from monitor.evaluation.obligations import Obligation, View
+from monitor.periods import Period
+from monitor.reports.ontime import Tally, counted_rules, month_bounds
+from monitor.roster import RosterIndex
+from monitor.rulebook import Rulebook
+from monitor.store.batches import batches
+from monitor.store.models import Case, CaseEvent, Review, Unit
+
+CASE_DAYS = {"simple": 0, "complex": 5}
+
+
+class PeriodNotBegun(ValueError):
+    """The report of a month that has not begun at the instant it is asked for."""
+
+
+@dataclass
+class UnitFigures:
+    unit_id: str
+    name: str
+    duties: Tally = field(default_factory=Tally)  # the month's duties by on-time outcome
+    cases: int = 0
+    cases_in_time: int = 0
+    cases_escalated: int = 0
+    cases_reopened: int = 0
+    bad_reviews: int = 0
+    rectified: int = 0
+
+    @property
+    def due(self) -> int:
+        """Duties the rate is over: met, or due and unmet (pending ones are not among them)."""
+        return self.duties.decided
+
+    @property
+    def on_time(self) -> int:
+        return self.duties.on_time
+
+    @property
+    def late(self) -> int:
+        return self.duties.late
+
+    @property
+    def missed(self) -> int:
+        return self.duties.missed
+
+    @property
+    def pending(self) -> int:
+        return self.duties.pending
+
+    @property
+    def waived(self) -> int:
+        return self.duties.waived
+
+    @property
+    def rate(self) -> float | None:
+        """The on-time rate of monitor/reports/ontime.py; None with nothing decided."""
+        return self.duties.rate
+
+
+@dataclass
+class MonthlyReport:
+    period: Period
+    units: list[UnitFigures]
+    trend: dict[str, dict[str, float | None]] = field(default_factory=dict)  # unit -> month -> rate
+    criticism: list[str] = field(default_factory=list)
+    interview: list[str] = field(default_factory=list)
+    stars: list[str] = field(default_factory=list)
+    as_of: datetime | None = None  # the instant the report was made
+    complete: bool = True  # False while the month has not ended at `as_of`
+
+
+def figures(
+    session: Session,
+    rulebook: Rulebook,
+    calendar: WorkCalendar,
+    settings: Settings,
+    period: Period,
+    matcher: Matcher,
+    now: datetime,
+) -> dict[str, UnitFigures]:
+    """Each unit's figures for the period, as known at the period's end (or now, if earlier)."""
+    units = {u.id: UnitFigures(u.id, u.name) for u in session.scalars(select(Unit).order_by(Unit.id))}
+    start, after = month_bounds(period)
+    for o in duties_due(session, rulebook, calendar, settings, start, after, min(after, now)):
+        if o.unit_id in units:
+            units[o.unit_id].duties.add(o.status)
+    _cases(session, calendar, units, start, after, settings.calendar.end_of_day)
+    _reviews(session, calendar, units, start, after)
+    return units
+
+
+def duties_due(
+    session: Session,
+    rulebook: Rulebook,
+    calendar: WorkCalendar,
+    settings: Settings,
+    start: datetime,
+    after: datetime,
+    at: datetime,
+) -> list[Obligation]:
+    """Every duty due in [start, after), whatever became of it, settled as known at `at`.
+
+    Not the tick's evaluation: that one drops what was met more than RECENT ago or has expired,
+    so an item due on the 9th and done on the 10th was missing from the month's figures. The
+    rules are those the on-time rate counts (monitor/reports/ontime.py).
+    """
+    timing = make_timing(calendar, settings, rulebook)
+    view = View(session, at, timing, RosterIndex.load(session), settings.cases, due_from=start)
+    counted = counted_rules(rulebook)
+    rules = [r for r in rulebook if r.id in counted]
+    by_rule = collect(view, rules, [], set())
+    waived = waivers(session)
+    out: list[Obligation] = []
+    for rule in rules:
+        for obligation in by_rule.get(rule.id, []):
+            if not start <= obligation.due_at < after:
+                continue
+            settle(obligation, rule, timing, at, waived)  # uncomputable: pending for the rate
+            out.append(obligation)
+    return out
+
+
+def _cases(
+    session: Session,
+    calendar: WorkCalendar,
+    units: dict[str, UnitFigures],
+    start: datetime,
+    after: datetime,
+    cutoff: time,
+) -> None:
+    cases = session.execute(
+        select(Case.id, Case.unit_id, Case.complexity, Case.channel, Case.received_at, Case.own_due_at).where(
+            Case.received_at >= start, Case.received_at < after
+        )
+    ).all()
+    if not cases:
+        return
+    ids = [c[0] for c in cases]
+    first_feedback: dict[str, datetime] = {}
+    escalated: set[str] = set()
+    reopened: Counter[str] = Counter()
+    # a province's month has a hundred thousand cases: a statement per batch of them
+    events = (
+        row
+        for part in batches(ids)
+        for row in session.execute(
+            select(CaseEvent.case_id, CaseEvent.type, CaseEvent.at, CaseEvent.level).where(
+                CaseEvent.case_id.in_(part)
+            )
+        )
+    )
+    for case_id, kind, at, level in events:
+        if kind in ("case_feedback", "case_closed") and (
+            case_id not in first_feedback or at < first_feedback[case_id]
+        ):
+            first_feedback[case_id] = at
+        elif kind == "case_escalated" and (level or 0) >= 2:
+            escalated.add(case_id)
+        elif kind == "case_reopened":
+            reopened[case_id] += 1
+    for case_id, unit_id, complexity, channel, received, own_due in cases:
+        figure = units.get(unit_id)
+        if figure is None:
+            continue
+        figure.cases += 1
+        figure.cases_reopened += 1 if reopened[case_id] else 0
+        try:
+            if own_due is not None:
+                due = own_due
+            elif complexity in CASE_DAYS and channel != "hotline":
+                due = end_of_day(calendar.add_workdays(local_date(received), CASE_DAYS[complexity]), cutoff)
+            else:
+                due = end_of_day(calendar.add_workdays(local_date(received), 5), cutoff)
+        except CalendarNotCovered:
+            continue
+        feedback = first_feedback.get(case_id)
+        if feedback is not None and on_time(feedback, due):
+            figure.cases_in_time += 1
+        late_by = calendar.count_workdays(local_date(due), local_date(feedback)) - 1 if feedback else 3
+        if case_id in escalated or late_by >= 2:
+            figure.cases_escalated += 1
+
+
+def _reviews(
+    session: Session, calendar: WorkCalendar, units: dict[str, UnitFigures], start: datetime, after: datetime
+) -> None:
+    for unit_id, rectified in session.execute(
+        select(Review.unit_id, Review.rectified_at).where(
+            Review.rating <= 2, Review.at >= start, Review.at < after
+        )
+    ):
+        figure = units.get(unit_id)
+        if figure is None:
+            continue
+        figure.bad_reviews += 1
+        if rectified is not None and rectified < after + (after - start):  # rectified by the next month's end
+            figure.rectified += 1
+
+
+def monthly_report(
+    session: Session,
+    rulebook: Rulebook,
+    calendar: WorkCalendar,
+    settings: Settings,
+    period: Period,
+    matcher: Matcher,
+    now: datetime,
+) -> MonthlyReport:
+    """The month's report as known at `now`; a month not yet begun at `now` is refused
+    (PeriodNotBegun), one not yet ended is marked incomplete."""
+    start, after = month_bounds(period)
+    if now < start:
+        raise PeriodNotBegun(f"{period.label} has not begun (it starts on {period.start.isoformat()})")
+    current = figures(session, rulebook, calendar, settings, period, matcher, now)
+    months = [period]
+    for _ in range(5):
+        months.insert(0, months[0].previous())
+    trend: dict[str, dict[str, float | None]] = {u: {} for u in current}
+    for month in months:
+        these = (
+            current
+            if month == period
+            else figures(session, rulebook, calendar, settings, month, matcher, now)
+        )
+        for unit_id, figure in these.items():
+            trend.setdefault(unit_id, {})[month.label] = figure.rate
+    thresholds = settings.report
+    rated = [f for f in current.values() if f.rate is not None]
+    criticism = [
+        f.name
+        for f in rated
+        if f.rate is not None and thresholds.interview_below <= f.rate < thresholds.criticism_below
+    ]
+    interview = [f.name for f in rated if f.rate is not None and f.rate < thresholds.interview_below]
+    stars = [
+        f.name
+        for f in sorted(rated, key=lambda f: -(f.rate or 0))
+        if (f.rate or 0) >= thresholds.star_at_least
+    ][: thresholds.stars]
+    return MonthlyReport(
+        period, list(current.values()), trend, criticism, interview, stars, as_of=now, complete=now >= after
+    )
