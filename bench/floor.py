@@ -1,6 +1,6 @@
-"""The set-based floor of a full evaluation: one SQL statement per obligation family.
+"""The set-based floor of a full evaluation: one SQL statement per obligation kind.
 
-What would a full evaluation cost if the database did all of it? Each family is one statement
+What would a full evaluation cost if the database did all of it? Each obligation kind is one statement
 that derives every duty's due time (through a working-day table with ordinals), its status,
 the warning or escalation level the rule calls for, and, for the pairings, inhibition; Python
 only fetches the rows. `compare` holds the floor to the project's evaluation key by key (status,
@@ -165,7 +165,7 @@ class Dialect:
 
 def _decide(rules: Sequence[Rule], source: str) -> str:
     """Status, working days, state and level of every row of the CTE `source`
-    (rule, subject, period, due_at, met_at, min_level, due_k), per the rules' YAML."""
+    (rule, subject, period, due_at, met_at, escalated_level, due_k), per the rules' YAML."""
 
     def per_rule(expr: dict[str, str], default: str = "NULL") -> str:
         if not expr:
@@ -188,14 +188,14 @@ def _decide(rules: Sequence[Rule], source: str) -> str:
     for r in rules:
         steps = sorted(r.escalation, key=lambda s: -s.level)
         whens = " ".join(
-            f"WHEN x.overdue_days >= {s.after_working_days} OR x.min_level >= {s.level} THEN {s.level}"
+            f"WHEN x.overdue_days >= {s.after_working_days} OR x.escalated_level >= {s.level} THEN {s.level}"
             for s in steps
         )
         levels[r.id] = f"CASE {whens} ELSE NULL END" if steps else "NULL"
     level = per_rule(levels)
     return f"""
     x AS (
-      SELECT r.rule, r.subject, r.period, r.due_at, r.met_at, r.min_level, dd.n - :n_before_today AS to_due,
+      SELECT r.rule, r.subject, r.period, r.due_at, r.met_at, r.escalated_level, dd.n - :n_before_today AS to_due,
         CASE WHEN :n_last - dd.n > 0 THEN :n_last - dd.n ELSE 0 END AS overdue_days,
         CASE WHEN r.met_at IS NOT NULL THEN dd.py
              WHEN abs(:pc_today - dd.pc) + dd.py + :py_today > 0 THEN 1 ELSE 0 END AS provisional
@@ -252,7 +252,7 @@ class Floor:
             f"CASE WHEN w.state IS NOT NULL AND ({' OR '.join(tests)}) THEN 1 ELSE 0 END AS inhibited FROM w"
         )
 
-    # --- the families ---
+    # --- the obligation kinds ---
 
     def pairings(self, rules: Sequence[Rule]) -> str:
         parts = []
@@ -264,7 +264,7 @@ class Floor:
                 f"""SELECT {_q(rule.id)} AS rule,
                   'pairing:' || CASE WHEN p.owner LIKE 'official:%' THEN substr(p.owner, 10)
                                      ELSE substr(p.owner, 6) END || ':' || p.enterprise_id AS subject,
-                  pr.label AS period, dd.eod AS due_at, min(a.at) AS met_at, 0 AS min_level,
+                  pr.label AS period, dd.eod AS due_at, min(a.at) AS met_at, 0 AS escalated_level,
                   pr.last_k AS due_k
                 FROM floor_periods pr JOIN floor_days dd ON dd.k = pr.last_k
                 JOIN pairings p ON p.start <= pr.first_day AND (p."end" IS NULL OR p."end" >= pr.last_day)
@@ -300,7 +300,7 @@ class Floor:
                 due_at, due_k = "ld.eod", "ld.k"
             parts.append(
                 f"""SELECT {_q(rule.id)} AS rule, 'unit:' || u.unit_id AS subject, pr.label AS period,
-                  {due_at} AS due_at, min(a.at) AS met_at, 0 AS min_level, {due_k} AS due_k
+                  {due_at} AS due_at, min(a.at) AS met_at, 0 AS escalated_level, {due_k} AS due_k
                 FROM floor_periods pr {due}
                 JOIN floor_units u ON u.rule = pr.rule
                 LEFT JOIN activities a ON a.unit_id = u.unit_id AND {met} AND a.at <= :now
@@ -347,7 +347,7 @@ class Floor:
                 join = "LEFT JOIN"
             parts.append(
                 f"""SELECT {_q(rule.id)} AS rule, 'case:' || f.id AS subject, '' AS period,
-                  {due_at} AS due_at, f.met_at, f.min_level, {due_k} AS due_k
+                  {due_at} AS due_at, f.met_at, f.escalated_level, {due_k} AS due_k
                 FROM f JOIN floor_days rd ON rd.k = {local("f.received_at")}
                 {join} floor_workdays wd ON wd.n = {target}
                   {"AND f.own_due_at IS NULL" if days is not None else ""}
@@ -355,7 +355,7 @@ class Floor:
             )
         clocks = " UNION ALL ".join(parts)
         ladder_parts = [
-            f"SELECT {_q(ladder.id)} AS rule, subject, period, due_at, met_at, min_level, due_k "
+            f"SELECT {_q(ladder.id)} AS rule, subject, period, due_at, met_at, escalated_level, due_k "
             f"FROM clocks WHERE rule IN {_in(ladder.ladder_of)}"
             for ladder in ladders
         ]
@@ -366,7 +366,7 @@ class Floor:
         return f"""WITH f AS (
             SELECT c.id, c.channel, c.complexity, c.category, c.received_at, c.own_due_at,
               min(e.at) FILTER (WHERE e.type IN {_in(met_types)}) AS met_at,
-              coalesce(max(e.level) FILTER (WHERE e.type = 'case_escalated'), 0) AS min_level
+              coalesce(max(e.level) FILTER (WHERE e.type = 'case_escalated'), 0) AS escalated_level
             FROM cases c LEFT JOIN case_events e ON e.case_id = c.id AND e.at <= :now
               AND e.type IN {_in([*met_types, "case_escalated"])}
             WHERE c.received_at <= :now
@@ -386,7 +386,7 @@ class Floor:
         return self._finish(
             [rule],
             f"""SELECT {_q(rule.id)} AS rule, 'case:' || g.id AS subject, '' AS period,
-                coalesce(g.meeting, g.bimonth_due) AS due_at, g.met_at, 0 AS min_level,
+                coalesce(g.meeting, g.bimonth_due) AS due_at, g.met_at, 0 AS escalated_level,
                 CASE WHEN g.meeting IS NULL THEN {local("g.bimonth_due")} ELSE {local("g.meeting")} END AS due_k
               FROM (
                 SELECT f.id, f.met_at, rd.bimonth_due,
@@ -417,7 +417,7 @@ class Floor:
             [rule],
             f"""SELECT {_q(rule.id)} AS rule, 'review:' || v.id AS subject, '' AS period,
                 wd.due_end AS due_at, CASE WHEN v.rectified_at <= :now THEN v.rectified_at END AS met_at,
-                0 AS min_level, wd.k AS due_k
+                0 AS escalated_level, wd.k AS due_k
               FROM reviews v JOIN floor_days rd ON rd.k = {local("v.at")}
               JOIN floor_workdays wd ON wd.n = {f"rd.n + {n}" if n else "rd.n + 1 - rd.w"}
               WHERE v.rating <= {int(rule.applies_to.max_rating)} AND v.at <= :now
@@ -429,31 +429,31 @@ class Floor:
             [rule],
             f"""SELECT {_q(rule.id)} AS rule, 'project:' || i.project_id || ':' || i.id AS subject,
                 '' AS period, dd.cut AS due_at, CASE WHEN i.done_at <= :now THEN i.done_at END AS met_at,
-                0 AS min_level, dd.k AS due_k
+                0 AS escalated_level, dd.k AS due_k
               FROM project_items i JOIN projects p ON p.id = i.project_id
               JOIN floor_days dd ON dd.k = {self.dialect.date_k("i.due")}
               WHERE i.done_at IS NULL OR i.done_at > :recent""",
         )
 
     def statements(self) -> list[tuple[str, str]]:
-        by_family: dict[str, list[Rule]] = {}
+        by_kind: dict[str, list[Rule]] = {}
         for rule in self.rules:
-            by_family.setdefault(rule.obligation, []).append(rule)
+            by_kind.setdefault(rule.obligation, []).append(rule)
         out: list[tuple[str, str]] = []
-        if "pairing_activity" in by_family:
-            out.append(("pairing_activity", self.pairings(by_family["pairing_activity"])))
-        units = by_family.get("unit_activity", []) + by_family.get("unit_report", [])
+        if "pairing_activity" in by_kind:
+            out.append(("pairing_activity", self.pairings(by_kind["pairing_activity"])))
+        units = by_kind.get("unit_activity", []) + by_kind.get("unit_report", [])
         if units:
             out.append(("unit", self.units(units)))
-        if "case_clock" in by_family:
+        if "case_clock" in by_kind:
             out.append(
-                ("case_clock", self.case_clocks(by_family["case_clock"], by_family.get("case_ladder", [])))
+                ("case_clock", self.case_clocks(by_kind["case_clock"], by_kind.get("case_ladder", [])))
             )
-        for rule in by_family.get("case_meeting", []):
+        for rule in by_kind.get("case_meeting", []):
             out.append(("case_meeting", self.meetings(rule)))
-        for rule in by_family.get("review_rectification", []):
+        for rule in by_kind.get("review_rectification", []):
             out.append(("review_rectification", self.reviews(rule)))
-        for rule in by_family.get("project_item", []):
+        for rule in by_kind.get("project_item", []):
             out.append(("project_item", self.projects(rule)))
         return out
 
@@ -522,7 +522,7 @@ def run(
         "meeting_rule": next((r.id for r in floor.rules if r.obligation == "case_meeting"), ""),
     }
     out: list[FloorRow] = []
-    for _family, sql in floor.statements():
+    for _kind, sql in floor.statements():
         typed = [bindparam(k, type_=UTCDateTime) for k in DATETIME_PARAMS if f":{k}" in sql]
         statement = (
             text(sql)
@@ -549,7 +549,7 @@ def compare(
     evaluation: Evaluation, rows: Iterable[FloorRow], skip: frozenset[str] = frozenset()
 ) -> list[str]:
     """Where the floor and the evaluation disagree, key by key (an empty list: nowhere); the
-    rules in `skip` (families the floor does not cover) are left out."""
+    rules in `skip` (obligation kinds the floor does not cover) are left out."""
     alerts = {a.key: (a.state, a.level, False, a.provisional) for a in evaluation.alerts}
     alerts.update({a.key: (a.state, a.level, True, a.provisional) for a in evaluation.inhibited})
     ours: dict[tuple[str, str, str], tuple[Any, ...]] = {}

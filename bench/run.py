@@ -304,7 +304,7 @@ def floor_figures(
     result: Evaluation,
 ) -> dict[str, float | int]:
     """A warm full evaluation against the set-based floor (bench/floor.py: one statement per
-    family, the database computing due times, statuses, levels and inhibition), alternately,
+    obligation kind, the database computing due times, statuses, levels and inhibition), alternately,
     FLOOR_RUNS times each: min and median of both and their ratios. The floor's answer is compared
     with the evaluation's key by key; a difference is printed and counted (it should be none)."""
     sessions = session_factory(engine)
@@ -504,7 +504,7 @@ def main() -> None:
         ]
     lines += [
         "",
-        "The floor (bench/floor.py): one SQL statement per obligation family, the database computing",
+        "The floor (bench/floor.py): one SQL statement per obligation kind, the database computing",
         "due times (a working-day table with ordinals), statuses, warning and escalation levels and",
         "inhibition; its rows are compared with the evaluation's key by key (`floor_mismatches`, to be",
         f"0; `floor_keys` duties compared). `evaluation_*_s` and `floor_*_s`: {FLOOR_RUNS} warm runs each,",

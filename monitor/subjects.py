@@ -1,6 +1,6 @@
 """What an alert's subject names, and whether the store knows it (for `silence add`).
 
-Subjects are `kind:id…` strings built by the obligation families: a silence on a subject nobody
+Subjects are `kind:id…` strings built by the obligation kinds: a silence on a subject nobody
 has would mute nothing, silently, so the command refuses one the roster and store do not know.
 """
 

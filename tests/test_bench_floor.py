@@ -1,8 +1,8 @@
 """The benchmark's floor (bench/floor.py) answers what the evaluation answers, key by key.
 
-bench/run.py reports the evaluation's time against the floor's, one SQL statement per family;
+bench/run.py reports the evaluation's time against the floor's, one SQL statement per obligation kind;
 the ratio means something only if both compute the same thing. Here both run over the example
-district (every family but repeated reports, which the floor leaves out) at instants around a
+district (every kind but repeated reports, which the floor leaves out) at instants around a
 month's end, a year's end and the cut-off second, with the default end of day and with a 17:30
 cut-off, on SQLite and PostgreSQL: status, due time, state, level, inhibition and the
 provisional mark must agree for every key.

@@ -95,7 +95,7 @@ def case_clock(
         "provisional": any(o.provisional for o in running),
         "working_days_used": used,
         "state": state,
-        "level": max([a.level for a in alerts.values()] + [o.min_level for o in mine], default=0),
+        "level": max([a.level for a in alerts.values()] + [o.escalated_level for o in mine], default=0),
         "closed": iso_shanghai(closed_at) if closed_at else None,
         "clocks": [
             {
@@ -107,7 +107,7 @@ def case_clock(
                 "working_days_to_due": o.working_days_to_due,
                 "working_days_overdue": o.working_days_overdue,
                 "alert": alerts[o.rule].state if o.rule in alerts else None,
-                "level": alerts[o.rule].level if o.rule in alerts else o.min_level,
+                "level": alerts[o.rule].level if o.rule in alerts else o.escalated_level,
                 "met_at": iso_shanghai(o.met_at) if o.met_at else None,
             }
             for o in mine

@@ -34,7 +34,7 @@ class Fact:
     status: FactStatus
     working_days_to_due: int  # working days left, today included when it has not ended
     working_days_overdue: int  # working days that have ended since the due time
-    min_level: int = 0  # a level already reached by other means (e.g. a case_escalated event)
+    escalated_level: int = 0  # the level a case_escalated event already reached (0: none)
 
 
 @dataclass(frozen=True)
@@ -113,7 +113,7 @@ class DurableMatcher:
                                 {
                                     "$or": [
                                         {"$gte": {"working_days_overdue": step.after_working_days}},
-                                        {"$gte": {"min_level": step.level}},
+                                        {"$gte": {"escalated_level": step.level}},
                                     ]
                                 },
                             ]
@@ -136,7 +136,7 @@ class DurableMatcher:
                     "status": fact.status,
                     "working_days_to_due": fact.working_days_to_due,
                     "working_days_overdue": fact.working_days_overdue,
-                    "min_level": fact.min_level,
+                    "escalated_level": fact.escalated_level,
                 }
                 try:
                     self._host.assert_fact(ruleset, message)
@@ -173,7 +173,7 @@ class PythonMatcher:
                 reached = [
                     s.level
                     for s in rule.escalation
-                    if fact.working_days_overdue >= s.after_working_days or fact.min_level >= s.level
+                    if fact.working_days_overdue >= s.after_working_days or fact.escalated_level >= s.level
                 ]
                 if reached:
                     out.append(Decision(fact.key, "overdue", max(reached)))

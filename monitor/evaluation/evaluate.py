@@ -44,10 +44,10 @@ from monitor.store.models import Waiver
 
 AlertState = Literal["warning", "overdue"]
 
-# the families whose subjects are cases (`case:<id>`), which `View.case_ids` scopes
-CASE_FAMILIES = frozenset({"case_clock", "case_meeting", "case_ladder"})
+# the obligation kinds whose subjects are cases (`case:<id>`), which `View.case_ids` scopes
+CASE_KINDS = frozenset({"case_clock", "case_meeting", "case_ladder"})
 
-_FAMILIES: dict[str, Callable[[View, Rule], list[Obligation]]] = {
+_BY_KIND: dict[str, Callable[[View, Rule], list[Obligation]]] = {
     "pairing_activity": pairing_obligations,
     "unit_activity": unit_obligations,
     "unit_report": unit_obligations,
@@ -174,7 +174,7 @@ class Verdicts:
 
 def _shape(o: Obligation) -> Shape:
     status: FactStatus = "overdue" if o.status == "overdue" else "pending"
-    return (o.rule, status, o.working_days_to_due, o.working_days_overdue, o.min_level)
+    return (o.rule, status, o.working_days_to_due, o.working_days_overdue, o.escalated_level)
 
 
 @contextmanager
@@ -213,7 +213,7 @@ def collect(
         if rule.obligation == "case_ladder":
             continue
         try:
-            by_rule[rule.id] = _FAMILIES[rule.obligation](view, rule)
+            by_rule[rule.id] = _BY_KIND[rule.obligation](view, rule)
         except CalendarNotCovered as exc:
             problems.append(f"{rule.id}: {exc}")
             incomplete.add(rule.id)
@@ -319,7 +319,7 @@ def evaluate(
     incomplete: set[str] = set()
     rules = list(rulebook)
     if case_ids is not None:
-        rules = [rule for rule in rules if rule.obligation in CASE_FAMILIES]
+        rules = [rule for rule in rules if rule.obligation in CASE_KINDS]
     by_rule = collect(view, rules, problems, incomplete)
     waived = waivers(session)
     obligations: list[Obligation] = []

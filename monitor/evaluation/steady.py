@@ -13,7 +13,7 @@ So a tick that crosses no day boundary, and whose config, rules, roster and waiv
 change, starts from the last evaluation (`Baseline`, kept in memory by the leader) and
 re-derives: the pairing duties of the enterprises new events touched, the case duties of the
 cases they touched, the repeated reports of those cases' enterprises, the unit, review and
-project families in full (they are few), the duties whose due time passed, minus the met ones
+project obligation kinds in full (they are few), the duties whose due time passed, minus the met ones
 that left the window. Alerts are rebuilt for those keys alone, inhibition for their subjects.
 The commit then reads and writes only those keys (`Evaluation.continued`, a `Continuation`).
 
@@ -63,20 +63,20 @@ from monitor.store.models import Case, TickRecord
 
 Key = tuple[str, str, str]
 
-# families re-derived by subject; the others (units, reviews, project items) are small and
+# obligation kinds re-derived by subject; the others (units, reviews, project items) are small and
 # re-derived whole at every tick
 BY_ENTERPRISE = {"pairing_activity", "repeat_report"}
 BY_CASE = {"case_clock", "case_meeting", "case_ladder"}
 SCOPED = BY_ENTERPRISE | BY_CASE
-# families whose met duties leave the evaluation RECENT after they were met
+# obligation kinds whose met duties leave the evaluation RECENT after they were met
 WINDOWED = {"case_clock", "case_meeting", "case_ladder", "repeat_report"}
 # at most this many subjects re-derived by key; more is cheaper as one full evaluation
 MOST_SUBJECTS = 5_000
 
 
-def scope_of(family: str, subject: str) -> str:
-    """The enterprise or case a subject of a scoped family belongs to."""
-    if family == "pairing_activity":
+def scope_of(kind: str, subject: str) -> str:
+    """The enterprise or case a subject of a scoped obligation kind belongs to."""
+    if kind == "pairing_activity":
         return subject.rsplit(":", 1)[1]  # pairing:<owner id>:<enterprise>
     return subject.partition(":")[2]  # case:<id>, enterprise:<id>
 
@@ -103,7 +103,7 @@ class Baseline:
     full_at: datetime  # the instant of the last full evaluation
     calendar: WorkCalendar | None = None  # the whole calendar (timing's is as known at `at`)
     obligations: dict[Key, Obligation] = field(default_factory=dict)
-    # rule -> enterprise or case -> keys ("" for the families re-derived whole)
+    # rule -> enterprise or case -> keys ("" for the obligation kinds re-derived whole)
     scopes: dict[str, dict[str, set[Key]]] = field(default_factory=dict)
     candidates: dict[Key, Alert] = field(default_factory=dict)  # before inhibition
     alerts: dict[Key, Alert] = field(default_factory=dict)  # after it (inhibited_by set)
@@ -155,7 +155,7 @@ class Baseline:
 
     # --- the indexes --------------------------------------------------------------------------
 
-    def _family(self, rule: str) -> str:
+    def _kind_of(self, rule: str) -> str:
         return self.rulebook[rule].obligation
 
     def _count(self, obligation: Obligation, sign: int) -> None:
@@ -167,12 +167,12 @@ class Baseline:
         key = obligation.key
         self.obligations[key] = obligation
         self._count(obligation, 1)
-        family = self._family(obligation.rule)
-        scope = scope_of(family, obligation.subject) if family in SCOPED else ""
+        kind = self._kind_of(obligation.rule)
+        scope = scope_of(kind, obligation.subject) if kind in SCOPED else ""
         self.scopes.setdefault(obligation.rule, {}).setdefault(scope, set()).add(key)
         if obligation.status == "pending":
             heapq.heappush(self.due, (lapse(obligation.due_at), key))
-        if family in WINDOWED and obligation.met_at is not None:
+        if kind in WINDOWED and obligation.met_at is not None:
             heapq.heappush(self.leaving, (obligation.met_at + RECENT, key))
 
     def _remove(self, key: Key) -> None:
@@ -180,8 +180,8 @@ class Baseline:
         if obligation is None:
             return
         self._count(obligation, -1)
-        family = self._family(obligation.rule)
-        scope = scope_of(family, obligation.subject) if family in SCOPED else ""
+        kind = self._kind_of(obligation.rule)
+        scope = scope_of(kind, obligation.subject) if kind in SCOPED else ""
         keys = self.scopes.get(obligation.rule, {}).get(scope)
         if keys is not None:
             keys.discard(key)
@@ -253,8 +253,8 @@ class Baseline:
                 and obligation.met_at is not None
                 and obligation.met_at + RECENT == until
             ):
-                family = self._family(key[0])
-                (case_enterprises if family == "repeat_report" else case_ids).add(scope_of(family, key[1]))
+                kind = self._kind_of(key[0])
+                (case_enterprises if kind == "repeat_report" else case_ids).add(scope_of(kind, key[1]))
                 leaving.add(key)
         for chunk in batches(sorted(changes.cases)):
             query = select(Case.enterprise_id).where(Case.id.in_(chunk)).distinct()
@@ -267,15 +267,15 @@ class Baseline:
         incomplete: set[str] = set()
         rules = list(self.rulebook)
         for rule in rules:
-            family = rule.obligation
-            if family == "case_ladder":
+            kind = rule.obligation
+            if kind == "case_ladder":
                 continue
             scope: set[str]
-            if family == "pairing_activity":
+            if kind == "pairing_activity":
                 scope, scoped = enterprises, replace(view, enterprises=frozenset(enterprises))
-            elif family == "repeat_report":
+            elif kind == "repeat_report":
                 scope, scoped = case_enterprises, replace(view, enterprises=frozenset(case_enterprises))
-            elif family in BY_CASE and not (family == "case_meeting" and meetings):
+            elif kind in BY_CASE and not (kind == "case_meeting" and meetings):
                 scope, scoped = case_ids, replace(view, case_ids=frozenset(case_ids))
             else:
                 for keys in self.scopes.get(rule.id, {}).values():  # every subject's, scoped or not

@@ -28,7 +28,7 @@ from monitor.rulebook import Rulebook
 
 Outcome = Literal["on_time", "late", "missed", "pending", "waived"]
 
-# obligation families that are not duties of their own (see the module docstring)
+# obligation kinds that are not duties of their own (see the module docstring)
 NOT_COUNTED = frozenset({"case_ladder"})
 
 OUTCOMES: dict[str, Outcome] = {

@@ -104,7 +104,7 @@ def drop_tables(engine: Engine) -> list[str]:
 def for_evaluation(session: Session) -> None:
     """Set up the session's current transaction for an evaluation's queries.
 
-    On PostgreSQL, JIT compilation off for this transaction only (`SET LOCAL`): the family queries
+    On PostgreSQL, JIT compilation off for this transaction only (`SET LOCAL`): the queries per obligation kind
     are costed above `jit_above_cost` at city size, and compiling their CASE and FILTER
     expressions took longer than running them (a meeting query spent 10 s compiling in one run;
     the full evaluation at M was 4.3-5.0 s with JIT on, 3.1-3.2 s off). The rest of the session's

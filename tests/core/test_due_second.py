@@ -1,4 +1,4 @@
-"""Every family counts the due second whole: on SQLite and PostgreSQL, an answer at 23:59:59.6
+"""Every obligation kind counts the due second whole: on SQLite and PostgreSQL, an answer at 23:59:59.6
 (written in UTC, 15:59:59.6Z) is on time, a duty is still pending at 23:59:59 and overdue from
 00:00:00 of the next day, whatever the duty (pairings, units, reports, cases, meetings, repeated
 reports, reviews, projects)."""
@@ -26,7 +26,7 @@ from tests.test_demo import _ingest
 RULEBOOK = load_rulebook(ROOT / "rules")
 CALENDAR = WorkCalendar()
 
-# April's duties of tests/core/test_report_month.py, plus a late and an unmet one of each family
+# April's duties of tests/core/test_report_month.py, plus a late and an unmet one of each obligation kind
 # due at the end of 30 April (reviews received 04-09 are due then: 15 working days)
 ROSTER_HERE = copy.deepcopy(ROSTER)
 ROSTER_HERE["projects"][0]["items"] += [
@@ -145,7 +145,7 @@ def _statuses(engine: Engine, instants: tuple[str, ...]) -> dict[tuple[str, str,
     return {k: tuple(v) for k, v in found.items()}
 
 
-def test_each_family_turns_at_the_end_of_the_due_second(district: Engine) -> None:
+def test_each_obligation_kind_turns_at_the_end_of_the_due_second(district: Engine) -> None:
     found = _statuses(district, LAST_SECOND)
     assert {k: found.get(k) for k in EXPECTED} == EXPECTED
     found = _statuses(district, REPORT_SECOND)

@@ -22,8 +22,8 @@ def rulebook() -> Rulebook:
 
 def test_durable_matcher_agrees_with_the_reference_on_every_rule(rulebook: Rulebook) -> None:
     facts = [
-        Fact(i, rule.id, status, to_due, overdue, min_level)
-        for i, (rule, status, to_due, overdue, min_level) in enumerate(
+        Fact(i, rule.id, status, to_due, overdue, escalated_level)
+        for i, (rule, status, to_due, overdue, escalated_level) in enumerate(
             itertools.product(
                 rulebook, ("pending", "overdue"), (0, 1, 3, 5, 25), (0, 1, 2, 5, 8, 30), (0, 2, 3)
             )
@@ -50,7 +50,7 @@ def test_overdue_fact_takes_the_highest_level_its_working_days_reach(rulebook: R
 
 def test_an_explicit_escalation_raises_the_level(rulebook: Rulebook) -> None:
     decisions = DurableMatcher(rulebook).decide(
-        [Fact(0, "case-complex-5-workdays", "overdue", 0, 0, min_level=3)]
+        [Fact(0, "case-complex-5-workdays", "overdue", 0, 0, escalated_level=3)]
     )
     assert decisions == [Decision(0, "overdue", 3)]
 

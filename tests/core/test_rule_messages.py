@@ -58,8 +58,8 @@ def shapes(rule: Rule) -> list[Shape]:
 
 def decides(rule: Rule, shape: Shape) -> bool:
     """The matcher raises an alert in this state (a rule with no warning threshold may not warn)."""
-    _, status, to_due, overdue, min_level = shape
-    return bool(MATCHER.decide([Fact(0, rule.id, status, to_due, overdue, min_level)]))  # type: ignore[arg-type]
+    _, status, to_due, overdue, escalated_level = shape
+    return bool(MATCHER.decide([Fact(0, rule.id, status, to_due, overdue, escalated_level)]))  # type: ignore[arg-type]
 
 
 CASES = [
@@ -74,8 +74,8 @@ CASES = [
 def render(
     rule: Rule, shape: Shape, lang: str, extra: dict[str, object] | None = None
 ) -> tuple[str, str, int]:
-    _, status, to_due, overdue, min_level = shape
-    [decision] = MATCHER.decide([Fact(0, rule.id, status, to_due, overdue, min_level)]) or [None]  # type: ignore[arg-type]
+    _, status, to_due, overdue, escalated_level = shape
+    [decision] = MATCHER.decide([Fact(0, rule.id, status, to_due, overdue, escalated_level)]) or [None]  # type: ignore[arg-type]
     assert decision is not None, "CASES holds only the states the matcher alerts in"
     obligation = Obligation(
         rule=rule.id,
@@ -88,7 +88,7 @@ def render(
     )
     obligation.working_days_to_due = to_due
     obligation.working_days_overdue = overdue
-    obligation.min_level = min_level
+    obligation.escalated_level = escalated_level
     context = message_context(obligation, decision, rule, lang)
     return RULEBOOK.render(rule.id, lang, context), decision.state, decision.level
 

@@ -320,20 +320,20 @@ def test_a_case_clock_evaluates_that_case_alone(daemon: Daemon, monkeypatch: pyt
     from monitor.store.models import Case
 
     ran: list[tuple[str, frozenset[str] | None]] = []
-    for family, query in list(evaluation._FAMILIES.items()):
+    for kind, query in list(evaluation._BY_KIND.items()):
 
-        def spy(view: Any, rule: Any, query: Any = query, family: str = family) -> Any:
-            ran.append((family, view.case_ids))
+        def spy(view: Any, rule: Any, query: Any = query, kind: str = kind) -> Any:
+            ran.append((kind, view.case_ids))
             return query(view, rule)
 
-        monkeypatch.setitem(evaluation._FAMILIES, family, spy)
+        monkeypatch.setitem(evaluation._BY_KIND, kind, spy)
     with daemon.service.sessions() as session:
         case_ids = sorted(session.scalars(select(Case.id)))[:8]
     assert case_ids
     for case_id in case_ids:
         ran.clear()
         assert daemon.call("read", "GET", f"/v1/cases/{case_id}").status_code == 200
-        assert ran and all(f in evaluation.CASE_FAMILIES and ids == {case_id} for f, ids in ran), ran
+        assert ran and all(f in evaluation.CASE_KINDS and ids == {case_id} for f, ids in ran), ran
 
     now = utcnow()
     loaded, settings = daemon.service.loaded, daemon.service.settings
@@ -357,7 +357,7 @@ def test_a_case_clock_evaluates_that_case_alone(daemon: Daemon, monkeypatch: pyt
                         o.rule,
                         iso_shanghai(o.due_at),
                         o.status,
-                        alerts[o.rule].level if o.rule in alerts else o.min_level,
+                        alerts[o.rule].level if o.rule in alerts else o.escalated_level,
                     )
                     for o in mine
                 )

@@ -35,7 +35,7 @@ class Obligation:
     unit_id: str | None  # the unit answerable for it (labels, filters, reports)
     due_at: datetime
     met_at: datetime | None = None
-    min_level: int = 0  # a level reached by an explicit escalation event
+    escalated_level: int = 0  # the level a case_escalated event already reached (0: none)
     project_id: str | None = None
     context: dict[str, object] = field(default_factory=dict)  # names for the message
     status: Status = "pending"
@@ -67,9 +67,9 @@ class View:
     case_ids: frozenset[str] | None = None
     # The monthly report's view (monitor/reports/monthly.py): every duty due at or after this instant stays
     # in view, however long ago it was met or expired, so that a month's figures count each duty
-    # due in it. Honoured by the families the report counts as duties: periodic ones, project
+    # due in it. Honoured by the obligation kinds the report counts as duties: periodic ones, project
     # items and repeated reports. None: the tick's view (met duties leave it after RECENT).
     due_from: datetime | None = None
-    # what one family's rules share within this view (the case clocks' one query for all three
+    # what one obligation kind's rules share within this view (the case clocks' one query for all three
     # rules); a view made with `replace` starts with its own
     memo: dict[object, object] = field(default_factory=dict, init=False, repr=False, compare=False)

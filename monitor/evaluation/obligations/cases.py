@@ -175,7 +175,7 @@ def _case_obligation(
         unit_id=unit_id,
         due_at=due,
         met_at=met_at,
-        min_level=level,
+        escalated_level=level,
         context=context,
     )
 
@@ -315,7 +315,7 @@ def case_ladder_obligations(rule: Rule, clocks: list[Obligation]) -> list[Obliga
                 unit_id=clock.unit_id,
                 due_at=clock.due_at,
                 met_at=clock.met_at,
-                min_level=clock.min_level,
+                escalated_level=clock.escalated_level,
                 context=dict(clock.context),
                 provisional=clock.provisional,
                 calendar_gap=clock.calendar_gap,
