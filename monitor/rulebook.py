@@ -212,7 +212,7 @@ class Rulebook:
 
     rules: Mapping[str, Rule]
     templates: Mapping[tuple[str, str], jinja2.Template]
-    # rendered messages by (rule, language, context): a tick renders again what the last one
+    # rendered messages by (rule, language, variables): a tick renders again what the last one
     # did (the same names and counts), and a render costs far more than the lookup
     _rendered: dict[tuple[object, ...], str] = field(default_factory=dict, compare=False, repr=False)
     _context_names: dict[tuple[str, str], tuple[str, ...]] = field(
@@ -231,26 +231,26 @@ class Rulebook:
     def __getitem__(self, rule_id: str) -> Rule:
         return self.rules[rule_id]
 
-    def render(self, rule_id: str, language: str, context: Mapping[str, object]) -> str:
+    def render(self, rule_id: str, language: str, variables: Mapping[str, object]) -> str:
         """The rule's message in the language; YAML folding spaces next to Chinese are dropped."""
-        names = tuple(context)
+        names = tuple(variables)
         if self._context_names.setdefault((rule_id, language), names) != names:
-            return self._render(rule_id, language, context)  # another shape of context: no cache
-        key = (rule_id, language, *context.values())
+            return self._render(rule_id, language, variables)  # another shape of variables: no cache
+        key = (rule_id, language, *variables.values())
         try:
             cached = self._rendered.get(key)
         except TypeError:  # a value that cannot be hashed: render without the cache
-            return self._render(rule_id, language, context)
+            return self._render(rule_id, language, variables)
         if cached is not None:
             return cached
-        text = self._render(rule_id, language, context)
+        text = self._render(rule_id, language, variables)
         if len(self._rendered) >= RENDER_CACHE_SIZE:
             self._rendered.clear()  # a crude bound: a tick refills what it needs
         self._rendered[key] = text
         return text
 
-    def _render(self, rule_id: str, language: str, context: Mapping[str, object]) -> str:
-        text = " ".join(self.templates[(rule_id, language)].render(**context).split())
+    def _render(self, rule_id: str, language: str, variables: Mapping[str, object]) -> str:
+        text = " ".join(self.templates[(rule_id, language)].render(**variables).split())
         if language == "zh":
             text = _SPACE_BY_CJK.sub("", text)
         return text

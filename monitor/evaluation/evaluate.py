@@ -384,10 +384,10 @@ def alerts_for(
 def _alert(
     obligation: Obligation, decision: Decision, rule: Rule, rulebook: Rulebook, roster: RosterIndex, lang: str
 ) -> Alert:
-    context = message_context(obligation, decision, rule, lang)
-    context.setdefault("owner_name", roster.owner_name(obligation.owner))
+    variables = message_variables(obligation, decision, rule, lang)
+    variables.setdefault("owner_name", roster.owner_name(obligation.owner))
     step_roles = _roles_for(rule, decision.state, decision.level)
-    message = rulebook.render(rule.id, lang, context)
+    message = rulebook.render(rule.id, lang, variables)
     if obligation.provisional:
         message += PROVISIONAL_SUFFIX.get(lang, PROVISIONAL_SUFFIX["zh"])
     return Alert(
@@ -406,10 +406,10 @@ def _alert(
     )
 
 
-def message_context(obligation: Obligation, decision: Decision, rule: Rule, lang: str) -> dict[str, Any]:
+def message_variables(obligation: Obligation, decision: Decision, rule: Rule, lang: str) -> dict[str, Any]:
     """The names a rule's message template sees (tests render every rule's message with it)."""
     return {
-        **obligation.context,
+        **obligation.variables,
         "state": decision.state,
         "level": decision.level,
         "period": obligation.period or "",

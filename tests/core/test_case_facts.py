@@ -187,7 +187,17 @@ def _history(engine: Engine, cases: int = 400, seed: int = 16) -> None:
 
 
 def _key(o: Obligation) -> tuple[object, ...]:
-    return (o.rule, o.subject, o.due_at, o.met_at, o.escalated_level, o.unit_id, o.owner, o.calendar_gap, o.context)
+    return (
+        o.rule,
+        o.subject,
+        o.due_at,
+        o.met_at,
+        o.escalated_level,
+        o.unit_id,
+        o.owner,
+        o.calendar_gap,
+        o.variables,
+    )
 
 
 def test_case_clocks_and_meetings_equal_the_correlated_queries(engine: Engine) -> None:
@@ -211,7 +221,7 @@ def test_case_clocks_and_meetings_equal_the_correlated_queries(engine: Engine) -
                         new = case_clock_obligations(v, rule)
                         old_rows = _old_clock_rows(v, rule)
                         new_rows = {
-                            (o.subject[5:], o.context["case_id"], o.unit_id, o.met_at, o.escalated_level)
+                            (o.subject[5:], o.variables["case_id"], o.unit_id, o.met_at, o.escalated_level)
                             for o in new
                         }
                         assert {(r[0], r[0], r[5], r[7], r[6] or 0) for r in old_rows} == new_rows

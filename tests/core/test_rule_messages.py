@@ -2,7 +2,7 @@
 
 The states are those the matcher decides for a duty at its warning, at its deadline (no working
 day ended yet), at each escalation step, and escalated by an event before any working day ended;
-the context is built as evaluation builds it.
+the template variables are built as evaluation builds it.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import pytest
 
 from monitor.clock import parse_instant
 from monitor.evaluation.engine import Fact, PythonMatcher
-from monitor.evaluation.evaluate import message_context
+from monitor.evaluation.evaluate import message_variables
 from monitor.evaluation.obligations import Obligation
 from monitor.rulebook import Rule, load_rulebook
 
@@ -24,7 +24,7 @@ RULEBOOK = load_rulebook(ROOT / "rules")
 MATCHER = PythonMatcher(RULEBOOK)
 DUE = parse_instant("2024-10-10T23:59:59")
 SHOWN_DUE = "2024-10-10 23:59"
-CONTEXT = {
+VARIABLES = {
     "owner_name": "张三",
     "enterprise_name": "宿迁恒达机械有限公司",
     "unit_name": "区行政审批局",
@@ -84,13 +84,13 @@ def render(
         owner="o",
         unit_id="u",
         due_at=DUE,
-        context={**CONTEXT, **(extra or {})},
+        variables={**VARIABLES, **(extra or {})},
     )
     obligation.working_days_to_due = to_due
     obligation.working_days_overdue = overdue
     obligation.escalated_level = escalated_level
-    context = message_context(obligation, decision, rule, lang)
-    return RULEBOOK.render(rule.id, lang, context), decision.state, decision.level
+    variables = message_variables(obligation, decision, rule, lang)
+    return RULEBOOK.render(rule.id, lang, variables), decision.state, decision.level
 
 
 @pytest.mark.parametrize(("rule", "shape", "lang"), CASES)

@@ -37,7 +37,7 @@ class Obligation:
     met_at: datetime | None = None
     escalated_level: int = 0  # the level a case_escalated event already reached (0: none)
     project_id: str | None = None
-    context: dict[str, object] = field(default_factory=dict)  # names for the message
+    variables: dict[str, object] = field(default_factory=dict)  # what the rule's message template is given
     status: Status = "pending"
     working_days_to_due: int = 0
     working_days_overdue: int = 0

@@ -142,7 +142,7 @@ def _enterprises(view: View) -> list[ColumnElement[bool]]:
     return [Case.enterprise_id.in_(sorted(view.enterprises))]
 
 
-def _case_context(
+def _case_variables(
     view: View, case_id: str, enterprise_id: str, unit_id: str, category: str
 ) -> dict[str, object]:
     unit = view.roster.units.get(unit_id)
@@ -165,8 +165,8 @@ def _case_obligation(
 ) -> Obligation:
     """A case duty owed by the case's handling unit; row = (case, enterprise, category, received, unit)."""
     case_id, enterprise_id, category, received_at, unit_id = row
-    context = _case_context(view, case_id, enterprise_id, unit_id, category)
-    context["received"] = plain_minute(received_at)
+    variables = _case_variables(view, case_id, enterprise_id, unit_id, category)
+    variables["received"] = plain_minute(received_at)
     return Obligation(
         rule=rule.id,
         subject=f"case:{case_id}",
@@ -176,7 +176,7 @@ def _case_obligation(
         due_at=due,
         met_at=met_at,
         escalated_level=level,
-        context=context,
+        variables=variables,
     )
 
 
@@ -316,7 +316,7 @@ def case_ladder_obligations(rule: Rule, clocks: list[Obligation]) -> list[Obliga
                 due_at=clock.due_at,
                 met_at=clock.met_at,
                 escalated_level=clock.escalated_level,
-                context=dict(clock.context),
+                variables=dict(clock.variables),
                 provisional=clock.provisional,
                 calendar_gap=clock.calendar_gap,
             )
@@ -405,10 +405,10 @@ def repeat_report_obligations(view: View, rule: Rule) -> list[Obligation]:
         key = (f"enterprise:{enterprise_id}", period)
         if key in by_subject:
             continue
-        context = _case_context(view, case_id, enterprise_id, unit_id, category)
-        context["received"] = plain_minute(repeat_at)
+        variables = _case_variables(view, case_id, enterprise_id, unit_id, category)
+        variables["received"] = plain_minute(repeat_at)
         # empty for a reopened case: the message then says it was reopened, not "closed on （重新打开）"
-        context["previous_closed"] = plain_minute(previous_close) if previous_close else ""
+        variables["previous_closed"] = plain_minute(previous_close) if previous_close else ""
         by_subject[key] = Obligation(
             rule=rule.id,
             subject=key[0],
@@ -417,6 +417,6 @@ def repeat_report_obligations(view: View, rule: Rule) -> list[Obligation]:
             unit_id=unit_id,
             due_at=repeat_at,
             met_at=met_at,
-            context=context,
+            variables=variables,
         )
     return list(by_subject.values())

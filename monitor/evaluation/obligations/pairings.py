@@ -67,7 +67,7 @@ def pairing_obligations(view: View, rule: Rule) -> list[Obligation]:
                     unit_id=unit_id,
                     due_at=due,
                     met_at=met_at,
-                    context={
+                    variables={
                         "owner_name": roster.owner_name(owner),
                         "enterprise_name": roster.enterprise_names.get(enterprise_id, enterprise_id),
                     },

@@ -38,7 +38,7 @@ def project_item_obligations(view: View, rule: Rule) -> list[Obligation]:
                 due_at=view.timing.end_of(due),
                 met_at=done_at if done_at is not None and done_at <= now else None,
                 project_id=project_id,
-                context={
+                variables={
                     "project_name": project.name,
                     "item_name": item_name,
                     "owner_name": view.roster.owner_name(owner),

@@ -33,7 +33,7 @@ def review_obligations(view: View, rule: Rule) -> list[Obligation]:
                 due_at=due,
                 calendar_gap=gap,
                 met_at=rectified_at if rectified_at is not None and rectified_at <= now else None,
-                context={
+                variables={
                     "review_id": review_id,
                     "rating": rating,
                     "received": plain_minute(at),

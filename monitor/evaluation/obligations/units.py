@@ -64,7 +64,7 @@ def unit_obligations(view: View, rule: Rule) -> list[Obligation]:
                     due_at=due,
                     met_at=met.get(unit_id),
                     calendar_gap=gap,
-                    context={
+                    variables={
                         "unit_name": roster.units[unit_id].name,
                         "owner_name": roster.units[unit_id].name,
                     },
