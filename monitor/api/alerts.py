@@ -17,7 +17,7 @@ from monitor.alerts.acks import ack_history, acknowledge
 from monitor.api.auth import Admin, Reader, RowId, ServiceDep, Text, client_of
 from monitor.clock import iso_shanghai
 from monitor.evaluation.obligations import Status
-from monitor.records import obligation_json, obligations_query
+from monitor.obligation_status import obligation_json, obligations_query
 from monitor.store.models import OPEN_STATES, AlertRecord
 
 router = APIRouter()

@@ -386,7 +386,7 @@ def obligations_list(
     limit: int,
     fmt: str,
 ) -> None:
-    from monitor.records import obligation_json, obligations_query
+    from monitor.obligation_status import obligation_json, obligations_query
 
     stmt = obligations_query(unit=unit, rule=rule, period=period, status=status).limit(limit)
     with session_factory(ctx.engine())() as session:

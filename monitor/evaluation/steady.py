@@ -60,6 +60,7 @@ from monitor.store.batches import batches
 from monitor.store.changes import Changes
 from monitor.store.db import for_evaluation
 from monitor.store.models import Case, TickRecord
+from monitor.subjects import scope_id
 
 Key = tuple[str, str, str]
 
@@ -72,13 +73,6 @@ SCOPED = BY_ENTERPRISE | BY_CASE
 WINDOWED = {"case_clock", "case_meeting", "case_ladder", "repeat_report"}
 # at most this many subjects re-derived by key; more is cheaper as one full evaluation
 MOST_SUBJECTS = 5_000
-
-
-def scope_of(kind: str, subject: str) -> str:
-    """The enterprise or case a subject of a scoped obligation kind belongs to."""
-    if kind == "pairing_activity":
-        return subject.rsplit(":", 1)[1]  # pairing:<owner id>:<enterprise>
-    return subject.partition(":")[2]  # case:<id>, enterprise:<id>
 
 
 def horizon(at: datetime, cutoff_day_end: datetime) -> datetime:
@@ -168,7 +162,7 @@ class Baseline:
         self.obligations[key] = obligation
         self._count(obligation, 1)
         kind = self._kind_of(obligation.rule)
-        scope = scope_of(kind, obligation.subject) if kind in SCOPED else ""
+        scope = scope_id(obligation.subject) if kind in SCOPED else ""
         self.scopes.setdefault(obligation.rule, {}).setdefault(scope, set()).add(key)
         if obligation.status == "pending":
             heapq.heappush(self.due, (lapse(obligation.due_at), key))
@@ -181,7 +175,7 @@ class Baseline:
             return
         self._count(obligation, -1)
         kind = self._kind_of(obligation.rule)
-        scope = scope_of(kind, obligation.subject) if kind in SCOPED else ""
+        scope = scope_id(obligation.subject) if kind in SCOPED else ""
         keys = self.scopes.get(obligation.rule, {}).get(scope)
         if keys is not None:
             keys.discard(key)
@@ -254,7 +248,7 @@ class Baseline:
                 and obligation.met_at + RECENT == until
             ):
                 kind = self._kind_of(key[0])
-                (case_enterprises if kind == "repeat_report" else case_ids).add(scope_of(kind, key[1]))
+                (case_enterprises if kind == "repeat_report" else case_ids).add(scope_id(key[1]))
                 leaving.add(key)
         for chunk in batches(sorted(changes.cases)):
             query = select(Case.enterprise_id).where(Case.id.in_(chunk)).distinct()
@@ -300,7 +294,7 @@ class Baseline:
             subjects |= {k[1] for k in touched if k[0] in rule.ladder_of}
             index = self.scopes.get(rule.id, {})
             for subject in subjects:
-                touched.update(index.get(scope_of("case_ladder", subject), ()))
+                touched.update(index.get(scope_id(subject), ()))
             clocks = [o for o in fresh if o.rule in rule.ladder_of]
             fresh += case_ladder_obligations(rule, clocks)
         for key in touched:

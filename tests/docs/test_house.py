@@ -19,7 +19,7 @@ FLOORS: tuple[tuple[str, ...], ...] = (
     ("rulebook",),
     ("config",),
     ("store",),
-    ("ingest", "calendar", "roster", "records", "subjects", "tokens", "audit", "waivers"),
+    ("ingest", "calendar", "roster", "obligation_status", "subjects", "tokens", "audit", "waivers"),
     ("evaluation", "demo"),
     ("alerts",),
     ("reports",),
