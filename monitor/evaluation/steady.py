@@ -82,6 +82,35 @@ def horizon(at: datetime, cutoff_day_end: datetime) -> datetime:
 
 
 @dataclass
+class Scopes:
+    """What a continued evaluation re-derives by subject: enterprises (pairings), cases (their
+    clocks and meetings) and the enterprises of those cases (repeated reports)."""
+
+    enterprises: set[str]
+    case_ids: set[str]
+    case_enterprises: set[str]
+
+    def of(self, kind: str, meetings: bool) -> set[str] | None:
+        """The subjects of this obligation kind to re-derive; None: the kind is re-derived whole
+        (units, reviews, project items; and case meetings once a coordination meeting arrived)."""
+        if kind == "pairing_activity":
+            return self.enterprises
+        if kind == "repeat_report":
+            return self.case_enterprises
+        if kind in BY_CASE and not (kind == "case_meeting" and meetings):
+            return self.case_ids
+        return None
+
+    def narrow(self, view: View, kind: str) -> View:
+        """The view limited to this kind's subjects."""
+        if kind == "pairing_activity":
+            return replace(view, enterprises=frozenset(self.enterprises))
+        if kind == "repeat_report":
+            return replace(view, enterprises=frozenset(self.case_enterprises))
+        return replace(view, case_ids=frozenset(self.case_ids))
+
+
+@dataclass
 class Baseline:
     """The last committed evaluation, indexed for continuing it."""
 
@@ -228,66 +257,86 @@ class Baseline:
         """
         started = _time.perf_counter()
         for_evaluation(session)
+        if not self._continuable(session, now, changes):
+            return None
+        scopes = Scopes(set(changes.enterprises), set(changes.cases), set())
+        leaving = self._leaving_window(now, scopes)
+        for chunk in batches(sorted(changes.cases)):
+            query = select(Case.enterprise_id).where(Case.id.in_(chunk)).distinct()
+            scopes.case_enterprises.update(session.scalars(query))
+        view = View(session, now, self.timing, self.roster, self.settings.cases)
+        rederived = self._rederive(view, scopes, meetings="coordination_meeting" in changes.types)
+        if rederived is None:
+            return None
+        touched, fresh = rederived
+        self._follow_ladders(touched, fresh)
+        for key in touched:
+            self._remove(key)
+        try:
+            self._settle_fresh(fresh, touched, now)
+            self._settle_lapsed(touched, now)
+        except CalendarNotCovered:
+            return None
+        touched |= leaving
+        self._realert(touched)
+        self.at = now
+        return self._evaluation(now, touched, started)
+
+    def _continuable(self, session: Session, now: datetime, changes: Changes) -> bool:
+        """Whether what changed can be continued from here: few enough subjects, the same
+        waivers, and no calendar notice taking effect in between (every due time may move)."""
         if changes.everything or changes.keys > MOST_SUBJECTS:
-            return None
+            return False
         if waivers(session) != self.waived:
-            return None
-        if self.calendar is not None and self.calendar.entered_between(self.at, now):
-            return None  # a notice took effect in between: every due time may move
-        enterprises, case_ids = set(changes.enterprises), set(changes.cases)
-        case_enterprises: set[str] = set()
-        # met case duties leaving the window: their subjects are re-derived (a repeated report
-        # of the same month may take the key of one that left)
+            return False
+        return self.calendar is None or not self.calendar.entered_between(self.at, now)
+
+    def _leaving_window(self, now: datetime, scopes: Scopes) -> set[Key]:
+        """Met case duties whose window ended by `now`: their subjects join the scopes to be
+        re-derived (a repeated report of the same month may take the key of one that left)."""
         leaving: set[Key] = set()
         while self.leaving and self.leaving[0][0] <= now:
             until, key = heapq.heappop(self.leaving)
             obligation = self.obligations.get(key)
-            if (
-                obligation is not None
-                and obligation.met_at is not None
-                and obligation.met_at + RECENT == until
-            ):
-                kind = self._kind_of(key[0])
-                (case_enterprises if kind == "repeat_report" else case_ids).add(scope_id(key[1]))
-                leaving.add(key)
-        for chunk in batches(sorted(changes.cases)):
-            query = select(Case.enterprise_id).where(Case.id.in_(chunk)).distinct()
-            case_enterprises.update(session.scalars(query))
-        view = View(session, now, self.timing, self.roster, self.settings.cases)
+            if obligation is None or obligation.met_at is None or obligation.met_at + RECENT != until:
+                continue  # re-derived since: this entry is stale
+            if self._kind_of(key[0]) == "repeat_report":
+                scopes.case_enterprises.add(scope_id(key[1]))
+            else:
+                scopes.case_ids.add(scope_id(key[1]))
+            leaving.add(key)
+        return leaving
+
+    def _rederive(
+        self, view: View, scopes: Scopes, meetings: bool
+    ) -> tuple[set[Key], list[Obligation]] | None:
+        """The keys to replace and the duties that replace them, rule by rule (ladders apart);
+        None if a rule could not be evaluated."""
         touched: set[Key] = set()
         fresh: list[Obligation] = []
-        meetings = "coordination_meeting" in changes.types
         problems: list[str] = []
         incomplete: set[str] = set()
-        rules = list(self.rulebook)
-        for rule in rules:
-            kind = rule.obligation
-            if kind == "case_ladder":
+        for rule in self.rulebook:
+            if rule.obligation == "case_ladder":
                 continue
-            scope: set[str]
-            if kind == "pairing_activity":
-                scope, scoped = enterprises, replace(view, enterprises=frozenset(enterprises))
-            elif kind == "repeat_report":
-                scope, scoped = case_enterprises, replace(view, enterprises=frozenset(case_enterprises))
-            elif kind in BY_CASE and not (kind == "case_meeting" and meetings):
-                scope, scoped = case_ids, replace(view, case_ids=frozenset(case_ids))
-            else:
-                for keys in self.scopes.get(rule.id, {}).values():  # every subject's, scoped or not
+            scoped = scopes.of(rule.obligation, meetings)
+            if scoped is None:  # re-derived whole: every subject's keys, scoped or not
+                for keys in self.scopes.get(rule.id, {}).values():
                     touched.update(keys)
                 found = collect(view, [rule], problems, incomplete)
-                fresh += found.get(rule.id, [])
+            elif not scoped:
                 continue
-            if not scope:
-                continue
-            index = self.scopes.get(rule.id, {})
-            for item in scope:
-                touched.update(index.get(item, ()))
-            found = collect(scoped, [rule], problems, incomplete)
+            else:
+                index = self.scopes.get(rule.id, {})
+                for item in scoped:
+                    touched.update(index.get(item, ()))
+                found = collect(scopes.narrow(view, rule.obligation), [rule], problems, incomplete)
             fresh += found.get(rule.id, [])
-        if problems:
-            return None
-        # ladders follow the clocks they watch: re-derive them for the clocks re-derived
-        for rule in rules:
+        return None if problems else (touched, fresh)
+
+    def _follow_ladders(self, touched: set[Key], fresh: list[Obligation]) -> None:
+        """Ladders follow the clocks they watch: re-derive them for the clocks re-derived."""
+        for rule in self.rulebook:
             if rule.obligation != "case_ladder":
                 continue
             subjects = {o.subject for o in fresh if o.rule in rule.ladder_of}
@@ -297,31 +346,26 @@ class Baseline:
                 touched.update(index.get(scope_id(subject), ()))
             clocks = [o for o in fresh if o.rule in rule.ladder_of]
             fresh += case_ladder_obligations(rule, clocks)
-        for key in touched:
-            self._remove(key)
-        try:
-            for obligation in fresh:
-                settle(obligation, self.rulebook[obligation.rule], self.timing, now, self.waived)
-                touched.add(obligation.key)
-                self._add(obligation)
-            # time: duties falling due, met ones leaving the window
-            while self.due and self.due[0][0] <= now:
-                lapses, key = heapq.heappop(self.due)
-                obligation = self.obligations.get(key)
-                if (
-                    obligation is not None
-                    and obligation.status == "pending"
-                    and lapse(obligation.due_at) == lapses
-                ):
-                    self._count(obligation, -1)
-                    settle(obligation, self.rulebook[obligation.rule], self.timing, now, self.waived)
-                    self._count(obligation, 1)
-                    touched.add(key)
-        except CalendarNotCovered:
-            return None
-        touched |= leaving
-        self._realert(touched)
-        self.at = now
+
+    def _settle_fresh(self, fresh: list[Obligation], touched: set[Key], now: datetime) -> None:
+        for obligation in fresh:
+            settle(obligation, self.rulebook[obligation.rule], self.timing, now, self.waived)
+            touched.add(obligation.key)
+            self._add(obligation)
+
+    def _settle_lapsed(self, touched: set[Key], now: datetime) -> None:
+        """Time: the pending duties whose due second ended by `now` are settled again."""
+        while self.due and self.due[0][0] <= now:
+            lapses, key = heapq.heappop(self.due)
+            obligation = self.obligations.get(key)
+            if obligation is None or obligation.status != "pending" or lapse(obligation.due_at) != lapses:
+                continue  # met, re-derived or moved since: this entry is stale
+            self._count(obligation, -1)
+            settle(obligation, self.rulebook[obligation.rule], self.timing, now, self.waived)
+            self._count(obligation, 1)
+            touched.add(key)
+
+    def _evaluation(self, now: datetime, touched: set[Key], started: float) -> Evaluation:
         firing = [a for a in self.alerts.values() if a.inhibited_by is None]
         return Evaluation(
             at=now,
