@@ -161,7 +161,7 @@ def notifications_per_second(workdir: Path, n: int = 1000) -> dict[str, float]:
     import aiosmtplib
     from aiosmtpd.controller import Controller
 
-    from monitor.alerts.outbox import Dispatcher
+    from monitor.alerts.dispatch import Dispatcher
     from monitor.config import NotifySettings
     from monitor.store.models import Notification, Official
     from notifiers.base import Message, Recipient

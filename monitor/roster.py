@@ -6,7 +6,7 @@ events); pairings stay in SQL.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from sqlalchemy import select
@@ -95,32 +95,50 @@ class RosterIndex:
         return list(found)
 
     def _recipients(self, roles: tuple[str, ...], owner: str, project_id: str | None) -> list[str]:
+        owing = Owing(owner, self.unit_of(owner), self.projects.get(project_id or ""))
         out: list[str] = []
-        unit_id = self.unit_of(owner)
-        project = self.projects.get(project_id or "")
         for role in roles:
-            if role == "owner":
-                found = [owner.partition(":")[2]] if owner.startswith("official:") else self._head(unit_id)
-            elif role == "unit_head":
-                found = self._head(unit_id)
-            elif role == "business_office":
-                found = self._office(BUSINESS_OFFICE)
-            elif role == "conduct_office":
-                found = self._office(CONDUCT_OFFICE)
-            elif role == "district_leader":
-                found = self._leader(unit_id)
-            elif role == "project_manager":
-                found = [project.manager_id] if project and project.manager_id else []
-            elif role == "project_unit_head":
-                found = self._head(project.unit_id) if project else []
-            elif role == "project_leader":
-                found = [project.leader_id] if project and project.leader_id else self._leader(None)
-            else:
-                found = []
-            for person in found:
+            resolve = ROLE_PEOPLE.get(role)
+            for person in resolve(self, owing) if resolve is not None else []:
                 if person not in out:
                     out.append(person)
-        if not out:
-            # a roster without the office a role names (another district's shape): someone must hear
-            out = list(self.district_leaders) or ([f"unit:{unit_id}"] if unit_id else [])
-        return out
+        # a roster without the office a role names (another district's shape): someone must hear
+        return out or self._anyone(owing.unit_id)
+
+    def _anyone(self, unit_id: str | None) -> list[str]:
+        return list(self.district_leaders) or ([f"unit:{unit_id}"] if unit_id else [])
+
+    def _owner_person(self, owing: Owing) -> list[str]:
+        """The official who owes the duty, or the head of the owing unit."""
+        if owing.owner.startswith("official:"):
+            return [owing.owner.partition(":")[2]]
+        return self._head(owing.unit_id)
+
+    def _project_leader(self, owing: Owing) -> list[str]:
+        project = owing.project
+        return [project.leader_id] if project and project.leader_id else self._leader(None)
+
+
+@dataclass(frozen=True)
+class Owing:
+    """Who owes a duty, as the roles are resolved against: the owner (`official:<id>` or
+    `unit:<id>`), the owing unit, and the project the duty is about, if any."""
+
+    owner: str
+    unit_id: str | None
+    project: Project | None
+
+
+# each role of a rule's ladder (monitor/rulebook.py) and the people it names for a duty
+ROLE_PEOPLE: dict[str, Callable[[RosterIndex, Owing], list[str]]] = {
+    "owner": RosterIndex._owner_person,
+    "unit_head": lambda roster, owing: roster._head(owing.unit_id),
+    "business_office": lambda roster, _: roster._office(BUSINESS_OFFICE),
+    "conduct_office": lambda roster, _: roster._office(CONDUCT_OFFICE),
+    "district_leader": lambda roster, owing: roster._leader(owing.unit_id),
+    "project_manager": lambda _, owing: (
+        [owing.project.manager_id] if owing.project and owing.project.manager_id else []
+    ),
+    "project_unit_head": lambda roster, owing: roster._head(owing.project.unit_id) if owing.project else [],
+    "project_leader": RosterIndex._project_leader,
+}

@@ -1,5 +1,8 @@
 """SMS through Alibaba Cloud, Tencent Cloud, and a generic HTTP gateway whose request is a
-template in config (local government SMS platforms vary)."""
+template in config (local government SMS platforms vary).
+
+The text is sent as the message carries it: the outbox shapes it for SMS (monitor/alerts/
+messages.py: the template's short text, the action link, at most `SMS_MAX` characters)."""
 
 from __future__ import annotations
 
@@ -17,11 +20,6 @@ from notifiers.http import json_body, request
 from notifiers.signing import aliyun_rpc_signature, tencent_tc3_signature
 
 ALIYUN_TRANSIENT = {"isv.BUSINESS_LIMIT_CONTROL", "isp.SYSTEM_ERROR", "Throttling.User", "isv.OUT_OF_SERVICE"}
-
-
-def _sms_text(message: Message, limit: int = 300) -> str:
-    text = message.text if len(message.text) <= limit else message.text[: limit - 1] + "…"
-    return text
 
 
 def _base(url: str | None, default: str) -> str:
@@ -76,7 +74,7 @@ class AliyunSmsNotifier(Channel):
             "SignatureVersion": "1.0",
             "TemplateCode": self.template_code,
             "TemplateParam": json.dumps(
-                {self.param_name: _sms_text(message), **message.params}, ensure_ascii=False
+                {self.param_name: message.text, **message.params}, ensure_ascii=False
             ),
             "Timestamp": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
             "Version": "2017-05-25",
@@ -141,7 +139,7 @@ class TencentSmsNotifier(Channel):
                 "SmsSdkAppId": self.sdk_app_id,
                 "SignName": self.sign_name,
                 "TemplateId": self.template_id,
-                "TemplateParamSet": [_sms_text(message)],
+                "TemplateParamSet": [message.text],
                 "SessionContext": message.idempotency_key,
             },
             ensure_ascii=False,
@@ -222,7 +220,7 @@ class HttpSmsNotifier(Channel):
         try:
             body = env.from_string(self.body_template).render(
                 phone=message.recipient.phone,
-                text=_sms_text(message),
+                text=message.text,
                 subject=message.subject,
                 id=message.idempotency_key,
             )

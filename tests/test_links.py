@@ -157,8 +157,9 @@ def test_an_sms_keeps_its_link_whole_within_two_parts() -> None:
 
 def _outbox(engine: Engine, links: LinkSettings, channels: tuple[str, ...]) -> list[Notification]:
     """The demo examples evaluated at an instant with overdue cases and pairings, then queued."""
+    from monitor.alerts.enqueue import Run, enqueue
     from monitor.alerts.lifecycle import commit_evaluation
-    from monitor.alerts.outbox import enqueue
+    from monitor.alerts.messages import Style
     from monitor.calendar.working_days import WorkCalendar
     from monitor.evaluation.engine import DurableMatcher
     from monitor.evaluation.evaluate import evaluate
@@ -173,7 +174,7 @@ def _outbox(engine: Engine, links: LinkSettings, channels: tuple[str, ...]) -> l
         result = evaluate(s, rulebook, WorkCalendar(), Settings(), now, DurableMatcher(rulebook))
         changes = commit_evaluation(s, result)
         maker = link_maker(links, KEY, s)
-        enqueue(s, rulebook, changes, now, channels, templates=ROOT / "config/templates", links=maker)
+        enqueue(s, Run(rulebook, now, channels, style=Style(ROOT / "config/templates"), links=maker), changes)
         s.commit()
         return list(s.scalars(select(Notification).order_by(Notification.id)))
 
@@ -228,7 +229,7 @@ def test_a_digest_link_is_its_own_kind_and_never_passes_for_an_alert_link(sessio
 
 
 def _held(session: Session, channel: str, alerts: dict[int, str]) -> None:
-    from monitor.alerts.outbox import notification_key
+    from monitor.alerts.enqueue import notification_key
 
     for alert_id, title in alerts.items():
         text = (
@@ -257,7 +258,7 @@ def _held(session: Session, channel: str, alerts: dict[int, str]) -> None:
 def test_a_digest_carries_one_link_for_its_official_and_itself(session: Session) -> None:
     from datetime import time
 
-    from monitor.alerts.outbox import make_digests
+    from monitor.alerts.digest import make_digests
 
     alerts = {7: "每月走访挂钩企业", 8: "复杂问题5个工作日内处理反馈", 9: "差评整改"}
     for channel in ("email", "sms-http"):
@@ -286,7 +287,7 @@ def test_a_digest_carries_one_link_for_its_official_and_itself(session: Session)
 def test_a_digest_without_a_public_address_is_as_before(session: Session) -> None:
     from datetime import time
 
-    from monitor.alerts.outbox import make_digests
+    from monitor.alerts.digest import make_digests
 
     _held(session, "email", {7: "每月走访挂钩企业"})
     assert make_digests(session, NOW, True, time(8, 30), None) == 1

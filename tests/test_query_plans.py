@@ -15,8 +15,8 @@ from typing import Any
 
 from sqlalchemy import Engine, event
 
+from monitor.alerts.enqueue import Run, enqueue
 from monitor.alerts.lifecycle import commit_evaluation
-from monitor.alerts.outbox import enqueue
 from monitor.calendar.working_days import WorkCalendar
 from monitor.clock import parse_instant
 from monitor.config import Settings
@@ -52,7 +52,7 @@ def _tick_statements(engine: Engine) -> list[tuple[str, Any]]:
                     session, rulebook, WorkCalendar(), Settings(), now, DurableMatcher(rulebook)
                 )
                 changes = commit_evaluation(session, result)
-                enqueue(session, rulebook, changes, now, ("email",))
+                enqueue(session, Run(rulebook, now, ("email",)), changes)
                 session.commit()
     finally:
         event.remove(engine, "before_cursor_execute", capture)

@@ -174,6 +174,31 @@ def commit_evaluation(session: Session, evaluation: Evaluation, worker: str = ""
 def plan_commit(session: Session, evaluation: Evaluation) -> Plan:
     """The writes `commit_evaluation` makes, found by reads only (no lock taken on SQLite)."""
     now = evaluation.at
+    current, stored = _current_and_stored(session, evaluation)
+    previous = {
+        k: AlertStatus(r.state, r.level, r.due_at) for k, r in stored.items() if r.state in OPEN_STATES
+    }
+    changes = transitions(previous, evaluation, current)
+    writes: dict[Key, tuple[Literal["insert", "update"], dict[str, Any]]] = {}
+    for key, alert in current.items():
+        write = _alert_write(key, alert, stored.get(key), now)
+        if write is not None:
+            writes[key] = write
+    for change in changes:
+        key = (change.rule, change.subject, change.period or "")
+        row = stored.get(key)
+        if change.change == "resolved" and row is not None:
+            writes[key] = (
+                "update",
+                {"id": row.id, "state": "resolved", "resolved_at": now, "changed_at": now},
+            )
+    inserts, updates = _plan_obligations(session, evaluation)
+    return Plan(evaluation, changes, writes, inserts, updates)
+
+
+def _current_and_stored(session: Session, evaluation: Evaluation) -> tuple[dict[Key, Alert], dict[Key, Any]]:
+    """The alerts the evaluation derived that may differ from what is stored, and the stored rows
+    (as plain columns) they are compared with, by key."""
     columns = [getattr(AlertRecord, name) for name in ("id", "rule", "subject", "period", *_ALERT_FIELDS)]
     stored: dict[Key, Any] = {}
     if (continued := evaluation.continued) is not None:
@@ -192,55 +217,42 @@ def plan_commit(session: Session, evaluation: Evaluation) -> Plan:
         # a steady-state tick: only the keys it re-derived can differ from what is stored
         current = {k: a for k, a in current.items() if k in evaluation.delta}
         _read_keys(session, columns, sorted(evaluation.delta), stored)
-    previous = {
-        k: AlertStatus(r.state, r.level, r.due_at) for k, r in stored.items() if r.state in OPEN_STATES
+    return current, stored
+
+
+def _alert_write(
+    key: Key, alert: Alert, row: Any, now: datetime
+) -> tuple[Literal["insert", "update"], dict[str, Any]] | None:
+    """The insert of a new alert, the update of what differs in a stored one, or None."""
+    values: dict[str, Any] = {
+        "state": alert.state,
+        "level": alert.level,
+        "unit_id": alert.unit_id,
+        "due_at": alert.due_at,
+        "recipients": list(alert.recipients),
+        "clause": alert.clause,
+        "message": alert.message,
+        "inhibited_by": alert.inhibited_by,
+        "provisional": alert.provisional,
     }
-    changes = transitions(previous, evaluation, current)
-    writes: dict[Key, tuple[Literal["insert", "update"], dict[str, Any]]] = {}
-    for key, alert in current.items():
-        values: dict[str, Any] = {
-            "state": alert.state,
-            "level": alert.level,
-            "unit_id": alert.unit_id,
-            "due_at": alert.due_at,
-            "recipients": list(alert.recipients),
-            "clause": alert.clause,
-            "message": alert.message,
-            "inhibited_by": alert.inhibited_by,
-            "provisional": alert.provisional,
-        }
-        row = stored.get(key)
-        if row is None:
-            writes[key] = (
-                "insert",
-                {
-                    "rule": key[0],
-                    "subject": key[1],
-                    "period": key[2],
-                    "fired_at": now,
-                    "changed_at": now,
-                    **values,
-                },
-            )
-            continue
-        changed = {name: value for name, value in values.items() if getattr(row, name) != value}
-        if row.state == "resolved":  # fires again: a new life, unacknowledged
-            changed.update(fired_at=now, resolved_at=None, acked_at=None, acked_by=None, ack_reason=None)
-        if "state" in changed or "level" in changed:
-            changed["changed_at"] = now
-        if changed:
-            writes[key] = ("update", {"id": row.id, **changed})
-    for change in changes:
-        if change.change == "resolved":
-            key = (change.rule, change.subject, change.period or "")
-            row = stored.get(key)
-            if row is not None:
-                writes[key] = (
-                    "update",
-                    {"id": row.id, "state": "resolved", "resolved_at": now, "changed_at": now},
-                )
-    inserts, updates = _plan_obligations(session, evaluation)
-    return Plan(evaluation, changes, writes, inserts, updates)
+    if row is None:
+        return (
+            "insert",
+            {
+                "rule": key[0],
+                "subject": key[1],
+                "period": key[2],
+                "fired_at": now,
+                "changed_at": now,
+                **values,
+            },
+        )
+    changed = {name: value for name, value in values.items() if getattr(row, name) != value}
+    if row.state == "resolved":  # fires again: a new life, unacknowledged
+        changed.update(fired_at=now, resolved_at=None, acked_at=None, acked_by=None, ack_reason=None)
+    if "state" in changed or "level" in changed:
+        changed["changed_at"] = now
+    return ("update", {"id": row.id, **changed}) if changed else None
 
 
 def write_alerts(session: Session, writes: list[tuple[Literal["insert", "update"], dict[str, Any]]]) -> None:

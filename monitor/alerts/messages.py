@@ -1,6 +1,10 @@
-"""Messages per channel: Jinja2 templates (config/templates) around the rule's own message.
+"""The one place a notification's text is shaped: its subject, its body, its SMS text.
 
-Email gets an HTML part that says the duty, the clause, the subject, the due time, the state
+`compose` gives an alert message for one recipient on one channel (subject, text, HTML),
+`compose_digest` a daily digest, `outgoing_text` what a channel is handed at sending time; the
+outbox and the channels shape nothing themselves.
+
+Jinja2 templates (config/templates) go around the rule's own message. Email gets an HTML part that says the duty, the clause, the subject, the due time, the state
 and level, and what to do; SMS gets one short message (70 characters, one SMS in Chinese).
 Templates exist per channel in Chinese and English, and a rule may have its own
 (`<rule-id>.sms.txt.j2`), found most specific first.
@@ -10,6 +14,7 @@ from __future__ import annotations
 
 import html
 from collections.abc import Sequence
+from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
@@ -18,8 +23,12 @@ import jinja2
 from monitor.clock import iso_shanghai
 from monitor.rulebook import Rulebook
 from monitor.store.models import AlertRecord
+from notifiers import capabilities
+from notifiers.base import LINK_MARK
 
 SMS_LIMIT = 70
+# what an SMS channel is handed at most (the vendors' template parameter): a longer text is cut
+SMS_MAX = 300
 # with its action link an SMS is two concatenated parts (67 characters each): the link whole,
 # the text cut to what is left
 SMS_LINK_LIMIT = 134
@@ -137,3 +146,117 @@ def digest_html(subject: str, items: Sequence[tuple[str, str]], link: str) -> st
         "</body></html>",
     ]
     return "\n".join(parts)
+
+
+@dataclass(frozen=True)
+class Composed:
+    """A notification's text as the outbox stores it and the channel sends it."""
+
+    subject: str
+    text: str
+    html: str | None = None
+
+
+@dataclass(frozen=True)
+class Style:
+    """How this run shapes messages: the template folder (None: the rule's own message) and the
+    language."""
+
+    templates: Path | None = None
+    language: str = "zh"
+
+
+@dataclass(frozen=True)
+class Addressee:
+    """Who one alert message is for and on which channel. A message to a group chat or a system
+    names the officials it concerns (`named`) and carries one action link per official
+    (`group_links`: name and URL); a message to one official carries their own `link`."""
+
+    channel: str
+    group: bool = False
+    named: tuple[str, ...] = ()
+    link: str | None = None
+    group_links: tuple[tuple[str, str], ...] = ()
+
+
+def subject_line(rulebook: Rulebook, row: AlertRecord, kind: str) -> str:
+    """An alert message's subject: its state and level, the rule's title, whether it reminds."""
+    title = rulebook[row.rule].title.zh if row.rule in rulebook.rules else row.rule
+    words = STATE_WORDS["zh"]
+    if kind == "resolved":
+        return f"【{words['resolved']}】{title}"
+    level = f"·第{row.level}级" if row.level else ""
+    again = "（再次提醒）" if kind == "reminder" else ""
+    return f"【{words.get(row.state, row.state)}{level}】{title}{again}"
+
+
+def body(row: AlertRecord, kind: str) -> str:
+    """An alert message's text without a template: the rule's message (the all-clear says so)."""
+    if kind == "resolved":
+        return f"以下事项已办结或不再需要督办（{iso_shanghai(row.resolved_at or row.changed_at)[:16]}）：\n{row.message}"
+    return row.message
+
+
+def _named(names: Sequence[str]) -> str:
+    return "\n请" + "、".join(names) + "知悉。"
+
+
+def _templated(
+    rulebook: Rulebook, row: AlertRecord, kind: str, to: Addressee, style: Style, plain: Composed
+) -> Composed:
+    """The template's SMS text or HTML part, when the folder has one for the channel."""
+    if style.templates is None:
+        return plain
+    values = context(rulebook, row, plain.subject, kind, style.language)
+    values["link"] = to.link
+    if capabilities(to.channel).sms:
+        return Composed(plain.subject, sms_text(style.templates, values) or plain.text)
+    if capabilities(to.channel).html:
+        return Composed(plain.subject, plain.text, render(style.templates, "email.html.j2", values))
+    return plain
+
+
+def compose(rulebook: Rulebook, row: AlertRecord, kind: str, to: Addressee, style: Style) -> Composed:
+    """The message an alert change (`kind`: fired, escalated, reminder, resolved) sends to one
+    addressee: subject, text (with the action link: whole at the end of an SMS, a line of its
+    own elsewhere) and, on channels that send one, HTML."""
+    plain = Composed(
+        subject_line(rulebook, row, kind), body(row, kind) + (_named(to.named) if to.group else "")
+    )
+    shaped = _templated(rulebook, row, kind, to, style, plain)
+    text = shaped.text
+    if to.link is not None:
+        text = (
+            sms_with_link(text, to.link) if capabilities(to.channel).sms else f"{text}\n{LINK_MARK}{to.link}"
+        )
+    elif to.group_links:
+        text += "\n" + "\n".join(f"{name}{LINK_MARK}{url}" for name, url in to.group_links)
+    return Composed(shaped.subject, text, shaped.html)
+
+
+def digest_subject(day: str, count: int) -> str:
+    return f"【每日督办汇总】{day} 共{count}项"
+
+
+def compose_digest(
+    day: str, items: Sequence[tuple[str, str]], channel: str, link: str | None = None
+) -> Composed:
+    """A daily digest of `items` (subject, text) on a channel; with `link`, the one action link to
+    the digest's page: the whole SMS is then the subjects and the link, other channels add it as a
+    line of its own (and an HTML table, on channels that send one)."""
+    subject = digest_subject(day, len(items))
+    text = "\n\n".join(f"{i}. {title}\n{text}" for i, (title, text) in enumerate(items, 1))
+    if link is None:
+        return Composed(subject, text)
+    if capabilities(channel).sms:
+        return Composed(subject, sms_with_link(f"{subject}：" + "；".join(title for title, _ in items), link))
+    html_part = digest_html(subject, items, link) if capabilities(channel).html else None
+    return Composed(subject, f"{text}\n\n{LINK_MARK}{link}", html_part)
+
+
+def outgoing_text(channel: str, text: str) -> str:
+    """The text a channel is handed for a stored message: an SMS channel gets at most `SMS_MAX`
+    characters (the vendors' limit on a template parameter), the others the text as stored."""
+    if not capabilities(channel).sms or len(text) <= SMS_MAX:
+        return text
+    return text[: SMS_MAX - 1] + "…"

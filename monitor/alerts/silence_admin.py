@@ -204,6 +204,21 @@ def _window(
         starts_at = parse_instant(start) if start else now
     except ValueError as exc:
         raise SilenceError("start", str(exc)) from None
+    field, ends_at = _end(starts_at, end, duration)
+    if ends_at <= starts_at:
+        raise SilenceError(field, "must end after it starts" if field == "end" else "must be more than 0")
+    if ends_at - starts_at > MAX_SPAN:
+        raise SilenceError(
+            field, f"at most {MAX_SPAN.days} days: a duty set aside for longer is a waiver's job"
+        )
+    # each is shown in +08:00 (iso_shanghai): one that cannot be is refused here, not in a 500
+    _showable("start", starts_at)
+    _showable(field, ends_at)
+    return starts_at, ends_at
+
+
+def _end(starts_at: datetime, end: str | None, duration: str | None) -> tuple[str, datetime]:
+    """The end from an end or a duration (exactly one given), and which of the two it came from."""
     if end and duration:
         raise SilenceError("duration", "give an end or a duration, not both")
     if duration:
@@ -212,26 +227,19 @@ def _window(
         except ValueError as exc:
             raise SilenceError("duration", str(exc)) from None
         try:
-            field, ends_at = "duration", starts_at + span
+            return "duration", starts_at + span
         except OverflowError:
             raise SilenceError("duration", "ends past the year 9999") from None
-    elif end:
+    if end:
         try:
-            field, ends_at = "end", parse_instant(end)
+            return "end", parse_instant(end)
         except ValueError as exc:
             raise SilenceError("end", str(exc)) from None
-    else:
-        raise SilenceError("end", "give an end or a duration")
-    if ends_at <= starts_at:
-        raise SilenceError(field, "must end after it starts" if field == "end" else "must be more than 0")
-    if ends_at - starts_at > MAX_SPAN:
-        raise SilenceError(
-            field, f"at most {MAX_SPAN.days} days: a duty set aside for longer is a waiver's job"
-        )
-    # each is shown in +08:00 (iso_shanghai): one that cannot be is refused here, not in a 500
-    for name, instant in (("start", starts_at), (field, ends_at)):
-        try:
-            instant.astimezone(SHANGHAI)
-        except OverflowError:
-            raise SilenceError(name, "past the year 9999") from None
-    return starts_at, ends_at
+    raise SilenceError("end", "give an end or a duration")
+
+
+def _showable(field: str, instant: datetime) -> None:
+    try:
+        instant.astimezone(SHANGHAI)
+    except OverflowError:
+        raise SilenceError(field, "past the year 9999") from None

@@ -18,7 +18,9 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from monitor.alerts.outbox import Dispatcher, Outcome, notification_key, reachable
+from monitor.alerts.dispatch import Dispatcher, Outcome
+from monitor.alerts.enqueue import notification_key
+from monitor.alerts.recipients import contact, reachable
 from monitor.audit import record
 from monitor.clock import iso_shanghai
 from monitor.store.models import Notification, Official
@@ -81,14 +83,14 @@ def queue_test(
                 f"channel {channel!r} is not configured (notify.channels: {', '.join(configured)})",
                 "channel",
             )
-        if not reachable(channel, official):
+        if not reachable(channel, contact(official.id, official)):
             what = "email address" if capabilities(channel).address == "email" else "phone number"
             raise TestMessageRefused(
                 f"{official.name} ({official.id}) has no {what} for {channel}", "official"
             )
         chosen = [channel]
     else:
-        chosen = [c for c in configured if reachable(c, official)]
+        chosen = [c for c in configured if reachable(c, contact(official.id, official))]
         if not chosen:
             raise TestMessageRefused(
                 f"{official.name} ({official.id}) has no address on any configured channel "

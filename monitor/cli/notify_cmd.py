@@ -36,7 +36,7 @@ def notify_test(ctx: Context, official_id: str, channel: str | None, wait_second
     """Send a test message to an official: queued in the outbox, sent by the dispatcher with the
     configured channel, reported as the outbox recorded it. Exit 0 when every message was sent,
     1 when one failed or is not sent yet, 2 when refused (unknown official or channel)."""
-    from monitor.alerts.outbox import Dispatcher
+    from monitor.alerts.dispatch import Dispatcher
     from monitor.alerts.testmessage import TestMessageRefused, queue_test, send_test
     from monitor.audit import cli_actor
     from monitor.cli.output import table

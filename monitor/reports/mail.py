@@ -12,7 +12,7 @@ from datetime import date, datetime, timedelta
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from monitor.alerts.outbox import notification_key
+from monitor.alerts.enqueue import notification_key
 from monitor.calendar.working_days import CalendarNotCovered, WorkCalendar
 from monitor.clock import SHANGHAI
 from monitor.config import Settings

@@ -21,6 +21,9 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.exc import TimeoutError as SATimeoutError
 from sqlalchemy.orm import Session
 
+from monitor.alerts.digest import make_digests
+from monitor.alerts.dispatch import Dispatcher, depth
+from monitor.alerts.enqueue import Run, enqueue
 from monitor.alerts.lifecycle import (
     Plan,
     Transition,
@@ -31,7 +34,6 @@ from monitor.alerts.lifecycle import (
     write_obligations,
 )
 from monitor.alerts.links import link_maker, signing_key
-from monitor.alerts.outbox import Dispatcher, depth, enqueue, make_digests
 from monitor.calendar import coverage as calendar_coverage
 from monitor.calendar.working_days import CalendarNotCovered, load_calendar
 from monitor.clock import local_date, utcnow
@@ -274,21 +276,16 @@ class Service:
         by_key: dict[tuple[str, str, str], list[Transition]] = {}
         for change in plan.changes:
             by_key.setdefault((change.rule, change.subject, change.period or ""), []).append(change)
-        options: dict[str, Any] = {
-            "digest_below_level": settings.notify.digest_below_level,
-            "templates": settings.templates_dir,
-            "language": settings.language,
-        }
         queued = 0
         keys = sorted(set(plan.alerts) | set(by_key))
         for part in timed_chunks(keys):
             with self.sessions() as session:
                 write_alerts(session, [plan.alerts[k] for k in part if k in plan.alerts])
                 told = [change for k in part for change in by_key.get(k, ())]
-                links = link_maker(settings.links, key, session)
-                queued += enqueue(
-                    session, loaded.rulebook, told, at, self.channels, renotify=False, links=links, **options
+                run = Run.configured(
+                    settings, loaded.rulebook, at, self.channels, link_maker(settings.links, key, session)
                 )
+                queued += enqueue(session, run, told, renotify=False)
                 session.commit()
         rows: list[tuple[bool, dict[str, Any]]] = [(True, r) for r in [*plan.obligation_inserts, *month_rows]]
         rows += [(False, r) for r in plan.obligation_updates]
@@ -304,7 +301,10 @@ class Service:
             links = link_maker(settings.links, key, session)
             # reminders due, and alerts held back when they fired (silenced or inhibited then)
             queued += enqueue(
-                session, loaded.rulebook, [], at, self.channels, renotify=True, links=links, **options
+                session,
+                Run.configured(settings, loaded.rulebook, at, self.channels, links),
+                [],
+                renotify=True,
             )
             try:
                 workday = loaded.calendar.is_workday(local_date(at))

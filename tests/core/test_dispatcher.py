@@ -9,7 +9,7 @@ from datetime import timedelta
 
 from sqlalchemy import Engine, select
 
-from monitor.alerts.outbox import Dispatcher
+from monitor.alerts.dispatch import Dispatcher
 from monitor.clock import parse_instant
 from monitor.config import NotifySettings
 from monitor.store.db import session_factory
@@ -206,7 +206,7 @@ def test_quiet_hours_defer_sms_to_the_morning_never_drop_it(engine: Engine) -> N
 def test_quiet_windows_across_midnight_and_within_a_day() -> None:
     from datetime import time
 
-    from monitor.alerts.outbox import quiet_until
+    from monitor.alerts.digest import quiet_until
 
     night = (time(22), time(8))
     assert quiet_until(parse_instant("2024-10-14T23:00"), night) == parse_instant("2024-10-15T08:00")

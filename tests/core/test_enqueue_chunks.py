@@ -11,7 +11,7 @@ import pytest
 import yaml
 from sqlalchemy import select
 
-from monitor.alerts import outbox
+from monitor.alerts import enqueue as enqueue_module
 from monitor.clock import parse_instant
 from monitor.ingest.events import ingest_events
 from monitor.ingest.roster import load_roster, upsert_roster
@@ -50,7 +50,7 @@ def _outbox_after_a_tick(url: str, tmp_path: Path) -> tuple[list[tuple[Any, ...]
 
 def test_chunks_of_three_queue_what_one_chunk_queues(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     whole, told = _outbox_after_a_tick(f"sqlite:///{tmp_path / 'whole.db'}", tmp_path)
-    monkeypatch.setattr(outbox, "ENQUEUE_CHUNK", 3)
+    monkeypatch.setattr(enqueue_module, "ENQUEUE_CHUNK", 3)
     chunked, told_chunked = _outbox_after_a_tick(f"sqlite:///{tmp_path / 'chunked.db'}", tmp_path)
     assert len(whole) > 30 and told > 10
     assert chunked == whole and told_chunked == told

@@ -10,7 +10,7 @@ from datetime import date, time
 import pytest
 from sqlalchemy import Engine, select
 
-from monitor.alerts.outbox import Dispatcher
+from monitor.alerts.dispatch import Dispatcher
 from monitor.calendar.working_days import WorkCalendar
 from monitor.clock import parse_instant
 from monitor.config import NotifySettings, ReportSettings, Settings

@@ -8,7 +8,7 @@ import random
 
 from sqlalchemy import Engine, select
 
-from monitor.alerts.outbox import Dispatcher
+from monitor.alerts.dispatch import Dispatcher
 from monitor.alerts.testmessage import queue_test, send_test
 from monitor.clock import parse_instant
 from monitor.config import NotifySettings

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from sqlalchemy import Engine, select
 
-from monitor.alerts.outbox import Dispatcher
+from monitor.alerts.dispatch import Dispatcher
 from monitor.clock import parse_instant
 from monitor.config import Settings
 from monitor.runtime.service import build_notifiers

@@ -1,0 +1,103 @@
+"""The daily digest and quiet hours: when held messages go out, and when none may.
+
+`make_digests` gathers, on a working day from the digest time on, what `enqueue` held for the
+digest into one message per recipient and channel; `quiet_until` says how long a channel's quiet
+hours hold a message back (the dispatcher defers it, never drops it).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, time, timedelta
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from monitor.alerts.enqueue import notification_key
+from monitor.alerts.links import LinkMaker
+from monitor.alerts.messages import Composed, compose_digest
+from monitor.alerts.recipients import GROUP
+from monitor.clock import SHANGHAI
+from monitor.store.models import Notification
+from notifiers.base import action_links
+
+
+def make_digests(
+    session: Session, now: datetime, is_workday: bool, digest_time: time, links: LinkMaker | None = None
+) -> int:
+    """On a working day from the digest time on: one message per recipient and channel gathering
+    what was held for the digest. Idempotent: a day's digest is made once (its key says the day).
+
+    With `links`, the digest carries one action link, for its official and this digest, to a page
+    listing what it gathered; the items' own link lines are left out (an SMS would cut them)."""
+    local = now.astimezone(SHANGHAI)
+    if not is_workday or local.time() < digest_time:
+        return 0
+    day = local.date().isoformat()
+    made = 0
+    for (recipient, channel), rows in _held(
+        session, datetime.combine(local.date(), digest_time, SHANGHAI)
+    ).items():
+        key = notification_key("digest", day, recipient, channel)
+        if session.scalar(select(Notification.id).where(Notification.key == key)) is not None:
+            continue  # today's digest went out already: these wait for the next one
+        items = [(r.subject, action_links(r.text)[0] if links is not None else r.text) for r in rows]
+        digest = _digest(session, key, recipient, channel, compose_digest(day, items, channel), now)
+        if links is not None and recipient != GROUP:
+            linked = compose_digest(day, items, channel, links.digest_url(recipient, digest.id, now))
+            digest.text, digest.html = linked.text, linked.html
+        for row in rows:
+            row.status = "digested"
+            row.digest_id = digest.id
+        made += 1
+    session.flush()
+    return made
+
+
+def _held(session: Session, cutoff: datetime) -> dict[tuple[str, str], list[Notification]]:
+    """What was held before today's digest time (later ones wait for tomorrow's), by recipient
+    and channel, oldest first."""
+    groups: dict[tuple[str, str], list[Notification]] = {}
+    for row in session.scalars(
+        select(Notification)
+        .where(Notification.status == "held", Notification.created_at <= cutoff)
+        .order_by(Notification.id)
+    ):
+        groups.setdefault((row.recipient, row.channel), []).append(row)
+    return groups
+
+
+def _digest(
+    session: Session, key: str, recipient: str, channel: str, message: Composed, now: datetime
+) -> Notification:
+    """The digest's row, flushed: its id names it in the link."""
+    digest = Notification(
+        key=key,
+        alert_id=None,
+        kind="digest",
+        channel=channel,
+        recipient=recipient,
+        subject=message.subject,
+        text=message.text,
+        html=message.html,
+        status="queued",
+        attempts=0,
+        created_at=now,
+        next_attempt_at=now,
+    )
+    session.add(digest)
+    session.flush()
+    return digest
+
+
+def quiet_until(now: datetime, window: tuple[time, time] | None) -> datetime | None:
+    """The end of the quiet window `now` falls in (Shanghai time), or None outside it."""
+    if window is None:
+        return None
+    start, end = window
+    local = now.astimezone(SHANGHAI)
+    t = local.time()
+    inside = (start <= t or t < end) if start > end else (start <= t < end)
+    if not inside:
+        return None
+    end_day = local.date() + timedelta(days=1) if start > end and t >= start else local.date()
+    return datetime.combine(end_day, end, tzinfo=SHANGHAI)
