@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from monitor.store.batches import IN_LIST, batches
+from monitor.store.batches import IN_LIST, batches, by_columns
 
 
 @pytest.mark.parametrize("n", [0, 1, IN_LIST - 1, IN_LIST, IN_LIST + 1, 3 * IN_LIST])
@@ -20,3 +20,13 @@ def test_a_size_of_its_own_and_none_below_one() -> None:
     assert [list(p) for p in batches("abcde", 2)] == [["a", "b"], ["c", "d"], ["e"]]
     with pytest.raises(ValueError, match="at least one"):
         list(batches([1], 0))
+
+
+def test_rows_go_by_the_columns_they_name_in_order() -> None:
+    rows = [{"id": 1, "a": 1}, {"id": 2, "b": 2}, {"a": 3, "id": 3}, {"id": 4}, {"b": 5, "id": 5}]
+    assert by_columns(rows) == [
+        [{"id": 1, "a": 1}, {"a": 3, "id": 3}],
+        [{"id": 2, "b": 2}, {"b": 5, "id": 5}],
+        [{"id": 4}],
+    ]
+    assert by_columns([]) == []

@@ -19,7 +19,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, timedelta
 from functools import cached_property
 
@@ -253,87 +253,133 @@ def _refuse_loose_item(lineno: int, line: str) -> None:
         )
 
 
-def parse_notice(text: str, year: int | None = None) -> Notice:
-    """The notice in `text`; `year` is required when the title is missing and must match it."""
+def _title_of(year: int) -> str:
+    return f"国务院办公厅关于{year}年部分节假日安排的通知"
+
+
+def _closes(line: str) -> bool:
+    """The closing paragraph (2026's opens with an encouragement)."""
+    return "节假日期间" in line or line.startswith("鼓励")
+
+
+def _signs(line: str) -> bool:
+    """The signature, its date or the publication mark, which may follow the closing paragraph."""
+    return line == "国务院办公厅" or bool(_SIGNED_RE.match(line)) or line == "(此件公开发布)"
+
+
+@dataclass
+class _Layout:
+    """The notice's lines sorted into its parts: title and number, the prose before the items
+    (read for the year only), the numbered items, the closing paragraph and the signature."""
+
     title: str | None = None
     number: str | None = None
     title_year: int | None = None
     preamble_year: int | None = None
-    items: list[tuple[int, int, str, str]] = []  # (line, numeral, festival names, body)
-    last = 0
-    closed = False  # after the closing paragraph nothing but the signature may follow
-    for lineno, raw, line in _lines(text):
-        last = lineno
-        if (m := _TITLE_RE.match(line)) and title is None and not items:
-            title_year = int(m.group(1))
-            title = f"国务院办公厅关于{title_year}年部分节假日安排的通知"
-            number = _docno(m) if m.group(2) else number
+    items: list[tuple[int, int, str, str]] = field(default_factory=list)  # (line, numeral, festivals, body)
+    last: int = 0  # the number of the last line read
+    closed: bool = False  # after the closing paragraph nothing but the signature may follow
+
+    def read(self, lineno: int, raw: str, line: str) -> None:
+        self.last = lineno
+        if (m := _TITLE_RE.match(line)) and self.title is None and not self.items:
+            self._title(int(m.group(1)))
+            self.number = _docno(m) if m.group(2) else self.number
         elif m := _DOCNO_LINE_RE.match(line):
-            number = _docno(m)
-        elif (m := _ITEM_RE.match(line)) and not closed:
-            numeral = _NUMERALS.get(m.group(1), 0)
-            items.append((lineno, numeral, m.group(2), m.group(3)))
-        elif not items:
-            # Before the items: addressees, preamble (2025's explains the amended law), a news
-            # agency's lead line. Prose that sets no date; a garbled item here leaves its festival
-            # without an item, which is refused below.
-            _refuse_loose_item(lineno, line)
-            if found := _PREAMBLE_YEAR_RE.search(line):
-                preamble_year = int(found.group(1))
-            if title_year is None and (found := _TITLE_IN_TEXT_RE.search(line)):
-                title_year = int(found.group(1))
-                title = f"国务院办公厅关于{title_year}年部分节假日安排的通知"
-        elif "节假日期间" in line or line.startswith("鼓励"):
-            closed = True  # the closing paragraph (2026's opens with an encouragement)
-        elif closed and (line == "国务院办公厅" or _SIGNED_RE.match(line) or line == "(此件公开发布)"):
-            pass
+            self.number = _docno(m)
+        elif (m := _ITEM_RE.match(line)) and not self.closed:
+            self.items.append((lineno, _NUMERALS.get(m.group(1), 0), m.group(2), m.group(3)))
+        elif not self.items:
+            self._prose(lineno, line)
         else:
+            self._after_items(lineno, raw, line)
+
+    def _title(self, year: int) -> None:
+        self.title_year = year
+        self.title = _title_of(year)
+
+    def _prose(self, lineno: int, line: str) -> None:
+        """Before the items: addressees, preamble (2025's explains the amended law), a news
+        agency's lead line. Prose that sets no date; a garbled item here leaves its festival
+        without an item, which is refused once all lines are read."""
+        _refuse_loose_item(lineno, line)
+        if found := _PREAMBLE_YEAR_RE.search(line):
+            self.preamble_year = int(found.group(1))
+        if self.title_year is None and (found := _TITLE_IN_TEXT_RE.search(line)):
+            self._title(int(found.group(1)))
+
+    def _after_items(self, lineno: int, raw: str, line: str) -> None:
+        """The closing paragraph, then only the signature: anything else is refused."""
+        if _closes(line):
+            self.closed = True
+        elif not (self.closed and _signs(line)):
             _refuse_loose_item(lineno, line)
-            where = "after the closing paragraph" if closed else "after the items"
+            where = "after the closing paragraph" if self.closed else "after the items"
             raise NoticeError(lineno, f"unexpected text {where}: {raw.strip()[:40]!r}")
-    if last == 0:
-        raise NoticeError(1, "the text is empty")
 
-    known = [y for y in (year, title_year, preamble_year) if y is not None]
-    if not known:
-        raise NoticeError(
-            1, "no year: the title 国务院办公厅关于YYYY年部分节假日安排的通知 is missing (pass --year)"
-        )
-    if len(set(known)) > 1:
-        raise NoticeError(
-            1, f"the years disagree: given {year}, title {title_year}, preamble {preamble_year}"
-        )
-    the_year = known[0]
-    if not items:
-        raise NoticeError(last, "no numbered item (一、元旦：…) in the text")
+    def year(self, given: int | None) -> int:
+        """The one year the caller, the title and the preamble agree on."""
+        known = [y for y in (given, self.title_year, self.preamble_year) if y is not None]
+        if not known:
+            raise NoticeError(
+                1, "no year: the title 国务院办公厅关于YYYY年部分节假日安排的通知 is missing (pass --year)"
+            )
+        if len(set(known)) > 1:
+            raise NoticeError(
+                1,
+                f"the years disagree: given {given}, title {self.title_year}, preamble {self.preamble_year}",
+            )
+        return known[0]
 
+
+def _check_festivals(lineno: int, names: str, seen: dict[str, int]) -> None:
+    """Each festival an item names is one of the law's, with no item before it."""
+    for festival in names.split("、"):
+        if festival not in FESTIVALS:
+            raise NoticeError(lineno, f"{festival!r} is not a holiday of the law ({'、'.join(FESTIVALS)})")
+        if festival in seen:
+            raise NoticeError(lineno, f"{festival} already has an item on line {seen[festival]}")
+        seen[festival] = lineno
+
+
+def _read_items(layout: _Layout, year: int) -> tuple[list[NoticeDay], list[tuple[int, str]]]:
+    """The days the items set and their advisories: items numbered in order from 一, one per
+    festival of the law, every festival with one."""
     days: list[NoticeDay] = []
     advisories: list[tuple[int, str]] = []
     seen: dict[str, int] = {}
-    for index, (lineno, numeral, names, body) in enumerate(items, start=1):
+    for index, (lineno, numeral, names, body) in enumerate(layout.items, start=1):
         if numeral != index:
             raise NoticeError(lineno, f"item {index} expected, the line starts with another number")
-        festivals = names.split("、")
-        for festival in festivals:
-            if festival not in FESTIVALS:
-                raise NoticeError(
-                    lineno, f"{festival!r} is not a holiday of the law ({'、'.join(FESTIVALS)})"
-                )
-            if festival in seen:
-                raise NoticeError(lineno, f"{festival} already has an item on line {seen[festival]}")
-            seen[festival] = lineno
-        parser = _ItemParser(the_year, lineno, names)
+        _check_festivals(lineno, names, seen)
+        parser = _ItemParser(year, lineno, names)
         parser.parse(body)
         days.extend(parser.days)
         advisories.extend(parser.advisories)
     missing = [f for f in FESTIVALS if f not in seen]
     if missing:
-        raise NoticeError(last, f"the text ends with no item for {'、'.join(missing)} (a truncated notice?)")
+        raise NoticeError(
+            layout.last, f"the text ends with no item for {'、'.join(missing)} (a truncated notice?)"
+        )
+    return days, advisories
+
+
+def parse_notice(text: str, year: int | None = None) -> Notice:
+    """The notice in `text`; `year` is required when the title is missing and must match it."""
+    layout = _Layout()
+    for lineno, raw, line in _lines(text):
+        layout.read(lineno, raw, line)
+    if layout.last == 0:
+        raise NoticeError(1, "the text is empty")
+    the_year = layout.year(year)
+    if not layout.items:
+        raise NoticeError(layout.last, "no numbered item (一、元旦：…) in the text")
+    days, advisories = _read_items(layout, the_year)
     _check_conflicts(days)
     return Notice(
         year=the_year,
-        title=title or f"国务院办公厅关于{the_year}年部分节假日安排的通知",
-        number=number,
+        title=layout.title or _title_of(the_year),
+        number=layout.number,
         days=tuple(days),
         advisories=tuple(advisories),
     )

@@ -246,57 +246,86 @@ def load_overrides(directory: Path) -> tuple[list[YearOverride], list[SourceErro
 def _read_override(doc: YamlDocument, path: Path) -> tuple[YearOverride | None, list[SourceError]]:
     """One year file: its override, or every problem it has, in plain words."""
     data = doc.data
-    errors: list[SourceError] = []
-    # A misspelt key (`holiday:`) would otherwise drop its dates without a word.
-    for key in data:
-        if key not in _OVERRIDE_KEYS:
-            errors.append(doc.error((key,), f"unknown key {_plain(key)} (use {', '.join(_OVERRIDE_KEYS)})"))
-    year = data.get("year")
-    if not isinstance(year, int) or not 1990 <= year <= 2200:
-        errors.append(doc.error(("year",), "year must be a four-digit integer"))
-        year = None  # the dates are still checked, though not against a year
-    elif path.stem != str(year):
-        errors.append(
-            doc.error(("year",), f"the file {path.name} must hold the year {path.stem}, not {year}")
-        )
+    errors = _unknown_keys(doc)
+    year = _year(doc, path, errors)
     notice = data.get("notice")
     if not isinstance(notice, str) or not notice.strip():
         errors.append(doc.error(("notice",), "name the State Council notice this year copies"))
-    entered = data.get("entered")
-    if entered is not None:
-        try:
-            entered = parse_instant(entered.isoformat() if isinstance(entered, datetime) else str(entered))
-        except ValueError as exc:
-            errors.append(doc.error(("entered",), f"entered must be an ISO 8601 instant: {exc}"))
-    parsed: dict[str, frozenset[date]] = {}
-    for key in ("holidays", "workdays"):
-        values = data.get(key) or []
-        if not isinstance(values, list):
-            errors.append(doc.error((key,), f"{key} must be a list of dates"))
-            parsed[key] = frozenset()
-            continue
-        dates: set[date] = set()
-        for i, value in enumerate(values):
-            if isinstance(value, str):
-                with contextlib.suppress(ValueError):
-                    value = date.fromisoformat(value)
-            if not isinstance(value, date):
-                errors.append(
-                    doc.error((key, i), f"{_plain(value)} is not a date{f' in {year}' if year else ''}")
-                )
-            elif year is not None and value.year != year:
-                errors.append(doc.error((key, i), f"{value.isoformat()} is not a date in {year}"))
-            else:
-                dates.add(value)
-        parsed[key] = frozenset(dates)
-    both = parsed["holidays"] & parsed["workdays"]
+    entered = _entered(doc, errors)
+    holidays = _dates(doc, "holidays", year, errors)
+    workdays = _dates(doc, "workdays", year, errors)
+    both = holidays & workdays
     if both:
         listed = ", ".join(d.isoformat() for d in sorted(both))
         errors.append(doc.error(("workdays",), f"dates both holiday and workday: {listed}"))
     if errors or year is None or not isinstance(notice, str):
         return None, errors
-    assert entered is None or isinstance(entered, datetime)
-    return YearOverride(year, notice.strip(), parsed["holidays"], parsed["workdays"], str(path), entered), []
+    return YearOverride(year, notice.strip(), holidays, workdays, str(path), entered), []
+
+
+def _unknown_keys(doc: YamlDocument) -> list[SourceError]:
+    """A misspelt key (`holiday:`) would otherwise drop its dates without a word."""
+    return [
+        doc.error((key,), f"unknown key {_plain(key)} (use {', '.join(_OVERRIDE_KEYS)})")
+        for key in doc.data
+        if key not in _OVERRIDE_KEYS
+    ]
+
+
+def _year(doc: YamlDocument, path: Path, errors: list[SourceError]) -> int | None:
+    """The file's year, as its name says; None when it is no year (the dates are still checked,
+    though not against a year)."""
+    year = doc.data.get("year")
+    if not isinstance(year, int) or not 1990 <= year <= 2200:
+        errors.append(doc.error(("year",), "year must be a four-digit integer"))
+        return None
+    if path.stem != str(year):
+        errors.append(
+            doc.error(("year",), f"the file {path.name} must hold the year {path.stem}, not {year}")
+        )
+    return year
+
+
+def _entered(doc: YamlDocument, errors: list[SourceError]) -> datetime | None:
+    """When the file was entered (an ISO 8601 instant), if it says."""
+    entered = doc.data.get("entered")
+    if entered is None:
+        return None
+    try:
+        return parse_instant(entered.isoformat() if isinstance(entered, datetime) else str(entered))
+    except ValueError as exc:
+        errors.append(doc.error(("entered",), f"entered must be an ISO 8601 instant: {exc}"))
+        return None
+
+
+def _dates(doc: YamlDocument, key: str, year: int | None, errors: list[SourceError]) -> frozenset[date]:
+    """The dates listed under `key`, each a date of the file's year."""
+    values = doc.data.get(key) or []
+    if not isinstance(values, list):
+        errors.append(doc.error((key,), f"{key} must be a list of dates"))
+        return frozenset()
+    dates: set[date] = set()
+    for i, value in enumerate(values):
+        day = _date_in(doc, (key, i), value, year, errors)
+        if day is not None:
+            dates.add(day)
+    return frozenset(dates)
+
+
+def _date_in(
+    doc: YamlDocument, where: tuple[str, int], value: object, year: int | None, errors: list[SourceError]
+) -> date | None:
+    """The value as a date in `year` (an ISO 8601 string will do), or None and the problem."""
+    if isinstance(value, str):
+        with contextlib.suppress(ValueError):
+            value = date.fromisoformat(value)
+    if not isinstance(value, date):
+        errors.append(doc.error(where, f"{_plain(value)} is not a date{f' in {year}' if year else ''}"))
+        return None
+    if year is not None and value.year != year:
+        errors.append(doc.error(where, f"{value.isoformat()} is not a date in {year}"))
+        return None
+    return value
 
 
 def _plain(value: object) -> str:

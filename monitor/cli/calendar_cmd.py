@@ -12,13 +12,17 @@ from __future__ import annotations
 import sys
 from datetime import date, datetime
 from pathlib import Path
-from typing import NoReturn
+from typing import TYPE_CHECKING, NoReturn
 
 import click
 
-from monitor.calendar.working_days import CalendarNotCovered, WorkCalendar
+from monitor.calendar.working_days import CalendarNotCovered, Unannounced, WorkCalendar
 from monitor.cli.context import Context, pass_context
 from monitor.cli.options import now_option
+
+if TYPE_CHECKING:
+    from monitor.calendar.notice import Notice
+    from monitor.calendar.notice_import import ImportPlan
 
 
 def _date(value: str) -> date:
@@ -99,27 +103,50 @@ def import_notice(
 
     The file records when it was entered: evaluations of earlier instants (a backtest) keep
     seeing the year as it was, so they replay what the daemon knew."""
+    notice = _read_notice(file, year)
+    folder = out if out is not None else ctx.settings.calendar.overrides_dir
+    plan = _plan(notice, file, folder, ctx.settings.calendar.unannounced)
+    _show(plan)
+    for year_file in plan.files:
+        year_file.entered = now
+    if not yes and not click.confirm("Write?", default=False):
+        click.echo("Nothing written.", err=True)
+        sys.exit(1)
+    _write(plan)
+
+
+def _read_notice(file: Path, year: int | None) -> Notice:
+    """The notice in FILE, or exit 1 naming the line it cannot read."""
     from monitor.calendar.notice import NoticeError, parse_notice
-    from monitor.calendar.notice_import import ImportRefused, plan_import, write_year_files
-    from monitor.calendar.working_days import load_calendar
-    from monitor.yamlsource import SourceError
 
     try:
-        notice = parse_notice(_read_text(file), year)
+        return parse_notice(_read_text(file), year)
     except UnicodeDecodeError:
         _fail(f"{file}: neither UTF-8 nor GB18030 text; nothing written")
     except NoticeError as exc:
         _fail(f"{file}:{exc.line}: {exc.reason}; nothing written")
-    folder = out if out is not None else ctx.settings.calendar.overrides_dir
+
+
+def _plan(notice: Notice, file: Path, folder: Path, unannounced: Unannounced) -> ImportPlan:
+    """What the notice changes in the folder's calendar, or exit 1 when the folder's files are
+    broken or the notice contradicts them."""
+    from monitor.calendar.notice_import import ImportRefused, plan_import
+    from monitor.calendar.working_days import load_calendar
+    from monitor.yamlsource import SourceError
+
     try:
-        cal = load_calendar(folder, ctx.settings.calendar.unannounced)
+        cal = load_calendar(folder, unannounced)
     except SourceError as exc:
         _fail(f"{exc}; nothing written")
     try:
-        plan = plan_import(notice, cal, folder)
+        return plan_import(notice, cal, folder)
     except ImportRefused as exc:
         _fail(f"{file}:{exc.line}: {exc.reason}; nothing written")
 
+
+def _show(plan: ImportPlan) -> None:
+    """The notice, what it changes and the files it would write, for the operator to confirm."""
+    notice = plan.notice
     click.echo(
         f"{notice.name}: {len(notice.holidays())} weekdays off, {len(notice.workdays())} weekend days worked"
     )
@@ -136,11 +163,11 @@ def import_notice(
     for year_file in plan.files:
         verb = "replace" if year_file.path.exists() else "create"
         click.echo(f"Will {verb} {year_file.path}")
-    for year_file in plan.files:
-        year_file.entered = now
-    if not yes and not click.confirm("Write?", default=False):
-        click.echo("Nothing written.", err=True)
-        sys.exit(1)
+
+
+def _write(plan: ImportPlan) -> None:
+    from monitor.calendar.notice_import import write_year_files
+
     try:
         write_year_files(plan.files)
     except OSError as exc:

@@ -15,9 +15,10 @@ parameters is planned anew each time) and IN lists of `IN_CHUNK` ids on SQLite.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 
-from sqlalchemy import Table, select
+from sqlalchemy import Column, Connection, Dialect, Table, select
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import QueryableAttribute, Session
@@ -72,6 +73,40 @@ def _any(ids: list[str]) -> Any:
     return any_(bindparam("ids", ids, type_=ARRAY(String())))
 
 
+def _scalar_default(column: Column[Any]) -> tuple[bool, Any]:
+    """Whether the column has a scalar default (the ORM fills it in), and its value."""
+    default = column.default
+    if default is not None and getattr(default, "is_scalar", False):
+        return True, getattr(default, "arg", None)
+    return False, None
+
+
+def _column_names(table: Table, rows: list[dict[str, Any]]) -> list[str]:
+    """Every column a row names, in the order first named, then the ones with a scalar default."""
+    names = list(dict.fromkeys(name for row in rows for name in row))
+    names += [c.name for c in table.columns if c.name not in names and _scalar_default(c)[0]]
+    return names
+
+
+def _stored_values(
+    table: Table, names: list[str], rows: list[dict[str, Any]], dialect: Dialect, raw: Sequence[str]
+) -> list[tuple[Any, ...]]:
+    """The rows as tuples of `names`, each value as its column stores it (a missing one is the
+    column's scalar default, else NULL)."""
+    # column by column, each value through its column's processor once: one list comprehension
+    # per column is several times cheaper than a generator per row
+    data: list[list[Any]] = []
+    for name in names:
+        column = table.c[name]
+        default = _scalar_default(column)[1]
+        values = [row.get(name, default) for row in rows]
+        process = None if name in raw else column.type._cached_bind_processor(dialect)
+        if process is not None:
+            values = list(map(_memo(process), values))
+        data.append(values)
+    return list(zip(*data, strict=True))
+
+
 def insert_rows(session: Session, table: Table, rows: list[dict[str, Any]], raw: Sequence[str] = ()) -> None:
     """Insert rows (dicts; a missing key is NULL, or the column's scalar default) into table.
 
@@ -79,53 +114,47 @@ def insert_rows(session: Session, table: Table, rows: list[dict[str, Any]], raw:
     """
     if not rows:
         return
-    names: list[str] = []
-    for row in rows:
-        for name in row:
-            if name not in names:
-                names.append(name)
-    for column in table.columns:  # scalar defaults the ORM would have filled in
-        default = column.default
-        if column.name not in names and default is not None and getattr(default, "is_scalar", False):
-            names.append(column.name)
+    names = _column_names(table, rows)
     connection = session.connection()
-    dialect = connection.dialect
-    # column by column, each value through its column's processor once: one list comprehension
-    # per column is several times cheaper than a generator per row
-    data: list[list[Any]] = []
-    for name in names:
-        column = table.c[name]
-        scalar = column.default is not None and getattr(column.default, "is_scalar", False)
-        default = getattr(column.default, "arg", None) if scalar else None
-        values = [row.get(name, default) for row in rows]
-        process = None if name in raw else column.type._cached_bind_processor(dialect)
-        if process is not None:
-            values = list(map(_memo(process), values))
-        data.append(values)
-    tuples = list(zip(*data, strict=True))
+    tuples = _stored_values(table, names, rows, connection.dialect, raw)
     columns = ", ".join(f'"{name}"' for name in names)
-    dbapi_connection: Any = connection.connection.dbapi_connection
-    # the driver's own errors, raised as SQLAlchemy raises them (IntegrityError for a lost race
-    # the ingest retries, OperationalError for a locked or lost database the API answers 503)
+    if connection.dialect.name == "postgresql":
+        _copy(connection, f'COPY "{table.name}" ({columns}) FROM STDIN', tuples)
+    else:
+        placeholders = ", ".join("?" * len(names))
+        _executemany(connection, f'INSERT INTO "{table.name}" ({columns}) VALUES ({placeholders})', tuples)
+
+
+@contextmanager
+def _driver_errors(connection: Connection, statement: str) -> Iterator[None]:
+    """The driver's own errors, raised as SQLAlchemy raises them (IntegrityError for a lost race
+    the ingest retries, OperationalError for a locked or lost database the API answers 503)."""
+    dialect = connection.dialect
     driver_error = dialect.loaded_dbapi.Error
+    try:
+        yield
+    except driver_error as exc:
+        raise DBAPIError.instance(statement, None, exc, driver_error, dialect=dialect) from exc
 
-    def wrapped(statement: str, exc: Exception) -> Exception:
-        return DBAPIError.instance(statement, None, exc, driver_error, dialect=dialect)
 
-    if dialect.name == "postgresql":
-        statement = f'COPY "{table.name}" ({columns}) FROM STDIN'
-        try:
-            with dbapi_connection.cursor() as cursor, cursor.copy(statement) as copy:
-                for value in tuples:
-                    copy.write_row(value)
-        except driver_error as exc:
-            raise wrapped(statement, exc) from exc
-        return
-    statement = f'INSERT INTO "{table.name}" ({columns}) VALUES ({", ".join("?" * len(names))})'
+def _copy(connection: Connection, statement: str, tuples: list[tuple[Any, ...]]) -> None:
+    """`COPY ... FROM STDIN` (PostgreSQL, psycopg)."""
+    dbapi_connection: Any = connection.connection.dbapi_connection
+    with (
+        _driver_errors(connection, statement),
+        dbapi_connection.cursor() as cursor,
+        cursor.copy(statement) as copy,
+    ):
+        for value in tuples:
+            copy.write_row(value)
+
+
+def _executemany(connection: Connection, statement: str, tuples: list[tuple[Any, ...]]) -> None:
+    """The driver's executemany (SQLite)."""
+    dbapi_connection: Any = connection.connection.dbapi_connection
     cursor = dbapi_connection.cursor()
     try:
-        cursor.executemany(statement, tuples)
-    except driver_error as exc:
-        raise wrapped(statement, exc) from exc
+        with _driver_errors(connection, statement):
+            cursor.executemany(statement, tuples)
     finally:
         cursor.close()

@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, time, timedelta
 from typing import Any
@@ -108,24 +108,39 @@ def _unstorable(value: object, where: str | None = None) -> tuple[str | None, st
     if where is None and isinstance(value, dict) and _plainly_storable(value):
         return None
     if isinstance(value, str):
-        if "\x00" in value:
-            return where, "contains a NUL character"
-        try:
-            value.encode("utf-8")
-        except UnicodeEncodeError:
-            return where, "is not valid Unicode (a lone surrogate)"
-        return None
+        return _unstorable_text(value, where)
     if isinstance(value, dict):
-        for key, item in value.items():
-            name = key if where is None else f"{where}.{key}"
-            problem = _unstorable(key, where or "(a field name)") or _unstorable(item, str(name))
-            if problem is not None:
-                return problem
-    elif isinstance(value, list):
-        for i, item in enumerate(value):
-            problem = _unstorable(item, f"{where}[{i}]")
-            if problem is not None:
-                return problem
+        return _first_unstorable_field(value, where)
+    if isinstance(value, list):
+        return _first_unstorable_item(value, where)
+    return None
+
+
+def _unstorable_text(value: str, where: str | None) -> tuple[str | None, str] | None:
+    if "\x00" in value:
+        return where, "contains a NUL character"
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return where, "is not valid Unicode (a lone surrogate)"
+    return None
+
+
+def _first_unstorable_field(value: dict[Any, Any], where: str | None) -> tuple[str | None, str] | None:
+    """The first field whose name or value is unstorable; `where` the field path of the mapping."""
+    for key, item in value.items():
+        name = key if where is None else f"{where}.{key}"
+        problem = _unstorable(key, where or "(a field name)") or _unstorable(item, str(name))
+        if problem is not None:
+            return problem
+    return None
+
+
+def _first_unstorable_item(value: list[Any], where: str | None) -> tuple[str | None, str] | None:
+    for i, item in enumerate(value):
+        problem = _unstorable(item, f"{where}[{i}]")
+        if problem is not None:
+            return problem
     return None
 
 
@@ -253,11 +268,48 @@ class _Rows:
     rectified: list[tuple[str, datetime]] = field(default_factory=list)
     items_done: list[tuple[str, str, datetime]] = field(default_factory=list)
 
+    def _derived(self) -> tuple[list[Any], ...]:
+        """The rows an event derives (its own row is added once they all are)."""
+        return (self.activities, self.cases, self.case_events, self.reviews, self.rectified, self.items_done)
 
-def _derive(record: dict[str, Any], at: datetime, known: _Known, rows: _Rows, session: Session) -> None:
-    """Validate the type-specific fields and append the rows the event derives; raises Rejection."""
-    kind = record["type"]
-    event_id = record["id"]
+    def mark(self) -> tuple[int, ...]:
+        return tuple(map(len, self._derived()))
+
+    def undo(self, mark: tuple[int, ...]) -> None:
+        """Drop what was derived since `mark`."""
+        for rows, length in zip(self._derived(), mark, strict=True):
+            del rows[length:]
+
+
+@dataclass(slots=True)
+class _Derivation:
+    """One validated event on its way to rows: what every type's derivation needs."""
+
+    record: dict[str, Any]
+    kind: str
+    event_id: str
+    at: datetime
+    known: _Known
+    rows: _Rows
+    session: Session
+
+    def activity(self, **values: Any) -> None:
+        self.rows.activities.append(
+            {"event_id": self.event_id, "type": self.kind, "at": self.at, "talked_with_head": False, **values}
+        )
+
+    def case_event(self, case: str, kind: str, **values: Any) -> None:
+        self.rows.case_events.append(
+            {"event_id": self.event_id, "case_id": case, "type": kind, "at": self.at, **values}
+        )
+
+    def given(self, name: str) -> bool:
+        """The optional field is there and not blank."""
+        return self.record.get(name) not in (None, "")
+
+
+def _check_fields(kind: str, record: dict[str, Any]) -> None:
+    """No field the type does not know, every field it requires."""
     spec = FIELDS[kind]
     for name in record:
         if name not in spec and name not in COMMON:
@@ -266,128 +318,306 @@ def _derive(record: dict[str, Any], at: datetime, known: _Known, rows: _Rows, se
         if required and record.get(name) in (None, "", []):
             raise Rejection(name, "required")
 
-    def activity(**values: Any) -> None:
-        rows.activities.append(
-            {"event_id": event_id, "type": kind, "at": at, "talked_with_head": False, **values}
+
+def _official_and_enterprise(e: _Derivation) -> tuple[str, str]:
+    return e.known.official(e.record["official"], "official"), e.known.enterprise(
+        e.record["enterprise"], "enterprise"
+    )
+
+
+def _visit(e: _Derivation) -> None:
+    """One activity per official who went (`official` or `officials`, never both)."""
+    record, known = e.record, e.known
+    if ("official" in record) == ("officials" in record):
+        raise Rejection("officials", "give exactly one of official or officials")
+    if "official" in record:
+        officials = [known.official(record["official"], "official")]
+    else:
+        officials = [known.official(o, "officials") for o in v.id_list(record["officials"], "officials")]
+    enterprise = known.enterprise(record["enterprise"], "enterprise")
+    talked = v.boolean(record.get("talked_with_head", False), "talked_with_head")
+    for official in officials:
+        e.activity(
+            official_id=official,
+            unit_id=known.official_unit[official],
+            enterprise_id=enterprise,
+            talked_with_head=talked,
         )
 
-    if kind == "visit":
-        if ("official" in record) == ("officials" in record):
-            raise Rejection("officials", "give exactly one of official or officials")
-        names = [record["official"]] if "official" in record else v.id_list(record["officials"], "officials")
-        officials = [known.official(o, "officials" if "officials" in record else "official") for o in names]
-        enterprise = known.enterprise(record["enterprise"], "enterprise")
-        talked = v.boolean(record.get("talked_with_head", False), "talked_with_head")
-        for official in officials:
-            activity(
-                official_id=official,
-                unit_id=known.official_unit[official],
-                enterprise_id=enterprise,
-                talked_with_head=talked,
-            )
-    elif kind in ("contact", "matchmaking"):
-        official = known.official(record["official"], "official")
-        enterprise = known.enterprise(record["enterprise"], "enterprise")
-        if kind == "contact":
-            v.choice(record["channel"], "channel", CONTACT_CHANNELS)
-        else:
-            v.name(record["partner"], "partner", limit=200)
-        activity(official_id=official, unit_id=known.official_unit[official], enterprise_id=enterprise)
-    elif kind == "policy_briefing":
-        if ("official" in record) == ("unit" in record):
-            raise Rejection("official", "give exactly one of official or unit")
-        briefer = known.official(record["official"], "official") if "official" in record else None
-        unit: str | None = (
-            known.unit(record["unit"], "unit") if "unit" in record else known.official_unit[str(briefer)]
-        )
-        enterprises = [
-            known.enterprise(e, "enterprises") for e in v.id_list(record["enterprises"], "enterprises")
-        ]
-        for enterprise in enterprises:
-            activity(official_id=briefer, unit_id=unit, enterprise_id=enterprise)
-    elif kind in MEETINGS:
-        unit = known.unit(record["unit"], "unit")
-        cases = v.id_list(record["cases"], "cases") if record.get("cases") not in (None, "", []) else []
-        checked = [known.case(c, "cases", at, session) for c in cases]
-        activity(unit_id=unit)
-        for case in checked:
-            rows.case_events.append(
-                {"event_id": event_id, "case_id": case, "type": "agenda", "at": at, "unit_id": unit}
-            )
-    elif kind == "report":
-        unit = known.unit(record["unit"], "unit")
-        report_kind = v.choice(record["kind"], "kind", REPORT_KINDS)
-        try:
-            period = parse_period(v.name(record["period"], "period", limit=10))
-        except ValueError as exc:
-            raise Rejection("period", str(exc)) from None
-        if period.kind != "month":
-            raise Rejection("period", "a report covers a month (YYYY-MM)")
-        if at.astimezone(SHANGHAI).date() < period.start:
-            raise Rejection(
-                "period", f"a report for {period.label} cannot be published before the month starts"
-            )
-        activity(unit_id=unit, report_kind=report_kind, report_period=period.label)
-    elif kind == "case_opened":
-        case = v.ident(record["case"], "case")
-        if known.stored_case(case, session) is not None:
-            raise Rejection("case", f"case {case!r} was already opened")
-        due = v.instant(record["due"], "due") if record.get("due") not in (None, "") else None
-        if due is not None and due < at:
-            raise Rejection("due", "a case cannot be due before it was opened")
-        rows.cases.append(
-            {
-                "id": case,
-                "enterprise_id": known.enterprise(record["enterprise"], "enterprise"),
-                "unit_id": known.unit(record["unit"], "unit"),
-                "channel": v.choice(record["channel"], "channel", CASE_CHANNELS),
-                "complexity": v.choice(record["complexity"], "complexity", COMPLEXITY),
-                "category": v.name(record["category"], "category", limit=100),
-                "received_at": at,
-                "own_due_at": due,
-                "summary": v.text(record.get("summary", ""), "summary", allow_empty=True),
-                "event_id": event_id,
-            }
-        )
-        known.case_received[case] = at
-    elif kind.startswith("case_"):
-        case = known.case(record["case"], "case", at, session)
-        row: dict[str, Any] = {"event_id": event_id, "case_id": case, "type": kind, "at": at}
-        if kind in ("case_assigned", "case_feedback") and record.get("unit") not in (None, ""):
-            row["unit_id"] = known.unit(record["unit"], "unit")
-        if kind == "case_escalated":
-            row["level"] = v.integer(record["level"], "level", 1, 3)
-        if kind == "case_closed":
-            row["satisfaction"] = v.choice(record["satisfaction"], "satisfaction", SATISFACTION)
-        rows.case_events.append(row)
-    elif kind == "review":
-        review = v.ident(record["review"], "review")
-        if known.stored_review(review, session) is not None:
-            raise Rejection("review", f"review {review!r} was already given")
-        channel = record.get("channel")
-        rows.reviews.append(
-            {
-                "id": review,
-                "unit_id": known.unit(record["unit"], "unit"),
-                "rating": v.integer(record["rating"], "rating", 1, 5),
-                "channel": v.name(channel, "channel", limit=40) if channel not in (None, "") else None,
-                "at": at,
-                "event_id": event_id,
-            }
-        )
-        known.review_at[review] = at
-    elif kind == "review_rectified":
-        rows.rectified.append((known.review(record["review"], "review", at, session), at))
-    elif kind == "project_item_done":
-        project = v.ident(record["project"], "project")
-        item = v.ident(record["item"], "item")
-        if (project, item) not in known.items:
-            raise Rejection("item", f"unknown item {item!r} of project {project!r}")
-        rows.items_done.append((project, item, at))
+
+def _contact(e: _Derivation) -> None:
+    official, enterprise = _official_and_enterprise(e)
+    v.choice(e.record["channel"], "channel", CONTACT_CHANNELS)
+    e.activity(official_id=official, unit_id=e.known.official_unit[official], enterprise_id=enterprise)
+
+
+def _matchmaking(e: _Derivation) -> None:
+    official, enterprise = _official_and_enterprise(e)
+    v.name(e.record["partner"], "partner", limit=200)
+    e.activity(official_id=official, unit_id=e.known.official_unit[official], enterprise_id=enterprise)
+
+
+def _policy_briefing(e: _Derivation) -> None:
+    """One activity per enterprise briefed, by an official (and so their unit) or by a unit."""
+    record, known = e.record, e.known
+    if ("official" in record) == ("unit" in record):
+        raise Rejection("official", "give exactly one of official or unit")
+    if "official" in record:
+        briefer: str | None = known.official(record["official"], "official")
+        unit = known.official_unit[str(briefer)]
+    else:
+        briefer, unit = None, known.unit(record["unit"], "unit")
+    enterprises = [
+        known.enterprise(x, "enterprises") for x in v.id_list(record["enterprises"], "enterprises")
+    ]
+    for enterprise in enterprises:
+        e.activity(official_id=briefer, unit_id=unit, enterprise_id=enterprise)
+
+
+def _meeting(e: _Derivation) -> None:
+    """A forum, salon or coordination meeting: the unit's activity, and each case on its agenda."""
+    unit = e.known.unit(e.record["unit"], "unit")
+    listed = v.id_list(e.record["cases"], "cases") if e.record.get("cases") not in (None, "", []) else []
+    cases = [e.known.case(c, "cases", e.at, e.session) for c in listed]
+    e.activity(unit_id=unit)
+    for case in cases:
+        e.case_event(case, "agenda", unit_id=unit)
+
+
+def _report(e: _Derivation) -> None:
+    """A unit's monthly report, published once its month has begun."""
+    unit = e.known.unit(e.record["unit"], "unit")
+    report_kind = v.choice(e.record["kind"], "kind", REPORT_KINDS)
+    try:
+        period = parse_period(v.name(e.record["period"], "period", limit=10))
+    except ValueError as exc:
+        raise Rejection("period", str(exc)) from None
+    if period.kind != "month":
+        raise Rejection("period", "a report covers a month (YYYY-MM)")
+    if e.at.astimezone(SHANGHAI).date() < period.start:
+        raise Rejection("period", f"a report for {period.label} cannot be published before the month starts")
+    e.activity(unit_id=unit, report_kind=report_kind, report_period=period.label)
+
+
+def _case_opened(e: _Derivation) -> None:
+    """A new case (never one opened before), due no earlier than it was opened."""
+    record, known = e.record, e.known
+    case = v.ident(record["case"], "case")
+    if known.stored_case(case, e.session) is not None:
+        raise Rejection("case", f"case {case!r} was already opened")
+    due = v.instant(record["due"], "due") if e.given("due") else None
+    if due is not None and due < e.at:
+        raise Rejection("due", "a case cannot be due before it was opened")
+    e.rows.cases.append(
+        {
+            "id": case,
+            "enterprise_id": known.enterprise(record["enterprise"], "enterprise"),
+            "unit_id": known.unit(record["unit"], "unit"),
+            "channel": v.choice(record["channel"], "channel", CASE_CHANNELS),
+            "complexity": v.choice(record["complexity"], "complexity", COMPLEXITY),
+            "category": v.name(record["category"], "category", limit=100),
+            "received_at": e.at,
+            "own_due_at": due,
+            "summary": v.text(record.get("summary", ""), "summary", allow_empty=True),
+            "event_id": e.event_id,
+        }
+    )
+    known.case_received[case] = e.at
+
+
+def _acting_unit(e: _Derivation) -> dict[str, Any]:
+    """The unit a case is assigned to or that gave feedback, when named."""
+    return {"unit_id": e.known.unit(e.record["unit"], "unit")} if e.given("unit") else {}
+
+
+def _escalation_level(e: _Derivation) -> dict[str, Any]:
+    return {"level": v.integer(e.record["level"], "level", 1, 3)}
+
+
+def _closing_satisfaction(e: _Derivation) -> dict[str, Any]:
+    return {"satisfaction": v.choice(e.record["satisfaction"], "satisfaction", SATISFACTION)}
+
+
+def _nothing_more(e: _Derivation) -> dict[str, Any]:
+    return {}
+
+
+# What each step of an open case records besides the case and the time.
+_CASE_STEPS: dict[str, Callable[[_Derivation], dict[str, Any]]] = {
+    "case_assigned": _acting_unit,
+    "case_feedback": _acting_unit,
+    "case_escalated": _escalation_level,
+    "case_closed": _closing_satisfaction,
+    "case_reopened": _nothing_more,
+}
+
+
+def _case_step(e: _Derivation) -> None:
+    """A step of a case opened before this event."""
+    case = e.known.case(e.record["case"], "case", e.at, e.session)
+    e.case_event(case, e.kind, **_CASE_STEPS[e.kind](e))
+
+
+def _review(e: _Derivation) -> None:
+    """A new review of a unit (never one given before)."""
+    record, known = e.record, e.known
+    review = v.ident(record["review"], "review")
+    if known.stored_review(review, e.session) is not None:
+        raise Rejection("review", f"review {review!r} was already given")
+    e.rows.reviews.append(
+        {
+            "id": review,
+            "unit_id": known.unit(record["unit"], "unit"),
+            "rating": v.integer(record["rating"], "rating", 1, 5),
+            "channel": v.name(record["channel"], "channel", limit=40) if e.given("channel") else None,
+            "at": e.at,
+            "event_id": e.event_id,
+        }
+    )
+    known.review_at[review] = e.at
+
+
+def _review_rectified(e: _Derivation) -> None:
+    e.rows.rectified.append((e.known.review(e.record["review"], "review", e.at, e.session), e.at))
+
+
+def _project_item_done(e: _Derivation) -> None:
+    project = v.ident(e.record["project"], "project")
+    item = v.ident(e.record["item"], "item")
+    if (project, item) not in e.known.items:
+        raise Rejection("item", f"unknown item {item!r} of project {project!r}")
+    e.rows.items_done.append((project, item, e.at))
+
+
+# The derivation of each event type: what it checks beyond its fields and the rows it adds.
+_DERIVATIONS: dict[str, Callable[[_Derivation], None]] = {
+    "visit": _visit,
+    "contact": _contact,
+    "policy_briefing": _policy_briefing,
+    "matchmaking": _matchmaking,
+    **dict.fromkeys(MEETINGS, _meeting),
+    "report": _report,
+    "case_opened": _case_opened,
+    **dict.fromkeys(_CASE_STEPS, _case_step),
+    "review": _review,
+    "review_rectified": _review_rectified,
+    "project_item_done": _project_item_done,
+}
+
+
+def _derive(record: dict[str, Any], at: datetime, known: _Known, rows: _Rows, session: Session) -> None:
+    """Validate the type-specific fields and append the rows the event derives; raises Rejection."""
+    kind = record["type"]
+    _check_fields(kind, record)
+    _DERIVATIONS[kind](_Derivation(record, kind, record["id"], at, known, rows, session))
 
 
 def _existing_digests(session: Session, ids: list[str]) -> dict[str, str]:
     return dict(rows_by_ids(session, (Event.id, Event.digest), Event.id, ids))
+
+
+def _identified(record: object, problem: tuple[str | None, str] | None) -> tuple[dict[str, Any], str]:
+    """The record, if it is one a database can keep, and its id in normal form."""
+    if not isinstance(record, dict):
+        raise Rejection(None, f"an event must be a JSON object, not {type(record).__name__}")
+    if problem is not None:
+        raise Rejection(*problem)
+    if record.get("id") in (None, ""):
+        raise Rejection("id", "required")
+    return record, v.ident(record["id"], "id")
+
+
+def _event_type(record: dict[str, Any]) -> str:
+    kind = record.get("type")
+    if not isinstance(kind, str) or kind not in FIELDS:
+        raise Rejection("type", f"unknown event type {kind!r}")
+    return kind
+
+
+def _check_note(record: dict[str, Any]) -> None:
+    if record.get("note") not in (None, ""):
+        v.text(record["note"], "note")
+
+
+@dataclass
+class _Intake:
+    """One call's events taken in order: what is stored and accepted so far, the rows to write."""
+
+    session: Session
+    now: datetime
+    settings: Settings
+    stored: dict[str, str]  # digests by event id, of the events stored before
+    known: _Known
+    rows: _Rows = field(default_factory=_Rows)
+    seen: dict[str, str] = field(default_factory=dict)  # digests by event id, of this batch
+    earliest: datetime = field(init=False)  # the plausible times of an event
+    latest: datetime = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.earliest = datetime.combine(self.settings.ingest.earliest, time.min, tzinfo=SHANGHAI)
+        self.latest = self.now + timedelta(hours=self.settings.ingest.max_future_hours)
+
+    def take(self, ref: str, record: object, problem: tuple[str | None, str] | None) -> RecordOutcome:
+        event_id: str | None = None
+        try:
+            raw, event_id = _identified(record, problem)
+            return self._take(ref, raw, event_id)
+        except Rejection as exc:
+            return RecordOutcome(ref, event_id, "rejected", exc.field, exc.reason)
+
+    def _take(self, ref: str, raw: dict[str, Any], event_id: str) -> RecordOutcome:
+        # from here on the record carries its id in normal form: the digest, the stored payload
+        # and every derived row agree on one spelling
+        record = {**raw, "id": event_id}
+        kind = _event_type(record)
+        canonical, fingerprint = _canonical(record)
+        if self._seen_before(raw, event_id, fingerprint):
+            return RecordOutcome(ref, event_id, "duplicate")
+        at = self._time(record)
+        _check_note(record)
+        self._derive_or_nothing(record, at)
+        self.rows.events.append(
+            {
+                "id": event_id,
+                "type": kind,
+                "at": at,
+                "payload": canonical,  # stored as it is: the JSON column's text
+                "digest": fingerprint,
+                "received_at": self.now,
+            }
+        )
+        self.seen[event_id] = fingerprint
+        return RecordOutcome(ref, event_id, "accepted")
+
+    def _seen_before(self, raw: dict[str, Any], event_id: str, fingerprint: str) -> bool:
+        """True for a duplicate of an accepted event; raises Rejection for a conflict with one."""
+        previous = self.seen.get(event_id) or self.stored.get(event_id)
+        if previous is None:
+            return False
+        # a record stored before ids were normalised kept its raw id in its digest
+        if previous == fingerprint or (raw["id"] != event_id and previous == digest(raw)):
+            return True
+        raise Rejection("id", f"conflict: event {event_id!r} was already accepted with other content")
+
+    def _time(self, record: dict[str, Any]) -> datetime:
+        """When the event happened: given, after `ingest.earliest`, not too far in the future."""
+        if record.get("at") in (None, ""):
+            raise Rejection("at", "required")
+        at = v.instant(record["at"], "at")
+        if at < self.earliest:
+            raise Rejection("at", f"before {self.settings.ingest.earliest.isoformat()}: not a plausible time")
+        if at > self.latest:
+            raise Rejection("at", f"more than {self.settings.ingest.max_future_hours:g} hours in the future")
+        return at
+
+    def _derive_or_nothing(self, record: dict[str, Any], at: datetime) -> None:
+        """The event's rows, all or none: a rejected record leaves nothing behind."""
+        mark = self.rows.mark()
+        try:
+            _derive(record, at, self.known, self.rows, self.session)
+        except Rejection:
+            self.rows.undo(mark)
+            raise
 
 
 def ingest_events(
@@ -397,73 +627,15 @@ def ingest_events(
     batch = list(records)
     # the ids in their normal form: the lookup must find " a " and 5 stored as "a" and "5"
     ids = {i for _, r in batch if isinstance(r, dict) and (i := v.ident_or_none(r.get("id")))}
-    stored = _existing_digests(session, sorted(ids))
-    known = _Known.load(session)
+    intake = _Intake(session, now, settings, _existing_digests(session, sorted(ids)), _Known.load(session))
     unstorable = [_unstorable(r) if isinstance(r, dict) else None for _, r in batch]
-    known.preload(session, [r for (_, r), problem in zip(batch, unstorable, strict=True) if problem is None])
-    rows = _Rows()
-    earliest = datetime.combine(settings.ingest.earliest, time.min, tzinfo=SHANGHAI)
-    latest = now + timedelta(hours=settings.ingest.max_future_hours)
-    seen: dict[str, str] = {}
-    outcomes: list[RecordOutcome] = []
-    for (ref, record), problem in zip(batch, unstorable, strict=True):
-        event_id: str | None = None
-        try:
-            if not isinstance(record, dict):
-                raise Rejection(None, f"an event must be a JSON object, not {type(record).__name__}")
-            if problem is not None:
-                raise Rejection(*problem)
-            if record.get("id") in (None, ""):
-                raise Rejection("id", "required")
-            event_id = v.ident(record["id"], "id")
-            raw = record
-            # from here on the record carries its id in normal form: the digest, the stored
-            # payload and every derived row agree on one spelling
-            record = {**record, "id": event_id}
-            kind = record.get("type")
-            if not isinstance(kind, str) or kind not in FIELDS:
-                raise Rejection("type", f"unknown event type {kind!r}")
-            canonical, fingerprint = _canonical(record)
-            previous = seen.get(event_id) or stored.get(event_id)
-            if previous is not None:
-                # a record stored before ids were normalised kept its raw id in its digest
-                if previous == fingerprint or (raw["id"] != event_id and previous == digest(raw)):
-                    outcomes.append(RecordOutcome(ref, event_id, "duplicate"))
-                    continue
-                raise Rejection("id", f"conflict: event {event_id!r} was already accepted with other content")
-            if record.get("at") in (None, ""):
-                raise Rejection("at", "required")
-            at = v.instant(record["at"], "at")
-            if at < earliest:
-                raise Rejection("at", f"before {settings.ingest.earliest.isoformat()}: not a plausible time")
-            if at > latest:
-                raise Rejection("at", f"more than {settings.ingest.max_future_hours:g} hours in the future")
-            if record.get("note") not in (None, ""):
-                v.text(record["note"], "note")
-            mark = (len(rows.activities), len(rows.cases), len(rows.case_events), len(rows.reviews))
-            marks2 = (len(rows.rectified), len(rows.items_done))
-            try:
-                _derive(record, at, known, rows, session)
-            except Rejection:
-                # drop anything this record appended before it failed
-                del rows.activities[mark[0] :], rows.cases[mark[1] :], rows.case_events[mark[2] :]
-                del rows.reviews[mark[3] :], rows.rectified[marks2[0] :], rows.items_done[marks2[1] :]
-                raise
-            rows.events.append(
-                {
-                    "id": event_id,
-                    "type": kind,
-                    "at": at,
-                    "payload": canonical,  # stored as it is: the JSON column's text
-                    "digest": fingerprint,
-                    "received_at": now,
-                }
-            )
-            seen[event_id] = fingerprint
-            outcomes.append(RecordOutcome(ref, event_id, "accepted"))
-        except Rejection as exc:
-            outcomes.append(RecordOutcome(ref, event_id, "rejected", exc.field, exc.reason))
-    _write(session, rows, now)
+    intake.known.preload(
+        session, [r for (_, r), problem in zip(batch, unstorable, strict=True) if problem is None]
+    )
+    outcomes = [
+        intake.take(ref, record, problem) for (ref, record), problem in zip(batch, unstorable, strict=True)
+    ]
+    _write(session, intake.rows, now)
     return outcomes
 
 

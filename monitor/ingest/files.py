@@ -109,60 +109,154 @@ def _refused(ref: str, problem: RecordOutcome) -> RecordOutcome:
     return RecordOutcome(ref, None, "rejected", problem.field, problem.reason)
 
 
-def _csv(path: Path, limits: ImportLimits) -> Loaded:
+@dataclass
+class _RowCount:
+    """The rows of a file that hold something, held to `limits.max_rows` across its sheets."""
+
+    path: Path
+    limits: ImportLimits
+    kept: int = 0
+
+    def one_more(self) -> None:
+        self.kept += 1
+        if self.kept > self.limits.max_rows:
+            raise too_many_rows(self.path, self.limits)
+
+
+def _unknown_sections(sections: dict[str, list[tuple[str, dict[str, Any]]]]) -> list[str]:
+    return [s for s in sections if s not in (*SECTIONS, "project_items")]
+
+
+def _utf8_text(path: Path) -> str:
     try:
-        text = path.read_text(encoding="utf-8-sig")
+        return path.read_text(encoding="utf-8-sig")
     except UnicodeDecodeError as exc:
         raise SourceError(str(path), 0, f"not UTF-8 text: {exc.reason}") from None
-    reader = csv.reader(io.StringIO(text))
-    try:
-        header = [h.strip() for h in next(reader)]
-    except StopIteration:
-        return Loaded(path, "events", Roster(), [], [])
-    ledger = kind_of(path.stem, header) or ledger_named(path.stem, header, str(path))
-    refused: list[RecordOutcome] = []
 
-    def rows() -> Iterator[tuple[str, list[str]]]:
-        """The rows that hold something and have no stray cell, with their line (at most
-        `limits.max_rows` of them, as a workbook's)."""
-        kept = 0
-        for row in reader:
-            if not any(c.strip() for c in row):
-                continue
-            kept += 1
-            if kept > limits.max_rows:
-                raise too_many_rows(path, limits)
-            ref = f"{path}:{reader.line_num}"
-            stray = _stray_cell(header, row)
-            if stray is not None:
-                refused.append(_refused(ref, stray))
-                continue
-            yield ref, row
 
-    if ledger is not None:
-        check_headings(ledger, header, str(path))
-        found = [
-            (ref, ledger, dict(zip(header, (c.strip() for c in row), strict=False))) for ref, row in rows()
-        ]
-        return Loaded(path, "ledger", Roster(), [], refused, found)
-    if _is_events(header):
-        events: list[tuple[str, object]] = [(ref, _row_record(header, row)) for ref, row in rows()]
-        return Loaded(path, "events", Roster(), events, refused)
+def _csv_rows(
+    reader: Any, header: list[str], path: Path, limits: ImportLimits, refused: list[RecordOutcome]
+) -> Iterator[tuple[str, list[str]]]:
+    """The rows that hold something and have no stray cell, with their line (at most
+    `limits.max_rows` of them, as a workbook's); a row with a stray cell goes to `refused`."""
+    count = _RowCount(path, limits)
+    for row in reader:
+        if not any(c.strip() for c in row):
+            continue
+        count.one_more()
+        ref = f"{path}:{reader.line_num}"
+        stray = _stray_cell(header, row)
+        if stray is not None:
+            refused.append(_refused(ref, stray))
+            continue
+        yield ref, row
+
+
+def _csv_roster(
+    path: Path, header: list[str], rows: Iterator[tuple[str, list[str]]]
+) -> tuple[Roster, list[RecordOutcome]]:
+    """A roster section per row: its `section` column, else the file's name."""
     sections: dict[str, list[tuple[str, dict[str, Any]]]] = {}
     default = path.stem.lower()
-    for ref, row in rows():
+    for ref, row in rows:
         record = _row_record(header, row)
         section = str(record.get("section") or default)
         sections.setdefault(section, []).append((ref, record))
-    unknown = [s for s in sections if s not in (*SECTIONS, "project_items")]
+    unknown = _unknown_sections(sections)
     if unknown:
         raise SourceError(
             str(path),
             1,
             f"roster section {unknown[0]!r} unknown: name the file or the section column one of {', '.join(SECTIONS)}",
         )
-    roster, problems = _roster_from_rows(sections, str(path))
+    return _roster_from_rows(sections, str(path))
+
+
+def _csv(path: Path, limits: ImportLimits) -> Loaded:
+    """A CSV file: a ledger (by its name or headings), events (by their headings) or a roster."""
+    reader = csv.reader(io.StringIO(_utf8_text(path)))
+    try:
+        header = [h.strip() for h in next(reader)]
+    except StopIteration:
+        return Loaded(path, "events", Roster(), [], [])
+    ledger = kind_of(path.stem, header) or ledger_named(path.stem, header, str(path))
+    refused: list[RecordOutcome] = []
+    rows = _csv_rows(reader, header, path, limits, refused)
+    if ledger is not None:
+        check_headings(ledger, header, str(path))
+        found = [
+            (ref, ledger, dict(zip(header, (c.strip() for c in row), strict=False))) for ref, row in rows
+        ]
+        return Loaded(path, "ledger", Roster(), [], refused, found)
+    if _is_events(header):
+        events: list[tuple[str, object]] = [(ref, _row_record(header, row)) for ref, row in rows]
+        return Loaded(path, "events", Roster(), events, refused)
+    roster, problems = _csv_roster(path, header, rows)
     return Loaded(path, "roster", roster, [], refused + problems)
+
+
+@dataclass
+class _Workbook:
+    """What a workbook's sheets hold, read sheet by sheet: events, roster sections, ledger rows."""
+
+    path: Path
+    count: _RowCount
+    events: list[tuple[str, object]] = field(default_factory=list)
+    sections: dict[str, list[tuple[str, dict[str, Any]]]] = field(default_factory=dict)
+    ledger_rows: list[tuple[str, str, dict[str, Any]]] = field(default_factory=list)
+    refused: list[RecordOutcome] = field(default_factory=list)
+
+    def read_sheet(self, sheet: Any) -> None:
+        rows = sheet.iter_rows(values_only=True)
+        first = next(rows, None)
+        if first is None:
+            return
+        header = [str(h).strip() if h is not None else "" for h in first]
+        where = f"{self.path}:{sheet.title}"
+        ledger = kind_of(sheet.title, header) or ledger_named(sheet.title, header, where)
+        if ledger is not None:
+            check_headings(ledger, header, where)
+        name = sheet.title.strip().lower()
+        for number, row in enumerate(rows, start=2):
+            if all(c in (None, "") for c in row):
+                continue
+            self.count.one_more()
+            self._read_row(f"{where}!{number}", header, row, ledger, name)
+
+    def _read_row(
+        self, where: str, header: list[str], row: Sequence[Any], ledger: str | None, sheet: str
+    ) -> None:
+        """A row with something in it: refused for a stray cell, else a ledger row, an event or a
+        record of the roster section the sheet is named after."""
+        stray = _stray_cell(header, row)
+        if stray is not None:
+            self.refused.append(_refused(where, stray))
+        elif ledger is not None:
+            self.ledger_rows.append(
+                (where, ledger, {h: _cell(v) for h, v in zip(header, row, strict=False) if h})
+            )
+        elif sheet == "events" or _is_events(header):
+            self.events.append((where, _row_record(header, list(row))))
+        else:
+            self.sections.setdefault(sheet, []).append((where, _row_record(header, list(row))))
+
+    def check_sections(self) -> None:
+        unknown = _unknown_sections(self.sections)
+        if unknown:
+            raise SourceError(
+                str(self.path), 0, f"sheet {unknown[0]!r} is neither events nor a roster section"
+            )
+
+    def loaded(self) -> Loaded:
+        """The one kind of content the workbook holds: ledgers, a roster or events."""
+        if sum(1 for part in (self.events, self.sections, self.ledger_rows) if part) > 1:
+            raise SourceError(str(self.path), 0, "a workbook holds events, a roster or ledgers, not a mix")
+        if self.ledger_rows:
+            return Loaded(self.path, "ledger", Roster(), [], self.refused, self.ledger_rows)
+        if self.sections:
+            roster, problems = _roster_from_rows(self.sections, str(self.path))
+            return Loaded(self.path, "roster", roster, [], self.refused + problems)
+        return Loaded(self.path, "events", Roster(), self.events, self.refused)
 
 
 def _xlsx(path: Path, limits: ImportLimits) -> Loaded:
@@ -173,68 +267,23 @@ def _xlsx(path: Path, limits: ImportLimits) -> Loaded:
         book = openpyxl.load_workbook(path, read_only=True, data_only=True)
     except Exception as exc:  # openpyxl raises many kinds for a broken file
         raise SourceError(str(path), 0, f"not a readable XLSX workbook: {exc}") from None
+    workbook = _Workbook(path, _RowCount(path, limits))
     try:
-        events: list[tuple[str, object]] = []
-        sections: dict[str, list[tuple[str, dict[str, Any]]]] = {}
-        ledger_rows: list[tuple[str, str, dict[str, Any]]] = []
-        kept = 0
-        refused: list[RecordOutcome] = []
         for sheet in book.worksheets:
-            rows = sheet.iter_rows(values_only=True)
-            first = next(rows, None)
-            if first is None:
-                continue
-            header = [str(h).strip() if h is not None else "" for h in first]
-            name = sheet.title.strip().lower()
-            ledger = kind_of(sheet.title, header) or ledger_named(
-                sheet.title, header, f"{path}:{sheet.title}"
-            )
-            if ledger is not None:
-                check_headings(ledger, header, f"{path}:{sheet.title}")
-            for number, row in enumerate(rows, start=2):
-                if all(c in (None, "") for c in row):
-                    continue
-                kept += 1
-                if kept > limits.max_rows:
-                    raise too_many_rows(path, limits)
-                where = f"{path}:{sheet.title}!{number}"
-                stray = _stray_cell(header, row)
-                if stray is not None:
-                    refused.append(_refused(where, stray))
-                    continue
-                if ledger is not None:
-                    cells = {h: _cell(v) for h, v in zip(header, row, strict=False) if h}
-                    ledger_rows.append((where, ledger, cells))
-                    continue
-                record = _row_record(header, list(row))
-                if name == "events" or _is_events(header):
-                    events.append((where, record))
-                else:
-                    sections.setdefault(name, []).append((where, record))
-        unknown = [s for s in sections if s not in (*SECTIONS, "project_items")]
-        if unknown:
-            raise SourceError(str(path), 0, f"sheet {unknown[0]!r} is neither events nor a roster section")
+            workbook.read_sheet(sheet)
+        workbook.check_sections()
     finally:
         book.close()
-    if sum(1 for part in (events, sections, ledger_rows) if part) > 1:
-        raise SourceError(str(path), 0, "a workbook holds events, a roster or ledgers, not a mix")
-    if ledger_rows:
-        return Loaded(path, "ledger", Roster(), [], refused, ledger_rows)
-    if sections:
-        roster, problems = _roster_from_rows(sections, str(path))
-        return Loaded(path, "roster", roster, [], refused + problems)
-    return Loaded(path, "events", Roster(), events, refused)
+    return workbook.loaded()
 
 
 def _jsonl(path: Path, limits: ImportLimits) -> Iterator[tuple[str, object]]:
-    kept = 0
+    count = _RowCount(path, limits)  # records, as a workbook's rows
     with path.open("rb") as handle:
         for number, raw in enumerate(handle, start=1):
             if not raw.strip():
                 continue
-            kept += 1
-            if kept > limits.max_rows:  # records, as a workbook's rows
-                raise too_many_rows(path, limits)
+            count.one_more()
             where = f"{path}:{number}"
             try:
                 # a UTF-8 byte order mark (Windows editors write one) is not part of the first record

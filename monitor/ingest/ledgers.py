@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -210,88 +210,116 @@ def _id(kind: str, row: dict[str, Any], fields: dict[str, Any]) -> str:
     return f"{kind}-{digest}"
 
 
-def row_events(kind: str, row: dict[str, Any], match: Matcher) -> list[dict[str, Any]]:
-    """The events one ledger row stands for; raises Rejection naming the column and reason."""
-    for column in REQUIRED[kind]:
-        if not _text(row, column):
-            raise Rejection(column, "required")
-    if kind in ("visits", "contacts"):
-        people_column = "走访人员" if kind == "visits" else "联系人员"
-        people = [match.official(p, people_column) for p in _SPLIT.split(_text(row, people_column)) if p]
-        enterprise = match.enterprise(_text(row, "企业名称或信用代码"), "企业名称或信用代码")
-        at = _day(row, "日期")
-        if kind == "visits":
-            fields: dict[str, Any] = {
-                "type": "visit",
-                "at": at,
-                "officials": people,
-                "enterprise": enterprise,
-                "talked_with_head": _yes_no(row, "是否与负责人座谈"),
-            }
-            return [{"id": _id("visit", row, fields), **fields}]
-        channel = _choice(row, "联系方式", CONTACT, "other")
-        out = []
-        for person in people:
-            fields = {
-                "type": "contact",
-                "at": at,
-                "official": person,
-                "enterprise": enterprise,
-                "channel": channel,
-            }
-            out.append(
-                {"id": _id("contact", row, fields) + (f"-{person}" if len(people) > 1 else ""), **fields}
-            )
-        return out
-    if kind == "cases":
-        complexity = COMPLEXITY.get(_text(row, "难易程度"))
-        if complexity is None:
-            raise Rejection("难易程度", f"{_text(row, '难易程度')!r} is not 简单, 复杂 or 重大")
-        case = _text(row, "编号")
-        opened: dict[str, Any] = {
-            "id": f"case-{case}-opened",
-            "type": "case_opened",
-            "at": _day(row, "受理日期"),
-            "case": case,
-            "enterprise": match.enterprise(_text(row, "企业名称或信用代码"), "企业名称或信用代码"),
-            "channel": _choice(row, "渠道", CHANNEL, "other"),
-            "complexity": complexity,
-            "category": _text(row, "类别"),
-            "unit": match.unit(_text(row, "承办单位"), "承办单位"),
+def _people_enterprise_day(
+    row: dict[str, Any], people_column: str, match: Matcher
+) -> tuple[list[str], str, str]:
+    """Who went or called (one or more officials), which enterprise, and when."""
+    people = [match.official(p, people_column) for p in _SPLIT.split(_text(row, people_column)) if p]
+    enterprise = match.enterprise(_text(row, "企业名称或信用代码"), "企业名称或信用代码")
+    return people, enterprise, _day(row, "日期")
+
+
+def _visit_events(row: dict[str, Any], match: Matcher) -> list[dict[str, Any]]:
+    """A visit row: one visit by everyone who went."""
+    people, enterprise, at = _people_enterprise_day(row, "走访人员", match)
+    fields: dict[str, Any] = {
+        "type": "visit",
+        "at": at,
+        "officials": people,
+        "enterprise": enterprise,
+        "talked_with_head": _yes_no(row, "是否与负责人座谈"),
+    }
+    return [{"id": _id("visit", row, fields), **fields}]
+
+
+def _contact_events(row: dict[str, Any], match: Matcher) -> list[dict[str, Any]]:
+    """A contact row: one contact per official, each id naming its official when there are several."""
+    people, enterprise, at = _people_enterprise_day(row, "联系人员", match)
+    channel = _choice(row, "联系方式", CONTACT, "other")
+    out = []
+    for person in people:
+        fields = {
+            "type": "contact",
+            "at": at,
+            "official": person,
+            "enterprise": enterprise,
+            "channel": channel,
         }
-        if _text(row, "问题描述"):
-            opened["summary"] = _text(row, "问题描述")
-        events = [opened]
-        if _text(row, "反馈日期"):
-            events.append(
-                {
-                    "id": f"case-{case}-feedback",
-                    "type": "case_feedback",
-                    "at": _day(row, "反馈日期"),
-                    "case": case,
-                    "unit": opened["unit"],
-                }
-            )
-        if _text(row, "办结日期"):
-            satisfaction = SATISFACTION.get(_text(row, "满意度"))
-            if satisfaction is None:
-                raise Rejection("满意度", "a closed case needs 满意, 基本满意 or 不满意")
-            events.append(
-                {
-                    "id": f"case-{case}-closed",
-                    "type": "case_closed",
-                    "at": _day(row, "办结日期"),
-                    "case": case,
-                    "satisfaction": satisfaction,
-                }
-            )
-        return events
-    review = _text(row, "编号")
+        out.append({"id": _id("contact", row, fields) + (f"-{person}" if len(people) > 1 else ""), **fields})
+    return out
+
+
+def _case_opened(row: dict[str, Any], match: Matcher) -> dict[str, Any]:
+    complexity = COMPLEXITY.get(_text(row, "难易程度"))
+    if complexity is None:
+        raise Rejection("难易程度", f"{_text(row, '难易程度')!r} is not 简单, 复杂 or 重大")
+    case = _text(row, "编号")
+    opened: dict[str, Any] = {
+        "id": f"case-{case}-opened",
+        "type": "case_opened",
+        "at": _day(row, "受理日期"),
+        "case": case,
+        "enterprise": match.enterprise(_text(row, "企业名称或信用代码"), "企业名称或信用代码"),
+        "channel": _choice(row, "渠道", CHANNEL, "other"),
+        "complexity": complexity,
+        "category": _text(row, "类别"),
+        "unit": match.unit(_text(row, "承办单位"), "承办单位"),
+    }
+    if _text(row, "问题描述"):
+        opened["summary"] = _text(row, "问题描述")
+    return opened
+
+
+def _case_feedback(row: dict[str, Any], opened: dict[str, Any]) -> dict[str, Any]:
+    """The handling unit's feedback, on the day of 反馈日期."""
+    case = opened["case"]
+    return {
+        "id": f"case-{case}-feedback",
+        "type": "case_feedback",
+        "at": _day(row, "反馈日期"),
+        "case": case,
+        "unit": opened["unit"],
+    }
+
+
+def _case_closed(row: dict[str, Any], opened: dict[str, Any]) -> dict[str, Any]:
+    """The case closed on the day of 办结日期, which needs the enterprise's satisfaction."""
+    satisfaction = SATISFACTION.get(_text(row, "满意度"))
+    if satisfaction is None:
+        raise Rejection("满意度", "a closed case needs 满意, 基本满意 or 不满意")
+    case = opened["case"]
+    return {
+        "id": f"case-{case}-closed",
+        "type": "case_closed",
+        "at": _day(row, "办结日期"),
+        "case": case,
+        "satisfaction": satisfaction,
+    }
+
+
+def _case_events(row: dict[str, Any], match: Matcher) -> list[dict[str, Any]]:
+    """A case row: the case opened, and its feedback and closing when their dates are filled in."""
+    opened = _case_opened(row, match)
+    events = [opened]
+    if _text(row, "反馈日期"):
+        events.append(_case_feedback(row, opened))
+    if _text(row, "办结日期"):
+        events.append(_case_closed(row, opened))
+    return events
+
+
+def _rating(row: dict[str, Any]) -> int:
     written = _text(row, "评分")
     # a whole number 1-5; 3.7 used to become 3 without a word
     if not re.fullmatch(r"[1-5](\.0*)?", written):
         raise Rejection("评分", f"{written!r} is not a whole number 1-5")
-    rating = int(float(written))
+    return int(float(written))
+
+
+def _review_events(row: dict[str, Any], match: Matcher) -> list[dict[str, Any]]:
+    """A review row: the review, and its rectification when 整改日期 is filled in."""
+    review = _text(row, "编号")
+    rating = _rating(row)
     given: dict[str, Any] = {
         "id": f"review-{review}",
         "type": "review",
@@ -313,6 +341,23 @@ def row_events(kind: str, row: dict[str, Any], match: Matcher) -> list[dict[str,
             }
         )
     return events
+
+
+# The events each ledger's row stands for.
+_ROW_EVENTS: dict[str, Callable[[dict[str, Any], Matcher], list[dict[str, Any]]]] = {
+    "visits": _visit_events,
+    "contacts": _contact_events,
+    "cases": _case_events,
+    "reviews": _review_events,
+}
+
+
+def row_events(kind: str, row: dict[str, Any], match: Matcher) -> list[dict[str, Any]]:
+    """The events one ledger row stands for; raises Rejection naming the column and reason."""
+    for column in REQUIRED[kind]:
+        if not _text(row, column):
+            raise Rejection(column, "required")
+    return _ROW_EVENTS[kind](row, match)
 
 
 def ledger_events(

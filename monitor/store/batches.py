@@ -1,4 +1,5 @@
-"""Lists cut into statements' worth: the one place that knows how many values an IN list takes.
+"""Lists cut into statements' worth: the one place that knows how many values an IN list takes,
+and how rows are grouped for an executemany (`by_columns`).
 
 PostgreSQL takes at most 65,535 parameters a statement, SQLite 32,766; 500 keeps every
 statement well inside both (a tuple IN of two columns included) and still lets a province's
@@ -7,10 +8,11 @@ hundred thousand ids go in a few hundred statements.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
-from typing import TypeVar
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from typing import Any, TypeVar
 
 T = TypeVar("T")
+Row = TypeVar("Row", bound=Mapping[str, Any])
 
 IN_LIST = 500
 
@@ -21,3 +23,13 @@ def batches(items: Sequence[T], size: int = IN_LIST) -> Iterator[Sequence[T]]:
         raise ValueError(f"a batch holds at least one item, not {size}")
     for start in range(0, len(items), size):
         yield items[start : start + size]
+
+
+def by_columns(rows: Iterable[Row]) -> list[list[Row]]:
+    """`rows` grouped by the set of columns they name, one executemany's worth each: an
+    executemany binds the columns of its first row to every row. Groups come in the order of
+    their first row, and each keeps its rows' order."""
+    groups: dict[frozenset[str], list[Row]] = {}
+    for row in rows:
+        groups.setdefault(frozenset(row), []).append(row)
+    return list(groups.values())

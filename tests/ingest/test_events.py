@@ -266,3 +266,12 @@ def test_text_no_database_keeps_is_refused_by_field_and_the_rest_lands(session: 
     ]
     assert "NUL" in (outcomes[0].reason or "") and "surrogate" in (outcomes[1].reason or "")
     assert session.scalar(select(func.count()).select_from(Event)) == 1
+
+
+def test_every_event_type_has_one_derivation() -> None:
+    """The schema's types and the table of derivations name the same types: a type added to one
+    and not the other would be refused as unknown, or derive nothing."""
+    from monitor.ingest.events import _CASE_STEPS, _DERIVATIONS, FIELDS
+
+    assert _DERIVATIONS.keys() == FIELDS.keys()
+    assert set(_CASE_STEPS) == {k for k in FIELDS if k.startswith("case_") and k != "case_opened"}
