@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 from monitor.clock import iso_shanghai
 from monitor.evaluation.evaluate import Alert, Evaluation
 from monitor.evaluation.obligations import Obligation
-from monitor.store.batches import batches
+from monitor.store.batches import batches, by_columns
 from monitor.store.models import OPEN_STATES, AlertRecord, ObligationRecord, TickRecord
 
 # `rescheduled`: an open alert's due time moved (a year's official calendar replacing the
@@ -306,10 +306,7 @@ def record_tick(session: Session, evaluation: Evaluation, transitions: int, work
 
 def _bulk_update(session: Session, model: type[Any], rows: list[dict[str, Any]]) -> None:
     """UPDATE by primary key, one executemany per set of columns changed."""
-    by_columns: dict[tuple[str, ...], list[dict[str, Any]]] = {}
-    for row in rows:
-        by_columns.setdefault(tuple(sorted(row)), []).append(row)
-    for batch in by_columns.values():
+    for batch in by_columns(rows):
         session.execute(update(model), batch)
 
 
