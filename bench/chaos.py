@@ -33,7 +33,7 @@ from typing import Any
 
 import httpx
 from aiosmtpd.controller import Controller
-from sqlalchemy import create_engine, text
+from sqlalchemy import Connection, Engine, create_engine, text
 
 from monitor.clock import SHANGHAI, utcnow
 from monitor.demo.district import generate_district
@@ -173,133 +173,25 @@ def run_chaos(
     result = Result(backend, kills)
     started = time.monotonic()
     try:
-        (folder / "rules").mkdir()
-        _reminding(folder / "rules", remind_seconds / 3600)
-        config = {
-            "database_url": url,
-            "rules_dir": str(folder / "rules"),
-            "tick_seconds": 1,
-            "heartbeat_file": str(folder / "heartbeat"),
-            "calendar": {"overrides_dir": str(ROOT / "config/calendar")},
-            "smtp": {"url": f"smtp://127.0.0.1:{smtp_port}", "sender": "dutywatch@suyu.example.cn"},
-            "notify": {
-                "channels": ["email"],
-                "dispatch_seconds": 0.3,
-                "backoff_seconds": 0.5,
-                "max_backoff_seconds": 2,
-                "max_attempts": 1000,
-                "lease_seconds": 3,
-                "digest_below_level": 0,  # everything at once: no digest holds messages back
-                "quiet_hours": {},
-            },
-        }
-        (folder / "dutywatch.yaml").write_text(json.dumps(config), encoding="utf-8")
-        if _cli(folder, "demo").returncode != 0:
-            raise RuntimeError(f"demo failed: {_cli(folder, 'demo').stderr}")
-        token = _cli(folder, "token", "create", "--name", "chaos", "--scopes", "ingest").stdout.strip()
+        _configure(folder, url, smtp_port, remind_seconds)
+        token = _demo_district(folder)
         roster = generate_district(utcnow().astimezone(SHANGHAI).date())[0]
         pairs = [(p["official"], p["enterprise"]) for p in roster["pairings"] if p.get("official")]
         today = utcnow().astimezone(SHANGHAI).date().isoformat()
         port = _free_port()
-        accepted: set[str] = set()
-        posted = 0
-        stop = threading.Event()
-
-        def feed() -> None:
-            nonlocal posted
-            n = 0
-            while not stop.is_set():
-                official, enterprise = pairs[n % len(pairs)]
-                batch = [
-                    {
-                        "id": f"chaos-{n}-{k}",
-                        "type": "contact",
-                        "at": f"{today}T00:01:00+08:00",
-                        "official": official,
-                        "enterprise": enterprise,
-                        "channel": "phone",
-                    }
-                    for k in range(10)
-                ]
-                n += 1
-                posted += len(batch)
-                try:
-                    reply = httpx.post(
-                        f"http://127.0.0.1:{port}/v1/events",
-                        json=batch,
-                        headers={"Authorization": f"Bearer {token}"},
-                        timeout=5,
-                    )
-                except httpx.HTTPError:
-                    time.sleep(0.05)
-                    continue
-                if reply.status_code == 200:
-                    accepted.update(
-                        r["id"] for r in reply.json()["results"] if r["status"] in ("accepted", "duplicate")
-                    )
-
-        feeder = threading.Thread(target=feed)
+        feeder = _Feeder(port, token, pairs, today)
         feeder.start()
         try:
-            for _ in range(kills):
-                process = _start(folder, port)
-                if rng.random() < 0.9:  # most kills once it serves; some while it starts
-                    _wait_until_serving(port, process)
-                time.sleep(rng.uniform(0.2, 2.5))
-                process.send_signal(signal.SIGKILL)
-                process.wait(30)
+            _kill_repeatedly(folder, port, kills, rng)
         finally:
-            stop.set()
-            feeder.join(30)
-        # a last life, with the rules as written (no more reminders), long enough to send whatever
-        # is due, then a clean stop
+            feeder.stop()
         _reminding(folder / "rules", None)
-        last_life = utcnow()
-        process = _start(folder, port)
-        engine = make_engine(url)
-        deadline = time.monotonic() + 180
-        try:
-            while time.monotonic() < deadline:
-                time.sleep(1)
-                with engine.connect() as conn:
-                    waiting = conn.execute(
-                        text("SELECT count(*) FROM outbox WHERE status IN ('queued', 'sending')")
-                    ).scalar_one()
-                    ticked = conn.execute(text("SELECT at FROM ticks WHERE name = 'last'")).scalar()
-                # an empty outbox means nothing until this life has ticked once: a first tick over
-                # the whole history can outlast every short life before it
-                if ticked is None or _utc(ticked) < last_life:
-                    continue
-                if waiting == 0:
-                    time.sleep(2)  # one more tick and dispatch for what the last tick queued
-                    with engine.connect() as conn:
-                        waiting = conn.execute(
-                            text("SELECT count(*) FROM outbox WHERE status IN ('queued', 'sending')")
-                        ).scalar_one()
-                    if waiting == 0:
-                        break
-        finally:
-            process.send_signal(signal.SIGTERM)
-            try:
-                process.wait(30)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait(10)
+        engine = _last_life(folder, port, url)
         with engine.connect() as conn:
             stored = {r[0] for r in conn.execute(text("SELECT id FROM events WHERE id LIKE 'chaos-%'"))}
             rows = conn.execute(text("SELECT key, status FROM outbox")).all()
         engine.dispose()
-        result.events_posted = posted
-        result.events_accepted = len(accepted)
-        result.events_lost = len(accepted - stored)
-        result.notifications = len(rows)
-        result.statuses = dict(Counter(status for _, status in rows))
-        sent = {f"<{key}@dutywatch>" for key, status in rows if status == "sent"}
-        result.notifications_sent = len(sent)
-        result.notifications_pending = sum(1 for _, status in rows if status in ("queued", "sending", "dead"))
-        result.notifications_undelivered = len(sent - set(inbox.ids))
-        result.messages_received = sum(inbox.ids.values())
-        result.duplicates = sum(count - 1 for count in inbox.ids.values() if count > 1)
+        _count(result, feeder, stored, [(key, status) for key, status in rows], inbox)
     finally:
         controller.stop()
         _drop(schema)
@@ -307,6 +199,167 @@ def run_chaos(
             shutil.rmtree(folder, ignore_errors=True)
     result.seconds = round(time.monotonic() - started, 1)
     return result
+
+
+def _configure(folder: Path, url: str, smtp_port: int, remind_seconds: float) -> None:
+    """The rules (re-notifying every `remind_seconds`) and a config that ticks every second and
+    sends everything at once by mail to the test's SMTP server, retrying forever."""
+    (folder / "rules").mkdir()
+    _reminding(folder / "rules", remind_seconds / 3600)
+    config = {
+        "database_url": url,
+        "rules_dir": str(folder / "rules"),
+        "tick_seconds": 1,
+        "heartbeat_file": str(folder / "heartbeat"),
+        "calendar": {"overrides_dir": str(ROOT / "config/calendar")},
+        "smtp": {"url": f"smtp://127.0.0.1:{smtp_port}", "sender": "dutywatch@suyu.example.cn"},
+        "notify": {
+            "channels": ["email"],
+            "dispatch_seconds": 0.3,
+            "backoff_seconds": 0.5,
+            "max_backoff_seconds": 2,
+            "max_attempts": 1000,
+            "lease_seconds": 3,
+            "digest_below_level": 0,  # everything at once: no digest holds messages back
+            "quiet_hours": {},
+        },
+    }
+    (folder / "dutywatch.yaml").write_text(json.dumps(config), encoding="utf-8")
+
+
+def _demo_district(folder: Path) -> str:
+    """The demo district loaded; a token to post events with."""
+    if _cli(folder, "demo").returncode != 0:
+        raise RuntimeError(f"demo failed: {_cli(folder, 'demo').stderr}")
+    return _cli(folder, "token", "create", "--name", "chaos", "--scopes", "ingest").stdout.strip()
+
+
+class _Feeder:
+    """A thread posting batches of ten contacts, whether the daemon is up or not, until stopped:
+    how many it posted, and the ids the daemon answered accepted (or duplicate)."""
+
+    def __init__(self, port: int, token: str, pairs: list[tuple[str, str]], today: str) -> None:
+        self.port = port
+        self.token = token
+        self.pairs = pairs
+        self.today = today
+        self.posted = 0
+        self.accepted: set[str] = set()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._feed)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(30)
+
+    def _feed(self) -> None:
+        n = 0
+        while not self._stop.is_set():
+            batch = self._batch(n)
+            n += 1
+            self.posted += len(batch)
+            try:
+                reply = httpx.post(
+                    f"http://127.0.0.1:{self.port}/v1/events",
+                    json=batch,
+                    headers={"Authorization": f"Bearer {self.token}"},
+                    timeout=5,
+                )
+            except httpx.HTTPError:
+                time.sleep(0.05)
+                continue
+            if reply.status_code == 200:
+                self.accepted.update(
+                    r["id"] for r in reply.json()["results"] if r["status"] in ("accepted", "duplicate")
+                )
+
+    def _batch(self, n: int) -> list[dict[str, Any]]:
+        official, enterprise = self.pairs[n % len(self.pairs)]
+        return [
+            {
+                "id": f"chaos-{n}-{k}",
+                "type": "contact",
+                "at": f"{self.today}T00:01:00+08:00",
+                "official": official,
+                "enterprise": enterprise,
+                "channel": "phone",
+            }
+            for k in range(10)
+        ]
+
+
+def _kill_repeatedly(folder: Path, port: int, kills: int, rng: random.Random) -> None:
+    for _ in range(kills):
+        process = _start(folder, port)
+        if rng.random() < 0.9:  # most kills once it serves; some while it starts
+            _wait_until_serving(port, process)
+        time.sleep(rng.uniform(0.2, 2.5))
+        process.send_signal(signal.SIGKILL)
+        process.wait(30)
+
+
+def _last_life(folder: Path, port: int, url: str) -> Engine:
+    """A last life, with the rules as written (no more reminders), long enough to send whatever
+    is due, then a clean stop; the engine to count with."""
+    last_life = utcnow()
+    process = _start(folder, port)
+    engine = make_engine(url)
+    try:
+        _wait_until_sent(engine, last_life)
+    finally:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(10)
+    return engine
+
+
+def _unsent(conn: Connection) -> int:
+    """Notifications still queued or being sent."""
+    return int(
+        conn.execute(text("SELECT count(*) FROM outbox WHERE status IN ('queued', 'sending')")).scalar_one()
+    )
+
+
+def _wait_until_sent(engine: Engine, last_life: datetime, timeout: float = 180) -> None:
+    """Until the outbox stays empty after this life has ticked, or the timeout."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        time.sleep(1)
+        with engine.connect() as conn:
+            waiting = _unsent(conn)
+            ticked = conn.execute(text("SELECT at FROM ticks WHERE name = 'last'")).scalar()
+        # an empty outbox means nothing until this life has ticked once: a first tick over
+        # the whole history can outlast every short life before it
+        if ticked is None or _utc(ticked) < last_life:
+            continue
+        if waiting == 0:
+            time.sleep(2)  # one more tick and dispatch for what the last tick queued
+            with engine.connect() as conn:
+                if _unsent(conn) == 0:
+                    return
+
+
+def _count(
+    result: Result, feeder: _Feeder, stored: set[str], rows: list[tuple[str, str]], inbox: _Inbox
+) -> None:
+    """What was accepted and stored, queued and sent, and received, into the result."""
+    result.events_posted = feeder.posted
+    result.events_accepted = len(feeder.accepted)
+    result.events_lost = len(feeder.accepted - stored)
+    result.notifications = len(rows)
+    result.statuses = dict(Counter(status for _, status in rows))
+    sent = {f"<{key}@dutywatch>" for key, status in rows if status == "sent"}
+    result.notifications_sent = len(sent)
+    result.notifications_pending = sum(1 for _, status in rows if status in ("queued", "sending", "dead"))
+    result.notifications_undelivered = len(sent - set(inbox.ids))
+    result.messages_received = sum(inbox.ids.values())
+    result.duplicates = sum(count - 1 for count in inbox.ids.values() if count > 1)
 
 
 def main() -> None:

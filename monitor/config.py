@@ -393,35 +393,42 @@ def secret_from_env(name: str, environ: dict[str, str] | None = None) -> str | N
 
 
 def _environment_overrides(env: dict[str, str]) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    if env.get("DUTYWATCH_DB_URL"):
-        out["database_url"] = env["DUTYWATCH_DB_URL"]
-    if env.get("DUTYWATCH_LISTEN"):
-        out["listen"] = env["DUTYWATCH_LISTEN"]
-    smtp: dict[str, Any] = {}
-    url = secret_from_env("DUTYWATCH_SMTP_URL", env)
-    if url:
-        smtp["url"] = url
-    if env.get("DUTYWATCH_SMTP_FROM"):
-        smtp["sender"] = env["DUTYWATCH_SMTP_FROM"]
-    if smtp:
-        out["smtp"] = smtp
-    vendors: dict[str, Any] = {}
-    for env_name, key in SECRET_ENV.items():
-        value = secret_from_env(env_name, env)
-        if value:
-            vendors[key] = value
-    if vendors:
-        out["notify"] = {"vendors": vendors}
-    links: dict[str, Any] = {}
-    link_secret = secret_from_env("DUTYWATCH_LINK_SECRET", env)
-    if link_secret:
-        links["secret"] = link_secret
-    if env.get("DUTYWATCH_PUBLIC_URL"):
-        links["public_url"] = env["DUTYWATCH_PUBLIC_URL"]
-    if links:
-        out["links"] = links
-    return out
+    """What the environment sets, shaped as the config file's sections (_ENV_PATHS)."""
+    return _set_only(
+        {
+            "database_url": env.get("DUTYWATCH_DB_URL"),
+            "listen": env.get("DUTYWATCH_LISTEN"),
+            "smtp": _smtp_from_env(env),
+            "notify": _notify_from_env(env),
+            "links": _links_from_env(env),
+        }
+    )
+
+
+def _set_only(values: dict[str, Any]) -> dict[str, Any]:
+    """The values a variable set: an empty one overrides nothing."""
+    return {key: value for key, value in values.items() if value}
+
+
+def _smtp_from_env(env: dict[str, str]) -> dict[str, Any]:
+    return _set_only(
+        {"url": secret_from_env("DUTYWATCH_SMTP_URL", env), "sender": env.get("DUTYWATCH_SMTP_FROM")}
+    )
+
+
+def _notify_from_env(env: dict[str, str]) -> dict[str, Any]:
+    """The vendors' secrets (SECRET_ENV)."""
+    vendors = _set_only({key: secret_from_env(env_name, env) for env_name, key in SECRET_ENV.items()})
+    return {"vendors": vendors} if vendors else {}
+
+
+def _links_from_env(env: dict[str, str]) -> dict[str, Any]:
+    return _set_only(
+        {
+            "secret": secret_from_env("DUTYWATCH_LINK_SECRET", env),
+            "public_url": env.get("DUTYWATCH_PUBLIC_URL"),
+        }
+    )
 
 
 SECRET_ENV = {

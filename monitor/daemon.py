@@ -84,103 +84,126 @@ async def serve(
 ) -> int:
     """Run until SIGTERM or SIGINT: 0 when drained in time, 1 when not or when the HTTP server
     could not start. Tests may hand in the `service` they watch."""
-    service = service or Service(settings, config_path)
-    loop = asyncio.get_running_loop()
+    daemon = _Daemon(service or Service(settings, config_path), asyncio.get_running_loop())
+    daemon.handle_signals()
+    try:
+        serving = daemon.start()
+        return await daemon.run(serving)
+    finally:
+        await daemon.stop()
 
-    async def dispatch() -> bool:
+
+class _Daemon:
+    """What `serve` runs on its loop, wired together: an evaluation that queued notifications
+    wakes the dispatcher, and so does taking the lead (what the old leader queued and did not
+    send), the poll being the safety net; on a shared database an event a standby accepted wakes
+    the leader's evaluation (Listener); the scheduler ticks; the HTTP server serves."""
+
+    def __init__(self, service: Service, loop: asyncio.AbstractEventLoop) -> None:
+        self.service = service
+        self.loop = loop
+        self.dispatches = Dispatches(self.dispatch)
+        self.evaluations = Evaluations(service, after=self.dispatches.soon, on_lead=self.dispatches.soon)
+        self.listener = (
+            Listener(service.engine, service.leadership, self._heard) if service.leadership.shared else None
+        )
+        self.scheduler = build_scheduler(
+            service.settings, tick=self.evaluations.tick, dispatch=self._poll_outbox, lead=self._lead
+        )
+        self.server = _Server(
+            http_config(
+                create_app(service, self.evaluations, self.reload),
+                service.settings.listen,
+                service.settings.http,
+                service.metrics.count_cut,
+            )
+        )
+        self.stopping = asyncio.Event()
+        self.reloads: set[asyncio.Task[tuple[bool, str]]] = set()
+
+    def handle_signals(self) -> None:
+        """SIGTERM and SIGINT stop, SIGHUP reloads."""
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            self.loop.add_signal_handler(signum, self.stopping.set)
+        self.loop.add_signal_handler(signal.SIGHUP, self._on_hangup)
+
+    def start(self) -> asyncio.Task[None]:
+        """Listen, tick and serve; the task serving HTTP."""
+        if self.listener is not None:
+            self.listener.start()
+        self.scheduler.start()
+        serving = asyncio.create_task(self._serve_http())
+        log.info(
+            "dutywatch running on %s, ticking every %gs",
+            self.service.settings.listen,
+            self.service.settings.tick_seconds,
+        )
+        self.service.announce_calendar(utcnow())  # then each tick names a year that newly lacks one
+        return serving
+
+    async def run(self, serving: asyncio.Task[None]) -> int:
+        """Until told to stop or the HTTP server ends; then drain (the exit code)."""
+        stopped = asyncio.create_task(self.stopping.wait())
+        await asyncio.wait({serving, stopped}, return_when=asyncio.FIRST_COMPLETED)
+        stopped.cancel()
+        return await _drain(
+            self.service, self.scheduler, self.server, serving, self.dispatches, self.dispatch
+        )
+
+    async def stop(self) -> None:
+        """Stop listening and leave the signals alone, however the run ended."""
+        if self.listener is not None:  # it notices within a second; the loop keeps serving meanwhile
+            await self.loop.run_in_executor(None, self.listener.stop)
+        for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+            self.loop.remove_signal_handler(signum)
+
+    async def dispatch(self) -> bool:
         """One batch; whether it was full (Dispatches then runs another at once)."""
-        if not service.leadership.is_leader:
+        if not self.service.leadership.is_leader:
             return False  # a standby: the leader sends
         try:
-            return await service.dispatch()
+            return await self.service.dispatch()
         except Exception:
             log.exception("dispatch failed")
             return False
 
-    # an evaluation that queued notifications wakes the dispatcher, and so does taking the lead
-    # (what the old leader queued and did not send); the poll is the safety net
-    dispatches = Dispatches(dispatch)
-    evaluations = Evaluations(service, after=dispatches.soon, on_lead=dispatches.soon)
+    async def _poll_outbox(self) -> None:
+        self.dispatches.soon()
 
-    async def poll_outbox() -> None:
-        dispatches.soon()
-
-    async def lead() -> None:
+    async def _lead(self) -> None:
         # a new leader evaluates and sends now (Evaluations.lead): what the standbys accepted
         # meanwhile must not wait for the next tick
-        await evaluations.lead()
+        await self.evaluations.lead()
 
-    listener = None
-    if service.leadership.shared:
+    def _heard(self) -> None:
+        """On the listening thread: a standby accepted an immediate event."""
+        if self.service.leadership.is_leader:
+            self.loop.call_soon_threadsafe(self.evaluations.soon)
 
-        def heard() -> None:  # on the listening thread: a standby accepted an immediate event
-            if service.leadership.is_leader:
-                loop.call_soon_threadsafe(evaluations.soon)
-
-        listener = Listener(service.engine, service.leadership, heard)
-
-    scheduler = build_scheduler(service.settings, tick=evaluations.tick, dispatch=poll_outbox, lead=lead)
-
-    async def reload() -> tuple[bool, str]:
-        ok, message = await loop.run_in_executor(service.executor, service.reload)
+    async def reload(self) -> tuple[bool, str]:
+        ok, message = await self.loop.run_in_executor(self.service.executor, self.service.reload)
         if ok:
-            retime_tick(scheduler, service.settings)
+            retime_tick(self.scheduler, self.service.settings)
         return ok, message
 
-    server = _Server(
-        http_config(
-            create_app(service, evaluations, reload),
-            service.settings.listen,
-            service.settings.http,
-            service.metrics.count_cut,
-        )
-    )
-
-    async def serve_http() -> None:
+    async def _reload_on_signal(self) -> tuple[bool, str]:
+        ok, message = await self.reload()
         try:
-            await server.serve()
-        except SystemExit as exc:  # uvicorn exits when it cannot bind: drain and say so instead
-            raise RuntimeError(f"the HTTP server could not start on {service.settings.listen}") from exc
-
-    stop = asyncio.Event()
-    reloads: set[asyncio.Task[tuple[bool, str]]] = set()
-
-    async def reload_on_signal() -> tuple[bool, str]:
-        ok, message = await reload()
-        try:
-            await loop.run_in_executor(None, audit_reload, service, ok, message, "signal", "SIGHUP")
+            await self.loop.run_in_executor(None, audit_reload, self.service, ok, message, "signal", "SIGHUP")
         except Exception:  # the database may be away: the reload itself stands
             log.exception("could not write the reload to the audit log")
         return ok, message
 
-    def on_hangup() -> None:
-        task = loop.create_task(reload_on_signal())
-        reloads.add(task)
-        task.add_done_callback(reloads.discard)
+    def _on_hangup(self) -> None:
+        task = self.loop.create_task(self._reload_on_signal())
+        self.reloads.add(task)
+        task.add_done_callback(self.reloads.discard)
 
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(signum, stop.set)
-    loop.add_signal_handler(signal.SIGHUP, on_hangup)
-    try:
-        if listener is not None:
-            listener.start()
-        scheduler.start()
-        serving = asyncio.create_task(serve_http())
-        stopped = asyncio.create_task(stop.wait())
-        log.info(
-            "dutywatch running on %s, ticking every %gs",
-            service.settings.listen,
-            service.settings.tick_seconds,
-        )
-        service.announce_calendar(utcnow())  # then each tick names a year that newly lacks one
-        await asyncio.wait({serving, stopped}, return_when=asyncio.FIRST_COMPLETED)
-        stopped.cancel()
-        return await _drain(service, scheduler, server, serving, dispatches, dispatch)
-    finally:
-        if listener is not None:  # it notices within a second; the loop keeps serving meanwhile
-            await loop.run_in_executor(None, listener.stop)
-        for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
-            loop.remove_signal_handler(signum)
+    async def _serve_http(self) -> None:
+        try:
+            await self.server.serve()
+        except SystemExit as exc:  # uvicorn exits when it cannot bind: drain and say so instead
+            raise RuntimeError(f"the HTTP server could not start on {self.service.settings.listen}") from exc
 
 
 async def _drain(

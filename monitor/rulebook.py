@@ -9,7 +9,7 @@ number an operator may want to change lives here, not in code.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -18,7 +18,7 @@ import jinja2
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from monitor.periods import PeriodKind
-from monitor.yamlsource import SourceError, load_yaml_mapping, pydantic_errors
+from monitor.yamlsource import SourceError, YamlDocument, load_yaml_mapping, pydantic_errors
 
 RULE_IDS = (
     "pairing-monthly-contact",
@@ -153,48 +153,104 @@ class Rule(_Frozen):
 
     @model_validator(mode="after")
     def _consistent(self) -> Rule:
-        if self.id not in RULE_IDS:
-            raise ValueError(f"unknown rule id {self.id!r}; the ids of docs/policy/obligations.md are fixed")
-        levels = [s.level for s in self.escalation]
-        if levels != sorted(set(levels)):
-            raise ValueError("escalation levels must be distinct and increasing")
-        days = [s.after_working_days for s in self.escalation]
-        if days != sorted(days):
-            raise ValueError("escalation steps must not need fewer working days than the step before")
-        periodic = self.obligation in ("pairing_activity", "unit_activity", "unit_report")
-        if periodic and self.period is None:
-            raise ValueError(f"a {self.obligation} rule needs a period")
-        if not periodic and self.period is not None:
-            raise ValueError(f"a {self.obligation} rule runs on a clock and takes no period")
-        if self.obligation in ("pairing_activity", "unit_activity") and not self.fulfilled_by.events:
-            raise ValueError("fulfilled_by.events must name the events that fulfil the duty")
-        if self.obligation == "unit_report" and (
-            self.fulfilled_by.report_kind is None or self.due_working_days is None
-        ):
-            raise ValueError("a unit_report rule needs fulfilled_by.report_kind and due_working_days")
-        if self.obligation == "case_clock" and not self.fulfilled_by.case_events:
-            raise ValueError("a case_clock rule needs fulfilled_by.case_events")
-        if self.immediate and self.obligation not in CHANGED_BY_EVENTS:
-            raise ValueError(
-                f"a {self.obligation} duty changes as time passes, not as an event arrives: it cannot be "
-                f"immediate (immediate kinds: {', '.join(sorted(CHANGED_BY_EVENTS))})"
-            )
-        if self.immediate and self.warn_working_days:
-            raise ValueError("an immediate rule warns from the start: warn_working_days does not apply")
-        if self.obligation == "case_ladder" and not self.ladder_of:
-            raise ValueError("a case_ladder rule needs ladder_of: the case clocks it watches")
-        if self.obligation == "review_rectification" and (
-            self.due_working_days is None or self.applies_to.max_rating is None
-        ):
-            raise ValueError("a review_rectification rule needs due_working_days and applies_to.max_rating")
-        if self.obligation == "unit_activity" and not (
-            self.applies_to.unit_names or self.applies_to.indicator_leads
-        ):
-            raise ValueError("a unit_activity rule needs applies_to.unit_names or indicator_leads")
+        """The checks no field can make alone, in the order of _RULE_CHECKS: the first broken
+        one is the error."""
+        for check in _RULE_CHECKS:
+            check(self)
         return self
 
     def step_for(self, level: int) -> LadderStep:
         return next(s for s in self.escalation if s.level == level)
+
+
+def _id_is_known(rule: Rule) -> None:
+    if rule.id not in RULE_IDS:
+        raise ValueError(f"unknown rule id {rule.id!r}; the ids of docs/policy/obligations.md are fixed")
+
+
+def _ladder_climbs(rule: Rule) -> None:
+    """Each escalation step is a higher level, reached no sooner than the step before."""
+    levels = [s.level for s in rule.escalation]
+    if levels != sorted(set(levels)):
+        raise ValueError("escalation levels must be distinct and increasing")
+    days = [s.after_working_days for s in rule.escalation]
+    if days != sorted(days):
+        raise ValueError("escalation steps must not need fewer working days than the step before")
+
+
+def _period_fits_obligation(rule: Rule) -> None:
+    """A recurring duty has a period; a duty on a clock has none."""
+    periodic = rule.obligation in ("pairing_activity", "unit_activity", "unit_report")
+    if periodic and rule.period is None:
+        raise ValueError(f"a {rule.obligation} rule needs a period")
+    if not periodic and rule.period is not None:
+        raise ValueError(f"a {rule.obligation} rule runs on a clock and takes no period")
+
+
+def _activity_names_its_events(rule: Rule) -> None:
+    if rule.obligation in ("pairing_activity", "unit_activity") and not rule.fulfilled_by.events:
+        raise ValueError("fulfilled_by.events must name the events that fulfil the duty")
+
+
+def _report_names_its_kind_and_due_day(rule: Rule) -> None:
+    if rule.obligation == "unit_report" and (
+        rule.fulfilled_by.report_kind is None or rule.due_working_days is None
+    ):
+        raise ValueError("a unit_report rule needs fulfilled_by.report_kind and due_working_days")
+
+
+def _case_clock_names_what_stops_it(rule: Rule) -> None:
+    if rule.obligation == "case_clock" and not rule.fulfilled_by.case_events:
+        raise ValueError("a case_clock rule needs fulfilled_by.case_events")
+
+
+def _immediate_only_when_events_change_it(rule: Rule) -> None:
+    if rule.immediate and rule.obligation not in CHANGED_BY_EVENTS:
+        raise ValueError(
+            f"a {rule.obligation} duty changes as time passes, not as an event arrives: it cannot be "
+            f"immediate (immediate kinds: {', '.join(sorted(CHANGED_BY_EVENTS))})"
+        )
+
+
+def _immediate_does_not_warn_ahead(rule: Rule) -> None:
+    if rule.immediate and rule.warn_working_days:
+        raise ValueError("an immediate rule warns from the start: warn_working_days does not apply")
+
+
+def _ladder_names_its_clocks(rule: Rule) -> None:
+    if rule.obligation == "case_ladder" and not rule.ladder_of:
+        raise ValueError("a case_ladder rule needs ladder_of: the case clocks it watches")
+
+
+def _rectification_names_due_day_and_rating(rule: Rule) -> None:
+    if rule.obligation == "review_rectification" and (
+        rule.due_working_days is None or rule.applies_to.max_rating is None
+    ):
+        raise ValueError("a review_rectification rule needs due_working_days and applies_to.max_rating")
+
+
+def _unit_activity_names_its_units(rule: Rule) -> None:
+    if rule.obligation == "unit_activity" and not (
+        rule.applies_to.unit_names or rule.applies_to.indicator_leads
+    ):
+        raise ValueError("a unit_activity rule needs applies_to.unit_names or indicator_leads")
+
+
+# in the order a rule file's author meets them: which rule, its ladder, its period, what fulfils
+# it, whether it is immediate, then what each kind of obligation needs besides
+_RULE_CHECKS: tuple[Callable[[Rule], None], ...] = (
+    _id_is_known,
+    _ladder_climbs,
+    _period_fits_obligation,
+    _activity_names_its_events,
+    _report_names_its_kind_and_due_day,
+    _case_clock_names_what_stops_it,
+    _immediate_only_when_events_change_it,
+    _immediate_does_not_warn_ahead,
+    _ladder_names_its_clocks,
+    _rectification_names_due_day_and_rating,
+    _unit_activity_names_its_units,
+)
 
 
 class RuleFile(_Frozen):
@@ -267,58 +323,81 @@ def load_rulebook(directory: Path, *, require_all: bool = True) -> Rulebook:
 
 def load_rules(directory: Path, *, require_all: bool = True) -> tuple[Rulebook | None, list[SourceError]]:
     """Load and check the rule files; every problem comes back as a file:line error."""
-    errors: list[SourceError] = []
-    found: dict[str, Rule] = {}
-    where: dict[str, str] = {}
-    templates: dict[tuple[str, str], jinja2.Template] = {}
     files = sorted(directory.glob("*.yaml")) if directory.is_dir() else []
     if not files:
         return None, [SourceError(str(directory), 0, "no rule files (*.yaml) found")]
+    read = _RuleFiles()
     for path in files:
+        read.read(path)
+    read.check_ladders()
+    if require_all and not read.errors:
+        read.check_complete(directory)
+    if read.errors:
+        return None, read.errors
+    ordered = {r: read.rules[r] for r in RULE_IDS if r in read.rules}
+    return Rulebook(ordered, read.templates), []
+
+
+@dataclass
+class _RuleFiles:
+    """What the rule files read so far hold: each rule with the file and line that defined it
+    first, its compiled messages, and every problem found, in the order found."""
+
+    rules: dict[str, Rule] = field(default_factory=dict)
+    where: dict[str, tuple[str, int]] = field(default_factory=dict)
+    templates: dict[tuple[str, str], jinja2.Template] = field(default_factory=dict)
+    errors: list[SourceError] = field(default_factory=list)
+
+    def read(self, path: Path) -> None:
+        """One file's rules; a file that does not parse adds its problems and no rule."""
         try:
             doc = load_yaml_mapping(path)
         except SourceError as exc:
-            errors.append(exc)
-            continue
+            self.errors.append(exc)
+            return
         try:
             parsed = RuleFile.model_validate(doc.data)
         except ValidationError as exc:
-            errors.extend(pydantic_errors(doc, exc))
-            continue
+            self.errors.extend(pydantic_errors(doc, exc))
+            return
         if not parsed.rules:
-            errors.append(doc.error(("rules",), "the file defines no rule"))
+            self.errors.append(doc.error(("rules",), "the file defines no rule"))
         for i, rule in enumerate(parsed.rules):
-            if rule.id in found:
-                errors.append(
-                    doc.error(
-                        ("rules", i, "id"), f"rule {rule.id} is defined again (first in {where[rule.id]})"
-                    )
+            self._add(path, doc, i, rule)
+
+    def _add(self, path: Path, doc: YamlDocument, i: int, rule: Rule) -> None:
+        """The file's i-th rule, unless an earlier one has its id."""
+        if rule.id in self.where:
+            file, line = self.where[rule.id]
+            self.errors.append(
+                doc.error(("rules", i, "id"), f"rule {rule.id} is defined again (first in {file}:{line})")
+            )
+            return
+        self._compile_messages(doc, i, rule)
+        self.rules[rule.id] = rule
+        self.where[rule.id] = (str(path), doc.line_of(("rules", i)))
+
+    def _compile_messages(self, doc: YamlDocument, i: int, rule: Rule) -> None:
+        for language in ("zh", "en"):
+            try:
+                self.templates[(rule.id, language)] = _JINJA.from_string(rule.message.get(language))
+            except jinja2.TemplateSyntaxError as exc:
+                self.errors.append(
+                    doc.error(("rules", i, "message", language), f"template error: {exc.message}")
                 )
-                continue
-            for language in ("zh", "en"):
-                try:
-                    templates[(rule.id, language)] = _JINJA.from_string(rule.message.get(language))
-                except jinja2.TemplateSyntaxError as exc:
-                    errors.append(
-                        doc.error(("rules", i, "message", language), f"template error: {exc.message}")
+
+    def check_ladders(self) -> None:
+        """A case ladder watches only clocks the policy has."""
+        for rule_id, rule in self.rules.items():
+            file, line = self.where[rule_id]
+            for other in rule.ladder_of:
+                if other not in RULE_IDS:
+                    self.errors.append(
+                        SourceError(file, line, f"{rule_id}: refers to unknown rule {other!r}")
                     )
-            found[rule.id] = rule
-            where[rule.id] = f"{path}:{doc.line_of(('rules', i))}"
-    for rule_id, rule in found.items():
-        for other in rule.ladder_of:
-            if other not in RULE_IDS:
-                errors.append(
-                    SourceError(
-                        where[rule_id].rsplit(":", 1)[0],
-                        int(where[rule_id].rsplit(":", 1)[1]),
-                        f"{rule_id}: refers to unknown rule {other!r}",
-                    )
-                )
-    if require_all and not errors:
-        missing = [r for r in RULE_IDS if r not in found]
+
+    def check_complete(self, directory: Path) -> None:
+        """Every obligation of the policy has its rule."""
+        missing = [r for r in RULE_IDS if r not in self.rules]
         if missing:
-            errors.append(SourceError(str(directory), 0, f"rules missing for: {', '.join(missing)}"))
-    if errors:
-        return None, errors
-    ordered = {r: found[r] for r in RULE_IDS if r in found}
-    return Rulebook(ordered, templates), []
+            self.errors.append(SourceError(str(directory), 0, f"rules missing for: {', '.join(missing)}"))

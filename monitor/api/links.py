@@ -305,68 +305,99 @@ def _event(opened: Opened, action: str, form: dict[str, list[str]], now: datetim
     return event
 
 
+_Done = tuple[str | None, list[RecordOutcome], dict[str, Any] | None]  # an error, the outcomes, the event
+
+
 def _act(service: Service, form: dict[str, list[str]], now: datetime, source: str) -> tuple[str, str | None]:
     """Carry out the form's action; (the token, an error to show) or Refused."""
     token, action = _field(form, "token"), _field(form, "action")
 
-    def work(session: Session) -> tuple[str | None, list[RecordOutcome], dict[str, Any] | None]:
+    def work(session: Session) -> _Done:
         opened = _open(service, session, token, now)
-        actor = f"by link of {opened.official.name} ({opened.official.id})"
-        alert = opened.alert
         if action == "ack":
-            note = _field(form, "note")
-            if len(note) > MAX_NOTE:
-                return f"说明不超过{MAX_NOTE}字", [], None
-            if alert.state == "resolved" or (
-                alert.acked_at is not None
-                and alert.acked_by == opened.official.id
-                and alert.acked_at >= alert.fired_at
-            ):
-                # acknowledged already (a double submit), or nothing left to acknowledge: nothing
-                # twice, and the page says how things stand
-                return None, [], None
-            acknowledge(
-                session,
-                alert,
-                who=opened.official.id,
-                reason=note or "经通知链接确认收到",
-                actor=actor,
-                source=source,
-                at=now,
-            )
-            return None, [], None
+            return _acknowledge_by_link(session, opened, _field(form, "note"), now, source), [], None
         if action not in opened.actions:
             raise Refused  # an action this alert does not offer: a forged form, said no more about
-        try:
-            event = _event(opened, action, form, now)
-        except ValueError as exc:
-            return str(exc), [], None
-        outcomes = ingest_events(session, [("link", event)], now=now, settings=service.settings)
-        outcome = outcomes[0]
-        if outcome.status == "rejected":
-            if outcome.field == "id" and outcome.reason and outcome.reason.startswith("conflict"):
-                return None, outcomes, None  # recorded already through this link, with other words
-            return f"未能登记：{outcome.field or ''} {outcome.reason or ''}".strip(), outcomes, event
-        if outcome.status == "accepted":
-            record(
-                session,
-                "link.record",
-                f"alert {alert.id}",
-                actor=actor,
-                source=source,
-                detail={
-                    "event": event["id"],
-                    "type": event["type"],
-                    "rule": alert.rule,
-                    "subject": alert.subject,
-                },
-            )
-        return None, outcomes, event
+        return _record_by_link(service, session, opened, action, form, now, source)
 
     error, outcomes, event = commit_retrying(service.sessions, work)
     if event is not None:
         service.metrics.count_ingested([event], outcomes)
     return token, error
+
+
+def _actor(opened: Opened) -> str:
+    return f"by link of {opened.official.name} ({opened.official.id})"
+
+
+def _acknowledge_by_link(
+    session: Session, opened: Opened, note: str, now: datetime, source: str
+) -> str | None:
+    """Acknowledge the alert for the link's official; an error to show, or None."""
+    if len(note) > MAX_NOTE:
+        return f"说明不超过{MAX_NOTE}字"
+    alert = opened.alert
+    if alert.state == "resolved" or (
+        alert.acked_at is not None
+        and alert.acked_by == opened.official.id
+        and alert.acked_at >= alert.fired_at
+    ):
+        # acknowledged already (a double submit), or nothing left to acknowledge: nothing
+        # twice, and the page says how things stand
+        return None
+    acknowledge(
+        session,
+        alert,
+        who=opened.official.id,
+        reason=note or "经通知链接确认收到",
+        actor=_actor(opened),
+        source=source,
+        at=now,
+    )
+    return None
+
+
+def _record_by_link(
+    service: Service,
+    session: Session,
+    opened: Opened,
+    action: str,
+    form: dict[str, list[str]],
+    now: datetime,
+    source: str,
+) -> _Done:
+    """Record the feedback, visit or contact as an event, ingested as any other."""
+    try:
+        event = _event(opened, action, form, now)
+    except ValueError as exc:
+        return str(exc), [], None
+    outcomes = ingest_events(session, [("link", event)], now=now, settings=service.settings)
+    outcome = outcomes[0]
+    if outcome.status == "rejected":
+        if outcome.field == "id" and outcome.reason and outcome.reason.startswith("conflict"):
+            return None, outcomes, None  # recorded already through this link, with other words
+        return f"未能登记：{outcome.field or ''} {outcome.reason or ''}".strip(), outcomes, event
+    if outcome.status == "accepted":
+        _audit_record(session, opened, event, source)
+    return None, outcomes, event
+
+
+def _audit_record(session: Session, opened: Opened, event: dict[str, Any], source: str) -> None:
+    """The audit log's line for an event recorded through the alert's link."""
+    alert = opened.alert
+    record(
+        session,
+        "link.record",
+        f"alert {alert.id}",
+        actor=_actor(opened),
+        source=source,
+        detail={
+            "event": event["id"],
+            "type": event["type"],
+            "rule": alert.rule,
+            "subject": alert.subject,
+        },
+    )
 
 
 @router.post("/l", include_in_schema=False)

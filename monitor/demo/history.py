@@ -127,38 +127,97 @@ def pairing_duties(h: History, roster: dict[str, Any]) -> None:
             staff[official["unit"]].append(official["id"])
     leaders = {o["id"] for o in roster["officials"] if o["role"] == "district_leader"}
     last_full_month = h.periods("month")[-2]
-    for i, pairing in enumerate(roster["pairings"]):
-        enterprise = pairing["enterprise"]
-        first = date.fromisoformat(pairing["from"])
-        last = date.fromisoformat(pairing["to"]) if "to" in pairing else None
-        who = pairing.get("official") or staff[pairing["unit"]][0]
-        visitors = {"officials": [who, ESCORT]} if who in leaders else {"official": who}
-        for month in h.periods("month", first, last):
-            days = h.workdays(month.start, month.end)
-            if month.contains(h.end) and i % 3 == 0:
-                continue  # not visited yet this month: reminders near its end
-            if not month.contains(h.end) and (
-                h.rng.random() < 0.06 or (month == last_full_month and i % 10 == 5)
-            ):
-                continue  # a month missed
-            if visited := h.pick(days):
-                talked = h.rng.random() > 0.05
-                h.add("v", "visit", h.at(visited), **visitors, enterprise=enterprise, talked_with_head=talked)
-            if (contacted := h.pick(days)) and h.rng.random() < 0.5:
-                channel = h.rng.choice(["phone", "wechat", "platform"])
-                h.add("k", "contact", h.at(contacted), official=who, enterprise=enterprise, channel=channel)
-        briefer = {"unit": pairing["unit"]} if "unit" in pairing else {"official": who}
-        for half in h.periods("half", first, last):
-            skipped = i % 4 == 1 if half.contains(h.end) else h.rng.random() < 0.1
-            if (briefed := h.pick(h.workdays(half.start, half.end))) and not skipped:
-                h.add("b", "policy_briefing", h.at(briefed), **briefer, enterprises=[enterprise])
-        for year in h.periods("year", first, last):
-            done = h.rng.random() < (0.7 if year.contains(h.end) else 0.9)
-            if (matched := h.pick(h.workdays(year.start, year.end))) and done:
-                partner = f"宿迁{h.rng.choice(PARTNERS)}有限公司"
-                h.add(
-                    "mm", "matchmaking", h.at(matched), official=who, enterprise=enterprise, partner=partner
-                )
+    for i, entry in enumerate(roster["pairings"]):
+        pairing = _Pairing.of(i, entry, staff, leaders)
+        for month in h.periods("month", pairing.first, pairing.last):
+            if not _month_missed(h, pairing, month, last_full_month):
+                visits_and_contacts(h, pairing, month)
+        briefings(h, pairing)
+        matchmaking(h, pairing)
+
+
+@dataclass(frozen=True)
+class _Pairing:
+    """A pairing of the roster as its duties are written: `n`, its place in the roster, picks
+    the ones whose duties are scripted to be missed."""
+
+    n: int
+    enterprise: str
+    first: date
+    last: date | None
+    who: str  # its official, or else the first staff member of its unit
+    visitors: dict[str, Any]  # a district leader visits with an escort
+    briefer: dict[str, Any]  # a unit's pairing briefs as the unit
+
+    @classmethod
+    def of(cls, n: int, entry: dict[str, Any], staff: dict[str, list[str]], leaders: set[str]) -> _Pairing:
+        who = entry.get("official") or staff[entry["unit"]][0]
+        return cls(
+            n=n,
+            enterprise=entry["enterprise"],
+            first=date.fromisoformat(entry["from"]),
+            last=date.fromisoformat(entry["to"]) if "to" in entry else None,
+            who=who,
+            visitors={"officials": [who, ESCORT]} if who in leaders else {"official": who},
+            briefer={"unit": entry["unit"]} if "unit" in entry else {"official": who},
+        )
+
+
+def _month_missed(h: History, pairing: _Pairing, month: Period, last_full_month: Period) -> bool:
+    if month.contains(h.end):
+        return pairing.n % 3 == 0  # not visited yet this month: reminders near its end
+    # a month missed: now and then, and on the last full month for one pairing in ten
+    return h.rng.random() < 0.06 or (month == last_full_month and pairing.n % 10 == 5)
+
+
+def visits_and_contacts(h: History, pairing: _Pairing, month: Period) -> None:
+    """A visit (with a talk with the head, mostly) and, every other month or so, a contact."""
+    days = h.workdays(month.start, month.end)
+    if visited := h.pick(days):
+        talked = h.rng.random() > 0.05
+        h.add(
+            "v",
+            "visit",
+            h.at(visited),
+            **pairing.visitors,
+            enterprise=pairing.enterprise,
+            talked_with_head=talked,
+        )
+    if (contacted := h.pick(days)) and h.rng.random() < 0.5:
+        channel = h.rng.choice(["phone", "wechat", "platform"])
+        h.add(
+            "k",
+            "contact",
+            h.at(contacted),
+            official=pairing.who,
+            enterprise=pairing.enterprise,
+            channel=channel,
+        )
+
+
+def briefings(h: History, pairing: _Pairing) -> None:
+    """A policy briefing each half-year; one in ten missed, and a quarter of the pairings have not
+    briefed yet in the current one."""
+    for half in h.periods("half", pairing.first, pairing.last):
+        skipped = pairing.n % 4 == 1 if half.contains(h.end) else h.rng.random() < 0.1
+        if (briefed := h.pick(h.workdays(half.start, half.end))) and not skipped:
+            h.add("b", "policy_briefing", h.at(briefed), **pairing.briefer, enterprises=[pairing.enterprise])
+
+
+def matchmaking(h: History, pairing: _Pairing) -> None:
+    """A matchmaking with an upstream or downstream partner each year, most years."""
+    for year in h.periods("year", pairing.first, pairing.last):
+        done = h.rng.random() < (0.7 if year.contains(h.end) else 0.9)
+        if (matched := h.pick(h.workdays(year.start, year.end))) and done:
+            partner = f"宿迁{h.rng.choice(PARTNERS)}有限公司"
+            h.add(
+                "mm",
+                "matchmaking",
+                h.at(matched),
+                official=pairing.who,
+                enterprise=pairing.enterprise,
+                partner=partner,
+            )
 
 
 def unit_duties(h: History, indicator_leads: list[str], majors: list[tuple[str, date]]) -> None:

@@ -155,50 +155,77 @@ def _cases(
     ).all()
     if not cases:
         return
-    ids = [c[0] for c in cases]
-    first_feedback: dict[str, datetime] = {}
-    escalated: set[str] = set()
-    reopened: Counter[str] = Counter()
-    # a province's month has a hundred thousand cases: a statement per batch of them
-    events = (
-        row
-        for part in batches(ids)
-        for row in session.execute(
-            select(CaseEvent.case_id, CaseEvent.type, CaseEvent.at, CaseEvent.level).where(
-                CaseEvent.case_id.in_(part)
-            )
-        )
-    )
-    for case_id, kind, at, level in events:
-        if kind in ("case_feedback", "case_closed") and (
-            case_id not in first_feedback or at < first_feedback[case_id]
-        ):
-            first_feedback[case_id] = at
-        elif kind == "case_escalated" and (level or 0) >= 2:
-            escalated.add(case_id)
-        elif kind == "case_reopened":
-            reopened[case_id] += 1
+    history = _CaseHistory.of(session, [c[0] for c in cases])
     for case_id, unit_id, complexity, channel, received, own_due in cases:
         figure = units.get(unit_id)
         if figure is None:
             continue
         figure.cases += 1
-        figure.cases_reopened += 1 if reopened[case_id] else 0
+        figure.cases_reopened += 1 if history.reopened[case_id] else 0
         try:
-            if own_due is not None:
-                due = own_due
-            elif complexity in CASE_DAYS and channel != "hotline":
-                due = end_of_day(calendar.add_workdays(local_date(received), CASE_DAYS[complexity]), cutoff)
-            else:
-                due = end_of_day(calendar.add_workdays(local_date(received), 5), cutoff)
+            due = (
+                own_due
+                if own_due is not None
+                else _feedback_due(calendar, complexity, channel, received, cutoff)
+            )
         except CalendarNotCovered:
-            continue
-        feedback = first_feedback.get(case_id)
-        if feedback is not None and on_time(feedback, due):
-            figure.cases_in_time += 1
-        late_by = calendar.count_workdays(local_date(due), local_date(feedback)) - 1 if feedback else 3
-        if case_id in escalated or late_by >= 2:
-            figure.cases_escalated += 1
+            continue  # received, but no calendar to say whether the answer came in time
+        _count_answer(
+            figure, calendar, due, history.first_feedback.get(case_id), case_id in history.escalated
+        )
+
+
+@dataclass
+class _CaseHistory:
+    """What the events of a month's cases say: when each was first answered (feedback, or its
+    closing), which were escalated to level 2 or higher, and how often each was reopened."""
+
+    first_feedback: dict[str, datetime] = field(default_factory=dict)
+    escalated: set[str] = field(default_factory=set)
+    reopened: Counter[str] = field(default_factory=Counter)
+
+    @classmethod
+    def of(cls, session: Session, ids: list[str]) -> _CaseHistory:
+        history = cls()
+        # a province's month has a hundred thousand cases: a statement per batch of them
+        for part in batches(ids):
+            for case_id, kind, at, level in session.execute(
+                select(CaseEvent.case_id, CaseEvent.type, CaseEvent.at, CaseEvent.level).where(
+                    CaseEvent.case_id.in_(part)
+                )
+            ):
+                history.note(case_id, kind, at, level)
+        return history
+
+    def note(self, case_id: str, kind: str, at: datetime, level: int | None) -> None:
+        if kind in ("case_feedback", "case_closed") and (
+            case_id not in self.first_feedback or at < self.first_feedback[case_id]
+        ):
+            self.first_feedback[case_id] = at
+        elif kind == "case_escalated" and (level or 0) >= 2:
+            self.escalated.add(case_id)
+        elif kind == "case_reopened":
+            self.reopened[case_id] += 1
+
+
+def _feedback_due(
+    calendar: WorkCalendar, complexity: str, channel: str, received: datetime, cutoff: time
+) -> datetime:
+    """When a case without a due time of its own must be answered: its complexity's working
+    days (a hotline case's always five), at the end of the working day."""
+    days = CASE_DAYS[complexity] if complexity in CASE_DAYS and channel != "hotline" else 5
+    return end_of_day(calendar.add_workdays(local_date(received), days), cutoff)
+
+
+def _count_answer(
+    figure: UnitFigures, calendar: WorkCalendar, due: datetime, feedback: datetime | None, escalated: bool
+) -> None:
+    """A case answered in time, or escalated: to level 2, or unanswered two working days after due."""
+    if feedback is not None and on_time(feedback, due):
+        figure.cases_in_time += 1
+    late_by = calendar.count_workdays(local_date(due), local_date(feedback)) - 1 if feedback else 3
+    if escalated or late_by >= 2:
+        figure.cases_escalated += 1
 
 
 def _reviews(

@@ -6,6 +6,7 @@ import csv
 import html
 import io
 from pathlib import Path
+from typing import Any
 
 from monitor.cellsafe import csv_row, text_cells_as_text
 from monitor.clock import SHANGHAI
@@ -80,67 +81,87 @@ def to_csv(report: MonthlyReport) -> str:
 
 
 def to_xlsx(report: MonthlyReport, path: Path) -> None:
+    """A workbook of three sheets: the figures (汇总), the on-time rate's trend (趋势) and who
+    the notices name (通报)."""
     from openpyxl import Workbook
-    from openpyxl.chart import LineChart, Reference
-    from openpyxl.chart.label import DataLabelList
-    from openpyxl.styles import Font
 
     book = Workbook()
     summary = book.active
     assert summary is not None
-    summary.title = "汇总"
-    summary.append(HEADERS)
-    for f in report.units:
-        summary.append(_row(f))
-    for cell in summary[1]:
-        cell.font = Font(bold=True)
-    summary.freeze_panes = "B2"
-    summary.column_dimensions["A"].width = 22
-    for column in "BCDEFGHIJKLMNO":
-        summary.column_dimensions[column].width = 10
-    for row in summary.iter_rows(min_row=2, min_col=len(HEADERS), max_col=len(HEADERS)):
-        row[0].number_format = "0.0%"
-    summary.append([])
-    for line in notes(report):
-        summary.append([line])
+    _summary_sheet(summary, report)
+    _trend_sheet(book.create_sheet("趋势"), report)
+    _notice_sheet(book.create_sheet("通报"), report)
+    for sheet in book.worksheets:
+        text_cells_as_text(sheet)
+    book.save(path)
 
-    months = list(next(iter(report.trend.values()), {}).keys())
-    trend = book.create_sheet("趋势")
-    trend.append(["单位", *months])
+
+def _summary_sheet(sheet: Any, report: MonthlyReport) -> None:
+    """A unit a row, as in the CSV, with the notes under them."""
+    from openpyxl.styles import Font
+
+    sheet.title = "汇总"
+    sheet.append(HEADERS)
     for f in report.units:
-        trend.append([f.name, *(report.trend.get(f.unit_id, {}).get(m) for m in months)])
-    trend.freeze_panes = "B2"
-    trend.column_dimensions["A"].width = 22
-    for row in trend.iter_rows(min_row=2, min_col=2):
+        sheet.append(_row(f))
+    for cell in sheet[1]:
+        cell.font = Font(bold=True)
+    sheet.freeze_panes = "B2"
+    sheet.column_dimensions["A"].width = 22
+    for column in "BCDEFGHIJKLMNO":
+        sheet.column_dimensions[column].width = 10
+    for row in sheet.iter_rows(min_row=2, min_col=len(HEADERS), max_col=len(HEADERS)):
+        row[0].number_format = "0.0%"
+    sheet.append([])
+    for line in notes(report):
+        sheet.append([line])
+
+
+def _trend_sheet(sheet: Any, report: MonthlyReport) -> None:
+    """Each unit's on-time rate month by month, and a chart of them when there is anything to draw."""
+    months = list(next(iter(report.trend.values()), {}).keys())
+    sheet.append(["单位", *months])
+    for f in report.units:
+        sheet.append([f.name, *(report.trend.get(f.unit_id, {}).get(m) for m in months)])
+    sheet.freeze_panes = "B2"
+    sheet.column_dimensions["A"].width = 22
+    for row in sheet.iter_rows(min_row=2, min_col=2):
         for cell in row:
             cell.number_format = "0.0%"
     if report.units and months:
-        chart = LineChart()
-        chart.title = "按时率（近六个月）"
-        chart.y_axis.number_format = "0%"
-        # each point's value printed by it: a printed chart has no tooltips
-        chart.dataLabels = DataLabelList()
-        chart.dataLabels.showVal = True
-        data = Reference(trend, min_col=1, max_col=len(months) + 1, min_row=2, max_row=len(report.units) + 1)
-        chart.add_data(data, from_rows=True, titles_from_data=True)
-        chart.set_categories(Reference(trend, min_col=2, max_col=len(months) + 1, min_row=1))
-        trend.add_chart(chart, f"A{len(report.units) + 4}")
+        _trend_chart(sheet, units=len(report.units), months=len(months))
 
-    notice = book.create_sheet("通报")
-    notice.append(["类别", "单位"])
+
+def _trend_chart(sheet: Any, units: int, months: int) -> None:
+    """A line a unit, drawn under the trend sheet's table."""
+    from openpyxl.chart import LineChart, Reference
+    from openpyxl.chart.label import DataLabelList
+
+    chart = LineChart()
+    chart.title = "按时率（近六个月）"
+    chart.y_axis.number_format = "0%"
+    # each point's value printed by it: a printed chart has no tooltips
+    chart.dataLabels = DataLabelList()
+    chart.dataLabels.showVal = True
+    data = Reference(sheet, min_col=1, max_col=months + 1, min_row=2, max_row=units + 1)
+    chart.add_data(data, from_rows=True, titles_from_data=True)
+    chart.set_categories(Reference(sheet, min_col=2, max_col=months + 1, min_row=1))
+    sheet.add_chart(chart, f"A{units + 4}")
+
+
+def _notice_sheet(sheet: Any, report: MonthlyReport) -> None:
+    """Who is criticised, interviewed or put up as a star; （无） where no one is."""
+    sheet.append(["类别", "单位"])
     for kind, names in (
         ("通报批评", report.criticism),
         ("约谈", report.interview),
         ("作风之星候选", report.stars),
     ):
         for name in names or ["（无）"]:
-            notice.append([kind, name])
-    notice.freeze_panes = "A2"
-    notice.column_dimensions["A"].width = 14
-    notice.column_dimensions["B"].width = 24
-    for sheet in book.worksheets:
-        text_cells_as_text(sheet)
-    book.save(path)
+            sheet.append([kind, name])
+    sheet.freeze_panes = "A2"
+    sheet.column_dimensions["A"].width = 14
+    sheet.column_dimensions["B"].width = 24
 
 
 def to_html(report: MonthlyReport, district: str = "宿豫区") -> str:

@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 
 from monitor.calendar.working_days import CalendarNotCovered, WorkCalendar
 from monitor.clock import SHANGHAI, local_date, past_due, start_of_day
-from monitor.periods import period_of
+from monitor.periods import Period, period_of
 from monitor.reports.ontime import Tally, counted_rules, month_bounds
 from monitor.rulebook import Rulebook
 from monitor.store.batches import batches
@@ -287,24 +287,8 @@ def status(
         alert = alerts.get((o.rule, o.subject, o.period))
         if o.rule in case_rules:
             cases[o.subject.partition(":")[2]].append((o, alert))
-            continue
-        duty = Duty(
-            rule=o.rule,
-            title=title(o.rule),
-            subject=names.subject(o.subject),
-            period=o.period,
-            due_at=o.due_at,
-            status=o.status,
-            alert=alert.state if alert else None,
-            level=alert.level if alert else 0,
-            acked=bool(alert and alert.acked_at),
-            silenced=bool(alert and alert.silenced_by),
-            provisional=o.provisional,
-        )
-        if o.status == "overdue":
-            figure.overdue.append(duty)
-        elif o.status == UNKNOWN or (not past_due(now, o.due_at) and o.due_at < end):  # unknown: may be soon
-            figure.due_soon.append(duty)
+        else:
+            _list_duty(figure, _duty(o, alert, title, names), now, end)
     # every open case, however far its due time (a case's clock is what the page is for)
     for o in session.scalars(
         select(ObligationRecord).where(
@@ -317,6 +301,53 @@ def status(
         cases[o.subject.partition(":")[2]].append((o, alerts.get((o.rule, o.subject, o.period))))
     _open_cases(session, units, cases, title, names)
 
+    _count_month(session, units, rulebook, month, in_units)
+
+    for figure in units.values():
+        figure.overdue.sort(key=lambda d: (-d.level, d.due_at))
+    evaluated_at = session.scalar(select(TickRecord.at).where(TickRecord.name == "last"))
+    ordered = sorted(
+        units.values(),
+        key=lambda u: (-len(u.overdue), -sum(c.overdue for c in u.cases), u.unit_id),
+    )
+    shown = Status(now, evaluated_at, end, DUE_SOON_WORKDAYS, month.label, ordered, weekdays_only)
+    shown.silences = _silences(session, now, unit, names, title)
+    return shown
+
+
+def _duty(o: ObligationRecord, alert: AlertRecord | None, title: Callable[[str], str], names: _Names) -> Duty:
+    """A running duty as the page shows it, with the state of its open alert if it has one."""
+    return Duty(
+        rule=o.rule,
+        title=title(o.rule),
+        subject=names.subject(o.subject),
+        period=o.period,
+        due_at=o.due_at,
+        status=o.status,
+        alert=alert.state if alert else None,
+        level=alert.level if alert else 0,
+        acked=bool(alert and alert.acked_at),
+        silenced=bool(alert and alert.silenced_by),
+        provisional=o.provisional,
+    )
+
+
+def _list_duty(figure: UnitStatus, duty: Duty, now: datetime, end: datetime) -> None:
+    """Under overdue, or under due soon (before `end`); one whose due time is unknown may be soon."""
+    if duty.status == "overdue":
+        figure.overdue.append(duty)
+    elif duty.uncomputable or (not past_due(now, duty.due_at) and duty.due_at < end):
+        figure.due_soon.append(duty)
+
+
+def _count_month(
+    session: Session,
+    units: dict[str, UnitStatus],
+    rulebook: Rulebook,
+    month: Period,
+    in_units: ColumnElement[bool],
+) -> None:
+    """The month's counted duties by status, for its on-time rate."""
     start, after = month_bounds(month)
     for unit_id, kind, count in session.execute(
         select(ObligationRecord.unit_id, ObligationRecord.status, func.count())
@@ -331,17 +362,6 @@ def status(
         figure = units.get(unit_id or "")
         if figure is not None:
             figure.duties.add(kind, count)
-
-    for figure in units.values():
-        figure.overdue.sort(key=lambda d: (-d.level, d.due_at))
-    evaluated_at = session.scalar(select(TickRecord.at).where(TickRecord.name == "last"))
-    ordered = sorted(
-        units.values(),
-        key=lambda u: (-len(u.overdue), -sum(c.overdue for c in u.cases), u.unit_id),
-    )
-    shown = Status(now, evaluated_at, end, DUE_SOON_WORKDAYS, month.label, ordered, weekdays_only)
-    shown.silences = _silences(session, now, unit, names, title)
-    return shown
 
 
 def _silences(
