@@ -22,6 +22,7 @@ import yaml
 from sqlalchemy import create_engine, select, text
 
 from monitor.clock import parse_instant
+from monitor.evaluation.evaluate import Evaluation
 from monitor.ingest.events import ingest_events
 from monitor.ingest.roster import load_roster, upsert_roster
 from monitor.runtime.metrics import Snapshot
@@ -116,37 +117,18 @@ def test_steady_ticks_commit_what_full_evaluations_commit(
         for n, at in enumerate(instants):
             # what has happened by now arrives, and now and then events of the next hours ahead
             ahead = at + (timedelta(hours=3) if n % 4 == 0 else timedelta(0))
-            batch = []
-            while fed < len(events) and parse_instant(events[fed]["at"]) <= ahead:
-                batch.append(events[fed])
-                fed += 1
+            batch, fed = _arrived(events, fed, ahead)
             if batch:
                 for service in services:
                     _ingest(service, batch, at)
             if n == len(instants) // 2:
-                # a waiver and a roster change midway: the next tick starts afresh
-                for service in services:
-                    with service.sessions() as session:
-                        add_waiver(
-                            session, rule="pairing-monthly-visit", subject="pairing:o-ysb-2:91321311MA037K6DU7",
-                            period=at.strftime("%Y-%m"), reason="企业停产", approver="区营商办", actor="t", source="t",
-                        )  # fmt: skip
-                        session.commit()
+                _waive_midway(services, at)  # and a roster change: the next tick starts afresh
             evaluation = steady.tick(at)
             full.tick(at)
             continued += evaluation.delta is not None
             assert [t.record() for t in steady.last_changes] == [t.record() for t in full.last_changes], at
             if n % 7 == 6 or n == len(instants) - 1:  # checkpoints at every time of day in turn
-                for model, columns in ((AlertRecord, ALERT_COLUMNS), (ObligationRecord, OBLIGATION_COLUMNS)):
-                    assert _table(steady, model, columns) == _table(full, model, columns), (at, model)
-                again = full.tick(at)
-                assert sorted(map(repr, evaluation.alerts)) == sorted(map(repr, again.alerts))
-                # the metrics count the same (a continued evaluation keeps its counts as it goes)
-                assert Snapshot.of(evaluation, {}) == Snapshot.of(again, {})
-                # the obligations in view too: met case duties leave it
-                assert sorted((o.key, o.status) for o in evaluation.obligations) == sorted(
-                    (o.key, o.status) for o in again.obligations
-                )
+                _assert_the_same_committed(steady, full, evaluation, at)
         # the steady path carried most ticks, and every change record was consumed by one
         assert continued > len(instants) // 2, continued
         with steady.sessions() as session:
@@ -155,6 +137,38 @@ def test_steady_ticks_commit_what_full_evaluations_commit(
         for service in services:
             service.close()
         drop()
+
+
+def _arrived(events: list[dict[str, Any]], fed: int, ahead: datetime) -> tuple[list[dict[str, Any]], int]:
+    """The events after the first `fed` whose instant is at or before `ahead`, and the new count."""
+    batch = []
+    while fed < len(events) and parse_instant(events[fed]["at"]) <= ahead:
+        batch.append(events[fed])
+        fed += 1
+    return batch, fed
+
+
+def _waive_midway(services: tuple[Service, ...], at: datetime) -> None:
+    for service in services:
+        with service.sessions() as session:
+            add_waiver(
+                session, rule="pairing-monthly-visit", subject="pairing:o-ysb-2:91321311MA037K6DU7",
+                period=at.strftime("%Y-%m"), reason="企业停产", approver="区营商办", actor="t", source="t",
+            )  # fmt: skip
+            session.commit()
+
+
+def _assert_the_same_committed(steady: Service, full: Service, evaluation: Evaluation, at: datetime) -> None:
+    for model, columns in ((AlertRecord, ALERT_COLUMNS), (ObligationRecord, OBLIGATION_COLUMNS)):
+        assert _table(steady, model, columns) == _table(full, model, columns), (at, model)
+    again = full.tick(at)
+    assert sorted(map(repr, evaluation.alerts)) == sorted(map(repr, again.alerts))
+    # the metrics count the same (a continued evaluation keeps its counts as it goes)
+    assert Snapshot.of(evaluation, {}) == Snapshot.of(again, {})
+    # the obligations in view too: met case duties leave it
+    assert sorted((o.key, o.status) for o in evaluation.obligations) == sorted(
+        (o.key, o.status) for o in again.obligations
+    )
 
 
 ENTERPRISE = "91321311MA00B10J7H"

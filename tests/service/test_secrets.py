@@ -68,6 +68,38 @@ def echo() -> Iterator[str]:
         server.server_close()
 
 
+EVERY_CHANNEL = {"email", "wecom", "dingtalk", "webhook", "sms-http", "sms-aliyun", "sms-tencent"}
+
+
+def _wait_until_ready(url: str) -> None:
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            if httpx.get(f"{url}/readyz", timeout=2).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        assert time.monotonic() < deadline, "the daemon did not become ready"
+        time.sleep(0.2)
+
+
+def _wait_until_failed_on_every_channel(workdir: Path) -> str:
+    """The outbox listing (JSON) once a delivery failed on every channel."""
+    deadline = time.monotonic() + 90
+    while True:
+        failed = subprocess.run(
+            [*DUTYWATCH, "--config", str(workdir / "dutywatch.yaml"), "outbox", "list", "--limit", "100000",
+             "--format", "json"],
+            cwd=workdir, capture_output=True, text=True, check=False,
+        ).stdout  # fmt: skip
+        rows = json.loads(failed) if failed.strip() else []
+        channels = {r["channel"] for r in rows if r.get("error")}
+        if channels >= EVERY_CHANNEL:
+            return failed
+        assert time.monotonic() < deadline, f"deliveries not attempted on every channel: {channels}"
+        time.sleep(1)
+
+
 @pytest.mark.parametrize("log_format", ["json", "text"])
 def test_no_secret_or_contact_appears_in_logs_answers_or_stored_errors(
     workdir: Path, echo: str, log_format: str
@@ -123,41 +155,9 @@ def test_no_secret_or_contact_appears_in_logs_answers_or_stored_errors(
     auth = {"Authorization": f"Bearer {token}"}
     answers: list[str] = []
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(f"{url}/readyz", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert time.monotonic() < deadline, "the daemon did not become ready"
-            time.sleep(0.2)
+        _wait_until_ready(url)
         # deliveries fail on every channel, each at least once
-        deadline = time.monotonic() + 90
-        while True:
-            failed = subprocess.run(
-                [
-                    *DUTYWATCH,
-                    "--config",
-                    str(workdir / "dutywatch.yaml"),
-                    "outbox",
-                    "list",
-                    "--limit",
-                    "100000",
-                    "--format",
-                    "json",
-                ],
-                cwd=workdir,
-                capture_output=True,
-                text=True,
-                check=False,
-            ).stdout
-            rows = json.loads(failed) if failed.strip() else []
-            channels = {r["channel"] for r in rows if r.get("error")}
-            if {"email", "wecom", "dingtalk", "webhook", "sms-http", "sms-aliyun", "sms-tencent"} <= channels:
-                break
-            assert time.monotonic() < deadline, f"deliveries not attempted on every channel: {channels}"
-            time.sleep(1)
+        failed = _wait_until_failed_on_every_channel(workdir)
         answers.append(failed)
         for path in ("/v1/alerts", "/v1/obligations", "/v1/audit", "/v1/waivers", "/readyz", "/metrics", "/"):
             answers.append(httpx.get(f"{url}{path}", headers=auth, timeout=30).text)

@@ -19,6 +19,7 @@ from monitor.clock import SHANGHAI, parse_instant, past_due
 from monitor.config import Settings
 from monitor.evaluation.engine import DurableMatcher
 from monitor.evaluation.evaluate import evaluate
+from monitor.evaluation.obligations import Obligation
 from monitor.reports.status_page import due_soon_end, status
 from monitor.rulebook import load_rulebook
 from monitor.store.db import session_factory
@@ -56,6 +57,38 @@ def test_due_soon_falls_back_to_weekdays_where_the_calendar_has_no_year() -> Non
     assert _soon("2031-03-01T10:00", strict) == (datetime(2031, 3, 8, tzinfo=SHANGHAI), True)
 
 
+def _recount(
+    obligations: list[Obligation], now: datetime, end: datetime
+) -> tuple[Counter[str], Counter[str], dict[str, set[str]], Counter[str], Counter[str], Counter[str]]:
+    """Per unit, from the evaluation's obligations: overdue, due soon (before `end`), open cases,
+    and the month's on time, decided and pending duties."""
+    local = now.astimezone(SHANGHAI)
+    month_start = datetime(local.year, local.month, 1, tzinfo=SHANGHAI)
+    month_end = datetime(local.year + local.month // 12, local.month % 12 + 1, 1, tzinfo=SHANGHAI)
+    overdue: Counter[str] = Counter()
+    soon: Counter[str] = Counter()
+    cases: dict[str, set[str]] = {}
+    on_time: Counter[str] = Counter()
+    decided: Counter[str] = Counter()
+    pending: Counter[str] = Counter()
+    for o in obligations:
+        unit = o.unit_id or ""
+        if o.rule in CASE_RULES and o.status in ("pending", "overdue"):
+            cases.setdefault(unit, set()).add(o.subject.removeprefix("case:"))
+        elif o.status == "overdue":
+            overdue[unit] += 1
+        elif o.status == "pending" and not past_due(now, o.due_at) and o.due_at < end:
+            soon[unit] += 1
+        # the rate: duties due in the month but the ladder (it repeats a late clock)
+        if month_start <= o.due_at < month_end and o.rule != "case-escalation":
+            if o.status in ("met_on_time", "met_late", "overdue", "missed"):
+                decided[unit] += 1
+                on_time[unit] += o.status == "met_on_time"
+            elif o.status in ("pending", "uncomputable"):
+                pending[unit] += 1
+    return overdue, soon, cases, on_time, decided, pending
+
+
 # the last: pairing duties of December are due at 23:59:59 and still owed in its last second
 @pytest.mark.parametrize(
     "instant", ["2024-12-18T10:00", "2024-12-29T10:00", "2024-12-31T18:00", "2024-12-31T23:59:59.6"]
@@ -75,30 +108,7 @@ def test_the_page_shows_what_the_evaluation_found(engine: Engine, instant: str) 
         assert set(units) == {u.id for u in session.query(Unit)}
 
     end, _ = due_soon_end(calendar, now)
-    local = now.astimezone(SHANGHAI)
-    month_start = datetime(local.year, local.month, 1, tzinfo=SHANGHAI)
-    month_end = datetime(local.year + local.month // 12, local.month % 12 + 1, 1, tzinfo=SHANGHAI)
-    overdue: Counter[str] = Counter()
-    soon: Counter[str] = Counter()
-    cases: dict[str, set[str]] = {}
-    on_time: Counter[str] = Counter()
-    decided: Counter[str] = Counter()
-    pending: Counter[str] = Counter()
-    for o in evaluation.obligations:
-        unit = o.unit_id or ""
-        if o.rule in CASE_RULES and o.status in ("pending", "overdue"):
-            cases.setdefault(unit, set()).add(o.subject.removeprefix("case:"))
-        elif o.status == "overdue":
-            overdue[unit] += 1
-        elif o.status == "pending" and not past_due(now, o.due_at) and o.due_at < end:
-            soon[unit] += 1
-        # the rate: duties due in the month but the ladder (it repeats a late clock)
-        if month_start <= o.due_at < month_end and o.rule != "case-escalation":
-            if o.status in ("met_on_time", "met_late", "overdue", "missed"):
-                decided[unit] += 1
-                on_time[unit] += o.status == "met_on_time"
-            elif o.status in ("pending", "uncomputable"):
-                pending[unit] += 1
+    overdue, soon, cases, on_time, decided, pending = _recount(evaluation.obligations, now, end)
 
     assert sum(overdue.values()) > 0 and sum(len(c) for c in cases.values()) > 0  # a page worth testing
     if instant == "2024-12-29T10:00":  # a Sunday: the month's visits due on Tuesday are due soon
