@@ -100,7 +100,7 @@ def day_k(day: date) -> int:
 
 def build_days(conn: Connection, calendar: WorkCalendar, cutoff: Any, first: date, last: date) -> int:
     """(Re)build the working-day tables for [first, last] from the calendar (monitor/calendar/ordinals.py,
-    held to the calendar day by day by tests/test_workdays.py); returns the day count."""
+    held to the calendar day by day by tests/calendar/test_ordinals.py); returns the day count."""
     from monitor.periods import period_of
 
     META.create_all(conn, tables=[DAYS, WORKDAYS, PERIODS, UNITS])

@@ -4,7 +4,7 @@
 about seven million events: through `ingest_events` it would take an hour, and the benchmark is
 about evaluation, so the history is generated one event at a time and written with PostgreSQL's
 COPY into the tables ingest fills (`rows_of` derives the same rows ingest derives for the kinds
-the generator makes; `tests/test_bench_load.py` checks it against ingest at size S).
+the generator makes; `tests/bench/test_load.py` checks it against ingest at size S).
 
 The daemon's work is then measured in a child process of its own, so that its peak memory is
 the daemon's and not the generator's: a full evaluation, the first tick, a steady tick with

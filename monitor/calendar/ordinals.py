@@ -14,7 +14,7 @@ unannounced years), so it is exactly as official or provisional as the calendar 
 calendar as of an instant (`WorkCalendar.as_of`) gives the table as known then. Rebuild it when
 the calendar changes (a reload, a notice entered). In strict mode a year the calendar cannot
 answer raises `CalendarNotCovered`, as the calendar does. bench/floor.py stores it as
-`floor_days`; tests/test_workdays.py holds it to the calendar day by day.
+`floor_days`; tests/calendar/test_ordinals.py holds it to the calendar day by day.
 """
 
 from __future__ import annotations

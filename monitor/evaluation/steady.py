@@ -19,7 +19,7 @@ The commit then reads and writes only those keys (`Evaluation.continued`, a `Con
 
 Anything else — a day boundary, too many changes, a calendar gap, someone else's commit, a
 failure — means a full evaluation, as does the hourly safety net (`full_evaluation_seconds`).
-`tests/core/test_steady.py` checks the two paths commit the same alerts, obligations and
+`tests/evaluation/test_steady.py` checks the two paths commit the same alerts, obligations and
 transitions over weeks of the example district, across holidays and make-up days.
 """
 

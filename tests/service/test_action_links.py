@@ -1,7 +1,7 @@
 """Action links end to end, over real HTTP, at fixed instants (the app's clock is set; the tick is
 given its time): a real email captured by aiosmtpd, its button opened in headless Chromium at a
 phone's 390×844, acknowledged and answered there; then every way a link is refused, double
-submits, and the daily digest's link. The tokens themselves: tests/test_links.py."""
+submits, and the daily digest's link. The tokens themselves: tests/alerts/test_links.py."""
 
 from __future__ import annotations
 

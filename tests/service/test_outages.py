@@ -2,7 +2,7 @@
 connection cut by a proxy, new ones refused) and SQLite locked by another writer. The daemon keeps
 answering, says 503 with Retry-After instead of accepting what it cannot store, shows the trouble
 in /readyz and the metrics while it lasts, and recovers by itself. Mail and SMS outages are
-tested on the dispatcher (tests/core/test_dispatcher.py and test_delivery_outages.py)."""
+tested on the dispatcher (tests/alerts/test_dispatch.py and test_delivery_outages.py)."""
 
 from __future__ import annotations
 

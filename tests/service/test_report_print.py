@@ -20,9 +20,9 @@ from monitor.reports.ontime import format_rate
 from monitor.reports.render import to_html
 from monitor.rulebook import load_rulebook
 from monitor.store.db import session_factory
+from tests.demo.test_demo import _import_examples
 from tests.service import browser
 from tests.service.conftest import ROOT
-from tests.test_demo import _import_examples
 
 OUTPUT = Path(os.environ.get("DUTYWATCH_TEST_OUTPUT", ROOT / "test-output"))
 RULEBOOK = load_rulebook(ROOT / "rules")

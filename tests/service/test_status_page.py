@@ -24,9 +24,9 @@ from monitor.reports.status_page import due_soon_end, status
 from monitor.rulebook import load_rulebook
 from monitor.store.db import session_factory
 from monitor.store.models import Unit
+from tests.demo.test_demo import _import_examples
 from tests.service import browser
 from tests.service.conftest import ROOT, Daemon
-from tests.test_demo import _import_examples
 
 RULEBOOK = load_rulebook(ROOT / "rules")
 CASE_RULES = {r.id for r in RULEBOOK if r.obligation in ("case_clock", "case_meeting", "case_ladder")}
@@ -303,7 +303,7 @@ def test_on_a_sunday_the_page_shows_the_coming_working_days(
     import httpx
 
     from monitor.runtime.service import Service
-    from tests.core.test_calendar_continuity import serving_at
+    from tests.calendar.test_continuity import serving_at
     from tests.service.conftest import settings_for
 
     _import_examples(engine)

@@ -25,7 +25,7 @@ from monitor.roster import RosterIndex
 from monitor.rulebook import load_rulebook
 from monitor.store.db import session_factory
 from tests.conftest import ROOT
-from tests.test_demo import _import_examples
+from tests.demo.test_demo import _import_examples
 
 RULEBOOK = load_rulebook(ROOT / "rules")
 NOT_COVERED = frozenset(r.id for r in RULEBOOK if r.obligation == "repeat_report")

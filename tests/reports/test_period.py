@@ -24,8 +24,8 @@ from monitor.reports.trend import trend_svg
 from monitor.rulebook import load_rulebook
 from monitor.store.db import session_factory
 from monitor.store.models import Unit
+from tests.demo.test_demo import _import_examples
 from tests.service.conftest import ROOT
-from tests.test_demo import _import_examples
 
 RULEBOOK = load_rulebook(ROOT / "rules")
 CALENDAR = WorkCalendar()

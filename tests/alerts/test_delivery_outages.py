@@ -21,7 +21,7 @@ from monitor.store.db import session_factory
 from monitor.store.models import Official
 from notifiers.email import EmailNotifier, SmtpServer
 from notifiers.sms import HttpSmsNotifier
-from tests.core.test_dispatcher import NOW, dispatcher, queue, statuses
+from tests.alerts.test_dispatch import NOW, dispatcher, queue, statuses
 from tests.service.conftest import free_port
 
 

@@ -18,7 +18,7 @@ from click.testing import CliRunner
 from monitor.cli import cli
 from monitor.clock import local_date, utcnow
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = [str(ROOT / "config/examples/roster.yaml"), str(ROOT / "config/examples/events.jsonl")]
 SILENCE = ["silence", "add", "--duration", "30d", "--by", "值班", "--reason", "系统迁移"]
 

@@ -174,7 +174,7 @@ def test_the_synchronous_setting_reaches_the_pragma_of_the_daemon_and_the_cli(
 
     config = tmp_path / "dutywatch.yaml"
     config.write_text(
-        f"database_url: '{db_url}'\nrules_dir: {Path(__file__).parent.parent / 'rules'}\n"
+        f"database_url: '{db_url}'\nrules_dir: {Path(__file__).parents[2] / 'rules'}\n"
         f"sqlite_synchronous: {level}\n",
         encoding="utf-8",
     )

@@ -13,7 +13,7 @@ from monitor.calendar.notice import Notice, NoticeError, parse_notice
 from monitor.calendar.notice_import import ImportPlan, ImportRefused, plan_import, write_year_files
 from monitor.calendar.working_days import Unannounced, WorkCalendar, YearOverride, load_overrides
 
-NOTICES = Path(__file__).parent / "data" / "notices"
+NOTICES = Path(__file__).parents[1] / "data" / "notices"
 NUMBERS = {
     2023: "国办发明电〔2022〕16号",
     2024: "国办发明电〔2023〕7号",

@@ -25,7 +25,7 @@ from monitor.evaluation.evaluate import evaluate
 from monitor.rulebook import load_rulebook
 from monitor.store.db import session_factory
 from tests.conftest import ROOT
-from tests.test_demo import _import_examples
+from tests.demo.test_demo import _import_examples
 
 # the tables that grow with every month of history; the roster and the small state tables are
 # read whole by design

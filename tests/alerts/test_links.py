@@ -164,8 +164,8 @@ def _outbox(engine: Engine, links: LinkSettings, channels: tuple[str, ...]) -> l
     from monitor.evaluation.engine import DurableMatcher
     from monitor.evaluation.evaluate import evaluate
     from monitor.rulebook import load_rulebook
+    from tests.demo.test_demo import _import_examples
     from tests.service.conftest import ROOT
-    from tests.test_demo import _import_examples
 
     _import_examples(engine)
     rulebook = load_rulebook(ROOT / "rules")

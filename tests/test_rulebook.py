@@ -9,7 +9,7 @@ import pytest
 
 from monitor.rulebook import RULE_IDS, load_rules
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def test_the_shipped_rules_define_exactly_the_policys_ids() -> None:

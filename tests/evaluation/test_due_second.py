@@ -19,14 +19,14 @@ from monitor.evaluation.engine import DurableMatcher
 from monitor.evaluation.evaluate import Evaluator, evaluate
 from monitor.rulebook import load_rulebook
 from monitor.store.db import session_factory
-from tests.core.test_report_month import EVENTS, ROSTER, E, _case, _closed
+from tests.demo.test_demo import _ingest
+from tests.reports.test_month import EVENTS, ROSTER, E, _case, _closed
 from tests.service.conftest import ROOT
-from tests.test_demo import _ingest
 
 RULEBOOK = load_rulebook(ROOT / "rules")
 CALENDAR = WorkCalendar()
 
-# April's duties of tests/core/test_report_month.py, plus a late and an unmet one of each obligation kind
+# April's duties of tests/reports/test_month.py, plus a late and an unmet one of each obligation kind
 # due at the end of 30 April (reviews received 04-09 are due then: 15 working days)
 ROSTER_HERE = copy.deepcopy(ROSTER)
 ROSTER_HERE["projects"][0]["items"] += [

@@ -18,8 +18,8 @@ from monitor.periods import parse_period
 from monitor.reports.monthly import UnitFigures, figures
 from monitor.rulebook import load_rulebook
 from monitor.store.db import session_factory
+from tests.demo.test_demo import _ingest
 from tests.service.conftest import ROOT
-from tests.test_demo import _ingest
 
 RULEBOOK = load_rulebook(ROOT / "rules")
 CALENDAR = WorkCalendar()

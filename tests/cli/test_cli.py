@@ -18,7 +18,7 @@ from monitor.cli import cli
 from monitor.store.db import make_engine
 from monitor.store.models import AlertRecord, Event
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = [str(ROOT / "config/examples/roster.yaml"), str(ROOT / "config/examples/events.jsonl")]
 
 

@@ -20,7 +20,7 @@ from monitor.calendar.working_days import CalendarNotCovered, WorkCalendar, load
 from monitor.yamlsource import SourceError
 
 CAL = WorkCalendar()
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def d(text: str) -> date:

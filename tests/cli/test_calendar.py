@@ -129,12 +129,12 @@ def test_a_bad_count_is_a_usage_error(config: Path, n: str) -> None:
     assert result.stdout == ""
 
 
-NOTICES = Path(__file__).parent / "data" / "notices"
+NOTICES = Path(__file__).parents[1] / "data" / "notices"
 
 
 @pytest.fixture
 def invented_2027(tmp_path: Path) -> Path:
-    from tests.test_calendar_notice import INVENTED_2027
+    from tests.calendar.test_notice import INVENTED_2027
 
     path = tmp_path / "notice-2027.txt"
     path.write_text(INVENTED_2027, encoding="utf-8")
@@ -213,7 +213,7 @@ def test_import_notice_refuses_a_year_that_contradicts_the_title(config: Path, o
 def test_import_notice_refuses_a_date_of_an_unannounced_year(
     config: Path, overrides: Path, tmp_path: Path
 ) -> None:
-    from tests.test_calendar_notice import INVENTED_2028
+    from tests.calendar.test_notice import INVENTED_2028
 
     path = tmp_path / "notice-2028.txt"
     path.write_text(INVENTED_2028, encoding="utf-8")

@@ -22,8 +22,8 @@ from monitor.store.db import session_factory
 from monitor.store.models import Notification, Official, Unit
 from notifiers.email import EmailNotifier, SmtpServer
 from tests.conftest import MailServer
+from tests.demo.test_demo import _import_examples
 from tests.service.conftest import ROOT
-from tests.test_demo import _import_examples
 
 CALENDAR = WorkCalendar()
 RULEBOOK = load_rulebook(ROOT / "rules")

@@ -15,7 +15,7 @@ from monitor.evaluation.ruletests import run_file
 from monitor.rulebook import RULE_IDS, Rulebook, load_rulebook
 from monitor.yamlsource import SourceError
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[1]
 TEST_FILES = sorted((ROOT / "rules" / "tests").glob("*.yaml"))
 
 

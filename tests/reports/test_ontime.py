@@ -25,8 +25,8 @@ from monitor.reports.render import to_html
 from monitor.reports.status_page import status
 from monitor.rulebook import load_rulebook
 from monitor.store.db import session_factory
+from tests.demo.test_demo import _import_examples
 from tests.service.conftest import ROOT
-from tests.test_demo import _import_examples
 
 RULEBOOK = load_rulebook(ROOT / "rules")
 CALENDAR = WorkCalendar()

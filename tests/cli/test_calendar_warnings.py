@@ -14,7 +14,7 @@ from monitor import clock
 from monitor.cli import cli
 from monitor.clock import parse_instant
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 BEFORE = "2026-10-31T23:59:59+08:00"
 FROM = "2026-11-01T00:00:00+08:00"
 NOTICE_2027 = """\

@@ -26,7 +26,7 @@ from monitor.rulebook import load_rulebook
 from monitor.store.db import make_engine, session_factory
 from monitor.store.models import Event
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = ROOT / "config/examples"
 END = date(2024, 12, 31)
 CALENDAR = WorkCalendar()
