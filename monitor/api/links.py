@@ -39,6 +39,7 @@ from monitor.ingest.outcome import RecordOutcome
 from monitor.rulebook import Rule
 from monitor.runtime.service import Service
 from monitor.store.models import AlertRecord, Notification, Official
+from monitor.subjects import Subject
 
 router = APIRouter()
 MAX_FORM_FIELDS = 12  # the largest form has eight; a few spare for browsers and extensions
@@ -102,8 +103,7 @@ def _actions(rule: Rule | None, alert: AlertRecord, official: Official) -> list[
     if rule.obligation == "case_clock" and alert.subject.startswith("case:"):
         return ["feedback"] if "case_feedback" in rule.fulfilled_by.case_events else []
     if rule.obligation == "pairing_activity" and alert.subject.startswith("pairing:"):
-        owner = alert.subject.split(":")[1]  # pairing:<official or unit id>:<credit code>
-        if owner not in (official.id, official.unit_id):
+        if Subject.parse(alert.subject).id not in (official.id, official.unit_id):  # the pairing's owner
             return []
         return [kind for kind in ("visit", "contact") if kind in rule.fulfilled_by.events]
     return []
@@ -273,21 +273,21 @@ def _event(opened: Opened, action: str, form: dict[str, list[str]], now: datetim
         "at": _when(_field(form, "at"), now),
     }
     by = f"{opened.official.name}经通知链接登记"
-    _, _, rest = opened.alert.subject.partition(":")
+    subject = Subject.parse(opened.alert.subject)
     if action == "feedback":
         who = _field(form, "who")
         if not note:
             raise ValueError("请填写反馈内容")
         if len(who) > 50:
             raise ValueError("反馈对象不超过50字")
-        event.update(type="case_feedback", case=rest, note=f"向{who or '企业'}反馈：{note}（{by}）")
+        event.update(type="case_feedback", case=subject.id, note=f"向{who or '企业'}反馈：{note}（{by}）")
         if opened.official.unit_id:
             event["unit"] = opened.official.unit_id  # who gave it: the official's unit
     elif action == "visit":
         event.update(
             type="visit",
             official=opened.official.id,
-            enterprise=rest.rpartition(":")[2],
+            enterprise=subject.enterprise,
             talked_with_head=_field(form, "talked_with_head") == "yes",
             note=f"{note}（{by}）" if note else by,
         )
@@ -298,7 +298,7 @@ def _event(opened: Opened, action: str, form: dict[str, list[str]], now: datetim
         event.update(
             type="contact",
             official=opened.official.id,
-            enterprise=rest.rpartition(":")[2],
+            enterprise=subject.enterprise,
             channel=channel,
             note=f"{note}（{by}）" if note else by,
         )

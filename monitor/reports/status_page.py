@@ -36,6 +36,7 @@ from monitor.store.models import (
     TickRecord,
     Unit,
 )
+from monitor.subjects import Subject
 
 RUNNING = ("pending", "overdue")
 UNKNOWN = "uncomputable"  # a running duty whose due time rests on a year no calendar covers
@@ -176,7 +177,9 @@ class _Names:
         """Fetch the names these subjects need, a chunk of 500 at a time."""
         self.enterprises(_enterprise_ids(subjects))
         # split as subject() splits, so an item id with a colon in it is still found
-        items = sorted({_project_item(s) for s in subjects if s.startswith("project:")})
+        items = sorted(
+            {(read.id, read.detail) for s in subjects if (read := Subject.parse(s)).kind == "project"}
+        )
         for chunk in batches(items):
             rows = self._session.execute(
                 select(ProjectItem.project_id, ProjectItem.id, ProjectItem.name).where(
@@ -184,7 +187,7 @@ class _Names:
                 )
             )
             self._items.update({(project, item): name for project, item, name in rows})
-        reviews = sorted({s.partition(":")[2] for s in subjects if s.startswith("review:")})
+        reviews = sorted({read.id for s in subjects if (read := Subject.parse(s)).kind == "review"})
         for part in batches(reviews):
             found = self._session.execute(
                 select(Review.id, Review.at, Review.rating).where(Review.id.in_(part))
@@ -209,32 +212,25 @@ class _Names:
         return self.officials.get(owner_id) or self.units.get(owner_id) or owner_id
 
     def subject(self, subject: str) -> str:
-        kind, _, rest = subject.partition(":")
-        if kind == "pairing":
-            owner, _, enterprise = rest.rpartition(":")
-            return f"{self.owner(owner)} → {self.enterprise(enterprise)}"
-        if kind == "unit":
-            return self.units.get(rest, rest)
-        if kind == "project":
-            project, item = _project_item(subject)
+        read = Subject.parse(subject)
+        if read.kind == "pairing":
+            return f"{self.owner(read.id)} → {self.enterprise(read.detail)}"
+        if read.kind == "unit":
+            return self.units.get(read.id, read.id)
+        if read.kind == "project":
+            project, item = read.id, read.detail
             return f"{self.projects.get(project, project)} · {self._items.get((project, item), item)}"
-        if kind == "enterprise":
-            return self.enterprise(rest)
-        if kind == "review":
-            return self._reviews.get(rest, f"差评（编号 {rest}）")
-        if kind == "case":
-            return f"诉求 {rest}"  # a case has no name but its number
+        if read.kind == "enterprise":
+            return self.enterprise(read.id)
+        if read.kind == "review":
+            return self._reviews.get(read.id, f"差评（编号 {read.id}）")
+        if read.kind == "case":
+            return f"诉求 {read.id}"  # a case has no name but its number
         return subject
 
 
-def _project_item(subject: str) -> tuple[str, str]:
-    """(project id, item id) of a `project:<project>:<item>` subject."""
-    project, _, item = subject.removeprefix("project:").partition(":")
-    return project, item
-
-
 def _enterprise_ids(subjects: list[str]) -> set[str]:
-    return {s.rpartition(":")[2] for s in subjects if s.startswith(("pairing:", "enterprise:"))}
+    return {enterprise for s in subjects if (enterprise := Subject.parse(s).enterprise) is not None}
 
 
 def status(
@@ -286,7 +282,7 @@ def status(
             continue
         alert = alerts.get((o.rule, o.subject, o.period))
         if o.rule in case_rules:
-            cases[o.subject.partition(":")[2]].append((o, alert))
+            cases[Subject.parse(o.subject).id].append((o, alert))
         else:
             _list_duty(figure, _duty(o, alert, title, names), now, end)
     # every open case, however far its due time (a case's clock is what the page is for)
@@ -298,7 +294,7 @@ def status(
             in_units,
         )
     ):
-        cases[o.subject.partition(":")[2]].append((o, alerts.get((o.rule, o.subject, o.period))))
+        cases[Subject.parse(o.subject).id].append((o, alerts.get((o.rule, o.subject, o.period))))
     _open_cases(session, units, cases, title, names)
 
     _count_month(session, units, rulebook, month, in_units)
