@@ -34,6 +34,7 @@ from monitor.api.status import HEADERS, templates
 from monitor.audit import record
 from monitor.clock import SHANGHAI
 from monitor.ingest.commit import commit_retrying
+from monitor.ingest.events import CONTACT_CHANNELS as contact_channels
 from monitor.ingest.events import ingest_events
 from monitor.ingest.outcome import RecordOutcome
 from monitor.rulebook import Rule
@@ -61,7 +62,8 @@ DONE_WORDS = {
     "visit": "已登记走访，下一次核查时计入。",
     "contact": "已登记联系，下一次核查时计入。",
 }
-CONTACT_CHANNELS = {"phone": "电话", "wechat": "微信", "platform": "平台", "other": "其他"}
+# the contact channels the event schema admits, each with the word the page shows
+CONTACT_CHANNELS = dict(zip(contact_channels, ("电话", "微信", "平台", "其他"), strict=True))
 
 
 class Refused(Exception):
