@@ -34,8 +34,7 @@ from monitor.api.status import HEADERS, templates
 from monitor.audit import record
 from monitor.clock import SHANGHAI
 from monitor.ingest.commit import commit_retrying
-from monitor.ingest.events import CONTACT_CHANNELS as contact_channels
-from monitor.ingest.events import ingest_events
+from monitor.ingest.events import CONTACT_CHANNELS, ingest_events
 from monitor.ingest.outcome import RecordOutcome
 from monitor.rulebook import Rule
 from monitor.runtime.service import Service
@@ -63,7 +62,7 @@ DONE_WORDS = {
     "contact": "已登记联系，下一次核查时计入。",
 }
 # the contact channels the event schema admits, each with the word the page shows
-CONTACT_CHANNELS = dict(zip(contact_channels, ("电话", "微信", "平台", "其他"), strict=True))
+CONTACT_WORDS = dict(zip(CONTACT_CHANNELS, ("电话", "微信", "平台", "其他"), strict=True))
 
 
 class Refused(Exception):
@@ -230,7 +229,7 @@ def _page(service: Service, token: str, now: datetime, done: str | None, error: 
                 acked_by_me=alert.acked_at is not None and alert.acked_by == opened.official.id,
                 done=DONE_WORDS.get(done or ""),
                 error=error,
-                channels=CONTACT_CHANNELS,
+                channels=CONTACT_WORDS,
                 max_note=MAX_NOTE,
                 action=f"{_prefix(service)}/l",
             )
@@ -295,7 +294,7 @@ def _event(opened: Opened, action: str, form: dict[str, list[str]], now: datetim
         )
     else:
         channel = _field(form, "channel")
-        if channel not in CONTACT_CHANNELS:
+        if channel not in CONTACT_WORDS:
             raise ValueError("请选择联系方式")
         event.update(
             type="contact",
