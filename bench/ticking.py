@@ -7,7 +7,10 @@ size's roster and its history but the last `POSTED` events; then, `runs` times o
   the roster, vs a raw executemany of the same event rows (the floor of bench/run.py);
 - HTTP ingest while ticking: `POST /v1/events` in batches of 500 of the last events over real
   HTTP, while a thread runs full ticks (evaluation and commit) back to back; its ratio is the
-  floor's rate / this rate (the target: within 4x on SQLite at M; docs/scaling.md).
+  floor's rate / this rate (the target: within 4x on SQLite at M; docs/scaling.md);
+- HTTP ingest with no tick running, the same way, of as many other events: what the request path
+  costs alone, so that `tick_interference` (quiet rate / rate while ticking) says what the ticks
+  take from ingest and the rest of the ratio is the HTTP path's own.
 
 Prints one JSON line per run and the min/median of the ratios.
 """
@@ -60,7 +63,8 @@ def _import(engine: Any, history: list[dict[str, Any]]) -> float:
     return time.perf_counter() - started
 
 
-def _post_while_ticking(workdir: Path, name: str, posted: list[dict[str, Any]]) -> dict[str, Any]:
+def _post(workdir: Path, name: str, posted: list[dict[str, Any]], ticking: bool) -> dict[str, Any]:
+    """Post the events over HTTP in batches of 500, with full ticks back to back or none."""
     import httpx
 
     from monitor.clock import utcnow
@@ -90,7 +94,8 @@ def _post_while_ticking(workdir: Path, name: str, posted: list[dict[str, Any]]) 
             ticks.append(time.perf_counter() - started)
 
     ticker = threading.Thread(target=tick_loop, daemon=True)
-    ticker.start()
+    if ticking:
+        ticker.start()
     retries = 0
     try:
         with base.serving(service) as url, httpx.Client(base_url=url, timeout=120) as client:
@@ -107,7 +112,8 @@ def _post_while_ticking(workdir: Path, name: str, posted: list[dict[str, Any]]) 
             seconds = time.perf_counter() - started
     finally:
         stop.set()
-        ticker.join(600)
+        if ticking:
+            ticker.join(600)
         service.close()
     return {"rate": len(posted) / seconds, "ticks": len(ticks), "tick_s": ticks, "retries": retries}
 
@@ -149,23 +155,32 @@ def main() -> None:
                     "import_ratio": round(seconds / floor, 2),
                 }
                 if not args.skip_http:
-                    http = _post_while_ticking(
-                        workdir,
-                        "ticking",
-                        posted[run * len(posted) // args.runs :][: len(posted) // args.runs],
-                    )
+                    share = posted[run * len(posted) // args.runs :][: len(posted) // args.runs]
+                    quiet = _post(workdir, "ticking", share[: len(share) // 2], ticking=False)
+                    http = _post(workdir, "ticking", share[len(share) // 2 :], ticking=True)
                     result.update(
+                        http_quiet_events_per_s=round(quiet["rate"]),
+                        http_quiet_ratio=round(len(imported) / floor / quiet["rate"], 2),
                         http_ticking_events_per_s=round(http["rate"]),
                         http_ticking_ratio=round(len(imported) / floor / http["rate"], 2),
+                        tick_interference=round(quiet["rate"] / http["rate"], 2),
                         full_ticks=http["ticks"],
                         tick_s_max=round(max(http["tick_s"], default=0), 2),
-                        retries_503=http["retries"],
+                        retries_503=http["retries"] + quiet["retries"],
                     )
                 print(json.dumps(result), flush=True)
                 out.append(result)
         finally:
             base._drop_schemas()
-    for key in ("import_events_per_s", "import_ratio", "http_ticking_events_per_s", "http_ticking_ratio"):
+    for key in (
+        "import_events_per_s",
+        "import_ratio",
+        "http_quiet_events_per_s",
+        "http_quiet_ratio",
+        "http_ticking_events_per_s",
+        "http_ticking_ratio",
+        "tick_interference",
+    ):
         values = [r[key] for r in out if key in r]
         if values:
             print(f"{key}: min {min(values)}, median {statistics.median(values)}, max {max(values)}")
