@@ -57,7 +57,7 @@ def roster_summary(outcomes: Sequence[RecordOutcome]) -> dict[str, Any]:
     }
 
 
-def record(
+def add_entry(
     session: Session,
     action: str,
     target: str,
@@ -112,7 +112,7 @@ def as_json(entry: AuditEntry) -> dict[str, Any]:
 def audit_reload(service: Service, ok: bool, message: str, actor: str, source: str) -> None:
     """A reload, by API or signal, and how it ended (in a transaction of its own)."""
     with service.sessions() as session:
-        record(
+        add_entry(
             session,
             "reload",
             "config and rules",

@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from monitor.audit import record
+from monitor.audit import add_entry
 from monitor.clock import iso_shanghai, utcnow
 from monitor.periods import parse_period
 from monitor.rulebook import RULE_IDS
@@ -65,7 +65,7 @@ def add_waiver(
     session.add(row)
     note_everything(session)
     session.flush()
-    record(session, "waiver.add", _target(row), actor=actor, source=source, detail=waiver_json(row))
+    add_entry(session, "waiver.add", _target(row), actor=actor, source=source, detail=waiver_json(row))
     return row
 
 
@@ -74,7 +74,7 @@ def revoke_waiver(session: Session, waiver_id: int, *, actor: str, source: str) 
     row = session.get(Waiver, waiver_id)
     if row is None:
         return None
-    record(session, "waiver.revoke", _target(row), actor=actor, source=source, detail=waiver_json(row))
+    add_entry(session, "waiver.revoke", _target(row), actor=actor, source=source, detail=waiver_json(row))
     session.delete(row)
     note_everything(session)
     session.flush()

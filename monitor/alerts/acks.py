@@ -14,7 +14,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from monitor.audit import record
+from monitor.audit import add_entry
 from monitor.clock import iso_shanghai, utcnow
 from monitor.store.batches import batches
 from monitor.store.models import AlertRecord, AuditEntry
@@ -39,7 +39,7 @@ def acknowledge(
     detail = {"rule": row.rule, "subject": row.subject, "reason": reason}
     if who != actor:  # the CLI's --by names a person; the actor is the OS user running it
         detail["by"] = who
-    record(session, ACK, target(row.id), actor=actor, source=source, detail=detail, at=at)
+    add_entry(session, ACK, target(row.id), actor=actor, source=source, detail=detail, at=at)
 
 
 def target(alert_id: int) -> str:

@@ -16,7 +16,7 @@ from sqlalchemy import Select, select
 from sqlalchemy.orm import Session
 
 from monitor.alerts.silences import active
-from monitor.audit import record
+from monitor.audit import add_entry
 from monitor.clock import SHANGHAI, iso_shanghai, parse_instant
 from monitor.rulebook import RULE_IDS
 from monitor.store.models import Silence, Unit
@@ -118,7 +118,7 @@ def add_silence(
     # `by` and `reason` as the entries written before the API existed (audit's `reason` reads it)
     detail = {k: v for k, v in silence_json(row, now).items() if k not in ("id", "state", "muting")}
     detail |= {"by": detail.pop("created_by"), "reason": detail.pop("comment")}
-    record(session, "silence.add", f"silence {row.id}", actor=actor, source=source, detail=detail, at=now)
+    add_entry(session, "silence.add", f"silence {row.id}", actor=actor, source=source, detail=detail, at=now)
     return row
 
 
@@ -138,7 +138,7 @@ def expire_silence(
     row.starts_at = min(row.starts_at, now)
     row.ends_at = now
     session.flush()
-    record(
+    add_entry(
         session,
         "silence.expire",
         f"silence {row.id}",

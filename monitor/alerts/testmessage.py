@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from monitor.alerts.dispatch import Dispatcher, Outcome
 from monitor.alerts.enqueue import notification_key
 from monitor.alerts.recipients import contact, reachable
-from monitor.audit import record
+from monitor.audit import add_entry
 from monitor.clock import iso_shanghai
 from monitor.store.models import Notification, Official
 from notifiers import capabilities, unknown_channel
@@ -120,7 +120,7 @@ def queue_test(
     ]
     session.add_all(rows)
     session.flush()
-    record(
+    add_entry(
         session,
         "notify.test",
         f"official {official.id}",

@@ -19,7 +19,7 @@ from starlette.exceptions import HTTPException
 from monitor.api.auth import Admin, Ingester, ServiceDep, client_of
 from monitor.api.errors import error
 from monitor.api.now import Now
-from monitor.audit import record, roster_summary
+from monitor.audit import add_entry, roster_summary
 from monitor.clock import parse_instant
 from monitor.ingest.commit import RaceNotSettled, commit_retrying
 from monitor.ingest.event_examples import EXAMPLES
@@ -166,7 +166,7 @@ async def post_roster(request: Request, who: Admin, service: ServiceDep) -> JSON
 
         def write(session: Session) -> list[RecordOutcome]:
             outcomes = problems + upsert_roster(session, roster)
-            record(
+            add_entry(
                 session,
                 "roster.upsert",
                 "POST /v1/roster",

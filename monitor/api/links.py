@@ -31,7 +31,7 @@ from monitor.alerts.links import PATH, Link, generation_of, revoke, sign, verify
 from monitor.api.auth import Admin, ServiceDep, client_of
 from monitor.api.now import Now
 from monitor.api.status import HEADERS, templates
-from monitor.audit import record
+from monitor.audit import add_entry
 from monitor.clock import SHANGHAI
 from monitor.ingest.commit import commit_retrying
 from monitor.ingest.events import CONTACT_CHANNELS, ingest_events
@@ -386,7 +386,7 @@ def _record_by_link(
 def _audit_record(session: Session, opened: Opened, event: dict[str, Any], source: str) -> None:
     """The audit log's line for an event recorded through the alert's link."""
     alert = opened.alert
-    record(
+    add_entry(
         session,
         "link.record",
         f"alert {alert.id}",
@@ -437,7 +437,7 @@ async def revoke_links(
             if session.get(Official, official_id) is None:
                 raise HTTPException(404, f"no official {official_id!r}")
             generation = revoke(session, official_id, now, who.name)
-            record(
+            add_entry(
                 session,
                 "links.revoke",
                 f"official {official_id}",

@@ -9,7 +9,7 @@ import click
 from sqlalchemy import select, update
 
 from monitor.alerts.acks import ack_history, acknowledge
-from monitor.audit import ACTIONS, MAX_LIMIT, as_json, cli_actor, entries, record
+from monitor.audit import ACTIONS, MAX_LIMIT, add_entry, as_json, cli_actor, entries
 from monitor.cli.context import Context, pass_context
 from monitor.cli.output import listing, table
 from monitor.clock import iso_shanghai, utcnow
@@ -175,7 +175,7 @@ def outbox_retry(ctx: Context, ids: tuple[int, ...], all_dead: bool) -> None:
         result = session.execute(
             stmt.values(status="queued", attempts=0, next_attempt_at=utcnow(), last_error=None)
         )
-        record(
+        add_entry(
             session,
             "outbox.retry",
             "all dead" if all_dead and not ids else ",".join(map(str, ids)),

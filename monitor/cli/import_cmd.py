@@ -23,7 +23,7 @@ def import_files(ctx: Context, files: tuple[Path, ...]) -> None:
     """
     from sqlalchemy.orm import Session
 
-    from monitor.audit import cli_actor, record, roster_summary
+    from monitor.audit import add_entry, cli_actor, roster_summary
     from monitor.clock import utcnow
     from monitor.ingest.commit import RaceNotSettled, commit_retrying
     from monitor.ingest.events import ingest_events
@@ -53,7 +53,7 @@ def import_files(ctx: Context, files: tuple[Path, ...]) -> None:
         def work(session: Session, item: Loaded = item) -> list[RecordOutcome]:
             if item.kind == "roster":
                 outcomes = upsert_roster(session, item.roster)
-                record(
+                add_entry(
                     session,
                     "roster.upsert",
                     str(item.path),

@@ -20,7 +20,7 @@ def links() -> None:
 def links_revoke(ctx: Context, official_id: str) -> None:
     """Void every link this official was ever sent (a lost phone, a changed post). Audited."""
     from monitor.alerts.links import revoke
-    from monitor.audit import cli_actor, record
+    from monitor.audit import add_entry, cli_actor
     from monitor.clock import utcnow
     from monitor.store.db import session_factory
     from monitor.store.models import Official
@@ -31,7 +31,7 @@ def links_revoke(ctx: Context, official_id: str) -> None:
             sys.exit(1)
         actor = cli_actor()
         generation = revoke(session, official_id, utcnow(), actor)
-        record(
+        add_entry(
             session,
             "links.revoke",
             f"official {official_id}",
