@@ -70,6 +70,8 @@ def ident(value: object, field: str) -> str:
 
 def ident_or_none(value: object) -> str | None:
     """The normal form of an id, or None when it is not one (for lookups ahead of validation)."""
+    if value is None:  # an absent field, as in most records for most fields looked up
+        return None
     try:
         return ident(value, "id")
     except Rejection:
