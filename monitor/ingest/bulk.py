@@ -51,11 +51,15 @@ def rows_by_ids(
         yield from session.execute(select(*columns).where(key.in_(part)))
 
 
-def _processed(process: Callable[[Any], Any], values: list[Any]) -> list[Any]:
-    """The values through the column's processor, each distinct value once: a batch repeats its
-    times (an event's activities share its time, every row its receipt time)."""
+Processed = dict[Callable[[Any], Any], dict[Any, Any]]  # by processor: each value and what it stores
+
+
+def _processed(process: Callable[[Any], Any], values: list[Any], done: dict[Any, Any]) -> list[Any]:
+    """The values through the column's processor, each distinct value once (`done` remembers them
+    across the tables of one write): a write repeats its times (an event's rows share its time,
+    every event its receipt time)."""
     try:
-        done = {value: process(value) for value in set(values)}
+        done.update({value: process(value) for value in set(values).difference(done)})
     except TypeError:  # not hashable
         return list(map(process, values))
     return [done[value] for value in values]
@@ -94,6 +98,7 @@ def _stored_values(
     rows: list[dict[str, Any]],
     dialect: Dialect,
     raw: Sequence[str],
+    processed: Processed,
 ) -> list[tuple[Any, ...]]:
     """The rows as tuples of `names`, each value as its column stores it (a missing one is the
     column's scalar default, else NULL)."""
@@ -109,21 +114,30 @@ def _stored_values(
             values = [row.get(name, default) for row in rows]
         process = None if name in raw else column.type._cached_bind_processor(dialect)
         if process is not None:
-            values = _processed(process, values)
+            values = _processed(process, values, processed.setdefault(process, {}))
         data.append(values)
     return list(zip(*data, strict=True))
 
 
-def insert_rows(session: Session, table: Table, rows: list[dict[str, Any]], raw: Sequence[str] = ()) -> None:
+def insert_rows(
+    session: Session,
+    table: Table,
+    rows: list[dict[str, Any]],
+    raw: Sequence[str] = (),
+    processed: Processed | None = None,
+) -> None:
     """Insert rows (dicts; a missing key is NULL, or the column's scalar default) into table.
 
     Columns named in `raw` take their values as stored (a JSON column's serialised text).
+    `processed` shares the stored form of values between the calls of one write.
     """
     if not rows:
         return
     columns = _columns(table, rows)
     connection = session.connection()
-    tuples = _stored_values(table, columns, rows, connection.dialect, raw)
+    tuples = _stored_values(
+        table, columns, rows, connection.dialect, raw, {} if processed is None else processed
+    )
     named = ", ".join(f'"{name}"' for name in columns.names)
     if connection.dialect.name == "postgresql":
         _copy(connection, f'COPY "{table.name}" ({named}) FROM STDIN', tuples)

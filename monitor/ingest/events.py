@@ -14,7 +14,7 @@ import json
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import datetime, time, timedelta
+from datetime import UTC, datetime, time, timedelta
 from typing import Any
 
 from sqlalchemy import select, update
@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session
 from monitor.clock import SHANGHAI
 from monitor.config import Settings
 from monitor.ingest import values as v
-from monitor.ingest.bulk import insert_rows, rows_by_ids
+from monitor.ingest.bulk import Processed, insert_rows, rows_by_ids
 from monitor.ingest.outcome import RecordOutcome, Rejection
 from monitor.periods import parse_period
 from monitor.store.changes import note_changes
@@ -299,7 +299,15 @@ class _Rows:
         return (self.activities, self.cases, self.case_events, self.reviews, self.rectified, self.items_done)
 
     def mark(self) -> tuple[int, ...]:
-        return tuple(map(len, self._derived()))
+        """How many rows of each `_derived` kind there are (taken once a record: spelt out)."""
+        return (
+            len(self.activities),
+            len(self.cases),
+            len(self.case_events),
+            len(self.reviews),
+            len(self.rectified),
+            len(self.items_done),
+        )
 
     def undo(self, mark: tuple[int, ...]) -> None:
         """Drop what was derived since `mark`."""
@@ -588,7 +596,10 @@ class _Intake:
     latest: datetime = field(init=False)
 
     def __post_init__(self) -> None:
-        self.earliest = datetime.combine(self.settings.ingest.earliest, time.min, tzinfo=SHANGHAI)
+        # in UTC, as every parsed time is: aware times in one zone compare without asking it
+        self.earliest = datetime.combine(self.settings.ingest.earliest, time.min, tzinfo=SHANGHAI).astimezone(
+            UTC
+        )
         self.latest = self.now + timedelta(hours=self.settings.ingest.max_future_hours)
 
     def take(self, ref: str, record: object, screened: Screened) -> RecordOutcome:
@@ -701,6 +712,7 @@ def _note(session: Session, rows: _Rows, now: datetime) -> None:
 
 def _write(session: Session, rows: _Rows, now: datetime) -> None:
     _note(session, rows, now)
+    processed: Processed = {}  # an event's rows share its time: each is processed for storing once
     for model, values in (
         (Event, rows.events),
         (Activity, rows.activities),
@@ -715,7 +727,7 @@ def _write(session: Session, rows: _Rows, now: datetime) -> None:
             # opposite orders wait for each other instead of deadlocking (PostgreSQL)
             values = sorted(values, key=lambda row: str(row["id"]))
         raw = ("payload",) if model is Event else ()
-        insert_rows(session, model.metadata.tables[model.__tablename__], values, raw=raw)
+        insert_rows(session, model.metadata.tables[model.__tablename__], values, raw, processed)
     for review, at in rows.rectified:
         session.execute(
             update(Review)
