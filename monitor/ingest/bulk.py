@@ -16,7 +16,8 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from typing import Any
+from operator import itemgetter
+from typing import Any, NamedTuple
 
 from sqlalchemy import Column, Connection, Dialect, Table, select
 from sqlalchemy.dialects.postgresql import ARRAY
@@ -50,21 +51,18 @@ def rows_by_ids(
         yield from session.execute(select(*columns).where(key.in_(part)))
 
 
-def _memo(process: Callable[[Any], Any]) -> Callable[[Any], Any]:
-    """The processor, remembering its answers: a batch repeats its times (an event's activities
-    share its time, every row its receipt time)."""
-    done: dict[Any, Any] = {}
+Processed = dict[Callable[[Any], Any], dict[Any, Any]]  # by processor: each value and what it stores
 
-    def processed(value: Any) -> Any:
-        try:
-            return done[value]
-        except KeyError:
-            done[value] = result = process(value)
-            return result
-        except TypeError:  # not hashable
-            return process(value)
 
-    return processed
+def _processed(process: Callable[[Any], Any], values: list[Any], done: dict[Any, Any]) -> list[Any]:
+    """The values through the column's processor, each distinct value once (`done` remembers them
+    across the tables of one write): a write repeats its times (an event's rows share its time,
+    every event its receipt time)."""
+    try:
+        done.update({value: process(value) for value in set(values).difference(done)})
+    except TypeError:  # not hashable
+        return list(map(process, values))
+    return [done[value] for value in values]
 
 
 def _any(ids: list[str]) -> Any:
@@ -81,48 +79,71 @@ def _scalar_default(column: Column[Any]) -> tuple[bool, Any]:
     return False, None
 
 
-def _column_names(table: Table, rows: list[dict[str, Any]]) -> list[str]:
-    """Every column a row names, in the order first named, then the ones with a scalar default."""
-    names = list(dict.fromkeys(name for row in rows for name in row))
+class _Columns(NamedTuple):
+    names: list[str]  # every column a row names, in the order first named, then those with a scalar default
+    everywhere: set[str]  # the columns every row names
+
+
+def _columns(table: Table, rows: list[dict[str, Any]]) -> _Columns:
+    shapes = dict.fromkeys(map(tuple, rows))  # the rows' distinct key orders, first seen first
+    names = list(dict.fromkeys(name for shape in shapes for name in shape))
+    everywhere = set(names).intersection(*shapes)
     names += [c.name for c in table.columns if c.name not in names and _scalar_default(c)[0]]
-    return names
+    return _Columns(names, everywhere)
 
 
 def _stored_values(
-    table: Table, names: list[str], rows: list[dict[str, Any]], dialect: Dialect, raw: Sequence[str]
+    table: Table,
+    columns: _Columns,
+    rows: list[dict[str, Any]],
+    dialect: Dialect,
+    raw: Sequence[str],
+    processed: Processed,
 ) -> list[tuple[Any, ...]]:
     """The rows as tuples of `names`, each value as its column stores it (a missing one is the
     column's scalar default, else NULL)."""
-    # column by column, each value through its column's processor once: one list comprehension
-    # per column is several times cheaper than a generator per row
+    # column by column, each value through its column's processor once: one list per column is
+    # several times cheaper than a generator per row
     data: list[list[Any]] = []
-    for name in names:
+    for name in columns.names:
         column = table.c[name]
-        default = _scalar_default(column)[1]
-        values = [row.get(name, default) for row in rows]
+        if name in columns.everywhere:
+            values = list(map(itemgetter(name), rows))
+        else:
+            default = _scalar_default(column)[1]
+            values = [row.get(name, default) for row in rows]
         process = None if name in raw else column.type._cached_bind_processor(dialect)
         if process is not None:
-            values = list(map(_memo(process), values))
+            values = _processed(process, values, processed.setdefault(process, {}))
         data.append(values)
     return list(zip(*data, strict=True))
 
 
-def insert_rows(session: Session, table: Table, rows: list[dict[str, Any]], raw: Sequence[str] = ()) -> None:
+def insert_rows(
+    session: Session,
+    table: Table,
+    rows: list[dict[str, Any]],
+    raw: Sequence[str] = (),
+    processed: Processed | None = None,
+) -> None:
     """Insert rows (dicts; a missing key is NULL, or the column's scalar default) into table.
 
     Columns named in `raw` take their values as stored (a JSON column's serialised text).
+    `processed` shares the stored form of values between the calls of one write.
     """
     if not rows:
         return
-    names = _column_names(table, rows)
+    columns = _columns(table, rows)
     connection = session.connection()
-    tuples = _stored_values(table, names, rows, connection.dialect, raw)
-    columns = ", ".join(f'"{name}"' for name in names)
+    tuples = _stored_values(
+        table, columns, rows, connection.dialect, raw, {} if processed is None else processed
+    )
+    named = ", ".join(f'"{name}"' for name in columns.names)
     if connection.dialect.name == "postgresql":
-        _copy(connection, f'COPY "{table.name}" ({columns}) FROM STDIN', tuples)
+        _copy(connection, f'COPY "{table.name}" ({named}) FROM STDIN', tuples)
     else:
-        placeholders = ", ".join("?" * len(names))
-        _executemany(connection, f'INSERT INTO "{table.name}" ({columns}) VALUES ({placeholders})', tuples)
+        placeholders = ", ".join("?" * len(columns.names))
+        _executemany(connection, f'INSERT INTO "{table.name}" ({named}) VALUES ({placeholders})', tuples)
 
 
 @contextmanager

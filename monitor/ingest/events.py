@@ -14,7 +14,7 @@ import json
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import datetime, time, timedelta
+from datetime import UTC, datetime, time, timedelta
 from typing import Any
 
 from sqlalchemy import select, update
@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session
 from monitor.clock import SHANGHAI
 from monitor.config import Settings
 from monitor.ingest import values as v
-from monitor.ingest.bulk import insert_rows, rows_by_ids
+from monitor.ingest.bulk import Processed, insert_rows, rows_by_ids
 from monitor.ingest.outcome import RecordOutcome, Rejection
 from monitor.periods import parse_period
 from monitor.store.changes import note_changes
@@ -149,10 +149,36 @@ def digest(record: dict[str, Any]) -> str:
     return _canonical(record)[1]
 
 
+# json.dumps with these arguments builds this very encoder anew for every call; one kept here
+# writes the same text without that cost
+_ENCODER = json.JSONEncoder(sort_keys=True, ensure_ascii=False, separators=(",", ":"), default=str)
+
+
 def _canonical(record: dict[str, Any]) -> tuple[str, str]:
     """The record as canonical JSON (what is stored), and its fingerprint."""
-    canonical = json.dumps(record, sort_keys=True, ensure_ascii=False, separators=(",", ":"), default=str)
+    canonical = _ENCODER.encode(record)
     return canonical, hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+
+
+Screened = tuple[tuple[str | None, str] | None, tuple[str, str] | None]
+
+
+def _screen(record: object) -> Screened:
+    """What `_unstorable` finds in a record, and the record's canonical JSON and fingerprint when
+    that settles it at once. The encoder writes every name and text of the record, a NUL as the
+    escape \\u0000 and a lone surrogate as it is (which then fails to encode as UTF-8): canonical
+    JSON without that escape which encodes is a record with nothing unstorable, and is what is
+    stored if its id is in normal form. Anything else is searched field by field, to say where."""
+    if not isinstance(record, dict):
+        return None, None
+    try:
+        canonical = _ENCODER.encode(record)
+        data = canonical.encode("utf-8")
+    except (TypeError, ValueError, RecursionError):  # not JSON; a UnicodeEncodeError is a ValueError
+        return _unstorable(record), None
+    if "\\u0000" in canonical:
+        return _unstorable(record), None
+    return None, (canonical, hashlib.sha256(data).hexdigest())
 
 
 @dataclass
@@ -273,7 +299,15 @@ class _Rows:
         return (self.activities, self.cases, self.case_events, self.reviews, self.rectified, self.items_done)
 
     def mark(self) -> tuple[int, ...]:
-        return tuple(map(len, self._derived()))
+        """How many rows of each `_derived` kind there are (taken once a record: spelt out)."""
+        return (
+            len(self.activities),
+            len(self.cases),
+            len(self.case_events),
+            len(self.reviews),
+            len(self.rectified),
+            len(self.items_done),
+        )
 
     def undo(self, mark: tuple[int, ...]) -> None:
         """Drop what was derived since `mark`."""
@@ -308,14 +342,22 @@ class _Derivation:
         return self.record.get(name) not in (None, "")
 
 
+# The fields each type may carry (its own and the common ones), and those it requires, in order.
+_ALLOWED = {kind: frozenset(spec).union(COMMON) for kind, spec in FIELDS.items()}
+_REQUIRED = {
+    kind: tuple(name for name, required in spec.items() if required) for kind, spec in FIELDS.items()
+}
+
+
 def _check_fields(kind: str, record: dict[str, Any]) -> None:
     """No field the type does not know, every field it requires."""
-    spec = FIELDS[kind]
-    for name in record:
-        if name not in spec and name not in COMMON:
-            raise Rejection(name, f"unknown field for a {kind} event")
-    for name, required in spec.items():
-        if required and record.get(name) in (None, "", []):
+    allowed = _ALLOWED[kind]
+    if not allowed.issuperset(record):
+        for name in record:
+            if name not in allowed:
+                raise Rejection(name, f"unknown field for a {kind} event")
+    for name in _REQUIRED[kind]:
+        if record.get(name) in (None, "", []):
             raise Rejection(name, "required")
 
 
@@ -554,23 +596,28 @@ class _Intake:
     latest: datetime = field(init=False)
 
     def __post_init__(self) -> None:
-        self.earliest = datetime.combine(self.settings.ingest.earliest, time.min, tzinfo=SHANGHAI)
+        # in UTC, as every parsed time is: aware times in one zone compare without asking it
+        self.earliest = datetime.combine(self.settings.ingest.earliest, time.min, tzinfo=SHANGHAI).astimezone(
+            UTC
+        )
         self.latest = self.now + timedelta(hours=self.settings.ingest.max_future_hours)
 
-    def take(self, ref: str, record: object, problem: tuple[str | None, str] | None) -> RecordOutcome:
+    def take(self, ref: str, record: object, screened: Screened) -> RecordOutcome:
         event_id: str | None = None
         try:
-            raw, event_id = _identified(record, problem)
-            return self._take(ref, raw, event_id)
+            raw, event_id = _identified(record, screened[0])
+            return self._take(ref, raw, event_id, screened[1])
         except Rejection as exc:
             return RecordOutcome(ref, event_id, "rejected", exc.field, exc.reason)
 
-    def _take(self, ref: str, raw: dict[str, Any], event_id: str) -> RecordOutcome:
+    def _take(
+        self, ref: str, raw: dict[str, Any], event_id: str, clean: tuple[str, str] | None
+    ) -> RecordOutcome:
         # from here on the record carries its id in normal form: the digest, the stored payload
-        # and every derived row agree on one spelling
-        record = {**raw, "id": event_id}
+        # and every derived row agree on one spelling (most ids are in it already)
+        record = raw if raw["id"] is event_id else {**raw, "id": event_id}
         kind = _event_type(record)
-        canonical, fingerprint = _canonical(record)
+        canonical, fingerprint = clean if clean is not None and record is raw else _canonical(record)
         if self._seen_before(raw, event_id, fingerprint):
             return RecordOutcome(ref, event_id, "duplicate")
         at = self._time(record)
@@ -628,13 +675,11 @@ def ingest_events(
     # the ids in their normal form: the lookup must find " a " and 5 stored as "a" and "5"
     ids = {i for _, r in batch if isinstance(r, dict) and (i := v.ident_or_none(r.get("id")))}
     intake = _Intake(session, now, settings, _existing_digests(session, sorted(ids)), _Known.load(session))
-    unstorable = [_unstorable(r) if isinstance(r, dict) else None for _, r in batch]
+    screened = [_screen(r) for _, r in batch]
     intake.known.preload(
-        session, [r for (_, r), problem in zip(batch, unstorable, strict=True) if problem is None]
+        session, [r for (_, r), (problem, _) in zip(batch, screened, strict=True) if problem is None]
     )
-    outcomes = [
-        intake.take(ref, record, problem) for (ref, record), problem in zip(batch, unstorable, strict=True)
-    ]
+    outcomes = [intake.take(ref, record, s) for (ref, record), s in zip(batch, screened, strict=True)]
     _write(session, intake.rows, now)
     return outcomes
 
@@ -667,6 +712,7 @@ def _note(session: Session, rows: _Rows, now: datetime) -> None:
 
 def _write(session: Session, rows: _Rows, now: datetime) -> None:
     _note(session, rows, now)
+    processed: Processed = {}  # an event's rows share its time: each is processed for storing once
     for model, values in (
         (Event, rows.events),
         (Activity, rows.activities),
@@ -681,7 +727,7 @@ def _write(session: Session, rows: _Rows, now: datetime) -> None:
             # opposite orders wait for each other instead of deadlocking (PostgreSQL)
             values = sorted(values, key=lambda row: str(row["id"]))
         raw = ("payload",) if model is Event else ()
-        insert_rows(session, model.metadata.tables[model.__tablename__], values, raw=raw)
+        insert_rows(session, model.metadata.tables[model.__tablename__], values, raw, processed)
     for review, at in rows.rectified:
         session.execute(
             update(Review)

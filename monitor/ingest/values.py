@@ -70,6 +70,8 @@ def ident(value: object, field: str) -> str:
 
 def ident_or_none(value: object) -> str | None:
     """The normal form of an id, or None when it is not one (for lookups ahead of validation)."""
+    if value is None:  # an absent field, as in most records for most fields looked up
+        return None
     try:
         return ident(value, "id")
     except Rejection:
@@ -107,10 +109,11 @@ def choice(value: object, field: str, allowed: tuple[str, ...]) -> str:
 
 
 def instant(value: object, field: str) -> datetime:
-    if isinstance(value, datetime | date):
-        value = value.isoformat()
-    if not isinstance(value, str):
-        raise Rejection(field, f"must be an ISO 8601 timestamp, not {type(value).__name__}")
+    if type(value) is not str:  # a text, as nearly always, goes straight to the parser
+        if isinstance(value, datetime | date):
+            value = value.isoformat()
+        if not isinstance(value, str):
+            raise Rejection(field, f"must be an ISO 8601 timestamp, not {type(value).__name__}")
     try:
         return parse_instant(value)
     except ValueError as exc:
