@@ -350,6 +350,14 @@ class Settings(_Frozen):
             if key.startswith(prefix)
         }
 
+    def sms_signatures(self) -> dict[str, str]:
+        """The signature each configured SMS channel's vendor puts before every message, as the
+        phone shows it (`【宿豫营商】`): its characters count toward the message's parts."""
+        names = {
+            channel: self.channel_values(channel).get("sign_name") for channel in self.notify.channels or ()
+        }
+        return {channel: f"【{name}】" for channel, name in names.items() if name}
+
     @field_validator("language")
     @classmethod
     def _language(cls, value: str) -> str:

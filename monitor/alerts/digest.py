@@ -7,6 +7,7 @@ hours hold a message back (the dispatcher defers it, never drops it).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime, time, timedelta
 
 from sqlalchemy import select
@@ -22,13 +23,19 @@ from notifiers.base import action_links
 
 
 def make_digests(
-    session: Session, now: datetime, is_workday: bool, digest_time: time, links: LinkMaker | None = None
+    session: Session,
+    now: datetime,
+    is_workday: bool,
+    digest_time: time,
+    links: LinkMaker | None = None,
+    signatures: Mapping[str, str] | None = None,
 ) -> int:
     """On a working day from the digest time on: one message per recipient and channel gathering
     what was held for the digest. Idempotent: a day's digest is made once (its key says the day).
 
     With `links`, the digest carries one action link, for its official and this digest, to a page
-    listing what it gathered; the items' own link lines are left out (an SMS would cut them)."""
+    listing what it gathered; the items' own link lines are left out (an SMS would cut them).
+    `signatures`: what each SMS channel's vendor puts before a message (it takes room too)."""
     local = now.astimezone(SHANGHAI)
     if not is_workday or local.time() < digest_time:
         return 0
@@ -43,7 +50,8 @@ def make_digests(
         items = [(r.subject, action_links(r.text)[0] if links is not None else r.text) for r in rows]
         digest = _digest(session, key, recipient, channel, compose_digest(day, items, channel), now)
         if links is not None and recipient != GROUP:
-            linked = compose_digest(day, items, channel, links.digest_url(recipient, digest.id, now))
+            url = links.digest_url(recipient, digest.id, now)
+            linked = compose_digest(day, items, channel, url, (signatures or {}).get(channel, ""))
             digest.text, digest.html = linked.text, linked.html
         for row in rows:
             row.status = "digested"

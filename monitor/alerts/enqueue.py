@@ -72,7 +72,7 @@ class Run:
             now,
             channels,
             settings.notify.digest_below_level,
-            Style(settings.templates_dir, settings.language),
+            Style(settings.templates_dir, settings.language, settings.sms_signatures()),
             links,
         )
 

@@ -13,8 +13,8 @@ Templates exist per channel in Chinese and English, and a rule may have its own
 from __future__ import annotations
 
 import html
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
 
@@ -59,7 +59,7 @@ def _environment(folder: str) -> jinja2.Environment:
     )
 
 
-def context(
+def template_variables(
     rulebook: Rulebook, row: AlertRecord, subject: str, kind: str, language: str = "zh"
 ) -> dict[str, object]:
     rule = rulebook.rules.get(row.rule)
@@ -106,16 +106,20 @@ def render(folder: Path, name: str, values: dict[str, object]) -> str | None:
     return template.render(**values).strip()
 
 
-def sms_text(folder: Path, values: dict[str, object]) -> str | None:
+def sms_text(folder: Path, values: dict[str, object], signature: str = "") -> str | None:
+    """The template's SMS text within one part, counting the signature the vendor puts before it."""
     text = render(folder, "sms.txt.j2", values)
     if text is None:
         return None
-    return text if len(text) <= SMS_LIMIT else text[: SMS_LIMIT - 1] + "…"
+    room = SMS_LIMIT - len(signature)
+    return text if len(text) <= room else text[: max(room - 1, 0)] + "…"
 
 
-def sms_with_link(text: str, link: str) -> str:
-    """The SMS text and its action link within two parts: the link is never cut, the text may be."""
-    room = SMS_LINK_LIMIT - len(link) - 1
+def sms_with_link(text: str, link: str, signature: str = "") -> str:
+    """The SMS text and its action link within two parts, counting the signature the vendor puts
+    before the text (【宿豫营商】: its characters are the message's too): the link is never cut,
+    the text may be."""
+    room = SMS_LINK_LIMIT - len(signature) - len(link) - 1
     if len(text) > room:
         text = text[: max(room - 1, 0)] + "…"
     return f"{text} {link}"
@@ -159,11 +163,16 @@ class Composed:
 
 @dataclass(frozen=True)
 class Style:
-    """How this run shapes messages: the template folder (None: the rule's own message) and the
-    language."""
+    """How this run shapes messages: the template folder (None: the rule's own message), the
+    language, and the signature each SMS channel's vendor puts before every message (its
+    characters count toward the parts a message takes)."""
 
     templates: Path | None = None
     language: str = "zh"
+    signatures: Mapping[str, str] = field(default_factory=dict)
+
+    def signature(self, channel: str) -> str:
+        return self.signatures.get(channel, "")
 
 
 @dataclass(frozen=True)
@@ -207,10 +216,11 @@ def _templated(
     """The template's SMS text or HTML part, when the folder has one for the channel."""
     if style.templates is None:
         return plain
-    values = context(rulebook, row, plain.subject, kind, style.language)
+    values = template_variables(rulebook, row, plain.subject, kind, style.language)
     values["link"] = to.link
     if capabilities(to.channel).sms:
-        return Composed(plain.subject, sms_text(style.templates, values) or plain.text)
+        signed = sms_text(style.templates, values, style.signature(to.channel))
+        return Composed(plain.subject, signed or plain.text)
     if capabilities(to.channel).html:
         return Composed(plain.subject, plain.text, render(style.templates, "email.html.j2", values))
     return plain
@@ -227,7 +237,9 @@ def compose(rulebook: Rulebook, row: AlertRecord, kind: str, to: Addressee, styl
     text = shaped.text
     if to.link is not None:
         text = (
-            sms_with_link(text, to.link) if capabilities(to.channel).sms else f"{text}\n{LINK_MARK}{to.link}"
+            sms_with_link(text, to.link, style.signature(to.channel))
+            if capabilities(to.channel).sms
+            else f"{text}\n{LINK_MARK}{to.link}"
         )
     elif to.group_links:
         text += "\n" + "\n".join(f"{name}{LINK_MARK}{url}" for name, url in to.group_links)
@@ -239,7 +251,7 @@ def digest_subject(day: str, count: int) -> str:
 
 
 def compose_digest(
-    day: str, items: Sequence[tuple[str, str]], channel: str, link: str | None = None
+    day: str, items: Sequence[tuple[str, str]], channel: str, link: str | None = None, signature: str = ""
 ) -> Composed:
     """A daily digest of `items` (subject, text) on a channel; with `link`, the one action link to
     the digest's page: the whole SMS is then the subjects and the link, other channels add it as a
@@ -249,7 +261,8 @@ def compose_digest(
     if link is None:
         return Composed(subject, text)
     if capabilities(channel).sms:
-        return Composed(subject, sms_with_link(f"{subject}：" + "；".join(title for title, _ in items), link))
+        titles = f"{subject}：" + "；".join(title for title, _ in items)
+        return Composed(subject, sms_with_link(titles, link, signature))
     html_part = digest_html(subject, items, link) if capabilities(channel).html else None
     return Composed(subject, f"{text}\n\n{LINK_MARK}{link}", html_part)
 

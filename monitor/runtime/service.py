@@ -311,7 +311,9 @@ class Service:
             except CalendarNotCovered:
                 workday = True  # no calendar for the year: send the digest rather than hold it
             # digests and the monthly report are notifications too: they wake the dispatcher
-            queued += make_digests(session, at, workday, settings.notify.digest_time, links)
+            queued += make_digests(
+                session, at, workday, settings.notify.digest_time, links, settings.sms_signatures()
+            )
             if "email" in self.channels:
                 queued += mail_monthly_report(
                     session, loaded.rulebook, loaded.calendar, settings, loaded.matcher, at

@@ -155,7 +155,31 @@ def test_an_sms_keeps_its_link_whole_within_two_parts() -> None:
     assert len(long) == SMS_LINK_LIMIT and long.endswith(f"… {link}")
 
 
-def _outbox(engine: Engine, links: LinkSettings, channels: tuple[str, ...]) -> list[Notification]:
+def test_an_sms_counts_the_signature_its_vendor_puts_before_it() -> None:
+    """The vendor prints 【宿豫营商】 before every message, and the phone counts it: with the link,
+    signature, text and link fit two parts to the character; the link stays whole."""
+    link = "https://dw.suyu.gov.cn/l/" + "x" * 50
+    signature = "【宿豫营商】"
+    signed = sms_with_link("很长的短信" * 40, link, signature)
+    assert len(signature + signed) == SMS_LINK_LIMIT and signed.endswith(f"… {link}")
+    unsigned = sms_with_link("很长的短信" * 40, link)
+    assert len(unsigned) == SMS_LINK_LIMIT and len(unsigned) - len(signed) == len(signature)
+    # a text that fits beside the signature is left whole, one character more is cut
+    room = SMS_LINK_LIMIT - len(signature) - len(link) - 1
+    assert sms_with_link("字" * room, link, signature) == f"{'字' * room} {link}"
+    assert sms_with_link("字" * (room + 1), link, signature) == f"{'字' * (room - 1)}… {link}"
+
+
+def test_the_signature_comes_from_the_channels_settings() -> None:
+    settings = Settings(
+        notify={"channels": ["sms-aliyun", "sms-http", "email"], "vendors": {"aliyun_sign_name": "宿豫营商"}}
+    )
+    assert settings.sms_signatures() == {"sms-aliyun": "【宿豫营商】"}
+
+
+def _outbox(
+    engine: Engine, links: LinkSettings, channels: tuple[str, ...], signatures: dict[str, str] | None = None
+) -> list[Notification]:
     """The demo examples evaluated at an instant with overdue cases and pairings, then queued."""
     from monitor.alerts.enqueue import Run, enqueue
     from monitor.alerts.lifecycle import commit_evaluation
@@ -174,7 +198,8 @@ def _outbox(engine: Engine, links: LinkSettings, channels: tuple[str, ...]) -> l
         result = evaluate(s, rulebook, WorkCalendar(), Settings(), now, DurableMatcher(rulebook))
         changes = commit_evaluation(s, result)
         maker = link_maker(links, KEY, s)
-        enqueue(s, Run(rulebook, now, channels, style=Style(ROOT / "config/templates"), links=maker), changes)
+        style = Style(ROOT / "config/templates", signatures=signatures or {})
+        enqueue(s, Run(rulebook, now, channels, style=style, links=maker), changes)
         s.commit()
         return list(s.scalars(select(Notification).order_by(Notification.id)))
 
@@ -197,6 +222,18 @@ def test_the_outbox_puts_each_official_their_own_link(engine: Engine) -> None:
                 assert row.recipient == "group"
                 named = [line for line in row.text.splitlines() if prefix in line]
                 assert named and all(line.partition("办理：")[0] in names.values() for line in named)
+
+
+def test_the_outbox_leaves_room_for_each_sms_channels_signature(engine: Engine) -> None:
+    signature = "【宿豫区营商环境办】"
+    rows = _outbox(
+        engine, LinkSettings(public_url="https://dw.suyu.gov.cn"), ("sms-http",), {"sms-http": signature}
+    )
+    assert rows
+    for row in rows:
+        assert len(signature + row.text) <= SMS_LINK_LIMIT, row.text
+        assert row.text.rpartition(" ")[2].startswith("https://dw.suyu.gov.cn" + PATH)
+    assert any(len(signature + row.text) == SMS_LINK_LIMIT for row in rows)  # some were cut to fit
 
 
 def test_without_a_public_address_the_messages_are_as_before(engine: Engine) -> None:
