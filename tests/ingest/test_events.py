@@ -275,3 +275,38 @@ def test_every_event_type_has_one_derivation() -> None:
 
     assert _DERIVATIONS.keys() == FIELDS.keys()
     assert set(_CASE_STEPS) == {k for k in FIELDS if k.startswith("case_") and k != "case_opened"}
+
+
+def test_a_batch_reads_only_the_roster_it_names(session: Session) -> None:
+    """Reference checks read the officials, units, enterprises and project items a batch names,
+    never the whole roster: a request costs the same in a district and a province."""
+    from sqlalchemy import event
+
+    statements: list[str] = []
+
+    def seen(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        statements.append(" ".join(statement.split()))
+
+    engine = session.get_bind()
+    event.listen(engine, "before_cursor_execute", seen)
+    try:
+        briefing = {
+            "id": "b-1", "type": "policy_briefing", "at": "2024-10-15T10:00", "unit": "u-gxj",
+            "enterprises": f"{E1};{E2}",
+        }  # fmt: skip
+        done = {
+            "id": "d-1",
+            "type": "project_item_done",
+            "at": "2024-10-08T10:00",
+            "project": "p1",
+            "item": "i1",
+        }
+        outcomes = ingest(session, visit(), briefing, done, visit(id="v-x", official="o-nobody"))
+    finally:
+        event.remove(engine, "before_cursor_execute", seen)
+    assert [o.status for o in outcomes] == ["accepted", "accepted", "accepted", "rejected"], outcomes
+    assert outcomes[3].field == "official" and "o-nobody" in (outcomes[3].reason or "")
+    roster_reads = [s for s in statements if s.startswith("SELECT") and any(
+        f"FROM {table}" in s for table in ("officials", "units", "enterprises", "project_items")
+    )]  # fmt: skip
+    assert roster_reads and all(" WHERE " in s for s in roster_reads), roster_reads
