@@ -52,7 +52,7 @@ from monitor.runtime.heartbeat import write_heartbeat
 from monitor.runtime.leader import Leadership
 from monitor.runtime.metrics import Metrics, Snapshot
 from monitor.store.changes import consume, pending_changes
-from monitor.store.db import ensure_schema, make_engine, session_factory
+from monitor.store.db import checkpoint, ensure_schema, make_engine, session_factory
 from monitor.yamlsource import SourceError
 from notifiers import build as build_channel
 from notifiers.base import Notifier
@@ -245,6 +245,7 @@ class Service:
                 plan = plan_commit(session, evaluation)
                 month, month_rows = self._month_rows(session, at, plan)
             queued = self._write(plan, month_rows, consumed, at, key)
+        checkpoint(self.engine)  # SQLite's WAL into the database here, not in an ingest's commit
         if month:
             self._recorded_month = month
         changes = plan.changes

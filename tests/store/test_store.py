@@ -14,7 +14,16 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, inspect, select, text
 from sqlalchemy.exc import IntegrityError, StatementError
 
-from monitor.store.db import alembic_config, ensure_schema, is_empty, make_engine, session_factory, upgrade
+from monitor.store.db import (
+    WAL_AUTOCHECKPOINT_PAGES,
+    alembic_config,
+    checkpoint,
+    ensure_schema,
+    is_empty,
+    make_engine,
+    session_factory,
+    upgrade,
+)
 from monitor.store.models import Base, Event, Project, ProjectItem
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
@@ -137,8 +146,57 @@ def test_sqlite_runs_in_wal_mode_with_a_busy_timeout_and_foreign_keys(tmp_path: 
             assert conn.scalar(text("PRAGMA journal_mode")) == "wal"
             assert conn.scalar(text("PRAGMA busy_timeout")) == 30000
             assert conn.scalar(text("PRAGMA foreign_keys")) == 1
+            assert conn.scalar(text("PRAGMA wal_autocheckpoint")) == WAL_AUTOCHECKPOINT_PAGES
     finally:
         engine.dispose()
+
+
+def test_commits_leave_the_wal_to_the_checkpoint_below_its_bound(tmp_path: Path) -> None:
+    """Commits under the bound do not copy the WAL into the database (no fsync in an ingest's
+    commit) — past SQLite's default of 1,000 pages too; `checkpoint` copies all of it at once."""
+    engine = make_engine(f"sqlite:///{tmp_path / 'x.db'}")
+    try:
+        with engine.begin() as conn:
+            conn.exec_driver_sql("CREATE TABLE filler (x TEXT)")
+        for _ in range(1_200):  # a commit a page, as requests commit
+            with engine.begin() as conn:
+                conn.exec_driver_sql("INSERT INTO filler VALUES (?)", ("x" * 3500,))
+        busy, frames, copied = checkpoint(engine) or (1, 0, 0)
+        assert 1_200 < frames < WAL_AUTOCHECKPOINT_PAGES  # all still in the WAL until now
+        assert busy == 0 and copied == frames  # and all copied now
+    finally:
+        engine.dispose()
+
+
+def test_past_its_bound_sqlite_checkpoints_by_itself(tmp_path: Path) -> None:
+    path = tmp_path / "x.db"
+    engine = make_engine(f"sqlite:///{path}")
+    try:
+        ensure_schema(engine)
+        with engine.begin() as conn:
+            conn.exec_driver_sql("CREATE TABLE filler (x TEXT)")
+        row = "x" * 3500  # about a page a row
+        with engine.begin() as conn:  # past the bound in one transaction: the WAL holds it all
+            conn.exec_driver_sql(
+                "INSERT INTO filler SELECT ? FROM (WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1"
+                f" FROM n WHERE i < {WAL_AUTOCHECKPOINT_PAGES + 500}) SELECT i FROM n)",
+                (row,),
+            )
+        with engine.begin() as conn:  # the next commit finds the WAL past the bound and copies it
+            conn.exec_driver_sql("INSERT INTO filler VALUES ('y')")
+        busy, frames, copied = checkpoint(engine) or (1, 0, 0)
+        assert busy == 0 and copied == frames
+        assert frames < WAL_AUTOCHECKPOINT_PAGES  # the WAL started over after SQLite's own checkpoint
+    finally:
+        engine.dispose()
+
+
+def test_a_checkpoint_is_sqlites_alone(engine: Engine) -> None:
+    result = checkpoint(engine)
+    if engine.dialect.name == "sqlite":
+        assert result is not None and result[0] == 0
+    else:
+        assert result is None
 
 
 def test_every_new_sqlite_connection_gets_the_settings(tmp_path: Path) -> None:

@@ -1,0 +1,36 @@
+"""The tick, not an ingest's commit, copies SQLite's WAL into the database (store.db.checkpoint):
+after its writes, every tick, full or continued."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import text
+
+from monitor.clock import parse_instant
+from monitor.runtime import service as service_module
+from monitor.runtime.service import Service
+from tests.service.conftest import settings_for
+
+
+def test_each_tick_checkpoints_after_its_writes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    service = Service(settings_for(f"sqlite:///{tmp_path / 'd.db'}", tmp_path))
+    done: list[Any] = []
+    real = service_module.checkpoint
+
+    def spy(engine: Any) -> Any:
+        with service.sessions() as session:  # the tick's record is written by then
+            done.append(session.execute(text("SELECT count(*) FROM ticks")).scalar())
+        result = real(engine)
+        assert result is not None and result[0] == 0 and result[1] == result[2], result
+        return result
+
+    monkeypatch.setattr(service_module, "checkpoint", spy)
+    try:
+        service.tick(parse_instant("2026-03-02T10:00"))  # a full evaluation
+        service.tick(parse_instant("2026-03-02T10:01"))  # continued
+    finally:
+        service.close()
+    assert done == [1, 1]
