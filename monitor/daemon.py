@@ -30,6 +30,7 @@ from monitor.runtime.pgwake import Listener
 from monitor.runtime.scheduler import Evaluations, build_scheduler, retime_tick
 from monitor.runtime.service import Service
 from monitor.runtime.wakeups import Dispatches
+from monitor.store.db import checkpoint
 
 log = logging.getLogger("dutywatch")
 
@@ -108,7 +109,11 @@ class _Daemon:
             Listener(service.engine, service.leadership, self._heard) if service.leadership.shared else None
         )
         self.scheduler = build_scheduler(
-            service.settings, tick=self.evaluations.tick, dispatch=self._poll_outbox, lead=self._lead
+            service.settings,
+            tick=self.evaluations.tick,
+            dispatch=self._poll_outbox,
+            lead=self._lead,
+            checkpoint=self._checkpoint if service.engine.dialect.name == "sqlite" else None,
         )
         self.server = _Server(
             http_config(
@@ -166,6 +171,13 @@ class _Daemon:
         except Exception:
             log.exception("dispatch failed")
             return False
+
+    async def _checkpoint(self) -> None:
+        """SQLite's log into the database, off the loop (and off the requests' commits)."""
+        try:
+            await self.loop.run_in_executor(None, checkpoint, self.service.engine)
+        except Exception:  # a busy or failing database: the next one, or SQLite's own bound, will do
+            log.exception("checkpoint failed")
 
     async def _poll_outbox(self) -> None:
         self.dispatches.soon()

@@ -177,7 +177,15 @@ def _log_failure(future: asyncio.Future[object]) -> None:
         log.error("evaluation failed", exc_info=future.exception())
 
 
-def build_scheduler(settings: Settings, *, tick: Job, dispatch: Job, lead: Job) -> AsyncIOScheduler:
+# How often SQLite's log is copied into the database and synced (store.db.checkpoint): with
+# synchronous=NORMAL that sync is what makes commits survive power loss, so this bounds what a
+# power cut can roll back, and it keeps the copy out of the requests' commits.
+CHECKPOINT_SECONDS = 5.0
+
+
+def build_scheduler(
+    settings: Settings, *, tick: Job, dispatch: Job, lead: Job, checkpoint: Job | None = None
+) -> AsyncIOScheduler:
     """APScheduler 3 with its in-memory job store, rebuilt from config at each start (the
     database is the source of truth): a missed run is done once (coalesce), never two at a time,
     and the tick is jittered so that replicas and neighbours on the same minute do not pile up.
@@ -200,6 +208,8 @@ def build_scheduler(settings: Settings, *, tick: Job, dispatch: Job, lead: Job) 
     )
     scheduler.add_job(dispatch, "interval", id="dispatch", seconds=settings.notify.dispatch_seconds)
     scheduler.add_job(lead, "interval", id="lead", seconds=min(2.0, settings.tick_seconds))
+    if checkpoint is not None:
+        scheduler.add_job(checkpoint, "interval", id="checkpoint", seconds=CHECKPOINT_SECONDS)
     return scheduler
 
 

@@ -31,8 +31,8 @@ def normalise_url(url: str) -> str:
 # SQLite copies the WAL into the database (a checkpoint, with its fsync) in whichever commit
 # takes the WAL past this many pages. At SQLite's default of 1,000 pages (4 MB) that landed on
 # every few requests of `POST /v1/events` (20 of a request's 66 ms at M). The daemon checkpoints
-# after each tick instead (`checkpoint`), off the request path; this bound, 40 MB, is the net for
-# when no tick runs (an import by the command line, a stopped scheduler).
+# every few seconds and after each tick instead (`checkpoint`), off the request path; this bound,
+# 40 MB, is the net for when no daemon runs (an import by the command line).
 WAL_AUTOCHECKPOINT_PAGES = 10_000
 
 

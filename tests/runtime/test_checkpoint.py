@@ -34,3 +34,18 @@ def test_each_tick_checkpoints_after_its_writes(tmp_path: Path, monkeypatch: pyt
     finally:
         service.close()
     assert done == [1, 1]
+
+
+def test_the_daemon_checkpoints_sqlite_every_few_seconds_and_leaves_postgresql_alone() -> None:
+    """Between ticks too: with synchronous=NORMAL the checkpoint's sync is what survives a power
+    cut, so a quiet daemon must not leave its last commits unsynced until 10,000 pages pile up."""
+    from monitor.config import Settings
+    from monitor.runtime.scheduler import CHECKPOINT_SECONDS, build_scheduler
+
+    async def job() -> None:
+        return None
+
+    with_checkpoint = build_scheduler(Settings(), tick=job, dispatch=job, lead=job, checkpoint=job)
+    planned = with_checkpoint.get_job("checkpoint")
+    assert planned is not None and planned.trigger.interval.total_seconds() == CHECKPOINT_SECONDS
+    assert build_scheduler(Settings(), tick=job, dispatch=job, lead=job).get_job("checkpoint") is None
