@@ -243,18 +243,27 @@ def notifications_per_second(workdir: Path, n: int = 1000) -> dict[str, float]:
 @contextmanager
 def serving(service: Service) -> Iterator[str]:
     """The daemon's HTTP API on a free loopback port in a thread of its own: its base URL."""
+    from monitor.api.app import create_app
+
+    with serving_app(create_app(service)) as url:
+        yield url
+
+
+@contextmanager
+def serving_app(app: Any) -> Iterator[str]:
+    """An ASGI app under the daemon's server settings (monitor.daemon.http_config) on a free
+    loopback port in a thread of its own: its base URL."""
     import socket
     import threading
 
     import uvicorn
 
-    from monitor.api.app import create_app
     from monitor.daemon import http_config
 
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = int(s.getsockname()[1])
-    server = uvicorn.Server(http_config(create_app(service), f"127.0.0.1:{port}"))
+    server = uvicorn.Server(http_config(app, f"127.0.0.1:{port}"))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     while not server.started:

@@ -10,7 +10,11 @@ size's roster and its history but the last `POSTED` events; then, `runs` times o
   floor's rate / this rate (the target: within 4x on SQLite at M; docs/scaling.md);
 - HTTP ingest with no tick running, the same way, of as many other events: what the request path
   costs alone, so that `tick_interference` (quiet rate / rate while ticking) says what the ticks
-  take from ingest and the rest of the ratio is the HTTP path's own.
+  take from ingest and the rest of the ratio is the HTTP path's own;
+- the HTTP floor: the same requests, over the same server stack (uvicorn, FastAPI, the
+  connection guards), into a handler that only parses the body and executemany's the event rows
+  (time parsed, digest computed, one commit a request, as a request must be durable when
+  answered) into a fresh database: what storing events over HTTP costs at the least.
 
 Prints one JSON line per run and the min/median of the ratios.
 """
@@ -27,6 +31,9 @@ import time
 from datetime import date
 from pathlib import Path
 from typing import Any
+
+from fastapi import FastAPI, Request  # module level: FastAPI resolves the route's annotations here
+from fastapi.responses import JSONResponse
 
 from bench import run as base
 from bench.generate import SIZES, events, roster
@@ -118,6 +125,40 @@ def _post(workdir: Path, name: str, posted: list[dict[str, Any]], ticking: bool)
     return {"rate": len(posted) / seconds, "ticks": len(ticks), "tick_s": ticks, "retries": retries}
 
 
+def _http_floor(workdir: Path, name: str, events: list[dict[str, Any]]) -> float:
+    """Events per second through the HTTP floor (see the module's docstring)."""
+    import httpx
+    from sqlalchemy import insert
+
+    from monitor.ingest.events import digest
+    from monitor.store.models import Event
+
+    engine = make_engine(base.database(workdir, f"{name}-httpfloor"))
+    ensure_schema(engine)
+    app = FastAPI()
+
+    @app.post("/floor")
+    async def floor(request: Request) -> JSONResponse:
+        records = json.loads(await request.body())
+        rows = [
+            {"id": e["id"], "type": e["type"], "at": parse_instant(e["at"]), "payload": e, "digest": digest(e),
+             "received_at": NOW}
+            for e in records
+        ]  # fmt: skip
+        with engine.begin() as conn:
+            conn.execute(insert(Event), rows)
+        return JSONResponse({"accepted": len(rows)})
+
+    try:
+        with base.serving_app(app) as url, httpx.Client(base_url=url, timeout=120) as client:
+            started = time.perf_counter()
+            for i in range(0, len(events), base.HTTP_BATCH):
+                client.post("/floor", json=events[i : i + base.HTTP_BATCH]).raise_for_status()
+            return len(events) / (time.perf_counter() - started)
+    finally:
+        engine.dispose()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--size", default="M", choices=sorted(SIZES))
@@ -157,10 +198,14 @@ def main() -> None:
                 if not args.skip_http:
                     share = posted[run * len(posted) // args.runs :][: len(posted) // args.runs]
                     quiet = _post(workdir, "ticking", share[: len(share) // 2], ticking=False)
+                    http_floor = _http_floor(workdir, f"run{run}", share[: len(share) // 2])
                     http = _post(workdir, "ticking", share[len(share) // 2 :], ticking=True)
                     result.update(
                         http_quiet_events_per_s=round(quiet["rate"]),
                         http_quiet_ratio=round(len(imported) / floor / quiet["rate"], 2),
+                        http_floor_events_per_s=round(http_floor),
+                        http_quiet_vs_http_floor=round(http_floor / quiet["rate"], 2),
+                        http_ticking_vs_http_floor=round(http_floor / http["rate"], 2),
                         http_ticking_events_per_s=round(http["rate"]),
                         http_ticking_ratio=round(len(imported) / floor / http["rate"], 2),
                         tick_interference=round(quiet["rate"] / http["rate"], 2),
@@ -177,6 +222,9 @@ def main() -> None:
         "import_ratio",
         "http_quiet_events_per_s",
         "http_quiet_ratio",
+        "http_floor_events_per_s",
+        "http_quiet_vs_http_floor",
+        "http_ticking_vs_http_floor",
         "http_ticking_events_per_s",
         "http_ticking_ratio",
         "tick_interference",
