@@ -189,20 +189,31 @@ def _lenient(read: Callable[[object, str], str], value: object) -> str | None:
         return None
 
 
-def _referenced(
-    records: list[object], names: tuple[str, ...], read: Callable[[object, str], str]
-) -> list[str]:
-    """The normal forms of what the records name in these fields (single values or lists)."""
-    found: set[str] = set()
+# the fields that name roster entries, cases and reviews, by what they name and how it is read
+_REFERENCES: dict[str, tuple[tuple[str, ...], Callable[[object, str], str]]] = {
+    "official": (("official", "officials"), v.ident),
+    "unit": (("unit",), v.ident),
+    "enterprise": (("enterprise", "enterprises"), v.credit_code),
+    "project": (("project",), v.ident),
+    "case": (("case", "cases"), v.ident),
+    "review": (("review",), v.ident),
+}
+_READER = {name: (kind, read) for kind, (names, read) in _REFERENCES.items() for name in names}
+
+
+def _referenced(records: list[object]) -> dict[str, list[str]]:
+    """What the records name, by kind: the normal forms, in one pass over the records."""
+    found: dict[str, set[str]] = {kind: set() for kind in _REFERENCES}
     for record in records:
         if not isinstance(record, dict):
             continue
-        for name in names:
-            value = record.get(name)
-            for one in value if isinstance(value, list) else [value] if value is not None else []:
-                if (normal := _lenient(read, one)) is not None:
-                    found.add(normal)
-    return sorted(found)
+        for name in _READER.keys() & record.keys():
+            kind, read = _READER[name]
+            value = record[name]
+            for one in value if isinstance(value, list) else [value]:
+                if one is not None and (normal := _lenient(read, one)) is not None:
+                    found[kind].add(normal)
+    return {kind: sorted(ids) for kind, ids in found.items()}
 
 
 @dataclass
@@ -230,12 +241,9 @@ class _Known:
     def preload(self, session: Session, records: list[object]) -> None:
         """The roster entries, cases and reviews a batch refers to, in a few queries rather than
         one per record (or the whole roster)."""
-        officials = _referenced(records, ("official", "officials"), v.ident)
-        units = _referenced(records, ("unit",), v.ident)
-        enterprises = _referenced(records, ("enterprise", "enterprises"), v.credit_code)
-        projects = _referenced(records, ("project",), v.ident)
-        cases = _referenced(records, ("case", "cases"), v.ident)
-        reviews = _referenced(records, ("review",), v.ident)
+        named = _referenced(records)
+        officials, units, enterprises = named["official"], named["unit"], named["enterprise"]
+        projects, cases, reviews = named["project"], named["case"], named["review"]
         self.official_unit.update(
             rows_by_ids(session, (Official.id, Official.unit_id), Official.id, officials)
         )
@@ -251,14 +259,7 @@ class _Known:
         )
         self.case_received.update(rows_by_ids(session, (Case.id, Case.received_at), Case.id, cases))
         self.review_at.update(rows_by_ids(session, (Review.id, Review.at), Review.id, reviews))
-        for kind, ids in (
-            ("official", officials),
-            ("unit", units),
-            ("enterprise", enterprises),
-            ("project", projects),
-            ("case", cases),
-            ("review", reviews),
-        ):
+        for kind, ids in named.items():
             self.looked_up.update((kind, i) for i in ids)
 
     def _roster_has(self, kind: str, key: str, present: bool) -> bool:
