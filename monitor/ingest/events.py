@@ -181,22 +181,22 @@ def _screen(record: object) -> Screened:
     return None, (canonical, hashlib.sha256(data).hexdigest())
 
 
-def _lenient(read: Callable[[object, str], str], value: object) -> str | None:
-    """`read`'s normal form of a value, or None (for lookups ahead of validation)."""
+def _credit_code_or_none(value: object) -> str | None:
+    """The normal form of a credit code, or None (for lookups ahead of validation)."""
     try:
-        return read(value, "id")
+        return v.credit_code(value, "enterprise")
     except Rejection:
         return None
 
 
 # the fields that name roster entries, cases and reviews, by what they name and how it is read
-_REFERENCES: dict[str, tuple[tuple[str, ...], Callable[[object, str], str]]] = {
-    "official": (("official", "officials"), v.ident),
-    "unit": (("unit",), v.ident),
-    "enterprise": (("enterprise", "enterprises"), v.credit_code),
-    "project": (("project",), v.ident),
-    "case": (("case", "cases"), v.ident),
-    "review": (("review",), v.ident),
+_REFERENCES: dict[str, tuple[tuple[str, ...], Callable[[object], str | None]]] = {
+    "official": (("official", "officials"), v.ident_or_none),
+    "unit": (("unit",), v.ident_or_none),
+    "enterprise": (("enterprise", "enterprises"), _credit_code_or_none),
+    "project": (("project",), v.ident_or_none),
+    "case": (("case", "cases"), v.ident_or_none),
+    "review": (("review",), v.ident_or_none),
 }
 _READER = {name: (kind, read) for kind, (names, read) in _REFERENCES.items() for name in names}
 
@@ -211,7 +211,7 @@ def _referenced(records: list[object]) -> dict[str, list[str]]:
             kind, read = _READER[name]
             value = record[name]
             for one in value if isinstance(value, list) else [value]:
-                if one is not None and (normal := _lenient(read, one)) is not None:
+                if (normal := read(one)) is not None:
                     found[kind].add(normal)
     return {kind: sorted(ids) for kind, ids in found.items()}
 
@@ -238,9 +238,10 @@ class _Known:
     # the references this batch has checked already, as written: most repeat many times
     _checked: dict[tuple[str, str], str] = field(default_factory=dict)
 
-    def preload(self, session: Session, records: list[object]) -> None:
+    def preload(self, records: list[object]) -> None:
         """The roster entries, cases and reviews a batch refers to, in a few queries rather than
         one per record (or the whole roster)."""
+        session = self.session
         named = _referenced(records)
         officials, units, enterprises = named["official"], named["unit"], named["enterprise"]
         projects, cases, reviews = named["project"], named["case"], named["review"]
@@ -294,17 +295,17 @@ class _Known:
             )
         return (project, item) in self.items
 
-    def stored_case(self, case: str, session: Session) -> datetime | None:
+    def stored_case(self, case: str) -> datetime | None:
         """When the case was received, from this batch or the store; None: no such case."""
-        return self._stored(self.case_received, "case", case, session)
+        return self._stored(self.case_received, "case", case)
 
-    def stored_review(self, review: str, session: Session) -> datetime | None:
+    def stored_review(self, review: str) -> datetime | None:
         """When the review was given, from this batch or the store; None: no such review."""
-        return self._stored(self.review_at, "review", review, session)
+        return self._stored(self.review_at, "review", review)
 
-    def _stored(self, found: dict[str, datetime], kind: str, key: str, session: Session) -> datetime | None:
+    def _stored(self, found: dict[str, datetime], kind: str, key: str) -> datetime | None:
         if key not in found and (kind, key) not in self.looked_up:
-            when = session.scalar(
+            when = self.session.scalar(
                 select(Case.received_at).where(Case.id == key)
                 if kind == "case"
                 else select(Review.at).where(Review.id == key)
@@ -344,18 +345,18 @@ class _Known:
             self._checked["enterprise", value] = code
         return code
 
-    def case(self, value: object, name: str, at: datetime, session: Session) -> str:
+    def case(self, value: object, name: str, at: datetime) -> str:
         case = v.ident(value, name)
-        received = self.stored_case(case, session)
+        received = self.stored_case(case)
         if received is None:
             raise Rejection(name, f"unknown case {case!r} (no case_opened event for it)")
         if at < received:
             raise Rejection("at", f"before case {case!r} was opened ({received.isoformat()})")
         return case
 
-    def review(self, value: object, name: str, at: datetime, session: Session) -> str:
+    def review(self, value: object, name: str, at: datetime) -> str:
         review = v.ident(value, name)
-        when = self.stored_review(review, session)
+        when = self.stored_review(review)
         if when is None:
             raise Rejection(name, f"unknown review {review!r}")
         if at < when:
@@ -499,7 +500,7 @@ def _meeting(e: _Derivation) -> None:
     """A forum, salon or coordination meeting: the unit's activity, and each case on its agenda."""
     unit = e.known.unit(e.record["unit"], "unit")
     listed = v.id_list(e.record["cases"], "cases") if e.record.get("cases") not in (None, "", []) else []
-    cases = [e.known.case(c, "cases", e.at, e.session) for c in listed]
+    cases = [e.known.case(c, "cases", e.at) for c in listed]
     e.activity(unit_id=unit)
     for case in cases:
         e.case_event(case, "agenda", unit_id=unit)
@@ -524,7 +525,7 @@ def _case_opened(e: _Derivation) -> None:
     """A new case (never one opened before), due no earlier than it was opened."""
     record, known = e.record, e.known
     case = v.ident(record["case"], "case")
-    if known.stored_case(case, e.session) is not None:
+    if known.stored_case(case) is not None:
         raise Rejection("case", f"case {case!r} was already opened")
     due = v.instant(record["due"], "due") if e.given("due") else None
     if due is not None and due < e.at:
@@ -575,7 +576,7 @@ _CASE_STEPS: dict[str, Callable[[_Derivation], dict[str, Any]]] = {
 
 def _case_step(e: _Derivation) -> None:
     """A step of a case opened before this event."""
-    case = e.known.case(e.record["case"], "case", e.at, e.session)
+    case = e.known.case(e.record["case"], "case", e.at)
     e.case_event(case, e.kind, **_CASE_STEPS[e.kind](e))
 
 
@@ -583,7 +584,7 @@ def _review(e: _Derivation) -> None:
     """A new review of a unit (never one given before)."""
     record, known = e.record, e.known
     review = v.ident(record["review"], "review")
-    if known.stored_review(review, e.session) is not None:
+    if known.stored_review(review) is not None:
         raise Rejection("review", f"review {review!r} was already given")
     e.rows.reviews.append(
         {
@@ -599,7 +600,7 @@ def _review(e: _Derivation) -> None:
 
 
 def _review_rectified(e: _Derivation) -> None:
-    e.rows.rectified.append((e.known.review(e.record["review"], "review", e.at, e.session), e.at))
+    e.rows.rectified.append((e.known.review(e.record["review"], "review", e.at), e.at))
 
 
 def _project_item_done(e: _Derivation) -> None:
@@ -755,9 +756,7 @@ def ingest_events(
     ids = {i for _, r in batch if isinstance(r, dict) and (i := v.ident_or_none(r.get("id")))}
     intake = _Intake(session, now, settings, _existing_digests(session, sorted(ids)), _Known(session))
     screened = [_screen(r) for _, r in batch]
-    intake.known.preload(
-        session, [r for (_, r), (problem, _) in zip(batch, screened, strict=True) if problem is None]
-    )
+    intake.known.preload([r for (_, r), (problem, _) in zip(batch, screened, strict=True) if problem is None])
     outcomes = [intake.take(ref, record, s) for (ref, record), s in zip(batch, screened, strict=True)]
     _write(session, intake.rows, now)
     return outcomes
