@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -29,7 +29,7 @@ from monitor.clock import iso_shanghai
 from monitor.config import Settings
 from monitor.rulebook import Rulebook
 from monitor.store.batches import batches
-from monitor.store.models import OPEN_STATES, AlertRecord, Notification, Official
+from monitor.store.models import OPEN_STATES, AlertRecord, Notification, Official, Silence
 from notifiers import capabilities
 
 # A province's first tick calls for a million messages: they are planned, checked and added a
@@ -86,6 +86,10 @@ class Stored:
     inhibited_by: str | None
     acked_at: datetime | None
     notified_at: datetime | None
+    rule: str = ""  # what a silence matches on
+    subject: str = ""
+    unit_id: str | None = None
+    open: bool = True  # warning or overdue (a resolved alert keeps the mark it had)
 
 
 @dataclass(frozen=True)
@@ -124,11 +128,17 @@ class Planned:
 def enqueue(session: Session, run: Run, changes: Sequence[Transition], *, renotify: bool = True) -> int:
     """Queue the messages these transitions (and, with `renotify`, due reminders) call for;
     returns how many."""
-    silenced = _mark_silences(session, run.now)
+    silences = active_silences(session, run.now)
+    if renotify:
+        silenced = _mark_silences(session, silences)
+        stored = _stored(session, changes, silenced)
+    else:
+        # a tick's chunk: only the alerts its transitions name are marked here (the tick's last
+        # call, with reminders, marks every open alert once)
+        stored, silenced = _mark_named(session, silences, _stored(session, changes, {}))
     if not run.channels:
         return 0  # nobody to tell: the alerts stay untold (notified_at unset) until a channel is
     officials = {o.id: o for o in session.scalars(select(Official))}
-    stored = _stored(session, changes, silenced)
     wanted = [
         Wanted(hit.id, change.change)
         for change in changes
@@ -143,12 +153,11 @@ def enqueue(session: Session, run: Run, changes: Sequence[Transition], *, renoti
     return queued
 
 
-def _mark_silences(session: Session, now: datetime) -> dict[int, int | None]:
+def _mark_silences(session: Session, silences: Sequence[Silence]) -> dict[int, int | None]:
     """The silence each open alert falls under now (by alert id), its marks updated to match.
 
     Silences are rare: only while one is active (or one just ended, leaving marks) are all open
     alerts read to mark them; a province has hundreds of thousands, and a tick changes few."""
-    silences = active_silences(session, now)
     silenced: dict[int, int | None] = {}
     if not silences and not _any_marked(session):
         return silenced
@@ -169,6 +178,28 @@ def _mark_silences(session: Session, now: datetime) -> dict[int, int | None]:
     if muted:
         session.execute(update(AlertRecord), muted)
     return silenced
+
+
+def _mark_named(
+    session: Session, silences: Sequence[Silence], stored: dict[tuple[str, str, str], Stored]
+) -> tuple[dict[tuple[str, str, str], Stored], dict[int, int | None]]:
+    """The named alerts with the silence each falls under now, their marks updated to match.
+
+    A tick enqueues its transitions a write chunk at a time (a province's first tick: thousands
+    of chunks); marking reads only the chunk's own alerts, never every open alert again."""
+    silenced: dict[int, int | None] = {}
+    muted: list[dict[str, Any]] = []
+    for key, hit in stored.items():
+        if not hit.open:
+            continue
+        silence = silencing(silences, hit) if silences else None
+        silenced[hit.id] = silence
+        if silence != hit.silenced_by:
+            muted.append({"id": hit.id, "silenced_by": silence})
+            stored[key] = replace(hit, silenced_by=silence)
+    if muted:
+        session.execute(update(AlertRecord), muted)
+    return stored, silenced
 
 
 def _any_marked(session: Session) -> bool:
@@ -207,10 +238,20 @@ def _stored(
                 AlertRecord.inhibited_by,
                 AlertRecord.acked_at,
                 AlertRecord.notified_at,
+                AlertRecord.unit_id,
+                AlertRecord.state,
             ).where(AlertRecord.rule == rule, AlertRecord.subject.in_(subjects))
         ):
             found[(hit.rule, hit.subject, hit.period)] = Stored(
-                hit.id, silenced.get(hit.id, hit.silenced_by), hit.inhibited_by, hit.acked_at, hit.notified_at
+                hit.id,
+                silenced.get(hit.id, hit.silenced_by),
+                hit.inhibited_by,
+                hit.acked_at,
+                hit.notified_at,
+                hit.rule,
+                hit.subject,
+                hit.unit_id,
+                hit.state in OPEN_STATES,
             )
     return found
 
