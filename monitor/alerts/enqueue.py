@@ -138,7 +138,6 @@ def enqueue(session: Session, run: Run, changes: Sequence[Transition], *, renoti
         stored, silenced = _mark_named(session, silences, _stored(session, changes, {}))
     if not run.channels:
         return 0  # nobody to tell: the alerts stay untold (notified_at unset) until a channel is
-    officials = {o.id: o for o in session.scalars(select(Official))}
     wanted = [
         Wanted(hit.id, change.change)
         for change in changes
@@ -147,6 +146,9 @@ def enqueue(session: Session, run: Run, changes: Sequence[Transition], *, renoti
     ]
     if renotify:
         wanted += _due(session, run, silenced, {w.alert_id for w in wanted})
+    if not wanted:
+        return 0  # most of a tick's chunks: nothing told (the roster is not read for nothing)
+    officials = {o.id: o for o in session.scalars(select(Official))}
     queued = 0
     for part in batches(wanted, ENQUEUE_CHUNK):
         queued += _queue(session, run, part, silenced, officials)
