@@ -18,8 +18,10 @@ from sqlalchemy.orm import Session
 from monitor.clock import iso_shanghai
 from monitor.evaluation.evaluate import Alert, Evaluation
 from monitor.evaluation.obligations import Obligation
+from monitor.evaluation.steady import stored_rules
 from monitor.store.batches import batches, by_columns
 from monitor.store.models import OPEN_STATES, AlertRecord, ObligationRecord, TickRecord
+from monitor.subjects import scope_id
 
 # `rescheduled`: an open alert's due time moved (a year's official calendar replacing the
 # provisional one, a meeting set for a case): recorded and shown, never notified again
@@ -167,7 +169,7 @@ def commit_evaluation(session: Session, evaluation: Evaluation, worker: str = ""
     plan = plan_commit(session, evaluation)
     write_alerts(session, list(plan.alerts.values()))
     write_obligations(session, plan.obligation_inserts, plan.obligation_updates)
-    record_tick(session, evaluation, len(plan.changes), worker)
+    record_tick(session, evaluation.at, evaluation.seconds, len(evaluation.alerts), len(plan.changes), worker)
     return plan.changes
 
 
@@ -267,8 +269,8 @@ def write_alerts(session: Session, writes: list[tuple[Literal["insert", "update"
 def write_obligations(session: Session, inserts: list[dict[str, Any]], updates: list[dict[str, Any]]) -> None:
     if inserts:
         session.execute(insert(ObligationRecord), inserts)
-    if updates:
-        session.execute(update(ObligationRecord), updates)
+    for batch in by_columns(updates):  # changed duties, and duties leaving view (in_view only)
+        session.execute(update(ObligationRecord), batch)
     _expire(session)
 
 
@@ -292,11 +294,15 @@ def _read_keys(session: Session, columns: list[Any], keys: list[Key], into: dict
                     into.setdefault(key, r)
 
 
-def record_tick(session: Session, evaluation: Evaluation, transitions: int, worker: str) -> None:
+def record_tick(
+    session: Session, at: datetime, seconds: float, alerts: int, transitions: int, worker: str
+) -> None:
+    """The last tick's record: when, how long it evaluated, how many alerts fire, how many
+    transitions it made, and who (the steady tick continues only its own)."""
     values = {
-        "at": evaluation.at,
-        "seconds": evaluation.seconds,
-        "alerts": len(evaluation.alerts),
+        "at": at,
+        "seconds": seconds,
+        "alerts": alerts,
         "transitions": transitions,
         "worker": worker[:80],
     }
@@ -314,29 +320,19 @@ def _plan_obligations(
     session: Session, evaluation: Evaluation
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """Each obligation's last known status: new ones to insert, changed ones to update (with the
-    instant of the evaluation that changed them), the rest left alone."""
+    instant of the evaluation that changed them), the rest left alone; and the rows the
+    evaluation no longer holds marked out of view (`in_view`: the baseline the steady tick reads,
+    monitor/evaluation/steady.py). Rules the evaluation could not see whole keep their marks."""
     now = evaluation.at
     if (continued := evaluation.continued) is not None:
         index = continued.obligations_by_key
         wanted = {k: index[k] for k in continued.delta if k in index}
+        gone = [k for k in continued.delta if k not in index]
     else:
         wanted = {o.key: o for o in evaluation.obligations}
-    columns = [ObligationRecord.rule, ObligationRecord.subject, ObligationRecord.period]
-    columns += [getattr(ObligationRecord, name) for name in _OBLIGATION_FIELDS]
-    existing: dict[Key, Any] = {}
-    for rule in sorted({k[0] for k in wanted}):
-        periods = sorted({k[2] for k in wanted if k[0] == rule})
-        if "" not in periods and evaluation.delta is None:
-            # periodic duties: the periods in view hold every row wanted (the index leads with them)
-            query = select(*columns).where(
-                ObligationRecord.rule == rule, ObligationRecord.period.in_(periods)
-            )
-            existing.update({(r.rule, r.subject, r.period): r for r in session.execute(query)})
-            continue
-        subjects = sorted({k[1] for k in wanted if k[0] == rule})
-        for chunk in batches(subjects):
-            query = select(*columns).where(ObligationRecord.rule == rule, ObligationRecord.subject.in_(chunk))
-            existing.update({(r.rule, r.subject, r.period): r for r in session.execute(query)})
+        gone = [k for k in _in_view(session) if k not in wanted]
+    existing = _existing(session, wanted, evaluation.delta is None)
+    existing.update(_existing(session, dict.fromkeys(gone), False))
     inserts: list[dict[str, Any]] = []
     updates: list[dict[str, Any]] = []
     for key, obligation in wanted.items():
@@ -346,13 +342,57 @@ def _plan_obligations(
             "status": obligation.status,
             "met_at": obligation.met_at,
             "provisional": obligation.provisional,
+            "in_view": True,
         }
         row = existing.get(key)
         if row is None:
-            inserts.append({"rule": key[0], "subject": key[1], "period": key[2], "changed_at": now, **values})
+            scope = scope_id(key[1])
+            inserts.append({**_pk(key), "changed_at": now, "scope": scope, **values})
         elif any(getattr(row, name) != value for name, value in values.items()):
-            updates.append({"rule": key[0], "subject": key[1], "period": key[2], "changed_at": now, **values})
+            updates.append({**_pk(key), "changed_at": now, **values})
+    incomplete = evaluation.incomplete_rules
+    for key in gone:
+        row = existing.get(key)
+        if row is not None and row.in_view and key[0] not in incomplete:
+            updates.append({**_pk(key), "changed_at": now, "in_view": False})
     return inserts, updates
+
+
+def _pk(key: Key) -> dict[str, str]:
+    return {"rule": key[0], "subject": key[1], "period": key[2]}
+
+
+def _in_view(session: Session) -> list[Key]:
+    """The keys of every row the last committed evaluation held (a full commit's comparison),
+    rule by rule (the index leads with the rule)."""
+    keys: list[Key] = []
+    for rule in stored_rules(session):
+        query = select(ObligationRecord.subject, ObligationRecord.period).where(
+            ObligationRecord.rule == rule, ObligationRecord.in_view.is_(True)
+        )
+        keys += [(rule, s, p) for s, p in session.execute(query)]
+    return keys
+
+
+def _existing(session: Session, wanted: Mapping[Key, object], whole_periods: bool) -> dict[Key, Any]:
+    """The stored rows of these keys (plain columns), by rule; with `whole_periods`, a periodic
+    rule's rows are read by its periods (the index leads with them)."""
+    columns = [ObligationRecord.rule, ObligationRecord.subject, ObligationRecord.period]
+    columns += [getattr(ObligationRecord, name) for name in (*_OBLIGATION_FIELDS, "in_view")]
+    existing: dict[Key, Any] = {}
+    for rule in sorted({k[0] for k in wanted}):
+        periods = sorted({k[2] for k in wanted if k[0] == rule})
+        if "" not in periods and whole_periods:
+            query = select(*columns).where(
+                ObligationRecord.rule == rule, ObligationRecord.period.in_(periods)
+            )
+            existing.update({(r.rule, r.subject, r.period): r for r in session.execute(query)})
+            continue
+        subjects = sorted({k[1] for k in wanted if k[0] == rule})
+        for chunk in batches(subjects):
+            query = select(*columns).where(ObligationRecord.rule == rule, ObligationRecord.subject.in_(chunk))
+            existing.update({(r.rule, r.subject, r.period): r for r in session.execute(query)})
+    return existing
 
 
 def record_missing_obligations(session: Session, obligations: list[Obligation], now: datetime) -> int:
@@ -383,10 +423,10 @@ def missing_obligations(
             existing.update((r, s, p) for r, s, p in session.execute(query))
     rows = [
         {
-            "rule": key[0],
-            "subject": key[1],
-            "period": key[2],
+            **_pk(key),
             "changed_at": now,
+            "scope": scope_id(key[1]),
+            "in_view": False,  # recorded for the month's figures, not held by the tick's view
             **{name: getattr(o, name) for name in _OBLIGATION_FIELDS},
         }
         for key, o in wanted.items()

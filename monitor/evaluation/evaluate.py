@@ -353,16 +353,23 @@ def held_keys(obligations: Iterable[Obligation]) -> frozenset[tuple[str, str, st
     return frozenset(o.key for o in obligations if o.status == "uncomputable")
 
 
-def uncomputable_summary(obligations: Iterable[Obligation]) -> list[str]:
+def uncomputable_counts(obligations: Iterable[Obligation]) -> Counter[tuple[str, int | None]]:
+    """How many duties each (rule, missing calendar year) set aside."""
+    return Counter((o.rule, o.calendar_gap) for o in obligations if o.status == "uncomputable")
+
+
+def uncomputable_lines(counts: Mapping[tuple[str, int | None], int]) -> list[str]:
     """One line per rule with duties set aside for a missing calendar year (for logs and stderr)."""
-    by_rule: dict[tuple[str, int | None], int] = Counter(
-        (o.rule, o.calendar_gap) for o in obligations if o.status == "uncomputable"
-    )
     return [
         f"{rule}: {count} duties uncomputable: no working-day calendar for {year} "
         f"(add config/calendar/{year}.yaml, or `calendar.unannounced: provisional`)"
-        for (rule, year), count in sorted(by_rule.items(), key=lambda item: (item[0][0], item[0][1] or 0))
+        for (rule, year), count in sorted(counts.items(), key=lambda item: (item[0][0], item[0][1] or 0))
     ]
+
+
+def uncomputable_summary(obligations: Iterable[Obligation]) -> list[str]:
+    """`uncomputable_lines` of these duties."""
+    return uncomputable_lines(uncomputable_counts(obligations))
 
 
 def in_order(alerts: list[Alert], rulebook: Rulebook) -> list[Alert]:

@@ -1,4 +1,12 @@
-"""The steady-state tick: evaluate only what changed since the last tick.
+"""The daemon's evaluation, a part at a time, with its baseline in the database.
+
+A tick evaluates in **parts**: each part names, rule by rule, the subjects it re-derives — a
+range of enterprises (pairing duties, repeated reports), a range of cases (case clocks,
+meetings, ladders), or every subject of the few unit, review and project duties. A full tick
+goes through parts that cover everything (`full_parts`), committing each before the next, so
+the daemon holds one part's duties at a time, never a province's. The answer of each part is
+compared with the stored rows of the same subjects (`ObligationRecord.scope`, `in_view`), which
+are the baseline: nothing of the last evaluation is kept in memory but counts.
 
 Between two ticks an answer of `evaluate` can change for two reasons only:
 
@@ -10,37 +18,37 @@ Between two ticks an answer of `evaluate` can change for two reasons only:
   (working days overdue, expiry) — everything may move.
 
 So a tick that crosses no day boundary, and whose config, rules, roster and waivers did not
-change, starts from the last evaluation (`Baseline`, kept in memory by the leader) and
-re-derives: the pairing duties of the enterprises new events touched, the case duties of the
-cases they touched, the repeated reports of those cases' enterprises, the unit, review and
-project obligation kinds in full (they are few), the duties whose due time passed, minus the met ones
-that left the window. Alerts are rebuilt for those keys alone, inhibition for their subjects.
-The commit then reads and writes only those keys (`Evaluation.continued`, a `Continuation`).
+change, is one part (`Baseline.steady_part`): the enterprises and cases new events touched, the
+subjects of the duties whose due second ended since the last tick and of the met ones that
+left the window (indexed queries on the stored rows), and the small obligation kinds whole.
 
 Anything else — a day boundary, too many changes, a calendar gap, someone else's commit, a
-failure — means a full evaluation, as does the hourly safety net (`full_evaluation_seconds`).
+failure — means a full tick, as does the hourly safety net (`full_evaluation_seconds`).
 `tests/evaluation/test_steady.py` checks the two paths commit the same alerts, obligations and
 transitions over weeks of the example district, across holidays and make-up days.
 """
 
 from __future__ import annotations
 
-import heapq
 import time as _time
 from collections import Counter
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
+from itertools import pairwise
+from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, and_, exists, select
 from sqlalchemy.orm import Session
 
-from monitor.calendar.working_days import CalendarNotCovered, WorkCalendar
-from monitor.clock import lapse, local_date, start_of_day
+from monitor.calendar.working_days import WorkCalendar
+from monitor.clock import ONE_SECOND, lapse, local_date, start_of_day
 from monitor.config import Settings
 from monitor.evaluation.evaluate import (
-    Alert,
+    CASE_KINDS,
     Continuation,
     Evaluation,
+    Evaluator,
     Verdicts,
     alerts_for,
     collect,
@@ -51,28 +59,31 @@ from monitor.evaluation.evaluate import (
     settle,
     waivers,
 )
-from monitor.evaluation.obligations import Obligation, View
-from monitor.evaluation.obligations.cases import RECENT, case_ladder_obligations
+from monitor.evaluation.obligations import Obligation, Range, Scope, View, within
+from monitor.evaluation.obligations.cases import RECENT
 from monitor.evaluation.obligations.timing import Timing
 from monitor.roster import RosterIndex
 from monitor.rulebook import Rulebook
 from monitor.store.batches import batches
 from monitor.store.changes import Changes
 from monitor.store.db import for_evaluation
-from monitor.store.models import Case, TickRecord
-from monitor.subjects import scope_id
+from monitor.store.models import OPEN_STATES, AlertRecord, Case, Enterprise, ObligationRecord, TickRecord
 
 Key = tuple[str, str, str]
+Tallies = tuple[Counter[tuple[str, str, str]], Counter[tuple[str, str]], Counter[tuple[str, str, str]]]
 
 # obligation kinds re-derived by subject; the others (units, reviews, project items) are small and
 # re-derived whole at every tick
 BY_ENTERPRISE = {"pairing_activity", "repeat_report"}
-BY_CASE = {"case_clock", "case_meeting", "case_ladder"}
+BY_CASE = set(CASE_KINDS)
 SCOPED = BY_ENTERPRISE | BY_CASE
 # obligation kinds whose met duties leave the evaluation RECENT after they were met
 WINDOWED = {"case_clock", "case_meeting", "case_ladder", "repeat_report"}
 # at most this many subjects re-derived by key; more is cheaper as one full evaluation
 MOST_SUBJECTS = 5_000
+# a full tick's parts: this many enterprises (their pairings and repeated reports) or cases each
+ENTERPRISES_A_PART = 5_000
+CASES_A_PART = 50_000
 
 
 def horizon(at: datetime, cutoff_day_end: datetime) -> datetime:
@@ -84,35 +95,91 @@ def horizon(at: datetime, cutoff_day_end: datetime) -> datetime:
 @dataclass
 class Scopes:
     """What a continued evaluation re-derives by subject: enterprises (pairings), cases (their
-    clocks and meetings) and the enterprises of those cases (repeated reports)."""
+    clocks, meetings and ladders) and the enterprises of repeated reports."""
 
-    enterprises: set[str]
-    case_ids: set[str]
-    case_enterprises: set[str]
+    enterprises: set[str] = field(default_factory=set)
+    case_ids: set[str] = field(default_factory=set)
+    case_enterprises: set[str] = field(default_factory=set)
 
-    def of(self, kind: str, meetings: bool) -> set[str] | None:
-        """The subjects of this obligation kind to re-derive; None: the kind is re-derived whole
-        (units, reviews, project items; and case meetings once a coordination meeting arrived)."""
+    def of(self, kind: str, meetings: bool) -> _Chosen | None:
+        """The subjects of this obligation kind to re-derive (`_Chosen(None)`: every one), or
+        None for none."""
+        if kind not in SCOPED:
+            return _Chosen(None)  # units, reviews, project items: few, re-derived whole
+        chosen = {"pairing_activity": self.enterprises, "repeat_report": self.case_enterprises}.get(
+            kind, self.case_ids
+        )
+        if kind in BY_CASE and meetings:
+            return _Chosen(None)
+        return _Chosen(frozenset(chosen)) if chosen else None
+
+    def add(self, kind: str, scope: str) -> None:
+        """The subject of a stored duty of this obligation kind (its `scope` column)."""
         if kind == "pairing_activity":
-            return self.enterprises
-        if kind == "repeat_report":
-            return self.case_enterprises
-        if kind in BY_CASE and not (kind == "case_meeting" and meetings):
-            return self.case_ids
-        return None
+            self.enterprises.add(scope)
+        elif kind == "repeat_report":
+            self.case_enterprises.add(scope)
+        elif kind in BY_CASE:
+            self.case_ids.add(scope)
 
-    def narrow(self, view: View, kind: str) -> View:
-        """The view limited to this kind's subjects."""
-        if kind == "pairing_activity":
-            return replace(view, enterprises=frozenset(self.enterprises))
-        if kind == "repeat_report":
-            return replace(view, enterprises=frozenset(self.case_enterprises))
-        return replace(view, case_ids=frozenset(self.case_ids))
+
+@dataclass(frozen=True)
+class _Chosen:
+    ids: Scope
+
+
+@dataclass(frozen=True)
+class Part:
+    """One part of an evaluation: the subjects each rule re-derives (a rule absent: none), and
+    whether the stored rows of rules no longer in the rulebook are part of it."""
+
+    rules: dict[str, Scope]
+    orphans: bool = False
+
+    @classmethod
+    def of(cls, rulebook: Rulebook, kinds: Iterable[str], scope: Scope, orphans: bool = False) -> Part:
+        wanted = set(kinds)
+        return cls({rule.id: scope for rule in rulebook if rule.obligation in wanted}, orphans)
+
+
+def full_parts(session: Session, rulebook: Rulebook, settings: Settings) -> list[Part]:
+    """Parts covering every subject: the small kinds whole, then enterprises and cases by ranges
+    of `ENTERPRISES_A_PART` and `CASES_A_PART` ids, bounds taken in the database's order.
+
+    Inhibition pairs alerts of one subject, which one part holds whole; an inhibit rule that
+    does not ask for the same subject makes the evaluation one part (every duty at once)."""
+    if not all("subject" in r.equal for r in settings.inhibit):
+        return [Part({rule.id: None for rule in rulebook}, orphans=True)]
+    whole = {rule.obligation for rule in rulebook} - SCOPED
+    parts = [Part.of(rulebook, whole, None, orphans=True)]
+    enterprises = _ranges(session, select(Enterprise.id).order_by(Enterprise.id), ENTERPRISES_A_PART)
+    parts += [Part.of(rulebook, BY_ENTERPRISE, r) for r in enterprises]
+    cases = _ranges(session, select(Case.id).order_by(Case.id), CASES_A_PART)
+    parts += [Part.of(rulebook, BY_CASE, r) for r in cases]
+    return parts
+
+
+def _ranges(session: Session, ordered: Any, size: int) -> list[Range]:
+    """Contiguous ranges of `size` ids each from an ordered id query, open at both ends: every id
+    (even one the query does not list, such as a pairing's enterprise not in the roster) falls in
+    exactly one."""
+    bounds: list[str] = []
+    rows = session.execute(ordered.execution_options(yield_per=10_000)).scalars()
+    for i, value in enumerate(rows):
+        if i and i % size == 0:
+            bounds.append(value)
+    edges: list[str | None] = [None, *bounds, None]
+    return [Range(lo, hi) for lo, hi in pairwise(edges)]
 
 
 @dataclass
 class Baseline:
-    """The last committed evaluation, indexed for continuing it."""
+    """What a tick's parts share, and what the last committed evaluation counted.
+
+    The duties themselves are in the database (the obligation rows, `in_view`); this holds the
+    roster, the calendar as known, the waivers and the matcher's verdicts read by the last full
+    tick, and the counts the metrics show, kept as each part replaces its subjects' rows.
+    """
 
     at: datetime
     worker: str
@@ -125,113 +192,34 @@ class Baseline:
     horizon: datetime
     full_at: datetime  # the instant of the last full evaluation
     calendar: WorkCalendar | None = None  # the whole calendar (timing's is as known at `at`)
-    obligations: dict[Key, Obligation] = field(default_factory=dict)
-    # rule -> enterprise or case -> keys ("" for the obligation kinds re-derived whole)
-    scopes: dict[str, dict[str, set[Key]]] = field(default_factory=dict)
-    candidates: dict[Key, Alert] = field(default_factory=dict)  # before inhibition
-    alerts: dict[Key, Alert] = field(default_factory=dict)  # after it (inhibited_by set)
-    by_subject: dict[str, set[Key]] = field(default_factory=dict)  # candidates by subject
-    # what the metrics count, kept as the indexes change (counting a province anew takes seconds)
     tally: Counter[tuple[str, str, str]] = field(default_factory=Counter)  # (rule, unit, status)
     open_cases: Counter[tuple[str, str]] = field(default_factory=Counter)  # (rule, status)
     firing: Counter[tuple[str, str, str]] = field(default_factory=Counter)  # (rule, state, level)
-    # heap of the instants pending duties turn overdue (`lapse`: the due second counts whole)
-    due: list[tuple[datetime, Key]] = field(default_factory=list)
-    leaving: list[tuple[datetime, Key]] = field(default_factory=list)  # heap of window ends
 
     @classmethod
-    def of(
-        cls,
-        evaluation: Evaluation,
-        rulebook: Rulebook,
-        settings: Settings,
-        calendar: WorkCalendar,
-        worker: str,
-        waived: set[Key],
-    ) -> Baseline | None:
-        """A baseline from a full evaluation, or None when it cannot be continued."""
-        if evaluation.problems or evaluation.roster is None or evaluation.verdicts is None:
-            return None
-        at = evaluation.at
-        timing = make_timing(calendar.as_of(at), settings, rulebook)
-        base = cls(
+    def start(
+        cls, session: Session, at: datetime, evaluator: Evaluator, settings: Settings, worker: str
+    ) -> Baseline:
+        """A full tick's baseline: everything read afresh, nothing counted yet."""
+        timing = make_timing(evaluator.calendar.as_of(at), settings, evaluator.rulebook)
+        return cls(
             at=at,
             worker=worker,
-            rulebook=rulebook,
+            rulebook=evaluator.rulebook,
             settings=settings,
             timing=timing,
-            roster=evaluation.roster,
-            verdicts=evaluation.verdicts,
-            waived=waived,
+            roster=RosterIndex.load(session),
+            verdicts=Verdicts(evaluator.matcher),
+            waived=waivers(session),
             # the day's working-day counts move when its cut-off second has ended
             horizon=horizon(at, lapse(timing.end_of(local_date(at)))),
             full_at=at,
-            calendar=calendar,
+            calendar=evaluator.calendar,
         )
-        for obligation in evaluation.obligations:
-            base._add(obligation)
-        for alert in evaluation.alerts:
-            base._set_alert(alert)
-        for alert in evaluation.inhibited:
-            base._set_alert(alert)
-        return base
 
-    # --- the indexes --------------------------------------------------------------------------
-
-    def _kind_of(self, rule: str) -> str:
-        return self.rulebook[rule].obligation
-
-    def _count(self, obligation: Obligation, sign: int) -> None:
-        self.tally[(obligation.rule, obligation.unit_id or "", obligation.status)] += sign
-        if obligation.subject.startswith("case:") and is_open(obligation):
-            self.open_cases[(obligation.rule, obligation.status)] += sign
-
-    def _add(self, obligation: Obligation) -> None:
-        key = obligation.key
-        self.obligations[key] = obligation
-        self._count(obligation, 1)
-        kind = self._kind_of(obligation.rule)
-        scope = scope_id(obligation.subject) if kind in SCOPED else ""
-        self.scopes.setdefault(obligation.rule, {}).setdefault(scope, set()).add(key)
-        if obligation.status == "pending":
-            heapq.heappush(self.due, (lapse(obligation.due_at), key))
-        if kind in WINDOWED and obligation.met_at is not None:
-            heapq.heappush(self.leaving, (obligation.met_at + RECENT, key))
-
-    def _remove(self, key: Key) -> None:
-        obligation = self.obligations.pop(key, None)
-        if obligation is None:
-            return
-        self._count(obligation, -1)
-        kind = self._kind_of(obligation.rule)
-        scope = scope_id(obligation.subject) if kind in SCOPED else ""
-        keys = self.scopes.get(obligation.rule, {}).get(scope)
-        if keys is not None:
-            keys.discard(key)
-
-    def _set_alert(self, alert: Alert) -> None:
-        plain = alert if alert.inhibited_by is None else replace(alert, inhibited_by=None)
-        self.candidates[alert.key] = plain
-        self._put_alert(alert)
-        self.by_subject.setdefault(alert.subject, set()).add(alert.key)
-
-    def _put_alert(self, alert: Alert) -> None:
-        """Set the alert as it stands after inhibition."""
-        before = self.alerts.get(alert.key)
-        if before is not None and before.inhibited_by is None:
-            self.firing[(before.rule, before.state, str(before.level))] -= 1
-        self.alerts[alert.key] = alert
-        if alert.inhibited_by is None:
-            self.firing[(alert.rule, alert.state, str(alert.level))] += 1
-
-    def _drop_alert(self, key: Key) -> None:
-        if self.candidates.pop(key, None) is not None:
-            before = self.alerts.pop(key, None)
-            if before is not None and before.inhibited_by is None:
-                self.firing[(before.rule, before.state, str(before.level))] -= 1
-            keys = self.by_subject.get(key[1])
-            if keys is not None:
-                keys.discard(key)
+    @property
+    def tallies(self) -> Tallies:
+        return (+self.tally, +self.open_cases, +self.firing)
 
     # --- continuing -----------------------------------------------------------------------------
 
@@ -244,166 +232,228 @@ class Baseline:
         every = settings.full_evaluation_seconds
         if every <= 0 or (now - self.full_at).total_seconds() >= every:
             return False
+        if not all("subject" in r.equal for r in settings.inhibit):
+            return False  # inhibition across subjects: only a whole evaluation sees both sides
         last = session.execute(
             select(TickRecord.at, TickRecord.worker).where(TickRecord.name == "last")
         ).first()
         # someone else committed since (another process, `evaluate --commit`): start afresh
         return last is not None and last.at == self.at and last.worker == self.worker[:80]
 
-    def advance(self, session: Session, now: datetime, changes: Changes) -> Evaluation | None:
-        """The evaluation at `now` continued from this one, or None when only a full one will do.
-
-        Mutates the baseline: on failure (None or an exception) it must be discarded.
-        """
-        started = _time.perf_counter()
-        for_evaluation(session)
-        if not self._continuable(session, now, changes):
+    def steady_part(self, session: Session, now: datetime, changes: Changes) -> Part | None:
+        """The one part a continued tick re-derives, or None when only a full tick will do: too
+        many subjects, other waivers, or a calendar notice taking effect in between (every due
+        time may move)."""
+        if changes.everything or changes.keys > MOST_SUBJECTS:
             return None
-        scopes = Scopes(set(changes.enterprises), set(changes.cases), set())
-        leaving = self._leaving_window(now, scopes)
+        if waivers(session) != self.waived:
+            return None
+        if self.calendar is not None and self.calendar.entered_between(self.at, now):
+            return None
+        scopes = Scopes(set(changes.enterprises), set(changes.cases))
         for chunk in batches(sorted(changes.cases)):
             query = select(Case.enterprise_id).where(Case.id.in_(chunk)).distinct()
             scopes.case_enterprises.update(session.scalars(query))
-        view = View(session, now, self.timing, self.roster, self.settings.cases)
-        rederived = self._rederive(view, scopes, meetings="coordination_meeting" in changes.types)
-        if rederived is None:
+        self._by_time(session, now, scopes)
+        if len(scopes.enterprises) + len(scopes.case_ids) + len(scopes.case_enterprises) > MOST_SUBJECTS:
             return None
-        touched, fresh = rederived
-        self._follow_ladders(touched, fresh)
-        for key in touched:
-            self._remove(key)
-        try:
-            self._settle_fresh(fresh, touched, now)
-            self._settle_lapsed(touched, now)
-        except CalendarNotCovered:
-            return None
-        touched |= leaving
-        self._realert(touched)
-        self.at = now
-        return self._evaluation(now, touched, started)
+        # a coordination meeting may move every case's meeting: the case duties are re-derived whole
+        meetings = "coordination_meeting" in changes.types
+        rules: dict[str, Scope] = {}
+        for rule in self.rulebook:
+            scope = scopes.of(rule.obligation, meetings)
+            if scope is not None:
+                rules[rule.id] = scope.ids
+        return Part(rules)
 
-    def _continuable(self, session: Session, now: datetime, changes: Changes) -> bool:
-        """Whether what changed can be continued from here: few enough subjects, the same
-        waivers, and no calendar notice taking effect in between (every due time may move)."""
-        if changes.everything or changes.keys > MOST_SUBJECTS:
-            return False
-        if waivers(session) != self.waived:
-            return False
-        return self.calendar is None or not self.calendar.entered_between(self.at, now)
+    def _by_time(self, session: Session, now: datetime, scopes: Scopes) -> None:
+        """The subjects time moved since the last tick: pending duties whose due second ended
+        (`lapse(due_at)` in (at, now]) and met duties that left the window (`met_at + RECENT`
+        in (at, now]), read from the stored rows; a few more are harmless (re-derived alike)."""
+        kinds = {rule.id: rule.obligation for rule in self.rulebook}
+        lapsed = select(ObligationRecord.rule, ObligationRecord.scope).where(
+            ObligationRecord.status == "pending",
+            ObligationRecord.due_at > self.at - ONE_SECOND,
+            ObligationRecord.due_at < now,
+            ObligationRecord.in_view.is_(True),
+        )
+        windowed = sorted(rule_id for rule_id, kind in kinds.items() if kind in WINDOWED)
+        leaving = select(ObligationRecord.rule, ObligationRecord.scope).where(
+            ObligationRecord.met_at > self.at - RECENT - ONE_SECOND,
+            ObligationRecord.met_at <= now - RECENT,
+            ObligationRecord.rule.in_(windowed),
+            ObligationRecord.in_view.is_(True),
+        )
+        for query in (lapsed, leaving):
+            for rule_id, scope in session.execute(query):
+                scopes.add(kinds.get(rule_id, ""), scope)
 
-    def _leaving_window(self, now: datetime, scopes: Scopes) -> set[Key]:
-        """Met case duties whose window ended by `now`: their subjects join the scopes to be
-        re-derived (a repeated report of the same month may take the key of one that left)."""
-        leaving: set[Key] = set()
-        while self.leaving and self.leaving[0][0] <= now:
-            until, key = heapq.heappop(self.leaving)
-            obligation = self.obligations.get(key)
-            if obligation is None or obligation.met_at is None or obligation.met_at + RECENT != until:
-                continue  # re-derived since: this entry is stale
-            if self._kind_of(key[0]) == "repeat_report":
-                scopes.case_enterprises.add(scope_id(key[1]))
-            else:
-                scopes.case_ids.add(scope_id(key[1]))
-            leaving.add(key)
-        return leaving
+    # --- a part ---------------------------------------------------------------------------------
 
-    def _rederive(
-        self, view: View, scopes: Scopes, meetings: bool
-    ) -> tuple[set[Key], list[Obligation]] | None:
-        """The keys to replace and the duties that replace them, rule by rule (ladders apart);
-        None if a rule could not be evaluated."""
-        touched: set[Key] = set()
-        fresh: list[Obligation] = []
+    def derive(self, session: Session, part: Part, now: datetime, *, full: bool) -> Evaluation:
+        """The part's duties and alerts at `now`, as an evaluation continuing the stored one: its
+        delta holds the keys it re-derived and the stored in-view keys of the same subjects (those
+        no longer derived leave view; their alerts resolve). The counts follow: a full tick's
+        parts add up; a continued tick's part replaces what the stored rows counted."""
+        started = _time.perf_counter()
+        for_evaluation(session)
         problems: list[str] = []
         incomplete: set[str] = set()
-        for rule in self.rulebook:
-            if rule.obligation == "case_ladder":
-                continue
-            scoped = scopes.of(rule.obligation, meetings)
-            if scoped is None:  # re-derived whole: every subject's keys, scoped or not
-                for keys in self.scopes.get(rule.id, {}).values():
-                    touched.update(keys)
-                found = collect(view, [rule], problems, incomplete)
-            elif not scoped:
-                continue
-            else:
-                index = self.scopes.get(rule.id, {})
-                for item in scoped:
-                    touched.update(index.get(item, ()))
-                found = collect(scopes.narrow(view, rule.obligation), [rule], problems, incomplete)
-            fresh += found.get(rule.id, [])
-        return None if problems else (touched, fresh)
-
-    def _follow_ladders(self, touched: set[Key], fresh: list[Obligation]) -> None:
-        """Ladders follow the clocks they watch: re-derive them for the clocks re-derived."""
-        for rule in self.rulebook:
-            if rule.obligation != "case_ladder":
-                continue
-            subjects = {o.subject for o in fresh if o.rule in rule.ladder_of}
-            subjects |= {k[1] for k in touched if k[0] in rule.ladder_of}
-            index = self.scopes.get(rule.id, {})
-            for subject in subjects:
-                touched.update(index.get(scope_id(subject), ()))
-            clocks = [o for o in fresh if o.rule in rule.ladder_of]
-            fresh += case_ladder_obligations(rule, clocks)
-
-    def _settle_fresh(self, fresh: list[Obligation], touched: set[Key], now: datetime) -> None:
+        fresh = self._collect(session, part, now, problems, incomplete)
         for obligation in fresh:
             settle(obligation, self.rulebook[obligation.rule], self.timing, now, self.waived)
-            touched.add(obligation.key)
-            self._add(obligation)
-
-    def _settle_lapsed(self, touched: set[Key], now: datetime) -> None:
-        """Time: the pending duties whose due second ended by `now` are settled again."""
-        while self.due and self.due[0][0] <= now:
-            lapses, key = heapq.heappop(self.due)
-            obligation = self.obligations.get(key)
-            if obligation is None or obligation.status != "pending" or lapse(obligation.due_at) != lapses:
-                continue  # met, re-derived or moved since: this entry is stale
-            self._count(obligation, -1)
-            settle(obligation, self.rulebook[obligation.rule], self.timing, now, self.waived)
-            self._count(obligation, 1)
-            touched.add(key)
-
-    def _evaluation(self, now: datetime, touched: set[Key], started: float) -> Evaluation:
-        firing = [a for a in self.alerts.values() if a.inhibited_by is None]
+        candidates = alerts_for(
+            [o for o in fresh if is_open(o)],
+            self.verdicts,
+            self.rulebook,
+            self.roster,
+            self.settings.language,
+        )
+        firing, inhibited = inhibit(candidates, self.settings.inhibit)
+        stored = self._stored(session, part)
+        if not full:
+            self._count_stored(session, stored, -1)
+        self._count(fresh, firing, 1)
+        delta = frozenset(stored) | {o.key for o in fresh}
         return Evaluation(
             at=now,
-            alerts=firing,  # unordered: the tick needs none, and sorting a province's takes seconds
-            inhibited=[a for a in self.alerts.values() if a.inhibited_by is not None],
-            obligations=list(self.obligations.values()),
+            alerts=firing,
+            inhibited=inhibited,
+            obligations=fresh,
+            problems=problems,
+            incomplete_rules=incomplete,
+            held=held_keys(fresh),
             facts=len(self.verdicts.known),
             matcher_seconds=self.verdicts.seconds,
             seconds=_time.perf_counter() - started,
-            held=held_keys(o for k in touched if (o := self.obligations.get(k)) is not None),
             continued=Continuation(
-                delta=frozenset(touched),
-                alerts_by_key=self.alerts,
-                obligations_by_key=self.obligations,
-                tallies=(+self.tally, +self.open_cases, +self.firing),
+                delta=delta,
+                alerts_by_key={a.key: a for a in [*firing, *inhibited]},
+                obligations_by_key={o.key: o for o in fresh},
+                tallies=self.tallies,
             ),
             roster=self.roster,
             verdicts=self.verdicts,
         )
 
-    def _realert(self, touched: set[Key]) -> None:
-        """Rebuild the alerts of the touched keys, then inhibition for their subjects."""
-        for key in touched:
-            self._drop_alert(key)
-        open_ones = [self.obligations[k] for k in touched if k in self.obligations]
-        open_ones = [o for o in open_ones if is_open(o)]
-        lang = self.settings.language
-        for alert in alerts_for(open_ones, self.verdicts, self.rulebook, self.roster, lang):
-            self._set_alert(alert)
-        rules = self.settings.inhibit
-        if all("subject" in r.equal for r in rules):
-            # inhibition pairs alerts of one subject: only the touched subjects can change
-            subjects = {k[1] for k in touched}
-            keys = {k for s in subjects for k in self.by_subject.get(s, ())}
-        else:
-            keys = set(self.candidates)
-        firing, inhibited = inhibit([self.candidates[k] for k in keys], rules)
-        for alert in [*firing, *inhibited]:
-            if self.alerts.get(alert.key) != alert:
-                touched.add(alert.key)
-            self._put_alert(alert)
+    def _collect(
+        self, session: Session, part: Part, now: datetime, problems: list[str], incomplete: set[str]
+    ) -> list[Obligation]:
+        """The part's duties, rule by rule in the rulebook's order; the rules of one kind family
+        and scope share a view (the clock rules share their query through it)."""
+        base = View(session, now, self.timing, self.roster, self.settings.cases)
+        views: dict[tuple[str, Scope], View] = {}
+        groups: dict[tuple[str, Scope], list[Any]] = {}
+        for rule in self.rulebook:
+            if rule.id not in part.rules:
+                continue
+            scope = part.rules[rule.id]
+            family = "case" if rule.obligation in BY_CASE else "enterprise"
+            if (family, scope) not in views:
+                views[(family, scope)] = (
+                    replace(base, case_ids=scope) if family == "case" else replace(base, enterprises=scope)
+                )
+            groups.setdefault((family, scope), []).append(rule)
+        by_rule: dict[str, list[Obligation]] = {}
+        for key, rules in groups.items():
+            by_rule.update(collect(views[key], rules, problems, incomplete))
+        return [o for rule in self.rulebook for o in by_rule.get(rule.id, [])]
+
+    def _stored(self, session: Session, part: Part) -> dict[Key, tuple[str, str, str]]:
+        """The stored in-view rows of the part's subjects: key -> (subject kind, unit, status)."""
+        found: dict[Key, tuple[str, str, str]] = {}
+        columns = (
+            ObligationRecord.rule,
+            ObligationRecord.subject,
+            ObligationRecord.period,
+            ObligationRecord.unit_id,
+            ObligationRecord.status,
+        )
+        shown = ObligationRecord.in_view.is_(True)
+        conditions: list[ColumnElement[bool]] = []
+        for rule_id, scope in part.rules.items():
+            if isinstance(scope, frozenset):
+                for chunk in batches(sorted(scope)):
+                    conditions.append(
+                        and_(ObligationRecord.rule == rule_id, ObligationRecord.scope.in_(chunk))
+                    )
+            else:
+                conditions.append(
+                    and_(ObligationRecord.rule == rule_id, *within(ObligationRecord.scope, scope))
+                )
+        if part.orphans:  # rows of rules no longer in the rulebook: they leave view
+            orphans = [rule for rule in stored_rules(session) if rule not in self.rulebook.rules]
+            conditions += [ObligationRecord.rule == rule for rule in orphans]
+        for condition in conditions:
+            for rule, subject, period, unit_id, status in session.execute(
+                select(*columns).where(shown, condition)
+            ):
+                found[(rule, subject, period)] = (subject.partition(":")[0], unit_id or "", status)
+        return found
+
+    def _count(self, fresh: list[Obligation], firing: list[Any], sign: int) -> None:
+        for o in fresh:
+            self.tally[(o.rule, o.unit_id or "", o.status)] += sign
+            if o.subject.startswith("case:") and is_open(o):
+                self.open_cases[(o.rule, o.status)] += sign
+        for alert in firing:
+            self.firing[(alert.rule, alert.state, str(alert.level))] += sign
+
+    def _count_stored(self, session: Session, stored: dict[Key, tuple[str, str, str]], sign: int) -> None:
+        """Count the stored rows (and their firing alerts) with `sign`."""
+        for (rule, _subject, _period), (kind, unit, status) in stored.items():
+            self.tally[(rule, unit, status)] += sign
+            if kind == "case" and status in ("pending", "overdue"):
+                self.open_cases[(rule, status)] += sign
+        for rule, state, level in _firing(session, stored):
+            self.firing[(rule, state, str(level))] += sign
+
+
+def stored_rules(session: Session) -> list[str]:
+    """The rules that have obligation rows (those of a rule since removed among them)."""
+    return list(session.scalars(select(ObligationRecord.rule).distinct().order_by(ObligationRecord.rule)))
+
+
+def _firing(session: Session, keys: Iterable[Key]) -> Iterator[tuple[str, str, int]]:
+    """(rule, state, level) of the open alerts of these keys that are not inhibited."""
+    wanted = set(keys)
+    for rule in sorted({k[0] for k in wanted}):
+        for chunk in batches(sorted({k[1] for k in wanted if k[0] == rule})):
+            query = select(
+                AlertRecord.subject, AlertRecord.period, AlertRecord.state, AlertRecord.level
+            ).where(
+                AlertRecord.rule == rule,
+                AlertRecord.subject.in_(chunk),
+                AlertRecord.state.in_(OPEN_STATES),
+                AlertRecord.inhibited_by.is_(None),
+            )
+            for subject, period, state, level in session.execute(query):
+                if (rule, subject, period) in wanted:
+                    yield rule, state, level
+
+
+def strays(session: Session, at: datetime, incomplete: set[str]) -> Evaluation:
+    """After a full tick's parts: open alerts whose duty no part holds in view (written before a
+    crash that lost their duty's row, or of a rule whose kind changed) resolve. An evaluation
+    whose delta is those keys and which derives nothing."""
+    held = and_(
+        ObligationRecord.rule == AlertRecord.rule,
+        ObligationRecord.subject == AlertRecord.subject,
+        ObligationRecord.period == AlertRecord.period,
+        ObligationRecord.in_view.is_(True),
+    )
+    query = select(AlertRecord.rule, AlertRecord.subject, AlertRecord.period).where(
+        AlertRecord.state.in_(OPEN_STATES), ~exists().where(held)
+    )
+    keys = frozenset((r, s, p) for r, s, p in session.execute(query))
+    return Evaluation(
+        at=at,
+        alerts=[],
+        inhibited=[],
+        obligations=[],
+        incomplete_rules=incomplete,
+        continued=Continuation(delta=keys, alerts_by_key={}, obligations_by_key={}, tallies=_EMPTY),
+    )
+
+
+_EMPTY: Tallies = (Counter(), Counter(), Counter())

@@ -10,6 +10,7 @@ import threading
 from collections import Counter
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Histogram, PlatformCollector, ProcessCollector
@@ -31,6 +32,19 @@ class Snapshot:
     alerts: Counter[tuple[str, str, str]] = field(default_factory=Counter)  # (rule, state, level)
     last_tick: float = 0.0
     calendar: dict[str, bool] = field(default_factory=dict)  # year -> a notice covers it
+
+    @classmethod
+    def counted(
+        cls,
+        at: datetime,
+        tallies: tuple[
+            Counter[tuple[str, str, str]], Counter[tuple[str, str]], Counter[tuple[str, str, str]]
+        ],
+        calendar: dict[str, bool],
+    ) -> Snapshot:
+        """From the counts a tick kept as it went (monitor/evaluation/steady.py)."""
+        obligations, open_cases, alerts = tallies
+        return cls(Counter(obligations), Counter(open_cases), Counter(alerts), at.timestamp(), calendar)
 
     @classmethod
     def of(cls, evaluation: Evaluation, calendar: dict[str, bool]) -> Snapshot:

@@ -10,8 +10,10 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections import Counter
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any, TypeVar
@@ -19,7 +21,6 @@ from typing import Any, TypeVar
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.exc import TimeoutError as SATimeoutError
-from sqlalchemy.orm import Session
 
 from monitor.alerts.digest import make_digests
 from monitor.alerts.dispatch import Dispatcher, depth
@@ -38,8 +39,14 @@ from monitor.calendar import coverage as calendar_coverage
 from monitor.calendar.working_days import CalendarNotCovered, load_calendar
 from monitor.clock import local_date, utcnow
 from monitor.config import Settings, load_settings
-from monitor.evaluation.evaluate import Evaluation, Evaluator, gc_paused, uncomputable_summary, waivers
-from monitor.evaluation.steady import Baseline
+from monitor.evaluation.evaluate import (
+    Evaluation,
+    Evaluator,
+    gc_paused,
+    uncomputable_counts,
+    uncomputable_lines,
+)
+from monitor.evaluation.steady import Baseline, Part, full_parts, strays
 from monitor.ingest.commit import commit_retrying
 from monitor.ingest.events import ingest_events
 from monitor.ingest.outcome import RecordOutcome
@@ -77,6 +84,73 @@ def timed_chunks(
         elapsed = max(time.perf_counter() - started, 1e-4)
         i += len(part)
         size = max(10, min(2 * size, int(len(part) * seconds / elapsed)))
+
+
+# a tick keeps at most this many of its transitions for `last_changes` (a province's first tick
+# makes a million)
+LAST_CHANGES = 10_000
+
+
+@dataclass(frozen=True)
+class TickSummary:
+    """What a tick did: when, how long its evaluation took (the parts' sum), how many alerts fire,
+    its transitions, whether it continued the last one (and how many keys it re-derived then),
+    and what it could not evaluate."""
+
+    at: datetime
+    seconds: float
+    alerts: int  # firing, not inhibited, after the tick
+    obligations: int  # in view after the tick
+    transitions: int
+    continued: bool
+    keys: int  # the keys the tick's parts re-derived or compared
+    parts: int
+    problems: tuple[str, ...] = ()
+    uncomputable: tuple[str, ...] = ()  # one line per rule with duties set aside (no calendar)
+
+
+@dataclass
+class _Tally:
+    """A tick's figures, summed over its parts."""
+
+    at: datetime
+    seconds: float = 0.0
+    transitions: int = 0
+    queued: int = 0
+    keys: int = 0
+    parts: int = 0
+    continued: bool = False
+    problems: list[str] = field(default_factory=list)
+    incomplete: set[str] = field(default_factory=set)
+    gaps: Counter[tuple[str, int | None]] = field(default_factory=Counter)
+    changes: list[Transition] = field(default_factory=list)
+
+    def add(self, piece: Evaluation, plan: Plan) -> None:
+        self.seconds += piece.seconds
+        self.transitions += len(plan.changes)
+        self.keys += len(piece.delta or ())
+        self.parts += 1
+        self.problems += piece.problems
+        self.incomplete |= piece.incomplete_rules
+        self.gaps += uncomputable_counts(piece.obligations)
+        room = LAST_CHANGES - len(self.changes)
+        if room > 0:
+            self.changes += plan.changes[:room]
+
+    def summary(self, base: Baseline) -> TickSummary:
+        self.changes.sort(key=lambda t: (t.rule, t.subject, t.period or "", t.change))
+        return TickSummary(
+            at=self.at,
+            seconds=self.seconds,
+            alerts=sum(base.firing.values()),
+            obligations=sum(base.tally.values()),
+            transitions=self.transitions,
+            continued=self.continued,
+            keys=self.keys,
+            parts=self.parts,
+            problems=tuple(self.problems),
+            uncomputable=tuple(uncomputable_lines(self.gaps)),
+        )
 
 
 def _load(settings: Settings) -> Evaluator:
@@ -132,7 +206,6 @@ class Service:
         self.last_changes: list[Transition] = []  # the alert transitions of the last tick
         # the last committed evaluation, continued by the next tick (leader only; monitor/evaluation/steady.py)
         self.baseline: Baseline | None = None
-        self._next_baseline: Baseline | None = None
         self._tick_lock = threading.Lock()
         self._recorded_month = ""  # the month whose duties this process has recorded whole
         self._calendar_warned: frozenset[int] = frozenset()  # years the log has named (no repeats)
@@ -189,14 +262,14 @@ class Service:
         log.info("config and rules reloaded: %d rules", len(loaded.rulebook.rules))
         return True, "reloaded"
 
-    def tick(self, now: datetime | None = None) -> Evaluation:
+    def tick(self, now: datetime | None = None) -> TickSummary:
         """Evaluate at now and commit; refresh the metrics snapshot and the heartbeat.
 
         Call on `executor` (one thread); the lock also guards direct callers such as tests.
         """
         with self._tick_lock:
             try:
-                evaluation = self._tick(now)
+                summary = self._tick(now)
             except Exception as exc:
                 unreachable = isinstance(exc, DBAPIError | SATimeoutError)
                 if unreachable:
@@ -204,81 +277,104 @@ class Service:
                 self.metrics.tick_failures.labels("database" if unreachable else "error").inc()
                 raise
             self.metrics.database_up = True
-            return evaluation
+            return summary
 
-    def _evaluate(self, session: Session, at: datetime) -> tuple[Evaluation, list[int]]:
-        """Continue the last evaluation when nothing but named subjects changed (monitor/evaluation/steady.py),
-        else evaluate everything; returns it with the change records read, which the tick's last
-        transaction consumes."""
-        loaded, settings = self.loaded, self.settings
-        changes = pending_changes(session, at)
-        base, self.baseline = self.baseline, None  # whatever fails below, start afresh next time
-        evaluation = None
-        if base is not None and base.usable(session, at, loaded.rulebook, settings):
-            evaluation = base.advance(session, at, changes)
-        if evaluation is None:
-            base = None
-            evaluation = loaded.evaluate(session, settings, at)
-        self._next_baseline = base or Baseline.of(
-            evaluation, loaded.rulebook, settings, loaded.calendar, self.dispatcher.worker, waivers(session)
-        )
-        return evaluation, changes.ids
+    def _tick(self, now: datetime | None) -> TickSummary:
+        """Evaluate in parts, each read and then written in short transactions.
 
-    def _tick(self, now: datetime | None) -> Evaluation:
-        """Read, then write in short transactions.
-
-        Everything is worked out by reads first (the evaluation, what differs from the stored
-        alerts and obligations); then the writes go in transactions of about `WRITE_SECONDS`
-        each, so that on SQLite ingest never waits long for the write lock. Each alert chunk
-        commits with the notifications of its transitions: a crash between chunks leaves some
-        alerts in their new state with their messages queued and the rest as they were, so the
-        next tick (a full evaluation: the baseline lives in memory) finds transitions for the rest
-        only, and nothing is told twice or never. The change records read are consumed by the
+        A part's answer and what differs from the stored rows are worked out by reads first;
+        then its writes go in transactions of about `WRITE_SECONDS` each, so that on SQLite
+        ingest never waits long for the write lock: the obligation rows first, then each alert
+        chunk with the notifications of its transitions. A crash between them leaves some
+        subjects in their new state with their messages queued and the rest as they were, so the
+        next tick (a full one: the baseline's counts live in memory) finds transitions for the
+        rest only, and nothing is told twice or never. The change records read are consumed by the
         last transaction, with the tick record, the reminders, the digests and the monthly mail.
         """
         at = now or utcnow()
-        self._next_baseline = None
         key = self.link_key()  # before the tick's writes: a first start writes the key
         with gc_paused():
-            with self.sessions() as session:
-                evaluation, consumed = self._evaluate(session, at)
-                plan = plan_commit(session, evaluation)
-                month, month_rows = self._month_rows(session, at, plan)
-            queued = self._write(plan, month_rows, consumed, at, key)
+            base, parts, consumed = self._plan_parts(at)
+            tally = _Tally(at, continued=isinstance(parts[0], Evaluation))
+            self.baseline = None  # whatever fails below, start afresh next time
+            for part in parts:
+                with self.sessions() as session:
+                    piece = (
+                        part if isinstance(part, Evaluation) else base.derive(session, part, at, full=True)
+                    )
+                    plan = plan_commit(session, piece)
+                tally.add(piece, plan)
+                tally.queued += self._write(plan, at, key)
+                del piece, plan  # one part's duties at a time
+            if not tally.continued:
+                with self.sessions() as session:
+                    plan = plan_commit(session, strays(session, at, tally.incomplete))
+                tally.add(plan.evaluation, plan)
+                tally.queued += self._write(plan, at, key)
+            month = self._record_month(at)
+            queued = tally.queued + self._finish(base, tally, consumed, at, key)
         checkpoint(self.engine)  # SQLite's WAL into the database here, not in an ingest's commit
         if month:
             self._recorded_month = month
-        changes = plan.changes
-        self.baseline = self._next_baseline
-        self.metrics.evaluation_seconds.observe(evaluation.seconds)
-        self.metrics.publish(Snapshot.of(evaluation, self.coverage(at)))
+        summary = tally.summary(base)
+        if not summary.problems:
+            self.baseline = base
+        self.metrics.evaluation_seconds.observe(summary.seconds)
+        self.metrics.publish(Snapshot.counted(at, base.tallies, self.coverage(at)))
         self.announce_calendar(at)
         write_heartbeat(self.settings.heartbeat_file, at)
         self.last_tick = at
         self.last_queued = queued
-        self.last_changes = changes
-        for problem in [*evaluation.problems, *uncomputable_summary(evaluation.obligations)]:
+        self.last_changes = tally.changes
+        for problem in [*summary.problems, *summary.uncomputable]:
             log.warning("evaluation problem: %s", problem)
         log.info(
             "tick: %d alerts, %d transitions, %d notifications queued in %.3f s",
-            len(evaluation.alerts),
-            len(changes),
+            summary.alerts,
+            summary.transitions,
             queued,
-            evaluation.seconds,
-            extra={"fields": {"alerts": len(evaluation.alerts), "seconds": round(evaluation.seconds, 3)}},
+            summary.seconds,
+            extra={"fields": {"alerts": summary.alerts, "seconds": round(summary.seconds, 3)}},
         )
-        return evaluation
+        return summary
 
-    def _write(
-        self, plan: Plan, month_rows: list[dict[str, Any]], consumed: list[int], at: datetime, key: bytes
-    ) -> int:
-        """A tick's writes in short transactions (see `_tick`); returns the notifications queued."""
+    def _plan_parts(self, at: datetime) -> tuple[Baseline, list[Part | Evaluation], list[int]]:
+        """The baseline and the parts of this tick: the last baseline and the one part a steady
+        tick re-derives (already evaluated: it may turn out to need a full tick), or a fresh
+        baseline and parts covering everything; and the change records read."""
+        loaded, settings = self.loaded, self.settings
+        with self.sessions() as session:
+            changes = pending_changes(session, at)
+            base = self.baseline
+            if base is not None and base.usable(session, at, loaded.rulebook, settings):
+                part = base.steady_part(session, at, changes)
+                if part is not None:
+                    # the part's answer counts at once: if it cannot be used, the baseline goes
+                    piece = base.derive(session, part, at, full=False)
+                    if not piece.problems:
+                        base.at = at
+                        return base, [piece], changes.ids
+            fresh = Baseline.start(session, at, loaded, settings, self.dispatcher.worker)
+            return fresh, [*full_parts(session, loaded.rulebook, settings)], changes.ids
+
+    def _write(self, plan: Plan, at: datetime, key: bytes) -> int:
+        """A part's writes in short transactions (see `_tick`): its obligation rows, then its
+        alerts, each chunk with the notifications of its transitions; returns the notifications
+        queued."""
+        rows: list[tuple[bool, dict[str, Any]]] = [(True, r) for r in plan.obligation_inserts]
+        rows += [(False, r) for r in plan.obligation_updates]
+        for slice_ in timed_chunks(rows, first=2000):
+            with self.sessions() as session:
+                write_obligations(
+                    session, [r for new, r in slice_ if new], [r for new, r in slice_ if not new]
+                )
+                session.commit()
         loaded, settings = self.loaded, self.settings
         by_key: dict[tuple[str, str, str], list[Transition]] = {}
         for change in plan.changes:
             by_key.setdefault((change.rule, change.subject, change.period or ""), []).append(change)
-        queued = 0
         keys = sorted(set(plan.alerts) | set(by_key))
+        queued = 0
         for part in timed_chunks(keys):
             with self.sessions() as session:
                 write_alerts(session, [plan.alerts[k] for k in part if k in plan.alerts])
@@ -288,20 +384,25 @@ class Service:
                 )
                 queued += enqueue(session, run, told, renotify=False)
                 session.commit()
-        rows: list[tuple[bool, dict[str, Any]]] = [(True, r) for r in [*plan.obligation_inserts, *month_rows]]
-        rows += [(False, r) for r in plan.obligation_updates]
-        for slice_ in timed_chunks(rows, first=2000):
-            with self.sessions() as session:
-                write_obligations(
-                    session, [r for new, r in slice_ if new], [r for new, r in slice_ if not new]
-                )
-                session.commit()
+        return queued
+
+    def _finish(self, base: Baseline, tally: _Tally, consumed: list[int], at: datetime, key: bytes) -> int:
+        """The tick's last transaction: its record, the change records consumed, the reminders,
+        the digests and the monthly mail; returns the notifications queued."""
+        loaded, settings = self.loaded, self.settings
         with self.sessions() as session:
-            record_tick(session, plan.evaluation, len(plan.changes), self.dispatcher.worker)
+            record_tick(
+                session,
+                at,
+                tally.seconds,
+                sum(base.firing.values()),
+                tally.transitions,
+                self.dispatcher.worker,
+            )
             consume(session, consumed)
             links = link_maker(settings.links, key, session)
             # reminders due, and alerts held back when they fired (silenced or inhibited then)
-            queued += enqueue(
+            queued = enqueue(
                 session,
                 Run.configured(settings, loaded.rulebook, at, self.channels, links),
                 [],
@@ -322,27 +423,28 @@ class Service:
             session.commit()
         return queued
 
-    def _month_rows(self, session: Session, at: datetime, plan: Plan) -> tuple[str, list[dict[str, Any]]]:
-        """This month's duties the tick's view no longer holds, to record once per month and
-        process (the month's label, the rows; nothing when done already).
+    def _record_month(self, at: datetime) -> str:
+        """Record this month's duties the tick's view no longer holds, once per month and
+        process; returns the month's label (empty when done already).
 
         The status page counts the month from the recorded rows; the report collects every duty
         due in the month (monitor/reports/monthly.py). A duty met long before its due time leaves the
         tick's view after RECENT days, so a daemon started after that would never record it: the
-        two would disagree. The duties present already, or inserted by the plan, keep their rows."""
+        two would disagree. The duties the tick wrote keep their rows."""
         month = period_of("month", local_date(at))
         if self._recorded_month == month.label:
-            return "", []
+            return ""
         start, after = month_bounds(month)
         loaded = self.loaded
-        duties = duties_due(session, loaded.rulebook, loaded.calendar, self.settings, start, after, at)
-        planned = {(r["rule"], r["subject"], r["period"]) for r in plan.obligation_inserts}
-        rows = [
-            r
-            for r in missing_obligations(session, duties, at)
-            if (r["rule"], r["subject"], r["period"]) not in planned
-        ]
-        return month.label, rows
+        with self.sessions() as session:
+            duties = duties_due(session, loaded.rulebook, loaded.calendar, self.settings, start, after, at)
+            rows = missing_obligations(session, duties, at)
+        del duties
+        for slice_ in timed_chunks(rows, first=2000):
+            with self.sessions() as session:
+                write_obligations(session, list(slice_), [])
+                session.commit()
+        return month.label
 
     def coverage(self, now: datetime) -> dict[str, bool]:
         """Whether a notice covers this year and, from 1 November, the next (for the metric)."""

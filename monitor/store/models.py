@@ -223,7 +223,14 @@ class ObligationRecord(Base):
     """The last known status of one obligation (rule, subject, period), for reports."""
 
     __tablename__ = "obligations"
-    __table_args__ = (Index("ix_obligations_rule_period", "rule", "period"),)
+    __table_args__ = (
+        Index("ix_obligations_rule_period", "rule", "period"),
+        # the steady tick and a full tick's shards read a rule's rows of some enterprises or cases
+        Index("ix_obligations_rule_scope", "rule", "in_view", "scope"),
+        # time: the duties falling due since the last tick, the met ones leaving the window
+        Index("ix_obligations_status_due", "status", "due_at"),
+        Index("ix_obligations_met_at", "met_at"),
+    )
     rule: Mapped[str] = mapped_column(String(64), primary_key=True)
     subject: Mapped[str] = mapped_column(String(200), primary_key=True)
     period: Mapped[str] = mapped_column(String(10), primary_key=True)  # "" for clocks
@@ -236,6 +243,12 @@ class ObligationRecord(Base):
     # the due time or the days counted rest on a year whose notice is not loaded yet
     provisional: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     changed_at: Mapped[datetime]  # the evaluation instant that last changed the row
+    # the enterprise of a pairing or of repeated reports, the case of a case duty, else the rest of
+    # the subject (`subjects.scope_id`): what the steady tick and a full tick's shards select by
+    scope: Mapped[str] = mapped_column(String(200), default="", server_default="")
+    # whether the last committed evaluation holds the duty (met duties leave after a while,
+    # periods leave view): the evaluation's baseline lives in these rows, not in memory
+    in_view: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
 
 OPEN_STATES = ("warning", "overdue")  # an alert's states before it resolves

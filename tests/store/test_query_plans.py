@@ -11,6 +11,7 @@ table is the same failure.
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine, event
@@ -23,9 +24,11 @@ from monitor.config import Settings
 from monitor.evaluation.engine import DurableMatcher
 from monitor.evaluation.evaluate import evaluate
 from monitor.rulebook import load_rulebook
-from monitor.store.db import session_factory
+from monitor.runtime.service import Service
+from monitor.store.db import make_engine, session_factory
 from tests.conftest import ROOT
 from tests.demo.test_demo import _import_examples
+from tests.service.conftest import settings_for
 
 # the tables that grow with every month of history; the roster and the small state tables are
 # read whole by design
@@ -60,6 +63,40 @@ def _tick_statements(engine: Engine) -> list[tuple[str, Any]]:
     return seen
 
 
+def _daemon_statements(db_url: str, tmp_path: Path) -> list[tuple[str, Any]]:
+    """What the daemon's ticks issue over the example district: a full tick in parts, a steady
+    one after new events (duties falling due, met ones leaving the window, by the stored rows),
+    and a full one again."""
+    service = Service(settings_for(db_url, tmp_path, full_evaluation_seconds=86_400))
+    seen: list[tuple[str, Any]] = []
+
+    def capture(
+        conn: Any, cursor: Any, statement: str, parameters: Any, context: Any, executemany: bool
+    ) -> None:
+        if statement.lstrip().upper().startswith(("SELECT", "WITH")) and not executemany:
+            seen.append((statement, parameters))
+
+    try:
+        _import_examples(service.engine)
+        event.listen(service.engine, "before_cursor_execute", capture)
+        service.tick(parse_instant("2024-12-18T10:00"))
+        service.ingest([("plan-visit", _VISIT)])
+        steady = service.tick(parse_instant("2024-12-18T10:05"))
+        assert steady.continued
+        service.baseline = None
+        service.tick(parse_instant("2024-12-18T10:10"))
+    finally:
+        event.remove(service.engine, "before_cursor_execute", capture)
+        service.close()
+    return seen
+
+
+_VISIT = {
+    "id": "plan-visit", "type": "visit", "at": "2024-12-18T10:01:00+08:00", "official": "o-ysb-2",
+    "enterprise": "91321311MA037K6DU7", "talked_with_head": True,
+}  # fmt: skip
+
+
 def _sequential_scans(plan: dict[str, Any]) -> list[str]:
     found = [plan["Relation Name"]] if plan.get("Node Type") == "Seq Scan" else []
     for child in plan.get("Plans", []):
@@ -68,7 +105,19 @@ def _sequential_scans(plan: dict[str, Any]) -> list[str]:
 
 
 def test_every_query_of_a_tick_can_use_an_index(engine: Engine) -> None:
-    statements = _tick_statements(engine)
+    _assert_indexed(engine, _tick_statements(engine))
+
+
+def test_every_query_of_the_daemons_ticks_can_use_an_index(db_url: str, tmp_path: Path) -> None:
+    statements = _daemon_statements(db_url, tmp_path)
+    engine = make_engine(db_url)
+    try:
+        _assert_indexed(engine, statements)
+    finally:
+        engine.dispose()
+
+
+def _assert_indexed(engine: Engine, statements: list[tuple[str, Any]]) -> None:
     problems: list[str] = []
     with engine.connect() as conn:
         if engine.dialect.name == "postgresql":

@@ -11,6 +11,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Literal
 
+from sqlalchemy import SQLColumnExpression
+from sqlalchemy.sql.elements import ColumnElement
+
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
 
@@ -51,6 +54,35 @@ class Obligation:
         return (self.rule, self.subject, self.period or "")
 
 
+@dataclass(frozen=True, slots=True)
+class Range:
+    """Every id from `lo` (inclusive) to `hi` (exclusive) in the database's own order; None
+    leaves that side open. A full tick evaluates a province a range of enterprises or cases at a
+    time (monitor/evaluation/shards.py); the ranges come from the database, so they partition
+    the ids under its collation whatever Python's order would be."""
+
+    lo: str | None = None
+    hi: str | None = None
+
+
+# the subjects an obligation query is held to: these ids, a range of them, or (None) all
+Scope = frozenset[str] | Range | None
+
+
+def within(column: SQLColumnExpression[str], scope: Scope) -> list[ColumnElement[bool]]:
+    """The conditions holding `column` to the scope (none for every subject)."""
+    if scope is None:
+        return []
+    if isinstance(scope, Range):
+        bounds = []
+        if scope.lo is not None:
+            bounds.append(column >= scope.lo)
+        if scope.hi is not None:
+            bounds.append(column < scope.hi)
+        return bounds
+    return [column.in_(sorted(scope))]
+
+
 @dataclass(frozen=True)
 class View:
     """Everything an obligation query needs: the store, the instant, the calendar, the roster."""
@@ -62,9 +94,9 @@ class View:
     cases: CaseSettings
     # A steady-state tick (monitor/evaluation/steady.py) re-derives only the subjects new events touched:
     # pairing duties of these enterprises, case duties of these cases, repeated reports of these
-    # enterprises. None means every subject.
-    enterprises: frozenset[str] | None = None
-    case_ids: frozenset[str] | None = None
+    # enterprises; a full tick goes a range of them at a time. None means every subject.
+    enterprises: Scope = None
+    case_ids: Scope = None
     # The monthly report's view (monitor/reports/monthly.py): every duty due at or after this instant stays
     # in view, however long ago it was met or expired, so that a month's figures count each duty
     # due in it. Honoured by the obligation kinds the report counts as duties: periodic ones, project

@@ -18,7 +18,7 @@ from sqlalchemy.sql.elements import ColumnElement, FunctionFilter
 
 from monitor.calendar.working_days import CalendarNotCovered
 from monitor.clock import end_of_day, local_date, plain_minute
-from monitor.evaluation.obligations import Obligation, View
+from monitor.evaluation.obligations import Obligation, View, within
 from monitor.periods import period_of
 from monitor.rulebook import Rule
 from monitor.store.batches import batches
@@ -81,8 +81,7 @@ def _case_facts(
         Case.channel,
         Case.complexity,
     )
-    if view.case_ids is not None:
-        scope = [Case.id.in_(sorted(view.case_ids)), *scope]
+    scope = [*within(Case.id, view.case_ids), *scope]
     return (
         select(
             *columns,
@@ -137,9 +136,7 @@ def _in_scope(rule: Rule, channel: str, complexity: str) -> bool:
 
 
 def _enterprises(view: View) -> list[ColumnElement[bool]]:
-    if view.enterprises is None:
-        return []
-    return [Case.enterprise_id.in_(sorted(view.enterprises))]
+    return within(Case.enterprise_id, view.enterprises)
 
 
 def _case_variables(

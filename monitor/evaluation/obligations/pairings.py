@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from sqlalchemy import and_, func, or_, select
 
-from monitor.evaluation.obligations import Obligation, View
+from monitor.evaluation.obligations import Obligation, View, within
 from monitor.evaluation.obligations.periodic import periods_in_view, utc_bounds
 from monitor.rulebook import Rule
 from monitor.store.models import Activity, Pairing
@@ -48,8 +48,7 @@ def pairing_obligations(view: View, rule: Rule) -> list[Obligation]:
             .where(Pairing.start <= period.start, or_(Pairing.end.is_(None), Pairing.end >= period.end))
             .group_by(Pairing.owner, Pairing.enterprise_id, Pairing.unit_id, Pairing.official_id)
         )
-        if view.enterprises is not None:
-            query = query.where(Pairing.enterprise_id.in_(sorted(view.enterprises)))
+        query = query.where(*within(Pairing.enterprise_id, view.enterprises))
         for owner, enterprise_id, unit_id, official_id, met_at in session.execute(query):
             subject = pairing_subject(owner, enterprise_id)
             if (subject, period.label) in seen:
