@@ -182,8 +182,10 @@ def _rss_mb() -> int:
     return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
 
 
-def daemon_figures(url: str, workdir: str, out: Any, notify: bool = False) -> None:
-    """In a child process: what the daemon does with a province, and its peak memory.
+def daemon_figures(url: str, workdir: str, out: Any, notify: bool = False, floor: bool = False) -> None:
+    """In a child process: what the daemon does with a province, and its peak memory; with
+    `floor`, instead, one whole `evaluate()` against its own SELECTs replayed raw (in a process
+    of its own: it holds every duty at once, which the daemon no longer does).
 
     Without `notify` the daemon has no channel: the ticks evaluate and commit but queue nothing
     (a province's first tick would queue a million messages; see docs/scaling.md)."""
@@ -199,11 +201,14 @@ def daemon_figures(url: str, workdir: str, out: Any, notify: bool = False) -> No
     at = parse_instant(AT)
     service = Service(settings)
     try:
-        figures = evaluation_floor(service, at)
-        figures.update(tick_figures(service, at))
+        if floor:
+            figures = evaluation_floor(service, at)
+            figures["evaluation_peak_rss_mb"] = _rss_mb()
+        else:
+            figures = tick_figures(service, at)
+            figures["peak_rss_mb"] = _rss_mb()
     finally:
         service.close()
-    figures["peak_rss_mb"] = _rss_mb()
     out.put(figures)
 
 
@@ -311,10 +316,11 @@ def main() -> None:
         with tempfile.TemporaryDirectory(prefix="dutywatch-large-") as workdir:
             notify = args.notify if args.notify is not None else size.name != "L"
             figures["notify"] = notify
-            child = context.Process(target=daemon_figures, args=(url, workdir, queue, notify))
-            child.start()
-            figures.update(queue.get())
-            child.join()
+            for floor in (True, False):
+                child = context.Process(target=daemon_figures, args=(url, workdir, queue, notify, floor))
+                child.start()
+                figures.update(queue.get())
+                child.join()
         if args.backtest:
             figures.update(backtest_figures(url, FIRST.isoformat(), END.isoformat(), args.backtest))
         print(json.dumps(figures), flush=True)
@@ -338,7 +344,8 @@ def main() -> None:
         "`evaluation_sql_ratio`: a full evaluation / the very SELECTs it issued replayed raw.",
         "`backtest_*` (with --backtest): `dutywatch backtest` over the year in a process of its own.",
         "`load_*`: the generated year COPYed in (no validation, no ORM); `notify`: whether the daemon had a channel.",
-        "The daemon's figures come from a child process of its own: `peak_rss_mb` is the daemon's.",
+        "The daemon's figures come from a child process of its own: `peak_rss_mb` is the daemon's;",
+        "`evaluation_peak_rss_mb` is another child's, which ran one whole `evaluate()` (the floor's).",
         "`tick_steady_s`: a tick a minute later with nothing new; `tick_steady_events_s`: a tick after",
         "`minute_events` events arrived; `tick_full_again_s`: a full evaluation and commit in the",
         "steady state (what the hourly safety net and each day boundary cost).",

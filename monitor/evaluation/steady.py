@@ -142,9 +142,14 @@ class Part:
         return cls({rule.id: scope for rule in rulebook if rule.obligation in wanted}, orphans)
 
 
-def full_parts(session: Session, rulebook: Rulebook, settings: Settings) -> list[Part]:
+def full_parts(
+    session: Session,
+    rulebook: Rulebook,
+    settings: Settings,
+    sizes: tuple[int, int] = (ENTERPRISES_A_PART, CASES_A_PART),
+) -> list[Part]:
     """Parts covering every subject: the small kinds whole, then enterprises and cases by ranges
-    of `ENTERPRISES_A_PART` and `CASES_A_PART` ids, bounds taken in the database's order.
+    of `sizes` ids (`ENTERPRISES_A_PART`, `CASES_A_PART`), bounds taken in the database's order.
 
     Inhibition pairs alerts of one subject, which one part holds whole; an inhibit rule that
     does not ask for the same subject makes the evaluation one part (every duty at once)."""
@@ -152,9 +157,9 @@ def full_parts(session: Session, rulebook: Rulebook, settings: Settings) -> list
         return [Part({rule.id: None for rule in rulebook}, orphans=True)]
     whole = {rule.obligation for rule in rulebook} - SCOPED
     parts = [Part.of(rulebook, whole, None, orphans=True)]
-    enterprises = _ranges(session, select(Enterprise.id).order_by(Enterprise.id), ENTERPRISES_A_PART)
+    enterprises = _ranges(session, select(Enterprise.id).order_by(Enterprise.id), sizes[0])
     parts += [Part.of(rulebook, BY_ENTERPRISE, r) for r in enterprises]
-    cases = _ranges(session, select(Case.id).order_by(Case.id), CASES_A_PART)
+    cases = _ranges(session, select(Case.id).order_by(Case.id), sizes[1])
     parts += [Part.of(rulebook, BY_CASE, r) for r in cases]
     return parts
 

@@ -46,7 +46,14 @@ from monitor.evaluation.evaluate import (
     uncomputable_counts,
     uncomputable_lines,
 )
-from monitor.evaluation.steady import Baseline, Part, full_parts, strays
+from monitor.evaluation.steady import (
+    CASES_A_PART,
+    ENTERPRISES_A_PART,
+    Baseline,
+    Part,
+    full_parts,
+    strays,
+)
 from monitor.ingest.commit import commit_retrying
 from monitor.ingest.events import ingest_events
 from monitor.ingest.outcome import RecordOutcome
@@ -206,6 +213,8 @@ class Service:
         self.last_changes: list[Transition] = []  # the alert transitions of the last tick
         # the last committed evaluation, continued by the next tick (leader only; monitor/evaluation/steady.py)
         self.baseline: Baseline | None = None
+        # enterprises and cases a full tick's part holds (monitor/evaluation/steady.py)
+        self.part_sizes = (ENTERPRISES_A_PART, CASES_A_PART)
         self._tick_lock = threading.Lock()
         self._recorded_month = ""  # the month whose duties this process has recorded whole
         self._calendar_warned: frozenset[int] = frozenset()  # years the log has named (no repeats)
@@ -355,7 +364,7 @@ class Service:
                         base.at = at
                         return base, [piece], changes.ids
             fresh = Baseline.start(session, at, loaded, settings, self.dispatcher.worker)
-            return fresh, [*full_parts(session, loaded.rulebook, settings)], changes.ids
+            return fresh, [*full_parts(session, loaded.rulebook, settings, self.part_sizes)], changes.ids
 
     def _write(self, plan: Plan, at: datetime, key: bytes) -> int:
         """A part's writes in short transactions (see `_tick`): its obligation rows, then its

@@ -266,3 +266,54 @@ def test_steady_ticks_switch_a_duty_at_the_end_of_its_due_second(
         for service in services:
             service.close()
         drop()
+
+
+@pytest.mark.timeout(900)
+def test_full_ticks_in_small_parts_commit_what_one_part_commits(db_url: str, tmp_path: Path) -> None:
+    """A full tick a few enterprises and cases at a time (a province's parts, shrunk to the
+    example district: 3 enterprises, 4 cases a part) makes the transitions, rows, marks and
+    counts of a full tick in one part, around the year end and while cases come and go; and a
+    steady tick continues from parts as well as from one."""
+    other_url, drop = _second_database(db_url)
+    parted = Service(settings_for(db_url, tmp_path, full_evaluation_seconds=86_400))
+    parted.part_sizes = (3, 4)
+    whole = Service(settings_for(other_url, tmp_path, full_evaluation_seconds=86_400))
+    whole.part_sizes = (10**9, 10**9)
+    services = (parted, whole)
+    try:
+        roster = yaml.safe_load((EXAMPLES / "roster.yaml").read_text(encoding="utf-8"))
+        for service in services:
+            with service.sessions() as session:
+                upsert_roster(session, load_roster(roster, "roster.yaml")[0])
+                session.commit()
+        events = _events()
+        instants = [
+            parse_instant(f"{day}T{t}") for day in _days("2024-12-27", "2025-01-02") for t in TIMES[::3]
+        ]
+        fed = 0
+        parts = 0
+        for n, at in enumerate(instants):
+            batch, fed = _arrived(events, fed, at)
+            if batch:
+                for service in services:
+                    _ingest(service, batch, at)
+            if n % 3 == 0:  # now and then a full tick (else steady where it can be)
+                parted.baseline = whole.baseline = None
+            done = parted.tick(at)
+            one = whole.tick(at)
+            parts = max(parts, done.parts)
+            assert (done.continued, done.alerts, done.obligations) == (
+                one.continued,
+                one.alerts,
+                one.obligations,
+            )
+            assert [t.record() for t in parted.last_changes] == [t.record() for t in whole.last_changes], at
+            assert parted.metrics.snapshot == whole.metrics.snapshot, at
+            if n % 4 == 3 or n == len(instants) - 1:
+                for model, columns in ((AlertRecord, ALERT_COLUMNS), (ObligationRecord, OBLIGATION_COLUMNS)):
+                    assert _table(parted, model, columns) == _table(whole, model, columns), (at, model)
+        assert parts > 6  # the small parts were many: the whole kinds, enterprises, cases
+    finally:
+        for service in services:
+            service.close()
+        drop()
