@@ -11,6 +11,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from pydantic import ValidationError
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
@@ -175,6 +176,23 @@ def test_the_signature_comes_from_the_channels_settings() -> None:
         notify={"channels": ["sms-aliyun", "sms-http", "email"], "vendors": {"aliyun_sign_name": "宿豫营商"}}
     )
     assert settings.sms_signatures() == {"sms-aliyun": "【宿豫营商】"}
+    # the HTTP gateway's counts whether its channel or its platform puts it before the text
+    for in_text in (True, False):
+        vendors = {
+            "tencent_sign_name": "沭阳营商",
+            "sms_http_sign_name": "宿豫营商",
+            "sms_http_sign_in_text": in_text,
+        }
+        settings = Settings(
+            notify={"channels": ["sms-tencent", "sms-http", "sms-aliyun"], "vendors": vendors}
+        )
+        assert settings.sms_signatures() == {"sms-tencent": "【沭阳营商】", "sms-http": "【宿豫营商】"}
+
+
+def test_a_sign_name_given_with_its_brackets_is_refused() -> None:
+    """The vendor shows the name in 【】 itself: given with them, the phone would show them twice."""
+    with pytest.raises(ValidationError, match="without 【】"):
+        Settings(notify={"vendors": {"aliyun_sign_name": "【宿豫营商】"}})
 
 
 def _outbox(
