@@ -27,7 +27,7 @@ from notifiers import capabilities
 from notifiers.base import LINK_MARK
 
 SMS_LIMIT = 70
-# what an SMS channel is handed at most (the vendors' template parameter): a longer text is cut
+# what an SMS may be at most, its signature included (the vendors' limit): a longer text is cut
 SMS_MAX = 300
 # with its action link an SMS is two concatenated parts (67 characters each): the link whole,
 # the text cut to what is left
@@ -116,9 +116,9 @@ def sms_text(folder: Path, values: dict[str, object], signature: str = "") -> st
 
 
 def sms_with_link(text: str, link: str, signature: str = "") -> str:
-    """The SMS text and its action link within two parts, counting the signature the vendor puts
-    before the text (【宿豫营商】: its characters are the message's too): the link is never cut,
-    the text may be."""
+    """The SMS text and its action link within two parts, counting the signature the channel's
+    vendor puts before the text (【宿豫营商】: its characters are the message's too, and it is
+    never the text's): the link is never cut, the text may be."""
     room = SMS_LINK_LIMIT - len(signature) - len(link) - 1
     if len(text) > room:
         text = text[: max(room - 1, 0)] + "…"
@@ -267,9 +267,11 @@ def compose_digest(
     return Composed(subject, f"{text}\n\n{LINK_MARK}{link}", html_part)
 
 
-def outgoing_text(channel: str, text: str) -> str:
-    """The text a channel is handed for a stored message: an SMS channel gets at most `SMS_MAX`
-    characters (the vendors' limit on a template parameter), the others the text as stored."""
-    if not capabilities(channel).sms or len(text) <= SMS_MAX:
+def outgoing_text(channel: str, text: str, signature: str = "") -> str:
+    """The text a channel is handed for a stored message: an SMS channel gets what fits in
+    `SMS_MAX` characters beside its signature (the vendors' limit; the vendor or the channel puts
+    the signature before the text), the others the text as stored."""
+    room = SMS_MAX - len(signature)
+    if not capabilities(channel).sms or len(text) <= room:
         return text
-    return text[: SMS_MAX - 1] + "…"
+    return text[: max(room - 1, 0)] + "…"

@@ -9,6 +9,7 @@ import pytest
 
 from monitor.alerts.messages import (
     SMS_LIMIT,
+    SMS_MAX,
     Addressee,
     Style,
     compose,
@@ -67,7 +68,7 @@ def test_the_sms_as_delivered_has_its_channels_signature_once_within_one_part(si
     row = _row(resolved_at=parse_instant("2024-10-12T10:00"))
     for kind in ("fired", "escalated", "reminder", "resolved"):
         text = compose(RULEBOOK, row, kind, Addressee("sms-aliyun"), style).text
-        delivered = signature + outgoing_text("sms-aliyun", text)
+        delivered = signature + outgoing_text("sms-aliyun", text, style.signature("sms-aliyun"))
         assert delivered.count("【") == 1 and delivered.count(signature) == 1, delivered
         assert len(delivered) <= SMS_LIMIT, delivered
         assert ("宿豫" in delivered) == ("宿豫" in signature), delivered
@@ -95,6 +96,19 @@ def test_an_sms_counts_the_signature_once_on_both_sides_of_one_part() -> None:
     assert sms_text(ROOT / "config/templates", _sized(room + 1)) == render(
         ROOT / "config/templates", "sms.txt.j2", _sized(room + 1)
     )
+
+
+def test_the_text_an_sms_channel_is_handed_leaves_room_for_its_signature_once() -> None:
+    """A stored text longer than an SMS may be (a rule's own message, without templates) is cut
+    when handed over so that signature and text are `SMS_MAX` characters at most."""
+    signature = "【宿豫营商】"
+    room = SMS_MAX - len(signature)
+    assert outgoing_text("sms-aliyun", "字" * room, signature) == "字" * room  # just fits: whole
+    over = outgoing_text("sms-aliyun", "字" * (room + 1), signature)
+    assert len(signature + over) == SMS_MAX and over == "字" * (room - 1) + "…"
+    assert outgoing_text("sms-aliyun", "字" * (room + 1)) == "字" * (room + 1)  # no signature: fits
+    assert len(outgoing_text("sms-aliyun", "字" * (SMS_MAX + 1))) == SMS_MAX
+    assert outgoing_text("email", "字" * 1000, signature) == "字" * 1000  # only SMS is cut
 
 
 def test_email_html_says_duty_clause_subject_due_level_and_what_to_do() -> None:
