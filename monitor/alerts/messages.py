@@ -5,7 +5,8 @@
 outbox and the channels shape nothing themselves.
 
 Jinja2 templates (config/templates) go around the rule's own message. Email gets an HTML part that says the duty, the clause, the subject, the due time, the state
-and level, and what to do; SMS gets one short message (70 characters, one SMS in Chinese).
+and level, and what to do; SMS gets one short message (70 characters, one SMS in Chinese,
+counting the signature its channel prints first: `Style.signatures`; templates carry none).
 Templates exist per channel in Chinese and English, and a rule may have its own
 (`<rule-id>.sms.txt.j2`), found most specific first.
 """
