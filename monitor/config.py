@@ -157,6 +157,8 @@ class VendorSettings(_Frozen):
     sms_http_headers: dict[str, str] = Field(default_factory=dict)
     sms_http_success_field: str | None = None
     sms_http_success_value: str | None = None
+    sms_http_sign_name: str = ""
+    sms_http_sign_in_text: bool = True
     webhook_url: str | None = None
     webhook_secret: SecretStr | None = None
     # the vendors' public endpoints by default; a government network may reach them through a
@@ -165,6 +167,17 @@ class VendorSettings(_Frozen):
     dingtalk_base_url: str | None = None
     aliyun_base_url: str | None = None
     tencent_base_url: str | None = None
+
+    @field_validator("aliyun_sign_name", "tencent_sign_name", "sms_http_sign_name")
+    @classmethod
+    def _sign_name(cls, value: str) -> str:
+        # the name as the vendor registered it: the phone shows it in 【】, which the vendor (or
+        # the HTTP gateway's channel) adds; given with them it would show 【【宿豫营商】】
+        if "【" in value or "】" in value:
+            raise ValueError(
+                f"a sign_name is the signature without 【】: {value.strip('【】')!r}, not {value!r}"
+            )
+        return value.strip()
 
 
 # Where each vendor channel's settings are in `notify.vendors`: the keys under its prefix, less the
@@ -351,8 +364,11 @@ class Settings(_Frozen):
         }
 
     def sms_signatures(self) -> dict[str, str]:
-        """The signature each configured SMS channel's vendor puts before every message, as the
-        phone shows it (`【宿豫营商】`): its characters count toward the message's parts."""
+        """The signature each configured SMS channel puts before every message, as the phone shows
+        it (`【宿豫营商】` for sign_name 宿豫营商): its characters count toward the message's
+        parts. The vendor prints it (Alibaba Cloud's and Tencent Cloud's SignName), or the HTTP
+        gateway's channel puts it before the text, or its platform prints it: never the
+        template, so it is there and counted once."""
         names = {
             channel: self.channel_values(channel).get("sign_name") for channel in self.notify.channels or ()
         }

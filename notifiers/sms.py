@@ -2,7 +2,11 @@
 template in config (local government SMS platforms vary).
 
 The text is sent as the message carries it: the outbox shapes it for SMS (monitor/alerts/
-messages.py: the template's short text, the action link, at most `SMS_MAX` characters)."""
+messages.py: the template's short text, the action link, at most `SMS_MAX` characters, each
+counting the channel's signature). The signature (【宿豫营商】 on the phone) is the channel's
+`sign_name` and never the text's: Alibaba Cloud and Tencent Cloud take it as `SignName` and print
+it themselves; the HTTP gateway has it put before the text (`sign_in_text`), or passes it in the
+request for a platform that prints it itself."""
 
 from __future__ import annotations
 
@@ -179,16 +183,21 @@ class TencentSmsNotifier(Channel):
 class HttpSmsSettings(ChannelSettings):
     url: str
     method: str = "POST"
-    template: str = ""  # the request body, a Jinja2 template of phone, text, subject and id
+    template: str = ""  # the request body, a Jinja2 template of phone, text, subject, id and sign_name
     headers: dict[str, str] = Field(default_factory=dict)
     success_field: str | None = None
     success_value: str | None = None
+    sign_name: str = ""  # the signature the platform registered, without 【】
+    # put 【sign_name】 before the text (platforms that send the text as given); false for one that
+    # prints its signature itself (from its account, or from {{ sign_name }} in the request)
+    sign_in_text: bool = True
 
 
 @dataclass(frozen=True)
 class HttpSmsNotifier(Channel):
     """A gateway described in config: method, URL, headers and a Jinja2 body template; success is a
-    status in [200, 300) and, when given, a JSON field equal to a value."""
+    status in [200, 300) and, when given, a JSON field equal to a value. With `sign_name` and
+    `sign_in_text`, the template's `text` starts with the signature (【sign_name】)."""
 
     settings_model = HttpSmsSettings
     address = "phone"
@@ -200,6 +209,8 @@ class HttpSmsNotifier(Channel):
     headers: dict[str, str] = field(default_factory=dict)
     success_field: str | None = None
     success_value: str | None = None
+    sign_name: str = ""
+    sign_in_text: bool = True
 
     @classmethod
     def from_settings(cls, settings: HttpSmsSettings) -> HttpSmsNotifier:
@@ -210,7 +221,15 @@ class HttpSmsNotifier(Channel):
             dict(settings.headers),
             settings.success_field,
             settings.success_value,
+            settings.sign_name,
+            settings.sign_in_text,
         )
+
+    def text(self, message: Message) -> str:
+        """The text as the gateway is handed it: after the signature when it goes in the text."""
+        if self.sign_name and self.sign_in_text:
+            return f"【{self.sign_name}】{message.text}"
+        return message.text
 
     async def send(self, message: Message) -> Receipt:
         if not message.recipient.phone:
@@ -220,9 +239,10 @@ class HttpSmsNotifier(Channel):
         try:
             body = env.from_string(self.body_template).render(
                 phone=message.recipient.phone,
-                text=message.text,
+                text=self.text(message),
                 subject=message.subject,
                 id=message.idempotency_key,
+                sign_name=self.sign_name,
             )
         except jinja2.TemplateError as exc:
             raise TransportError(f"SMS gateway template: {exc}", permanent=True) from None

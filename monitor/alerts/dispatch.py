@@ -52,12 +52,15 @@ class Dispatcher:
         settings: NotifySettings,
         worker: str,
         rng: random.Random | None = None,
+        signatures: Mapping[str, str] | None = None,
     ) -> None:
         self.sessions = sessions
         self.notifiers = notifiers
         self.settings = settings
         self.worker = worker
         self.rng = rng or random.Random()
+        # what each SMS channel puts before a text (Settings.sms_signatures): it takes room too
+        self.signatures = dict(signatures or {})
         self._recent: dict[str, list[datetime]] = {}  # sends per channel in the last minute
         self._batch: tuple[asyncio.AbstractEventLoop, asyncio.Lock] | None = None
 
@@ -106,7 +109,7 @@ class Dispatcher:
         return Message(
             recipient=recipient,
             subject=row.subject,
-            text=outgoing_text(row.channel, row.text),
+            text=outgoing_text(row.channel, row.text, self.signatures.get(row.channel, "")),
             html=row.html,
             idempotency_key=row.key,
         )

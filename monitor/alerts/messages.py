@@ -5,7 +5,8 @@
 outbox and the channels shape nothing themselves.
 
 Jinja2 templates (config/templates) go around the rule's own message. Email gets an HTML part that says the duty, the clause, the subject, the due time, the state
-and level, and what to do; SMS gets one short message (70 characters, one SMS in Chinese).
+and level, and what to do; SMS gets one short message (70 characters, one SMS in Chinese,
+counting the signature its channel prints first: `Style.signatures`; templates carry none).
 Templates exist per channel in Chinese and English, and a rule may have its own
 (`<rule-id>.sms.txt.j2`), found most specific first.
 """
@@ -27,7 +28,7 @@ from notifiers import capabilities
 from notifiers.base import LINK_MARK
 
 SMS_LIMIT = 70
-# what an SMS channel is handed at most (the vendors' template parameter): a longer text is cut
+# what an SMS may be at most, its signature included (the vendors' limit): a longer text is cut
 SMS_MAX = 300
 # with its action link an SMS is two concatenated parts (67 characters each): the link whole,
 # the text cut to what is left
@@ -116,9 +117,9 @@ def sms_text(folder: Path, values: dict[str, object], signature: str = "") -> st
 
 
 def sms_with_link(text: str, link: str, signature: str = "") -> str:
-    """The SMS text and its action link within two parts, counting the signature the vendor puts
-    before the text (【宿豫营商】: its characters are the message's too): the link is never cut,
-    the text may be."""
+    """The SMS text and its action link within two parts, counting the signature the channel's
+    vendor puts before the text (【宿豫营商】: its characters are the message's too, and it is
+    never the text's): the link is never cut, the text may be."""
     room = SMS_LINK_LIMIT - len(signature) - len(link) - 1
     if len(text) > room:
         text = text[: max(room - 1, 0)] + "…"
@@ -267,9 +268,11 @@ def compose_digest(
     return Composed(subject, f"{text}\n\n{LINK_MARK}{link}", html_part)
 
 
-def outgoing_text(channel: str, text: str) -> str:
-    """The text a channel is handed for a stored message: an SMS channel gets at most `SMS_MAX`
-    characters (the vendors' limit on a template parameter), the others the text as stored."""
-    if not capabilities(channel).sms or len(text) <= SMS_MAX:
+def outgoing_text(channel: str, text: str, signature: str = "") -> str:
+    """The text a channel is handed for a stored message: an SMS channel gets what fits in
+    `SMS_MAX` characters beside its signature (the vendors' limit; the vendor or the channel puts
+    the signature before the text), the others the text as stored."""
+    room = SMS_MAX - len(signature)
+    if not capabilities(channel).sms or len(text) <= room:
         return text
-    return text[: SMS_MAX - 1] + "…"
+    return text[: max(room - 1, 0)] + "…"

@@ -57,7 +57,13 @@ def notify_test(ctx: Context, official_id: str, channel: str | None, wait_second
         session.commit()
     # the channels as the daemon builds them from the same settings, and a dispatcher of its own
     # (this process is a worker like any other: the claim decides who sends)
-    dispatcher = Dispatcher(sessions, build_notifiers(settings, configured), settings.notify, worker_name())
+    dispatcher = Dispatcher(
+        sessions,
+        build_notifiers(settings, configured),
+        settings.notify,
+        worker_name(),
+        signatures=settings.sms_signatures(),
+    )
     _, found = asyncio.run(send_test(dispatcher, sessions, ids, now, wait_seconds=wait_seconds))
     if fmt == "json":
         click.echo(json.dumps([r.as_json() for r in found], ensure_ascii=False, indent=2))

@@ -221,7 +221,11 @@ class Service:
         self.leadership = Leadership(self.engine)
         self.channels = channels_of(settings)
         self.dispatcher = Dispatcher(
-            self.sessions, build_notifiers(settings, self.channels), settings.notify, worker_name()
+            self.sessions,
+            build_notifiers(settings, self.channels),
+            settings.notify,
+            worker_name(),
+            signatures=settings.sms_signatures(),
         )
         self._link_key: tuple[object, bytes] | None = None
 

@@ -10,12 +10,14 @@ from datetime import timedelta
 from sqlalchemy import Engine, select
 
 from monitor.alerts.dispatch import Dispatcher
+from monitor.alerts.messages import SMS_MAX
 from monitor.clock import parse_instant
 from monitor.config import NotifySettings
 from monitor.store.db import session_factory
 from monitor.store.models import Notification, Official
 from notifiers.base import Message, Receipt, TransportError
 from notifiers.email import EmailNotifier, SmtpServer
+from notifiers.sms import HttpSmsNotifier
 from tests.conftest import MailServer
 
 NOW = parse_instant("2024-10-14T09:00")
@@ -216,3 +218,44 @@ def test_quiet_windows_across_midnight_and_within_a_day() -> None:
         "2024-10-15T13:30"
     )
     assert quiet_until(parse_instant("2024-10-15T12:30"), None) is None
+
+
+def test_an_sms_is_cut_to_its_limit_counting_its_channels_signature_once(engine: Engine) -> None:
+    """A text longer than an SMS may be is cut when handed over, leaving room for the signature
+    the channel puts before it (here the HTTP gateway's, 【sign_name】 + text): the message as
+    delivered has the signature once and is `SMS_MAX` characters at most, a text that just fits
+    is left whole."""
+    signature = "【宿豫营商】"
+    room = SMS_MAX - len(signature)
+    texts = {"fits": "字" * room, "over": "字" * (room + 1)}
+    with session_factory(engine)() as session:
+        session.add(Official(id="o1", name="张伟", role="staff", phone="13951234567"))
+        for key, text in texts.items():
+            session.add(
+                Notification(
+                    key=key, kind="fired", channel="sms-http", recipient="o1", subject="s", text=text,
+                    status="queued", attempts=0, created_at=NOW, next_attempt_at=NOW,
+                )
+            )  # fmt: skip
+        session.commit()
+    gateway = HttpSmsNotifier("http://127.0.0.1:9/unused", "", sign_name="宿豫营商")
+    delivered: dict[str, str] = {}
+
+    class Gateway:
+        async def send(self, message: Message) -> Receipt:
+            delivered[message.idempotency_key] = gateway.text(message)
+            return Receipt(None)
+
+    d = Dispatcher(
+        session_factory(engine),
+        {"sms-http": Gateway()},
+        NotifySettings(),
+        "w1",
+        random.Random(1),
+        signatures={"sms-http": signature},
+    )
+    asyncio.run(d.run_once(NOW))
+    assert delivered["fits"] == signature + texts["fits"] and len(delivered["fits"]) == SMS_MAX
+    over = delivered["over"]
+    assert len(over) == SMS_MAX and over == signature + "字" * (room - 1) + "…"
+    assert all(text.count(signature) == 1 and text.count("【") == 1 for text in delivered.values())

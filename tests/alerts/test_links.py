@@ -11,6 +11,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from pydantic import ValidationError
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
@@ -149,8 +150,8 @@ def test_the_secret_and_public_url_come_from_the_environment(tmp_path: Path) -> 
 
 def test_an_sms_keeps_its_link_whole_within_two_parts() -> None:
     link = "https://dw.suyu.gov.cn/l/" + "x" * 50
-    short = sms_with_link("【宿豫营商】逾期1级：每月走访挂钩企业", link)
-    assert short == f"【宿豫营商】逾期1级：每月走访挂钩企业 {link}"
+    short = sms_with_link("逾期1级：每月走访挂钩企业", link)
+    assert short == f"逾期1级：每月走访挂钩企业 {link}"
     long = sms_with_link("很长的短信" * 40, link)
     assert len(long) == SMS_LINK_LIMIT and long.endswith(f"… {link}")
 
@@ -175,6 +176,23 @@ def test_the_signature_comes_from_the_channels_settings() -> None:
         notify={"channels": ["sms-aliyun", "sms-http", "email"], "vendors": {"aliyun_sign_name": "宿豫营商"}}
     )
     assert settings.sms_signatures() == {"sms-aliyun": "【宿豫营商】"}
+    # the HTTP gateway's counts whether its channel or its platform puts it before the text
+    for in_text in (True, False):
+        vendors = {
+            "tencent_sign_name": "沭阳营商",
+            "sms_http_sign_name": "宿豫营商",
+            "sms_http_sign_in_text": in_text,
+        }
+        settings = Settings(
+            notify={"channels": ["sms-tencent", "sms-http", "sms-aliyun"], "vendors": vendors}
+        )
+        assert settings.sms_signatures() == {"sms-tencent": "【沭阳营商】", "sms-http": "【宿豫营商】"}
+
+
+def test_a_sign_name_given_with_its_brackets_is_refused() -> None:
+    """The vendor shows the name in 【】 itself: given with them, the phone would show them twice."""
+    with pytest.raises(ValidationError, match="without 【】"):
+        Settings(notify={"vendors": {"aliyun_sign_name": "【宿豫营商】"}})
 
 
 def _outbox(
@@ -232,6 +250,7 @@ def test_the_outbox_leaves_room_for_each_sms_channels_signature(engine: Engine) 
     assert rows
     for row in rows:
         assert len(signature + row.text) <= SMS_LINK_LIMIT, row.text
+        assert "【" not in row.text and "宿豫营商" not in row.text, row.text  # the channel puts it
         assert row.text.rpartition(" ")[2].startswith("https://dw.suyu.gov.cn" + PATH)
     assert any(len(signature + row.text) == SMS_LINK_LIMIT for row in rows)  # some were cut to fit
 

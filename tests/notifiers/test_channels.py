@@ -217,6 +217,42 @@ def test_generic_sms_gateway_from_a_template(vendor: FakeVendor) -> None:
     assert failure(gateway).permanent is True
 
 
+def test_a_gateway_puts_its_signature_before_the_text_once(vendor: FakeVendor) -> None:
+    """A platform that sends the text as given gets 【sign_name】 before it from the channel (the
+    text dutywatch stored has none); one that prints its own takes sign_name as a field."""
+    gateway = HttpSmsNotifier(
+        f"{vendor.url}/sms/send",
+        '{"mobile": "{{ phone }}", "content": {{ text | json }}}',
+        sign_name="宿豫营商",
+    )
+    vendor.replies = [(200, {}), (200, {})]
+    send(gateway)
+    content = json.loads(vendor.seen[0].body)["content"]
+    assert content == "【宿豫营商】" + MESSAGE.text and content.count("【") == 1
+    printing = HttpSmsNotifier(
+        f"{vendor.url}/sms/send",
+        '{"content": {{ text | json }}, "sign": {{ sign_name | json }}}',
+        sign_name="宿豫营商",
+        sign_in_text=False,
+    )
+    send(printing)
+    assert json.loads(vendor.seen[1].body) == {"content": MESSAGE.text, "sign": "宿豫营商"}
+
+
+def test_cloud_vendors_get_the_signature_as_sign_name_and_never_in_the_text(vendor: FakeVendor) -> None:
+    aliyun = AliyunSmsNotifier("AKID", "SECRET", "宿豫营商", "SMS_1", base_url=vendor.url)
+    tencent = TencentSmsNotifier("SID", "SKEY", "1400000000", "宿豫营商", "1001", base_url=vendor.url)
+    vendor.replies = [
+        (200, {"Code": "OK"}),
+        (200, {"Response": {"SendStatusSet": [{"Code": "Ok"}]}}),
+    ]
+    send(aliyun)
+    send(tencent)
+    query, body = vendor.seen[0].query, json.loads(vendor.seen[1].body)
+    assert (query["SignName"], json.loads(query["TemplateParam"])["content"]) == ("宿豫营商", MESSAGE.text)
+    assert (body["SignName"], body["TemplateParamSet"]) == ("宿豫营商", [MESSAGE.text])
+
+
 def test_unreachable_vendor_is_transient(closed_port: int) -> None:
     robot = WecomNotifier("K", base_url=f"http://127.0.0.1:{closed_port}")
     assert failure(robot).permanent is False

@@ -59,6 +59,8 @@ FULL: dict[str, Any] = {
             "sms_http_headers": {"X-Api-Key": "k"},
             "sms_http_success_field": "code",
             "sms_http_success_value": "0",
+            "sms_http_sign_name": "宿豫营商",
+            "sms_http_sign_in_text": False,
         },
     },
 }
@@ -112,7 +114,14 @@ def test_the_flat_vendor_keys_reach_each_channel() -> None:
         "AKID", "ts", "1400000000", "宿豫营商", "7", base_url="https://gw.suyu.example.cn/tencent"
     )
     assert built["sms-http"] == HttpSmsNotifier(
-        "https://sms.suyu.example.cn/send", '{"to": "{{ phone }}"}', "PUT", {"X-Api-Key": "k"}, "code", "0"
+        "https://sms.suyu.example.cn/send",
+        '{"to": "{{ phone }}"}',
+        "PUT",
+        {"X-Api-Key": "k"},
+        "code",
+        "0",
+        "宿豫营商",
+        sign_in_text=False,
     )
 
 
