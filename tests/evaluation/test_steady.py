@@ -105,11 +105,7 @@ def test_steady_ticks_commit_what_full_evaluations_commit(
     full = Service(settings_for(other_url, tmp_path, calendar=calendar, full_evaluation_seconds=0))
     services = (steady, full)
     try:
-        roster = yaml.safe_load((EXAMPLES / "roster.yaml").read_text(encoding="utf-8"))
-        for service in services:
-            with service.sessions() as session:
-                upsert_roster(session, load_roster(roster, "roster.yaml")[0])
-                session.commit()
+        _roster(services)
         events = _events()
         instants = [parse_instant(f"{day}T{t}") for day in _days(*window) for t in TIMES]
         fed = 0
@@ -137,6 +133,14 @@ def test_steady_ticks_commit_what_full_evaluations_commit(
         for service in services:
             service.close()
         drop()
+
+
+def _roster(services: tuple[Service, ...]) -> None:
+    roster = yaml.safe_load((EXAMPLES / "roster.yaml").read_text(encoding="utf-8"))
+    for service in services:
+        with service.sessions() as session:
+            upsert_roster(session, load_roster(roster, "roster.yaml")[0])
+            session.commit()
 
 
 def _arrived(events: list[dict[str, Any]], fed: int, ahead: datetime) -> tuple[list[dict[str, Any]], int]:
@@ -217,11 +221,7 @@ def test_steady_ticks_switch_a_duty_at_the_end_of_its_due_second(
     ]
     events.sort(key=lambda e: parse_instant(e["at"]))
     try:
-        roster = yaml.safe_load((EXAMPLES / "roster.yaml").read_text(encoding="utf-8"))
-        for service in services:
-            with service.sessions() as session:
-                upsert_roster(session, load_roster(roster, "roster.yaml")[0])
-                session.commit()
+        _roster(services)
         statuses: dict[str, dict[str, str]] = {}
         fed = 0
         for text_at in FINE_TIMES:
@@ -281,11 +281,7 @@ def test_full_ticks_in_small_parts_commit_what_one_part_commits(db_url: str, tmp
     whole.part_sizes = (10**9, 10**9)
     services = (parted, whole)
     try:
-        roster = yaml.safe_load((EXAMPLES / "roster.yaml").read_text(encoding="utf-8"))
-        for service in services:
-            with service.sessions() as session:
-                upsert_roster(session, load_roster(roster, "roster.yaml")[0])
-                session.commit()
+        _roster(services)
         events = _events()
         instants = [
             parse_instant(f"{day}T{t}") for day in _days("2024-12-27", "2025-01-02") for t in TIMES[::3]

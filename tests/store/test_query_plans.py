@@ -35,16 +35,23 @@ from tests.service.conftest import settings_for
 GROWING = {"events", "activities", "cases", "case_events", "reviews", "obligations", "alerts", "outbox"}
 
 
-def _tick_statements(engine: Engine) -> list[tuple[str, Any]]:
-    _import_examples(engine)
-    rulebook = load_rulebook(ROOT / "rules")
-    seen: list[tuple[str, Any]] = []
+def _capture(seen: list[tuple[str, Any]]) -> Any:
+    """A `before_cursor_execute` listener keeping each SELECT issued (not executemany's)."""
 
     def capture(
         conn: Any, cursor: Any, statement: str, parameters: Any, context: Any, executemany: bool
     ) -> None:
         if statement.lstrip().upper().startswith(("SELECT", "WITH")) and not executemany:
             seen.append((statement, parameters))
+
+    return capture
+
+
+def _tick_statements(engine: Engine) -> list[tuple[str, Any]]:
+    _import_examples(engine)
+    rulebook = load_rulebook(ROOT / "rules")
+    seen: list[tuple[str, Any]] = []
+    capture = _capture(seen)
 
     event.listen(engine, "before_cursor_execute", capture)
     try:
@@ -69,12 +76,7 @@ def _daemon_statements(db_url: str, tmp_path: Path) -> list[tuple[str, Any]]:
     and a full one again."""
     service = Service(settings_for(db_url, tmp_path, full_evaluation_seconds=86_400))
     seen: list[tuple[str, Any]] = []
-
-    def capture(
-        conn: Any, cursor: Any, statement: str, parameters: Any, context: Any, executemany: bool
-    ) -> None:
-        if statement.lstrip().upper().startswith(("SELECT", "WITH")) and not executemany:
-            seen.append((statement, parameters))
+    capture = _capture(seen)
 
     try:
         _import_examples(service.engine)
