@@ -7,6 +7,7 @@ thread-safe, and the event loop must stay free for the API while a tick runs.
 
 from __future__ import annotations
 
+import gc
 import logging
 import threading
 import time
@@ -215,6 +216,7 @@ class Service:
         self.baseline: Baseline | None = None
         # enterprises and cases a full tick's part holds (monitor/evaluation/steady.py)
         self.part_sizes = (ENTERPRISES_A_PART, CASES_A_PART)
+        self._strays_checked: object = None  # the rulebook the last look for stray alerts ran under
         self._tick_lock = threading.Lock()
         self._recorded_month = ""  # the month whose duties this process has recorded whole
         self._calendar_warned: frozenset[int] = frozenset()  # years the log has named (no repeats)
@@ -319,11 +321,13 @@ class Service:
                 tally.add(piece, plan)
                 tally.queued += self._write(plan, at, key)
                 del piece, plan  # one part's duties at a time
-            if not tally.continued:
+                gc.collect(0)  # and its cycles (the collector is paused for the tick)
+            if not tally.continued and self._strays_checked is not self.loaded.rulebook:
                 with self.sessions() as session:
                     plan = plan_commit(session, strays(session, at, tally.incomplete))
                 tally.add(plan.evaluation, plan)
                 tally.queued += self._write(plan, at, key)
+                self._strays_checked = self.loaded.rulebook
             month = self._record_month(at)
             queued = tally.queued + self._finish(base, tally, consumed, at, key)
         checkpoint(self.engine)  # SQLite's WAL into the database here, not in an ingest's commit

@@ -313,3 +313,45 @@ def test_full_ticks_in_small_parts_commit_what_one_part_commits(db_url: str, tmp
         for service in services:
             service.close()
         drop()
+
+
+def test_a_full_tick_resolves_alerts_no_duty_holds_and_rows_of_removed_rules(
+    db_url: str, tmp_path: Path
+) -> None:
+    """An open alert whose duty has no row in view (left by a crash of an earlier version) and
+    the rows of a rule no longer in the rulebook: the next process's first tick resolves the
+    alerts and takes the rows out of view; the counts leave them out."""
+    at = parse_instant("2024-12-18T10:00")
+    first = Service(settings_for(db_url, tmp_path))
+    try:
+        _roster((first,))
+        _ingest(first, [e for e in _events() if parse_instant(e["at"]) <= at], at)
+        first.tick(at)
+        values = {"state": "overdue", "level": 1, "due_at": at, "recipients": [], "clause": "c", "message": "m",
+                  "fired_at": at, "changed_at": at}  # fmt: skip
+        with first.sessions() as session:
+            session.add(
+                AlertRecord(
+                    rule="pairing-monthly-visit", subject="pairing:o-x:NOBODY", period="2024-12", **values
+                )
+            )
+            session.add(AlertRecord(rule="retired-rule", subject="case:gone", period="", **values))
+            session.add(
+                ObligationRecord(rule="retired-rule", subject="case:gone", period="", unit_id=None, due_at=at,
+                                 status="overdue", changed_at=at, scope="gone", in_view=True)
+            )  # fmt: skip
+            session.commit()
+    finally:
+        first.close()
+    again = Service(settings_for(db_url, tmp_path))
+    try:
+        done = again.tick(at + timedelta(minutes=1))
+        resolved = {(t.rule, t.subject) for t in again.last_changes if t.change == "resolved"}
+        assert resolved == {("pairing-monthly-visit", "pairing:o-x:NOBODY"), ("retired-rule", "case:gone")}
+        with again.sessions() as session:
+            row = session.get(ObligationRecord, ("retired-rule", "case:gone", ""))
+            assert row is not None and not row.in_view
+        assert ("retired-rule", "", "overdue") not in again.metrics.snapshot.obligations
+        assert done.transitions == 2
+    finally:
+        again.close()
