@@ -331,8 +331,12 @@ def _plan_obligations(
     else:
         wanted = {o.key: o for o in evaluation.obligations}
         gone = [k for k in _in_view(session) if k not in wanted]
-    existing = _existing(session, wanted, evaluation.delta is None)
-    existing.update(_existing(session, dict.fromkeys(gone), False))
+    known = dict(continued.stored_obligations) if continued is not None else {}
+    existing = _existing(
+        session, {k: o for k, o in wanted.items() if k not in known}, evaluation.delta is None
+    )
+    existing.update(_existing(session, {k: None for k in gone if k not in known}, False))
+    existing.update(known)
     inserts: list[dict[str, Any]] = []
     updates: list[dict[str, Any]] = []
     for key, obligation in wanted.items():

@@ -112,6 +112,9 @@ class Continuation:
     alerts_by_key: Mapping[Key, Alert] = field(repr=False)
     obligations_by_key: Mapping[Key, Obligation] = field(repr=False)
     tallies: tuple[Counter[Key], Counter[tuple[str, str]], Counter[Key]] = field(repr=False)
+    # the stored obligation rows of the delta already read by the evaluation (plain columns), which
+    # the commit's planning need not read again
+    stored_obligations: Mapping[Key, Any] = field(default_factory=dict, repr=False)
 
 
 @dataclass

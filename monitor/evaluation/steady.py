@@ -81,6 +81,19 @@ SCOPED = BY_ENTERPRISE | BY_CASE
 WINDOWED = {"case_clock", "case_meeting", "case_ladder", "repeat_report"}
 # at most this many subjects re-derived by key; more is cheaper as one full evaluation
 MOST_SUBJECTS = 5_000
+# what a part reads of its stored rows: the key and what the commit compares (lifecycle's
+# `_OBLIGATION_FIELDS` and `in_view`)
+STORED_COLUMNS = (
+    "rule",
+    "subject",
+    "period",
+    "unit_id",
+    "due_at",
+    "status",
+    "met_at",
+    "provisional",
+    "in_view",
+)
 # a full tick's parts: this many enterprises (their pairings and repeated reports) or cases each
 ENTERPRISES_A_PART = 5_000
 CASES_A_PART = 50_000
@@ -336,6 +349,7 @@ class Baseline:
                 alerts_by_key={a.key: a for a in [*firing, *inhibited]},
                 obligations_by_key={o.key: o for o in fresh},
                 tallies=self.tallies,
+                stored_obligations=stored,
             ),
             roster=self.roster,
             verdicts=self.verdicts,
@@ -364,16 +378,11 @@ class Baseline:
             by_rule.update(collect(views[key], rules, problems, incomplete))
         return [o for rule in self.rulebook for o in by_rule.get(rule.id, [])]
 
-    def _stored(self, session: Session, part: Part) -> dict[Key, tuple[str, str, str]]:
-        """The stored in-view rows of the part's subjects: key -> (subject kind, unit, status)."""
-        found: dict[Key, tuple[str, str, str]] = {}
-        columns = (
-            ObligationRecord.rule,
-            ObligationRecord.subject,
-            ObligationRecord.period,
-            ObligationRecord.unit_id,
-            ObligationRecord.status,
-        )
+    def _stored(self, session: Session, part: Part) -> dict[Key, Any]:
+        """The stored in-view rows of the part's subjects (plain columns, those the commit
+        compares), by key."""
+        found: dict[Key, Any] = {}
+        columns = [getattr(ObligationRecord, name) for name in STORED_COLUMNS]
         shown = ObligationRecord.in_view.is_(True)
         conditions: list[ColumnElement[bool]] = []
         for rule_id, scope in part.rules.items():
@@ -390,10 +399,8 @@ class Baseline:
             orphans = [rule for rule in stored_rules(session) if rule not in self.rulebook.rules]
             conditions += [ObligationRecord.rule == rule for rule in orphans]
         for condition in conditions:
-            for rule, subject, period, unit_id, status in session.execute(
-                select(*columns).where(shown, condition)
-            ):
-                found[(rule, subject, period)] = (subject.partition(":")[0], unit_id or "", status)
+            for row in session.execute(select(*columns).where(shown, condition)):
+                found[(row.rule, row.subject, row.period)] = row
         return found
 
     def _count(self, fresh: list[Obligation], firing: list[Any], sign: int) -> None:
@@ -404,12 +411,12 @@ class Baseline:
         for alert in firing:
             self.firing[(alert.rule, alert.state, str(alert.level))] += sign
 
-    def _count_stored(self, session: Session, stored: dict[Key, tuple[str, str, str]], sign: int) -> None:
+    def _count_stored(self, session: Session, stored: dict[Key, Any], sign: int) -> None:
         """Count the stored rows (and their firing alerts) with `sign`."""
-        for (rule, _subject, _period), (kind, unit, status) in stored.items():
-            self.tally[(rule, unit, status)] += sign
-            if kind == "case" and status in ("pending", "overdue"):
-                self.open_cases[(rule, status)] += sign
+        for (rule, subject, _period), row in stored.items():
+            self.tally[(rule, row.unit_id or "", row.status)] += sign
+            if subject.startswith("case:") and row.status in ("pending", "overdue"):
+                self.open_cases[(rule, row.status)] += sign
         for rule, state, level in _firing(session, stored):
             self.firing[(rule, state, str(level))] += sign
 
