@@ -19,7 +19,7 @@ from monitor.clock import iso_shanghai
 from monitor.evaluation.evaluate import Alert, Evaluation
 from monitor.evaluation.obligations import Obligation
 from monitor.evaluation.steady import stored_rules
-from monitor.store.batches import batches, by_columns
+from monitor.store.batches import among, batches, by_columns
 from monitor.store.models import OPEN_STATES, AlertRecord, ObligationRecord, TickRecord
 from monitor.subjects import scope_id
 
@@ -285,10 +285,8 @@ def _read_keys(session: Session, columns: list[Any], keys: list[Key], into: dict
     """The stored alert rows of these keys (any state), by rule and 500 subjects at a time."""
     wanted = set(keys)
     for rule in sorted({k[0] for k in keys}):
-        for chunk in batches(sorted({k[1] for k in keys if k[0] == rule})):
-            for r in session.execute(
-                select(*columns).where(AlertRecord.rule == rule, AlertRecord.subject.in_(chunk))
-            ):
+        for among_them in among(session, AlertRecord.subject, sorted({k[1] for k in keys if k[0] == rule})):
+            for r in session.execute(select(*columns).where(AlertRecord.rule == rule, among_them)):
                 key = (r.rule, r.subject, r.period)
                 if key in wanted:
                     into.setdefault(key, r)
@@ -393,8 +391,8 @@ def _existing(session: Session, wanted: Mapping[Key, object], whole_periods: boo
             existing.update({(r.rule, r.subject, r.period): r for r in session.execute(query)})
             continue
         subjects = sorted({k[1] for k in wanted if k[0] == rule})
-        for chunk in batches(subjects):
-            query = select(*columns).where(ObligationRecord.rule == rule, ObligationRecord.subject.in_(chunk))
+        for among_them in among(session, ObligationRecord.subject, subjects):
+            query = select(*columns).where(ObligationRecord.rule == rule, among_them)
             existing.update({(r.rule, r.subject, r.period): r for r in session.execute(query)})
     return existing
 

@@ -64,7 +64,7 @@ from monitor.evaluation.obligations.cases import RECENT
 from monitor.evaluation.obligations.timing import Timing
 from monitor.roster import RosterIndex
 from monitor.rulebook import Rulebook
-from monitor.store.batches import batches
+from monitor.store.batches import among, batches
 from monitor.store.changes import Changes
 from monitor.store.db import for_evaluation
 from monitor.store.models import OPEN_STATES, AlertRecord, Case, Enterprise, ObligationRecord, TickRecord
@@ -387,10 +387,8 @@ class Baseline:
         conditions: list[ColumnElement[bool]] = []
         for rule_id, scope in part.rules.items():
             if isinstance(scope, frozenset):
-                for chunk in batches(sorted(scope)):
-                    conditions.append(
-                        and_(ObligationRecord.rule == rule_id, ObligationRecord.scope.in_(chunk))
-                    )
+                for among_them in among(session, ObligationRecord.scope, sorted(scope)):
+                    conditions.append(and_(ObligationRecord.rule == rule_id, among_them))
             else:
                 conditions.append(
                     and_(ObligationRecord.rule == rule_id, *within(ObligationRecord.scope, scope))
@@ -430,12 +428,12 @@ def _firing(session: Session, keys: Iterable[Key]) -> Iterator[tuple[str, str, i
     """(rule, state, level) of the open alerts of these keys that are not inhibited."""
     wanted = set(keys)
     for rule in sorted({k[0] for k in wanted}):
-        for chunk in batches(sorted({k[1] for k in wanted if k[0] == rule})):
+        for among_them in among(session, AlertRecord.subject, sorted({k[1] for k in wanted if k[0] == rule})):
             query = select(
                 AlertRecord.subject, AlertRecord.period, AlertRecord.state, AlertRecord.level
             ).where(
                 AlertRecord.rule == rule,
-                AlertRecord.subject.in_(chunk),
+                among_them,
                 AlertRecord.state.in_(OPEN_STATES),
                 AlertRecord.inhibited_by.is_(None),
             )

@@ -33,3 +33,22 @@ def by_columns(rows: Iterable[Row]) -> list[list[Row]]:
     for row in rows:
         groups.setdefault(frozenset(row), []).append(row)
     return list(groups.values())
+
+
+# PostgreSQL takes a list as one array parameter (`= ANY(:ids)`): planned once whatever its
+# length, so its lists go 5,000 at a time (an IN list of 500 is planned anew for each length)
+ARRAY_LIST = 5_000
+
+
+def among(session: Any, column: Any, values: Sequence[str]) -> Iterator[Any]:
+    """Conditions `column` is one of `values`, a statement's worth each: `= ANY(array)` on
+    PostgreSQL, `IN (…)` elsewhere."""
+    from sqlalchemy import String, any_, bindparam
+    from sqlalchemy.dialects.postgresql import ARRAY
+
+    if session.get_bind().dialect.name != "postgresql":
+        for part in batches(values):
+            yield column.in_(part)
+        return
+    for part in batches(values, ARRAY_LIST):
+        yield column == any_(bindparam(None, list(part), type_=ARRAY(String())))
