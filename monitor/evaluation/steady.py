@@ -114,7 +114,7 @@ class Scopes:
     case_ids: set[str] = field(default_factory=set)
     case_enterprises: set[str] = field(default_factory=set)
 
-    def of(self, kind: str, meetings: bool) -> _Chosen | None:
+    def of(self, kind: str) -> _Chosen | None:
         """The subjects of this obligation kind to re-derive (`_Chosen(None)`: every one), or
         None for none."""
         if kind not in SCOPED:
@@ -122,8 +122,6 @@ class Scopes:
         chosen = {"pairing_activity": self.enterprises, "repeat_report": self.case_enterprises}.get(
             kind, self.case_ids
         )
-        if kind in BY_CASE and meetings:
-            return _Chosen(None)
         return _Chosen(frozenset(chosen)) if chosen else None
 
     def add(self, kind: str, scope: str) -> None:
@@ -260,9 +258,10 @@ class Baseline:
 
     def steady_part(self, session: Session, now: datetime, changes: Changes) -> Part | None:
         """The one part a continued tick re-derives, or None when only a full tick will do: too
-        many subjects, other waivers, or a calendar notice taking effect in between (every due
-        time may move)."""
-        if changes.everything or changes.keys > MOST_SUBJECTS:
+        many subjects, other waivers, a calendar notice taking effect in between (every due
+        time may move), or a coordination meeting (it may move every waiting case's meeting:
+        a full tick goes through the cases a part at a time, where one part would hold them all)."""
+        if changes.everything or changes.keys > MOST_SUBJECTS or "coordination_meeting" in changes.types:
             return None
         if waivers(session) != self.waived:
             return None
@@ -275,11 +274,9 @@ class Baseline:
         self._by_time(session, now, scopes)
         if len(scopes.enterprises) + len(scopes.case_ids) + len(scopes.case_enterprises) > MOST_SUBJECTS:
             return None
-        # a coordination meeting may move every case's meeting: the case duties are re-derived whole
-        meetings = "coordination_meeting" in changes.types
         rules: dict[str, Scope] = {}
         for rule in self.rulebook:
-            scope = scopes.of(rule.obligation, meetings)
+            scope = scopes.of(rule.obligation)
             if scope is not None:
                 rules[rule.id] = scope.ids
         return Part(rules)
