@@ -32,7 +32,7 @@ from __future__ import annotations
 
 import time as _time
 from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from itertools import pairwise
@@ -63,7 +63,7 @@ from monitor.evaluation.obligations import Obligation, Range, Scope, View, withi
 from monitor.evaluation.obligations.cases import RECENT
 from monitor.evaluation.obligations.timing import Timing
 from monitor.roster import RosterIndex
-from monitor.rulebook import Rulebook
+from monitor.rulebook import Rule, Rulebook
 from monitor.store.batches import among, batches
 from monitor.store.changes import Changes
 from monitor.store.db import for_evaluation
@@ -173,6 +173,22 @@ def full_parts(
     cases = _ranges(session, select(Case.id).order_by(Case.id), sizes[1])
     parts += [Part.of(rulebook, BY_CASE, r) for r in cases]
     return parts
+
+
+def collect_part(
+    view: View, rules: list[Rule], scopes: Mapping[str, Scope], problems: list[str], incomplete: set[str]
+) -> list[Obligation]:
+    """The duties of these rules held to each rule's scope, in the rules' order; the rules of one
+    kind family and scope share a view (the clock rules share their query through it)."""
+    groups: dict[tuple[str, Scope], list[Rule]] = {}
+    for rule in rules:
+        family = "case" if rule.obligation in BY_CASE else "enterprise"
+        groups.setdefault((family, scopes.get(rule.id)), []).append(rule)
+    by_rule: dict[str, list[Obligation]] = {}
+    for (family, scope), members in groups.items():
+        held = replace(view, case_ids=scope) if family == "case" else replace(view, enterprises=scope)
+        by_rule.update(collect(held, members, problems, incomplete))
+    return [o for rule in rules for o in by_rule.get(rule.id, [])]
 
 
 def _ranges(session: Session, ordered: Any, size: int) -> list[Range]:
@@ -314,7 +330,10 @@ class Baseline:
         for_evaluation(session)
         problems: list[str] = []
         incomplete: set[str] = set()
-        fresh = self._collect(session, part, now, problems, incomplete)
+        view = View(session, now, self.timing, self.roster, self.settings.cases)
+        fresh = collect_part(
+            view, [r for r in self.rulebook if r.id in part.rules], part.rules, problems, incomplete
+        )
         for obligation in fresh:
             settle(obligation, self.rulebook[obligation.rule], self.timing, now, self.waived)
         candidates = alerts_for(
@@ -351,29 +370,6 @@ class Baseline:
             roster=self.roster,
             verdicts=self.verdicts,
         )
-
-    def _collect(
-        self, session: Session, part: Part, now: datetime, problems: list[str], incomplete: set[str]
-    ) -> list[Obligation]:
-        """The part's duties, rule by rule in the rulebook's order; the rules of one kind family
-        and scope share a view (the clock rules share their query through it)."""
-        base = View(session, now, self.timing, self.roster, self.settings.cases)
-        views: dict[tuple[str, Scope], View] = {}
-        groups: dict[tuple[str, Scope], list[Any]] = {}
-        for rule in self.rulebook:
-            if rule.id not in part.rules:
-                continue
-            scope = part.rules[rule.id]
-            family = "case" if rule.obligation in BY_CASE else "enterprise"
-            if (family, scope) not in views:
-                views[(family, scope)] = (
-                    replace(base, case_ids=scope) if family == "case" else replace(base, enterprises=scope)
-                )
-            groups.setdefault((family, scope), []).append(rule)
-        by_rule: dict[str, list[Obligation]] = {}
-        for key, rules in groups.items():
-            by_rule.update(collect(views[key], rules, problems, incomplete))
-        return [o for rule in self.rulebook for o in by_rule.get(rule.id, [])]
 
     def _stored(self, session: Session, part: Part) -> dict[Key, Any]:
         """The stored in-view rows of the part's subjects (plain columns, those the commit

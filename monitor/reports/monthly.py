@@ -8,6 +8,7 @@ period, now); rendering is separate.
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, time
 
@@ -18,8 +19,9 @@ from monitor.calendar.working_days import CalendarNotCovered, WorkCalendar
 from monitor.clock import end_of_day, local_date, on_time
 from monitor.config import Settings
 from monitor.evaluation.engine import Matcher
-from monitor.evaluation.evaluate import collect, make_timing, settle, waivers
-from monitor.evaluation.obligations import Obligation, View
+from monitor.evaluation.evaluate import make_timing, settle, waivers
+from monitor.evaluation.obligations import Obligation, Scope, View
+from monitor.evaluation.steady import collect_part
 from monitor.periods import Period
 from monitor.reports.ontime import Tally, counted_rules, month_bounds
 from monitor.roster import RosterIndex
@@ -117,25 +119,27 @@ def duties_due(
     start: datetime,
     after: datetime,
     at: datetime,
+    part: Mapping[str, Scope] | None = None,
+    roster: RosterIndex | None = None,
 ) -> list[Obligation]:
-    """Every duty due in [start, after), whatever became of it, settled as known at `at`.
+    """Every duty due in [start, after), whatever became of it, settled as known at `at`; with
+    `part`, only its rules held to their subjects (the daemon records a month a part at a time,
+    monitor/evaluation/steady.py).
 
     Not the tick's evaluation: that one drops what was met more than RECENT ago or has expired,
     so an item due on the 9th and done on the 10th was missing from the month's figures. The
     rules are those the on-time rate counts (monitor/reports/ontime.py).
     """
     timing = make_timing(calendar, settings, rulebook)
-    view = View(session, at, timing, RosterIndex.load(session), settings.cases, due_from=start)
+    view = View(session, at, timing, roster or RosterIndex.load(session), settings.cases, due_from=start)
     counted = counted_rules(rulebook)
-    rules = [r for r in rulebook if r.id in counted]
-    by_rule = collect(view, rules, [], set())
+    rules = [r for r in rulebook if r.id in counted and (part is None or r.id in part)]
     waived = waivers(session)
     out: list[Obligation] = []
-    for rule in rules:
-        for obligation in by_rule.get(rule.id, []):
-            if not start <= obligation.due_at < after:
-                continue
-            settle(obligation, rule, timing, at, waived)  # uncomputable: pending for the rate
+    for obligation in collect_part(view, rules, part or {}, [], set()):
+        if start <= obligation.due_at < after:
+            # uncomputable: pending for the rate
+            settle(obligation, rulebook[obligation.rule], timing, at, waived)
             out.append(obligation)
     return out
 

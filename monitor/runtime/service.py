@@ -62,6 +62,7 @@ from monitor.periods import period_of
 from monitor.reports.mail import mail_monthly_report
 from monitor.reports.monthly import duties_due
 from monitor.reports.ontime import month_bounds
+from monitor.roster import RosterIndex
 from monitor.rulebook import load_rulebook
 from monitor.runtime.heartbeat import write_heartbeat
 from monitor.runtime.leader import Leadership
@@ -452,15 +453,21 @@ class Service:
         if self._recorded_month == month.label:
             return ""
         start, after = month_bounds(month)
-        loaded = self.loaded
+        loaded, settings = self.loaded, self.settings
         with self.sessions() as session:
-            duties = duties_due(session, loaded.rulebook, loaded.calendar, self.settings, start, after, at)
-            rows = missing_obligations(session, duties, at)
-        del duties
-        for slice_ in timed_chunks(rows, first=2000):
+            parts = full_parts(session, loaded.rulebook, settings, self.part_sizes)
+            roster = RosterIndex.load(session)
+        for part in parts:  # a province's month is a million duties: a part's at a time
             with self.sessions() as session:
-                write_obligations(session, list(slice_), [])
-                session.commit()
+                duties = duties_due(
+                    session, loaded.rulebook, loaded.calendar, settings, start, after, at, part.rules, roster
+                )
+                rows = missing_obligations(session, duties, at)
+            del duties
+            for slice_ in timed_chunks(rows, first=2000):
+                with self.sessions() as session:
+                    write_obligations(session, list(slice_), [])
+                    session.commit()
         return month.label
 
     def coverage(self, now: datetime) -> dict[str, bool]:
