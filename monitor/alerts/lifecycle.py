@@ -292,6 +292,16 @@ def _read_keys(session: Session, columns: list[Any], keys: list[Key], into: dict
                     into.setdefault(key, r)
 
 
+def last_tick(session: Session) -> tuple[object, ...] | None:
+    """The last tick's record as (at, worker, seconds, transitions), or None before the first."""
+    row = session.execute(
+        select(TickRecord.at, TickRecord.worker, TickRecord.seconds, TickRecord.transitions).where(
+            TickRecord.name == "last"
+        )
+    ).first()
+    return tuple(row) if row is not None else None
+
+
 def record_tick(
     session: Session, at: datetime, seconds: float, alerts: int, transitions: int, worker: str
 ) -> None:

@@ -403,12 +403,14 @@ class Baseline:
             self.firing[(alert.rule, alert.state, str(alert.level))] += sign
 
     def _count_stored(self, session: Session, stored: dict[Key, Any], sign: int) -> None:
-        """Count the stored rows (and their firing alerts) with `sign`."""
+        """Count the stored rows (and their firing alerts) with `sign`, as a full tick counted
+        them: the alert a held duty (`uncomputable`) keeps open is not among its firing ones."""
         for (rule, subject, _period), row in stored.items():
             self.tally[(rule, row.unit_id or "", row.status)] += sign
             if subject.startswith("case:") and row.status in ("pending", "overdue"):
                 self.open_cases[(rule, row.status)] += sign
-        for rule, state, level in _firing(session, stored):
+        counted = [key for key, row in stored.items() if row.status != "uncomputable"]
+        for rule, state, level in _firing(session, counted):
             self.firing[(rule, state, str(level))] += sign
 
 

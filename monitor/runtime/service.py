@@ -29,6 +29,7 @@ from monitor.alerts.enqueue import Run, enqueue
 from monitor.alerts.lifecycle import (
     Plan,
     Transition,
+    last_tick,
     missing_obligations,
     plan_commit,
     record_tick,
@@ -129,6 +130,7 @@ class _Tally:
     keys: int = 0
     parts: int = 0
     continued: bool = False
+    overwritten: bool = False  # another process recorded a tick meanwhile
     problems: list[str] = field(default_factory=list)
     incomplete: set[str] = field(default_factory=set)
     gaps: Counter[tuple[str, int | None]] = field(default_factory=Counter)
@@ -218,6 +220,7 @@ class Service:
         # enterprises and cases a full tick's part holds (monitor/evaluation/steady.py)
         self.part_sizes = (ENTERPRISES_A_PART, CASES_A_PART)
         self._strays_checked: object = None  # the rulebook the last look for stray alerts ran under
+        self._tick_row: tuple[object, ...] | None = None  # the ticks row as the running tick found it
         self._tick_lock = threading.Lock()
         self._recorded_month = ""  # the month whose duties this process has recorded whole
         self._calendar_warned: frozenset[int] = frozenset()  # years the log has named (no repeats)
@@ -287,6 +290,9 @@ class Service:
             try:
                 summary = self._tick(now)
             except Exception as exc:
+                # a part may have written its duty rows and not its alerts: the next full tick
+                # looks for alerts no row holds (`steady.strays`) again
+                self._strays_checked = None
                 unreachable = isinstance(exc, DBAPIError | SATimeoutError)
                 if unreachable:
                     self.metrics.database_up = False
@@ -335,7 +341,7 @@ class Service:
         if month:
             self._recorded_month = month
         summary = tally.summary(base)
-        if not summary.problems:
+        if not summary.problems and not tally.overwritten:
             self.baseline = base
         self.metrics.evaluation_seconds.observe(summary.seconds)
         self.metrics.publish(Snapshot.counted(at, base.tallies, self.coverage(at)))
@@ -362,6 +368,7 @@ class Service:
         baseline and parts covering everything; and the change records read."""
         loaded, settings = self.loaded, self.settings
         with self.sessions() as session:
+            self._tick_row = last_tick(session)
             changes = pending_changes(session, at)
             base = self.baseline
             if base is not None and base.usable(session, at, loaded.rulebook, settings):
@@ -409,6 +416,9 @@ class Service:
         the digests and the monthly mail; returns the notifications queued."""
         loaded, settings = self.loaded, self.settings
         with self.sessions() as session:
+            # another process committed an evaluation while the parts went (`evaluate --commit`):
+            # some subjects hold its answer, so the next tick starts afresh
+            tally.overwritten = last_tick(session) != self._tick_row
             record_tick(
                 session,
                 at,

@@ -19,14 +19,19 @@ from typing import Any
 
 import pytest
 import yaml
-from sqlalchemy import create_engine, select, text
+from sqlalchemy import create_engine, delete, select, text
+from sqlalchemy.exc import OperationalError
 
+from monitor.alerts.lifecycle import record_tick
 from monitor.clock import parse_instant
+from monitor.evaluation import steady as steady_module
 from monitor.ingest.events import ingest_events
 from monitor.ingest.roster import load_roster, upsert_roster
+from monitor.runtime import service as service_module
 from monitor.runtime.service import Service
+from monitor.store.changes import note_changes, note_everything
 from monitor.store.db import normalise_url
-from monitor.store.models import AlertRecord, ChangeRecord, ObligationRecord
+from monitor.store.models import OPEN_STATES, AlertRecord, ChangeRecord, ObligationRecord, Pairing
 from monitor.waivers import add_waiver
 from tests.conftest import PG_URL
 from tests.service.conftest import ROOT, settings_for
@@ -355,3 +360,105 @@ def test_a_full_tick_resolves_alerts_no_duty_holds_and_rows_of_removed_rules(
         assert done.transitions == 2
     finally:
         again.close()
+
+
+def _district_at(db_url: str, tmp_path: Path, at: datetime) -> Service:
+    service = Service(settings_for(db_url, tmp_path, full_evaluation_seconds=86_400))
+    _roster((service,))
+    _ingest(service, [e for e in _events() if parse_instant(e["at"]) <= at], at)
+    service.tick(at)
+    return service
+
+
+def _open(service: Service, like: str) -> tuple[str, str, str]:
+    with service.sessions() as session:
+        row = session.execute(
+            select(AlertRecord.rule, AlertRecord.subject, AlertRecord.period)
+            .where(AlertRecord.state.in_(OPEN_STATES), AlertRecord.inhibited_by.is_(None))
+            .where(AlertRecord.subject.like(like))
+            .order_by(AlertRecord.id)
+        ).first()
+    assert row is not None
+    return (row.rule, row.subject, row.period)
+
+
+def test_a_tick_that_failed_between_a_parts_writes_is_mended_by_the_next(
+    db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A part wrote its duty rows (a pairing gone: out of view) and failed before its alerts:
+    the next tick, in the same process, still resolves the alert."""
+    at = parse_instant("2024-12-18T10:00")
+    service = _district_at(db_url, tmp_path, at)
+    try:
+        rule, subject, _period = _open(service, "pairing:%")
+        with service.sessions() as session:
+            session.execute(delete(Pairing).where(Pairing.enterprise_id == subject.rpartition(":")[2]))
+            note_everything(session)
+            session.commit()
+
+        def locked(session: Any, writes: Any) -> None:
+            raise OperationalError("UPDATE alerts", {}, Exception("database is locked"))
+
+        monkeypatch.setattr(service_module, "write_alerts", locked)
+        with pytest.raises(OperationalError):
+            service.tick(at + timedelta(minutes=5))
+        monkeypatch.undo()
+        service.tick(at + timedelta(minutes=10))
+        assert (rule, subject, "resolved") in {(t.rule, t.subject, t.change) for t in service.last_changes}
+    finally:
+        service.close()
+
+
+def test_steady_ticks_count_a_held_duty_as_full_ticks_do(
+    db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A duty whose due time cannot be told keeps its open alert and is not counted among the
+    firing ones; steady ticks naming its case count the same as a full tick."""
+    at = parse_instant("2024-12-18T10:00")
+    service = _district_at(db_url, tmp_path, at)
+    try:
+        key = _open(service, "case:%")
+        settle = steady_module.settle
+
+        def held(obligation: Any, rule: Any, timing: Any, now: datetime, waived: Any) -> None:
+            settle(obligation, rule, timing, now, waived)
+            if obligation.key == key:
+                obligation.status, obligation.calendar_gap = "uncomputable", 2099
+
+        monkeypatch.setattr(steady_module, "settle", held)
+        service.baseline = None
+        full = service.tick(at + timedelta(minutes=5))
+        for minutes in (10, 15, 20):
+            with service.sessions() as session:
+                note_changes(session, at=at, cases=[key[1].partition(":")[2]])
+                session.commit()
+            done = service.tick(at + timedelta(minutes=minutes))
+            assert done.continued and done.alerts == full.alerts, minutes
+    finally:
+        service.close()
+
+
+def test_a_commit_by_another_process_during_a_tick_starts_the_next_afresh(
+    db_url: str, tmp_path: Path
+) -> None:
+    """`evaluate --commit` writes the tick record while the daemon's parts go: the daemon's
+    counts and the rows may disagree, so its next tick is a full one."""
+    at = parse_instant("2024-12-18T10:00")
+    service = _district_at(db_url, tmp_path, at)
+    try:
+        assert service.tick(at + timedelta(minutes=1)).continued
+        original = service._write
+
+        def meanwhile(plan: Any, when: datetime, key: bytes) -> int:
+            with service.sessions() as session:
+                record_tick(session, when - timedelta(days=1), 1.0, 0, 0, "evaluate --commit")
+                session.commit()
+            return original(plan, when, key)
+
+        service._write = meanwhile  # type: ignore[method-assign]
+        service.tick(at + timedelta(minutes=2))
+        service._write = original  # type: ignore[method-assign]
+        assert not service.tick(at + timedelta(minutes=3)).continued
+        assert service.tick(at + timedelta(minutes=4)).continued
+    finally:
+        service.close()
