@@ -328,6 +328,7 @@ class Baseline:
         parts add up; a continued tick's part replaces what the stored rows counted."""
         started = _time.perf_counter()
         for_evaluation(session)
+        self.timing.forget()  # one part's due times at a time
         problems: list[str] = []
         incomplete: set[str] = set()
         view = View(session, now, self.timing, self.roster, self.settings.cases)

@@ -26,6 +26,11 @@ class Timing:
         self._unmet: dict[datetime, tuple[bool, int | None, int | None, int | None]] = {}
         self._met: dict[datetime, bool] = {}
 
+    def forget(self) -> None:
+        """Drop what `settle` remembered by due time: a full tick's parts share one instant, and a
+        province's distinct due times (repeated reports, hotline orders) would pile up over them."""
+        self._memo_now, self._unmet, self._met = None, {}, {}
+
     def deadline(self, received: datetime, working_days: int) -> datetime:
         """The end of the Nth working day after the day of receipt (N = 0: that working day)."""
         return end_of_day(self.calendar.add_workdays(local_date(received), working_days), self.cutoff)
