@@ -20,7 +20,7 @@ from monitor.evaluation.evaluate import Alert, Evaluation
 from monitor.evaluation.obligations import Obligation
 from monitor.evaluation.steady import stored_rules
 from monitor.store.batches import among, batches, by_columns
-from monitor.store.models import OPEN_STATES, AlertRecord, ObligationRecord, TickRecord
+from monitor.store.models import OBLIGATION_FIELDS, OPEN_STATES, AlertRecord, ObligationRecord, TickRecord
 from monitor.subjects import scope_id
 
 # `rescheduled`: an open alert's due time moved (a year's official calendar replacing the
@@ -141,7 +141,6 @@ def open_alerts(session: Session) -> dict[Key, AlertStatus]:
 _ALERT_FIELDS = (
     "state", "level", "unit_id", "due_at", "recipients", "clause", "message", "inhibited_by", "provisional",
 )  # fmt: skip
-_OBLIGATION_FIELDS = ("unit_id", "due_at", "status", "met_at", "provisional")
 
 
 @dataclass
@@ -390,7 +389,7 @@ def _existing(session: Session, wanted: Mapping[Key, object], whole_periods: boo
     """The stored rows of these keys (plain columns), by rule; with `whole_periods`, a periodic
     rule's rows are read by its periods (the index leads with them)."""
     columns = [ObligationRecord.rule, ObligationRecord.subject, ObligationRecord.period]
-    columns += [getattr(ObligationRecord, name) for name in (*_OBLIGATION_FIELDS, "in_view")]
+    columns += [getattr(ObligationRecord, name) for name in (*OBLIGATION_FIELDS, "in_view")]
     existing: dict[Key, Any] = {}
     for rule in sorted({k[0] for k in wanted}):
         periods = sorted({k[2] for k in wanted if k[0] == rule})
@@ -439,7 +438,7 @@ def missing_obligations(
             "changed_at": now,
             "scope": scope_id(key[1]),
             "in_view": False,  # recorded for the month's figures, not held by the tick's view
-            **{name: getattr(o, name) for name in _OBLIGATION_FIELDS},
+            **{name: getattr(o, name) for name in OBLIGATION_FIELDS},
         }
         for key, o in wanted.items()
         if key not in existing

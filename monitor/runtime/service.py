@@ -335,7 +335,7 @@ class Service:
                 tally.add(plan.evaluation, plan)
                 tally.queued += self._write(plan, at, key)
                 self._strays_checked = self.loaded.rulebook
-            month = self._record_month(at)
+            month = self._record_month(at, base.roster, [p for p in parts if isinstance(p, Part)])
             queued = tally.queued + self._finish(base, tally, consumed, at, key)
         checkpoint(self.engine)  # SQLite's WAL into the database here, not in an ingest's commit
         if month:
@@ -451,22 +451,23 @@ class Service:
             session.commit()
         return queued
 
-    def _record_month(self, at: datetime) -> str:
+    def _record_month(self, at: datetime, roster: RosterIndex, parts: list[Part]) -> str:
         """Record this month's duties the tick's view no longer holds, once per month and
         process; returns the month's label (empty when done already).
 
         The status page counts the month from the recorded rows; the report collects every duty
         due in the month (monitor/reports/monthly.py). A duty met long before its due time leaves the
         tick's view after RECENT days, so a daemon started after that would never record it: the
-        two would disagree. The duties the tick wrote keep their rows."""
+        two would disagree. The duties the tick wrote keep their rows. It goes by the full tick's
+        parts (a steady tick's: parts of its own), with the tick's roster."""
         month = period_of("month", local_date(at))
         if self._recorded_month == month.label:
             return ""
         start, after = month_bounds(month)
         loaded, settings = self.loaded, self.settings
-        with self.sessions() as session:
-            parts = full_parts(session, loaded.rulebook, settings, self.part_sizes)
-            roster = RosterIndex.load(session)
+        if not parts:  # a steady tick crossed into the month
+            with self.sessions() as session:
+                parts = full_parts(session, loaded.rulebook, settings, self.part_sizes)
         for part in parts:  # a province's month is a million duties: a part's at a time
             with self.sessions() as session:
                 duties = duties_due(

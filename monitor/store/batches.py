@@ -11,6 +11,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any, TypeVar
 
+from sqlalchemy import String, any_, bindparam
+from sqlalchemy.dialects.postgresql import ARRAY
+
 T = TypeVar("T")
 Row = TypeVar("Row", bound=Mapping[str, Any])
 
@@ -43,9 +46,6 @@ ARRAY_LIST = 5_000
 def among(session: Any, column: Any, values: Sequence[str]) -> Iterator[Any]:
     """Conditions `column` is one of `values`, a statement's worth each: `= ANY(array)` on
     PostgreSQL, `IN (…)` elsewhere."""
-    from sqlalchemy import String, any_, bindparam
-    from sqlalchemy.dialects.postgresql import ARRAY
-
     if session.get_bind().dialect.name != "postgresql":
         for part in batches(values):
             yield column.in_(part)

@@ -251,6 +251,9 @@ class ObligationRecord(Base):
     in_view: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
 
+# what an evaluation sets on an obligation row (besides `in_view`), and what a commit compares
+OBLIGATION_FIELDS = ("unit_id", "due_at", "status", "met_at", "provisional")
+
 OPEN_STATES = ("warning", "overdue")  # an alert's states before it resolves
 
 
