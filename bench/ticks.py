@@ -78,7 +78,7 @@ def tick_figures(service: Service, at: datetime) -> dict[str, Any]:
     figures["tick_steady_events_s"] = round(time.perf_counter() - started, 3)
     figures["tick_steady_events_evaluation_s"] = round(steady.seconds, 3)
     figures["steady_keys"] = steady.keys if steady.continued else "full"
-    service.baseline = None  # as at a day boundary or the hourly safety net
+    service.ticker.forget()  # as at a day boundary or the hourly safety net
     started = time.perf_counter()
     again = service.tick(at + timedelta(minutes=3))
     figures["tick_full_again_s"] = round(time.perf_counter() - started, 2)

@@ -318,6 +318,9 @@ class Settings(_Frozen):
     # A tick between two day boundaries re-derives only what changed (monitor/evaluation/steady.py); at
     # least this often it evaluates everything anyway. 0: every tick evaluates everything.
     full_evaluation_seconds: float = Field(3600.0, ge=0)
+    # The daemon's ticks evaluate in a process of their own, so that a full tick's Python does not
+    # slow the API (docs/scaling.md); false: on a thread of the daemon (one process, ~100 MB less)
+    evaluation_process: bool = True
     heartbeat_file: Path = Path("var/heartbeat")
     heartbeat_max_age_seconds: float = Field(180.0, gt=0)
     language: str = "zh"

@@ -85,7 +85,8 @@ async def serve(
 ) -> int:
     """Run until SIGTERM or SIGINT: 0 when drained in time, 1 when not or when the HTTP server
     could not start. Tests may hand in the `service` they watch."""
-    daemon = _Daemon(service or Service(settings, config_path), asyncio.get_running_loop())
+    service = service or Service(settings, config_path, evaluate_apart=settings.evaluation_process)
+    daemon = _Daemon(service, asyncio.get_running_loop())
     daemon.handle_signals()
     try:
         serving = daemon.start()

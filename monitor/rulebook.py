@@ -278,6 +278,11 @@ class Rulebook:
     def __iter__(self) -> Iterator[Rule]:
         return iter(self.rules.values())
 
+    def __reduce__(self) -> tuple[object, ...]:
+        """Pickled as its rules (to the evaluation process): the templates are compiled again from
+        the rules' messages there, the caches start empty."""
+        return (_rebuilt, (dict(self.rules), tuple(self.templates)))
+
     @property
     def immediate_event_types(self) -> frozenset[str]:
         """The event types that wake an evaluation as they are accepted: those that change a
@@ -310,6 +315,12 @@ class Rulebook:
         if language == "zh":
             text = _SPACE_BY_CJK.sub("", text)
         return text
+
+
+def _rebuilt(rules: dict[str, Rule], languages: tuple[tuple[str, str], ...]) -> Rulebook:
+    return Rulebook(
+        rules, {(r, lang): _JINJA.from_string(rules[r].message.get(lang)) for r, lang in languages}
+    )
 
 
 def load_rulebook(directory: Path, *, require_all: bool = True) -> Rulebook:

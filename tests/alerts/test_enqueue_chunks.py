@@ -18,7 +18,7 @@ from monitor.alerts.lifecycle import Transition
 from monitor.clock import parse_instant
 from monitor.ingest.events import ingest_events
 from monitor.ingest.roster import load_roster, upsert_roster
-from monitor.runtime import service as service_module
+from monitor.runtime import ticker as ticker_module
 from monitor.runtime.service import Service
 from monitor.store.models import AlertRecord, Notification, Silence
 from tests.service.conftest import ROOT, settings_for
@@ -111,7 +111,7 @@ def test_a_tick_written_in_small_chunks_marks_and_queues_as_one_chunk_does(
         for i in range(0, len(items), 7):
             yield items[i : i + 7]
 
-    monkeypatch.setattr(service_module, "timed_chunks", slices)
+    monkeypatch.setattr(ticker_module, "timed_chunks", slices)
     outbox, marks = _silenced_tick(f"sqlite:///{tmp_path / 'chunked.db'}", tmp_path)
     silenced = [m for m in whole_marks if m[3] is not None]
     assert silenced and all(m[1].startswith("pairing:") for m in silenced)

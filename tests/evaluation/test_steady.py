@@ -27,8 +27,9 @@ from monitor.clock import parse_instant
 from monitor.evaluation import steady as steady_module
 from monitor.ingest.events import ingest_events
 from monitor.ingest.roster import load_roster, upsert_roster
-from monitor.runtime import service as service_module
+from monitor.runtime import ticker as ticker_module
 from monitor.runtime.service import Service
+from monitor.runtime.ticker import Ticker
 from monitor.store.changes import note_changes, note_everything
 from monitor.store.db import normalise_url
 from monitor.store.models import OPEN_STATES, AlertRecord, ChangeRecord, ObligationRecord, Pairing
@@ -281,9 +282,9 @@ def test_full_ticks_in_small_parts_commit_what_one_part_commits(db_url: str, tmp
     steady tick continues from parts as well as from one."""
     other_url, drop = _second_database(db_url)
     parted = Service(settings_for(db_url, tmp_path, full_evaluation_seconds=86_400))
-    parted.part_sizes = (3, 4)
+    _ticker(parted).part_sizes = (3, 4)
     whole = Service(settings_for(other_url, tmp_path, full_evaluation_seconds=86_400))
-    whole.part_sizes = (10**9, 10**9)
+    _ticker(whole).part_sizes = (10**9, 10**9)
     services = (parted, whole)
     try:
         _roster(services)
@@ -299,7 +300,8 @@ def test_full_ticks_in_small_parts_commit_what_one_part_commits(db_url: str, tmp
                 for service in services:
                     _ingest(service, batch, at)
             if n % 3 == 0:  # now and then a full tick (else steady where it can be)
-                parted.baseline = whole.baseline = None
+                parted.ticker.forget()
+                whole.ticker.forget()
             done = parted.tick(at)
             one = whole.tick(at)
             parts = max(parts, done.parts)
@@ -399,7 +401,7 @@ def test_a_tick_that_failed_between_a_parts_writes_is_mended_by_the_next(
         def locked(session: Any, writes: Any) -> None:
             raise OperationalError("UPDATE alerts", {}, Exception("database is locked"))
 
-        monkeypatch.setattr(service_module, "write_alerts", locked)
+        monkeypatch.setattr(ticker_module, "write_alerts", locked)
         with pytest.raises(OperationalError):
             service.tick(at + timedelta(minutes=5))
         monkeypatch.undo()
@@ -426,7 +428,7 @@ def test_steady_ticks_count_a_held_duty_as_full_ticks_do(
                 obligation.status, obligation.calendar_gap = "uncomputable", 2099
 
         monkeypatch.setattr(steady_module, "settle", held)
-        service.baseline = None
+        service.ticker.forget()
         full = service.tick(at + timedelta(minutes=5))
         for minutes in (10, 15, 20):
             with service.sessions() as session:
@@ -447,7 +449,8 @@ def test_a_commit_by_another_process_during_a_tick_starts_the_next_afresh(
     service = _district_at(db_url, tmp_path, at)
     try:
         assert service.tick(at + timedelta(minutes=1)).continued
-        original = service._write
+        ticker = _ticker(service)
+        original = ticker._write
 
         def meanwhile(plan: Any, when: datetime, key: bytes) -> int:
             with service.sessions() as session:
@@ -455,10 +458,16 @@ def test_a_commit_by_another_process_during_a_tick_starts_the_next_afresh(
                 session.commit()
             return original(plan, when, key)
 
-        service._write = meanwhile  # type: ignore[method-assign]
+        ticker._write = meanwhile  # type: ignore[method-assign]
         service.tick(at + timedelta(minutes=2))
-        service._write = original  # type: ignore[method-assign]
+        ticker._write = original  # type: ignore[method-assign]
         assert not service.tick(at + timedelta(minutes=3)).continued
         assert service.tick(at + timedelta(minutes=4)).continued
     finally:
         service.close()
+
+
+def _ticker(service: Service) -> Ticker:
+    """The service's tick on its own thread (what these tests look into)."""
+    assert isinstance(service.ticker, Ticker)
+    return service.ticker

@@ -124,15 +124,17 @@ def test_a_daemon_started_today_shows_the_rate_the_report_computes(
     db_url: str, tmp_path: Path, engine: Engine, part_sizes: tuple[int, int] | None
 ) -> None:
     """A matchmaking done in April counts, on time, among December's duties: a daemon whose first
-    tick is in December records it (Service._record_month), so its page agrees with the report;
+    tick is in December records it (Ticker._record_month), so its page agrees with the report;
     also when it records the month a few enterprises and cases at a time (a province's parts)."""
     from monitor.runtime.service import Service
+    from monitor.runtime.ticker import Ticker
     from tests.service.conftest import settings_for
 
     _import_examples(engine)
     service = Service(settings_for(db_url, tmp_path))
     if part_sizes is not None:
-        service.part_sizes = part_sizes
+        assert isinstance(service.ticker, Ticker)
+        service.ticker.part_sizes = part_sizes
     now = parse_instant("2024-12-20T09:00")
     try:
         service.tick(now)

@@ -85,7 +85,7 @@ def _daemon_statements(db_url: str, tmp_path: Path) -> list[tuple[str, Any]]:
         service.ingest([("plan-visit", _VISIT)])
         steady = service.tick(parse_instant("2024-12-18T10:05"))
         assert steady.continued
-        service.baseline = None
+        service.ticker.forget()
         service.tick(parse_instant("2024-12-18T10:10"))
     finally:
         event.remove(service.engine, "before_cursor_execute", capture)

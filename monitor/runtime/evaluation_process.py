@@ -1,0 +1,222 @@
+"""The tick in a process of its own, so that the API keeps its interpreter while a tick runs.
+
+A full tick is seconds of Python (5 s at M, minutes at L). On a thread of the daemon it held the
+interpreter lock for about half of that against the requests being served: `POST /v1/events`
+ran 2.9 times slower while full ticks ran (docs/scaling.md). In a process of its own the tick
+has an interpreter of its own; the daemon keeps the metrics, the heartbeat and the log, and what
+a tick leaves for the next (the baseline, monitor/runtime/ticker.py) lives in that process.
+
+One request at a time over a pipe, each answered before the next (the daemon's tick lock):
+
+- `("tick", at, key, loaded)` → `("ticked", Ticked)` or `("failed", database, text)`; `loaded`
+  is `(settings, rulebook, calendar)` when they changed since the last tick (a reload), else
+  None: the process compiles its own matcher from the rules;
+- `("forget",)` → `("forgotten",)`: the next tick is a full one.
+
+The process ends when the pipe closes: the daemon closed it or ended. It dies with the daemon
+(a SIGKILL to the daemon kills it too, on Linux), so a standby taking over never finds an
+orphan still writing a tick; it ignores the terminal's and the service manager's SIGINT,
+SIGTERM and SIGHUP, which are the daemon's to act on (it drains, then closes the pipe). If it
+dies, the daemon's tick fails with the reason and the next tick starts a new one (a full tick:
+the baseline died with it).
+"""
+
+from __future__ import annotations
+
+import logging
+import logging.handlers
+import multiprocessing
+import signal
+import traceback
+from datetime import datetime
+from multiprocessing.connection import Connection
+from typing import Any
+
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import TimeoutError as SATimeoutError
+
+from monitor.calendar.working_days import WorkCalendar
+from monitor.config import Settings
+from monitor.evaluation.evaluate import Evaluator
+from monitor.rulebook import Rulebook
+from monitor.runtime.ticker import Ticked, Ticker
+
+log = logging.getLogger("dutywatch")
+_SPAWN = multiprocessing.get_context(
+    "spawn"
+)  # a fresh interpreter: no copy of the daemon's threads or sockets
+_Loaded = tuple[Settings, Rulebook, WorkCalendar]
+
+
+class TickFailed(RuntimeError):
+    """The tick failed in the evaluation process (or the process ended): what it said, and
+    whether the database was the cause (for the metrics)."""
+
+    def __init__(self, message: str, *, database: bool = False) -> None:
+        super().__init__(message)
+        self.database = database
+
+
+class EvaluationProcess:
+    """A `Ticker` in a process of its own, with the Ticker's `tick`, `forget` and `close`."""
+
+    def __init__(self, settings: Settings, worker: str, channels: tuple[str, ...], loaded: Evaluator) -> None:
+        self._worker, self._channels = worker, channels
+        self._logs: Any = _SPAWN.Queue()
+        # the process's log records, written by the daemon's own handlers (one stream, one format)
+        self._relay = logging.handlers.QueueListener(self._logs, _Relay())
+        self._relay.start()
+        self._sent: tuple[Settings, Evaluator] | None = None
+        self._process: Any = None
+        self._conn: Connection | None = None
+        self._start(settings, loaded)
+
+    @property
+    def pid(self) -> int | None:
+        return self._process.pid if self._process is not None else None
+
+    def _start(self, settings: Settings, loaded: Evaluator) -> None:
+        ours, theirs = _SPAWN.Pipe()
+        self._process = _SPAWN.Process(
+            target=_serve,
+            args=(
+                theirs,
+                (settings, loaded.rulebook, loaded.calendar),
+                self._worker,
+                self._channels,
+                self._logs,
+                logging.getLogger().level,
+            ),
+            name="dutywatch-evaluation",
+            daemon=True,  # ended at the daemon's exit, whatever way it exits normally
+        )
+        self._process.start()
+        theirs.close()
+        self._conn, self._sent = ours, (settings, loaded)
+
+    def tick(self, at: datetime, key: bytes, settings: Settings, loaded: Evaluator) -> Ticked:
+        if self._conn is None:
+            log.warning("evaluation process: starting a new one (the last one ended)")
+            self._start(settings, loaded)
+        fresh: _Loaded | None = None
+        if self._sent is None or self._sent[0] is not settings or self._sent[1] is not loaded:
+            fresh = (settings, loaded.rulebook, loaded.calendar)
+        reply = self._ask(("tick", at, key, fresh))
+        self._sent = (settings, loaded)
+        if reply[0] == "failed":
+            raise TickFailed(reply[2], database=reply[1])
+        ticked = reply[1]
+        assert isinstance(ticked, Ticked)
+        return ticked
+
+    def forget(self) -> None:
+        if self._conn is not None:
+            self._ask(("forget",))
+
+    def _ask(self, message: tuple[object, ...]) -> tuple[Any, ...]:
+        assert self._conn is not None
+        try:
+            self._conn.send(message)
+            reply: tuple[Any, ...] = self._conn.recv()
+        except (EOFError, OSError) as exc:
+            code = self._end(wait=5.0)
+            raise TickFailed(f"the evaluation process ended (exit code {code})") from exc
+        return reply
+
+    def _end(self, wait: float) -> int | None:
+        """Close the pipe (the process ends when it reads its end) and wait for it; the exit
+        code, None if it had to be killed."""
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+        process, self._process = self._process, None
+        if process is None:
+            return None
+        process.join(wait)
+        if process.is_alive():
+            process.kill()
+            process.join(5)
+            return None
+        code: int | None = process.exitcode
+        return code
+
+    def close(self) -> None:
+        """End the process after the tick it runs, if any (the daemon's drain waited for it)."""
+        self._end(wait=60.0)
+        self._relay.stop()
+        self._logs.close()
+
+
+class _Relay(logging.Handler):
+    """Hands the evaluation process's log records to the daemon's loggers, as if logged here."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        logging.getLogger(record.name).handle(record)
+
+
+def _die_with_parent() -> None:
+    """Ask Linux to SIGKILL this process when the daemon dies (prctl PR_SET_PDEATHSIG); elsewhere
+    the closed pipe ends it after the tick it runs."""
+    import ctypes
+    import ctypes.util
+    import os
+    import sys
+
+    if not sys.platform.startswith("linux"):
+        return
+    parent = os.getppid()
+    libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+    libc.prctl(1, signal.SIGKILL)  # 1 = PR_SET_PDEATHSIG
+    if os.getppid() != parent:  # the daemon died before the request took hold
+        os._exit(1)
+
+
+def _serve(
+    conn: Connection,
+    loaded: _Loaded,
+    worker: str,
+    channels: tuple[str, ...],
+    logs: Any,
+    level: int,
+) -> None:
+    """The evaluation process: a Ticker answering the daemon's requests until the pipe closes."""
+    _die_with_parent()
+    for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(signum, signal.SIG_IGN)
+    root = logging.getLogger()
+    root.handlers[:] = [logging.handlers.QueueHandler(logs)]
+    root.setLevel(level)
+
+    from monitor.store.db import make_engine
+
+    settings, rulebook, calendar = loaded
+    engine = make_engine(
+        settings.database_url,
+        busy_timeout=settings.sqlite_busy_timeout_seconds,
+        synchronous=settings.sqlite_synchronous,
+    )
+    ticker = Ticker(engine, worker, channels, settings, Evaluator.of(rulebook, calendar))
+    try:
+        while True:
+            try:
+                message = conn.recv()
+            except EOFError:
+                break
+            if message[0] == "forget":
+                ticker.forget()
+                conn.send(("forgotten",))
+                continue
+            _, at, key, fresh = message
+            if fresh is not None:
+                settings, rulebook, calendar = fresh
+                ticker.settings, ticker.loaded = settings, Evaluator.of(rulebook, calendar)
+            try:
+                ticked = ticker.tick(at, key, ticker.settings, ticker.loaded)
+            except Exception as exc:
+                database = isinstance(exc, DBAPIError | SATimeoutError)
+                log.error("evaluation process: the tick failed\n%s", traceback.format_exc())
+                conn.send(("failed", database, f"{type(exc).__name__}: {exc}"))
+            else:
+                conn.send(("ticked", ticked))
+    finally:
+        engine.dispose()
