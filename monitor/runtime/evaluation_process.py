@@ -2,21 +2,24 @@
 
 A full tick is seconds of Python (5 s at M, minutes at L). On a thread of the daemon it held the
 interpreter lock for about half of that against the requests being served: `POST /v1/events`
-ran 2.9 times slower while full ticks ran (docs/scaling.md). In a process of its own the tick
-has an interpreter of its own; the daemon keeps the metrics, the heartbeat and the log, and what
-a tick leaves for the next (the baseline, monitor/runtime/ticker.py) lives in that process.
+ran 2.35-2.9 times slower while full ticks ran (docs/scaling.md). In a process of its own the
+tick has an interpreter of its own; the daemon keeps the metrics, the heartbeat and the log, and
+what a tick leaves for the next (the baseline, monitor/runtime/ticker.py) lives in that process.
 
-One request at a time over a pipe, each answered before the next (the daemon's tick lock):
+The daemon sends its setup first — `(settings, rulebook, calendar)`, its worker name, channels
+and log level — then one request at a time, each answered before the next (the daemon's tick
+lock), the process's log records coming in between:
 
 - `("tick", at, key, loaded)` → `("ticked", Ticked)` or `("failed", database, text)`; `loaded`
   is `(settings, rulebook, calendar)` when they changed since the last tick (a reload), else
   None: the process compiles its own matcher from the rules;
-- `("forget",)` → `("forgotten",)`: the next tick is a full one.
+- `("forget",)` → `("forgotten",)`: the next tick is a full one;
+- `("log", fields)` from the process at any time during a request: a log record.
 
-The process ends when the pipe closes: the daemon closed it or ended. It dies with the daemon
+The process ends when the socket closes: the daemon closed it or ended. It dies with the daemon
 (a SIGKILL to the daemon kills it too, on Linux), so a standby taking over never finds an
 orphan still writing a tick; it ignores the terminal's and the service manager's SIGINT,
-SIGTERM and SIGHUP, which are the daemon's to act on (it drains, then closes the pipe). If it
+SIGTERM and SIGHUP, which are the daemon's to act on (it drains, then closes the socket). If it
 dies, the daemon's tick fails with the reason and the next tick starts a new one (a full tick:
 the baseline died with it).
 """
@@ -24,9 +27,12 @@ the baseline died with it).
 from __future__ import annotations
 
 import logging
-import logging.handlers
-import multiprocessing
+import os
 import signal
+import socket
+import subprocess
+import sys
+import threading
 import traceback
 from datetime import datetime
 from multiprocessing.connection import Connection
@@ -42,9 +48,6 @@ from monitor.rulebook import Rulebook
 from monitor.runtime.ticker import Ticked, Ticker
 
 log = logging.getLogger("dutywatch")
-_SPAWN = multiprocessing.get_context(
-    "spawn"
-)  # a fresh interpreter: no copy of the daemon's threads or sockets
 _Loaded = tuple[Settings, Rulebook, WorkCalendar]
 
 
@@ -58,16 +61,17 @@ class TickFailed(RuntimeError):
 
 
 class EvaluationProcess:
-    """A `Ticker` in a process of its own, with the Ticker's `tick`, `forget` and `close`."""
+    """A `Ticker` in a process of its own, with the Ticker's `tick`, `forget` and `close`.
+
+    The process is `python -m monitor.runtime.evaluation_process`, a fresh interpreter (a fork
+    would copy the daemon's threads, sockets and pools; multiprocessing's spawn would import the
+    daemon's main script again, which a script without a main guard does not survive), talking
+    over a socket pair it inherits: requests and answers, and its log records in between."""
 
     def __init__(self, settings: Settings, worker: str, channels: tuple[str, ...], loaded: Evaluator) -> None:
         self._worker, self._channels = worker, channels
-        self._logs: Any = _SPAWN.Queue()
-        # the process's log records, written by the daemon's own handlers (one stream, one format)
-        self._relay = logging.handlers.QueueListener(self._logs, _Relay())
-        self._relay.start()
         self._sent: tuple[Settings, Evaluator] | None = None
-        self._process: Any = None
+        self._process: subprocess.Popen[bytes] | None = None
         self._conn: Connection | None = None
         self._start(settings, loaded)
 
@@ -76,23 +80,28 @@ class EvaluationProcess:
         return self._process.pid if self._process is not None else None
 
     def _start(self, settings: Settings, loaded: Evaluator) -> None:
-        ours, theirs = _SPAWN.Pipe()
-        self._process = _SPAWN.Process(
-            target=_serve,
-            args=(
-                theirs,
-                (settings, loaded.rulebook, loaded.calendar),
-                self._worker,
-                self._channels,
-                self._logs,
-                logging.getLogger().level,
-            ),
-            name="dutywatch-evaluation",
-            daemon=True,  # ended at the daemon's exit, whatever way it exits normally
+        ours, theirs = socket.socketpair()
+        with theirs:
+            self._process = subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "monitor.runtime.evaluation_process",
+                    str(theirs.fileno()),
+                    str(os.getpid()),
+                ],
+                pass_fds=(theirs.fileno(),),
+                stdin=subprocess.DEVNULL,
+            )
+        self._conn = Connection(ours.detach())
+        setup = (
+            (settings, loaded.rulebook, loaded.calendar),
+            self._worker,
+            self._channels,
+            logging.getLogger().level,
         )
-        self._process.start()
-        theirs.close()
-        self._conn, self._sent = ours, (settings, loaded)
+        self._conn.send(setup)
+        self._sent = (settings, loaded)
 
     def tick(self, at: datetime, key: bytes, settings: Settings, loaded: Evaluator) -> Ticked:
         if self._conn is None:
@@ -114,17 +123,22 @@ class EvaluationProcess:
             self._ask(("forget",))
 
     def _ask(self, message: tuple[object, ...]) -> tuple[Any, ...]:
+        """Send a request; relay the log records that come before its answer; the answer."""
         assert self._conn is not None
         try:
             self._conn.send(message)
-            reply: tuple[Any, ...] = self._conn.recv()
+            while True:
+                reply: tuple[Any, ...] = self._conn.recv()
+                if reply[0] != "log":
+                    return reply
+                record = logging.makeLogRecord(reply[1])
+                logging.getLogger(record.name).handle(record)
         except (EOFError, OSError) as exc:
             code = self._end(wait=5.0)
             raise TickFailed(f"the evaluation process ended (exit code {code})") from exc
-        return reply
 
     def _end(self, wait: float) -> int | None:
-        """Close the pipe (the process ends when it reads its end) and wait for it; the exit
+        """Close the socket (the process ends when it reads its end) and wait for it; the exit
         code, None if it had to be killed."""
         if self._conn is not None:
             self._conn.close()
@@ -132,59 +146,60 @@ class EvaluationProcess:
         process, self._process = self._process, None
         if process is None:
             return None
-        process.join(wait)
-        if process.is_alive():
+        try:
+            return process.wait(wait)
+        except subprocess.TimeoutExpired:
             process.kill()
-            process.join(5)
+            process.wait(5)
             return None
-        code: int | None = process.exitcode
-        return code
 
     def close(self) -> None:
         """End the process after the tick it runs, if any (the daemon's drain waited for it)."""
         self._end(wait=60.0)
-        self._relay.stop()
-        self._logs.close()
 
 
-class _Relay(logging.Handler):
-    """Hands the evaluation process's log records to the daemon's loggers, as if logged here."""
+class _Forward(logging.Handler):
+    """The evaluation process's log records, sent to the daemon between its answers (formatted
+    here: what is sent is plain data)."""
+
+    def __init__(self, conn: Connection) -> None:
+        super().__init__()
+        self._conn = conn
+        self._sending = threading.Lock()
 
     def emit(self, record: logging.LogRecord) -> None:
-        logging.getLogger(record.name).handle(record)
+        try:
+            fields = dict(record.__dict__)
+            fields.update(msg=record.getMessage(), args=None, exc_info=None, exc_text=None)
+            if record.exc_info:
+                fields["msg"] += "\n" + "".join(traceback.format_exception(*record.exc_info))
+            with self._sending:
+                self._conn.send(("log", fields))
+        except Exception:
+            self.handleError(record)
 
 
-def _die_with_parent() -> None:
+def _die_with_parent(daemon: int) -> None:
     """Ask Linux to SIGKILL this process when the daemon dies (prctl PR_SET_PDEATHSIG); elsewhere
-    the closed pipe ends it after the tick it runs."""
+    the closed socket ends it after the tick it runs."""
     import ctypes
     import ctypes.util
-    import os
-    import sys
 
-    if not sys.platform.startswith("linux"):
-        return
-    parent = os.getppid()
-    libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
-    libc.prctl(1, signal.SIGKILL)  # 1 = PR_SET_PDEATHSIG
-    if os.getppid() != parent:  # the daemon died before the request took hold
+    if sys.platform.startswith("linux"):
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+        libc.prctl(1, signal.SIGKILL)  # 1 = PR_SET_PDEATHSIG
+    if os.getppid() != daemon:  # the daemon died before the request took hold
         os._exit(1)
 
 
-def _serve(
-    conn: Connection,
-    loaded: _Loaded,
-    worker: str,
-    channels: tuple[str, ...],
-    logs: Any,
-    level: int,
-) -> None:
-    """The evaluation process: a Ticker answering the daemon's requests until the pipe closes."""
-    _die_with_parent()
+def _serve(conn: Connection, daemon: int) -> None:
+    """The evaluation process: a Ticker answering the daemon's requests until the socket closes."""
+    _die_with_parent(daemon)
     for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         signal.signal(signum, signal.SIG_IGN)
+    loaded, worker, channels, level = conn.recv()
     root = logging.getLogger()
-    root.handlers[:] = [logging.handlers.QueueHandler(logs)]
+    root.handlers[:] = [_Forward(conn)]
     root.setLevel(level)
 
     from monitor.store.db import make_engine
@@ -220,3 +235,7 @@ def _serve(
                 conn.send(("ticked", ticked))
     finally:
         engine.dispose()
+
+
+if __name__ == "__main__":
+    _serve(Connection(int(sys.argv[1])), int(sys.argv[2]))

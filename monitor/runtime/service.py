@@ -36,7 +36,7 @@ from monitor.runtime.heartbeat import write_heartbeat
 from monitor.runtime.leader import Leadership
 from monitor.runtime.metrics import Metrics, Snapshot
 from monitor.runtime.ticker import Ticked, Ticker, TickSummary
-from monitor.store.db import ensure_schema, make_engine, session_factory
+from monitor.store.db import WalCopier, ensure_schema, make_engine, session_factory
 from monitor.yamlsource import SourceError
 from notifiers import build as build_channel
 from notifiers.base import Notifier
@@ -92,6 +92,7 @@ class Service:
         self.sessions = session_factory(self.engine)
         self.metrics = Metrics()
         self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="dutywatch-eval")
+        self.wal = WalCopier(self.engine)  # SQLite's log copied as ingest fills it, off its commits
         self.loaded = _load(settings)
         self.reload_ok = True
         self.last_tick: datetime | None = None
@@ -237,6 +238,7 @@ class Service:
             self.sessions, lambda session: ingest_events(session, records, now=now, settings=self.settings)
         )
         self.metrics.count_ingested([r for _, r in records], outcomes)
+        self.wal.wrote(sum(1 for o in outcomes if o.status == "accepted"))
         return outcomes
 
     def database_ok(self) -> bool:
@@ -258,5 +260,6 @@ class Service:
     def close(self) -> None:
         self.executor.shutdown(wait=True)
         self.ticker.close()
+        self.wal.close()
         self.leadership.release()
         self.engine.dispose()

@@ -160,7 +160,8 @@ class Activity(Base):
         Index("ix_activities_enterprise_type_at", "enterprise_id", "type", "at"),
     )
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    event_id: Mapped[str] = mapped_column(String(128), ForeignKey("events.id"), index=True)
+    # not indexed: nothing reads activities by their event (migration 0005)
+    event_id: Mapped[str] = mapped_column(String(128), ForeignKey("events.id"))
     type: Mapped[str] = mapped_column(String(40))
     at: Mapped[datetime]
     official_id: Mapped[str | None] = mapped_column(String(64))
@@ -194,7 +195,7 @@ class CaseEvent(Base):
     __tablename__ = "case_events"
     __table_args__ = (Index("ix_case_events_case_type_at", "case_id", "type", "at"),)
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    event_id: Mapped[str] = mapped_column(String(128), index=True)
+    event_id: Mapped[str] = mapped_column(String(128))  # not indexed, as activities' (migration 0005)
     case_id: Mapped[str] = mapped_column(String(128))
     type: Mapped[str] = mapped_column(String(40))
     at: Mapped[datetime]
