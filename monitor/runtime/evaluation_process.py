@@ -34,13 +34,16 @@ import subprocess
 import sys
 import threading
 import traceback
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from multiprocessing.connection import Connection
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.exc import TimeoutError as SATimeoutError
 
+import monitor
 from monitor.calendar.working_days import WorkCalendar
 from monitor.config import Settings
 from monitor.evaluation.evaluate import Evaluator
@@ -66,25 +69,42 @@ class EvaluationProcess:
     The process is `python -m monitor.runtime.evaluation_process`, a fresh interpreter (a fork
     would copy the daemon's threads, sockets and pools; multiprocessing's spawn would import the
     daemon's main script again, which a script without a main guard does not survive), talking
-    over a socket pair it inherits: requests and answers, and its log records in between."""
+    over a socket pair it inherits: requests and answers, and its log records in between. It is
+    started by the first tick (a standby that never leads never starts one), and again by the
+    tick after it ended."""
 
     def __init__(self, settings: Settings, worker: str, channels: tuple[str, ...], loaded: Evaluator) -> None:
         self._worker, self._channels = worker, channels
         self._sent: tuple[Settings, Evaluator] | None = None
         self._process: subprocess.Popen[bytes] | None = None
         self._conn: Connection | None = None
-        self._start(settings, loaded)
+        # Linux sends the death signal when the *thread* that started the process ends: every
+        # start goes through this one thread, which lives as long as this object
+        self._starter = ThreadPoolExecutor(max_workers=1, thread_name_prefix="dutywatch-evaluation-start")
 
     @property
     def pid(self) -> int | None:
         return self._process.pid if self._process is not None else None
 
+    def _running(self, settings: Settings, loaded: Evaluator) -> Connection:
+        """The process's connection, the process started if none runs (or it ended)."""
+        if self._process is not None and self._process.poll() is not None:
+            code = self._end(wait=0)
+            log.warning("evaluation process: it ended (exit code %s); starting a new one", code)
+        if self._conn is None:
+            self._starter.submit(self._start, settings, loaded).result()
+        assert self._conn is not None
+        return self._conn
+
     def _start(self, settings: Settings, loaded: Evaluator) -> None:
         ours, theirs = socket.socketpair()
+        # the daemon's own code, whatever the working directory holds (-P: no cwd on the path)
+        paths = [str(Path(monitor.__file__).resolve().parents[1]), os.environ.get("PYTHONPATH", "")]
         with theirs:
             self._process = subprocess.Popen(
                 [
                     sys.executable,
+                    "-P",
                     "-m",
                     "monitor.runtime.evaluation_process",
                     str(theirs.fileno()),
@@ -92,6 +112,8 @@ class EvaluationProcess:
                 ],
                 pass_fds=(theirs.fileno(),),
                 stdin=subprocess.DEVNULL,
+                env={**os.environ, "PYTHONPATH": os.pathsep.join(p for p in paths if p)},
+                start_new_session=True,  # a terminal's Ctrl-C is the daemon's, even during its imports
             )
         self._conn = Connection(ours.detach())
         setup = (
@@ -100,17 +122,19 @@ class EvaluationProcess:
             self._channels,
             logging.getLogger().level,
         )
-        self._conn.send(setup)
+        try:
+            self._conn.send(setup)
+        except OSError as exc:
+            code = self._end(wait=5.0)
+            raise TickFailed(f"the evaluation process ended as it started (exit code {code})") from exc
         self._sent = (settings, loaded)
 
     def tick(self, at: datetime, key: bytes, settings: Settings, loaded: Evaluator) -> Ticked:
-        if self._conn is None:
-            log.warning("evaluation process: starting a new one (the last one ended)")
-            self._start(settings, loaded)
+        conn = self._running(settings, loaded)
         fresh: _Loaded | None = None
         if self._sent is None or self._sent[0] is not settings or self._sent[1] is not loaded:
             fresh = (settings, loaded.rulebook, loaded.calendar)
-        reply = self._ask(("tick", at, key, fresh))
+        reply = self._ask(conn, ("tick", at, key, fresh))
         self._sent = (settings, loaded)
         if reply[0] == "failed":
             raise TickFailed(reply[2], database=reply[1])
@@ -119,16 +143,16 @@ class EvaluationProcess:
         return ticked
 
     def forget(self) -> None:
-        if self._conn is not None:
-            self._ask(("forget",))
+        """The next tick is a full one (a process started anew starts with one anyway)."""
+        if self._conn is not None and self._process is not None and self._process.poll() is None:
+            self._ask(self._conn, ("forget",))
 
-    def _ask(self, message: tuple[object, ...]) -> tuple[Any, ...]:
+    def _ask(self, conn: Connection, message: tuple[object, ...]) -> tuple[Any, ...]:
         """Send a request; relay the log records that come before its answer; the answer."""
-        assert self._conn is not None
         try:
-            self._conn.send(message)
+            conn.send(message)
             while True:
-                reply: tuple[Any, ...] = self._conn.recv()
+                reply: tuple[Any, ...] = conn.recv()
                 if reply[0] != "log":
                     return reply
                 record = logging.makeLogRecord(reply[1])
@@ -156,6 +180,7 @@ class EvaluationProcess:
     def close(self) -> None:
         """End the process after the tick it runs, if any (the daemon's drain waited for it)."""
         self._end(wait=60.0)
+        self._starter.shutdown(wait=True)
 
 
 class _Forward(logging.Handler):
@@ -222,17 +247,16 @@ def _serve(conn: Connection, daemon: int) -> None:
                 conn.send(("forgotten",))
                 continue
             _, at, key, fresh = message
-            if fresh is not None:
-                settings, rulebook, calendar = fresh
-                ticker.settings, ticker.loaded = settings, Evaluator.of(rulebook, calendar)
             try:
-                ticked = ticker.tick(at, key, ticker.settings, ticker.loaded)
+                if fresh is not None:
+                    settings, rulebook, calendar = fresh
+                    ticker.settings, ticker.loaded = settings, Evaluator.of(rulebook, calendar)
+                answer: tuple[object, ...] = ("ticked", ticker.tick(at, key, ticker.settings, ticker.loaded))
             except Exception as exc:
                 database = isinstance(exc, DBAPIError | SATimeoutError)
                 log.error("evaluation process: the tick failed\n%s", traceback.format_exc())
-                conn.send(("failed", database, f"{type(exc).__name__}: {exc}"))
-            else:
-                conn.send(("ticked", ticked))
+                answer = ("failed", database, f"{type(exc).__name__}: {exc}")
+            conn.send(answer)
     finally:
         engine.dispose()
 

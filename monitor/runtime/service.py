@@ -36,7 +36,7 @@ from monitor.runtime.heartbeat import write_heartbeat
 from monitor.runtime.leader import Leadership
 from monitor.runtime.metrics import Metrics, Snapshot
 from monitor.runtime.ticker import Ticked, Ticker, TickSummary
-from monitor.store.db import WalCopier, ensure_schema, make_engine, session_factory
+from monitor.store.db import WalCopier, ensure_schema, in_memory, make_engine, session_factory
 from monitor.yamlsource import SourceError
 from notifiers import build as build_channel
 from notifiers.base import Notifier
@@ -110,10 +110,11 @@ class Service:
             signatures=settings.sms_signatures(),
         )
         self._link_key: tuple[object, bytes] | None = None
-        # the tick's state and work: here, or in a process of its own (`evaluate_apart`)
+        # the tick's state and work: here, or in a process of its own (`evaluate_apart`; not for an
+        # in-memory database, which another process cannot see)
         self.ticker: Ticker | EvaluationProcess = (
             EvaluationProcess(settings, self.dispatcher.worker, self.channels, self.loaded)
-            if evaluate_apart
+            if evaluate_apart and not in_memory(settings.database_url)
             else Ticker(self.engine, self.dispatcher.worker, self.channels, settings, self.loaded)
         )
 

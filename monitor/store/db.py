@@ -84,7 +84,12 @@ class WalCopier:
             if self._since < self._every or self._running:
                 return None
             self._since, self._running = 0, True
-        return self._pool.submit(self._copy)
+        try:
+            return self._pool.submit(self._copy)
+        except RuntimeError:  # closed (the daemon drains): the events are stored, the copy can wait
+            with self._lock:
+                self._running = False
+            return None
 
     def _copy(self) -> tuple[int, int, int] | None:
         try:
@@ -99,6 +104,12 @@ class WalCopier:
     def close(self) -> None:
         if self._pool is not None:
             self._pool.shutdown(wait=True)
+
+
+def in_memory(url: str) -> bool:
+    """Whether the URL names a SQLite database in memory (one process's own)."""
+    parsed = make_url(normalise_url(url))
+    return parsed.get_backend_name() == "sqlite" and parsed.database in (None, "", ":memory:")
 
 
 def make_engine(

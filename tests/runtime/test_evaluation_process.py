@@ -10,8 +10,10 @@ import signal
 import sqlite3
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import text
@@ -19,6 +21,7 @@ from sqlalchemy import text
 from monitor.clock import parse_instant
 from monitor.runtime.evaluation_process import EvaluationProcess, TickFailed
 from monitor.runtime.service import Service
+from monitor.runtime.ticker import Ticker
 from monitor.store.models import AlertRecord, ObligationRecord
 from tests.evaluation.test_steady import (
     ALERT_COLUMNS,
@@ -104,27 +107,74 @@ def test_a_tick_in_its_own_process_commits_what_one_on_the_daemons_thread_commit
         drop()
 
 
-def test_a_process_that_died_fails_its_tick_and_the_next_starts_a_new_one(
+def test_the_process_starts_with_the_first_tick_and_again_after_it_died(
     db_url: str, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
+    """A standby that never leads starts none; one killed between ticks is replaced by the next
+    tick, which succeeds (a full one: the baseline died with it); one killed inside a tick fails
+    that tick with its exit code, and the next starts anew."""
     service = Service(settings_for(db_url, tmp_path), evaluate_apart=True)
     try:
+        process = _apart(service)
+        assert process.pid is None
         _roster((service,))
         at = parse_instant("2024-12-18T10:00")
         assert service.tick(at).parts >= 1
         assert service.tick(at.replace(minute=5)).continued
-        process = _apart(service)
-        pid = process.pid
-        assert pid is not None
-        os.kill(pid, signal.SIGKILL)
-        with pytest.raises(TickFailed, match=r"the evaluation process ended \(exit code -9\)"):
-            service.tick(at.replace(minute=10))
-        assert service.metrics.tick_failures.labels("error")._value.get() == 1
+        first = process.pid
+        assert first is not None
+        os.kill(first, signal.SIGKILL)
+        while _alive(first):
+            time.sleep(0.02)
         with caplog.at_level(logging.WARNING, logger="dutywatch"):
-            again = service.tick(at.replace(minute=15))
-        assert not again.continued  # the baseline died with the process: a full tick
-        assert process.pid not in (None, pid)
-        assert "starting a new one" in caplog.text
+            again = service.tick(at.replace(minute=10))
+        assert not again.continued and process.pid not in (None, first)
+        assert "it ended (exit code -9); starting a new one" in caplog.text
+        assert service.metrics.tick_failures.labels("error")._value.get() == 0
+
+        second = process.pid
+        assert second is not None
+        real = process._ask
+
+        def killed_inside(conn: Any, message: tuple[object, ...]) -> Any:
+            if message[0] == "tick":
+                os.kill(second, signal.SIGKILL)
+            return real(conn, message)
+
+        process._ask = killed_inside  # type: ignore[method-assign]
+        with pytest.raises(TickFailed, match=r"the evaluation process ended \(exit code -9\)"):
+            service.tick(at.replace(minute=15))
+        process._ask = real  # type: ignore[method-assign]
+        assert service.metrics.tick_failures.labels("error")._value.get() == 1
+        assert not service.tick(at.replace(minute=20)).continued
+    finally:
+        service.close()
+
+
+def test_a_process_started_from_a_thread_that_ended_lives_on(db_url: str, tmp_path: Path) -> None:
+    """Linux's death signal follows the thread that started the child: a tick on a short-lived
+    thread (a test's, a benchmark's) must not leave a process that dies with that thread."""
+    service = Service(settings_for(db_url, tmp_path), evaluate_apart=True)
+    try:
+        _roster((service,))
+        at = parse_instant("2024-12-18T10:00")
+        first = threading.Thread(target=service.tick, args=(at,))
+        first.start()
+        first.join()
+        pid = service.ticker.pid if isinstance(service.ticker, EvaluationProcess) else None
+        assert pid is not None
+        time.sleep(0.3)
+        assert _alive(pid)
+        assert service.tick(at.replace(minute=5)).continued
+    finally:
+        service.close()
+
+
+def test_an_in_memory_database_is_evaluated_on_the_daemons_thread(tmp_path: Path) -> None:
+    """Another process cannot see a SQLite database in memory."""
+    service = Service(settings_for("sqlite://", tmp_path), evaluate_apart=True)
+    try:
+        assert isinstance(service.ticker, Ticker)
     finally:
         service.close()
 
@@ -150,9 +200,7 @@ def test_a_database_failure_in_the_process_counts_as_the_databases(
         assert failed.value.database and "database is locked" in str(failed.value)
         assert service.metrics.tick_failures.labels("database")._value.get() == 1
         assert service.metrics.database_up is False
-        deadline = time.monotonic() + 5  # the relay hands records over on its own thread
-        while "the tick failed" not in caplog.text and time.monotonic() < deadline:
-            time.sleep(0.05)
+        # the process's own record, sent before its answer
         assert "the tick failed" in caplog.text and "OperationalError" in caplog.text
         assert service.tick(at).parts >= 1
         assert service.metrics.database_up is True
@@ -171,6 +219,7 @@ sys.path.insert(0, {str(ROOT)!r})
 from pathlib import Path
 from monitor.clock import parse_instant
 from monitor.runtime.service import Service
+from monitor.runtime.ticker import Ticker
 from tests.service.conftest import settings_for
 settings = settings_for("sqlite:///{db}", Path({str(tmp_path)!r}), sqlite_busy_timeout_seconds=120)
 service = Service(settings, evaluate_apart=True)
@@ -201,3 +250,19 @@ time.sleep(600)
     with sqlite3.connect(db) as conn:
         (last,) = conn.execute("SELECT at FROM ticks").fetchone()
     assert str(last).startswith("2024-12-18 02:00:00"), last  # the first tick's, 10:00 Shanghai
+
+
+def test_the_process_runs_the_daemons_code_whatever_the_working_directory_holds(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A service started in a directory holding another `monitor` package (a checkout, a
+    writable state directory): the evaluation process imports the daemon's own."""
+    other = tmp_path / "elsewhere" / "monitor"
+    other.mkdir(parents=True)
+    (other / "__init__.py").write_text("raise ImportError('the wrong monitor')\n")
+    monkeypatch.chdir(other.parent)
+    service = Service(settings_for(f"sqlite:///{tmp_path / 'd.db'}", tmp_path), evaluate_apart=True)
+    try:
+        assert service.tick(parse_instant("2024-12-18T10:00")).parts >= 1
+    finally:
+        service.close()
