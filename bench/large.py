@@ -178,11 +178,12 @@ def load(size: Size, url: str, received: datetime) -> dict[str, float | int]:
     }
 
 
-def _rss_mb() -> int:
-    """This process's peak resident memory: VmHWM where Linux gives it (ru_maxrss of a spawned
-    child counts the parent's memory at the fork: a child under the loader's 262 MB read 262)."""
+def _rss_mb(pid: int | str = "self") -> int:
+    """A process's peak resident memory (this one's by default): VmHWM where Linux gives it
+    (ru_maxrss of a spawned child counts the parent's memory at the fork: a child under the
+    loader's 262 MB read 262)."""
     try:
-        for line in Path("/proc/self/status").read_text().splitlines():
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
             if line.startswith("VmHWM:"):
                 return round(int(line.split()[1]) / 1024)
     except OSError:
@@ -207,7 +208,8 @@ def daemon_figures(url: str, workdir: str, out: Any, notify: bool = False, floor
         notify={"channels": ["file"] if notify else [], "file_path": Path(workdir) / "sent.jsonl"},  # type: ignore[arg-type]
     )
     at = parse_instant(AT)
-    service = Service(settings)
+    # as deployed: the ticks in the daemon's evaluation process (docs/architecture.md)
+    service = Service(settings, evaluate_apart=not floor)
     try:
         if floor:
             figures = evaluation_floor(service, at)
@@ -215,6 +217,9 @@ def daemon_figures(url: str, workdir: str, out: Any, notify: bool = False, floor
         else:
             figures = tick_figures(service, at)
             figures["peak_rss_mb"] = _rss_mb()
+            evaluating = getattr(service.ticker, "pid", None)
+            if evaluating is not None:  # read before close ends it
+                figures["evaluation_process_peak_rss_mb"] = _rss_mb(evaluating)
     finally:
         service.close()
     out.put(figures)
@@ -352,7 +357,8 @@ def main() -> None:
         "`evaluation_sql_ratio`: a full evaluation / the very SELECTs it issued replayed raw.",
         "`backtest_*` (with --backtest): `dutywatch backtest` over the year in a process of its own.",
         "`load_*`: the generated year COPYed in (no validation, no ORM); `notify`: whether the daemon had a channel.",
-        "The daemon's figures come from a child process of its own: `peak_rss_mb` is the daemon's;",
+        "The daemon's figures come from a child process of its own: `peak_rss_mb` is the daemon's,",
+        "`evaluation_process_peak_rss_mb` its evaluation process's (where the ticks run, as deployed);",
         "`evaluation_peak_rss_mb` is another child's, which ran one whole `evaluate()` (the floor's).",
         "`tick_steady_s`: a tick a minute later with nothing new; `tick_steady_events_s`: a tick after",
         "`minute_events` events arrived; `tick_full_again_s`: a full evaluation and commit in the",
