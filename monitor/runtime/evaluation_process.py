@@ -43,7 +43,6 @@ from typing import Any
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.exc import TimeoutError as SATimeoutError
 
-import monitor
 from monitor.calendar.working_days import WorkCalendar
 from monitor.config import Settings
 from monitor.evaluation.evaluate import Evaluator
@@ -99,7 +98,7 @@ class EvaluationProcess:
     def _start(self, settings: Settings, loaded: Evaluator) -> None:
         ours, theirs = socket.socketpair()
         # the daemon's own code, whatever the working directory holds (-P: no cwd on the path)
-        paths = [str(Path(monitor.__file__).resolve().parents[1]), os.environ.get("PYTHONPATH", "")]
+        paths = [str(Path(__file__).resolve().parents[2]), os.environ.get("PYTHONPATH", "")]
         with theirs:
             self._process = subprocess.Popen(
                 [
