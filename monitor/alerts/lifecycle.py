@@ -225,6 +225,22 @@ def _alert_write(
     key: Key, alert: Alert, row: Any, now: datetime
 ) -> tuple[Literal["insert", "update"], dict[str, Any]] | None:
     """The insert of a new alert, the update of what differs in a stored one, or None."""
+    if (
+        row is not None
+        and row.state == alert.state  # not resolved: a stored alert firing again is an update
+        and (row.level, row.due_at, row.message, row.unit_id, row.inhibited_by, row.clause, row.provisional)
+        == (
+            alert.level,
+            alert.due_at,
+            alert.message,
+            alert.unit_id,
+            alert.inhibited_by,
+            alert.clause,
+            alert.provisional,
+        )
+        and row.recipients == list(alert.recipients)
+    ):
+        return None  # most of a full tick's alerts: no dict built to find that nothing differs
     values: dict[str, Any] = {
         "state": alert.state,
         "level": alert.level,
@@ -347,6 +363,23 @@ def _plan_obligations(
     inserts: list[dict[str, Any]] = []
     updates: list[dict[str, Any]] = []
     for key, obligation in wanted.items():
+        row = existing.get(key)
+        if row is not None and (
+            row.status,
+            row.due_at,
+            row.met_at,
+            row.unit_id,
+            row.provisional,
+            row.in_view,
+        ) == (
+            obligation.status,
+            obligation.due_at,
+            obligation.met_at,
+            obligation.unit_id,
+            obligation.provisional,
+            True,
+        ):
+            continue  # unchanged, as most duties of a full tick are
         values = {
             "unit_id": obligation.unit_id,
             "due_at": obligation.due_at,
@@ -355,7 +388,6 @@ def _plan_obligations(
             "provisional": obligation.provisional,
             "in_view": True,
         }
-        row = existing.get(key)
         if row is None:
             scope = scope_id(key[1])
             inserts.append({**_pk(key), "changed_at": now, "scope": scope, **values})

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -121,3 +122,97 @@ def test_a_waived_clock_waives_its_escalation_too(session: Session, waived: bool
     assert {a.rule for a in result.alerts if a.subject == "case:c1"} == left
     ladder = [o for o in result.obligations if o.rule == "case-escalation" and o.subject == "case:c1"]
     assert [o.status for o in ladder] == (["waived"] if waived else ["overdue"])
+
+
+def test_an_alert_and_a_duty_that_come_back_unchanged_are_written_back(session: Session) -> None:
+    """A duty leaves the evaluation (its alert resolves, its row leaves view) and comes back with
+    every value as before: the alert fires again as a new life, the row is in view again — the
+    commit's shortcut for unchanged rows must not take them for unchanged."""
+    first = at(session, "2024-10-10T10:00")
+    commit_evaluation(session, first)
+    session.commit()
+    gone = replace(
+        first,
+        at=parse_instant("2024-10-10T10:10"),
+        alerts=[a for a in first.alerts if a.key != KEY],
+        inhibited=[a for a in first.inhibited if a.key != KEY],
+        obligations=[o for o in first.obligations if o.key != KEY],
+    )
+    assert [c.change for c in commit_evaluation(session, gone) if c.subject == KEY[1]] == ["resolved"]
+    session.commit()
+    duty = session.scalars(
+        select(ObligationRecord).where(ObligationRecord.rule == KEY[0], ObligationRecord.subject == KEY[1])
+    ).one()
+    assert duty.in_view is False
+    back = replace(first, at=parse_instant("2024-10-10T10:20"))
+    changes = commit_evaluation(session, back)
+    session.commit()
+    assert [(c.rule, c.change) for c in changes if c.subject == KEY[1]] == [(KEY[0], "fired")]
+    again = row(session)
+    session.refresh(again)
+    assert (again.state, again.fired_at, again.resolved_at) == ("warning", back.at, None)
+    session.refresh(duty)
+    assert duty.in_view is True
+    assert commit_evaluation(session, replace(back, at=parse_instant("2024-10-10T10:30"))) == []
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("level", 3),
+        ("due_at", parse_instant("2024-10-18T17:30")),
+        ("recipients", ("o-someone-else",)),
+        ("clause", "第九条"),
+        ("message", "另一条消息"),
+        ("unit_id", "u-other"),
+        ("inhibited_by", "pairing-monthly-visit"),
+        ("provisional", True),
+    ],
+)
+def test_each_field_of_a_stored_alert_that_differs_is_written(
+    session: Session, field: str, value: object
+) -> None:
+    first = at(session, "2024-10-10T10:00")
+    commit_evaluation(session, first)
+    session.commit()
+    alert = next(a for a in first.alerts if a.key == KEY)
+    changed = replace(alert, **{field: value})
+    later = replace(
+        first,
+        at=parse_instant("2024-10-10T10:10"),
+        alerts=[changed if a.key == KEY else a for a in first.alerts],
+    )
+    commit_evaluation(session, later)
+    session.commit()
+    stored = row(session)
+    session.refresh(stored)
+    assert getattr(stored, field) == (list(value) if isinstance(value, tuple) else value)
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("status", "met"),
+        ("due_at", parse_instant("2024-10-18T17:30")),
+        ("met_at", parse_instant("2024-10-10T09:00")),
+        ("unit_id", "u-other"),
+        ("provisional", True),
+    ],
+)
+def test_each_field_of_a_stored_duty_that_differs_is_written(
+    session: Session, field: str, value: object
+) -> None:
+    first = at(session, "2024-10-10T10:00")
+    commit_evaluation(session, first)
+    session.commit()
+    later = replace(
+        first,
+        at=parse_instant("2024-10-10T10:10"),
+        obligations=[replace(o, **{field: value}) if o.key == KEY else o for o in first.obligations],
+    )
+    commit_evaluation(session, later)
+    session.commit()
+    stored = session.scalars(
+        select(ObligationRecord).where(ObligationRecord.rule == KEY[0], ObligationRecord.subject == KEY[1])
+    ).one()
+    assert getattr(stored, field) == value
