@@ -257,7 +257,11 @@ class RuleFile(_Frozen):
     rules: tuple[Rule, ...]
 
 
-RENDER_CACHE_SIZE = 500_000
+# Rendered messages kept for the next full evaluation to find (`Rulebook.render`): two rounds of at
+# most this many. A full evaluation looks its messages up in the same order each time, so a
+# province (923,150 alerts at L) hit none of a 500,000-entry cache that was cleared when full,
+# and held it all the same (about 700 bytes an entry); a round keeps the first this many.
+RENDER_CACHE_SIZE = 100_000
 _SPACE_BY_CJK = re.compile(r"(?<=[\u3000-\u9fff\uff00-\uffef]) +| +(?=[\u3000-\u9fff\uff00-\uffef])")
 _JINJA = jinja2.Environment(undefined=jinja2.StrictUndefined, autoescape=False, keep_trailing_newline=False)
 
@@ -270,7 +274,10 @@ class Rulebook:
     templates: Mapping[tuple[str, str], jinja2.Template]
     # rendered messages by (rule, language, variables): a tick renders again what the last one
     # did (the same names and counts), and a render costs far more than the lookup
-    _rendered: dict[tuple[object, ...], str] = field(default_factory=dict, compare=False, repr=False)
+    # this round's and the last round's (`new_round`)
+    _rounds: list[dict[tuple[object, ...], str]] = field(
+        default_factory=lambda: [{}, {}], compare=False, repr=False
+    )
     _context_names: dict[tuple[str, str], tuple[str, ...]] = field(
         default_factory=dict, compare=False, repr=False
     )
@@ -298,17 +305,21 @@ class Rulebook:
         if self._context_names.setdefault((rule_id, language), names) != names:
             return self._render(rule_id, language, variables)  # another shape of variables: no cache
         key = (rule_id, language, *variables.values())
+        this, last = self._rounds
         try:
-            cached = self._rendered.get(key)
+            cached = this.get(key)
         except TypeError:  # a value that cannot be hashed: render without the cache
             return self._render(rule_id, language, variables)
-        if cached is not None:
-            return cached
-        text = self._render(rule_id, language, variables)
-        if len(self._rendered) >= RENDER_CACHE_SIZE:
-            self._rendered.clear()  # a crude bound: a tick refills what it needs
-        self._rendered[key] = text
-        return text
+        if cached is None and (cached := last.pop(key, None)) is None:
+            cached = self._render(rule_id, language, variables)
+        if len(this) < RENDER_CACHE_SIZE:
+            this[key] = cached
+        return cached
+
+    def new_round(self) -> None:
+        """A full evaluation begins: what the last round rendered stays for this one to find, the
+        round before goes (day counts and due times move: their messages are not asked again)."""
+        self._rounds[:] = [{}, self._rounds[0]]
 
     def _render(self, rule_id: str, language: str, variables: Mapping[str, object]) -> str:
         text = " ".join(self.templates[(rule_id, language)].render(**variables).split())
