@@ -260,7 +260,7 @@ class RuleFile(_Frozen):
 # Rendered messages kept for the next full evaluation to find (`Rulebook.render`): two rounds of at
 # most this many. A full evaluation looks its messages up in the same order each time, so a
 # province (923,150 alerts at L) hit none of a 500,000-entry cache that was cleared when full,
-# and held it all the same (about 700 bytes an entry); a round keeps the first this many.
+# and held it all the same (up to 1.7 KB an entry at M); a round keeps the first this many.
 RENDER_CACHE_SIZE = 100_000
 _SPACE_BY_CJK = re.compile(r"(?<=[\u3000-\u9fff\uff00-\uffef]) +| +(?=[\u3000-\u9fff\uff00-\uffef])")
 _JINJA = jinja2.Environment(undefined=jinja2.StrictUndefined, autoescape=False, keep_trailing_newline=False)
