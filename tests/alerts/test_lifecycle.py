@@ -172,18 +172,9 @@ def test_an_alert_and_a_duty_that_come_back_unchanged_are_written_back(session: 
 def test_each_field_of_a_stored_alert_that_differs_is_written(
     session: Session, field: str, value: object
 ) -> None:
-    first = at(session, "2024-10-10T10:00")
-    commit_evaluation(session, first)
-    session.commit()
-    alert = next(a for a in first.alerts if a.key == KEY)
-    changed = replace(alert, **{field: value})
-    later = replace(
-        first,
-        at=parse_instant("2024-10-10T10:10"),
-        alerts=[changed if a.key == KEY else a for a in first.alerts],
-    )
-    commit_evaluation(session, later)
-    session.commit()
+    first = _committed(session)
+    changed = replace(next(a for a in first.alerts if a.key == KEY), **{field: value})
+    _commit_later(session, first, alerts=[changed if a.key == KEY else a for a in first.alerts])
     stored = row(session)
     session.refresh(stored)
     assert getattr(stored, field) == (list(value) if isinstance(value, tuple) else value)
@@ -202,17 +193,27 @@ def test_each_field_of_a_stored_alert_that_differs_is_written(
 def test_each_field_of_a_stored_duty_that_differs_is_written(
     session: Session, field: str, value: object
 ) -> None:
-    first = at(session, "2024-10-10T10:00")
-    commit_evaluation(session, first)
-    session.commit()
-    later = replace(
+    first = _committed(session)
+    _commit_later(
+        session,
         first,
-        at=parse_instant("2024-10-10T10:10"),
         obligations=[replace(o, **{field: value}) if o.key == KEY else o for o in first.obligations],
     )
-    commit_evaluation(session, later)
-    session.commit()
     stored = session.scalars(
         select(ObligationRecord).where(ObligationRecord.rule == KEY[0], ObligationRecord.subject == KEY[1])
     ).one()
     assert getattr(stored, field) == value
+
+
+def _committed(session: Session) -> Evaluation:
+    """The evaluation of 2024-10-10 10:00, committed."""
+    first = at(session, "2024-10-10T10:00")
+    commit_evaluation(session, first)
+    session.commit()
+    return first
+
+
+def _commit_later(session: Session, first: Evaluation, **changed: object) -> None:
+    """The same evaluation ten minutes later with these fields replaced, committed."""
+    commit_evaluation(session, replace(first, at=parse_instant("2024-10-10T10:10"), **changed))  # type: ignore[arg-type]
+    session.commit()
