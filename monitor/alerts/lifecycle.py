@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
+from operator import attrgetter
 from typing import Any, Literal
 
 from sqlalchemy import insert, select, update
@@ -141,6 +142,10 @@ def open_alerts(session: Session) -> dict[Key, AlertStatus]:
 _ALERT_FIELDS = (
     "state", "level", "unit_id", "due_at", "recipients", "clause", "message", "inhibited_by", "provisional",
 )  # fmt: skip
+# what a commit compares first, read alike from a stored row and from the evaluation's object (an
+# Alert's recipients are a tuple, the row's a list: compared apart)
+_SAME_ALERT = attrgetter(*(name for name in _ALERT_FIELDS if name != "recipients"))
+_SAME_OBLIGATION = attrgetter(*OBLIGATION_FIELDS)
 
 
 @dataclass
@@ -227,17 +232,8 @@ def _alert_write(
     """The insert of a new alert, the update of what differs in a stored one, or None."""
     if (
         row is not None
-        and row.state == alert.state  # not resolved: a stored alert firing again is an update
-        and (row.level, row.due_at, row.message, row.unit_id, row.inhibited_by, row.clause, row.provisional)
-        == (
-            alert.level,
-            alert.due_at,
-            alert.message,
-            alert.unit_id,
-            alert.inhibited_by,
-            alert.clause,
-            alert.provisional,
-        )
+        # an Alert's state is never "resolved": equal states mean the stored one is not firing again
+        and _SAME_ALERT(row) == _SAME_ALERT(alert)
         and row.recipients == list(alert.recipients)
     ):
         return None  # most of a full tick's alerts: no dict built to find that nothing differs
@@ -364,34 +360,12 @@ def _plan_obligations(
     updates: list[dict[str, Any]] = []
     for key, obligation in wanted.items():
         row = existing.get(key)
-        if row is not None and (
-            row.status,
-            row.due_at,
-            row.met_at,
-            row.unit_id,
-            row.provisional,
-            row.in_view,
-        ) == (
-            obligation.status,
-            obligation.due_at,
-            obligation.met_at,
-            obligation.unit_id,
-            obligation.provisional,
-            True,
-        ):
+        if row is not None and row.in_view and _SAME_OBLIGATION(row) == _SAME_OBLIGATION(obligation):
             continue  # unchanged, as most duties of a full tick are
-        values = {
-            "unit_id": obligation.unit_id,
-            "due_at": obligation.due_at,
-            "status": obligation.status,
-            "met_at": obligation.met_at,
-            "provisional": obligation.provisional,
-            "in_view": True,
-        }
+        values = {**{name: getattr(obligation, name) for name in OBLIGATION_FIELDS}, "in_view": True}
         if row is None:
-            scope = scope_id(key[1])
-            inserts.append({**_pk(key), "changed_at": now, "scope": scope, **values})
-        elif any(getattr(row, name) != value for name, value in values.items()):
+            inserts.append({**_pk(key), "changed_at": now, "scope": scope_id(key[1]), **values})
+        else:  # something differs, or the row comes back into view
             updates.append({**_pk(key), "changed_at": now, **values})
     incomplete = evaluation.incomplete_rules
     for key in gone:

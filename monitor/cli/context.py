@@ -45,14 +45,9 @@ class Context:
     def engine(self, *, upgrade: bool = True) -> Engine:
         """The database engine; an empty or old database is upgraded first unless told not to."""
         if self._engine is None:
-            from monitor.store.db import ensure_schema, make_engine
+            from monitor.store.db import engine_for, ensure_schema
 
-            settings = self.settings
-            self._engine = make_engine(
-                settings.database_url,
-                busy_timeout=settings.sqlite_busy_timeout_seconds,
-                synchronous=settings.sqlite_synchronous,
-            )
+            self._engine = engine_for(self.settings)
             if upgrade:
                 ensure_schema(self._engine)
         return self._engine

@@ -62,6 +62,12 @@ class TickFailed(RuntimeError):
         self.database = database
 
 
+def database_failed(exc: BaseException) -> bool:
+    """Whether a tick failed because of the database (unreachable, locked, timed out), here or
+    in the evaluation process (for the metrics)."""
+    return isinstance(exc, DBAPIError | SATimeoutError) or (isinstance(exc, TickFailed) and exc.database)
+
+
 class EvaluationProcess:
     """A `Ticker` in a process of its own, with the Ticker's `tick`, `forget` and `close`.
 
@@ -226,15 +232,12 @@ def _serve(conn: Connection, daemon: int) -> None:
     root.handlers[:] = [_Forward(conn)]
     root.setLevel(level)
 
-    from monitor.store.db import make_engine
+    from monitor.store.db import engine_for
 
     settings, rulebook, calendar = loaded
-    engine = make_engine(
-        settings.database_url,
-        busy_timeout=settings.sqlite_busy_timeout_seconds,
-        synchronous=settings.sqlite_synchronous,
-    )
-    ticker = Ticker(engine, worker, channels, settings, Evaluator.of(rulebook, calendar))
+    evaluator = Evaluator.of(rulebook, calendar)
+    engine = engine_for(settings)
+    ticker = Ticker(engine, worker, channels, settings, evaluator)
     try:
         while True:
             try:
@@ -247,14 +250,13 @@ def _serve(conn: Connection, daemon: int) -> None:
                 continue
             _, at, key, fresh = message
             try:
-                if fresh is not None:
+                if fresh is not None:  # a reload: the next tick takes it
                     settings, rulebook, calendar = fresh
-                    ticker.settings, ticker.loaded = settings, Evaluator.of(rulebook, calendar)
-                answer: tuple[object, ...] = ("ticked", ticker.tick(at, key, ticker.settings, ticker.loaded))
+                    evaluator = Evaluator.of(rulebook, calendar)
+                answer: tuple[object, ...] = ("ticked", ticker.tick(at, key, settings, evaluator))
             except Exception as exc:
-                database = isinstance(exc, DBAPIError | SATimeoutError)
                 log.error("evaluation process: the tick failed\n%s", traceback.format_exc())
-                answer = ("failed", database, f"{type(exc).__name__}: {exc}")
+                answer = ("failed", database_failed(exc), f"{type(exc).__name__}: {exc}")
             conn.send(answer)
     finally:
         engine.dispose()

@@ -16,8 +16,6 @@ from datetime import datetime
 from pathlib import Path
 
 from sqlalchemy import text
-from sqlalchemy.exc import DBAPIError
-from sqlalchemy.exc import TimeoutError as SATimeoutError
 
 from monitor.alerts.dispatch import Dispatcher, depth
 from monitor.alerts.lifecycle import Transition
@@ -31,12 +29,12 @@ from monitor.ingest.commit import commit_retrying
 from monitor.ingest.events import ingest_events
 from monitor.ingest.outcome import RecordOutcome
 from monitor.rulebook import load_rulebook
-from monitor.runtime.evaluation_process import EvaluationProcess, TickFailed
+from monitor.runtime.evaluation_process import EvaluationProcess, database_failed
 from monitor.runtime.heartbeat import write_heartbeat
 from monitor.runtime.leader import Leadership
 from monitor.runtime.metrics import Metrics, Snapshot
 from monitor.runtime.ticker import Ticked, Ticker, TickSummary
-from monitor.store.db import WalCopier, ensure_schema, in_memory, make_engine, session_factory
+from monitor.store.db import WalCopier, engine_for, ensure_schema, in_memory, session_factory
 from monitor.yamlsource import SourceError
 from notifiers import build as build_channel
 from notifiers.base import Notifier
@@ -83,11 +81,7 @@ class Service:
     ) -> None:
         self.settings = settings
         self.config_path = config_path
-        self.engine = make_engine(
-            settings.database_url,
-            busy_timeout=settings.sqlite_busy_timeout_seconds,
-            synchronous=settings.sqlite_synchronous,
-        )
+        self.engine = engine_for(settings)
         ensure_schema(self.engine)
         self.sessions = session_factory(self.engine)
         self.metrics = Metrics()
@@ -175,9 +169,7 @@ class Service:
                 key = self.link_key()  # before the tick's writes: a first start writes the key
                 ticked = self.ticker.tick(at, key, self.settings, self.loaded)
             except Exception as exc:
-                unreachable = isinstance(exc, DBAPIError | SATimeoutError) or (
-                    isinstance(exc, TickFailed) and exc.database
-                )
+                unreachable = database_failed(exc)
                 if unreachable:
                     self.metrics.database_up = False
                 self.metrics.tick_failures.labels("database" if unreachable else "error").inc()

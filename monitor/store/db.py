@@ -19,6 +19,8 @@ from sqlalchemy import Engine, create_engine, event, inspect, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
+from monitor.config import Settings
+
 log = logging.getLogger("dutywatch")
 
 MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
@@ -110,6 +112,15 @@ def in_memory(url: str) -> bool:
     """Whether the URL names a SQLite database in memory (one process's own)."""
     parsed = make_url(normalise_url(url))
     return parsed.get_backend_name() == "sqlite" and parsed.database in (None, "", ":memory:")
+
+
+def engine_for(settings: Settings) -> Engine:
+    """The engine of the settings' database, with their SQLite busy timeout and sync level."""
+    return make_engine(
+        settings.database_url,
+        busy_timeout=settings.sqlite_busy_timeout_seconds,
+        synchronous=settings.sqlite_synchronous,
+    )
 
 
 def make_engine(
