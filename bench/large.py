@@ -39,6 +39,7 @@ from monitor.store.db import ensure_schema, make_engine, normalise_url
 ROOT = Path(__file__).resolve().parent.parent
 FIRST, END = date(2024, 1, 1), date(2024, 12, 20)
 AT = "2024-12-20T18:00"  # the instant evaluated, as in bench/run.py
+FLOOR_RUNS = 3  # --floor-runs: the whole evaluation against the set-based floor (bench/floor.py), alternately
 
 
 def rows_of(event: dict[str, Any], unit_of: dict[str, str]) -> Iterator[tuple[str, tuple[Any, ...]]]:
@@ -191,10 +192,13 @@ def _rss_mb(pid: int | str = "self") -> int:
     return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
 
 
-def daemon_figures(url: str, workdir: str, out: Any, notify: bool = False, floor: bool = False) -> None:
+def daemon_figures(
+    url: str, workdir: str, out: Any, notify: bool = False, floor: bool = False, floor_runs: int = 0
+) -> None:
     """In a child process: what the daemon does with a province, and its peak memory; with
     `floor`, instead, one whole `evaluate()` against its own SELECTs replayed raw (in a process
-    of its own: it holds every duty at once, which the daemon no longer does).
+    of its own: it holds every duty at once, which the daemon no longer does), then `floor_runs`
+    whole evaluations against the set-based floor (bench/floor.py), alternately.
 
     Without `notify` the daemon has no channel: the ticks evaluate and commit but queue nothing
     (a province's first tick would queue a million messages; see docs/scaling.md)."""
@@ -212,7 +216,7 @@ def daemon_figures(url: str, workdir: str, out: Any, notify: bool = False, floor
     service = Service(settings, evaluate_apart=not floor)
     try:
         if floor:
-            figures = evaluation_floor(service, at)
+            figures = evaluation_floor(service, at, floor_runs)
             figures["evaluation_peak_rss_mb"] = _rss_mb()
         else:
             figures = tick_figures(service, at)
@@ -225,7 +229,7 @@ def daemon_figures(url: str, workdir: str, out: Any, notify: bool = False, floor
     out.put(figures)
 
 
-def evaluation_floor(service: Any, at: datetime) -> dict[str, Any]:
+def evaluation_floor(service: Any, at: datetime, floor_runs: int) -> dict[str, Any]:
     """A full evaluation (its own, warm caches aside) against the very SELECTs it issues replayed
     raw with every row fetched: what is left is Python."""
     from sqlalchemy import event
@@ -254,12 +258,27 @@ def evaluation_floor(service: Any, at: datetime) -> dict[str, Any]:
         for sql, params in statements:
             conn.exec_driver_sql(sql, params).fetchall()
     floor = time.perf_counter() - started
-    return {
+    figures: dict[str, Any] = {
         "evaluation_s": round(seconds, 1),
         "evaluation_sql_floor_s": round(floor, 1),
         "evaluation_sql_ratio": round(seconds / floor, 1),
         "evaluation_obligations": obligations,
     }
+    if floor_runs:
+        from bench.run import floor_figures
+
+        figures.update(
+            floor_figures(
+                service.engine,
+                loaded.rulebook,
+                loaded.calendar,
+                service.settings,
+                at,
+                loaded.matcher,
+                floor_runs,
+            )
+        )
+    return figures
 
 
 def backtest_figures(url: str, first: str, last: str, step: str) -> dict[str, Any]:
@@ -303,6 +322,10 @@ def main() -> None:
         default=None,
         help="queue notifications (default: below L)",
     )
+    parser.add_argument(
+        "--floor-runs", type=int, default=FLOOR_RUNS,
+        help="whole evaluations and set-based floors to run alternately (0: none)",
+    )  # fmt: skip
     args = parser.parse_args()
     size = SIZES[args.size]
     schema = args.schema or f"bench_large_{size.name.lower()}_{os.getpid()}"
@@ -330,7 +353,9 @@ def main() -> None:
             notify = args.notify if args.notify is not None else size.name != "L"
             figures["notify"] = notify
             for floor in (True, False):
-                child = context.Process(target=daemon_figures, args=(url, workdir, queue, notify, floor))
+                child = context.Process(
+                    target=daemon_figures, args=(url, workdir, queue, notify, floor, args.floor_runs)
+                )
                 child.start()
                 figures.update(queue.get())
                 child.join()
