@@ -15,8 +15,11 @@ from __future__ import annotations
 import random
 from dataclasses import replace
 from datetime import datetime, timedelta
+from functools import partial
 
-from sqlalchemy import Engine, func, or_, select, text
+import pytest
+from sqlalchemy import Engine, event, func, or_, select, text
+from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
 from sqlalchemy.sql.selectable import ScalarSelect
 
@@ -24,7 +27,7 @@ from monitor.calendar.working_days import WorkCalendar
 from monitor.clock import parse_instant
 from monitor.config import Settings
 from monitor.evaluation.evaluate import make_timing
-from monitor.evaluation.obligations import Obligation, View
+from monitor.evaluation.obligations import Obligation, Range, View, within
 from monitor.evaluation.obligations.cases import (
     case_clock_obligations,
     case_meeting_obligations,
@@ -32,7 +35,7 @@ from monitor.evaluation.obligations.cases import (
 )
 from monitor.roster import RosterIndex
 from monitor.rulebook import Rule, load_rulebook
-from monitor.store.db import for_evaluation, session_factory
+from monitor.store.db import EVALUATION_WORK_MEM, for_evaluation, session_factory
 from monitor.store.models import Activity, Case, CaseEvent, Event
 from tests.conftest import ROOT
 
@@ -56,8 +59,7 @@ def _first_event(types: tuple[str, ...], now: datetime) -> ScalarSelect[datetime
 def _scope(rule: Rule, view: View) -> list[ColumnElement[bool]]:
     scope = rule.applies_to
     conditions: list[ColumnElement[bool]] = []
-    if view.case_ids is not None:
-        conditions.append(Case.id.in_(sorted(view.case_ids)))
+    conditions += within(Case.id, view.case_ids)
     if scope.complexity:
         conditions.append(Case.complexity.in_(scope.complexity))
     if scope.channels:
@@ -186,6 +188,38 @@ def _history(engine: Engine, cases: int = 400, seed: int = 16) -> None:
         session.commit()
 
 
+def _with_events(session: Session, *near: int) -> list[str]:
+    """For each number, the first case from it on that has events."""
+    having = set(session.scalars(select(CaseEvent.case_id)))
+    return [next(f"C{i:04d}" for i in range(n, 400) if f"C{i:04d}" in having) for n in near]
+
+
+def test_a_part_of_cases_bounds_the_events_joined_to_them(engine: Engine) -> None:
+    """A full tick's part (a Range of cases) carries its bounds to the case events it joins, so that
+    the database reads the part's events by index rather than every event for every part; a set of
+    cases (a steady tick's) and all cases join them as before."""
+    _history(engine, cases=20)
+    settings = Settings()
+    now = parse_instant("2024-12-20T18:00")
+    statements: list[str] = []
+    listen = partial(event.listen, engine, "before_cursor_execute")
+    listen(lambda _c, _cur, sql, *_rest: statements.append(sql))
+    rule = RULEBOOK["case-complex-5-workdays"]
+    with session_factory(engine)() as session:
+        view = View(
+            session,
+            now,
+            make_timing(WorkCalendar(), settings, RULEBOOK),
+            RosterIndex.load(session),
+            settings.cases,
+        )
+        for scope, bounded in ((Range("C0005", "C0010"), True), (frozenset({"C0005"}), False), (None, False)):
+            statements.clear()
+            case_clock_obligations(replace(view, case_ids=scope), rule)
+            [sql] = [s for s in statements if "case_events" in s]
+            assert ("case_events.case_id >=" in sql and "case_events.case_id <" in sql) == bounded, scope
+
+
 def _key(o: Obligation) -> tuple[object, ...]:
     return (
         o.rule,
@@ -214,8 +248,10 @@ def test_case_clocks_and_meetings_equal_the_correlated_queries(engine: Engine) -
             timing = make_timing(calendar.as_of(now), settings, RULEBOOK)
             view = View(session, now, timing, roster, settings.cases)
             scoped = replace(view, case_ids=frozenset({f"C{i:04d}" for i in range(0, 400, 7)}))
+            # a full tick's part: its first case (with events: its bound on them is seen) in, its last out
+            ranged = replace(view, case_ids=Range(*_with_events(session, 100, 200)))
             report = replace(view, due_from=parse_instant("2024-12-01T00:00"))
-            for v in (view, scoped, report):
+            for v in (view, scoped, ranged, report):
                 for rule in rules:
                     if rule.obligation == "case_clock":
                         new = case_clock_obligations(v, rule)
@@ -277,3 +313,36 @@ def test_an_evaluation_session_runs_without_jit_on_postgresql(engine: Engine) ->
         session.commit()
         default = session.execute(text("SELECT reset_val FROM pg_settings WHERE name = 'jit'")).scalar_one()
         assert session.execute(text("SHOW jit")).scalar_one() == default
+
+
+def _work_mem(session: Session) -> int:
+    return int(session.execute(text("SELECT pg_size_bytes(current_setting('work_mem'))")).scalar_one())
+
+
+@pytest.mark.parametrize("server_kb", [EVALUATION_WORK_MEM // 1024 - 1, EVALUATION_WORK_MEM // 1024])
+def test_an_evaluation_raises_work_mem_to_its_least_for_its_transaction(
+    engine: Engine, server_kb: int
+) -> None:
+    """Below `EVALUATION_WORK_MEM` (a kilobyte below) the evaluation's transaction gets it; at it, the
+    same; after the transaction the session's own setting holds again."""
+    if engine.dialect.name != "postgresql":
+        pytest.skip("work_mem is PostgreSQL's")
+    with session_factory(engine)() as session:
+        session.execute(text(f"SET work_mem = '{server_kb}kB'"))
+        session.commit()
+        for_evaluation(session)
+        assert _work_mem(session) == EVALUATION_WORK_MEM
+        session.commit()
+        assert _work_mem(session) == server_kb * 1024
+
+
+def test_an_evaluation_keeps_a_larger_work_mem(engine: Engine) -> None:
+    """A server (or session) configured above the evaluation's least keeps its own, a kilobyte above."""
+    if engine.dialect.name != "postgresql":
+        pytest.skip("work_mem is PostgreSQL's")
+    above = EVALUATION_WORK_MEM // 1024 + 1
+    with session_factory(engine)() as session:
+        session.execute(text(f"SET work_mem = '{above}kB'"))
+        session.commit()
+        for_evaluation(session)
+        assert _work_mem(session) == above * 1024

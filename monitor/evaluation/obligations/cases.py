@@ -18,7 +18,7 @@ from sqlalchemy.sql.elements import ColumnElement, FunctionFilter
 
 from monitor.calendar.working_days import CalendarNotCovered
 from monitor.clock import end_of_day, local_date, plain_minute
-from monitor.evaluation.obligations import Obligation, View, within
+from monitor.evaluation.obligations import Obligation, View, joined_within, within
 from monitor.periods import period_of
 from monitor.rulebook import Rule
 from monitor.store.batches import batches
@@ -70,6 +70,7 @@ def _case_facts(
         CaseEvent.case_id == Case.id,
         CaseEvent.type.in_(sorted({*types, "case_assigned"})),
         CaseEvent.at <= now,
+        *joined_within(CaseEvent.case_id, view.case_ids),
     )
     columns = (
         Case.id,
@@ -344,6 +345,7 @@ def repeat_report_obligations(view: View, rule: Rule) -> list[Obligation]:
                 earlier.category == Case.category,
                 earlier.id != Case.id,
                 earlier.received_at < Case.received_at,
+                *joined_within(earlier.enterprise_id, view.enterprises),
             ),
         )
         .join(

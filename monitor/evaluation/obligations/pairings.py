@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from sqlalchemy import and_, func, or_, select
 
-from monitor.evaluation.obligations import Obligation, View, within
+from monitor.evaluation.obligations import Obligation, View, joined_within, within
 from monitor.evaluation.obligations.periodic import periods_in_view, utc_bounds
 from monitor.rulebook import Rule
 from monitor.store.models import Activity, Pairing
@@ -27,6 +27,7 @@ def pairing_obligations(view: View, rule: Rule) -> list[Obligation]:
             Activity.at >= start,
             Activity.at < end,
             Activity.at <= now,
+            *joined_within(Activity.enterprise_id, view.enterprises),
             or_(
                 and_(Pairing.official_id.is_not(None), Activity.official_id == Pairing.official_id),
                 and_(Pairing.official_id.is_(None), Activity.unit_id == Pairing.unit_id),
