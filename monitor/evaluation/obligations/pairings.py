@@ -21,6 +21,7 @@ def pairing_obligations(view: View, rule: Rule) -> list[Obligation]:
     seen: set[tuple[str, str]] = set()
     for period, due, _gap in periods_in_view(rule, now, timing, view.due_from):  # calendar dates: no gap
         start, end = utc_bounds(period)
+        label = period.label  # one string for the period's every duty (a property, built per call)
         fulfils = and_(
             Activity.enterprise_id == Pairing.enterprise_id,
             Activity.type.in_(rule.fulfilled_by.events),
@@ -52,9 +53,9 @@ def pairing_obligations(view: View, rule: Rule) -> list[Obligation]:
         query = query.where(*within(Pairing.enterprise_id, view.enterprises))
         for owner, enterprise_id, unit_id, official_id, met_at in session.execute(query):
             subject = pairing_subject(owner, enterprise_id)
-            if (subject, period.label) in seen:
+            if (subject, label) in seen:
                 continue
-            seen.add((subject, period.label))
+            seen.add((subject, label))
             if official_id is not None:
                 official = roster.officials.get(official_id)
                 unit_id = official.unit_id if official else unit_id
@@ -62,7 +63,7 @@ def pairing_obligations(view: View, rule: Rule) -> list[Obligation]:
                 Obligation(
                     rule=rule.id,
                     subject=subject,
-                    period=period.label,
+                    period=label,
                     owner=owner,
                     unit_id=unit_id,
                     due_at=due,
