@@ -147,3 +147,39 @@ def test_rendered_messages_are_kept_for_the_next_round_up_to_a_bound(monkeypatch
     book.new_round()  # a round that asked nothing: the one before is gone
     ask("a")
     assert [r.split("-")[0] for r in rendered][-1:] == ["a"] and len(rendered) == 5
+
+
+def test_a_message_naming_a_jinja_global_or_setting_a_name_renders_as_jinja_would() -> None:
+    """A message may use jinja's globals (`range`): it is rendered the usual way; one that sets a
+    name writes its own context, not the caller's variables; one that names a variable not given
+    fails as jinja fails (StrictUndefined), through either path."""
+    import jinja2
+
+    from monitor.rulebook import compile_message
+
+    counted = compile_message("{% for i in range(n) %}{{ i }}{% endfor %}")
+    assert counted.names_globals and counted.fill({"n": 3}) == "012"
+    setting = compile_message("{% set who = name ~ '!' %}{{ who }}")
+    variables: dict[str, object] = {"name": "张三"}
+    assert not setting.names_globals and setting.fill(variables) == "张三!"
+    assert variables == {"name": "张三"}
+    for template in (
+        compile_message("{{ missing }}"),
+        compile_message("{% for i in range(2) %}{{ missing }}{% endfor %}"),
+    ):
+        with pytest.raises(jinja2.UndefinedError):
+            template.fill({})
+
+
+def test_spaces_the_folding_left_beside_chinese_go_and_others_stay(tmp_path: Path) -> None:
+    """YAML folds a message's lines with a space: beside a Chinese character or full-width sign it
+    goes (either side), between Latin words and digits it stays, and runs of spaces become one."""
+    from monitor.rulebook import Rulebook, compile_message
+
+    source = "{{ a }}  {{ b }} {{ c }}"
+    book = Rulebook({}, {("r", "zh"): compile_message(source), ("r", "en"): compile_message(source)})
+    said = {"a": "逾期", "b": "3 days", "c": "（依据）"}
+    assert book._render("r", "zh", said) == "逾期3 days（依据）"
+    assert book._render("r", "zh", {"a": "x", "b": "y", "c": "z"}) == "x y z"
+    assert book._render("r", "zh", {"a": "x", "b": "，", "c": "z"}) == "x，z"
+    assert book._render("r", "en", said) == "逾期 3 days （依据）"  # English keeps its spaces

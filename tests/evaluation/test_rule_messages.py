@@ -131,3 +131,23 @@ def test_the_overdue_message_states_the_rules_own_limit(lang: str, said: str) ->
     assert state == "overdue" and said in message
     shipped, _, _ = render(RULEBOOK["case-complex-5-workdays"], ("at the deadline", "overdue", 0, 0, 0), lang)
     assert said.replace("7", "5") in shipped
+
+
+@pytest.mark.parametrize(("rule", "shape", "lang"), CASES)
+def test_a_message_filled_over_its_variables_is_what_jinja_renders(
+    rule: Rule, shape: Shape, lang: str
+) -> None:
+    """`MessageTemplate.fill` (the context reading the variables themselves) says exactly what
+    jinja's own `render` says, for every rule, state and language; no shipped message names one
+    of jinja's globals (each takes the quick path)."""
+    template = RULEBOOK.templates[(rule.id, lang)]
+    _, status, to_due, overdue, level = shape
+    [decision] = MATCHER.decide([Fact(0, rule.id, status, to_due, overdue, level)])  # type: ignore[arg-type]
+    obligation = Obligation(
+        rule=rule.id, subject="s", period="2024-09" if rule.period else None, owner="o", unit_id="u",
+        due_at=DUE, variables=dict(VARIABLES), working_days_to_due=to_due, working_days_overdue=overdue,
+        escalated_level=level,
+    )  # fmt: skip
+    variables = message_variables(obligation, decision, rule, lang)
+    assert not template.names_globals
+    assert template.fill(variables) == template.render(**variables)
