@@ -20,7 +20,7 @@ from monitor.clock import iso_shanghai
 from monitor.evaluation.evaluate import Alert, Evaluation
 from monitor.evaluation.obligations import Obligation
 from monitor.evaluation.steady import stored_rules
-from monitor.store.batches import among, batches, by_columns
+from monitor.store.batches import among, by_columns
 from monitor.store.models import OBLIGATION_FIELDS, OPEN_STATES, AlertRecord, ObligationRecord, TickRecord
 from monitor.subjects import scope_id
 
@@ -433,9 +433,11 @@ def missing_obligations(
     wanted = {o.key: o for o in obligations}
     existing: set[Key] = set()
     for rule in sorted({k[0] for k in wanted}):
-        for chunk in batches(sorted({k[1] for k in wanted if k[0] == rule})):
+        for among_them in among(
+            session, ObligationRecord.subject, sorted({k[1] for k in wanted if k[0] == rule})
+        ):
             query = select(ObligationRecord.rule, ObligationRecord.subject, ObligationRecord.period).where(
-                ObligationRecord.rule == rule, ObligationRecord.subject.in_(chunk)
+                ObligationRecord.rule == rule, among_them
             )
             existing.update((r, s, p) for r, s, p in session.execute(query))
     rows = [

@@ -57,6 +57,8 @@ from monitor.reports.ontime import month_bounds
 from monitor.roster import RosterIndex
 from monitor.store.changes import consume, pending_changes
 from monitor.store.db import checkpoint, session_factory
+from monitor.store.models import AlertRecord, Notification, ObligationRecord
+from monitor.store.statistics import PlannerStatistics
 
 T = TypeVar("T")
 
@@ -183,6 +185,8 @@ class Ticker:
         self._strays_checked: object = None  # the rulebook the last look for stray alerts ran under
         self._tick_row: tuple[object, ...] | None = None  # the ticks row as the running tick found it
         self._recorded_month = ""  # the month whose duties this process has recorded whole
+        # what the tick inserted since PostgreSQL last sampled each table (a first tick fills them)
+        self.statistics = PlannerStatistics(engine)
 
     def close(self) -> None:
         """Nothing of its own to release: the engine is its caller's."""
@@ -228,6 +232,7 @@ class Ticker:
                 tally.add(piece, plan)
                 tally.queued += self._write(plan, at, key)
                 del piece, plan  # one part's duties at a time
+                self.statistics.refresh()  # the next part's reads planned on the rows written so far
                 gc.collect(0)  # and its cycles (the collector is paused for the tick)
             if not tally.continued and self._strays_checked is not loaded.rulebook:
                 with self.sessions() as session:
@@ -269,6 +274,10 @@ class Ticker:
         """A part's writes in short transactions (see `_tick`): its obligation rows, then its
         alerts, each chunk with the notifications of its transitions; returns the notifications
         queued."""
+        self.statistics.inserted_into(ObligationRecord.__tablename__, len(plan.obligation_inserts))
+        self.statistics.inserted_into(
+            AlertRecord.__tablename__, sum(how == "insert" for how, _values in plan.alerts.values())
+        )
         rows: list[tuple[bool, dict[str, Any]]] = [(True, r) for r in plan.obligation_inserts]
         rows += [(False, r) for r in plan.obligation_updates]
         for slice_ in timed_chunks(rows, first=2000):
@@ -292,6 +301,7 @@ class Ticker:
                 )
                 queued += enqueue(session, run, told, renotify=False)
                 session.commit()
+        self.statistics.inserted_into(Notification.__tablename__, queued)
         return queued
 
     def _finish(self, base: Baseline, tally: _Tally, consumed: list[int], at: datetime, key: bytes) -> int:
@@ -362,4 +372,6 @@ class Ticker:
                 with self.sessions() as session:
                     write_obligations(session, list(slice_), [])
                     session.commit()
+            self.statistics.inserted_into(ObligationRecord.__tablename__, len(rows))
+            self.statistics.refresh()
         return month.label
