@@ -10,18 +10,25 @@ month's record of a first tick at L took 225 s (docs/scaling.md).
 The ticker says how many rows it inserted into which table; between two parts, a table that has
 had at least `ANALYZE_AFTER_ROWS` rows inserted, and at least as many as its statistics describe
 (it doubled since), is analysed (a sample of 30,000 rows: half a second at L). A first tick thus
-analyses a table a handful of times as it fills, and a steady daemon never. SQLite plans from its
+analyses a table a handful of times as it fills, and a steady daemon never. A table another
+maintenance job holds (a VACUUM, autovacuum's own ANALYZE) is left for the next part after
+`LOCK_TIMEOUT_MS`: statistics are worth a tick's seconds, not its failure. SQLite plans from its
 indexes without sampled statistics unless asked to keep them; nothing is done there.
 """
 
 from __future__ import annotations
 
+import logging
 from collections import Counter
 
 from sqlalchemy import text
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import DBAPIError
 
 ANALYZE_AFTER_ROWS = 10_000
+LOCK_TIMEOUT_MS = 2_000  # ANALYZE waits this long for a table another maintenance job holds
+
+log = logging.getLogger("dutywatch")
 
 
 class PlannerStatistics:
@@ -32,6 +39,7 @@ class PlannerStatistics:
         self.after_rows = after_rows
         self.inserted: Counter[str] = Counter()
         self.described: dict[str, float] = {}  # rows the table's statistics describe, read when first needed
+        self.lock_timeout_ms = LOCK_TIMEOUT_MS
 
     def inserted_into(self, table: str, rows: int) -> None:
         if rows > 0 and self.engine.dialect.name == "postgresql":
@@ -48,9 +56,15 @@ class PlannerStatistics:
             if self.inserted[table] < self.described[table]:
                 continue
             quoted = self.engine.dialect.identifier_preparer.quote(table)
-            with self.engine.connect() as conn:
-                conn.execute(text(f"ANALYZE {quoted}"))
-                conn.commit()
+            try:
+                with self.engine.connect() as conn:
+                    # a VACUUM or another ANALYZE holding the table: not worth a tick's wait
+                    conn.execute(text(f"SET LOCAL lock_timeout = {int(self.lock_timeout_ms)}"))
+                    conn.execute(text(f"ANALYZE {quoted}"))
+                    conn.commit()
+            except DBAPIError as exc:
+                log.warning("ANALYZE %s put off to the next part: %s", table, exc.orig)
+                continue
             self.described[table] = self._described(table)
             self.inserted[table] = 0
             analysed.append(table)

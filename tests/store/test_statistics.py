@@ -88,3 +88,20 @@ def test_a_first_tick_leaves_the_tables_it_filled_analysed(
         assert all(_described(engine, table) >= rows / 2 for table, rows in stored.items()), stored
     finally:
         service.close()
+
+
+def test_a_table_held_by_other_maintenance_is_left_for_the_next_part(engine: Engine) -> None:
+    """A VACUUM or ANALYZE elsewhere holds the table (SHARE UPDATE EXCLUSIVE): the refresh gives up
+    after its lock timeout without failing and counts on; once the table is free it analyses."""
+    if engine.dialect.name != "postgresql":
+        pytest.skip("SQLite keeps no sampled statistics unless asked")
+    _probe(engine, 20)
+    statistics = PlannerStatistics(engine, after_rows=10)
+    statistics.lock_timeout_ms = 50
+    statistics.inserted_into("probe", 20)
+    with engine.connect() as holder:
+        holder.execute(text("LOCK TABLE probe IN SHARE UPDATE EXCLUSIVE MODE"))
+        assert statistics.refresh() == []
+        holder.rollback()
+    assert statistics.inserted["probe"] == 20 and _described(engine, "probe") == -1
+    assert statistics.refresh() == ["probe"] and _described(engine, "probe") == 20
