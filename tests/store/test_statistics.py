@@ -13,6 +13,7 @@ from sqlalchemy import Engine, text
 
 from monitor.clock import parse_instant
 from monitor.runtime.service import Service
+from monitor.store.db import make_engine
 from monitor.store.statistics import PlannerStatistics
 from tests.demo.test_demo import _import_examples
 from tests.service.conftest import settings_for
@@ -55,12 +56,14 @@ def test_a_table_is_analysed_once_its_inserts_reach_the_least_and_what_its_stati
     assert statistics.refresh() == []  # counted afresh from there
 
 
-def test_nothing_is_counted_or_analysed_on_sqlite(engine: Engine) -> None:
-    if engine.dialect.name != "sqlite":
-        pytest.skip("PostgreSQL's case is the test above")
-    statistics = PlannerStatistics(engine, after_rows=1)
-    statistics.inserted_into("obligations", 1_000_000)
-    assert not statistics.inserted and statistics.refresh() == []
+def test_nothing_is_counted_or_analysed_on_sqlite(tmp_path: Path) -> None:
+    engine = make_engine(f"sqlite:///{tmp_path / 'statistics.db'}")
+    try:
+        statistics = PlannerStatistics(engine, after_rows=1)
+        statistics.inserted_into("obligations", 1_000_000)
+        assert not statistics.inserted and statistics.refresh() == []
+    finally:
+        engine.dispose()
 
 
 def test_a_first_tick_leaves_the_tables_it_filled_analysed(
