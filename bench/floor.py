@@ -50,7 +50,7 @@ from monitor.evaluation.obligations.periodic import periods_in_view, utc_bounds
 from monitor.evaluation.obligations.units import duty_units
 from monitor.roster import RosterIndex
 from monitor.rulebook import Rule, Rulebook
-from monitor.store.db import EVALUATION_WORK_MEM, RAISE_WORK_MEM
+from monitor.store.db import for_evaluation
 from monitor.store.models import UTCDateTime
 
 EPOCH = date(1970, 1, 1).toordinal()
@@ -475,9 +475,7 @@ def run(
 
     settings = floor.settings
     timing = make_timing(calendar, settings, floor.rulebook)
-    if conn.dialect.name == "postgresql":
-        conn.execute(text("SET LOCAL jit = off"))  # as the evaluation's transaction (store.db.for_evaluation)
-        conn.execute(RAISE_WORK_MEM, {"least": EVALUATION_WORK_MEM})
+    for_evaluation(conn)  # the evaluation's own settings (JIT off, work_mem)
     conn.execute(PERIODS.delete())
     conn.execute(UNITS.delete())
     periods: list[dict[str, Any]] = []

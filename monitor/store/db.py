@@ -15,7 +15,7 @@ from typing import Any
 
 from alembic import command
 from alembic.config import Config as AlembicConfig
-from sqlalchemy import Engine, create_engine, event, inspect, text
+from sqlalchemy import Connection, Engine, create_engine, event, inspect, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -197,8 +197,8 @@ def drop_tables(engine: Engine) -> list[str]:
     return ours
 
 
-def for_evaluation(session: Session) -> None:
-    """Set up the session's current transaction for an evaluation's queries.
+def for_evaluation(session: Session | Connection) -> None:
+    """Set up the session's (or connection's) current transaction for an evaluation's queries.
 
     On PostgreSQL, JIT compilation off for this transaction only (`SET LOCAL`): the queries per obligation kind
     are costed above `jit_above_cost` at city size, and compiling their CASE and FILTER
@@ -209,7 +209,8 @@ def for_evaluation(session: Session) -> None:
     M: 136 ms, 89-99 ms with 32 MB); a server configured with more keeps its own. The rest of the
     session's life keeps the server's settings. SQLite has nothing to set.
     """
-    if session.get_bind().dialect.name == "postgresql":
+    dialect = session.get_bind().dialect if isinstance(session, Session) else session.dialect
+    if dialect.name == "postgresql":
         session.execute(text("SET LOCAL jit = off"))
         session.execute(RAISE_WORK_MEM, {"least": EVALUATION_WORK_MEM})
 
