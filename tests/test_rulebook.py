@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from monitor.rulebook import RULE_IDS, load_rulebook, load_rules
 
@@ -183,3 +186,48 @@ def test_spaces_the_folding_left_beside_chinese_go_and_others_stay(tmp_path: Pat
     assert book._render("r", "zh", {"a": "x", "b": "y", "c": "z"}) == "x y z"
     assert book._render("r", "zh", {"a": "x", "b": "，", "c": "z"}) == "x，z"
     assert book._render("r", "en", said) == "逾期 3 days （依据）"  # English keeps its spaces
+
+
+# what folding means, as a regular expression: single spaces first, then a space beside a wide
+# character (U+3000-U+9FFF, U+FF00-U+FFEF) goes
+_BESIDE_WIDE = re.compile(r" (?=[\u3000-\u9fff\uff00-\uffef])|(?<=[\u3000-\u9fff\uff00-\uffef]) ")
+
+
+def _folded(text: str, chinese: bool) -> str:
+    single = " ".join(text.split())
+    return _BESIDE_WIDE.sub("", single) if chinese else single
+
+
+# the edges of the wide ranges and their neighbours, Latin, digits and every kind of whitespace
+_CHARS = st.sampled_from(
+    list("ab1 \t\n\r\u3000\u2fff\u3001\u9fff\ua000\ufeff\uff00\uff0c\uffef\ufff0逾期，（）")
+)
+
+
+@given(st.text(_CHARS, max_size=12), st.booleans())
+def test_spaces_fold_word_by_word_as_the_regular_expression_says(text: str, chinese: bool) -> None:
+    """`fold_spaces` goes word by word; its answer is the regular expression's on any text made
+    of the wide ranges' edges (both sides of each), Latin, digits and whitespace of every kind."""
+    from monitor.rulebook import fold_spaces
+
+    assert fold_spaces(text, chinese) == _folded(text, chinese)
+
+
+@pytest.mark.parametrize(
+    ("text", "folded"),
+    [
+        ("a \u3000", "a"),  # the ideographic space is whitespace: it folds away
+        ("a \u3001", "a\u3001"),  # the first wide sign
+        ("a \u2fff", "a \u2fff"),  # the last before the range
+        ("\u9fff b", "\u9fffb"),  # the last ideograph
+        ("\ua000 b", "\ua000 b"),  # the first after it
+        ("a \uff00", "a\uff00"),  # the full-width forms begin
+        ("a \ufeff", "a \ufeff"),  # just before them
+        ("\uffef b", "\uffefb"),  # the forms' last
+        ("\ufff0 b", "\ufff0 b"),  # just after
+    ],
+)
+def test_a_space_goes_beside_each_edge_of_the_wide_ranges_and_stays_outside(text: str, folded: str) -> None:
+    from monitor.rulebook import fold_spaces
+
+    assert fold_spaces(text, True) == folded

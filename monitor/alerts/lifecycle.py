@@ -138,12 +138,15 @@ def open_alerts(session: Session) -> dict[Key, AlertStatus]:
     return {(r, s, p): AlertStatus(st, lv, due) for r, s, p, st, lv, due in rows}
 
 
-# what an evaluation sets on an alert row (the lifecycle columns are set apart)
+# what an evaluation sets on an alert row besides its message (the lifecycle columns are set
+# apart); the message goes with its key, when the key differs
 _ALERT_FIELDS = (
-    "state", "level", "unit_id", "due_at", "recipients", "clause", "message", "inhibited_by", "provisional",
+    "state", "level", "unit_id", "due_at", "recipients", "clause", "message_key", "inhibited_by",
+    "provisional",
 )  # fmt: skip
 # what a commit compares first, read alike from a stored row and from the evaluation's object (an
-# Alert's recipients are a tuple, the row's a list: compared apart)
+# Alert's recipients are a tuple, the row's a list: compared apart). The message is compared by
+# its key: equal keys, equal messages, and a derived alert's message is rendered only to be written
 _SAME_ALERT = attrgetter(*(name for name in _ALERT_FIELDS if name != "recipients"))
 _SAME_OBLIGATION = attrgetter(*OBLIGATION_FIELDS)
 
@@ -244,7 +247,7 @@ def _alert_write(
         "due_at": alert.due_at,
         "recipients": list(alert.recipients),
         "clause": alert.clause,
-        "message": alert.message,
+        "message_key": alert.message_key,
         "inhibited_by": alert.inhibited_by,
         "provisional": alert.provisional,
     }
@@ -257,10 +260,13 @@ def _alert_write(
                 "period": key[2],
                 "fired_at": now,
                 "changed_at": now,
+                "message": alert.message,
                 **values,
             },
         )
     changed = {name: value for name, value in values.items() if getattr(row, name) != value}
+    if "message_key" in changed:
+        changed["message"] = alert.message
     if row.state == "resolved":  # fires again: a new life, unacknowledged
         changed.update(fired_at=now, resolved_at=None, acked_at=None, acked_by=None, ack_reason=None)
     if "state" in changed or "level" in changed:

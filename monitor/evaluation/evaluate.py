@@ -22,9 +22,10 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from monitor.calendar.working_days import CalendarNotCovered, WorkCalendar
-from monitor.clock import iso_shanghai, plain_minute
+from monitor.clock import iso_shanghai
 from monitor.config import InhibitRule, Settings
 from monitor.evaluation.engine import Decision, Fact, FactStatus, Matcher, compile_matcher
+from monitor.evaluation.message import RuleMessage, Wording
 from monitor.evaluation.obligations import Obligation, View
 from monitor.evaluation.obligations.cases import (
     case_clock_obligations,
@@ -71,7 +72,7 @@ class Alert:
     due_at: datetime
     recipients: tuple[str, ...]
     clause: str
-    message: str
+    wording: Wording  # what it says, rendered when first read (monitor/evaluation/message.py)
     unit_id: str | None = None
     immediate: bool = False
     inhibited_by: str | None = None
@@ -80,6 +81,15 @@ class Alert:
     @property
     def key(self) -> tuple[str, str, str]:
         return (self.rule, self.subject, self.period or "")
+
+    @property
+    def message(self) -> str:
+        return self.wording.text()
+
+    @property
+    def message_key(self) -> str:
+        """What its message is made of (a stored alert keeps it: equal keys, equal messages)."""
+        return self.wording.key()
 
     def record(self) -> dict[str, Any]:
         """The JSON shape of `evaluate --format json` and `GET /v1/alerts`."""
@@ -396,12 +406,7 @@ def alerts_for(
 def _alert(
     obligation: Obligation, decision: Decision, rule: Rule, rulebook: Rulebook, roster: RosterIndex, lang: str
 ) -> Alert:
-    variables = message_variables(obligation, decision, rule, lang)
-    variables.setdefault("owner_name", roster.owner_name(obligation.owner))
     step_roles = _roles_for(rule, decision.state, decision.level)
-    message = rulebook.render(rule.id, lang, variables)
-    if obligation.provisional:
-        message += PROVISIONAL_SUFFIX.get(lang, PROVISIONAL_SUFFIX["zh"])
     return Alert(
         rule=rule.id,
         subject=obligation.subject,
@@ -411,34 +416,11 @@ def _alert(
         due_at=obligation.due_at,
         recipients=tuple(roster.recipients(step_roles, obligation.owner, obligation.project_id)),
         clause=rule.clause,
-        message=message,
+        wording=RuleMessage(rulebook, rule, lang, obligation, decision, roster),
         unit_id=obligation.unit_id,
         immediate=rule.immediate,
         provisional=obligation.provisional,
     )
-
-
-def message_variables(obligation: Obligation, decision: Decision, rule: Rule, lang: str) -> dict[str, Any]:
-    """The names a rule's message template sees (tests render every rule's message with it)."""
-    return {
-        **obligation.variables,
-        "state": decision.state,
-        "level": decision.level,
-        "period": obligation.period or "",
-        "due": plain_minute(obligation.due_at),
-        "working_days_to_due": obligation.working_days_to_due,
-        "working_days_overdue": obligation.working_days_overdue,
-        "clause": rule.clause,
-        "title": rule.title.get(lang),
-        "due_working_days": rule.due_working_days,  # the limit the message states, from the rule
-    }
-
-
-# said after a message whose due time or day counts rest on a year not yet announced
-PROVISIONAL_SUFFIX = {
-    "zh": "（该年度节假日安排尚未公布，时限按法定节假日临时计算）",
-    "en": " (provisional: that year's official holiday schedule is not yet published)",
-}
 
 
 def _roles_for(rule: Rule, state: AlertState, level: int) -> tuple[str, ...]:

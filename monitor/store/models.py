@@ -278,6 +278,9 @@ class AlertRecord(Base):
     recipients: Mapped[list[Any]]
     clause: Mapped[str] = mapped_column(String(40))
     message: Mapped[str] = mapped_column(Text)
+    # what the message is made of (`Rulebook.message_key`): a tick renders a message again only
+    # when it changes; None for a row written before keys were kept (its message is written anew)
+    message_key: Mapped[str | None] = mapped_column(String(32))
     fired_at: Mapped[datetime]
     changed_at: Mapped[datetime]
     resolved_at: Mapped[datetime | None]

@@ -2,21 +2,22 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import replace
 from pathlib import Path
 
 import pytest
 import yaml
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, select, update
 from sqlalchemy.orm import Session
 
-from monitor.alerts.lifecycle import AlertStatus, commit_evaluation, transitions
+from monitor.alerts.lifecycle import AlertStatus, commit_evaluation, plan_commit, transitions
 from monitor.calendar.working_days import WorkCalendar
 from monitor.clock import parse_instant
 from monitor.config import Settings
 from monitor.evaluation.engine import PythonMatcher
 from monitor.evaluation.evaluate import Evaluation, evaluate
+from monitor.evaluation.message import RuleMessage, Written
 from monitor.ingest.events import ingest_events
 from monitor.ingest.roster import load_roster, upsert_roster
 from monitor.rulebook import Rulebook, load_rulebook
@@ -163,7 +164,7 @@ def test_an_alert_and_a_duty_that_come_back_unchanged_are_written_back(session: 
         ("due_at", parse_instant("2024-10-18T17:30")),
         ("recipients", ("o-someone-else",)),
         ("clause", "第九条"),
-        ("message", "另一条消息"),
+        ("wording", Written("另一条消息")),
         ("unit_id", "u-other"),
         ("inhibited_by", "pairing-monthly-visit"),
         ("provisional", True),
@@ -177,7 +178,10 @@ def test_each_field_of_a_stored_alert_that_differs_is_written(
     _commit_later(session, first, alerts=[changed if a.key == KEY else a for a in first.alerts])
     stored = row(session)
     session.refresh(stored)
-    assert getattr(stored, field) == (list(value) if isinstance(value, tuple) else value)
+    if isinstance(value, Written):  # the message, with the key of what it is made of
+        assert (stored.message, stored.message_key) == (value.text(), value.key())
+    else:
+        assert getattr(stored, field) == (list(value) if isinstance(value, tuple) else value)
 
 
 @pytest.mark.parametrize(
@@ -217,3 +221,60 @@ def _commit_later(session: Session, first: Evaluation, **changed: object) -> Non
     """The same evaluation ten minutes later with these fields replaced, committed."""
     commit_evaluation(session, replace(first, at=parse_instant("2024-10-10T10:10"), **changed))  # type: ignore[arg-type]
     session.commit()
+
+
+@pytest.fixture
+def renders(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, str]]:
+    """The (rule, language) of every message rendered while the test runs."""
+    made: list[tuple[str, str]] = []
+    render = Rulebook.render
+
+    def counted(self: Rulebook, rule_id: str, language: str, variables: Mapping[str, object]) -> str:
+        made.append((rule_id, language))
+        return render(self, rule_id, language, variables)
+
+    monkeypatch.setattr(Rulebook, "render", counted)
+    return made
+
+
+def test_a_commit_renders_only_the_messages_whose_key_changed(
+    session: Session, renders: list[tuple[str, str]]
+) -> None:
+    """A new alert's message is rendered to be written; the same duties ten minutes later make
+    the same keys, and nothing is rendered; two working days later the counts in the messages
+    moved: those are rendered and written, each as an eager rendering says it."""
+    first = at(session, "2024-10-10T10:00")
+    assert renders == []  # an evaluation renders nothing by itself
+    commit_evaluation(session, first)
+    session.commit()
+    assert len(renders) == len(first.alerts) + len(first.inhibited) > 0
+    renders.clear()
+    assert plan_commit(session, at(session, "2024-10-10T10:10")).alerts == {}
+    assert renders == []
+    later = at(session, "2024-10-14T10:00")
+    commit_evaluation(session, later)
+    session.commit()
+    assert KEY[0] in {rule for rule, _language in renders}
+    stored = {
+        (r.rule, r.subject, r.period): r
+        for r in session.scalars(select(AlertRecord).where(AlertRecord.state != "resolved"))
+    }
+    for alert in [*later.alerts, *later.inhibited]:
+        wording = alert.wording
+        assert isinstance(wording, RuleMessage)
+        eager = RULEBOOK.render(alert.rule, "zh", wording.variables())
+        assert (stored[alert.key].message, stored[alert.key].message_key) == (eager, alert.message_key)
+
+
+def test_a_row_kept_without_a_message_key_gets_its_message_written(session: Session) -> None:
+    """Rows written before alerts kept their message's key (migration 0006) have none: the next
+    commit writes their message and its key, and the one after finds nothing to write."""
+    first = _committed(session)
+    session.execute(update(AlertRecord).values(message_key=None, message="旧消息"))
+    session.commit()
+    _commit_later(session, first)
+    stored = row(session)
+    session.refresh(stored)
+    alert = next(a for a in first.alerts if a.key == KEY)
+    assert (stored.message, stored.message_key) == (alert.message, alert.message_key)
+    assert plan_commit(session, replace(first, at=parse_instant("2024-10-10T10:20"))).alerts == {}

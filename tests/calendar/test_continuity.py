@@ -26,7 +26,7 @@ from monitor.alerts.lifecycle import Transition
 from monitor.api.app import create_app
 from monitor.cli import cli
 from monitor.clock import iso_shanghai, parse_instant, utcnow
-from monitor.evaluation.evaluate import PROVISIONAL_SUFFIX
+from monitor.evaluation.message import PROVISIONAL_SUFFIX
 from monitor.ingest.events import ingest_events
 from monitor.ingest.roster import load_roster, upsert_roster
 from monitor.runtime.service import Service

@@ -9,6 +9,7 @@ from pathlib import Path
 from prometheus_client import CollectorRegistry
 
 from monitor.evaluation.evaluate import Alert
+from monitor.evaluation.message import Written
 from monitor.runtime.metrics import Metrics
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -45,6 +46,6 @@ def test_the_alert_record_table_names_each_field_evaluate_prints() -> None:
         due_at=datetime(2024, 10, 31, 15, 59, 59, tzinfo=UTC),
         recipients=("o-1",),
         clause="四",
-        message="…",
+        wording=Written("…"),
     )
     assert first_column(section("The alert record")) == list(alert.record())

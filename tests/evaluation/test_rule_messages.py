@@ -15,7 +15,7 @@ import pytest
 
 from monitor.clock import parse_instant
 from monitor.evaluation.engine import Fact, PythonMatcher
-from monitor.evaluation.evaluate import message_variables
+from monitor.evaluation.message import message_variables
 from monitor.evaluation.obligations import Obligation
 from monitor.rulebook import Rule, load_rulebook
 
