@@ -258,13 +258,6 @@ class RuleFile(_Frozen):
     rules: tuple[Rule, ...]
 
 
-# Rendered messages kept for the next full evaluation to find (`Rulebook.render`): two rounds of at
-# most this many. A full evaluation looks its messages up in the same order each time, so a
-# province (923,150 alerts at L) hit none of a 500,000-entry cache that was cleared when full,
-# and held it all the same (up to 1.7 KB an entry at M); a round keeps the first this many.
-RENDER_CACHE_SIZE = 100_000
-
-
 # The form messages are rendered in (jinja's settings here, `fold_spaces`): a message's key
 # (`Rulebook.message_key`) covers it, so that a release rendering otherwise writes every stored
 # message anew. Change it with the rendering.
@@ -337,22 +330,13 @@ class Rulebook:
 
     rules: Mapping[str, Rule]
     templates: Mapping[tuple[str, str], MessageTemplate]
-    # rendered messages by (rule, language, variables): a tick renders again what the last one
-    # did (the same names and counts), and a render costs far more than the lookup
-    # this round's and the last round's (`new_round`)
-    _rounds: list[dict[tuple[object, ...], str]] = field(
-        default_factory=lambda: [{}, {}], compare=False, repr=False
-    )
-    _context_names: dict[tuple[str, str], tuple[str, ...]] = field(
-        default_factory=dict, compare=False, repr=False
-    )
 
     def __iter__(self) -> Iterator[Rule]:
         return iter(self.rules.values())
 
     def __reduce__(self) -> tuple[object, ...]:
         """Pickled as its rules (to the evaluation process): the templates are compiled again from
-        the rules' messages there, the caches start empty."""
+        the rules' messages there."""
         return (_rebuilt, (dict(self.rules), tuple(self.templates)))
 
     @property
@@ -365,21 +349,14 @@ class Rulebook:
         return self.rules[rule_id]
 
     def render(self, rule_id: str, language: str, variables: Mapping[str, object]) -> str:
-        """The rule's message in the language; YAML folding spaces next to Chinese are dropped."""
-        names = tuple(variables)
-        if self._context_names.setdefault((rule_id, language), names) != names:
-            return self._render(rule_id, language, variables)  # another shape of variables: no cache
-        key = (rule_id, language, *variables.values())
-        this, last = self._rounds
-        try:
-            cached = this.get(key)
-        except TypeError:  # a value that cannot be hashed: render without the cache
-            return self._render(rule_id, language, variables)
-        if cached is None and (cached := last.pop(key, None)) is None:
-            cached = self._render(rule_id, language, variables)
-        if len(this) < RENDER_CACHE_SIZE:
-            this[key] = cached
-        return cached
+        """The rule's message in the language; YAML folding spaces next to Chinese are dropped.
+
+        Nothing is cached: a tick renders a message only when its key (`message_key`) differs
+        from the stored one's, that is when the text would."""
+        text = self.templates[(rule_id, language)].fill(
+            variables if isinstance(variables, dict) else dict(variables)
+        )
+        return fold_spaces(text, language == "zh")
 
     def message_key(
         self, rule_id: str, language: str, variables: Mapping[str, object], suffix: str = ""
@@ -395,17 +372,6 @@ class Rulebook:
         template = self.templates[(rule_id, language)]
         made_of = repr((MESSAGE_FORM, template.digest, tuple(variables.items()), suffix))
         return blake2b(made_of.encode("utf-8", "backslashreplace"), digest_size=16).hexdigest()
-
-    def new_round(self) -> None:
-        """A full evaluation begins: what the last round rendered stays for this one to find, the
-        round before goes (day counts and due times move: their messages are not asked again)."""
-        self._rounds[:] = [{}, self._rounds[0]]
-
-    def _render(self, rule_id: str, language: str, variables: Mapping[str, object]) -> str:
-        text = self.templates[(rule_id, language)].fill(
-            variables if isinstance(variables, dict) else dict(variables)
-        )
-        return fold_spaces(text, language == "zh")
 
 
 def _rebuilt(rules: dict[str, Rule], languages: tuple[tuple[str, str], ...]) -> Rulebook:

@@ -5,13 +5,12 @@ from __future__ import annotations
 import re
 import shutil
 from pathlib import Path
-from typing import Any
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from monitor.rulebook import RULE_IDS, load_rulebook, load_rules
+from monitor.rulebook import RULE_IDS, load_rules
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -115,43 +114,6 @@ def test_a_rule_no_longer_immediate_no_longer_wakes_on_its_events(tmp_path: Path
     assert "review" not in rulebook.immediate_event_types and "case_opened" in rulebook.immediate_event_types
 
 
-def test_rendered_messages_are_kept_for_the_next_round_up_to_a_bound(monkeypatch: pytest.MonkeyPatch) -> None:
-    """A message rendered in one full evaluation is found in the next (not rendered again); one
-    not asked in a round is gone after the next; a round keeps at most RENDER_CACHE_SIZE — at the
-    bound the last one fits, past it none is kept (a province's messages must not all stay)."""
-    import jinja2.meta
-
-    from monitor import rulebook as module
-
-    book = load_rulebook(ROOT / "rules")
-    rule = "unit-semiannual-forum"
-    source = book.rules[rule].message.get("zh")
-    names = sorted(jinja2.meta.find_undeclared_variables(module._JINJA.parse(source)))
-    rendered: list[str] = []
-    real = module.Rulebook._render
-
-    def counting(self: Any, rule_id: str, language: str, variables: Any) -> str:
-        rendered.append(str(variables[names[0]]))
-        return real(self, rule_id, language, variables)
-
-    monkeypatch.setattr(module.Rulebook, "_render", counting)
-    monkeypatch.setattr(module, "RENDER_CACHE_SIZE", 2)
-
-    def ask(tag: str) -> str:
-        return book.render(rule, "zh", {name: f"{tag}-{name}" for name in names})
-
-    assert ask("a") == ask("a") and rendered == ["a-" + names[0]]
-    ask("b")
-    ask("c")  # past the bound: rendered, not kept
-    book.new_round()
-    ask("a"), ask("b"), ask("c")  # a and b from the last round; c again
-    assert [r.split("-")[0] for r in rendered] == ["a", "b", "c", "c"]
-    book.new_round()
-    book.new_round()  # a round that asked nothing: the one before is gone
-    ask("a")
-    assert [r.split("-")[0] for r in rendered][-1:] == ["a"] and len(rendered) == 5
-
-
 def test_a_message_naming_a_jinja_global_or_setting_a_name_renders_as_jinja_would() -> None:
     """A message may use jinja's globals (`range`): it is rendered the usual way; one that sets a
     name writes its own context, not the caller's variables; one that names a variable not given
@@ -182,10 +144,10 @@ def test_spaces_the_folding_left_beside_chinese_go_and_others_stay(tmp_path: Pat
     source = "{{ a }}  {{ b }} {{ c }}"
     book = Rulebook({}, {("r", "zh"): compile_message(source), ("r", "en"): compile_message(source)})
     said = {"a": "逾期", "b": "3 days", "c": "（依据）"}
-    assert book._render("r", "zh", said) == "逾期3 days（依据）"
-    assert book._render("r", "zh", {"a": "x", "b": "y", "c": "z"}) == "x y z"
-    assert book._render("r", "zh", {"a": "x", "b": "，", "c": "z"}) == "x，z"
-    assert book._render("r", "en", said) == "逾期 3 days （依据）"  # English keeps its spaces
+    assert book.render("r", "zh", said) == "逾期3 days（依据）"
+    assert book.render("r", "zh", {"a": "x", "b": "y", "c": "z"}) == "x y z"
+    assert book.render("r", "zh", {"a": "x", "b": "，", "c": "z"}) == "x，z"
+    assert book.render("r", "en", said) == "逾期 3 days （依据）"  # English keeps its spaces
 
 
 # what folding means, as a regular expression: single spaces first, then a space beside a wide

@@ -324,8 +324,6 @@ def evaluate(
         raise ValueError("now must be timezone-aware")
     started = _time.perf_counter()
     for_evaluation(session)
-    if case_ids is None:
-        rulebook.new_round()  # a whole evaluation: the messages it renders are the next one's cache
     roster = RosterIndex.load(session)
     # the calendar as known at `now`: a notice entered later is not yet in force there
     timing = make_timing(calendar.as_of(now), settings, rulebook)

@@ -228,7 +228,6 @@ class Baseline:
     ) -> Baseline:
         """A full tick's baseline: everything read afresh, nothing counted yet."""
         timing = make_timing(evaluator.calendar.as_of(at), settings, evaluator.rulebook)
-        evaluator.rulebook.new_round()  # the messages this full tick renders are the next one's cache
         return cls(
             at=at,
             worker=worker,
