@@ -414,7 +414,7 @@ def _alert(
         due_at=obligation.due_at,
         recipients=tuple(roster.recipients(step_roles, obligation.owner, obligation.project_id)),
         clause=rule.clause,
-        wording=RuleMessage(rulebook, rule, lang, obligation, decision, roster),
+        wording=RuleMessage(rulebook, rule, lang, obligation, decision, roster.owner_name(obligation.owner)),
         unit_id=obligation.unit_id,
         immediate=rule.immediate,
         provisional=obligation.provisional,

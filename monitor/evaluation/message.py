@@ -19,7 +19,6 @@ from monitor.rulebook import Rule, Rulebook
 if TYPE_CHECKING:
     from monitor.evaluation.engine import Decision
     from monitor.evaluation.obligations import Obligation
-    from monitor.roster import RosterIndex
 
 # said after a message whose due time or day counts rest on a year not yet announced
 PROVISIONAL_SUFFIX = {
@@ -68,9 +67,20 @@ class Written(Wording):
 class RuleMessage(Wording):
     """The rule's message in a language for a settled duty at the matcher's decision; rendered,
     and its key made, when first asked for. The duty is read then: an evaluation settles its
-    duties before it makes their alerts and changes them no more."""
+    duties before it makes their alerts and changes them no more. Nothing it holds reads the
+    database (the owner's name comes looked up): an evaluation's messages read alike after its
+    session has ended."""
 
-    __slots__ = ("_decision", "_key", "_language", "_obligation", "_roster", "_rule", "_rulebook", "_text")
+    __slots__ = (
+        "_decision",
+        "_key",
+        "_language",
+        "_obligation",
+        "_owner_name",
+        "_rule",
+        "_rulebook",
+        "_text",
+    )
 
     def __init__(
         self,
@@ -79,14 +89,14 @@ class RuleMessage(Wording):
         language: str,
         obligation: Obligation,
         decision: Decision,
-        roster: RosterIndex,
+        owner_name: str,
     ) -> None:
         self._rulebook = rulebook
         self._rule = rule
         self._language = language
         self._obligation = obligation
         self._decision = decision
-        self._roster = roster
+        self._owner_name = owner_name
         self._text: str | None = None
         self._key: str | None = None
 
@@ -94,7 +104,7 @@ class RuleMessage(Wording):
         """The names the rule's template sees."""
         obligation = self._obligation
         variables = message_variables(obligation, self._decision, self._rule, self._language)
-        variables.setdefault("owner_name", self._roster.owner_name(obligation.owner))
+        variables.setdefault("owner_name", self._owner_name)
         return variables
 
     def _suffix(self) -> str:

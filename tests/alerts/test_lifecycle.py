@@ -278,3 +278,14 @@ def test_a_row_kept_without_a_message_key_gets_its_message_written(session: Sess
     alert = next(a for a in first.alerts if a.key == KEY)
     assert (stored.message, stored.message_key) == (alert.message, alert.message_key)
     assert plan_commit(session, replace(first, at=parse_instant("2024-10-10T10:20"))).alerts == {}
+
+
+def test_an_evaluations_messages_read_alike_after_its_session_ended(engine: Engine, session: Session) -> None:
+    """Messages are rendered when read, which may be after the evaluation's session rolled back
+    and closed (its roster's rows expired and detached): they say what they say inside it."""
+    inside = at(session, "2024-10-14T10:00")
+    said = sorted((a.key, a.message) for a in [*inside.alerts, *inside.inhibited])
+    with session_factory(engine)() as apart:
+        ended = at(apart, "2024-10-14T10:00")
+        apart.rollback()
+    assert said and sorted((a.key, a.message) for a in [*ended.alerts, *ended.inhibited]) == said

@@ -42,7 +42,9 @@ def _duty(**changed: object) -> Obligation:
 
 
 def _message(duty: Obligation, level: int = 1, language: str = "zh") -> RuleMessage:
-    return RuleMessage(RULEBOOK, RULE, language, duty, Decision(0, "overdue", level), ROSTER)
+    return RuleMessage(
+        RULEBOOK, RULE, language, duty, Decision(0, "overdue", level), ROSTER.owner_name(duty.owner)
+    )
 
 
 def test_a_message_reads_as_its_rule_renders_it_and_says_a_provisional_count_so() -> None:
