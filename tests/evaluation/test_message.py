@@ -80,6 +80,10 @@ def test_a_key_names_the_template_the_variables_by_name_and_the_rendering_form(
     assert book.message_key("r", "zh", {"n": 3, "a": "甲", "none": None}) != key
     assert book.message_key("r", "zh", {**VARIABLES, "n": "3"}) != key  # a number is not its digits
     assert book.message_key("r", "zh", VARIABLES, suffix="!") != key
+    # a separator inside a text moves no boundary between two values
+    assert book.message_key("r", "zh", {"a": "x\x1fy", "n": "z"}) != book.message_key(
+        "r", "zh", {"a": "x", "n": "y\x1fz"}
+    )
     monkeypatch.setattr(rulebook_module, "MESSAGE_FORM", "another")
     assert book.message_key("r", "zh", VARIABLES) != key
 
