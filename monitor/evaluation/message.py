@@ -10,6 +10,7 @@ are computed on demand, from the settled duty, the matcher's decision and the ro
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from functools import lru_cache
 from hashlib import blake2b
 from typing import TYPE_CHECKING, Any
 
@@ -19,6 +20,9 @@ from monitor.rulebook import Rule, Rulebook
 if TYPE_CHECKING:
     from monitor.evaluation.engine import Decision
     from monitor.evaluation.obligations import Obligation
+
+# a due time as a message says it: a province's 900,000 alerts have a few thousand due times
+_due_minute = lru_cache(maxsize=1 << 14)(plain_minute)
 
 # said after a message whose due time or day counts rest on a year not yet announced
 PROVISIONAL_SUFFIX = {
@@ -133,7 +137,7 @@ def message_variables(obligation: Obligation, decision: Decision, rule: Rule, la
         "state": decision.state,
         "level": decision.level,
         "period": obligation.period or "",
-        "due": plain_minute(obligation.due_at),
+        "due": _due_minute(obligation.due_at),
         "working_days_to_due": obligation.working_days_to_due,
         "working_days_overdue": obligation.working_days_overdue,
         "clause": rule.clause,
