@@ -65,7 +65,7 @@ class Written(Wording):
         return self._text
 
     def key(self) -> str:
-        return blake2b(self._text.encode("utf-8", "backslashreplace"), digest_size=16).hexdigest()
+        return blake2b(self._text.encode("utf-8", "surrogatepass"), digest_size=16).hexdigest()
 
 
 class RuleMessage(Wording):
