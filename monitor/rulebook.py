@@ -264,6 +264,11 @@ class RuleFile(_Frozen):
 MESSAGE_FORM = "1"
 
 
+def fingerprint(text: str) -> str:
+    """32 hex digits naming the text (blake2b): a template's source, a message's inputs."""
+    return blake2b(text.encode("utf-8", "surrogatepass"), digest_size=16).hexdigest()
+
+
 def _wide(char: str) -> bool:
     """A Chinese character or a full-width sign (CJK symbols and punctuation to the unified
     ideographs, and the half- and full-width forms)."""
@@ -320,7 +325,7 @@ def compile_message(source: str) -> MessageTemplate:
     # every name the template loads (jinja's own meta.find_undeclared_variables leaves its globals out)
     loaded = {name.name for name in _JINJA.parse(source).find_all(nodes.Name) if name.ctx == "load"}
     template.names_globals = bool(loaded & _JINJA.globals.keys())
-    template.digest = blake2b(source.encode("utf-8", "backslashreplace"), digest_size=16).hexdigest()
+    template.digest = fingerprint(source)
     return template
 
 
@@ -375,7 +380,7 @@ class Rulebook:
         template = self.templates[(rule_id, language)]
         values = "\x1f".join([f"{len(v)}:{v}" if type(v) is str else repr(v) for v in variables.values()])
         made = "\x1e".join((MESSAGE_FORM, template.digest, "\x1f".join(variables), values, suffix))
-        return blake2b(made.encode("utf-8", "surrogatepass"), digest_size=16).hexdigest()
+        return fingerprint(made)
 
 
 def _rebuilt(rules: dict[str, Rule], languages: tuple[tuple[str, str], ...]) -> Rulebook:

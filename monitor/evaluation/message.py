@@ -11,11 +11,10 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from functools import lru_cache
-from hashlib import blake2b
 from typing import TYPE_CHECKING, Any
 
 from monitor.clock import plain_minute
-from monitor.rulebook import Rule, Rulebook
+from monitor.rulebook import Rule, Rulebook, fingerprint
 
 if TYPE_CHECKING:
     from monitor.evaluation.engine import Decision
@@ -65,7 +64,7 @@ class Written(Wording):
         return self._text
 
     def key(self) -> str:
-        return blake2b(self._text.encode("utf-8", "surrogatepass"), digest_size=16).hexdigest()
+        return fingerprint(self._text)
 
 
 class RuleMessage(Wording):
