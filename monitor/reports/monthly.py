@@ -21,6 +21,7 @@ from monitor.config import Settings
 from monitor.evaluation.engine import Matcher
 from monitor.evaluation.evaluate import make_timing, settle, waivers
 from monitor.evaluation.obligations import Obligation, Scope, View
+from monitor.evaluation.obligations.cases import clocks_received_from, longest_clock
 from monitor.evaluation.steady import collect_part
 from monitor.periods import Period
 from monitor.reports.ontime import Tally, counted_rules, month_bounds
@@ -131,9 +132,17 @@ def duties_due(
     rules are those the on-time rate counts (monitor/reports/ontime.py).
     """
     timing = make_timing(calendar, settings, rulebook)
-    view = View(session, at, timing, roster or RosterIndex.load(session), settings.cases, due_from=start)
     counted = counted_rules(rulebook)
     rules = [r for r in rulebook if r.id in counted and (part is None or r.id in part)]
+    view = View(
+        session,
+        at,
+        timing,
+        roster or RosterIndex.load(session),
+        settings.cases,
+        due_from=start,
+        received_from=clocks_received_from(timing, start, longest_clock(rules, settings.cases)),
+    )
     waived = waivers(session)
     out: list[Obligation] = []
     for obligation in collect_part(view, rules, part or {}, [], set()):

@@ -31,6 +31,8 @@ from monitor.evaluation.obligations import Obligation, Range, View, within
 from monitor.evaluation.obligations.cases import (
     case_clock_obligations,
     case_meeting_obligations,
+    clocks_received_from,
+    longest_clock,
     met_since,
 )
 from monitor.roster import RosterIndex
@@ -346,3 +348,36 @@ def test_an_evaluation_keeps_a_larger_work_mem(engine: Engine) -> None:
         session.commit()
         for_evaluation(session)
         assert _work_mem(session) == above * 1024
+
+
+def test_a_reports_clocks_from_their_receipt_floor_leave_out_only_clocks_due_before_it(
+    engine: Engine,
+) -> None:
+    """The report's view reads the cases received from `clocks_received_from` on (and hotline
+    orders due in it by their own time): over a history of every kind of case, at month starts
+    and other instants, what it leaves out is exactly the clocks due before its `due_from`."""
+    _history(engine)
+    settings = Settings(
+        cases={"hotline_default_working_days": 3, "hotline_working_days_by_category": {"用地": 7}}
+    )
+    calendar = WorkCalendar()
+    clocks = [r for r in RULEBOOK if r.obligation == "case_clock"]
+    dropped = 0
+    with session_factory(engine)() as session:
+        roster = RosterIndex.load(session)
+        now = parse_instant("2025-02-01T09:00")
+        timing = make_timing(calendar, settings, RULEBOOK)
+        for due_from in ("2024-12-01T00:00", "2024-12-16T00:00", "2025-01-01T00:00", "2024-12-09T23:59:59"):
+            start = parse_instant(due_from)
+            whole = View(session, now, timing, roster, settings.cases, due_from=start)
+            floor = clocks_received_from(timing, start, longest_clock(clocks, settings.cases))
+            assert floor is not None
+            floored = replace(whole, received_from=floor)
+            for rule in clocks:
+                every = {_key(o)[:-1] for o in case_clock_obligations(whole, rule)}
+                some = {_key(o)[:-1] for o in case_clock_obligations(floored, rule)}
+                assert some <= every
+                assert {k for k in every if k[2] >= start} <= some, (due_from, rule.id)
+                assert all(k[2] < start for k in every - some)
+                dropped += len(every - some)
+    assert dropped > 200

@@ -15,7 +15,8 @@ from monitor.config import Settings
 from monitor.evaluation.engine import DurableMatcher
 from monitor.ingest.credit_code import check_character
 from monitor.periods import parse_period
-from monitor.reports.monthly import UnitFigures, figures
+from monitor.reports.monthly import UnitFigures, duties_due, figures
+from monitor.reports.ontime import month_bounds
 from monitor.rulebook import load_rulebook
 from monitor.store.db import session_factory
 from tests.demo.test_demo import _ingest
@@ -215,3 +216,53 @@ def test_cases_answered_in_the_cutoff_second_are_in_time(month: Engine) -> None:
     assert (default.cases, default.cases_in_time) == (2, 2)  # due 23:59:59: both in time
     office = _units(month, "2026-04", "2026-06-01T00:00", Settings(calendar={"end_of_day": time(17, 30)}))
     assert (office["u-ysb"].cases, office["u-ysb"].cases_in_time) == (2, 1)  # 17:30:00.6 yes, 17:30:01 no
+
+
+# Cases answered long before a month whose clocks fall due in it. A report reads only the cases
+# received from the first day whose clock can reach the month (`clocks_received_from`), and
+# hotline orders whose own due time is in it; here October 2026, whose longest clock counted from
+# receipt is five working days (the complex-case rule, and a hotline order without a due time).
+# Received on 23 September, the five are 24 and 28-30 September and 8 October (Mid-Autumn on 25
+# September, the weekend, then National Day from 1 to 7 October): due in October. Received the
+# second before, on 22 September, they end on 30 September: due in September.
+def _complex(case: str, at: str, unit: str = "u-spj") -> dict[str, Any]:
+    return {**_case(case, at, E[0]), "complexity": "complex", "category": "审批", "unit": unit}
+
+
+def _hotline(case: str, due: str) -> dict[str, Any]:
+    opened = {**_case(case, "2026-03-02T10:00", E[1]), "channel": "hotline", "unit": "u-zhzx"}
+    return {**opened, "category": "热线", "due": due}
+
+
+ANSWERED_BEFORE: list[dict[str, Any]] = [
+    _complex("c-floor", "2026-09-23T00:00:00+08:00"),  # the first second of the first such day
+    _complex("c-eve", "2026-09-22T23:59:59+08:00"),  # one second earlier: due 30 September
+    {"id": "c-floor-fb", "type": "case_feedback", "at": "2026-09-23T10:00+08:00", "case": "c-floor"},
+    {"id": "c-eve-fb", "type": "case_feedback", "at": "2026-09-23T10:00+08:00", "case": "c-eve"},
+    # received and closed in March, due in the first second of October by their own due time
+    _hotline("h-own", "2026-10-01T00:00:00+08:00"),
+    _hotline("h-eve", "2026-09-30T23:59:59+08:00"),  # and one second earlier: September's
+    _closed("h-own", "2026-03-03T10:00"),
+    _closed("h-eve", "2026-03-03T10:00"),
+]
+
+
+def _cases_due(engine: Engine, period: str, now: str) -> dict[str, str]:
+    start, after = month_bounds(parse_period(period))
+    with session_factory(engine)() as session:
+        due = duties_due(session, RULEBOOK, CALENDAR, Settings(), start, after, parse_instant(now))
+    return {o.subject: o.status for o in due if o.subject.startswith("case:")}
+
+
+def test_a_month_counts_the_clocks_due_in_it_that_were_answered_long_before(engine: Engine) -> None:
+    assert [
+        o for o in _ingest(engine, ROSTER, ANSWERED_BEFORE, "2026-11-20T00:00") if o.status != "accepted"
+    ] == []
+    assert _cases_due(engine, "2026-10", "2026-11-20T00:00") == {
+        "case:c-floor": "met_on_time",
+        "case:h-own": "met_on_time",
+    }
+    assert _cases_due(engine, "2026-09", "2026-11-20T00:00") == {
+        "case:c-eve": "met_on_time",
+        "case:h-eve": "met_on_time",
+    }

@@ -17,14 +17,17 @@ from sqlalchemy.orm import aliased
 from sqlalchemy.sql.elements import ColumnElement, FunctionFilter
 
 from monitor.calendar.working_days import CalendarNotCovered
-from monitor.clock import end_of_day, local_date, plain_minute
+from monitor.clock import end_of_day, local_date, plain_minute, start_of_day
+from monitor.config import CaseSettings
 from monitor.evaluation.obligations import Obligation, View, joined_within, within
+from monitor.evaluation.obligations.timing import Timing
 from monitor.periods import period_of
 from monitor.rulebook import Rule
 from monitor.store.batches import batches
 from monitor.store.models import Activity, Case, CaseEvent
 
 RECENT = timedelta(days=7)
+ONE_DAY = timedelta(days=1)
 # a report's month (View.due_from) keeps clocks met this long before it: a clock due in the
 # month can have been answered long before its due time (a hotline order's own due date)
 REPORT_LOOKBACK = timedelta(days=366)
@@ -35,6 +38,37 @@ def met_since(view: View) -> datetime:
     if view.due_from is None:
         return view.now - RECENT
     return min(view.now - RECENT, view.due_from - REPORT_LOOKBACK)
+
+
+def clocks_received_from(timing: Timing, due_from: datetime, working_days: int) -> datetime | None:
+    """The earliest receipt whose clock of at most `working_days` can fall due at or after
+    `due_from`, as the start of its day; None when the calendar does not cover the days counted.
+
+    A deadline grows with the day of receipt (`Timing.deadline`), so a case received on an earlier
+    day is due before `due_from`: a month's report need not read a year of answered cases to find
+    the few due in it. A deadline the calendar cannot reach (`Timing.gap_floor`) lies at the end of
+    a day before the gap, earlier still. A hotline order's own due time does not follow receipt:
+    the report's query keeps those due at or after `due_from` whenever they were received.
+    """
+    # a case received the day after `due_from`'s is due at the end of that day or later: after it
+    calendar, day = timing.calendar, local_date(due_from) + ONE_DAY
+    try:
+        while timing.end_of(calendar.add_workdays(day - ONE_DAY, working_days)) >= due_from:
+            day -= ONE_DAY
+    except CalendarNotCovered:
+        return None
+    return start_of_day(day)
+
+
+def longest_clock(rules: list[Rule], cases: CaseSettings) -> int:
+    """The most working days any of these rules' case clocks counts from receipt: a rule's own
+    limit, else a hotline order's by its category (`case_clock_obligations`)."""
+    days = [
+        r.due_working_days for r in rules if r.obligation == "case_clock" and r.due_working_days is not None
+    ]
+    if any(r.obligation == "case_clock" and r.due_working_days is None for r in rules):
+        days += [cases.hotline_default_working_days, *cases.hotline_working_days_by_category.values()]
+    return max(days, default=0)
 
 
 SATISFIED = ("satisfied", "basically_satisfied")
@@ -189,9 +223,12 @@ def _clock_rows(view: View, met_types: tuple[str, ...]) -> list[ClockRow]:
     known = view.memo.get(key)
     if known is not None:
         return known  # type: ignore[return-value]
+    reported: list[ColumnElement[bool]] = []
+    if view.due_from is not None and view.received_from is not None:
+        reported.append(or_(Case.received_at >= view.received_from, Case.own_due_at >= view.due_from))
     facts = _case_facts(
         view,
-        [],
+        reported,
         (*met_types, "case_escalated"),
         met_at=_first(met_types),
         level=func.max(CaseEvent.level).filter(CaseEvent.type == "case_escalated"),
