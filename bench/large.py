@@ -22,7 +22,8 @@ import platform
 import resource
 import time
 from collections.abc import Iterator
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +32,7 @@ from psycopg.types.json import Json
 from sqlalchemy import create_engine, text
 
 from bench.generate import SIZES, Size, iter_events, roster
-from bench.ticks import tick_figures
+from bench.ticks import restart_figures, tick_figures
 from monitor.clock import parse_instant, utcnow
 from monitor.ingest.events import digest
 from monitor.store.db import ensure_schema, make_engine, normalise_url
@@ -226,6 +227,9 @@ def daemon_figures(
                 figures["evaluation_process_peak_rss_mb"] = _rss_mb(evaluating)
     finally:
         service.close()
+    if not floor:
+        start = partial(Service, settings, evaluate_apart=True)
+        figures |= restart_figures(start, at + timedelta(minutes=4))
     out.put(figures)
 
 
@@ -387,7 +391,9 @@ def main() -> None:
         "`evaluation_peak_rss_mb` is another child's, which ran one whole `evaluate()` (the floor's).",
         "`tick_steady_s`: a tick a minute later with nothing new; `tick_steady_events_s`: a tick after",
         "`minute_events` events arrived; `tick_full_again_s`: a full evaluation and commit in the",
-        "steady state (what the hourly safety net and each day boundary cost).",
+        "steady state (what the hourly safety net and each day boundary cost); `tick_restarted_s`: the",
+        "first tick of a daemon started anew on the same database (a deploy or a failover: a full tick,",
+        "the month's record, the look for stray alerts).",
     ]
     (ROOT / "bench" / f"RESULTS-large-{size.name}.md").write_text("\n".join(lines) + "\n", encoding="utf-8")
 

@@ -24,7 +24,7 @@ import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -34,7 +34,7 @@ from bench.floor import Floor, FloorRow, build_days
 from bench.floor import compare as compare_floor
 from bench.floor import run as run_floor
 from bench.generate import SIZES, Size, events, roster
-from bench.ticks import tick_figures
+from bench.ticks import restart_figures, tick_figures
 from monitor.calendar.working_days import WorkCalendar
 from monitor.clock import parse_instant
 from monitor.config import Settings
@@ -108,9 +108,10 @@ def _tick_figures(size: Size, workdir: Path, at: datetime) -> dict[str, Any]:
     )
     service = Service(settings)
     try:
-        return tick_figures(service, at)
+        figures = tick_figures(service, at)
     finally:
         service.close()
+    return figures | restart_figures(lambda: Service(settings), at + timedelta(minutes=4))
 
 
 def _http_ingest(
@@ -533,7 +534,9 @@ def main() -> None:
         "alert new, every notification queued), `tick_steady_s` the next one a minute later (nothing",
         "new), `tick_steady_events_s` the one after `minute_events` events arrived (it re-derives",
         "`steady_keys` keys), `tick_full_again_s` a full evaluation and commit in the steady state",
-        "(each day boundary and the hourly safety net; bench/ticks.py).",
+        "(each day boundary and the hourly safety net; bench/ticks.py), `tick_restarted_s` the first",
+        "tick of a daemon started anew on the same database (a deploy or a failover: a full tick, the",
+        "month's record and the look for stray alerts).",
         "`matcher_share` = durable-rules' part of the evaluation (it decides each distinct fact once).",
         "The machine is shared: compare ratios within a run, not seconds across runs.",
     ]

@@ -3,13 +3,16 @@
 First tick (every alert new, every notification queued), a steady tick a minute later with
 nothing new, a minute's events (visits to paired enterprises, feedback on open cases) and the
 steady tick after them, and a full tick again in the steady state: what each day boundary and
-the hourly safety net cost (`full_evaluation_seconds`).
+the hourly safety net cost (`full_evaluation_seconds`); and a full tick in a daemon started
+anew on the same database (`restart_figures`: a deploy, or a standby taking over), which also
+records the month's duties and looks for stray alerts once.
 """
 
 from __future__ import annotations
 
 import os
 import time
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -84,3 +87,18 @@ def tick_figures(service: Service, at: datetime) -> dict[str, Any]:
     figures["tick_full_again_s"] = round(time.perf_counter() - started, 2)
     figures["tick_full_again_evaluation_s"] = round(again.seconds, 2)
     return figures
+
+
+def restart_figures(start: Callable[[], Service], at: datetime) -> dict[str, Any]:
+    """The first tick of a daemon started anew on a database another one kept: a full tick, the
+    month's record (`Ticker._record_month`) and the look for stray alerts included."""
+    service = start()
+    try:
+        started = time.perf_counter()
+        first = service.tick(at)
+        return {
+            "tick_restarted_s": round(time.perf_counter() - started, 2),
+            "tick_restarted_evaluation_s": round(first.seconds, 2),
+        }
+    finally:
+        service.close()
