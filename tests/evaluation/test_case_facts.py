@@ -27,7 +27,7 @@ from monitor.calendar.working_days import WorkCalendar
 from monitor.clock import parse_instant
 from monitor.config import Settings
 from monitor.evaluation.evaluate import make_timing
-from monitor.evaluation.obligations import Obligation, Range, View, within
+from monitor.evaluation.obligations import Obligation, Range, View, cases, within
 from monitor.evaluation.obligations.cases import (
     case_clock_obligations,
     case_meeting_obligations,
@@ -350,34 +350,39 @@ def test_an_evaluation_keeps_a_larger_work_mem(engine: Engine) -> None:
         assert _work_mem(session) == above * 1024
 
 
-def test_a_reports_clocks_from_their_receipt_floor_leave_out_only_clocks_due_before_it(
-    engine: Engine,
+def test_a_reports_case_duties_from_their_receipt_floors_leave_out_only_duties_due_before_it(
+    engine: Engine, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The report's view reads the cases received from `clocks_received_from` on (and hotline
-    orders due in it by their own time): over a history of every kind of case, at month starts
-    and other instants, what it leaves out is exactly the clocks due before its `due_from`."""
+    orders due in it by their own time) for the clocks, and from the start of the two-month block
+    before its own for the meetings: over a history of every kind of case, at month starts, other
+    instants and block starts, what it leaves out is exactly the duties due before its `due_from`."""
     _history(engine)
     settings = Settings(
         cases={"hotline_default_working_days": 3, "hotline_working_days_by_category": {"用地": 7}}
     )
     calendar = WorkCalendar()
     clocks = [r for r in RULEBOOK if r.obligation == "case_clock"]
-    dropped = 0
+    [meeting] = [r for r in RULEBOOK if r.obligation == "case_meeting"]
+    dropped: dict[str, int] = {"case_clock": 0, "case_meeting": 0}
+    instants = ("2024-12-01", "2024-12-16", "2025-01-01", "2024-12-09T23:59:59", "2025-02-01", "2025-03-01")
     with session_factory(engine)() as session:
         roster = RosterIndex.load(session)
-        now = parse_instant("2025-02-01T09:00")
+        now = parse_instant("2025-03-10T09:00")
         timing = make_timing(calendar, settings, RULEBOOK)
-        for due_from in ("2024-12-01T00:00", "2024-12-16T00:00", "2025-01-01T00:00", "2024-12-09T23:59:59"):
-            start = parse_instant(due_from)
-            whole = View(session, now, timing, roster, settings.cases, due_from=start)
+        for due_from in instants:
+            start = parse_instant(due_from if "T" in due_from else f"{due_from}T00:00")
             floor = clocks_received_from(timing, start, longest_clock(clocks, settings.cases))
             assert floor is not None
-            floored = replace(whole, received_from=floor)
-            for rule in clocks:
-                every = {_key(o)[:-1] for o in case_clock_obligations(whole, rule)}
-                some = {_key(o)[:-1] for o in case_clock_obligations(floored, rule)}
+            floored = View(session, now, timing, roster, settings.cases, due_from=start, received_from=floor)
+            for rule in [*clocks, meeting]:
+                collect = case_clock_obligations if rule in clocks else case_meeting_obligations
+                some = {_key(o)[:-1] for o in collect(floored, rule)}
+                with monkeypatch.context() as unfloored:
+                    unfloored.setattr(cases, "_meetings_reported", lambda view: [])
+                    every = {_key(o)[:-1] for o in collect(replace(floored, received_from=None), rule)}
                 assert some <= every
                 assert {k for k in every if k[2] >= start} <= some, (due_from, rule.id)
                 assert all(k[2] < start for k in every - some)
-                dropped += len(every - some)
-    assert dropped > 200
+                dropped[rule.obligation] += len(every - some)
+    assert dropped["case_clock"] > 200 and dropped["case_meeting"] > 20, dropped

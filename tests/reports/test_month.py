@@ -244,6 +244,19 @@ ANSWERED_BEFORE: list[dict[str, Any]] = [
     _hotline("h-eve", "2026-09-30T23:59:59+08:00"),  # and one second earlier: September's
     _closed("h-own", "2026-03-03T10:00"),
     _closed("h-eve", "2026-03-03T10:00"),
+    # major cases go to a coordination meeting by the end of the two-month block after their
+    # receipt's at the latest: received in the first second of July-August, by the end of
+    # September-October; one second earlier, by the end of August. Both on the agenda of a meeting
+    # on 1 July, which neither waits for (too soon: two working days' grace)
+    {**_case("m-floor", "2026-07-01T00:00:00+08:00", E[2]), "complexity": "major", "unit": "u-gxj"},
+    {**_case("m-eve", "2026-06-30T23:59:59+08:00", E[2]), "complexity": "major", "unit": "u-gxj"},
+    {
+        "id": "cm-july",
+        "type": "coordination_meeting",
+        "at": "2026-07-01T10:00+08:00",
+        "unit": "u-gxj",
+        "cases": ["m-floor", "m-eve"],
+    },
 ]
 
 
@@ -254,14 +267,16 @@ def _cases_due(engine: Engine, period: str, now: str) -> dict[str, str]:
     return {o.subject: o.status for o in due if o.subject.startswith("case:")}
 
 
-def test_a_month_counts_the_clocks_due_in_it_that_were_answered_long_before(engine: Engine) -> None:
+def test_a_month_counts_the_case_duties_due_in_it_that_were_met_long_before(engine: Engine) -> None:
     assert [
         o for o in _ingest(engine, ROSTER, ANSWERED_BEFORE, "2026-11-20T00:00") if o.status != "accepted"
     ] == []
     assert _cases_due(engine, "2026-10", "2026-11-20T00:00") == {
         "case:c-floor": "met_on_time",
         "case:h-own": "met_on_time",
+        "case:m-floor": "met_on_time",
     }
+    assert _cases_due(engine, "2026-08", "2026-11-20T00:00") == {"case:m-eve": "met_on_time"}
     assert _cases_due(engine, "2026-09", "2026-11-20T00:00") == {
         "case:c-eve": "met_on_time",
         "case:h-eve": "met_on_time",

@@ -283,6 +283,16 @@ def case_clock_obligations(view: View, rule: Rule) -> list[Obligation]:
     return out
 
 
+def _meetings_reported(view: View) -> list[ColumnElement[bool]]:
+    """A report's view reads the major cases received from the start of the two-month block
+    before its `due_from`'s: one received earlier is due by the end of the block after its own
+    at the latest (a meeting only makes it sooner), before `due_from`."""
+    if view.due_from is None:
+        return []
+    block = period_of("bimonth", local_date(view.due_from)).previous()
+    return [Case.received_at >= start_of_day(block.start)]
+
+
 def case_meeting_obligations(view: View, rule: Rule) -> list[Obligation]:
     """A major case goes on the agenda of the first coordination meeting held after its receipt
     (with a grace of a few working days), by the end of the next two-month block at the latest;
@@ -301,7 +311,7 @@ def case_meeting_obligations(view: View, rule: Rule) -> list[Obligation]:
     meeting_days = [local_date(m) for m in meetings]
     facts = _case_facts(
         view,
-        _scope(rule),
+        [*_scope(rule), *_meetings_reported(view)],
         ("agenda", "case_escalated"),
         on_agenda=_first(("agenda",)),
         escalated=func.min(CaseEvent.at).filter(CaseEvent.type == "case_escalated", CaseEvent.level >= 2),
