@@ -32,7 +32,7 @@ from psycopg.types.json import Json
 from sqlalchemy import create_engine, text
 
 from bench.generate import SIZES, Size, iter_events, roster
-from bench.ticks import restart_figures, tick_figures
+from bench.ticks import report_figures, restart_figures, tick_figures
 from monitor.clock import parse_instant, utcnow
 from monitor.ingest.events import digest
 from monitor.store.db import ensure_schema, make_engine, normalise_url
@@ -230,6 +230,7 @@ def daemon_figures(
     if not floor:
         start = partial(Service, settings, evaluate_apart=True)
         figures |= restart_figures(start, at + timedelta(minutes=4))
+        figures |= report_figures(partial(Service, settings, evaluate_apart=False), at)
     out.put(figures)
 
 
@@ -393,7 +394,8 @@ def main() -> None:
         "`minute_events` events arrived; `tick_full_again_s`: a full evaluation and commit in the",
         "steady state (what the hourly safety net and each day boundary cost); `tick_restarted_s`: the",
         "first tick of a daemon started anew on the same database (a deploy or a failover: a full tick,",
-        "the month's record, the look for stray alerts).",
+        "the month's record, the look for stray alerts); `report_s`: the monthly report of the month as",
+        "`dutywatch report` makes it (six months of figures), `report_duties` the duties due in it.",
     ]
     (ROOT / "bench" / f"RESULTS-large-{size.name}.md").write_text("\n".join(lines) + "\n", encoding="utf-8")
 

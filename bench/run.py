@@ -34,7 +34,7 @@ from bench.floor import Floor, FloorRow, build_days
 from bench.floor import compare as compare_floor
 from bench.floor import run as run_floor
 from bench.generate import SIZES, Size, events, roster
-from bench.ticks import restart_figures, tick_figures
+from bench.ticks import report_figures, restart_figures, tick_figures
 from monitor.calendar.working_days import WorkCalendar
 from monitor.clock import parse_instant
 from monitor.config import Settings
@@ -111,7 +111,8 @@ def _tick_figures(size: Size, workdir: Path, at: datetime) -> dict[str, Any]:
         figures = tick_figures(service, at)
     finally:
         service.close()
-    return figures | restart_figures(lambda: Service(settings), at + timedelta(minutes=4))
+    figures |= restart_figures(lambda: Service(settings), at + timedelta(minutes=4))
+    return figures | report_figures(lambda: Service(settings), at)
 
 
 def _http_ingest(
@@ -536,7 +537,8 @@ def main() -> None:
         "`steady_keys` keys), `tick_full_again_s` a full evaluation and commit in the steady state",
         "(each day boundary and the hourly safety net; bench/ticks.py), `tick_restarted_s` the first",
         "tick of a daemon started anew on the same database (a deploy or a failover: a full tick, the",
-        "month's record and the look for stray alerts).",
+        "month's record and the look for stray alerts). `report_s`: the monthly report of the",
+        "month as `dutywatch report` makes it (six months of figures), `report_duties` the duties in it.",
         "`matcher_share` = durable-rules' part of the evaluation (it decides each distinct fact once).",
         "The machine is shared: compare ratios within a run, not seconds across runs.",
     ]

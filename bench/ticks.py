@@ -5,7 +5,8 @@ nothing new, a minute's events (visits to paired enterprises, feedback on open c
 steady tick after them, and a full tick again in the steady state: what each day boundary and
 the hourly safety net cost (`full_evaluation_seconds`); and a full tick in a daemon started
 anew on the same database (`restart_figures`: a deploy, or a standby taking over), which also
-records the month's duties and looks for stray alerts once.
+records the month's duties and looks for stray alerts once; and the monthly report of the
+month, as `dutywatch report` makes it (`report_figures`).
 """
 
 from __future__ import annotations
@@ -18,6 +19,9 @@ from typing import Any
 
 from sqlalchemy import func, select, text
 
+from monitor.clock import local_date
+from monitor.periods import period_of
+from monitor.reports.monthly import monthly_report
 from monitor.runtime.service import Service
 from monitor.store.models import OPEN_STATES, AlertRecord
 
@@ -100,5 +104,28 @@ def restart_figures(start: Callable[[], Service], at: datetime) -> dict[str, Any
             "tick_restarted_s": round(time.perf_counter() - started, 2),
             "tick_restarted_evaluation_s": round(first.seconds, 2),
         }
+    finally:
+        service.close()
+
+
+def report_figures(start: Callable[[], Service], at: datetime) -> dict[str, Any]:
+    """The monthly report of `at`'s month as known at `at`, as `dutywatch report` makes it: the
+    month's figures and five months before it for the trend, every duty due in each."""
+    service = start()
+    try:
+        loaded = service.loaded
+        with service.sessions() as session:
+            started = time.perf_counter()
+            report = monthly_report(
+                session,
+                loaded.rulebook,
+                loaded.calendar,
+                service.settings,
+                period_of("month", local_date(at)),
+                loaded.matcher,
+                at,
+            )
+            seconds = time.perf_counter() - started
+        return {"report_s": round(seconds, 2), "report_duties": sum(f.due for f in report.units)}
     finally:
         service.close()
