@@ -439,11 +439,12 @@ def missing_obligations(
     wanted = {o.key: o for o in obligations}
     existing: set[Key] = set()
     for rule in sorted({k[0] for k in wanted}):
-        for among_them in among(
-            session, ObligationRecord.subject, sorted({k[1] for k in wanted if k[0] == rule})
-        ):
+        keys = [k for k in wanted if k[0] == rule]
+        # the month's periods only: a subject keeps a row for every period it was ever evaluated in
+        periods = sorted({k[2] for k in keys})
+        for among_them in among(session, ObligationRecord.subject, sorted({k[1] for k in keys})):
             query = select(ObligationRecord.rule, ObligationRecord.subject, ObligationRecord.period).where(
-                ObligationRecord.rule == rule, among_them
+                ObligationRecord.rule == rule, among_them, ObligationRecord.period.in_(periods)
             )
             existing.update((r, s, p) for r, s, p in session.execute(query))
     rows = [

@@ -11,7 +11,14 @@ import yaml
 from sqlalchemy import Engine, select, update
 from sqlalchemy.orm import Session
 
-from monitor.alerts.lifecycle import AlertStatus, commit_evaluation, plan_commit, transitions
+from monitor.alerts.lifecycle import (
+    AlertStatus,
+    commit_evaluation,
+    missing_obligations,
+    plan_commit,
+    record_missing_obligations,
+    transitions,
+)
 from monitor.calendar.working_days import WorkCalendar
 from monitor.clock import parse_instant
 from monitor.config import Settings
@@ -289,3 +296,28 @@ def test_an_evaluations_messages_read_alike_after_its_session_ended(engine: Engi
         ended = at(apart, "2024-10-14T10:00")
         apart.rollback()
     assert said and sorted((a.key, a.message) for a in [*ended.alerts, *ended.inhibited]) == said
+
+
+def test_a_months_record_inserts_only_the_keys_no_row_holds(session: Session) -> None:
+    """`missing_obligations` (the month's record): a key with a row is left alone, and a subject's
+    rows of other periods do not stand for the periods asked about."""
+    first = _committed(session)
+    [held] = [o for o in first.obligations if o.key == KEY]
+    november, december = replace(held, period="2024-11"), replace(held, period="2024-12")
+    session.execute(
+        update(ObligationRecord)
+        .where(ObligationRecord.rule == KEY[0], ObligationRecord.subject == KEY[1])
+        .values(status="met_late")
+    )
+    assert record_missing_obligations(session, [held, november], parse_instant("2024-12-02")) == 1
+    # the subject now has rows of "" and 2024-11: neither stands for 2024-12
+    rows = missing_obligations(session, [held, november, december], parse_instant("2024-12-03"))
+    assert [(r["rule"], r["subject"], r["period"], r["in_view"]) for r in rows] == [
+        (KEY[0], KEY[1], "2024-12", False)
+    ]
+    stored = session.execute(
+        select(ObligationRecord.period, ObligationRecord.status).where(
+            ObligationRecord.rule == KEY[0], ObligationRecord.subject == KEY[1]
+        )
+    ).all()
+    assert sorted(stored) == [("", "met_late"), ("2024-11", held.status)]
