@@ -41,6 +41,7 @@ from monitor.evaluation.evaluate import (
     uncomputable_counts,
     uncomputable_lines,
 )
+from monitor.evaluation.obligations.periodic import in_view_until_due
 from monitor.evaluation.steady import (
     CASES_A_PART,
     ENTERPRISES_A_PART,
@@ -352,19 +353,31 @@ class Ticker:
         due in the month (monitor/reports/monthly.py). A duty met long before its due time leaves the
         tick's view after RECENT days, so a daemon started after that would never record it: the
         two would disagree. The duties the tick wrote keep their rows. It goes by the full tick's
-        parts (a steady tick's: parts of its own), with the tick's roster."""
+        parts (a steady tick's: parts of its own), with the tick's roster.
+
+        After a full tick, the rules whose duties stay in view until due (`in_view_until_due`:
+        a province's pairings, most of its month) are left out: the tick has just written every
+        one of their duties due in the month."""
         month = period_of("month", local_date(at))
         if self._recorded_month == month.label:
             return ""
         start, after = month_bounds(month)
         loaded, settings = self.loaded, self.settings
+        written = bool(parts)  # by this full tick: every duty in its view
         if not parts:  # a steady tick crossed into the month
             with self.sessions() as session:
                 parts = full_parts(session, loaded.rulebook, settings, self.part_sizes)
         for part in parts:  # a province's month is a million duties: a part's at a time
+            rules = {
+                r: scope
+                for r, scope in part.rules.items()
+                if not (written and in_view_until_due(loaded.rulebook[r]))
+            }
+            if not rules:
+                continue
             with self.sessions() as session:
                 duties = duties_due(
-                    session, loaded.rulebook, loaded.calendar, settings, start, after, at, part.rules, roster
+                    session, loaded.rulebook, loaded.calendar, settings, start, after, at, rules, roster
                 )
                 rows = missing_obligations(session, duties, at)
             del duties

@@ -4,11 +4,13 @@ for every unit of the example district at several instants of a month."""
 from __future__ import annotations
 
 import re
+import shutil
 from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
-from sqlalchemy import Engine
+import yaml
+from sqlalchemy import Engine, delete, select
 from sqlalchemy.orm import Session
 
 from monitor.alerts.lifecycle import commit_evaluation
@@ -19,8 +21,8 @@ from monitor.evaluation.engine import DurableMatcher
 from monitor.evaluation.evaluate import evaluate
 from monitor.evaluation.obligations import STATUSES
 from monitor.periods import period_of
-from monitor.reports.monthly import monthly_report
-from monitor.reports.ontime import Tally, counted_rules, format_rate, outcome
+from monitor.reports.monthly import duties_due, monthly_report
+from monitor.reports.ontime import Tally, counted_rules, format_rate, month_bounds, outcome
 from monitor.reports.render import to_html
 from monitor.reports.status_page import status
 from monitor.rulebook import load_rulebook
@@ -148,3 +150,112 @@ def test_a_daemon_started_today_shows_the_rate_the_report_computes(
         service.close()
     assert {f.unit_id: f.duties for f in report.units} == page
     assert sum(t.on_time for t in page.values()) > 0
+
+
+def _unrecorded(engine: Engine, settings: Settings, now: datetime) -> set[tuple[str, str, str]]:
+    """The keys of duties due in `now`'s month that have no row (duties of a pairing's and of a
+    monthly notice's kind among those due)."""
+    from monitor.store.models import ObligationRecord
+
+    rulebook = load_rulebook(settings.rules_dir)
+    start, after = month_bounds(period_of("month", now.astimezone(SHANGHAI).date()))
+    with session_factory(engine)() as session:
+        due = duties_due(session, rulebook, CALENDAR, settings, start, after, now)
+        stored = set(
+            session.execute(select(ObligationRecord.rule, ObligationRecord.subject, ObligationRecord.period))
+        )
+    kinds = {rulebook[o.rule].obligation for o in due}
+    assert {"pairing_activity", "unit_report"} <= kinds, kinds  # one left to the tick, one not
+    return {o.key for o in due} - stored
+
+
+def _first_tick(engine: Engine, settings: Settings, instant: str) -> datetime:
+    from monitor.runtime.service import Service
+
+    _import_examples(engine)
+    service = Service(settings)
+    now = parse_instant(instant)
+    try:
+        service.tick(now)
+    finally:
+        service.close()
+    return now
+
+
+@pytest.mark.parametrize(
+    "instant",
+    [
+        "2024-12-01T00:00:00+08:00",
+        "2024-12-20T09:00",
+        "2024-12-31T23:59:59+08:00",
+        "2025-01-01T00:00:00+08:00",
+    ],
+)
+def test_a_daemons_first_tick_leaves_no_duty_of_its_month_unrecorded(
+    db_url: str, tmp_path: Path, engine: Engine, instant: str
+) -> None:
+    """Every duty due in the month of a daemon's first tick has a row afterwards: those in the
+    tick's view written by the tick, the rest by the month's record, which leaves the pairings'
+    and units' activities to the tick (due at their period's end, in view until then); at the
+    month's first and last seconds and the next month's first, where periods fall due and expire."""
+    from tests.service.conftest import settings_for
+
+    settings = settings_for(db_url, tmp_path)
+    now = _first_tick(engine, settings, instant)
+    assert _unrecorded(engine, settings, now) == set()
+
+
+def test_a_monthly_notice_expired_within_its_month_is_recorded(
+    db_url: str, tmp_path: Path, engine: Engine
+) -> None:
+    """A monthly notice is due days into the next month (the 10th working day): with a short
+    expiry it leaves the tick's view before that month ends, and the month's record keeps it.
+    November 2024's notices fall due on 13 December; two working days later they have expired."""
+    rules = tmp_path / "rules"
+    shutil.copytree(ROOT / "rules", rules, ignore=shutil.ignore_patterns("tests"))
+    units = yaml.safe_load((rules / "units.yaml").read_text(encoding="utf-8"))
+    notices = [r for r in units["rules"] if r["obligation"] == "unit_report"]
+    assert notices
+    for rule in notices:
+        rule["expire_working_days"] = 2
+    (rules / "units.yaml").write_text(yaml.safe_dump(units, allow_unicode=True), encoding="utf-8")
+    settings = Settings(
+        database_url=db_url,
+        rules_dir=rules,
+        heartbeat_file=tmp_path / "heartbeat",
+        calendar={"overrides_dir": ROOT / "config/calendar"},  # type: ignore[arg-type]
+    )
+    now = _first_tick(engine, settings, "2024-12-31T23:59:59+08:00")
+    assert _unrecorded(engine, settings, now) == set()
+
+
+def test_a_month_recorded_without_a_full_ticks_parts_records_every_rule(
+    db_url: str, tmp_path: Path, engine: Engine
+) -> None:
+    """Recorded without the parts of a full tick that has just written its view (a steady tick's
+    way in), the month's record leaves no rule to the tick: a pairing duty missing is written."""
+    from monitor.roster import RosterIndex
+    from monitor.runtime.service import Service
+    from monitor.runtime.ticker import Ticker
+    from monitor.store.models import ObligationRecord
+    from tests.service.conftest import settings_for
+
+    _import_examples(engine)
+    settings = settings_for(db_url, tmp_path)
+    service = Service(settings)
+    now = parse_instant("2024-12-20T09:00")
+    try:
+        service.tick(now)
+        ticker = service.ticker
+        assert isinstance(ticker, Ticker)
+        with session_factory(engine)() as session:
+            visits = ObligationRecord.rule == "pairing-monthly-visit"
+            session.execute(delete(ObligationRecord).where(visits, ObligationRecord.period == "2024-12"))
+            session.commit()
+            roster = RosterIndex.load(session)
+        assert _unrecorded(engine, settings, now) != set()
+        ticker._recorded_month = ""
+        assert ticker._record_month(now, roster, []) == "2024-12"
+    finally:
+        service.close()
+    assert _unrecorded(engine, settings, now) == set()

@@ -26,6 +26,14 @@ def period_due(rule: Rule, period: Period, timing: Timing) -> tuple[datetime, in
     return end_of_day(period.end), None
 
 
+def in_view_until_due(rule: Rule) -> bool:
+    """Whether each duty of the rule is due at the end of its period (a pairing's or a unit's
+    activity): every period ends with a month, and a period leaves the view only when it has
+    expired after its due time, so each tick's view holds every duty of the rule due in its month.
+    A monthly notice (`unit_report`) is due days into the next period, and may have expired."""
+    return rule.period is not None and rule.obligation in ("pairing_activity", "unit_activity")
+
+
 def periods_in_view(
     rule: Rule, now: datetime, timing: Timing, due_from: datetime | None = None
 ) -> list[tuple[Period, datetime, int | None]]:
