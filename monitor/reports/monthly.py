@@ -22,7 +22,7 @@ from monitor.evaluation.engine import Matcher
 from monitor.evaluation.evaluate import make_timing, settle, waivers
 from monitor.evaluation.obligations import Obligation, Scope, View
 from monitor.evaluation.obligations.cases import clocks_received_from, longest_clock
-from monitor.evaluation.steady import collect_part
+from monitor.evaluation.steady import CASES_A_PART, ENTERPRISES_A_PART, collect_part, full_parts
 from monitor.periods import Period
 from monitor.reports.ontime import Tally, counted_rules, month_bounds
 from monitor.roster import RosterIndex
@@ -100,13 +100,22 @@ def figures(
     period: Period,
     matcher: Matcher,
     now: datetime,
+    sizes: tuple[int, int] = (ENTERPRISES_A_PART, CASES_A_PART),
 ) -> dict[str, UnitFigures]:
-    """Each unit's figures for the period, as known at the period's end (or now, if earlier)."""
+    """Each unit's figures for the period, as known at the period's end (or now, if earlier).
+
+    The duties are counted a part at a time, as a full tick goes (`full_parts`, `sizes`
+    enterprises and cases each): a province's month is a million of them, and the daemon mails
+    the report from its evaluation process."""
     units = {u.id: UnitFigures(u.id, u.name) for u in session.scalars(select(Unit).order_by(Unit.id))}
     start, after = month_bounds(period)
-    for o in duties_due(session, rulebook, calendar, settings, start, after, min(after, now)):
-        if o.unit_id in units:
-            units[o.unit_id].duties.add(o.status)
+    roster = RosterIndex.load(session)
+    for part in full_parts(session, rulebook, settings, sizes):
+        for o in duties_due(
+            session, rulebook, calendar, settings, start, after, min(after, now), part.rules, roster
+        ):
+            if o.unit_id in units:
+                units[o.unit_id].duties.add(o.status)
     _cases(session, calendar, units, start, after, settings.calendar.end_of_day)
     _reviews(session, calendar, units, start, after)
     return units
