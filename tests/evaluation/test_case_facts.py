@@ -356,7 +356,10 @@ def test_a_reports_case_duties_from_their_receipt_floors_leave_out_only_duties_d
     """The report's view reads the cases received from `clocks_received_from` on (and hotline
     orders due in it by their own time) for the clocks, and from the start of the two-month block
     before its own for the meetings: over a history of every kind of case, at month starts, other
-    instants and block starts, what it leaves out is exactly the duties due before its `due_from`."""
+    instants and block starts, what it leaves out is exactly the duties due before its `due_from`.
+    At each instant also hotline orders answered months before it, due by their own time at its
+    second and the second before, and one without a due time received in the floor's first second
+    (due by its category's seven working days, the longest clock)."""
     _history(engine)
     settings = Settings(
         cases={"hotline_default_working_days": 3, "hotline_working_days_by_category": {"用地": 7}}
@@ -366,14 +369,32 @@ def test_a_reports_case_duties_from_their_receipt_floors_leave_out_only_duties_d
     [meeting] = [r for r in RULEBOOK if r.obligation == "case_meeting"]
     dropped: dict[str, int] = {"case_clock": 0, "case_meeting": 0}
     instants = ("2024-12-01", "2024-12-16", "2025-01-01", "2024-12-09T23:59:59", "2025-02-01", "2025-03-01")
+    timing = make_timing(calendar, settings, RULEBOOK)
+    starts = [parse_instant(i if "T" in i else f"{i}T00:00") for i in instants]
+    floors = [clocks_received_from(timing, start, longest_clock(clocks, settings.cases)) for start in starts]
+    with session_factory(engine)() as session:
+        for k, (start, floor) in enumerate(zip(starts, floors, strict=True)):
+            long_before = start - timedelta(days=150)
+            orders = [("own", long_before, start), ("eve", long_before, start - timedelta(seconds=1))]
+            for name, received, own_due in [*orders, ("floor", floor, None)]:
+                case_id = f"H{k}-{name}"
+                session.add(
+                    Case(
+                        id=case_id, enterprise_id="E900", unit_id="u1", channel="hotline", complexity="simple",
+                        category="用地", received_at=received, own_due_at=own_due, summary="",
+                        event_id=f"{case_id}-open",
+                    )
+                )  # fmt: skip
+                answered = received + timedelta(hours=1)
+                session.add(
+                    CaseEvent(event_id=f"{case_id}-fb", case_id=case_id, type="case_feedback", at=answered)
+                )
+        session.commit()
     with session_factory(engine)() as session:
         roster = RosterIndex.load(session)
         now = parse_instant("2025-03-10T09:00")
-        timing = make_timing(calendar, settings, RULEBOOK)
-        for due_from in instants:
-            start = parse_instant(due_from if "T" in due_from else f"{due_from}T00:00")
-            floor = clocks_received_from(timing, start, longest_clock(clocks, settings.cases))
-            assert floor is not None
+        for k, (start, floor) in enumerate(zip(starts, floors, strict=True)):
+            due_from = instants[k]
             floored = View(session, now, timing, roster, settings.cases, due_from=start, received_from=floor)
             for rule in [*clocks, meeting]:
                 collect = case_clock_obligations if rule in clocks else case_meeting_obligations
@@ -382,7 +403,10 @@ def test_a_reports_case_duties_from_their_receipt_floors_leave_out_only_duties_d
                     unfloored.setattr(cases, "_meetings_reported", lambda view: [])
                     every = {_key(o)[:-1] for o in collect(replace(floored, received_from=None), rule)}
                 assert some <= every
-                assert {k for k in every if k[2] >= start} <= some, (due_from, rule.id)
-                assert all(k[2] < start for k in every - some)
+                assert {key for key in every if key[2] >= start} <= some, (due_from, rule.id)
+                assert all(key[2] < start for key in every - some)
                 dropped[rule.obligation] += len(every - some)
+                if rule.id == "hotline-order-deadline":
+                    mine = {key[1] for key in some if key[1].startswith(f"case:H{k}-")}
+                    assert mine == {f"case:H{k}-own", f"case:H{k}-floor"}, (due_from, mine)
     assert dropped["case_clock"] > 200 and dropped["case_meeting"] > 20, dropped

@@ -8,7 +8,7 @@ from datetime import date, datetime, time, timedelta
 
 import pytest
 
-from monitor.calendar.working_days import WorkCalendar
+from monitor.calendar.working_days import WorkCalendar, YearOverride
 from monitor.clock import SHANGHAI, end_of_day, start_of_day
 from monitor.config import CaseSettings
 from monitor.evaluation.obligations.cases import clocks_received_from, longest_clock
@@ -24,26 +24,40 @@ def _local(text: str) -> datetime:
     return datetime.fromisoformat(text).replace(tzinfo=SHANGHAI)
 
 
+# strict about the year after an operator's notice for 2090 (no holidays in it): deadlines
+# counted into 2091 are due at their lower bound, the end of 2090 (`Timing.deadline_or_gap`)
+GAP = WorkCalendar([YearOverride(year=2090, notice="test")], unannounced="strict")
+
+
+def _due(timing: Timing, received: datetime, days: int) -> datetime:
+    return timing.deadline_or_gap(received, days)[0]
+
+
+@pytest.mark.parametrize(
+    ("calendar", "first", "last"),
+    [(WorkCalendar(), date(2024, 1, 20), date(2026, 12, 20)), (GAP, date(2090, 11, 20), date(2091, 2, 10))],
+    ids=["official", "strict-gap"],
+)
 @pytest.mark.parametrize("cutoff", [time(23, 59, 59), time(17, 30)])
 @pytest.mark.parametrize("days", [0, 1, 5, 10, 15])
 def test_the_first_receipt_is_due_from_the_instant_and_the_second_before_it_is_not(
-    cutoff: time, days: int
+    calendar: WorkCalendar, first: date, last: date, cutoff: time, days: int
 ) -> None:
-    """Every day of the covered years as the instant, at its first second, at its cut-off second
-    (a deadline itself) and the second after: the floor's deadline is at or after the instant,
-    the deadline of a case received one second earlier is before it."""
-    timing = Timing(WorkCalendar(), cutoff)
-    day, checked = date(2024, 1, 20), 0
-    while day <= date(2026, 12, 20):
+    """Every day from `first` to `last` as the instant, at its first second, at its cut-off second
+    (a deadline itself) and the second after: the floor's due time is at or after the instant,
+    the due time of a case received one second earlier is before it; across a year no notice
+    covers too, where a clock is due at its deadline's lower bound."""
+    timing = Timing(calendar, cutoff)
+    day, checked = first, 0
+    while day <= last:
         for instant in (start_of_day(day), end_of_day(day, cutoff), end_of_day(day, cutoff) + SECOND):
             floor = clocks_received_from(timing, instant, days)
-            assert floor is not None, instant
             assert floor == start_of_day(floor.astimezone(SHANGHAI).date())  # a day's first second
-            assert timing.deadline(floor, days) >= instant, (instant, floor)
-            assert timing.deadline(floor - SECOND, days) < instant, (instant, floor)
+            assert _due(timing, floor, days) >= instant, (instant, floor)
+            assert _due(timing, floor - SECOND, days) < instant, (instant, floor)
             checked += 1
         day += timedelta(days=1)
-    assert checked == 3 * 1066
+    assert checked == 3 * ((last - first).days + 1)
 
 
 def test_a_floor_counts_back_over_holidays_and_make_up_days() -> None:
@@ -71,13 +85,17 @@ def test_an_instant_after_its_days_cut_off_moves_the_floor_to_the_next_day() -> 
     assert clocks_received_from(timing, _local("2026-03-02T17:30:01"), 0) == _local("2026-03-03T00:00")
 
 
-def test_no_floor_where_the_calendar_does_not_reach() -> None:
-    """Strict about a year no notice covers: counting back into it (or forward) gives no floor,
-    so the report reads every case as it did."""
-    timing = Timing(WorkCalendar(unannounced="strict"), time(23, 59, 59))
-    assert clocks_received_from(timing, start_of_day(date(2027, 2, 1)), 5) is None
-    assert clocks_received_from(timing, start_of_day(date(2026, 12, 31)), 5) is None  # due in 2027
-    assert clocks_received_from(timing, start_of_day(date(2026, 12, 20)), 5) is not None
+def test_a_floor_counts_to_a_year_no_notice_covers() -> None:
+    """Strict about 2091: a clock counted into it is due at the end of 2090, its lower bound, and
+    one received in it at the end of its own day (the calendar cannot say more)."""
+    timing = Timing(GAP, time(23, 59, 59))
+    # 31 December 2090 is a Sunday: five working days from Monday 25 December run into 2091 (due
+    # at the end of the 31st), from Sunday 24 December they end on Friday the 29th
+    assert clocks_received_from(timing, start_of_day(date(2090, 12, 31)), 5) == _local("2090-12-25T00:00")
+    assert clocks_received_from(timing, start_of_day(date(2090, 12, 29)), 5) == _local("2090-12-22T00:00")
+    # from 2091's first second: only a case received in 2091 can be due
+    assert clocks_received_from(timing, start_of_day(date(2091, 1, 1)), 5) == _local("2091-01-01T00:00")
+    assert clocks_received_from(timing, start_of_day(date(2091, 2, 1)), 5) == _local("2091-02-01T00:00")
 
 
 def test_the_longest_clock_counts_a_hotline_orders_days_only_where_a_rule_takes_them() -> None:

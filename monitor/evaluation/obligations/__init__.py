@@ -113,7 +113,7 @@ class View:
     due_from: datetime | None = None
     # The report's view of the case clocks: a case received before this instant, with no own due
     # time at or after due_from, falls due before due_from (`clocks_received_from`) and is not read.
-    # None reads every case the view keeps (the tick's view; a calendar that does not reach back).
+    # None reads every case the view keeps (the tick's view).
     received_from: datetime | None = None
     # what one obligation kind's rules share within this view (the case clocks' one query for all three
     # rules); a view made with `replace` starts with its own

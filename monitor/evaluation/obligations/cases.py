@@ -40,23 +40,21 @@ def met_since(view: View) -> datetime:
     return min(view.now - RECENT, view.due_from - REPORT_LOOKBACK)
 
 
-def clocks_received_from(timing: Timing, due_from: datetime, working_days: int) -> datetime | None:
+def clocks_received_from(timing: Timing, due_from: datetime, working_days: int) -> datetime:
     """The earliest receipt whose clock of at most `working_days` can fall due at or after
-    `due_from`, as the start of its day; None when the calendar does not cover the days counted.
+    `due_from`, as the start of its day.
 
-    A deadline grows with the day of receipt (`Timing.deadline`), so a case received on an earlier
-    day is due before `due_from`: a month's report need not read a year of answered cases to find
-    the few due in it. A deadline the calendar cannot reach (`Timing.gap_floor`) lies at the end of
-    a day before the gap, earlier still. A hotline order's own due time does not follow receipt:
-    the report's query keeps those due at or after `due_from` whenever they were received.
+    A clock falls due at its deadline, or, where a year on the way has no calendar (strict mode),
+    at the deadline's lower bound (`Timing.deadline_or_gap`); either grows with the day of receipt
+    and with the working days counted. So a case received on an earlier day is due before
+    `due_from`: a month's report need not read a year of answered cases to find the few due in it.
+    A hotline order's own due time does not follow receipt: the report's query keeps those due at
+    or after `due_from` whenever they were received.
     """
     # a case received the day after `due_from`'s is due at the end of that day or later: after it
-    calendar, day = timing.calendar, local_date(due_from) + ONE_DAY
-    try:
-        while timing.end_of(calendar.add_workdays(day - ONE_DAY, working_days)) >= due_from:
-            day -= ONE_DAY
-    except CalendarNotCovered:
-        return None
+    day = local_date(due_from) + ONE_DAY
+    while timing.deadline_or_gap(start_of_day(day - ONE_DAY), working_days)[0] >= due_from:
+        day -= ONE_DAY
     return start_of_day(day)
 
 
