@@ -156,6 +156,7 @@ def duties_due(
         roster or RosterIndex.load(session),
         settings.cases,
         due_from=start,
+        due_before=after,
         received_from=clocks_received_from(timing, start, longest_clock(rules, settings.cases)),
     )
     waived = waivers(session)

@@ -111,6 +111,9 @@ class View:
     # due in it. Honoured by the obligation kinds the report counts as duties: periodic ones, project
     # items and repeated reports. None: the tick's view (met duties leave it after RECENT).
     due_from: datetime | None = None
+    # The end of the report's month: periods due from then on are left out (`periods_in_view`), as
+    # the report drops every duty due then. None: no end (the tick's view).
+    due_before: datetime | None = None
     # The report's view of the case clocks: a case received before this instant, with no own due
     # time at or after due_from, falls due before due_from (`clocks_received_from`) and is not read.
     # None reads every case the view keeps (the tick's view).

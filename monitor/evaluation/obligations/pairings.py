@@ -19,7 +19,9 @@ def pairing_obligations(view: View, rule: Rule) -> list[Obligation]:
     session, now, timing, roster = view.session, view.now, view.timing, view.roster
     out: list[Obligation] = []
     seen: set[tuple[str, str]] = set()
-    for period, due, _gap in periods_in_view(rule, now, timing, view.due_from):  # calendar dates: no gap
+    for period, due, _gap in periods_in_view(
+        rule, now, timing, view.due_from, view.due_before
+    ):  # calendar dates: no gap
         start, end = utc_bounds(period)
         label = period.label  # one string for the period's every duty (a property, built per call)
         fulfils = and_(

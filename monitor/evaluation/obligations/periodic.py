@@ -35,12 +35,18 @@ def in_view_until_due(rule: Rule) -> bool:
 
 
 def periods_in_view(
-    rule: Rule, now: datetime, timing: Timing, due_from: datetime | None = None
+    rule: Rule,
+    now: datetime,
+    timing: Timing,
+    due_from: datetime | None = None,
+    due_before: datetime | None = None,
 ) -> list[tuple[Period, datetime, int | None]]:
     """The current period and every earlier one whose alerts have not expired, newest first.
 
     A period whose expiry cannot be told because the calendar lacks its year is kept in view, and
-    so is one due at or after `due_from` (a report's month), expired or not.
+    so is one due at or after `due_from` (a report's month), expired or not. One due at or after
+    `due_before` (the end of a report's month) is left out: a report of July made in December
+    needs none of August's to December's periods.
     """
     assert rule.period is not None
     kind: PeriodKind = rule.period
@@ -54,6 +60,9 @@ def periods_in_view(
             period = period.previous()
             continue
         due, gap = period_due(rule, period, timing)
+        if due_before is not None and due >= due_before:  # a lower bound (gap) too: due later
+            period = period.previous()
+            continue
         kept = due_from is not None and due >= due_from
         expire = rule.expire_working_days
         if (

@@ -26,7 +26,7 @@ def unit_obligations(view: View, rule: Rule) -> list[Obligation]:
     if not units:
         return []
     out: list[Obligation] = []
-    for period, due, gap in periods_in_view(rule, now, timing, view.due_from):
+    for period, due, gap in periods_in_view(rule, now, timing, view.due_from, view.due_before):
         if rule.obligation == "unit_report":
             query = (
                 select(Activity.unit_id, func.min(Activity.at))
