@@ -245,11 +245,14 @@ def test_demo_reset_on_postgresql_drops_only_dutywatchs_tables(db_url: str) -> N
         engine.dispose()
 
 
-def test_demo_for_a_year_without_calendar_data_exits_3_naming_the_year() -> None:
-    # before the package's first year: history we have no notice for is never guessed
-    result = CliRunner().invoke(cli, ["demo", "--end", "2004-06-30", "--write-examples", "unused"])
+def test_demo_for_a_year_without_calendar_data_exits_3_naming_the_year(tmp_path: Path) -> None:
+    # before the package's first year: history we have no notice for is never guessed, and
+    # nothing is written
+    out = tmp_path / "out"
+    result = CliRunner().invoke(cli, ["demo", "--end", "2004-06-30", "--write-examples", str(out)])
     assert result.exit_code == 3
     assert "2003" in result.output
+    assert not out.exists()
 
 
 def test_demo_into_an_unannounced_year_runs_on_the_provisional_calendar(tmp_path: Path) -> None:
