@@ -138,6 +138,10 @@ def open_alerts(session: Session) -> dict[Key, AlertStatus]:
     return {(r, s, p): AlertStatus(st, lv, due) for r, s, p, st, lv, due in rows}
 
 
+# at most this many periods go into a read of alert rows by key as a list of their own (a full
+# tick's part asks for the few in view; a steady tick's repeated reports can name more)
+FEW_PERIODS = 50
+
 # what an evaluation sets on an alert row besides its message (the lifecycle columns are set
 # apart); the message goes with its key, when the key differs
 _ALERT_FIELDS = (
@@ -299,11 +303,19 @@ def _expire(session: Session) -> None:
 
 
 def _read_keys(session: Session, columns: list[Any], keys: list[Key], into: dict[Key, Any]) -> None:
-    """The stored alert rows of these keys (any state), by rule and 500 subjects at a time."""
+    """The stored alert rows of these keys (any state), by rule and a statement's worth of
+    subjects at a time, held to the keys' periods when they are few: a periodic duty's subject
+    keeps a row for every period it ever fired in (a year-old province's pairing, two dozen
+    resolved ones), and a full tick asks for the periods in view."""
     wanted = set(keys)
     for rule in sorted({k[0] for k in keys}):
-        for among_them in among(session, AlertRecord.subject, sorted({k[1] for k in keys if k[0] == rule})):
-            for r in session.execute(select(*columns).where(AlertRecord.rule == rule, among_them)):
+        subjects = sorted({k[1] for k in keys if k[0] == rule})
+        periods = sorted({k[2] for k in keys if k[0] == rule})
+        held = [AlertRecord.rule == rule]
+        if len(periods) <= FEW_PERIODS:
+            held.append(AlertRecord.period.in_(periods))
+        for among_them in among(session, AlertRecord.subject, subjects):
+            for r in session.execute(select(*columns).where(*held, among_them)):
                 key = (r.rule, r.subject, r.period)
                 if key in wanted:
                     into.setdefault(key, r)
