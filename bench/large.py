@@ -32,7 +32,7 @@ from psycopg.types.json import Json
 from sqlalchemy import create_engine, text
 
 from bench.generate import SIZES, Size, iter_events, roster
-from bench.ticks import report_figures, restart_figures, tick_figures
+from bench.ticks import aged_restart_figures, report_figures, restart_figures, tick_figures
 from monitor.clock import parse_instant, utcnow
 from monitor.ingest.events import digest
 from monitor.store.db import ensure_schema, make_engine, normalise_url
@@ -231,6 +231,7 @@ def daemon_figures(
         start = partial(Service, settings, evaluate_apart=True)
         figures |= restart_figures(start, at + timedelta(minutes=4))
         figures |= report_figures(partial(Service, settings, evaluate_apart=False), at)
+        figures |= aged_restart_figures(start, at + timedelta(minutes=5))
     out.put(figures)
 
 

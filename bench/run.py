@@ -34,7 +34,7 @@ from bench.floor import Floor, FloorRow, build_days
 from bench.floor import compare as compare_floor
 from bench.floor import run as run_floor
 from bench.generate import SIZES, Size, events, roster
-from bench.ticks import report_figures, restart_figures, tick_figures
+from bench.ticks import aged_restart_figures, report_figures, restart_figures, tick_figures
 from monitor.calendar.working_days import WorkCalendar
 from monitor.clock import parse_instant
 from monitor.config import Settings
@@ -112,7 +112,8 @@ def _tick_figures(size: Size, workdir: Path, at: datetime) -> dict[str, Any]:
     finally:
         service.close()
     figures |= restart_figures(lambda: Service(settings), at + timedelta(minutes=4))
-    return figures | report_figures(lambda: Service(settings), at)
+    figures |= report_figures(lambda: Service(settings), at)
+    return figures | aged_restart_figures(lambda: Service(settings), at + timedelta(minutes=5))
 
 
 def _http_ingest(
