@@ -20,7 +20,7 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from monitor.alerts.lifecycle import Transition
+from monitor.alerts.lifecycle import Transition, alert_rows
 from monitor.alerts.links import LinkMaker
 from monitor.alerts.messages import Addressee, Composed, Style, compose
 from monitor.alerts.recipients import GROUP, audience, contact, reachable
@@ -222,39 +222,30 @@ def _stored(
     """The stored alerts the transitions name, by (rule, subject, period)."""
     keys = {(c.rule, c.subject, c.period or "") for c in changes}
     found: dict[tuple[str, str, str], Stored] = {}
-    # by rule and 500 subjects at a time (a province's first tick names a million; PostgreSQL
-    # takes at most 65,535 parameters a statement)
-    chunks = [
-        (rule, part)
-        for rule in sorted({k[0] for k in keys})
-        for part in batches(sorted({k[1] for k in keys if k[0] == rule}))
+    columns = [
+        AlertRecord.id,
+        AlertRecord.rule,
+        AlertRecord.subject,
+        AlertRecord.period,
+        AlertRecord.silenced_by,
+        AlertRecord.inhibited_by,
+        AlertRecord.acked_at,
+        AlertRecord.notified_at,
+        AlertRecord.unit_id,
+        AlertRecord.state,
     ]
-    for rule, subjects in chunks:
-        for hit in session.execute(
-            select(
-                AlertRecord.id,
-                AlertRecord.rule,
-                AlertRecord.subject,
-                AlertRecord.period,
-                AlertRecord.silenced_by,
-                AlertRecord.inhibited_by,
-                AlertRecord.acked_at,
-                AlertRecord.notified_at,
-                AlertRecord.unit_id,
-                AlertRecord.state,
-            ).where(AlertRecord.rule == rule, AlertRecord.subject.in_(subjects))
-        ):
-            found[(hit.rule, hit.subject, hit.period)] = Stored(
-                hit.id,
-                silenced.get(hit.id, hit.silenced_by),
-                hit.inhibited_by,
-                hit.acked_at,
-                hit.notified_at,
-                hit.rule,
-                hit.subject,
-                hit.unit_id,
-                hit.state in OPEN_STATES,
-            )
+    for hit in alert_rows(session, columns, keys):
+        found[(hit.rule, hit.subject, hit.period)] = Stored(
+            hit.id,
+            silenced.get(hit.id, hit.silenced_by),
+            hit.inhibited_by,
+            hit.acked_at,
+            hit.notified_at,
+            hit.rule,
+            hit.subject,
+            hit.unit_id,
+            hit.state in OPEN_STATES,
+        )
     return found
 
 

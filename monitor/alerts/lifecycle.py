@@ -7,7 +7,7 @@ and resolves when its duty is met or its period expires.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from operator import attrgetter
@@ -303,22 +303,28 @@ def _expire(session: Session) -> None:
 
 
 def _read_keys(session: Session, columns: list[Any], keys: list[Key], into: dict[Key, Any]) -> None:
-    """The stored alert rows of these keys (any state), by rule and a statement's worth of
-    subjects at a time, held to the keys' periods when they are few: a periodic duty's subject
-    keeps a row for every period it ever fired in (a year-old province's pairing, two dozen
-    resolved ones), and a full tick asks for the periods in view."""
+    """The stored alert rows of these keys (any state), as plain columns, by key."""
+    for r in alert_rows(session, columns, keys):
+        into.setdefault((r.rule, r.subject, r.period), r)
+
+
+def alert_rows(session: Session, columns: list[Any], keys: Iterable[Key]) -> Iterator[Any]:
+    """The stored alert rows of these keys (any state), with `columns` (rule, subject and period
+    among them): by rule and a statement's worth of subjects at a time, held to the keys' periods
+    when they are few. A periodic duty's subject keeps a row for every period it ever fired in
+    (a year-old pairing, two dozen resolved ones); a full tick, or a month's turn, asks for the
+    periods in view."""
     wanted = set(keys)
-    for rule in sorted({k[0] for k in keys}):
-        subjects = sorted({k[1] for k in keys if k[0] == rule})
-        periods = sorted({k[2] for k in keys if k[0] == rule})
+    for rule in sorted({k[0] for k in wanted}):
+        subjects = sorted({k[1] for k in wanted if k[0] == rule})
+        periods = sorted({k[2] for k in wanted if k[0] == rule})
         held = [AlertRecord.rule == rule]
         if len(periods) <= FEW_PERIODS:
             held.append(AlertRecord.period.in_(periods))
         for among_them in among(session, AlertRecord.subject, subjects):
             for r in session.execute(select(*columns).where(*held, among_them)):
-                key = (r.rule, r.subject, r.period)
-                if key in wanted:
-                    into.setdefault(key, r)
+                if (r.rule, r.subject, r.period) in wanted:
+                    yield r
 
 
 def last_tick(session: Session) -> tuple[object, ...] | None:
