@@ -76,6 +76,10 @@ class YearFile:
     # when the import takes effect: evaluations of earlier instants (backtests) still see the
     # year as it was before, provisional included
     entered: datetime | None = None
+    # the year had a file already (an adjacent year's notice amends its last days, or a notice is
+    # imported again): it keeps the instant it was entered, else the year would turn back to
+    # provisional for every instant before this import
+    amends: bool = False
 
     def as_override(self) -> YearOverride:
         """The file as the loader would read it."""
@@ -158,6 +162,8 @@ def plan_import(notice: Notice, calendar: WorkCalendar, folder: Path) -> ImportP
         {d.day: d.reason for d in notice.holidays()},
         {d.day: d.reason for d in notice.workdays()},
     )
+    if (existing := calendar.overrides.get(notice.year)) is not None:
+        main.entered, main.amends = existing.entered, True
     _complete_against_package(main, notice, calendar)
     changes = _year_changes(notice, calendar)
     ignored: list[str] = []
@@ -227,6 +233,8 @@ def _adjacent_file(calendar: WorkCalendar, folder: Path, year: int, notice: Noti
         f"{existing.notice}；{notice.name}",
         dict.fromkeys(existing.holidays, ""),
         dict.fromkeys(existing.workdays, ""),
+        existing.entered,
+        amends=True,
     )
 
 

@@ -102,13 +102,15 @@ def import_notice(
     """Write config/calendar/YYYY.yaml from the State Council's holiday notice in FILE.
 
     The file records when it was entered: evaluations of earlier instants (a backtest) keep
-    seeing the year as it was, so they replay what the daemon knew."""
+    seeing the year as it was, so they replay what the daemon knew. A year already on file
+    (amended by the next year's notice, or imported again) keeps the instant it was first entered."""
     notice = _read_notice(file, year)
     folder = out if out is not None else ctx.settings.calendar.overrides_dir
     plan = _plan(notice, file, folder, ctx.settings.calendar.unannounced)
     _show(plan)
     for year_file in plan.files:
-        year_file.entered = now
+        if not year_file.amends:  # a year already on file keeps the instant it was entered
+            year_file.entered = now
     if not yes and not click.confirm("Write?", default=False):
         click.echo("Nothing written.", err=True)
         sys.exit(1)

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from datetime import date
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner, Result
 
+from monitor.calendar.working_days import WorkCalendar
 from monitor.cli import cli
 
 
@@ -245,3 +247,32 @@ def test_import_notice_without_an_answer_writes_nothing(
     result = import_notice(config, str(invented_2027), answer="")
     assert result.exit_code == 1
     assert list(overrides.iterdir()) == []
+
+
+def test_a_year_already_on_file_keeps_the_instant_it_was_entered(
+    config: Path, overrides: Path, invented_2027: Path, tmp_path: Path
+) -> None:
+    """Importing 2027 again does not move the instant it was entered, nor does the 2028 notice,
+    which amends 2027's last day (元旦 2027-12-31): 2027 stays official for every instant since
+    its notice was first entered. 2028 is entered when imported."""
+    from monitor.calendar.working_days import load_overrides
+    from monitor.clock import parse_instant
+    from tests.calendar.test_notice import INVENTED_2028
+
+    assert import_notice(config, str(invented_2027), "--yes", "--now", "2026-12-02T10:00").exit_code == 0
+    assert import_notice(config, str(invented_2027), "--yes", "--now", "2027-01-23T10:00").exit_code == 0
+    notice_2028 = tmp_path / "notice-2028.txt"
+    notice_2028.write_text(INVENTED_2028, encoding="utf-8")
+    result = import_notice(config, str(notice_2028), "--yes", "--now", "2027-11-22T10:00")
+    assert result.exit_code == 0, result.stderr
+    loaded, errors = load_overrides(overrides)
+    assert not errors
+    entered = {o.year: o.entered for o in loaded}
+    assert entered[2027] == parse_instant("2026-12-02T10:00")
+    assert entered[2028] == parse_instant("2027-11-22T10:00")
+    by_year = {o.year: o for o in loaded}
+    assert date(2027, 12, 31) in by_year[2027].holidays  # the amendment is on file
+    # a backtest of March 2027 sees 2027 as official, its make-up Sunday worked
+    at_march = WorkCalendar(loaded).as_of(parse_instant("2027-03-01T12:00"))
+    assert not at_march.is_provisional(2027) and at_march.is_workday(date(2027, 2, 14))
+    assert at_march.is_provisional(2028)
