@@ -324,13 +324,16 @@ class Floor:
     def case_clocks(self, rules: Sequence[Rule], ladders: Sequence[Rule]) -> str:
         """Every clock rule and the ladders over them, from one aggregate of the case events."""
         met_types = sorted({t for r in rules for t in r.fulfilled_by.case_events})
-        local = self.dialect.local_k
+        local, sec = self.dialect.local_k, self.dialect.second
         cases_settings = self.settings.cases
         parts = []
         for rule in rules:
             if rule.due_working_days is not None:
                 n = rule.due_working_days
-                target = f"rd.n + {n}" if n else "rd.n + 1 - rd.w"
+                # the same working day, or the next one: received on a rest day, or after the
+                # day's cut-off second (monitor/evaluation/obligations/timing.py, `deadline`)
+                late = f"CASE WHEN rd.w = 1 AND {sec('f.received_at')} > {sec('rd.cut')} THEN 1 ELSE 0 END"
+                target = f"rd.n + {n}" if n else f"rd.n + 1 - rd.w + {late}"
                 due_at, due_k, join = "wd.due_end", "wd.k", "JOIN"
                 days = None
             else:

@@ -21,6 +21,7 @@ from monitor.clock import parse_instant
 from monitor.config import Settings
 from monitor.evaluation.engine import DurableMatcher
 from monitor.evaluation.evaluate import evaluate
+from monitor.ingest.events import ingest_events
 from monitor.roster import RosterIndex
 from monitor.rulebook import load_rulebook
 from monitor.store.db import session_factory
@@ -41,6 +42,20 @@ INSTANTS = (
 @pytest.mark.parametrize("cutoff", [time(23, 59, 59), time(17, 30)])
 def test_the_floor_equals_the_evaluation_key_by_key(engine: Engine, cutoff: time) -> None:
     _import_examples(engine)
+    # same-day cases received on a working day just after a 17:30 cut-off (due the next working
+    # day) and in its second (due that day), and one the day before the instants below
+    late = [
+        {"id": f"late-{i}", "type": "case_opened", "at": at, "case": f"LATE{i}", "enterprise": "91321311MA00B10J7H",
+         "channel": "window", "complexity": "simple", "category": "用工", "unit": "u-kfq"}
+        for i, at in enumerate(("2024-12-17T17:30:01+08:00", "2024-12-17T17:30:00.500+08:00",
+                                "2024-11-04T18:00+08:00", "2024-12-30T19:00+08:00"))
+    ]  # fmt: skip
+    with session_factory(engine)() as session:
+        outcomes = ingest_events(
+            session, [(e["id"], e) for e in late], now=parse_instant("2025-01-01"), settings=Settings()
+        )
+        assert {o.status for o in outcomes} == {"accepted"}
+        session.commit()
     settings = Settings(calendar={"end_of_day": cutoff})
     calendar = WorkCalendar()
     floor = Floor(RULEBOOK, settings, engine.dialect.name)

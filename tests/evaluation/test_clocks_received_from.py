@@ -9,7 +9,7 @@ from datetime import date, datetime, time, timedelta
 import pytest
 
 from monitor.calendar.working_days import WorkCalendar, YearOverride
-from monitor.clock import SHANGHAI, end_of_day, start_of_day
+from monitor.clock import SHANGHAI, end_of_day, lapse, start_of_day
 from monitor.config import CaseSettings
 from monitor.evaluation.obligations.cases import clocks_received_from, longest_clock
 from monitor.evaluation.obligations.timing import Timing
@@ -48,16 +48,26 @@ def test_the_first_receipt_is_due_from_the_instant_and_the_second_before_it_is_n
     the due time of a case received one second earlier is before it; across a year no notice
     covers too, where a clock is due at its deadline's lower bound."""
     timing = Timing(calendar, cutoff)
-    day, checked = first, 0
+    day, checked, after_cut_off = first, 0, 0
     while day <= last:
         for instant in (start_of_day(day), end_of_day(day, cutoff), end_of_day(day, cutoff) + SECOND):
             floor = clocks_received_from(timing, instant, days)
-            assert floor == start_of_day(floor.astimezone(SHANGHAI).date())  # a day's first second
+            floor_day = floor.astimezone(SHANGHAI).date()
+            # a day's first second; for a same-day clock, also the second after a day's cut-off
+            # (a case received after it is due the next working day)
+            starts = {start_of_day(floor_day)}
+            if days == 0:
+                starts.add(lapse(end_of_day(floor_day, cutoff)))
+            assert floor in starts, (instant, floor)
+            after_cut_off += floor != start_of_day(floor_day)
             assert _due(timing, floor, days) >= instant, (instant, floor)
             assert _due(timing, floor - SECOND, days) < instant, (instant, floor)
             checked += 1
         day += timedelta(days=1)
     assert checked == 3 * ((last - first).days + 1)
+    # a same-day clock with a cut-off before midnight: the floor of an instant at a working day's
+    # first second is the previous working day's cut-off, passed (received then, due that morning)
+    assert (after_cut_off > 0) == (days == 0 and cutoff != time(23, 59, 59))
 
 
 def test_a_floor_counts_back_over_holidays_and_make_up_days() -> None:
@@ -79,10 +89,37 @@ def test_a_floor_counts_back_over_holidays_and_make_up_days() -> None:
 
 def test_an_instant_after_its_days_cut_off_moves_the_floor_to_the_next_day() -> None:
     timing = Timing(WorkCalendar(), time(17, 30))
-    # a same-day clock: received on the make-up Saturday 28 February 2026 it is due at 17:30 that
-    # day; on Sunday 1 March, at 17:30 on Monday 2 March, as one received on the Monday is
-    assert clocks_received_from(timing, _local("2026-03-02T17:30:00"), 0) == _local("2026-03-01T00:00")
-    assert clocks_received_from(timing, _local("2026-03-02T17:30:01"), 0) == _local("2026-03-03T00:00")
+    # a same-day clock: received on the make-up Saturday 28 February 2026 up to its 17:30:00 (or
+    # after Friday's), it is due at 17:30 that Saturday; received after it, on Sunday 1 March or on
+    # Monday 2 March up to 17:30:00, at 17:30 on the Monday; after that, on Tuesday
+    assert clocks_received_from(timing, _local("2026-03-02T17:30:00"), 0) == _local("2026-02-28T17:30:01")
+    assert clocks_received_from(timing, _local("2026-02-28T17:30:00"), 0) == _local("2026-02-27T17:30:01")
+    assert clocks_received_from(timing, _local("2026-02-28T17:30:01"), 0) == _local("2026-02-28T17:30:01")
+    assert clocks_received_from(timing, _local("2026-03-02T17:30:01"), 0) == _local("2026-03-02T17:30:01")
+    # the day's cut-off does not move a clock of working days after the day of receipt: received
+    # on Friday 27 February at 17:30 or at 18:00, one working day is the Saturday
+    assert clocks_received_from(timing, _local("2026-02-28T17:30:00"), 1) == _local("2026-02-27T00:00")
+
+
+def test_a_same_day_clock_received_after_the_cut_off_is_due_the_next_working_day() -> None:
+    """With a 17:30 cut-off, the working day of a case received at 17:30:00 is still running; at
+    17:30:01 it is over, and the next one counts (over a weekend and a make-up Saturday)."""
+    timing = Timing(WorkCalendar(), time(17, 30))
+    assert timing.deadline(_local("2026-12-30T17:30:00.900"), 0) == _local("2026-12-30T17:30")
+    assert timing.deadline(_local("2026-12-30T17:30:01"), 0) == _local("2026-12-31T17:30")
+    # Thursday 31 December 2026 after the cut-off: New Year rests 1-3 January 2027 (provisional)
+    assert timing.deadline(_local("2026-12-31T18:00"), 0) == _local("2027-01-04T17:30")
+    # Friday 27 February 2026 after the cut-off: Saturday the 28th is a make-up working day
+    assert timing.deadline(_local("2026-02-27T18:00"), 0) == _local("2026-02-28T17:30")
+    # a rest day's receipt, before or after the cut-off, is due the next working day either way
+    assert timing.deadline(_local("2026-03-01T09:00"), 0) == _local("2026-03-02T17:30")
+    assert timing.deadline(_local("2026-03-01T18:00"), 0) == _local("2026-03-02T17:30")
+    # the cut-off moves no count of working days after the day of receipt (that day is not counted)
+    assert timing.deadline(_local("2026-12-28T18:00"), 1) == timing.deadline(_local("2026-12-28T09:00"), 1)
+    assert timing.deadline(_local("2026-12-28T18:00"), 1) == _local("2026-12-29T17:30")
+    # at the default cut-off (23:59:59) the day's last instant is still within it
+    default = Timing(WorkCalendar(), time(23, 59, 59))
+    assert default.deadline(_local("2026-12-30T23:59:59.999999"), 0) == _local("2026-12-30T23:59:59")
 
 
 def test_a_floor_counts_to_a_year_no_notice_covers() -> None:

@@ -17,7 +17,7 @@ from sqlalchemy.orm import aliased
 from sqlalchemy.sql.elements import ColumnElement, FunctionFilter
 
 from monitor.calendar.working_days import CalendarNotCovered
-from monitor.clock import end_of_day, local_date, plain_minute, start_of_day
+from monitor.clock import end_of_day, lapse, local_date, plain_minute, start_of_day
 from monitor.config import CaseSettings
 from monitor.evaluation.obligations import Obligation, View, joined_within, within
 from monitor.evaluation.obligations.timing import Timing
@@ -28,6 +28,7 @@ from monitor.store.models import Activity, Case, CaseEvent
 
 RECENT = timedelta(days=7)
 ONE_DAY = timedelta(days=1)
+LAST_INSTANT = timedelta(microseconds=1)  # a day's last instant: its next day's start less this
 # a report's month (View.due_from) keeps clocks met this long before it: a clock due in the
 # month can have been answered long before its due time (a hotline order's own due date)
 REPORT_LOOKBACK = timedelta(days=366)
@@ -42,20 +43,26 @@ def met_since(view: View) -> datetime:
 
 def clocks_received_from(timing: Timing, due_from: datetime, working_days: int) -> datetime:
     """The earliest receipt whose clock of at most `working_days` can fall due at or after
-    `due_from`, as the start of its day.
+    `due_from`: the start of a day, or the end of a day's cut-off second.
 
     A clock falls due at its deadline, or, where a year on the way has no calendar (strict mode),
-    at the deadline's lower bound (`Timing.deadline_or_gap`); either grows with the day of receipt
-    and with the working days counted. So a case received on an earlier day is due before
-    `due_from`: a month's report need not read a year of answered cases to find the few due in it.
-    A hotline order's own due time does not follow receipt: the report's query keeps those due at
-    or after `due_from` whenever they were received.
+    at the deadline's lower bound (`Timing.deadline_or_gap`); either grows with the instant of
+    receipt and with the working days counted. It steps at midnight, and for a same-day clock at
+    the cut-off too (received after it, the clock runs to the next working day). So a case received
+    earlier is due before `due_from`: a month's report need not read a year of answered cases to
+    find the few due in it. A hotline order's own due time does not follow receipt: the report's
+    query keeps those due at or after `due_from` whenever they were received.
     """
     # a case received the day after `due_from`'s is due at the end of that day or later: after it
     day = local_date(due_from) + ONE_DAY
-    while timing.deadline_or_gap(start_of_day(day - ONE_DAY), working_days)[0] >= due_from:
+    # back while the last receipt of the day before can still fall due at or after due_from
+    while timing.deadline_or_gap(start_of_day(day) - LAST_INSTANT, working_days)[0] >= due_from:
         day -= ONE_DAY
-    return start_of_day(day)
+    first = start_of_day(day)
+    if timing.deadline_or_gap(first, working_days)[0] >= due_from:
+        return first
+    # only the receipts after the day's cut-off second can (a same-day clock's next working day)
+    return lapse(end_of_day(day, timing.cutoff))
 
 
 def longest_clock(rules: list[Rule], cases: CaseSettings) -> int:

@@ -32,8 +32,15 @@ class Timing:
         self._memo_now, self._unmet, self._met = None, {}, {}
 
     def deadline(self, received: datetime, working_days: int) -> datetime:
-        """The end of the Nth working day after the day of receipt (N = 0: that working day)."""
-        return end_of_day(self.calendar.add_workdays(local_date(received), working_days), self.cutoff)
+        """The end of the Nth working day after the day of receipt (that day not counted). N = 0:
+        the same working day, or the next one when there is none left: the day of receipt is a
+        rest day, or the receipt came after its cut-off second (a case received at 18:00 with a
+        17:30 cut-off is due by the end of the next working day, not half an hour before it
+        came)."""
+        day = local_date(received)
+        if working_days == 0 and past_due(received, end_of_day(day, self.cutoff)):
+            day += timedelta(days=1)
+        return end_of_day(self.calendar.add_workdays(day, working_days), self.cutoff)
 
     def deadline_or_gap(self, received: datetime, working_days: int) -> tuple[datetime, int | None]:
         """The deadline and None, or, when a year on the way has no calendar (strict mode), a
