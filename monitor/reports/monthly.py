@@ -7,21 +7,21 @@ period, now); rendering is separate.
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Mapping
-from dataclasses import dataclass, field
-from datetime import datetime, time
+from dataclasses import dataclass, field, replace
+from datetime import datetime
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from monitor.calendar.working_days import CalendarNotCovered, WorkCalendar
-from monitor.clock import end_of_day, local_date, on_time
+from monitor.calendar.working_days import WorkCalendar
+from monitor.clock import ONE_SECOND, on_time
 from monitor.config import Settings
-from monitor.evaluation.engine import Matcher
-from monitor.evaluation.evaluate import make_timing, settle, waivers
+from monitor.evaluation.engine import Fact, Matcher
+from monitor.evaluation.evaluate import CASE_KINDS, collect, make_timing, settle, waivers
 from monitor.evaluation.obligations import Obligation, Scope, View
 from monitor.evaluation.obligations.cases import clocks_received_from, longest_clock
+from monitor.evaluation.obligations.timing import Timing
 from monitor.evaluation.steady import CASES_A_PART, ENTERPRISES_A_PART, collect_part, full_parts
 from monitor.periods import Period
 from monitor.reports.ontime import Tally, counted_rules, month_bounds
@@ -30,7 +30,9 @@ from monitor.rulebook import Rulebook
 from monitor.store.batches import batches
 from monitor.store.models import Case, CaseEvent, Review, Unit
 
-CASE_DAYS = {"simple": 0, "complex": 5}
+# a case counts as escalated from this level of its duties' ladders on: reported to the business
+# environment office (区营商办) and beyond (制度十, case-escalation)
+ESCALATED_LEVEL = 2
 
 
 class PeriodNotBegun(ValueError):
@@ -122,8 +124,9 @@ def figures(
         ):
             if o.unit_id in units:
                 units[o.unit_id].duties.add(o.status)
-    _cases(session, calendar, units, start, after, settings.calendar.end_of_day)
-    _reviews(session, calendar, units, start, after)
+    at = min(after, now)
+    _cases(session, rulebook, calendar, settings, matcher, roster, units, start, after, at)
+    _reviews(session, units, period, now)
     return units
 
 
@@ -171,95 +174,123 @@ def duties_due(
 
 def _cases(
     session: Session,
+    rulebook: Rulebook,
     calendar: WorkCalendar,
+    settings: Settings,
+    matcher: Matcher,
+    roster: RosterIndex,
     units: dict[str, UnitFigures],
     start: datetime,
     after: datetime,
-    cutoff: time,
+    at: datetime,
 ) -> None:
+    """The cases received in the month, by receiving unit: answered in time and escalated as the
+    rules say, as known at `at` (`_case_outcomes`), and reopened."""
     cases = session.execute(
-        select(Case.id, Case.unit_id, Case.complexity, Case.channel, Case.received_at, Case.own_due_at).where(
-            Case.received_at >= start, Case.received_at < after
-        )
+        select(Case.id, Case.unit_id).where(Case.received_at >= start, Case.received_at < after)
     ).all()
     if not cases:
         return
-    history = _CaseHistory.of(session, [c[0] for c in cases])
-    for case_id, unit_id, complexity, channel, received, own_due in cases:
+    reopened: set[str] = set()
+    answered: set[str] = set()
+    outcomes: dict[str, tuple[bool | None, bool]] = {}
+    ids = sorted(case_id for case_id, _ in cases)
+    view = View(
+        session, at, make_timing(calendar, settings, rulebook), roster, settings.cases, due_from=start
+    )
+    waived = waivers(session)
+    for part in batches(ids, CASES_A_STATEMENT):
+        for case_id, kind in session.execute(
+            select(CaseEvent.case_id, CaseEvent.type).where(
+                CaseEvent.case_id.in_(part),
+                CaseEvent.type.in_(("case_reopened", "case_feedback", "case_closed")),
+                CaseEvent.at <= at,
+            )
+        ):
+            (reopened if kind == "case_reopened" else answered).add(case_id)
+        outcomes |= _case_outcomes(view, frozenset(part), rulebook, matcher, waived)
+    for case_id, unit_id in cases:
         figure = units.get(unit_id)
         if figure is None:
             continue
         figure.cases += 1
-        figure.cases_reopened += 1 if history.reopened[case_id] else 0
-        try:
-            due = (
-                own_due
-                if own_due is not None
-                else _feedback_due(calendar, complexity, channel, received, cutoff)
-            )
-        except CalendarNotCovered:
-            continue  # received, but no calendar to say whether the answer came in time
-        _count_answer(
-            figure, calendar, due, history.first_feedback.get(case_id), case_id in history.escalated
-        )
+        figure.cases_reopened += case_id in reopened
+        in_time, escalated = outcomes.get(case_id, (None, False))
+        # a case no rule gives a due time (a major case outside the meetings' units) has no
+        # time to miss: answered, it is answered in time
+        figure.cases_in_time += in_time if in_time is not None else case_id in answered
+        figure.cases_escalated += escalated
 
 
-@dataclass
-class _CaseHistory:
-    """What the events of a month's cases say: when each was first answered (feedback, or its
-    closing), which were escalated to level 2 or higher, and how often each was reopened."""
-
-    first_feedback: dict[str, datetime] = field(default_factory=dict)
-    escalated: set[str] = field(default_factory=set)
-    reopened: Counter[str] = field(default_factory=Counter)
-
-    @classmethod
-    def of(cls, session: Session, ids: list[str]) -> _CaseHistory:
-        history = cls()
-        # a province's month has a hundred thousand cases: a statement per batch of them
-        for part in batches(ids):
-            for case_id, kind, at, level in session.execute(
-                select(CaseEvent.case_id, CaseEvent.type, CaseEvent.at, CaseEvent.level).where(
-                    CaseEvent.case_id.in_(part)
-                )
-            ):
-                history.note(case_id, kind, at, level)
-        return history
-
-    def note(self, case_id: str, kind: str, at: datetime, level: int | None) -> None:
-        if kind in ("case_feedback", "case_closed") and (
-            case_id not in self.first_feedback or at < self.first_feedback[case_id]
-        ):
-            self.first_feedback[case_id] = at
-        elif kind == "case_escalated" and (level or 0) >= 2:
-            self.escalated.add(case_id)
-        elif kind == "case_reopened":
-            self.reopened[case_id] += 1
+# the month's cases go this many at a time into their duties' queries (an IN list each)
+CASES_A_STATEMENT = 5_000
 
 
-def _feedback_due(
-    calendar: WorkCalendar, complexity: str, channel: str, received: datetime, cutoff: time
-) -> datetime:
-    """When a case without a due time of its own must be answered: its complexity's working
-    days (a hotline case's always five), at the end of the working day."""
-    days = CASE_DAYS[complexity] if complexity in CASE_DAYS and channel != "hotline" else 5
-    return end_of_day(calendar.add_workdays(local_date(received), days), cutoff)
+def _case_outcomes(
+    month: View,
+    case_ids: frozenset[str],
+    rulebook: Rulebook,
+    matcher: Matcher,
+    waived: set[tuple[str, str, str]],
+) -> dict[str, tuple[bool | None, bool]]:
+    """For each of these cases, as known at the month's view's instant: whether it was answered in time, and whether it
+    was escalated, from the case duties the rules derive (its clock, or a major case's meeting,
+    and the ladder): the due times of the alerts, a hotline order's by its category or its own.
+
+    Answered in time: its duties met on time. Escalated: a duty that stood at level
+    `ESCALATED_LEVEL` or higher of its rule's ladder when it was met (late), or stands there at
+    the view's instant unmet, as the matcher decides it for the alerts; or a case_escalated event to that level.
+    A case whose due time no calendar can tell, or whose duties are waived, is neither; one with
+    no such duty at all is left out (None: no due time to keep)."""
+    view = replace(month, case_ids=case_ids)
+    timing, at = view.timing, view.now
+    rules = [r for r in rulebook if r.obligation in CASE_KINDS]
+    by_rule = collect(view, rules, [], set())
+    answered: dict[str, list[bool]] = {}
+    escalated: set[str] = set()
+    facts: list[Fact] = []
+    of_case: list[str] = []  # the case of each fact
+    derived: set[str] = set()  # cases with a duty, waived or uncomputable ones included
+    for rule in rules:
+        for obligation in by_rule.get(rule.id, []):
+            settle(obligation, rule, timing, at, waived)
+            case_id = obligation.subject.removeprefix("case:")
+            derived.add(case_id)
+            if obligation.status in ("waived", "uncomputable"):
+                continue
+            if rule.obligation != "case_ladder":
+                answered.setdefault(case_id, []).append(obligation.status == "met_on_time")
+            if obligation.escalated_level >= ESCALATED_LEVEL:
+                escalated.add(case_id)
+            days = _days_overdue(timing, obligation, at)
+            if days is not None:
+                facts.append(Fact(len(facts), rule.id, "overdue", 0, days, obligation.escalated_level))
+                of_case.append(case_id)
+    for decision in matcher.decide(facts):
+        if decision.state == "overdue" and decision.level >= ESCALATED_LEVEL:
+            escalated.add(of_case[decision.key])
+    return {
+        c: (all(answered[c]) if c in answered else None if c not in derived else False, c in escalated)
+        for c in case_ids
+    }
 
 
-def _count_answer(
-    figure: UnitFigures, calendar: WorkCalendar, due: datetime, feedback: datetime | None, escalated: bool
-) -> None:
-    """A case answered in time, or escalated: to level 2, or unanswered two working days after due."""
-    if feedback is not None and on_time(feedback, due):
-        figure.cases_in_time += 1
-    late_by = calendar.count_workdays(local_date(due), local_date(feedback)) - 1 if feedback else 3
-    if escalated or late_by >= 2:
-        figure.cases_escalated += 1
+def _days_overdue(timing: Timing, obligation: Obligation, at: datetime) -> int | None:
+    """The working days a settled duty was overdue when it was met late, or is at `at` unmet;
+    None for one met on time or not yet due."""
+    if obligation.met_at is not None and obligation.met_at <= at:
+        if on_time(obligation.met_at, obligation.due_at):
+            return None
+        return timing.overdue_known(obligation.met_at, obligation.due_at)[0]
+    if obligation.status in ("overdue", "missed"):
+        return obligation.working_days_overdue
+    return None
 
 
-def _reviews(
-    session: Session, calendar: WorkCalendar, units: dict[str, UnitFigures], start: datetime, after: datetime
-) -> None:
+def _reviews(session: Session, units: dict[str, UnitFigures], period: Period, at: datetime) -> None:
+    """The month's bad reviews, and those rectified by the end of the next month, as known at `at`."""
+    start, after = month_bounds(period)
+    by = min(month_bounds(period.next())[1], at + ONE_SECOND)  # rectified before this instant
     for unit_id, rectified in session.execute(
         select(Review.unit_id, Review.rectified_at).where(
             Review.rating <= 2, Review.at >= start, Review.at < after
@@ -269,7 +300,7 @@ def _reviews(
         if figure is None:
             continue
         figure.bad_reviews += 1
-        if rectified is not None and rectified < after + (after - start):  # rectified by the next month's end
+        if rectified is not None and rectified < by:
             figure.rectified += 1
 
 
