@@ -14,6 +14,10 @@ from typing import Literal
 PeriodKind = Literal["month", "bimonth", "half", "year"]
 
 _MONTHS_PER: dict[str, int] = {"month": 1, "bimonth": 2, "half": 6, "year": 12}
+
+# the last year dutywatch counts in: periods, due dates and the working-day calendar
+# (monitor/calendar/working_days.py) end with it; a year 9999 is a typo, not a plan
+LAST_YEAR = 2200
 _LABEL = re.compile(r"^(\d{4})(?:-(?:(\d{2})|B([1-6])|H([12])))?$")
 
 
@@ -77,6 +81,8 @@ def parse_period(label: str) -> Period:
     if not m:
         raise ValueError(f"not a period label (YYYY, YYYY-MM, YYYY-Bn, YYYY-Hn): {label!r}")
     year = int(m.group(1))
+    if not 1 <= year <= LAST_YEAR:
+        raise ValueError(f"no year {year} in {label!r}: periods run from 0001 to {LAST_YEAR}")
     if m.group(2):
         month = int(m.group(2))
         if not 1 <= month <= 12:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
@@ -95,6 +95,11 @@ async def list_audit(
     """The audit log, newest first: who, when, what, from where (`admin` only)."""
     if since is not None and since.tzinfo is None:
         raise HTTPException(422, "since needs a time zone offset, e.g. 2026-11-01T00:00:00+08:00")
+    if since is not None:
+        try:
+            since = since.astimezone(UTC)  # 0001-01-01T00:00+14:00 has no UTC instant
+        except OverflowError:
+            raise HTTPException(422, f"since is out of range: {since.isoformat()}") from None
     if action is not None and action not in ACTIONS:
         raise HTTPException(422, f"action must be one of {', '.join(ACTIONS)}")
 

@@ -87,13 +87,14 @@ _ROSTER_BODY: dict[str, Any] = {
 
 
 async def json_body(request: Request) -> Any:
-    """The request body as JSON; 400 with the reason when it is not (bad UTF-8, bad JSON, too deep)."""
+    """The request body as JSON; 400 with the reason when it is not (bad UTF-8, bad JSON, too
+    deep, a number of more digits than Python converts)."""
     try:
         return json.loads(await request.body())
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise HTTPException(400, f"the body is not JSON: {exc}") from None
     except RecursionError:
         raise HTTPException(400, "the body nests too deeply") from None
+    except ValueError as exc:  # UnicodeDecodeError, JSONDecodeError, the integer digits limit
+        raise HTTPException(400, f"the body is not JSON: {exc}") from None
 
 
 def document_events(app: FastAPI) -> None:

@@ -30,6 +30,7 @@ import yaml
 
 from monitor.calendar.statutory import statutory_rest_days
 from monitor.clock import parse_instant
+from monitor.periods import LAST_YEAR  # a count running past it is a calendar gap like any other
 from monitor.yamlsource import SourceError, YamlDocument, load_yaml_mapping
 
 Unannounced = Literal["provisional", "strict"]
@@ -122,7 +123,9 @@ class WorkCalendar:
         notice we do not hold, and guessing history is not what provisional is for.
         """
         return (
-            self.unannounced == "provisional" and year > _package_last_year() and not self.is_official(year)
+            self.unannounced == "provisional"
+            and _package_last_year() < year <= LAST_YEAR
+            and not self.is_official(year)
         )
 
     def covers(self, year: int) -> bool:
@@ -138,6 +141,8 @@ class WorkCalendar:
         cached = self._years.get(year)
         if cached is not None:
             return cached
+        if year > LAST_YEAR:
+            raise CalendarNotCovered(year)
         override = self._overrides.get(year)
         from_package = _package_covers(year)
         if override is None and not from_package and not self.is_provisional(year):
@@ -276,7 +281,7 @@ def _year(doc: YamlDocument, path: Path, errors: list[SourceError]) -> int | Non
     """The file's year, as its name says; None when it is no year (the dates are still checked,
     though not against a year)."""
     year = doc.data.get("year")
-    if not isinstance(year, int) or not 1990 <= year <= 2200:
+    if not isinstance(year, int) or not 1990 <= year <= LAST_YEAR:
         errors.append(doc.error(("year",), "year must be a four-digit integer"))
         return None
     if path.stem != str(year):

@@ -530,6 +530,8 @@ def _case_opened(e: _Derivation) -> None:
     due = v.instant(record["due"], "due") if e.given("due") else None
     if due is not None and due < e.at:
         raise Rejection("due", "a case cannot be due before it was opened")
+    if due is not None:
+        v.due_by(due, "due")
     e.rows.cases.append(
         {
             "id": case,

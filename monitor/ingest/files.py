@@ -292,6 +292,10 @@ def _jsonl(path: Path, limits: ImportLimits) -> Iterator[tuple[str, object]]:
                 yield where, _Unreadable("the line is not UTF-8")
             except json.JSONDecodeError as exc:
                 yield where, _Unreadable(f"not JSON: {exc.msg} at column {exc.colno}")
+            except RecursionError:
+                yield where, _Unreadable("not JSON we read: it nests too deeply")
+            except ValueError as exc:  # a number of more digits than Python converts
+                yield where, _Unreadable(f"not JSON we read: {exc}")
 
 
 class _Unreadable:
@@ -325,7 +329,9 @@ def read_file(path: Path, limits: ImportLimits | None = None) -> Loaded:
     if suffix == ".json":
         try:
             data = json.loads(path.read_text(encoding="utf-8-sig"))
-        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        except RecursionError:
+            raise SourceError(str(path), 0, "not JSON we read: it nests too deeply") from None
+        except ValueError as exc:  # bad UTF-8, bad JSON, a number of more digits than Python converts
             raise SourceError(str(path), getattr(exc, "lineno", 0), f"not JSON: {exc}") from None
         items = data if isinstance(data, list) else [data]
         return Loaded(path, "events", Roster(), [(f"{path}:[{i}]", r) for i, r in enumerate(items)], [])

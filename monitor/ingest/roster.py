@@ -158,10 +158,12 @@ def _project_item(i: int, item: object) -> Item:
     extra = set(item) - {"id", "name", "due"}
     if extra:
         raise Rejection(f"items[{i}].{sorted(extra)[0]}", "unknown field in a project item")
+    due = v.day(item.get("due"), f"items[{i}].due")
+    v.due_by(due, f"items[{i}].due")
     return Item(
         v.ident(item.get("id"), f"items[{i}].id"),
         v.name(item.get("name"), f"items[{i}].name", limit=200),
-        v.day(item.get("due"), f"items[{i}].due"),
+        due,
     )
 
 

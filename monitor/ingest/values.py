@@ -9,6 +9,7 @@ from functools import lru_cache
 from monitor.clock import parse_instant
 from monitor.ingest.credit_code import credit_code_problem
 from monitor.ingest.outcome import Rejection
+from monitor.periods import LAST_YEAR
 
 MAX_TEXT = 2000
 MAX_ID = 128
@@ -157,3 +158,10 @@ def id_list(value: object, field: str) -> list[str]:
     if len(set(out)) != len(out):
         raise Rejection(field, "lists the same id twice")
     return out
+
+
+def due_by(value: date | datetime, field: str) -> None:
+    """Refuse a due date past the last year any working-day calendar answers (a typo's 9999): its
+    counts would walk the calendar to the end of time at every evaluation."""
+    if value.year > LAST_YEAR:
+        raise Rejection(field, f"a due date after {LAST_YEAR} is past any working-day calendar: {value.isoformat()}")

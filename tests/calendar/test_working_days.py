@@ -537,3 +537,18 @@ def test_a_file_without_entered_is_in_force_at_every_instant(tmp_path: Path) -> 
 def test_an_entered_that_is_no_instant_is_a_located_error(tmp_path: Path) -> None:
     _, errors = load_overrides(_folder(tmp_path, "2027.yaml", YEAR_2027 + "entered: next week\n"))
     assert len(errors) == 1 and "entered must be an ISO 8601 instant" in str(errors[0])
+
+
+def test_the_calendar_ends_with_its_last_year_as_a_gap_not_an_overflow() -> None:
+    """A count running past 2200 (a stored due date from before intake refused them) is a calendar
+    gap for that duty alone, never a walk to date.max that stops every evaluation."""
+    from monitor.periods import LAST_YEAR
+
+    calendar = WorkCalendar()
+    assert calendar.is_provisional(LAST_YEAR) and calendar.add_workdays(date(LAST_YEAR, 12, 1), 5)
+    assert not calendar.is_provisional(LAST_YEAR + 1) and not calendar.covers(LAST_YEAR + 1)
+    with pytest.raises(CalendarNotCovered) as missing:
+        calendar.add_workdays(date(LAST_YEAR, 12, 30), 5)
+    assert missing.value.year == LAST_YEAR + 1
+    with pytest.raises(CalendarNotCovered):
+        calendar.count_workdays(date(2026, 1, 1), date(9999, 12, 31))

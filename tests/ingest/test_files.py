@@ -82,3 +82,20 @@ def test_an_unknown_file_type_is_an_error(tmp_path: Path) -> None:
     path.write_text("x", encoding="utf-8")
     with pytest.raises(SourceError, match="unknown file type"):
         read_file(path)
+
+
+def test_a_line_json_cannot_be_read_into_is_rejected_and_its_neighbours_kept(tmp_path: Path) -> None:
+    """A number of more digits than Python converts (4,300), or nesting deeper than the parser
+    recurses, is that line's problem, not the import's crash."""
+    path = tmp_path / "events.jsonl"
+    huge = b'{"id": "n", "n": ' + b"9" * 5000 + b"}"
+    deep = b"[" * 100_000 + b"]" * 100_000
+    path.write_bytes(b'{"id": "a"}\n' + huge + b"\n" + deep + b'\n{"id": "b"}\n')
+    loaded = read_file(path)
+    assert [ref for ref, _ in loaded.events] == [f"{path}:1", f"{path}:4"]
+    reasons = {p.ref: p.reason or "" for p in loaded.problems}
+    assert "digits" in reasons[f"{path}:2"] and "nests too deeply" in reasons[f"{path}:3"]
+    whole = tmp_path / "events.json"
+    whole.write_bytes(b"[" + huge + b"]")
+    with pytest.raises(SourceError, match="not JSON"):
+        read_file(whole)

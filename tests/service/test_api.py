@@ -382,6 +382,67 @@ def test_malformed_json_is_a_clear_400(daemon: Daemon) -> None:
     assert response.status_code == 400 and "not JSON" in response.json()["error"]["message"]
 
 
+@HTTP_ONLY
+def test_a_number_of_more_digits_than_python_reads_is_a_clear_400(daemon: Daemon) -> None:
+    body = b'[{"id": "n", "type": "visit", "n": ' + b"9" * 5000 + b"}]"
+    for scopes, path in (("ingest", "/v1/events"), ("admin", "/v1/roster")):
+        response = daemon.call(scopes, "POST", path, content=body)
+        assert response.status_code == 400, path
+        assert (
+            "not JSON" in response.json()["error"]["message"]
+            and "digits" in response.json()["error"]["message"]
+        )
+
+
+def test_dates_past_any_calendar_are_refused_per_record_and_the_rest_kept(daemon: Daemon) -> None:
+    """A hotline order due in 9999, a project item due then, a report for the year 0: each is
+    refused naming its field, the records beside them are stored, and the ticks go on (a due
+    date in 9999 once stopped every evaluation: its count walked the calendar past date.max)."""
+    from monitor.store.models import Case
+    from tests.service.conftest import ENTERPRISE
+
+    now = utcnow().astimezone(SHANGHAI).isoformat(timespec="seconds")
+    order = {
+        "id": "far-ok", "type": "case_opened", "at": now, "case": "FAR-OK", "enterprise": ENTERPRISE,
+        "channel": "hotline", "complexity": "simple", "category": "用地", "unit": "u-spj",
+        "due": "2200-12-31T23:59:59+08:00",
+    }  # fmt: skip
+    far = {**order, "id": "far-bad", "case": "FAR-BAD", "due": "9999-12-31T23:59:59+08:00"}
+    report = {
+        "id": "far-report",
+        "type": "report",
+        "at": now,
+        "unit": "u-ysb",
+        "kind": "hotline",
+        "period": "0000-12",
+    }
+    body = daemon.call("ingest", "POST", "/v1/events", json=[order, far, report]).json()
+    assert [(r["status"], r.get("field")) for r in body["results"]] == [
+        ("accepted", None),
+        ("rejected", "due"),
+        ("rejected", "period"),
+    ]
+    project = {
+        "id": "p-far", "name": "远期项目", "leader": "o-ldr1", "unit": "u-gxj", "manager": "o-ldr1",
+        "items": [{"id": "i1", "name": "立项", "due": "9999-12-31"}],
+    }  # fmt: skip
+    roster = daemon.call("admin", "POST", "/v1/roster", json={"projects": [project]}).json()
+    assert [(r["status"], r.get("field")) for r in roster["results"]] == [("rejected", "projects[0].items[0].due")]
+    daemon.tick()  # raises if the evaluation fails
+    with daemon.service.sessions() as session:
+        assert session.get(Case, "FAR-OK") is not None and session.get(Case, "FAR-BAD") is None
+    clocks = daemon.call("read", "GET", "/v1/cases/FAR-OK").json()
+    assert clocks["clocks"][0]["due"].startswith("2200-12-31T23:59:59"), clocks
+    assert [a for a in daemon.call("read", "GET", "/v1/alerts").json() if a["subject"] == "case:FAR-OK"] == []
+
+
+@HTTP_ONLY
+def test_an_audit_since_with_no_utc_instant_is_a_422_naming_since(daemon: Daemon) -> None:
+    for since in ("0001-01-01T00:00:00+14:00", "9999-12-31T23:59:59-14:00"):
+        response = daemon.call("admin", "GET", "/v1/audit", params={"since": since})
+        assert response.status_code == 422 and "since" in response.json()["error"]["message"], since
+
+
 def test_readyz_reports_each_check(daemon: Daemon) -> None:
     before = daemon.call(None, "GET", "/readyz")
     assert before.status_code == 503 and before.json()["checks"]["tick"] is False
