@@ -704,7 +704,15 @@ class _Intake:
             return RecordOutcome(ref, event_id, "duplicate")
         at = self._time(record)
         _check_note(record)
-        self._derive_or_nothing(record, at)
+        try:
+            self._derive_or_nothing(record, at)
+        except Rejection:
+            # the same event sent twice at once: the other request may have stored it after this
+            # batch read the stored ids (SQLite reads each statement apart), and its rows (the
+            # case it opened) now refuse this one. Read the id again: then it is a duplicate
+            if self._stored_meanwhile(event_id) and self._seen_before(raw, event_id, fingerprint):
+                return RecordOutcome(ref, event_id, "duplicate")
+            raise
         self.rows.events.append(
             {
                 "id": event_id,
@@ -717,6 +725,14 @@ class _Intake:
         )
         self.seen[event_id] = fingerprint
         return RecordOutcome(ref, event_id, "accepted")
+
+    def _stored_meanwhile(self, event_id: str) -> bool:
+        """Whether the store holds the event now, though the batch did not find it at first."""
+        if event_id in self.stored:
+            return False
+        found = _existing_digests(self.session, [event_id])
+        self.stored.update(found)
+        return event_id in found
 
     def _seen_before(self, raw: dict[str, Any], event_id: str, fingerprint: str) -> bool:
         """True for a duplicate of an accepted event; raises Rejection for a conflict with one."""

@@ -72,6 +72,32 @@ def test_a_reused_id_with_other_content_is_a_conflict(session: Session) -> None:
     assert field == "id" and "conflict" in reason
 
 
+@pytest.mark.parametrize("other", [False, True], ids=["same", "other-content"])
+def test_an_event_another_request_stored_meanwhile_is_a_duplicate_not_a_rejection(
+    session: Session, monkeypatch: pytest.MonkeyPatch, other: bool
+) -> None:
+    """Two requests send the same case_opened at once: the winner commits between the loser's
+    read of the stored ids (SQLite reads each statement apart) and its read of the cases. The
+    loser answers duplicate (or, with other content, the id's conflict), never "already opened"."""
+    import monitor.ingest.events as events
+
+    ingest(session, case("c-race"))
+    stale = events._existing_digests
+    reads: list[list[str]] = []
+
+    def first_stale(s: Session, ids: list[str]) -> dict[str, str]:
+        reads.append(ids)
+        return {} if len(reads) == 1 else stale(s, ids)
+
+    monkeypatch.setattr(events, "_existing_digests", first_stale)
+    (outcome,) = ingest(session, case("c-race", category="用工" if other else "用地"))
+    assert len(reads) == 2  # the batch's read, then the id again
+    assert (outcome.status, outcome.field) == (("rejected", "id") if other else ("duplicate", None))
+    # a record refused for its own reason reads its id again and stays refused
+    (refused,) = ingest(session, case("c-race", id="c-race-again"))
+    assert (refused.status, refused.field) == ("rejected", "case")
+
+
 def test_a_duplicate_inside_one_batch_is_told_apart_from_a_conflict(session: Session) -> None:
     outcomes = ingest(session, visit(), visit(), visit(talked_with_head=False))
     assert [o.status for o in outcomes] == ["accepted", "duplicate", "rejected"]
