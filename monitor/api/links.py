@@ -247,6 +247,21 @@ def _field(form: dict[str, list[str]], name: str) -> str:
     return (form.get(name) or [""])[0].strip()
 
 
+def _note_problem(note: str) -> str | None:
+    """Why a note typed on the page cannot be kept, or None: too long, or holding a character no
+    store keeps faithfully (a NUL: PostgreSQL refuses it) or no reader sees (other control
+    characters; line breaks and tabs are text), or a lone surrogate."""
+    if len(note) > MAX_NOTE:
+        return f"说明不超过{MAX_NOTE}字"
+    if any((ord(c) < 32 and c not in "\n\r\t") or ord(c) == 127 for c in note):
+        return "说明含有控制字符，请删除后重新提交"
+    try:
+        note.encode("utf-8")
+    except UnicodeEncodeError:
+        return "说明含有无法识别的字符"
+    return None
+
+
 def _when(text: str, now: datetime) -> str:
     """A datetime-local field ("2024-11-08T17:00", Asia/Shanghai) as an event time; empty is now."""
     if not text:
@@ -263,8 +278,8 @@ def _when(text: str, now: datetime) -> str:
 def _event(opened: Opened, action: str, form: dict[str, list[str]], now: datetime) -> dict[str, Any]:
     """The event an action records, as the ledgers would import it; its id says link and action."""
     note = _field(form, "note")
-    if len(note) > MAX_NOTE:
-        raise ValueError(f"说明不超过{MAX_NOTE}字")
+    if (problem := _note_problem(note)) is not None:
+        raise ValueError(problem)
     # one id per link and action: a second submit of the same form is a duplicate, not a second
     # record; a different text through the same link is refused as a conflict, not stored twice
     digest = hashlib.sha256(opened.link.token.encode("utf-8")).hexdigest()[:32]
@@ -335,8 +350,8 @@ def _acknowledge_by_link(
     session: Session, opened: Opened, note: str, now: datetime, source: str
 ) -> str | None:
     """Acknowledge the alert for the link's official; an error to show, or None."""
-    if len(note) > MAX_NOTE:
-        return f"说明不超过{MAX_NOTE}字"
+    if (problem := _note_problem(note)) is not None:
+        return problem
     alert = opened.alert
     if alert.state == "resolved" or (
         alert.acked_at is not None

@@ -406,6 +406,25 @@ def test_a_record_the_ledger_would_refuse_is_refused_on_the_page_too(linked: Lin
     assert linked.audit("link.record") == []
 
 
+def test_a_note_with_control_characters_is_refused_as_the_api_refuses_it(linked: Linked) -> None:
+    """A NUL (PostgreSQL refuses it) or another control character in the note: refused on the
+    page, for an acknowledgement as for a record; a line break is text."""
+    visit = linked.alert("pairing-monthly-visit", "pairing:o-jt-2:91321311MA275HJ3K1")
+    url = button(linked.mail_about(visit, "o-jt-2"))
+    with httpx.Client(timeout=30) as client:
+        page = client.get(url).text
+        ack, record = _form(page, "ack-form"), _form(page, "visit-form") | {"talked_with_head": "yes"}
+        for form in (ack, record):
+            for note in ("\x00\x01", "已读\x1b[2J"):
+                refused = client.post(f"{linked.url}/l", data=form | {"note": note})
+                assert refused.status_code == 400 and "控制字符" in refused.text
+        assert linked.audit("alert.ack") == [] and linked.audit("link.record") == []
+        kept = client.post(f"{linked.url}/l", data=ack | {"note": "已读\n明天去"})
+        assert kept.status_code == 303 and kept.headers["location"].endswith("?done=ack")
+    with linked.service.sessions() as session:
+        assert session.get(AlertRecord, visit.id).ack_reason == "已读\n明天去"  # type: ignore[union-attr]
+
+
 # --- the daily digest ----------------------------------------------------------------------------
 
 
