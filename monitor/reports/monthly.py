@@ -27,7 +27,6 @@ from monitor.periods import Period
 from monitor.reports.ontime import Tally, counted_rules, month_bounds
 from monitor.roster import RosterIndex
 from monitor.rulebook import Rulebook
-from monitor.store.batches import batches
 from monitor.store.models import Case, CaseEvent, Review, Unit
 
 # a case counts as escalated from this level of its duties' ladders on: reported to the business
@@ -109,8 +108,11 @@ def figures(
     matcher: Matcher,
     now: datetime,
     sizes: tuple[int, int] = REPORT_PART_SIZES,
+    *,
+    rate_only: bool = False,
 ) -> dict[str, UnitFigures]:
-    """Each unit's figures for the period, as known at the period's end (or now, if earlier).
+    """Each unit's figures for the period, as known at the period's end (or now, if earlier);
+    with `rate_only`, the duties alone (the trend's months: their rates are all it shows).
 
     The duties are counted a part at a time, as a full tick goes (`full_parts`, `sizes`
     enterprises and cases each): a province's month is a million of them, and the daemon mails
@@ -124,9 +126,9 @@ def figures(
         ):
             if o.unit_id in units:
                 units[o.unit_id].duties.add(o.status)
-    at = min(after, now)
-    _cases(session, rulebook, calendar, settings, matcher, roster, units, start, after, at)
-    _reviews(session, units, period, now)
+    if not rate_only:
+        _cases(session, rulebook, calendar, settings, matcher, roster, units, start, after, min(after, now))
+        _reviews(session, units, period, now)
     return units
 
 
@@ -185,30 +187,33 @@ def _cases(
     at: datetime,
 ) -> None:
     """The cases received in the month, by receiving unit: answered in time and escalated as the
-    rules say, as known at `at` (`_case_outcomes`), and reopened."""
-    cases = session.execute(
-        select(Case.id, Case.unit_id).where(Case.received_at >= start, Case.received_at < after)
-    ).all()
+    rules say, as known at `at` (`_case_outcomes`), and reopened. The case duties are derived a
+    range of cases at a time, as a full tick goes, from the month's first receipt on."""
+    received = (Case.received_at >= start, Case.received_at < after)
+    cases = session.execute(select(Case.id, Case.unit_id).where(*received)).all()
     if not cases:
         return
+    month = {case_id for case_id, _ in cases}
     reopened: set[str] = set()
     answered: set[str] = set()
-    outcomes: dict[str, tuple[bool | None, bool]] = {}
-    ids = sorted(case_id for case_id, _ in cases)
-    view = View(
-        session, at, make_timing(calendar, settings, rulebook), roster, settings.cases, due_from=start
-    )
+    for case_id, kind in session.execute(
+        select(CaseEvent.case_id, CaseEvent.type)
+        .join(Case, Case.id == CaseEvent.case_id)
+        .where(
+            *received,
+            CaseEvent.type.in_(("case_reopened", "case_feedback", "case_closed")),
+            CaseEvent.at <= at,
+        )
+    ):
+        (reopened if kind == "case_reopened" else answered).add(case_id)
+    timing = make_timing(calendar, settings, rulebook)
+    view = View(session, at, timing, roster, settings.cases, due_from=start, received_from=start)
     waived = waivers(session)
-    for part in batches(ids, CASES_A_STATEMENT):
-        for case_id, kind in session.execute(
-            select(CaseEvent.case_id, CaseEvent.type).where(
-                CaseEvent.case_id.in_(part),
-                CaseEvent.type.in_(("case_reopened", "case_feedback", "case_closed")),
-                CaseEvent.at <= at,
-            )
-        ):
-            (reopened if kind == "case_reopened" else answered).add(case_id)
-        outcomes |= _case_outcomes(view, frozenset(part), rulebook, matcher, waived)
+    outcomes: dict[str, tuple[bool | None, bool]] = {}
+    for part in full_parts(session, rulebook, settings, REPORT_PART_SIZES):
+        scopes = {part.rules[r.id] for r in rulebook if r.obligation in CASE_KINDS and r.id in part.rules}
+        for scope in scopes:
+            outcomes |= _case_outcomes(replace(view, case_ids=scope), month, rulebook, matcher, waived)
     for case_id, unit_id in cases:
         figure = units.get(unit_id)
         if figure is None:
@@ -216,45 +221,40 @@ def _cases(
         figure.cases += 1
         figure.cases_reopened += case_id in reopened
         in_time, escalated = outcomes.get(case_id, (None, False))
-        # a case no rule gives a due time (a major case outside the meetings' units) has no
+        # a case no rule gives a due time (say, a rulebook without the meetings' rule) has no
         # time to miss: answered, it is answered in time
         figure.cases_in_time += in_time if in_time is not None else case_id in answered
         figure.cases_escalated += escalated
 
 
-# the month's cases go this many at a time into their duties' queries (an IN list each)
-CASES_A_STATEMENT = 5_000
-
-
 def _case_outcomes(
-    month: View,
-    case_ids: frozenset[str],
-    rulebook: Rulebook,
-    matcher: Matcher,
-    waived: set[tuple[str, str, str]],
+    view: View, month: set[str], rulebook: Rulebook, matcher: Matcher, waived: set[tuple[str, str, str]]
 ) -> dict[str, tuple[bool | None, bool]]:
-    """For each of these cases, as known at the month's view's instant: whether it was answered in time, and whether it
-    was escalated, from the case duties the rules derive (its clock, or a major case's meeting,
-    and the ladder): the due times of the alerts, a hotline order's by its category or its own.
+    """For each case of the month the view holds, as known at its instant: whether it was
+    answered in time, and whether it was escalated, from the case duties the rules derive (its
+    clock, or a major case's meeting, and the ladder): the due times of the alerts, a hotline
+    order's by its category or its own.
 
     Answered in time: its duties met on time. Escalated: a duty that stood at level
     `ESCALATED_LEVEL` or higher of its rule's ladder when it was met (late), or stands there at
-    the view's instant unmet, as the matcher decides it for the alerts; or a case_escalated event to that level.
-    A case whose due time no calendar can tell, or whose duties are waived, is neither; one with
-    no such duty at all is left out (None: no due time to keep)."""
-    view = replace(month, case_ids=case_ids)
+    the view's instant unmet, as the matcher decides it for the alerts; or a case_escalated event
+    to that level. A case whose due time no calendar can tell, or whose duties are waived, is
+    neither; one with no such duty at all is left out."""
     timing, at = view.timing, view.now
     rules = [r for r in rulebook if r.obligation in CASE_KINDS]
     by_rule = collect(view, rules, [], set())
     answered: dict[str, list[bool]] = {}
     escalated: set[str] = set()
-    facts: list[Fact] = []
-    of_case: list[str] = []  # the case of each fact
+    # (rule, working days overdue, level reached by event) of each late duty, by case: a month's
+    # thousands come in a few hundred such shapes, each decided once
+    shapes: dict[tuple[str, int, int], list[str]] = {}
     derived: set[str] = set()  # cases with a duty, waived or uncomputable ones included
     for rule in rules:
         for obligation in by_rule.get(rule.id, []):
-            settle(obligation, rule, timing, at, waived)
             case_id = obligation.subject.removeprefix("case:")
+            if case_id not in month:
+                continue  # received before the month (a floor reads some), or after it
+            settle(obligation, rule, timing, at, waived)
             derived.add(case_id)
             if obligation.status in ("waived", "uncomputable"):
                 continue
@@ -264,15 +264,13 @@ def _case_outcomes(
                 escalated.add(case_id)
             days = _days_overdue(timing, obligation, at)
             if days is not None:
-                facts.append(Fact(len(facts), rule.id, "overdue", 0, days, obligation.escalated_level))
-                of_case.append(case_id)
+                shapes.setdefault((rule.id, days, obligation.escalated_level), []).append(case_id)
+    ordered = list(shapes)
+    facts = [Fact(i, rule_id, "overdue", 0, days, level) for i, (rule_id, days, level) in enumerate(ordered)]
     for decision in matcher.decide(facts):
         if decision.state == "overdue" and decision.level >= ESCALATED_LEVEL:
-            escalated.add(of_case[decision.key])
-    return {
-        c: (all(answered[c]) if c in answered else None if c not in derived else False, c in escalated)
-        for c in case_ids
-    }
+            escalated.update(shapes[ordered[decision.key]])
+    return {c: (all(answered[c]) if c in answered else False, c in escalated) for c in derived}
 
 
 def _days_overdue(timing: Timing, obligation: Obligation, at: datetime) -> int | None:
@@ -327,7 +325,7 @@ def monthly_report(
         these = (
             current
             if month == period
-            else figures(session, rulebook, calendar, settings, month, matcher, now)
+            else figures(session, rulebook, calendar, settings, month, matcher, now, rate_only=True)
         )
         for unit_id, figure in these.items():
             trend.setdefault(unit_id, {})[month.label] = figure.rate

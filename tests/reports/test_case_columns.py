@@ -172,3 +172,22 @@ def test_a_case_no_rule_gives_a_due_time_is_in_time_once_answered(district: Engi
 
     assert spj("2026-12-15T00:00+08:00") == (6, 2, 4)  # c-ev and m-free
     assert spj("2026-11-30T09:59:59+08:00") == (6, 1, 4)  # m-free's answer comes at 10:00
+
+
+def test_the_trends_months_count_their_duties_alone(district: Engine) -> None:
+    """A report's five months before its own show their rates only: their duties are counted as
+    the month's own are, their cases and reviews not derived at all."""
+    with session_factory(district)() as session:
+        args = (
+            session,
+            RULEBOOK,
+            WorkCalendar(),
+            Settings(),
+            parse_period("2026-11"),
+            DurableMatcher(RULEBOOK),
+        )
+        whole = figures(*args, parse_instant("2026-12-15T00:00+08:00"))
+        rates = figures(*args, parse_instant("2026-12-15T00:00+08:00"), rate_only=True)
+    assert {u: f.duties for u, f in rates.items()} == {u: f.duties for u, f in whole.items()}
+    assert whole["u-spj"].cases == 6 and whole["u-ysb"].bad_reviews == 1
+    assert all(f.cases == f.bad_reviews == 0 for f in rates.values())
