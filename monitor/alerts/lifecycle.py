@@ -447,25 +447,39 @@ def record_missing_obligations(session: Session, obligations: list[Obligation], 
 def missing_obligations(
     session: Session, obligations: list[Obligation], now: datetime
 ) -> list[dict[str, Any]]:
-    """The rows to insert for the obligations whose key has none yet; rows there are left alone.
+    """The rows to insert for the obligations whose key has none yet; rows there are left alone
+    (`month_record` with `amend` also brings the rows out of view up to date)."""
+    return month_record(session, obligations, now)[0]
+
+
+def month_record(
+    session: Session, obligations: list[Obligation], now: datetime, *, amend: bool = False
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """The rows to insert for the obligations whose key has none yet, and with `amend`, the
+    updates of the rows out of the tick's view that say otherwise now.
 
     The tick's view holds a met duty for RECENT days only: a daemon started after a duty of
     this month was met (a matchmaking done in April, due by December) would never record it,
     and its page would count less than the report. The service records the month's duties
-    once per month and process with this.
+    once per month and process with this. A row out of view is never re-derived by a tick: a
+    notice entered since it was recorded moves its due time (a duty met on a make-up Saturday is
+    on time after all), so the record amends what differs; rows in view are the tick's.
     """
     wanted = {o.key: o for o in obligations}
-    existing: set[Key] = set()
+    existing: dict[Key, Any] = {}
+    columns = [ObligationRecord.rule, ObligationRecord.subject, ObligationRecord.period, ObligationRecord.in_view]
+    if amend:
+        columns += [getattr(ObligationRecord, name) for name in OBLIGATION_FIELDS]
     for rule in sorted({k[0] for k in wanted}):
         keys = [k for k in wanted if k[0] == rule]
         # the month's periods only: a subject keeps a row for every period it was ever evaluated in
         periods = sorted({k[2] for k in keys})
         for among_them in among(session, ObligationRecord.subject, sorted({k[1] for k in keys})):
-            query = select(ObligationRecord.rule, ObligationRecord.subject, ObligationRecord.period).where(
+            query = select(*columns).where(
                 ObligationRecord.rule == rule, among_them, ObligationRecord.period.in_(periods)
             )
-            existing.update((r, s, p) for r, s, p in session.execute(query))
-    rows = [
+            existing.update(((r.rule, r.subject, r.period), r) for r in session.execute(query))
+    inserts = [
         {
             **_pk(key),
             "changed_at": now,
@@ -476,4 +490,12 @@ def missing_obligations(
         for key, o in wanted.items()
         if key not in existing
     ]
-    return rows
+    updates = [
+        {**_pk(key), "changed_at": now, **{name: getattr(o, name) for name in OBLIGATION_FIELDS}}
+        for key, o in wanted.items()
+        if amend
+        and (row := existing.get(key)) is not None
+        and not row.in_view
+        and _SAME_OBLIGATION(row) != _SAME_OBLIGATION(o)
+    ]
+    return inserts, updates

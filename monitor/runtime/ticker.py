@@ -24,7 +24,7 @@ from monitor.alerts.lifecycle import (
     Plan,
     Transition,
     last_tick,
-    missing_obligations,
+    month_record,
     plan_commit,
     record_tick,
     write_alerts,
@@ -185,7 +185,9 @@ class Ticker:
         self.part_sizes = (ENTERPRISES_A_PART, CASES_A_PART)
         self._strays_checked: object = None  # the rulebook the last look for stray alerts ran under
         self._tick_row: tuple[object, ...] | None = None  # the ticks row as the running tick found it
-        self._recorded_month = ""  # the month whose duties this process has recorded whole
+        # the month whose duties this process has recorded whole, and the calendar as it was
+        # known then (a notice entered since moves due times: the month is recorded again)
+        self._recorded_month: tuple[str, object] = ("", None)
         # what the tick inserted since PostgreSQL last sampled each table (a first tick fills them)
         self.statistics = PlannerStatistics(engine)
 
@@ -244,7 +246,7 @@ class Ticker:
             month = self._record_month(at, base.roster, [p for p in parts if isinstance(p, Part)])
             queued = tally.queued + self._finish(base, tally, consumed, at, key)
         checkpoint(self.engine)  # SQLite's WAL into the database here, not in an ingest's commit
-        if month:
+        if month[0]:
             self._recorded_month = month
         summary = tally.summary(base)
         if not summary.problems and not tally.overwritten:
@@ -345,9 +347,11 @@ class Ticker:
             session.commit()
         return queued
 
-    def _record_month(self, at: datetime, roster: RosterIndex, parts: list[Part]) -> str:
-        """Record this month's duties the tick's view no longer holds, once per month and
-        process; returns the month's label (empty when done already).
+    def _record_month(self, at: datetime, roster: RosterIndex, parts: list[Part]) -> tuple[str, object]:
+        """Record this month's duties the tick's view no longer holds, once per month, process and
+        calendar as known; returns the month's label and that calendar (the label empty when done
+        already). Rows recorded before are amended where they say otherwise now (`month_record`):
+        a notice entered since moved their due times, or late events their outcome.
 
         The status page counts the month from the recorded rows; the report collects every duty
         due in the month (monitor/reports/monthly.py). A duty met long before its due time leaves the
@@ -359,8 +363,9 @@ class Ticker:
         a province's pairings, most of its month) are left out: the tick has just written every
         one of their duties due in the month."""
         month = period_of("month", local_date(at))
-        if self._recorded_month == month.label:
-            return ""
+        known = self.loaded.calendar.as_of(at)  # one object per state of knowledge
+        if self._recorded_month == (month.label, known):
+            return "", None
         start, after = month_bounds(month)
         loaded, settings = self.loaded, self.settings
         written = bool(parts)  # by this full tick: every duty in its view
@@ -379,12 +384,16 @@ class Ticker:
                 duties = duties_due(
                     session, loaded.rulebook, loaded.calendar, settings, start, after, at, rules, roster
                 )
-                rows = missing_obligations(session, duties, at)
+                rows, amended = month_record(session, duties, at, amend=True)
             del duties
             for slice_ in timed_chunks(rows, first=2000):
                 with self.sessions() as session:
                     write_obligations(session, list(slice_), [])
                     session.commit()
+            for slice_ in timed_chunks(amended, first=2000):
+                with self.sessions() as session:
+                    write_obligations(session, [], list(slice_))
+                    session.commit()
             self.statistics.inserted_into(ObligationRecord.__tablename__, len(rows))
             self.statistics.refresh()
-        return month.label
+        return month.label, known

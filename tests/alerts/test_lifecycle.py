@@ -15,6 +15,7 @@ from monitor.alerts.lifecycle import (
     AlertStatus,
     commit_evaluation,
     missing_obligations,
+    month_record,
     plan_commit,
     record_missing_obligations,
     transitions,
@@ -321,3 +322,19 @@ def test_a_months_record_inserts_only_the_keys_no_row_holds(session: Session) ->
         )
     ).all()
     assert sorted(stored) == [("", "met_late"), ("2024-11", held.status)]
+
+
+def test_a_months_record_amends_only_the_rows_out_of_view_that_say_otherwise(session: Session) -> None:
+    """`month_record(amend=True)`: a row out of the tick's view whose duty now says otherwise is
+    updated; one in view is the tick's and left alone; one that agrees is not written."""
+    first = _committed(session)
+    [held] = [o for o in first.obligations if o.key == KEY]
+    other = replace(held, period="2024-11")
+    now = parse_instant("2024-12-02")
+    assert record_missing_obligations(session, [other], now) == 1  # out of view
+    moved = replace(held, status="met_on_time", met_at=parse_instant("2024-10-15"))
+    moved_other = replace(other, status="met_on_time", met_at=parse_instant("2024-10-15"))
+    inserts, updates = month_record(session, [moved, moved_other], now, amend=True)
+    assert inserts == [] and [(u["period"], u["status"]) for u in updates] == [("2024-11", "met_on_time")]
+    assert month_record(session, [held, other], now, amend=True) == ([], [])  # agrees: nothing
+    assert month_record(session, [moved, moved_other], now) == ([], [])  # without amend: nothing

@@ -27,7 +27,7 @@ from monitor.reports.render import to_html
 from monitor.reports.status_page import status
 from monitor.rulebook import load_rulebook
 from monitor.store.db import session_factory
-from tests.demo.test_demo import _import_examples
+from tests.demo.test_demo import _import_examples, _ingest
 from tests.service.conftest import ROOT
 
 RULEBOOK = load_rulebook(ROOT / "rules")
@@ -254,8 +254,62 @@ def test_a_month_recorded_without_a_full_ticks_parts_records_every_rule(
             session.commit()
             roster = RosterIndex.load(session)
         assert _unrecorded(engine, settings, now) != set()
-        ticker._recorded_month = ""
-        assert ticker._record_month(now, roster, []) == "2024-12"
+        ticker._recorded_month = ("", None)
+        assert ticker._record_month(now, roster, [])[0] == "2024-12"
     finally:
         service.close()
     assert _unrecorded(engine, settings, now) == set()
+
+
+def test_a_notice_entered_later_amends_the_months_recorded_duties(
+    db_url: str, tmp_path: Path, engine: Engine
+) -> None:
+    """2027 is answered from the law until its notice is entered on 20 January 2027, which makes
+    4 January a rest day and Saturday 9 January a working day. A complex case received at the
+    last second of 2026 is due on 8 January provisionally, on the 9th under the notice; answered
+    at 10:00 on the 9th, it was late, and is on time. Met more than RECENT before the next tick, it
+    is out of the tick's view: the month's record amends its row, so the page says what the report
+    says."""
+    from monitor.runtime.service import Service
+    from monitor.store.models import ObligationRecord
+    from tests.reports.test_case_columns import ROSTER, _case, _feedback
+    from tests.service.conftest import settings_for
+
+    overrides = tmp_path / "calendar"
+    overrides.mkdir()
+    (overrides / "2027.yaml").write_text(
+        "year: 2027\nnotice: 国务院办公厅关于2027年部分节假日安排的通知（测试）\n"
+        "holidays: [2027-01-01, 2027-01-04]\nworkdays: [2027-01-09]\n"
+        "entered: 2027-01-20T10:00:00+08:00\n",
+        encoding="utf-8",
+    )
+    events = [*_case("k1", "2026-12-31T23:59:59+08:00"), _feedback("k1", "2027-01-09T10:00+08:00")]
+    assert {o.status for o in _ingest(engine, ROSTER, events, "2027-01-10T00:00")} == {"accepted"}
+    settings = settings_for(db_url, tmp_path, calendar={"overrides_dir": overrides})
+    service = Service(settings)
+    key = (ObligationRecord.rule == "case-complex-5-workdays", ObligationRecord.subject == "case:k1")
+
+    def stored() -> tuple[str, str, bool]:
+        with session_factory(engine)() as session:
+            row = session.execute(select(ObligationRecord).where(*key)).scalar_one()
+            return row.due_at.astimezone(SHANGHAI).isoformat(), row.status, row.provisional
+
+    try:
+        service.tick(parse_instant("2027-01-10T12:00+08:00"))
+        assert stored() == ("2027-01-08T23:59:59+08:00", "met_late", True)
+        service.tick(parse_instant("2027-01-20T09:59:59+08:00"))  # out of view, the notice not yet in
+        assert stored() == ("2027-01-08T23:59:59+08:00", "met_late", True)
+        now = parse_instant("2027-01-21T12:00+08:00")
+        service.tick(now)
+        assert stored() == ("2027-01-09T23:59:59+08:00", "met_on_time", False)
+        calendar = service.loaded.calendar
+        with session_factory(engine)() as session:
+            page = {u.unit_id: u.duties for u in status(session, RULEBOOK, calendar, now).units}
+            report = monthly_report(
+                session, RULEBOOK, calendar, Settings(calendar={"overrides_dir": overrides}),
+                period_of("month", now.astimezone(SHANGHAI).date()), DurableMatcher(RULEBOOK), now,
+            )  # fmt: skip
+    finally:
+        service.close()
+    assert page["u-spj"].on_time == 1 and page["u-spj"].late == 0
+    assert {f.unit_id: f.duties for f in report.units} == page
