@@ -15,6 +15,7 @@ from monitor.periods import parse_period
 from monitor.rulebook import RULE_IDS
 from monitor.store.changes import note_everything
 from monitor.store.models import Waiver
+from monitor.subjects import subject_problem
 
 
 class WaiverError(ValueError):
@@ -55,6 +56,12 @@ def add_waiver(
             parse_period(period)
         except ValueError as exc:
             raise WaiverError("period", str(exc)) from None
+    # a waiver on a subject nobody has waives nothing, silently: the duty it was meant for still
+    # alerts (a typo in a credit code); the same check as a silence's
+    if subject.endswith("*"):
+        raise WaiverError("subject", "a waiver names one subject, not a prefix")
+    if (problem := subject_problem(session, subject)) is not None:
+        raise WaiverError("subject", problem)
     if session.scalar(
         select(Waiver.id).where(Waiver.rule == rule, Waiver.subject == subject, Waiver.period == period)
     ):

@@ -105,7 +105,12 @@ def test_a_waiver_over_the_api_stops_the_alert_and_is_audited(daemon: Daemon) ->
     [
         ({"rule": "no-such-rule"}, "rule"),
         ({"period": "2024-13"}, "period"),
+        ({"period": "0000"}, "period"),
         ({"approver": "   "}, "approver"),
+        # no such pairing in the roster (a typo): the waiver would waive nothing, silently
+        ({}, "subject"),
+        ({"subject": "garbage"}, "subject"),
+        ({"subject": "pairing:*"}, "subject"),
     ],
 )
 def test_a_bad_waiver_names_its_field(daemon: Daemon, change: dict[str, str], field: str) -> None:
@@ -135,14 +140,16 @@ def test_changes_made_on_the_command_line_are_audited_as_the_user(db_url: str, t
     roster = tmp_path / "roster.yaml"
     roster.write_text(
         "units:\n- {id: u-a, name: 区甲局, kind: department}\n"
-        "officials:\n- {id: o-a, name: 张三, unit: u-a, role: staff}\n",
+        "officials:\n- {id: o-a, name: 张三, unit: u-a, role: staff}\n"
+        "enterprises:\n- {id: 91321311MA037K6DU7, name: 甲公司, town: 顺河街道, above_scale: true}\n"
+        "pairings:\n- {official: o-a, enterprise: 91321311MA037K6DU7, from: 2024-01-01}\n",
         encoding="utf-8",
     )
     run("import", str(roster))
     run("silence", "add", "--unit", "u-a", "--duration", "30d", "--by", "值班", "--reason", "系统迁移")
     run("silence", "expire", "1")
     run(
-        "waiver", "add", "--rule", "pairing-monthly-visit", "--subject", "pairing:o-a:x",
+        "waiver", "add", "--rule", "pairing-monthly-visit", "--subject", "pairing:o-a:91321311MA037K6DU7",
         "--period", "2024-10", "--reason", "停业", "--approver", "王主任",
     )  # fmt: skip
     run("waiver", "revoke", "1")
@@ -160,7 +167,7 @@ def test_changes_made_on_the_command_line_are_audited_as_the_user(db_url: str, t
     ]
     assert {e["source"] for e in entries} == {"cli"}
     assert all(e["actor"].startswith("cli:") for e in entries)
-    assert entries[-1]["detail"]["records"] == ["u-a", "o-a"]
+    assert entries[-1]["detail"]["records"] == ["u-a", "o-a", "91321311MA037K6DU7", "o-a:91321311MA037K6DU7:2024-01-01"]
     assert "roster.upsert" in run("audit", "list")
 
 
