@@ -15,7 +15,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from monitor.calendar.working_days import WorkCalendar
-from monitor.clock import ONE_SECOND, on_time
+from monitor.clock import on_time
 from monitor.config import Settings
 from monitor.evaluation.engine import Fact, Matcher
 from monitor.evaluation.evaluate import CASE_KINDS, collect, make_timing, settle, waivers
@@ -27,6 +27,7 @@ from monitor.periods import Period
 from monitor.reports.ontime import Tally, counted_rules, month_bounds
 from monitor.roster import RosterIndex
 from monitor.rulebook import Rulebook
+from monitor.store.batches import batches
 from monitor.store.models import Case, CaseEvent, Review, Unit
 
 # a case counts as escalated from this level of its duties' ladders on: reported to the business
@@ -187,64 +188,72 @@ def _cases(
     at: datetime,
 ) -> None:
     """The cases received in the month, by receiving unit: answered in time and escalated as the
-    rules say, as known at `at` (`_case_outcomes`), and reopened. The case duties are derived a
-    range of cases at a time, as a full tick goes, from the month's first receipt on."""
-    received = (Case.received_at >= start, Case.received_at < after)
+    rules say, as known at `at` (`_case_outcomes`), and reopened. The month's cases go into
+    their duties' queries `CASES_A_STATEMENT` at a time, by id: the month's, never the store's."""
+    received = (Case.received_at >= start, Case.received_at < after, Case.received_at <= at)
     cases = session.execute(select(Case.id, Case.unit_id).where(*received)).all()
     if not cases:
         return
-    month = {case_id for case_id, _ in cases}
     reopened: set[str] = set()
     answered: set[str] = set()
-    for case_id, kind in session.execute(
-        select(CaseEvent.case_id, CaseEvent.type)
+    escalated: set[str] = set()  # by a case_escalated event to the level, whatever its duties
+    for case_id, kind, level in session.execute(
+        select(CaseEvent.case_id, CaseEvent.type, CaseEvent.level)
         .join(Case, Case.id == CaseEvent.case_id)
         .where(
             *received,
-            CaseEvent.type.in_(("case_reopened", "case_feedback", "case_closed")),
+            CaseEvent.type.in_(("case_reopened", "case_feedback", "case_closed", "case_escalated")),
             CaseEvent.at <= at,
         )
     ):
-        (reopened if kind == "case_reopened" else answered).add(case_id)
-    timing = make_timing(calendar, settings, rulebook)
-    view = View(session, at, timing, roster, settings.cases, due_from=start, received_from=start)
+        if kind == "case_reopened":
+            reopened.add(case_id)
+        elif kind == "case_escalated":
+            if (level or 0) >= ESCALATED_LEVEL:
+                escalated.add(case_id)
+        else:
+            answered.add(case_id)
+    view = View(
+        session, at, make_timing(calendar, settings, rulebook), roster, settings.cases, due_from=start
+    )
     waived = waivers(session)
     outcomes: dict[str, tuple[bool | None, bool]] = {}
-    for part in full_parts(session, rulebook, settings, REPORT_PART_SIZES):
-        scopes = {part.rules[r.id] for r in rulebook if r.obligation in CASE_KINDS and r.id in part.rules}
-        for scope in scopes:
-            outcomes |= _case_outcomes(replace(view, case_ids=scope), month, rulebook, matcher, waived)
+    for part in batches(sorted(case_id for case_id, _ in cases), CASES_A_STATEMENT):
+        outcomes |= _case_outcomes(replace(view, case_ids=frozenset(part)), rulebook, matcher, waived)
     for case_id, unit_id in cases:
         figure = units.get(unit_id)
         if figure is None:
             continue
         figure.cases += 1
         figure.cases_reopened += case_id in reopened
-        in_time, escalated = outcomes.get(case_id, (None, False))
+        in_time, late = outcomes.get(case_id, (None, False))
         # a case no rule gives a due time (say, a rulebook without the meetings' rule) has no
         # time to miss: answered, it is answered in time
         figure.cases_in_time += in_time if in_time is not None else case_id in answered
-        figure.cases_escalated += escalated
+        figure.cases_escalated += late or case_id in escalated
+
+
+# the month's cases go this many at a time into their duties' queries (an IN list of ids each)
+CASES_A_STATEMENT = 5_000
 
 
 def _case_outcomes(
-    view: View, month: set[str], rulebook: Rulebook, matcher: Matcher, waived: set[tuple[str, str, str]]
+    view: View, rulebook: Rulebook, matcher: Matcher, waived: set[tuple[str, str, str]]
 ) -> dict[str, tuple[bool | None, bool]]:
-    """For each case of the month the view holds, as known at its instant: whether it was
-    answered in time, and whether it was escalated, from the case duties the rules derive (its
-    clock, or a major case's meeting, and the ladder): the due times of the alerts, a hotline
-    order's by its category or its own.
+    """For each case the view holds, as known at its instant: whether it was answered in time,
+    and whether its duties climbed to `ESCALATED_LEVEL`, from the case duties the rules derive:
+    the due times of the alerts, a hotline order's by its category or its own.
 
-    Answered in time: its duties met on time. Escalated: a duty that stood at level
-    `ESCALATED_LEVEL` or higher of its rule's ladder when it was met (late), or stands there at
-    the view's instant unmet, as the matcher decides it for the alerts; or a case_escalated event
-    to that level. A case whose due time no calendar can tell, or whose duties are waived, is
-    neither; one with no such duty at all is left out."""
+    Answered in time: its clock (feedback) met on time; a case without one (a major case off the
+    hotline), its meeting. Climbed: a duty that stood at the level of its rule's ladder when it was
+    met (late), or stands there at the view's instant unmet, as the matcher decides it for the
+    alerts. A case whose due time no calendar can tell, or whose duties are waived, is neither;
+    one with no such duty at all is left out."""
     timing, at = view.timing, view.now
     rules = [r for r in rulebook if r.obligation in CASE_KINDS]
     by_rule = collect(view, rules, [], set())
-    answered: dict[str, list[bool]] = {}
-    escalated: set[str] = set()
+    clocks: dict[str, list[bool]] = {}
+    meetings: dict[str, list[bool]] = {}
     # (rule, working days overdue, level reached by event) of each late duty, by case: a month's
     # thousands come in a few hundred such shapes, each decided once
     shapes: dict[tuple[str, int, int], list[str]] = {}
@@ -252,25 +261,25 @@ def _case_outcomes(
     for rule in rules:
         for obligation in by_rule.get(rule.id, []):
             case_id = obligation.subject.removeprefix("case:")
-            if case_id not in month:
-                continue  # received before the month (a floor reads some), or after it
             settle(obligation, rule, timing, at, waived)
             derived.add(case_id)
             if obligation.status in ("waived", "uncomputable"):
                 continue
-            if rule.obligation != "case_ladder":
-                answered.setdefault(case_id, []).append(obligation.status == "met_on_time")
-            if obligation.escalated_level >= ESCALATED_LEVEL:
-                escalated.add(case_id)
+            on_time = obligation.status == "met_on_time"
+            if rule.obligation == "case_clock":
+                clocks.setdefault(case_id, []).append(on_time)
+            elif rule.obligation == "case_meeting":
+                meetings.setdefault(case_id, []).append(on_time)
             days = _days_overdue(timing, obligation, at)
             if days is not None:
                 shapes.setdefault((rule.id, days, obligation.escalated_level), []).append(case_id)
     ordered = list(shapes)
     facts = [Fact(i, rule_id, "overdue", 0, days, level) for i, (rule_id, days, level) in enumerate(ordered)]
+    climbed: set[str] = set()
     for decision in matcher.decide(facts):
         if decision.state == "overdue" and decision.level >= ESCALATED_LEVEL:
-            escalated.update(shapes[ordered[decision.key]])
-    return {c: (all(answered[c]) if c in answered else False, c in escalated) for c in derived}
+            climbed.update(shapes[ordered[decision.key]])
+    return {c: (all(clocks.get(c) or meetings.get(c) or [False]), c in climbed) for c in derived}
 
 
 def _days_overdue(timing: Timing, obligation: Obligation, at: datetime) -> int | None:
@@ -285,10 +294,12 @@ def _days_overdue(timing: Timing, obligation: Obligation, at: datetime) -> int |
     return None
 
 
-def _reviews(session: Session, units: dict[str, UnitFigures], period: Period, at: datetime) -> None:
-    """The month's bad reviews, and those rectified by the end of the next month, as known at `at`."""
+def _reviews(session: Session, units: dict[str, UnitFigures], period: Period, now: datetime) -> None:
+    """The month's bad reviews, and those rectified by the end of the next month, as known at
+    `now` (the report's instant itself: a rectification in the next month is news to the
+    month's figures)."""
     start, after = month_bounds(period)
-    by = min(month_bounds(period.next())[1], at + ONE_SECOND)  # rectified before this instant
+    deadline = month_bounds(period.next())[1]  # rectified before the next month's end is over
     for unit_id, rectified in session.execute(
         select(Review.unit_id, Review.rectified_at).where(
             Review.rating <= 2, Review.at >= start, Review.at < after
@@ -298,7 +309,7 @@ def _reviews(session: Session, units: dict[str, UnitFigures], period: Period, at
         if figure is None:
             continue
         figure.bad_reviews += 1
-        if rectified is not None and rectified < by:
+        if rectified is not None and rectified < deadline and rectified <= now:
             figure.rectified += 1
 
 

@@ -21,6 +21,7 @@ from monitor.periods import parse_period
 from monitor.reports.monthly import UnitFigures, figures
 from monitor.rulebook import load_rulebook
 from monitor.store.db import session_factory
+from monitor.waivers import add_waiver
 from tests.demo.test_demo import _ingest
 from tests.service.conftest import ROOT
 
@@ -79,6 +80,25 @@ EVENTS: list[dict[str, Any]] = [
     # a major case, answered but not on a coordination meeting's agenda
     *_case("m-free", "2026-11-03T10:00+08:00", "major"),
     _feedback("m-free", "2026-11-30T10:00+08:00"),
+    # a major case escalated to the district leader by its unit, never answered: its meeting duty
+    # is met by the escalation (on time), and it is escalated
+    *_case("m-esc", "2026-11-03T11:00+08:00", "major"),
+    {
+        "id": "m-esc-esc",
+        "type": "case_escalated",
+        "at": "2026-11-05T09:00+08:00",
+        "case": "m-esc",
+        "level": 3,
+    },
+    # a major hotline order answered in time: its clock says so, whatever its meeting (due in February)
+    *[{**e, "channel": "hotline"} for e in _case("m-hot", "2026-11-02T09:30+08:00", "major")],
+    _feedback("m-hot", "2026-11-04T10:00+08:00"),
+    # received on the month's last day, answered on 2 December (due the 7th): not known as
+    # answered at the month's end
+    *_case("c-dec", "2026-11-30T10:00+08:00"),
+    _feedback("c-dec", "2026-12-02T10:00+08:00"),
+    # never answered, its clock waived (and the ladder with it): neither in time nor escalated
+    *_case("c-waived", "2026-11-02T10:20+08:00"),
     # bad reviews: October's rectified in the last second of November (by the next month's end),
     # another on 1 December (too late); November's rectified on 20 December
     *[
@@ -99,6 +119,12 @@ EVENTS: list[dict[str, Any]] = [
 def district(engine: Engine) -> Engine:
     outcomes = _ingest(engine, ROSTER, EVENTS, "2027-01-31T00:00")
     assert [o for o in outcomes if o.status != "accepted"] == []
+    with session_factory(engine)() as session:
+        add_waiver(
+            session, rule="case-complex-5-workdays", subject="case:c-waived", period="", reason="企业注销",
+            approver="王主任", actor="test", source="test",
+        )  # fmt: skip
+        session.commit()
     return engine
 
 
@@ -117,15 +143,16 @@ def _cases(figure: UnitFigures) -> tuple[int, int, int]:
 @pytest.mark.parametrize(
     ("now", "expected"),
     [
-        # c-open one working day overdue (level 1), c-fresh not due, c-ev escalated by its unit;
-        # nothing answered yet but c-l1 (in its last second of level 1)
-        ("2026-11-11T23:59:59+08:00", (6, 0, 1)),
-        # the second the 11th ends: c-open reaches level 2; c-l1's answer at 23:59:59.6 counts
-        ("2026-11-12T00:00:00+08:00", (6, 0, 3)),
-        # as known at the month's end: c-ev answered in time; c-l1 late but not escalated; c-l2
-        # answered as the ladder reached level 2; c-fresh nine working days overdue; m-free not yet
-        # on a meeting's agenda (due by the end of February)
-        ("2026-12-15T00:00+08:00", (6, 1, 4)),
+        # c-dec not yet received; c-open one working day overdue (level 1), c-fresh not due, c-ev
+        # and m-esc escalated by their units; m-esc's meeting met by it and m-hot answered in time
+        ("2026-11-11T23:59:59+08:00", (9, 2, 2)),
+        # the second the 11th ends: c-open reaches level 2; c-l2 answered then, at level 2; c-l1's
+        # answer at 23:59:59.6 is late, at level 1
+        ("2026-11-12T00:00:00+08:00", (9, 2, 4)),
+        # as known at the month's end: c-ev answered in time too; c-fresh nine working days
+        # overdue; m-free not yet on a meeting's agenda (due by the end of February); c-dec
+        # received, its answer of 2 December not yet known; c-waived neither
+        ("2026-12-15T00:00+08:00", (10, 3, 5)),
     ],
 )
 def test_a_case_is_escalated_when_its_ladder_reaches_level_two(
@@ -170,8 +197,10 @@ def test_a_case_no_rule_gives_a_due_time_is_in_time_once_answered(district: Engi
             )  # fmt: skip
         return _cases(found["u-spj"])
 
-    assert spj("2026-12-15T00:00+08:00") == (6, 2, 4)  # c-ev and m-free
-    assert spj("2026-11-30T09:59:59+08:00") == (6, 1, 4)  # m-free's answer comes at 10:00
+    # in time: c-ev, m-hot (its clock) and m-free; m-esc, with no duty and no answer, is not, and
+    # stays escalated by its event
+    assert spj("2026-12-15T00:00+08:00") == (10, 3, 5)
+    assert spj("2026-11-30T09:59:59+08:00") == (9, 2, 5)  # m-free's answer, and c-dec, come at 10:00
 
 
 def test_the_trends_months_count_their_duties_alone(district: Engine) -> None:
@@ -189,5 +218,5 @@ def test_the_trends_months_count_their_duties_alone(district: Engine) -> None:
         whole = figures(*args, parse_instant("2026-12-15T00:00+08:00"))
         rates = figures(*args, parse_instant("2026-12-15T00:00+08:00"), rate_only=True)
     assert {u: f.duties for u, f in rates.items()} == {u: f.duties for u, f in whole.items()}
-    assert whole["u-spj"].cases == 6 and whole["u-ysb"].bad_reviews == 1
+    assert whole["u-spj"].cases == 10 and whole["u-ysb"].bad_reviews == 1
     assert all(f.cases == f.bad_reviews == 0 for f in rates.values())
