@@ -45,12 +45,12 @@ class Period:
     @property
     def label(self) -> str:
         if self.kind == "month":
-            return f"{self.year}-{self.index:02d}"
+            return f"{self.year:04d}-{self.index:02d}"
         if self.kind == "bimonth":
-            return f"{self.year}-B{self.index}"
+            return f"{self.year:04d}-B{self.index}"
         if self.kind == "half":
-            return f"{self.year}-H{self.index}"
-        return str(self.year)
+            return f"{self.year:04d}-H{self.index}"
+        return f"{self.year:04d}"
 
     def next(self) -> Period:
         per_year = 12 // self.months

@@ -128,3 +128,25 @@ def test_periods_between_is_empty_when_the_range_is() -> None:
 def test_a_bad_label_is_refused_naming_it(label: str) -> None:
     with pytest.raises(ValueError, match=re.escape(repr(label))):
         parse_period(label)
+
+
+@pytest.mark.parametrize(
+    ("label", "ok"),
+    [
+        ("0000", False),
+        ("0001-01", True),
+        ("2200-12", True),
+        ("2200-H2", True),
+        ("2201", False),
+        ("2201-01", False),
+        ("9999-B6", False),
+    ],
+)
+def test_a_period_lies_in_the_years_dutywatch_counts_in(label: str, ok: bool) -> None:
+    """From the year 1 to LAST_YEAR (2200), the last the working-day calendar answers: a report
+    for 0000-12 once failed its whole batch with a 500."""
+    if ok:
+        assert parse_period(label).label == label
+    else:
+        with pytest.raises(ValueError, match=f"no year {int(label[:4])} in"):
+            parse_period(label)

@@ -674,6 +674,8 @@ class _Intake:
     known: _Known
     rows: _Rows = field(default_factory=_Rows)
     seen: dict[str, str] = field(default_factory=dict)  # digests by event id, of this batch
+    # records its rows refused whose ids the batch did not find stored: (record, digest) by id
+    unsure: dict[str, tuple[dict[str, Any], str]] = field(default_factory=dict)
     earliest: datetime = field(init=False)  # the plausible times of an event
     latest: datetime = field(init=False)
 
@@ -709,9 +711,8 @@ class _Intake:
         except Rejection:
             # the same event sent twice at once: the other request may have stored it after this
             # batch read the stored ids (SQLite reads each statement apart), and its rows (the
-            # case it opened) now refuse this one. Read the id again: then it is a duplicate
-            if self._stored_meanwhile(event_id) and self._seen_before(raw, event_id, fingerprint):
-                return RecordOutcome(ref, event_id, "duplicate")
+            # case it opened) now refuse this one; `settle_unsure` reads such ids again
+            self.unsure.setdefault(event_id, (raw, fingerprint))
             raise
         self.rows.events.append(
             {
@@ -726,13 +727,23 @@ class _Intake:
         self.seen[event_id] = fingerprint
         return RecordOutcome(ref, event_id, "accepted")
 
-    def _stored_meanwhile(self, event_id: str) -> bool:
-        """Whether the store holds the event now, though the batch did not find it at first."""
-        if event_id in self.stored:
-            return False
-        found = _existing_digests(self.session, [event_id])
+    def settle_unsure(self, outcomes: list[RecordOutcome]) -> list[RecordOutcome]:
+        """The outcomes, with the records refused by rows that another request may have stored
+        meanwhile read again by id, all at once: one stored since with the same content is a
+        duplicate, one with other content the id's conflict."""
+        found = _existing_digests(self.session, sorted(self.unsure)) if self.unsure else {}
         self.stored.update(found)
-        return event_id in found
+        settled = []
+        for outcome in outcomes:
+            if outcome.status == "rejected" and outcome.id in found:
+                raw, fingerprint = self.unsure[outcome.id]
+                try:
+                    if self._seen_before(raw, outcome.id, fingerprint):
+                        outcome = RecordOutcome(outcome.ref, outcome.id, "duplicate")
+                except Rejection as exc:
+                    outcome = RecordOutcome(outcome.ref, outcome.id, "rejected", exc.field, exc.reason)
+            settled.append(outcome)
+        return settled
 
     def _seen_before(self, raw: dict[str, Any], event_id: str, fingerprint: str) -> bool:
         """True for a duplicate of an accepted event; raises Rejection for a conflict with one."""
@@ -775,7 +786,9 @@ def ingest_events(
     intake = _Intake(session, now, settings, _existing_digests(session, sorted(ids)), _Known(session))
     screened = [_screen(r) for _, r in batch]
     intake.known.preload([r for (_, r), (problem, _) in zip(batch, screened, strict=True) if problem is None])
-    outcomes = [intake.take(ref, record, s) for (ref, record), s in zip(batch, screened, strict=True)]
+    outcomes = intake.settle_unsure(
+        [intake.take(ref, record, s) for (ref, record), s in zip(batch, screened, strict=True)]
+    )
     _write(session, intake.rows, now)
     return outcomes
 

@@ -6,7 +6,7 @@ import re
 from datetime import date, datetime
 from functools import lru_cache
 
-from monitor.clock import parse_instant
+from monitor.clock import local_date, parse_instant
 from monitor.ingest.credit_code import credit_code_problem
 from monitor.ingest.outcome import Rejection
 from monitor.periods import LAST_YEAR
@@ -163,5 +163,7 @@ def id_list(value: object, field: str) -> list[str]:
 def due_by(value: date | datetime, field: str) -> None:
     """Refuse a due date past the last year any working-day calendar answers (a typo's 9999): its
     counts would walk the calendar to the end of time at every evaluation."""
-    if value.year > LAST_YEAR:
-        raise Rejection(field, f"a due date after {LAST_YEAR} is past any working-day calendar: {value.isoformat()}")
+    if (local_date(value) if isinstance(value, datetime) else value).year > LAST_YEAR:
+        raise Rejection(
+            field, f"a due date after {LAST_YEAR} is past any working-day calendar: {value.isoformat()}"
+        )

@@ -48,7 +48,8 @@ def test_the_floor_equals_the_evaluation_key_by_key(engine: Engine, cutoff: time
         {"id": f"late-{i}", "type": "case_opened", "at": at, "case": f"LATE{i}", "enterprise": "91321311MA00B10J7H",
          "channel": "window", "complexity": "simple", "category": "用工", "unit": "u-kfq"}
         for i, at in enumerate(("2024-12-17T17:30:01+08:00", "2024-12-17T17:30:00.500+08:00",
-                                "2024-11-04T18:00+08:00", "2024-12-30T19:00+08:00"))
+                                "2024-11-04T18:00+08:00", "2024-12-30T19:00+08:00",
+                                "2024-12-15T18:00+08:00"))  # a Sunday: due Monday either way
     ]  # fmt: skip
     with session_factory(engine)() as session:
         outcomes = ingest_events(

@@ -93,9 +93,12 @@ def test_an_event_another_request_stored_meanwhile_is_a_duplicate_not_a_rejectio
     (outcome,) = ingest(session, case("c-race", category="用工" if other else "用地"))
     assert len(reads) == 2  # the batch's read, then the id again
     assert (outcome.status, outcome.field) == (("rejected", "id") if other else ("duplicate", None))
-    # a record refused for its own reason reads its id again and stays refused
-    (refused,) = ingest(session, case("c-race", id="c-race-again"))
-    assert (refused.status, refused.field) == ("rejected", "case")
+    # records refused for their own reasons read their ids again, all in one statement, and stay
+    # refused
+    before = len(reads)
+    refused = ingest(session, *(case("c-race", id=f"c-race-again-{i}") for i in range(3)))
+    assert [(o.status, o.field) for o in refused] == [("rejected", "case")] * 3
+    assert len(reads) == before + 2
 
 
 def test_a_duplicate_inside_one_batch_is_told_apart_from_a_conflict(session: Session) -> None:
@@ -336,3 +339,19 @@ def test_a_batch_reads_only_the_roster_it_names(session: Session) -> None:
         f"FROM {table}" in s for table in ("officials", "units", "enterprises", "project_items")
     )]  # fmt: skip
     assert roster_reads and all(" WHERE " in s for s in roster_reads), roster_reads
+
+
+@pytest.mark.parametrize(
+    ("due", "ok"),
+    [
+        ("2200-12-31T23:59:59+08:00", True),
+        ("2201-01-01T07:00:00+08:00", False),  # 2200 in UTC, 2201 in Shanghai
+        ("2200-12-31T20:00:00-08:00", False),  # 2201-01-01 12:00 in Shanghai
+        ("2200-12-31T15:59:59Z", True),  # 2200-12-31 23:59:59 in Shanghai
+    ],
+)
+def test_a_due_time_past_the_calendars_last_year_in_shanghai_is_refused(
+    session: Session, due: str, ok: bool
+) -> None:
+    (outcome,) = ingest(session, case("c-far", channel="hotline", due=due))
+    assert (outcome.status, outcome.field) == (("accepted", None) if ok else ("rejected", "due"))
