@@ -467,7 +467,12 @@ def month_record(
     """
     wanted = {o.key: o for o in obligations}
     existing: dict[Key, Any] = {}
-    columns = [ObligationRecord.rule, ObligationRecord.subject, ObligationRecord.period, ObligationRecord.in_view]
+    columns = [
+        ObligationRecord.rule,
+        ObligationRecord.subject,
+        ObligationRecord.period,
+        ObligationRecord.in_view,
+    ]
     if amend:
         columns += [getattr(ObligationRecord, name) for name in OBLIGATION_FIELDS]
     for rule in sorted({k[0] for k in wanted}):

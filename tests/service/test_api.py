@@ -427,7 +427,9 @@ def test_dates_past_any_calendar_are_refused_per_record_and_the_rest_kept(daemon
         "items": [{"id": "i1", "name": "立项", "due": "9999-12-31"}],
     }  # fmt: skip
     roster = daemon.call("admin", "POST", "/v1/roster", json={"projects": [project]}).json()
-    assert [(r["status"], r.get("field")) for r in roster["results"]] == [("rejected", "projects[0].items[0].due")]
+    assert [(r["status"], r.get("field")) for r in roster["results"]] == [
+        ("rejected", "projects[0].items[0].due")
+    ]
     daemon.tick()  # raises if the evaluation fails
     with daemon.service.sessions() as session:
         assert session.get(Case, "FAR-OK") is not None and session.get(Case, "FAR-BAD") is None

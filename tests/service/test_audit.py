@@ -167,7 +167,12 @@ def test_changes_made_on_the_command_line_are_audited_as_the_user(db_url: str, t
     ]
     assert {e["source"] for e in entries} == {"cli"}
     assert all(e["actor"].startswith("cli:") for e in entries)
-    assert entries[-1]["detail"]["records"] == ["u-a", "o-a", "91321311MA037K6DU7", "o-a:91321311MA037K6DU7:2024-01-01"]
+    assert entries[-1]["detail"]["records"] == [
+        "u-a",
+        "o-a",
+        "91321311MA037K6DU7",
+        "o-a:91321311MA037K6DU7:2024-01-01",
+    ]
     assert "roster.upsert" in run("audit", "list")
 
 
