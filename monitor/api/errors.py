@@ -37,13 +37,17 @@ def error(status: int, message: str, *, code: str | None = None, **extra: Any) -
 def install(app: FastAPI) -> None:
     @app.exception_handler(HTTPException)
     async def _http(_: Request, exc: HTTPException) -> JSONResponse:
+        cause = exc.__cause__
+        if exc.status_code == 400 and cause is not None and not isinstance(cause, HTTPException):
+            # FastAPI's "There was an error parsing the body" for a body its JSON parser gave up
+            # on with something other than a syntax error: say which
+            reason = "it nests too deeply" if isinstance(cause, RecursionError) else str(cause)
+            return error(400, f"the body is not JSON we read: {reason}")
         return error(exc.status_code, str(exc.detail))
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
-        problems = [
-            {"field": ".".join(str(p) for p in e["loc"][1:]), "reason": e["msg"]} for e in exc.errors()
-        ]
+        problems = [_problem(e) for e in exc.errors()]
         return error(422, "invalid request", problems=problems)
 
     @app.exception_handler(Exception)
@@ -62,6 +66,19 @@ def install(app: FastAPI) -> None:
             # a value the database would not take, past the validation meant to catch it
             return error(422, "a value the database cannot store; nothing was stored", code="invalid")
         return error(500, f"internal error: {type(exc).__name__}")
+
+
+def _problem(e: Any) -> dict[str, str]:
+    """A validation error as a field and a reason; a body that is no JSON names the body and the
+    character where parsing stopped (pydantic's location is that offset, not a field)."""
+    if e.get("type") == "json_invalid":
+        where = e["loc"][1] if len(e["loc"]) > 1 else "?"
+        detail = (e.get("ctx") or {}).get("error", "")
+        return {
+            "field": "body",
+            "reason": f"not JSON: {detail} (at character {where})".replace(":  (", ": ("),
+        }
+    return {"field": ".".join(str(p) for p in e["loc"][1:]), "reason": e["msg"]}
 
 
 _NUL = re.compile(rb"%00|\x00")

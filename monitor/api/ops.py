@@ -126,3 +126,9 @@ async def reload(
     if not ok:
         return error(422, message, code="reload_failed")
     return JSONResponse({"reloaded": True, "message": message})
+
+
+# HEAD answers as GET does, without the body: what many load balancers probe with (not in the
+# OpenAPI document, where it would repeat each operation)
+for _path, _probe in (("/healthz", healthz), ("/readyz", readyz)):
+    router.add_api_route(_path, _probe, methods=["HEAD"], include_in_schema=False)

@@ -6,6 +6,7 @@ import time
 from datetime import timedelta
 from typing import Any
 
+import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import select
@@ -436,6 +437,34 @@ def test_dates_past_any_calendar_are_refused_per_record_and_the_rest_kept(daemon
     clocks = daemon.call("read", "GET", "/v1/cases/FAR-OK").json()
     assert clocks["clocks"][0]["due"].startswith("2200-12-31T23:59:59"), clocks
     assert [a for a in daemon.call("read", "GET", "/v1/alerts").json() if a["subject"] == "case:FAR-OK"] == []
+
+
+@HTTP_ONLY
+def test_the_model_routes_say_why_a_body_is_not_json(daemon: Daemon) -> None:
+    """Silences (and the other routes with a body model): a syntax error names the body and where
+    parsing stopped; a number of more digits than Python reads, or nesting too deep, says so."""
+    bad = daemon.call(
+        "admin", "POST", "/v1/silences", content=b"{bad", headers={"Content-Type": "application/json"}
+    )
+    assert bad.status_code == 422
+    [problem] = bad.json()["error"]["problems"]
+    assert (
+        problem["field"] == "body" and "not JSON" in problem["reason"] and "character 1" in problem["reason"]
+    )
+    huge = b'{"rule": ' + b"9" * 5000 + b"}"
+    for body, says in ((huge, "digits"), (b"[" * 20_000 + b"]" * 20_000, "nests too deeply")):
+        response = daemon.call(
+            "admin", "POST", "/v1/silences", content=body, headers={"Content-Type": "application/json"}
+        )
+        assert response.status_code == 400 and says in response.json()["error"]["message"], response.text
+
+
+@HTTP_ONLY
+def test_load_balancers_may_probe_with_head(daemon: Daemon) -> None:
+    for path in ("/healthz", "/readyz"):
+        with httpx.Client(base_url=daemon.url, timeout=30) as client:
+            response = client.head(path)
+        assert response.status_code in (200, 503) and response.content == b"", path
 
 
 @HTTP_ONLY
