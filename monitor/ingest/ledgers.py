@@ -10,7 +10,7 @@ import hashlib
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, time
 from pathlib import Path
 from typing import Any
 
@@ -270,13 +270,27 @@ def _case_opened(row: dict[str, Any], match: Matcher) -> dict[str, Any]:
     return opened
 
 
+def _on_the_day(row: dict[str, Any], column: str, opened: dict[str, Any]) -> str:
+    """The case's date of `column`; one given as a date alone on the day the case was received
+    is taken as no earlier than its receipt. 即知即办 answers the same day: a date alone is 09:00
+    (a date cell 00:00), which is before a case received that afternoon, or at 09:00 from a date
+    cell, and the answer was refused as coming before the case."""
+    at = _day(row, column)
+    when, received = datetime.fromisoformat(at), datetime.fromisoformat(opened["at"])
+    written = _DATE.fullmatch(_text(row, column))
+    date_only = (written is not None and written.group(4) is None) or when.time() == time(0, 0)
+    if date_only and when.date() == received.date() and when < received:
+        return str(opened["at"])
+    return at
+
+
 def _case_feedback(row: dict[str, Any], opened: dict[str, Any]) -> dict[str, Any]:
     """The handling unit's feedback, on the day of 反馈日期."""
     case = opened["case"]
     return {
         "id": f"case-{case}-feedback",
         "type": "case_feedback",
-        "at": _day(row, "反馈日期"),
+        "at": _on_the_day(row, "反馈日期", opened),
         "case": case,
         "unit": opened["unit"],
     }
@@ -291,7 +305,7 @@ def _case_closed(row: dict[str, Any], opened: dict[str, Any]) -> dict[str, Any]:
     return {
         "id": f"case-{case}-closed",
         "type": "case_closed",
-        "at": _day(row, "办结日期"),
+        "at": _on_the_day(row, "办结日期", opened),
         "case": case,
         "satisfaction": satisfaction,
     }

@@ -131,6 +131,13 @@ def day(value: object, field: str) -> date:
             return date.fromisoformat(value.strip())
         except ValueError:
             pass
+        try:  # a workbook's date cell arrives as a midnight: 2024-01-01T00:00:00
+            at = datetime.fromisoformat(value.strip())
+        except ValueError:
+            pass
+        else:
+            if at.time() == datetime.min.time() and at.tzinfo is None:
+                return at.date()
     raise Rejection(field, f"not a date (YYYY-MM-DD): {value!r}")
 
 

@@ -188,3 +188,49 @@ def test_a_rating_that_is_not_a_whole_number_1_to_5_is_refused(session: Session,
         ("评分", "'6' is not a whole number 1-5"),
     ]
     assert sorted(session.scalars(select(Event.id))) == ["review-R3", "review-R4"]
+
+
+CASES = [
+    "编号",
+    "受理日期",
+    "企业名称或信用代码",
+    "渠道",
+    "难易程度",
+    "类别",
+    "承办单位",
+    "反馈日期",
+    "办结日期",
+    "满意度",
+]
+
+
+def test_an_answer_dated_the_day_a_case_came_is_on_that_day_not_before_the_case(
+    session: Session, tmp_path: Path
+) -> None:
+    """即知即办: a case received at 14:30 and answered "the same day" (a date alone, typed or a
+    date cell), or received on a date cell and answered on a typed date, is answered then; it was
+    refused as coming before the case. An answer with its own time keeps it."""
+    day = datetime(2024, 10, 15)
+    row = ["宿豫恒达机械有限公司", "窗口", "简单", "用工", "区工信局"]
+    path = workbook(
+        tmp_path / "cases.xlsx",
+        CASES,
+        ["K1", "2024-10-15 14:30", *row, day, "", ""],
+        ["K2", "2024-10-15 14:30", *row, "2024-10-15", "2024年10月15日", "满意"],
+        ["K3", day, *row, "2024-10-15", "", ""],
+        ["K4", "2024-10-15 14:30", *row, "2024-10-15 16:00", "", ""],
+        ["K5", "2024-10-15 14:30", *row, "2024-10-15 10:00", "", ""],  # a time of its own: refused
+        title="诉求台账",
+    )
+    outcomes = import_ledger(session, path)
+    refused = [(o.id, o.field) for o in outcomes if o.status == "rejected"]
+    assert refused == [("case-K5-feedback", "at")]
+    stored = {
+        i: at.astimezone(SHANGHAI).replace(tzinfo=None)
+        for i, at in session.execute(select(Event.id, Event.at))
+    }
+    assert stored["case-K1-feedback"] == datetime(2024, 10, 15, 14, 30)
+    assert stored["case-K2-feedback"] == stored["case-K2-closed"] == datetime(2024, 10, 15, 14, 30)
+    assert stored["case-K3-opened"] == datetime(2024, 10, 15, 0, 0)
+    assert stored["case-K3-feedback"] == datetime(2024, 10, 15, 9, 0)
+    assert stored["case-K4-feedback"] == datetime(2024, 10, 15, 16, 0)

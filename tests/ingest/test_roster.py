@@ -96,3 +96,40 @@ def test_references_resolve_against_the_database(tmp_path: Path, engine: Engine)
         assert [o.status for o in outcomes] == ["accepted"]
         assert session.scalar(select(Official.unit_id)) == "u1"
         assert session.scalar(select(Unit.name)) == "区工信局"
+
+
+def test_a_roster_workbooks_date_cells_are_dates(tmp_path: Path, engine: Engine) -> None:
+    """A pairing's `from` and a project item's `due` typed as Excel dates arrive as midnights
+    (2024-01-01T00:00:00): read as the dates they are, as `YYYY-MM-DD` text is."""
+    from datetime import date, datetime
+
+    import openpyxl
+
+    from monitor.ingest.files import read_file
+
+    book = openpyxl.Workbook()
+    units = book.active
+    assert units is not None
+    units.title = "units"
+    units.append(["id", "name", "kind"])
+    units.append(["u-a", "区甲局", "department"])
+    officials = book.create_sheet("officials")
+    officials.append(["id", "name", "unit", "role"])
+    officials.append(["o-a", "张三", "u-a", "staff"])
+    enterprises = book.create_sheet("enterprises")
+    enterprises.append(["id", "name"])
+    enterprises.append(["91321311MA037K6DU7", "甲公司"])
+    pairings = book.create_sheet("pairings")
+    pairings.append(["official", "enterprise", "from", "to"])
+    pairings.append(["o-a", "91321311MA037K6DU7", datetime(2024, 1, 1), datetime(2024, 12, 31)])
+    path = tmp_path / "roster.xlsx"
+    book.save(path)
+    loaded = read_file(path)
+    assert loaded.problems == []
+    (pairing,) = loaded.roster.section("pairings")
+    assert (pairing.values["from"], pairing.values["to"]) == (date(2024, 1, 1), date(2024, 12, 31))
+    with session_factory(engine)() as session:
+        assert {o.status for o in upsert_roster(session, loaded.roster)} == {"accepted"}
+        session.commit()
+        stored = session.execute(select(Pairing.start, Pairing.end)).one()
+    assert tuple(stored) == (date(2024, 1, 1), date(2024, 12, 31))
