@@ -178,7 +178,10 @@ class EmailNotifier(Channel):
                 await (await self._connected()).send_message(mail)
             failed = False
         except aiosmtplib.SMTPAuthenticationError as exc:
-            raise TransportError(f"SMTP authentication rejected ({exc.code})", permanent=True) from None
+            # 454 is a temporary failure (RFC 4954 §6: the directory away a moment), 535 a bad password
+            raise TransportError(
+                f"SMTP authentication rejected ({exc.code})", permanent=exc.code >= 500
+            ) from None
         except aiosmtplib.SMTPRecipientsRefused as exc:
             codes = [r.code for r in exc.recipients]
             raise TransportError(

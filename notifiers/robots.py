@@ -14,8 +14,10 @@ from notifiers.base import Channel, ChannelSettings, Message, Receipt, Transport
 from notifiers.http import json_body, request, truncate_utf8
 from notifiers.signing import dingtalk_sign, webhook_signature
 
-WECOM_THROTTLED = {45009}
-DINGTALK_THROTTLED = {130101, 410100}
+# retried, not dead-lettered: throttling, and -1, "system busy" in both vendors' global error
+# codes (a 200 reply without an errcode reads as -1: the vendor's anomaly, tried again)
+WECOM_THROTTLED = {-1, 45009}
+DINGTALK_THROTTLED = {-1, 130101, 410100}
 WECOM_MARKDOWN_BYTES = 4096
 
 

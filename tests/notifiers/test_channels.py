@@ -158,6 +158,20 @@ def test_wecom_robot_text_mentions_and_errors(vendor: FakeVendor) -> None:
     assert error.permanent is True and "ROBOT-KEY" not in str(error)
 
 
+@pytest.mark.parametrize("make", ["wecom", "dingtalk"])
+def test_a_robots_system_busy_is_retried_not_dead_lettered(vendor: FakeVendor, make: str) -> None:
+    """-1 is 系统繁忙 in both vendors' global error codes; a 200 without any errcode reads as -1."""
+    robot = (
+        WecomNotifier("K", base_url=vendor.url)
+        if make == "wecom"
+        else DingtalkNotifier("TOKEN", "SEC", base_url=vendor.url, clock_ms=lambda: 1700000000000)
+    )
+    vendor.replies = [(200, {"errcode": -1, "errmsg": "system busy"}), (200, {}), (200, {"errcode": 40001})]
+    assert failure(robot).permanent is False
+    assert failure(robot).permanent is False
+    assert failure(robot).permanent is True
+
+
 def test_wecom_text_is_cut_at_2048_bytes_on_a_character_boundary(vendor: FakeVendor) -> None:
     robot = WecomNotifier("K", base_url=vendor.url)
     vendor.replies = [(200, {"errcode": 0})]

@@ -52,6 +52,41 @@ def test_a_wrong_password_is_permanent(mail_server: MailServer) -> None:
     assert "wrong" not in str(err.value)
 
 
+def test_a_temporary_authentication_failure_is_retried(certificate: Any) -> None:
+    """454 4.7.0 (RFC 4954 §6: the server's directory away a moment) is tried again, not
+    dead-lettered with every message behind it; 535 stays permanent (the test above)."""
+    import socket
+    import ssl
+
+    from aiosmtpd.controller import Controller
+    from aiosmtpd.smtp import AuthResult
+
+    from tests.conftest import Inbox
+
+    cert, key = certificate
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(cert, key)
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = int(probe.getsockname()[1])
+
+    def away(*_: Any) -> AuthResult:
+        return AuthResult(success=False, handled=False, message="454 4.7.0 Temporary authentication failure")
+
+    inbox = Inbox()
+    controller = Controller(
+        inbox, hostname="127.0.0.1", port=port, tls_context=context, require_starttls=True,
+        authenticator=away, auth_require_tls=True,
+    )  # fmt: skip
+    controller.start()
+    try:
+        with pytest.raises(TransportError) as err:
+            asyncio.run(notifier(MailServer(inbox, port, cert)).send(message()))
+    finally:
+        controller.stop()
+    assert not err.value.permanent and "454" in str(err.value)
+
+
 def test_a_server_that_is_down_is_transient(mail_server: MailServer, closed_port: int) -> None:
     with pytest.raises(TransportError) as err:
         asyncio.run(notifier(mail_server, port=closed_port).send(message()))
