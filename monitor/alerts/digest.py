@@ -18,7 +18,7 @@ from monitor.alerts.links import LinkMaker
 from monitor.alerts.messages import Composed, compose_digest
 from monitor.alerts.recipients import GROUP
 from monitor.clock import SHANGHAI
-from monitor.store.models import Notification
+from monitor.store.models import AlertRecord, Notification
 from notifiers.base import action_links
 
 
@@ -63,13 +63,31 @@ def make_digests(
 
 def _held(session: Session, cutoff: datetime) -> dict[tuple[str, str], list[Notification]]:
     """What was held before today's digest time (later ones wait for tomorrow's), by recipient
-    and channel, oldest first."""
+    and channel, oldest first; of alerts that still call for it.
+
+    A held message of an alert acknowledged or resolved since is withdrawn: nobody is reminded of
+    what they said they have in hand, or of what is done. One of an alert silenced now stays held,
+    as quiet hours hold a message: the digest after the silence tells it, unless the alert is
+    acknowledged or resolved by then."""
     groups: dict[tuple[str, str], list[Notification]] = {}
-    for row in session.scalars(
-        select(Notification)
+    rows = session.execute(
+        select(
+            Notification,
+            AlertRecord.state,
+            AlertRecord.acked_at,
+            AlertRecord.fired_at,
+            AlertRecord.silenced_by,
+        )
+        .outerjoin(AlertRecord, AlertRecord.id == Notification.alert_id)
         .where(Notification.status == "held", Notification.created_at <= cutoff)
         .order_by(Notification.id)
-    ):
+    )
+    for row, state, acked_at, fired_at, silenced_by in rows:
+        if state == "resolved" or (acked_at is not None and fired_at is not None and acked_at >= fired_at):
+            row.status = "withdrawn"
+            continue
+        if silenced_by is not None:
+            continue
         groups.setdefault((row.recipient, row.channel), []).append(row)
     return groups
 

@@ -363,7 +363,7 @@ class Notification(Base):
     html: Mapped[str | None] = mapped_column(Text)
     status: Mapped[str] = mapped_column(
         String(12)
-    )  # held (for a digest), digested, queued, sending, sent, dead
+    )  # held (for a digest), digested, withdrawn (its alert acknowledged or resolved while held), queued, sending, sent, dead
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     created_at: Mapped[datetime]
     next_attempt_at: Mapped[datetime]
