@@ -366,6 +366,13 @@ class Settings(_Frozen):
             if key.startswith(prefix)
         }
 
+    def channels(self) -> tuple[str, ...]:
+        """The notification channels in use: those configured; by default email when SMTP is
+        configured, else the console."""
+        if self.notify.channels is not None:
+            return self.notify.channels
+        return ("email",) if self.smtp.url is not None else ("console",)
+
     def sms_signatures(self) -> dict[str, str]:
         """The signature each configured SMS channel puts before every message, as the phone shows
         it (`【宿豫营商】` for sign_name 宿豫营商): its characters count toward the message's

@@ -41,11 +41,11 @@ def notify_test(ctx: Context, official_id: str, channel: str | None, wait_second
     from monitor.audit import cli_actor
     from monitor.cli.output import table
     from monitor.clock import utcnow
-    from monitor.runtime.service import build_notifiers, channels_of, worker_name
+    from monitor.runtime.service import build_notifiers, worker_name
     from monitor.store.db import session_factory
 
     settings = ctx.settings
-    configured = channels_of(settings)
+    configured = settings.channels()
     sessions = session_factory(ctx.engine())
     now = utcnow()
     with sessions() as session:

@@ -78,8 +78,8 @@ class EvaluationProcess:
     started by the first tick (a standby that never leads never starts one), and again by the
     tick after it ended."""
 
-    def __init__(self, settings: Settings, worker: str, channels: tuple[str, ...], loaded: Evaluator) -> None:
-        self._worker, self._channels = worker, channels
+    def __init__(self, settings: Settings, worker: str, loaded: Evaluator) -> None:
+        self._worker = worker
         self._sent: tuple[Settings, Evaluator] | None = None
         self._process: subprocess.Popen[bytes] | None = None
         self._conn: Connection | None = None
@@ -124,7 +124,6 @@ class EvaluationProcess:
         setup = (
             (settings, loaded.rulebook, loaded.calendar),
             self._worker,
-            self._channels,
             logging.getLogger().level,
         )
         try:
@@ -227,7 +226,7 @@ def _serve(conn: Connection, daemon: int) -> None:
     _die_with_parent(daemon)
     for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         signal.signal(signum, signal.SIG_IGN)
-    loaded, worker, channels, level = conn.recv()
+    loaded, worker, level = conn.recv()
     root = logging.getLogger()
     root.handlers[:] = [_Forward(conn)]
     root.setLevel(level)
@@ -237,7 +236,7 @@ def _serve(conn: Connection, daemon: int) -> None:
     settings, rulebook, calendar = loaded
     evaluator = Evaluator.of(rulebook, calendar)
     engine = engine_for(settings)
-    ticker = Ticker(engine, worker, channels, settings, evaluator)
+    ticker = Ticker(engine, worker, settings, evaluator)
     try:
         while True:
             try:

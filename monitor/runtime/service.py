@@ -56,13 +56,6 @@ def worker_name() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
 
 
-def channels_of(settings: Settings) -> tuple[str, ...]:
-    """The configured channels; by default email when SMTP is configured, else the console."""
-    if settings.notify.channels is not None:
-        return settings.notify.channels
-    return ("email",) if settings.smtp.url is not None else ("console",)
-
-
 def build_notifiers(settings: Settings, channels: tuple[str, ...]) -> dict[str, Notifier]:
     """Instances of the channels in use, each built by its class in the registry (notifiers/) from
     its own settings; a channel whose settings are missing is left out, and the dispatcher
@@ -95,7 +88,7 @@ class Service:
         self._tick_lock = threading.Lock()
         self._calendar_warned: frozenset[int] = frozenset()  # years the log has named (no repeats)
         self.leadership = Leadership(self.engine)
-        self.channels = channels_of(settings)
+        self.channels = settings.channels()
         self.dispatcher = Dispatcher(
             self.sessions,
             build_notifiers(settings, self.channels),
@@ -107,9 +100,9 @@ class Service:
         # the tick's state and work: here, or in a process of its own (`evaluate_apart`; not for an
         # in-memory database, which another process cannot see)
         self.ticker: Ticker | EvaluationProcess = (
-            EvaluationProcess(settings, self.dispatcher.worker, self.channels, self.loaded)
+            EvaluationProcess(settings, self.dispatcher.worker, self.loaded)
             if evaluate_apart and not in_memory(settings.database_url)
-            else Ticker(self.engine, self.dispatcher.worker, self.channels, settings, self.loaded)
+            else Ticker(self.engine, self.dispatcher.worker, settings, self.loaded)
         )
 
     def link_key(self) -> bytes:
@@ -154,6 +147,13 @@ class Service:
             update={"database_url": self.settings.database_url, "listen": self.settings.listen}
         )
         self.loaded = loaded
+        # the channels and their settings (an SMTP server fixed, a password changed, quiet hours,
+        # retries): the dispatcher's next batch sends through them; the tick enqueues for the
+        # channels its settings name (a batch under way finishes on the ones it began with)
+        self.channels = self.settings.channels()
+        self.dispatcher.notifiers = build_notifiers(self.settings, self.channels)
+        self.dispatcher.settings = self.settings.notify
+        self.dispatcher.signatures = dict(self.settings.sms_signatures())
         self.reload_ok = self.metrics.reload_ok = True
         log.info("config and rules reloaded: %d rules", len(loaded.rulebook.rules))
         return True, "reloaded"

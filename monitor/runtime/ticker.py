@@ -170,13 +170,10 @@ class Ticker:
     next one. One tick at a time: the daemon calls it from its one evaluation thread, or from
     the process it runs it in."""
 
-    def __init__(
-        self, engine: Engine, worker: str, channels: tuple[str, ...], settings: Settings, loaded: Evaluator
-    ) -> None:
+    def __init__(self, engine: Engine, worker: str, settings: Settings, loaded: Evaluator) -> None:
         self.engine = engine
         self.sessions = session_factory(engine)
         self.worker = worker  # recorded with each tick: who evaluated
-        self.channels = channels
         self.settings = settings
         self.loaded = loaded
         # the last committed evaluation, continued by the next tick (leader only; monitor/evaluation/steady.py)
@@ -300,7 +297,7 @@ class Ticker:
                 write_alerts(session, [plan.alerts[k] for k in part if k in plan.alerts])
                 told = [change for k in part for change in by_key.get(k, ())]
                 run = Run.configured(
-                    settings, loaded.rulebook, at, self.channels, link_maker(settings.links, key, session)
+                    settings, loaded.rulebook, at, settings.channels(), link_maker(settings.links, key, session)
                 )
                 queued += enqueue(session, run, told, renotify=False)
                 session.commit()
@@ -328,7 +325,7 @@ class Ticker:
             # reminders due, and alerts held back when they fired (silenced or inhibited then)
             queued = enqueue(
                 session,
-                Run.configured(settings, loaded.rulebook, at, self.channels, links),
+                Run.configured(settings, loaded.rulebook, at, settings.channels(), links),
                 [],
                 renotify=True,
             )
@@ -340,7 +337,7 @@ class Ticker:
             queued += make_digests(
                 session, at, workday, settings.notify.digest_time, links, settings.sms_signatures()
             )
-            if "email" in self.channels:
+            if "email" in settings.channels():
                 queued += mail_monthly_report(
                     session, loaded.rulebook, loaded.calendar, settings, loaded.matcher, at
                 )
