@@ -12,6 +12,7 @@ what was held for it (monitor/alerts/digest.py).
 from __future__ import annotations
 
 import hashlib
+import logging
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
@@ -35,6 +36,8 @@ from notifiers import capabilities
 # A province's first tick calls for a million messages: they are planned, checked and added a
 # chunk of alerts at a time, and each chunk's objects leave the session once flushed.
 ENQUEUE_CHUNK = 5_000
+
+log = logging.getLogger(__name__)
 
 
 def notification_key(*parts: object) -> str:
@@ -308,6 +311,13 @@ def _queue(
     existing = _existing_keys(session, [d.key for plan in plans for d in plan.deliveries])
     added: list[Notification] = []
     for plan in plans:
+        if plan.recipients and not plan.deliveries:
+            # nobody it is for has an address on any channel in use: said, not left silent (the
+            # alert counts as told, so this is said once per transition)
+            log.warning(
+                "%s %s %s: none of %s can be reached on %s; no message queued (add an address to the roster)",
+                plan.row.rule, plan.row.subject, plan.kind, ", ".join(plan.recipients), ", ".join(run.channels),
+            )  # fmt: skip
         for delivery in plan.deliveries:
             if delivery.key in existing:
                 continue

@@ -156,3 +156,44 @@ def test_a_chunk_marks_the_alerts_it_names_and_leaves_the_others(db_url: str, tm
             assert marks == {"case:named": silence.id, "case:other": silence.id, "case:stale": None}
     finally:
         service.close()
+
+
+def test_an_alert_nobody_can_be_reached_for_is_said_in_the_log(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Email only, and a roster without one address: nothing can be queued, and the log says
+    which alert and whom, once per transition, instead of nothing at all."""
+    import logging
+
+    roster = yaml.safe_load((EXAMPLES / "roster.yaml").read_text())
+    for official in roster["officials"]:
+        official.pop("email", None)
+    service = Service(
+        settings_for(
+            f"sqlite:///{tmp_path / 'dw.db'}", tmp_path,
+            smtp={"url": "smtp://127.0.0.1:9", "sender": "dw@suyu.example.cn"}, notify={"channels": ["email"]},
+        )
+    )  # fmt: skip
+    try:
+        with service.sessions() as session:
+            upsert_roster(session, load_roster(roster, "r")[0])
+            lines = (EXAMPLES / "events.jsonl").read_text(encoding="utf-8").splitlines()
+            at = parse_instant("2024-06-20T10:00")
+            history = [e for e in map(json.loads, lines) if parse_instant(e["at"]) <= at]
+            ingest_events(session, [(e["id"], e) for e in history], now=at, settings=service.settings)
+            session.commit()
+        with caplog.at_level(logging.WARNING, logger="monitor.alerts.enqueue"):
+            service.tick(at)
+        said = [r.getMessage() for r in caplog.records if "can be reached on email" in r.getMessage()]
+        with service.sessions() as session:
+            told = session.scalars(select(AlertRecord).where(AlertRecord.notified_at.is_not(None))).all()
+            queued = session.scalars(select(Notification)).all()
+        assert queued == [] and len(told) > 10
+        assert len(said) == len(told)
+        assert any(f"{a.rule} {a.subject} fired" in line for a in told for line in said)
+        caplog.clear()
+        with caplog.at_level(logging.WARNING, logger="monitor.alerts.enqueue"):
+            service.tick(at + timedelta(minutes=1))
+        assert not [r for r in caplog.records if "can be reached" in r.getMessage()]  # said once
+    finally:
+        service.close()
