@@ -99,6 +99,7 @@ def _warn_missing_units(settings: object, path: Path) -> None:
     """Say which units the rules name but the roster lacks: their duties go unwatched."""
     from monitor.config import Settings
     from monitor.ingest.files import read_roster_file
+    from monitor.roster import BUSINESS_OFFICE, CONDUCT_OFFICE
     from monitor.rulebook import load_rules
 
     assert isinstance(settings, Settings)
@@ -116,3 +117,13 @@ def _warn_missing_units(settings: object, path: Path) -> None:
                 click.echo(
                     f"warning: {path}: no unit named {name}: {rule.id} is not watched for it", err=True
                 )
+    # the offices the ladders' roles name (monitor/roster.py): without one, its steps tell the
+    # others on them, or the district leaders when nobody else is
+    for role, office in (("business_office", BUSINESS_OFFICE), ("conduct_office", CONDUCT_OFFICE)):
+        climbing = [r.id for r in rulebook if any(role in step.notify for step in r.escalation)]
+        if climbing and office not in names:
+            click.echo(
+                f"warning: {path}: no unit named {office}: the {role} role of {', '.join(climbing)} "
+                "reaches nobody there (the others on those steps, or the district leaders, are told)",
+                err=True,
+            )

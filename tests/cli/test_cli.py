@@ -437,3 +437,23 @@ def test_the_daemon_refuses_a_bad_smtp_url_without_a_traceback(tmp_path: Path) -
     assert done.returncode == 1
     assert "smtp.url" in done.stderr and "port" in done.stderr
     assert "Traceback" not in done.stderr and "pa55word" not in done.stderr
+
+
+def test_check_config_warns_of_offices_the_ladders_name_that_the_roster_lacks(tmp_path: Path) -> None:
+    """Another district's roster without 区营商办 or 区作风办: the ladders' business_office and
+    conduct_office roles reach nobody there, and check-config says which rules."""
+    roster = yaml.safe_load(Path(EXAMPLES[0]).read_text(encoding="utf-8"))
+    offices = {"区营商办", "区作风办"}
+    dropped = {u["id"] for u in roster["units"] if u["name"] in offices}
+    roster["units"] = [u for u in roster["units"] if u["id"] not in dropped]
+    roster["officials"] = [o for o in roster["officials"] if o["unit"] not in dropped]
+    path = tmp_path / "roster.yaml"
+    path.write_text(yaml.safe_dump(roster, allow_unicode=True), encoding="utf-8")
+    result = CliRunner().invoke(cli, ["check-config", "--roster", str(path)])
+    warned = [line for line in result.stderr.splitlines() if "role of" in line]
+    assert any(
+        "no unit named 区营商办: the business_office role of" in w and "case-escalation" in w for w in warned
+    )
+    assert any("no unit named 区作风办: the conduct_office role of" in w for w in warned)
+    shipped = CliRunner().invoke(cli, ["check-config", "--roster", EXAMPLES[0]])
+    assert "role of" not in shipped.stderr
