@@ -297,7 +297,11 @@ class Ticker:
                 write_alerts(session, [plan.alerts[k] for k in part if k in plan.alerts])
                 told = [change for k in part for change in by_key.get(k, ())]
                 run = Run.configured(
-                    settings, loaded.rulebook, at, settings.channels(), link_maker(settings.links, key, session)
+                    settings,
+                    loaded.rulebook,
+                    at,
+                    settings.channels(),
+                    link_maker(settings.links, key, session),
                 )
                 queued += enqueue(session, run, told, renotify=False)
                 session.commit()
