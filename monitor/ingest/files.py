@@ -270,11 +270,23 @@ def _xlsx(path: Path, limits: ImportLimits) -> Loaded:
     workbook = _Workbook(path, _RowCount(path, limits))
     try:
         for sheet in book.worksheets:
+            if sheet.sheet_state != "visible" and not _blank(sheet):
+                # a hidden copy (a draft, last year's) would be imported beside the sheet shown:
+                # read as written or refused, never what nobody looking at the workbook sees
+                raise SourceError(
+                    str(path), 0,
+                    f"the sheet {sheet.title!r} is hidden: unhide it to import it, or delete it",
+                )  # fmt: skip
             workbook.read_sheet(sheet)
         workbook.check_sections()
     finally:
         book.close()
     return workbook.loaded()
+
+
+def _blank(sheet: Any) -> bool:
+    """Whether a sheet holds no value at all."""
+    return all(value in (None, "") for row in sheet.iter_rows(values_only=True) for value in row)
 
 
 def _jsonl(path: Path, limits: ImportLimits) -> Iterator[tuple[str, object]]:

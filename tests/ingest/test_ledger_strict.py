@@ -234,3 +234,23 @@ def test_an_answer_dated_the_day_a_case_came_is_on_that_day_not_before_the_case(
     assert stored["case-K3-opened"] == datetime(2024, 10, 15, 0, 0)
     assert stored["case-K3-feedback"] == datetime(2024, 10, 15, 9, 0)
     assert stored["case-K4-feedback"] == datetime(2024, 10, 15, 16, 0)
+
+
+def test_a_hidden_sheet_with_rows_refuses_the_workbook_naming_it(session: Session, tmp_path: Path) -> None:
+    """A hidden copy of a ledger (a draft) was imported beside the sheet shown, without a word;
+    an empty hidden sheet (some templates carry one) is no matter."""
+    path = workbook(
+        tmp_path / "visits.xlsx", VISITS, ["V1", "2024-10-15", "张伟", "宿豫恒达机械有限公司", "否", ""]
+    )
+    book = openpyxl.load_workbook(path)
+    draft = book.copy_worksheet(book["走访台账"])
+    draft.title = "走访台账 (2)"
+    draft.sheet_state = "hidden"
+    empty = book.create_sheet("lists")
+    empty.sheet_state = "hidden"
+    book.save(path)
+    with pytest.raises(SourceError, match=r"the sheet '走访台账 \(2\)' is hidden"):
+        read_file(path)
+    del book["走访台账 (2)"]
+    book.save(path)
+    assert [o.status for o in import_ledger(session, path)] == ["accepted"]
