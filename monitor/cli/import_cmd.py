@@ -28,7 +28,7 @@ def import_files(ctx: Context, files: tuple[Path, ...]) -> None:
     from monitor.ingest.commit import RaceNotSettled, commit_retrying
     from monitor.ingest.events import ingest_events
     from monitor.ingest.files import Loaded, is_roster_file, read_file
-    from monitor.ingest.ledgers import ledger_events
+    from monitor.ingest.ledgers import in_ledger_words, ledger_events
     from monitor.ingest.outcome import RecordOutcome
     from monitor.ingest.roster import upsert_roster
     from monitor.ingest.workbook import ImportLimits
@@ -64,7 +64,8 @@ def import_files(ctx: Context, files: tuple[Path, ...]) -> None:
                 return outcomes
             if item.kind == "ledger":
                 records, unmatched = ledger_events(session, item.ledger)
-                return unmatched + ingest_events(session, records, now=utcnow(), settings=ctx.settings)
+                stored = ingest_events(session, records, now=utcnow(), settings=ctx.settings)
+                return unmatched + in_ledger_words(records, stored)
             return ingest_events(session, item.events, now=utcnow(), settings=ctx.settings)
 
         # the daemon may be storing the same ids meanwhile: a lost race is run again, not a traceback

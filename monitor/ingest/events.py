@@ -20,7 +20,7 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from monitor.clock import SHANGHAI
+from monitor.clock import SHANGHAI, iso_shanghai
 from monitor.config import Settings
 from monitor.ingest import values as v
 from monitor.ingest.bulk import Processed, insert_rows, rows_by_ids
@@ -351,7 +351,7 @@ class _Known:
         if received is None:
             raise Rejection(name, f"unknown case {case!r} (no case_opened event for it)")
         if at < received:
-            raise Rejection("at", f"before case {case!r} was opened ({received.isoformat()})")
+            raise Rejection("at", f"before case {case!r} was opened ({iso_shanghai(received)})")
         return case
 
     def review(self, value: object, name: str, at: datetime) -> str:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 import re
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, time
 from pathlib import Path
 from typing import Any
@@ -364,6 +364,36 @@ _ROW_EVENTS: dict[str, Callable[[dict[str, Any], Matcher], list[dict[str, Any]]]
     "cases": _case_events,
     "reviews": _review_events,
 }
+
+
+# the ledger column each event field comes from, by event type: a refusal by ingest names the
+# column the clerk typed in, not the event's field
+_COLUMNS: dict[str, dict[str, str]] = {
+    "visit": {"at": "日期", "officials": "走访人员", "enterprise": "企业名称或信用代码", "talked_with_head": "是否与负责人座谈"},
+    "contact": {"at": "日期", "official": "联系人员", "enterprise": "企业名称或信用代码", "channel": "联系方式"},
+    "case_opened": {
+        "at": "受理日期", "case": "编号", "enterprise": "企业名称或信用代码", "channel": "渠道",
+        "complexity": "难易程度", "category": "类别", "unit": "承办单位", "summary": "问题描述",
+    },
+    "case_feedback": {"at": "反馈日期", "case": "编号", "unit": "承办单位"},
+    "case_closed": {"at": "办结日期", "case": "编号", "satisfaction": "满意度"},
+    "review": {"at": "日期", "review": "编号", "unit": "单位", "rating": "评分", "channel": "渠道"},
+    "review_rectified": {"at": "整改日期", "review": "编号"},
+}  # fmt: skip
+
+
+def in_ledger_words(records: list[tuple[str, object]], outcomes: list[RecordOutcome]) -> list[RecordOutcome]:
+    """Ingest's outcomes of a ledger's events (one per record, in order), a refusal's field named
+    as the ledger's column (the id is 编号)."""
+    named = []
+    for (_, record), outcome in zip(records, outcomes, strict=True):
+        if outcome.status == "rejected" and outcome.field is not None and isinstance(record, dict):
+            columns = {"id": "编号", **_COLUMNS.get(str(record.get("type")), {})}
+            column = columns.get(outcome.field)
+            if column is not None:
+                outcome = replace(outcome, field=column)
+        named.append(outcome)
+    return named
 
 
 def row_events(kind: str, row: dict[str, Any], match: Matcher) -> list[dict[str, Any]]:

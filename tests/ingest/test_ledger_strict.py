@@ -16,7 +16,7 @@ from monitor.clock import SHANGHAI
 from monitor.config import Settings
 from monitor.ingest.events import ingest_events
 from monitor.ingest.files import read_file
-from monitor.ingest.ledgers import ledger_events
+from monitor.ingest.ledgers import in_ledger_words, ledger_events
 from monitor.ingest.outcome import RecordOutcome
 from monitor.store.models import Activity, Event
 from monitor.yamlsource import SourceError
@@ -38,9 +38,11 @@ def workbook(path: Path, header: list[Any], *rows: list[Any], title: str = "走�
 
 
 def import_ledger(session: Session, path: Path) -> list[RecordOutcome]:
+    """As `dutywatch import` reads a ledger: a refusal names the ledger's column."""
     loaded = read_file(path)
     records, unmatched = ledger_events(session, loaded.ledger)
-    outcomes = loaded.problems + unmatched + ingest_events(session, records, now=NOW, settings=Settings())
+    stored = in_ledger_words(records, ingest_events(session, records, now=NOW, settings=Settings()))
+    outcomes = loaded.problems + unmatched + stored
     session.commit()
     return outcomes
 
@@ -223,8 +225,11 @@ def test_an_answer_dated_the_day_a_case_came_is_on_that_day_not_before_the_case(
         title="诉求台账",
     )
     outcomes = import_ledger(session, path)
-    refused = [(o.id, o.field) for o in outcomes if o.status == "rejected"]
-    assert refused == [("case-K5-feedback", "at")]
+    refused = [(o.id, o.field, o.reason) for o in outcomes if o.status == "rejected"]
+    # named as the ledger's column, in Shanghai time
+    assert refused == [
+        ("case-K5-feedback", "反馈日期", "before case 'K5' was opened (2024-10-15T14:30:00+08:00)")
+    ]
     stored = {
         i: at.astimezone(SHANGHAI).replace(tzinfo=None)
         for i, at in session.execute(select(Event.id, Event.at))
@@ -254,3 +259,17 @@ def test_a_hidden_sheet_with_rows_refuses_the_workbook_naming_it(session: Sessio
     del book["走访台账 (2)"]
     book.save(path)
     assert [o.status for o in import_ledger(session, path)] == ["accepted"]
+
+
+def test_a_row_whose_number_was_taken_by_other_content_names_the_number_column(
+    session: Session, tmp_path: Path
+) -> None:
+    first = workbook(
+        tmp_path / "a.xlsx", VISITS, ["V9", "2024-10-15", "张伟", "宿豫恒达机械有限公司", "否", ""]
+    )
+    assert [o.status for o in import_ledger(session, first)] == ["accepted"]
+    changed = workbook(
+        tmp_path / "b.xlsx", VISITS, ["V9", "2024-10-15", "张伟", "宿豫恒达机械有限公司", "是", ""]
+    )
+    [outcome] = import_ledger(session, changed)
+    assert (outcome.status, outcome.field) == ("rejected", "编号") and "conflict" in (outcome.reason or "")
