@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -63,3 +64,19 @@ def ingest(session: Session, *records: object, now: datetime = NOW) -> list[Reco
     )
     session.commit()
     return outcomes
+
+
+def roster_workbook(path: Path, sheets: dict[str, list[list[object]]]) -> Path:
+    """An XLSX roster: one sheet per section, in order, each its heading row then its rows."""
+    import openpyxl
+
+    book = openpyxl.Workbook()
+    first = book.active
+    assert first is not None
+    for i, (title, rows) in enumerate(sheets.items()):
+        sheet = first if i == 0 else book.create_sheet(title)
+        sheet.title = title
+        for row in rows:
+            sheet.append(row)
+    book.save(path)
+    return path

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import openpyxl
 import pytest
 
 from monitor.ingest.files import read_file
 from monitor.yamlsource import SourceError
+from tests.ingest.conftest import roster_workbook
 
 
 def test_jsonl_lines_keep_their_numbers_and_bad_lines_are_rejected(tmp_path: Path) -> None:
@@ -57,19 +57,14 @@ def test_csv_roster_takes_its_section_from_the_file_name(tmp_path: Path) -> None
 
 def test_xlsx_roster_sheets_and_project_items(tmp_path: Path) -> None:
     path = tmp_path / "roster.xlsx"
-    book = openpyxl.Workbook()
-    units = book.active
-    assert units is not None
-    units.title = "units"
-    units.append(["id", "name", "kind"])
-    units.append(["u1", "区招商服务中心", "department"])
-    projects = book.create_sheet("projects")
-    projects.append(["id", "name", "unit"])
-    projects.append(["p1", "产业园", "u1"])
-    items = book.create_sheet("project_items")
-    items.append(["project", "id", "name", "due"])
-    items.append(["p1", "i1", "立项备案", "2024-10-10"])
-    book.save(path)
+    roster_workbook(
+        path,
+        {
+            "units": [["id", "name", "kind"], ["u1", "区招商服务中心", "department"]],
+            "projects": [["id", "name", "unit"], ["p1", "产业园", "u1"]],
+            "project_items": [["project", "id", "name", "due"], ["p1", "i1", "立项备案", "2024-10-10"]],
+        },
+    )
     loaded = read_file(path)
     assert loaded.problems == []
     (project,) = loaded.roster.section("projects")

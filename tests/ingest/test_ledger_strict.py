@@ -16,7 +16,7 @@ from monitor.clock import SHANGHAI
 from monitor.config import Settings
 from monitor.ingest.events import ingest_events
 from monitor.ingest.files import read_file
-from monitor.ingest.ledgers import in_ledger_words, ledger_events
+from monitor.ingest.ledgers import LEDGERS, in_ledger_words, ledger_events
 from monitor.ingest.outcome import RecordOutcome
 from monitor.store.models import Activity, Event
 from monitor.yamlsource import SourceError
@@ -192,18 +192,7 @@ def test_a_rating_that_is_not_a_whole_number_1_to_5_is_refused(session: Session,
     assert sorted(session.scalars(select(Event.id))) == ["review-R3", "review-R4"]
 
 
-CASES = [
-    "编号",
-    "受理日期",
-    "企业名称或信用代码",
-    "渠道",
-    "难易程度",
-    "类别",
-    "承办单位",
-    "反馈日期",
-    "办结日期",
-    "满意度",
-]
+CASES = LEDGERS["cases"][1]
 
 
 def test_an_answer_dated_the_day_a_case_came_is_on_that_day_not_before_the_case(

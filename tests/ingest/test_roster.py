@@ -103,27 +103,21 @@ def test_a_roster_workbooks_date_cells_are_dates(tmp_path: Path, engine: Engine)
     (2024-01-01T00:00:00): read as the dates they are, as `YYYY-MM-DD` text is."""
     from datetime import date, datetime
 
-    import openpyxl
-
     from monitor.ingest.files import read_file
+    from tests.ingest.conftest import roster_workbook
 
-    book = openpyxl.Workbook()
-    units = book.active
-    assert units is not None
-    units.title = "units"
-    units.append(["id", "name", "kind"])
-    units.append(["u-a", "区甲局", "department"])
-    officials = book.create_sheet("officials")
-    officials.append(["id", "name", "unit", "role"])
-    officials.append(["o-a", "张三", "u-a", "staff"])
-    enterprises = book.create_sheet("enterprises")
-    enterprises.append(["id", "name"])
-    enterprises.append(["91321311MA037K6DU7", "甲公司"])
-    pairings = book.create_sheet("pairings")
-    pairings.append(["official", "enterprise", "from", "to"])
-    pairings.append(["o-a", "91321311MA037K6DU7", datetime(2024, 1, 1), datetime(2024, 12, 31)])
-    path = tmp_path / "roster.xlsx"
-    book.save(path)
+    path = roster_workbook(
+        tmp_path / "roster.xlsx",
+        {
+            "units": [["id", "name", "kind"], ["u-a", "区甲局", "department"]],
+            "officials": [["id", "name", "unit", "role"], ["o-a", "张三", "u-a", "staff"]],
+            "enterprises": [["id", "name"], ["91321311MA037K6DU7", "甲公司"]],
+            "pairings": [
+                ["official", "enterprise", "from", "to"],
+                ["o-a", "91321311MA037K6DU7", datetime(2024, 1, 1), datetime(2024, 12, 31)],
+            ],
+        },
+    )
     loaded = read_file(path)
     assert loaded.problems == []
     (pairing,) = loaded.roster.section("pairings")
