@@ -66,7 +66,7 @@ def _held(session: Session, cutoff: datetime) -> dict[tuple[str, str], list[Noti
     and channel, oldest first; of alerts that still call for it.
 
     A held message of an alert acknowledged or resolved since is withdrawn: nobody is reminded of
-    what they said they have in hand, or of what is done. One of an alert silenced now stays held,
+    what they said they have in hand, or of what is done. A held all-clear is never withdrawn. One of an alert silenced now stays held,
     as quiet hours hold a message: the digest after the silence tells it, unless the alert is
     acknowledged or resolved by then."""
     groups: dict[tuple[str, str], list[Notification]] = {}
@@ -83,11 +83,14 @@ def _held(session: Session, cutoff: datetime) -> dict[tuple[str, str], list[Noti
         .order_by(Notification.id)
     )
     for row, state, acked_at, fired_at, silenced_by in rows:
-        if state == "resolved" or (acked_at is not None and fired_at is not None and acked_at >= fired_at):
-            row.status = "withdrawn"
-            continue
-        if silenced_by is not None:
-            continue
+        if row.kind != "resolved":  # an all-clear is told to those who were told, whatever came since
+            if state == "resolved" or (
+                acked_at is not None and fired_at is not None and acked_at >= fired_at
+            ):
+                row.status = "withdrawn"
+                continue
+            if silenced_by is not None:
+                continue
         groups.setdefault((row.recipient, row.channel), []).append(row)
     return groups
 

@@ -312,8 +312,8 @@ def _queue(
     added: list[Notification] = []
     for plan in plans:
         if plan.recipients and not plan.deliveries:
-            # nobody it is for has an address on any channel in use: said, not left silent (the
-            # alert counts as told, so this is said once per transition)
+            # nobody it is for has an address on any channel in use: said, not left silent, once
+            # per message it would have sent (a transition, a reminder)
             log.warning(
                 "%s %s %s: none of %s can be reached on %s; no message queued (add an address to the roster)",
                 plan.row.rule, plan.row.subject, plan.kind, ", ".join(plan.recipients), ", ".join(run.channels),

@@ -17,6 +17,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from monitor.clock import SHANGHAI
 from monitor.ingest.outcome import RecordOutcome, Rejection
 from monitor.store.models import Enterprise, Official, Unit
 from monitor.yamlsource import SourceError
@@ -276,12 +277,17 @@ def _on_the_day(row: dict[str, Any], column: str, opened: dict[str, Any]) -> str
     (a date cell 00:00), which is before a case received that afternoon, or at 09:00 from a date
     cell, and the answer was refused as coming before the case."""
     at = _day(row, column)
-    when, received = datetime.fromisoformat(at), datetime.fromisoformat(opened["at"])
+    when, received = _local(datetime.fromisoformat(at)), _local(datetime.fromisoformat(opened["at"]))
     written = _DATE.fullmatch(_text(row, column))
     date_only = (written is not None and written.group(4) is None) or when.time() == time(0, 0)
     if date_only and when.date() == received.date() and when < received:
         return str(opened["at"])
     return at
+
+
+def _local(at: datetime) -> datetime:
+    """Shanghai's wall-clock time of a cell's instant (one typed with an offset, or none)."""
+    return at.astimezone(SHANGHAI).replace(tzinfo=None) if at.tzinfo is not None else at
 
 
 def _case_feedback(row: dict[str, Any], opened: dict[str, Any]) -> dict[str, Any]:

@@ -37,10 +37,12 @@ def _alert(session: Session, subject: str, **values: object) -> int:
     return row.id
 
 
-def _hold(session: Session, alert_id: int, created: datetime = NOW - timedelta(hours=20)) -> None:
+def _hold(
+    session: Session, alert_id: int, created: datetime = NOW - timedelta(hours=20), kind: str = "fired"
+) -> None:
     session.add(
         Notification(
-            key=notification_key("held", alert_id, created.isoformat()), alert_id=alert_id, kind="fired",
+            key=notification_key("held", alert_id, kind, created.isoformat()), alert_id=alert_id, kind=kind,
             channel="email", recipient="o-a", subject=f"【逾期】{alert_id}", text=f"alert {alert_id}",
             status="held", attempts=0, created_at=created, next_attempt_at=created,
         )
@@ -50,7 +52,9 @@ def _hold(session: Session, alert_id: int, created: datetime = NOW - timedelta(h
 
 def _status(session: Session) -> dict[int, str]:
     rows = session.execute(
-        select(Notification.alert_id, Notification.status).where(Notification.kind != "digest")
+        select(Notification.alert_id, Notification.status).where(
+            Notification.kind != "digest", Notification.kind != "resolved"
+        )
     )
     return {alert_id: status for alert_id, status in rows}
 
@@ -63,11 +67,14 @@ def test_a_digest_gathers_only_what_still_calls_for_it(session: Session) -> None
     silenced = _alert(session, "pairing:o-a:5", silenced_by=1)
     for alert_id in (open_, resolved, acked, acked_before, silenced):
         _hold(session, alert_id)
+    _hold(session, resolved, kind="resolved")  # its all-clear, held too: told all the same
     assert make_digests(session, NOW, True, time(8, 30)) == 1
     digest = session.scalars(select(Notification).where(Notification.kind == "digest")).one()
-    gathered = set(session.scalars(select(Notification.alert_id).where(Notification.digest_id == digest.id)))
+    gathered = session.execute(
+        select(Notification.alert_id, Notification.kind).where(Notification.digest_id == digest.id)
+    ).all()
     # an acknowledgement of an earlier life of the alert (before it fired again) does not count
-    assert gathered == {open_, acked_before}
+    assert sorted(gathered) == sorted([(open_, "fired"), (acked_before, "fired"), (resolved, "resolved")])
     assert _status(session) == {
         open_: "digested",
         acked_before: "digested",

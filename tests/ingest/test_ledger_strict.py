@@ -211,6 +211,9 @@ def test_an_answer_dated_the_day_a_case_came_is_on_that_day_not_before_the_case(
         ["K3", day, *row, "2024-10-15", "", ""],
         ["K4", "2024-10-15 14:30", *row, "2024-10-15 16:00", "", ""],
         ["K5", "2024-10-15 14:30", *row, "2024-10-15 10:00", "", ""],  # a time of its own: refused
+        # an instant with its offset against a date alone, both ways (compared in Shanghai time)
+        ["K6", "2024-10-15T14:30:00+08:00", *row, "2024-10-15", "", ""],
+        ["K7", "2024-10-15", *row, "2024-10-15T02:00:00Z", "", ""],
         title="诉求台账",
     )
     outcomes = import_ledger(session, path)
@@ -228,6 +231,8 @@ def test_an_answer_dated_the_day_a_case_came_is_on_that_day_not_before_the_case(
     assert stored["case-K3-opened"] == datetime(2024, 10, 15, 0, 0)
     assert stored["case-K3-feedback"] == datetime(2024, 10, 15, 9, 0)
     assert stored["case-K4-feedback"] == datetime(2024, 10, 15, 16, 0)
+    assert stored["case-K6-feedback"] == datetime(2024, 10, 15, 14, 30)
+    assert stored["case-K7-feedback"] == datetime(2024, 10, 15, 10, 0)  # its own time, after 09:00
 
 
 def test_a_hidden_sheet_with_rows_refuses_the_workbook_naming_it(session: Session, tmp_path: Path) -> None:
