@@ -272,10 +272,10 @@ def _case_opened(row: dict[str, Any], match: Matcher) -> dict[str, Any]:
 
 
 def _on_the_day(row: dict[str, Any], column: str, opened: dict[str, Any]) -> str:
-    """The case's date of `column`; one given as a date alone on the day the case was received
-    is taken as no earlier than its receipt. 即知即办 answers the same day: a date alone is 09:00
-    (a date cell 00:00), which is before a case received that afternoon, or at 09:00 from a date
-    cell, and the answer was refused as coming before the case."""
+    """The date of `column` of what `opened` began (a case received, a review given); one given
+    as a date alone on that day is taken as no earlier than it. 即知即办 answers the same day: a
+    date alone is 09:00 (a date cell 00:00), which is before a case received that afternoon, and
+    the answer was refused as coming before the case (a rectification, before its review)."""
     at = _day(row, column)
     when, received = _local(datetime.fromisoformat(at)), _local(datetime.fromisoformat(opened["at"]))
     written = _DATE.fullmatch(_text(row, column))
@@ -356,7 +356,7 @@ def _review_events(row: dict[str, Any], match: Matcher) -> list[dict[str, Any]]:
             {
                 "id": f"review-{review}-rectified",
                 "type": "review_rectified",
-                "at": _day(row, "整改日期"),
+                "at": _on_the_day(row, "整改日期", given),
                 "review": review,
             }
         )

@@ -267,3 +267,25 @@ def test_a_row_whose_number_was_taken_by_other_content_names_the_number_column(
     )
     [outcome] = import_ledger(session, changed)
     assert (outcome.status, outcome.field) == ("rejected", "编号") and "conflict" in (outcome.reason or "")
+
+
+def test_a_bad_review_rectified_the_day_it_was_given_is_rectified_then(
+    session: Session, tmp_path: Path
+) -> None:
+    header = LEDGERS["reviews"][1]
+    path = workbook(
+        tmp_path / "reviews.xlsx",
+        header,
+        ["R1", "2024-10-15 14:30", "区工信局", 1, "", "2024-10-15"],
+        ["R2", "2024-10-15 14:30", "区工信局", 1, "", "2024-10-15 10:00"],  # its own time: refused
+        title="评价台账",
+    )
+    outcomes = import_ledger(session, path)
+    assert [(o.id, o.field) for o in outcomes if o.status == "rejected"] == [
+        ("review-R2-rectified", "整改日期")
+    ]
+    stored = {
+        i: at.astimezone(SHANGHAI).replace(tzinfo=None)
+        for i, at in session.execute(select(Event.id, Event.at))
+    }
+    assert stored["review-R1-rectified"] == datetime(2024, 10, 15, 14, 30)
