@@ -65,6 +65,15 @@ EVENTS: list[dict[str, Any]] = [
     *_case("c-fresh", "2026-11-10T10:00+08:00"),  # never answered, due 17 November
     *_case("c-l1", "2026-11-02T10:05+08:00"),
     _feedback("c-l1", "2026-11-11T23:59:59.600+08:00"),  # one working day late: level 1
+    # closed, and reopened in the second the 11th ends: a report made in that second knows it
+    {
+        "id": "c-l1-closed",
+        "type": "case_closed",
+        "at": "2026-11-11T23:59:59.800+08:00",
+        "case": "c-l1",
+        "satisfaction": "satisfied",
+    },
+    {"id": "c-l1-reopened", "type": "case_reopened", "at": "2026-11-12T00:00:00+08:00", "case": "c-l1"},
     *_case("c-l2", "2026-11-02T10:10+08:00"),
     _feedback("c-l2", "2026-11-12T00:00:00+08:00"),  # two working days late: level 2
     *_case("c-ev", "2026-11-10T11:00+08:00"),  # escalated by its unit, answered in time
@@ -220,3 +229,10 @@ def test_the_trends_months_count_their_duties_alone(district: Engine) -> None:
     assert {u: f.duties for u, f in rates.items()} == {u: f.duties for u, f in whole.items()}
     assert whole["u-spj"].cases == 10 and whole["u-ysb"].bad_reviews == 1
     assert all(f.cases == f.bad_reviews == 0 for f in rates.values())
+
+
+@pytest.mark.parametrize(
+    ("now", "reopened"), [("2026-11-11T23:59:59+08:00", 0), ("2026-11-12T00:00:00+08:00", 1)]
+)
+def test_a_reopening_counts_from_its_own_second(district: Engine, now: str, reopened: int) -> None:
+    assert _units(district, "2026-11", now)["u-spj"].cases_reopened == reopened
