@@ -17,8 +17,8 @@ from sqlalchemy.orm import Session
 from monitor.calendar.working_days import WorkCalendar
 from monitor.clock import on_time
 from monitor.config import Settings
-from monitor.evaluation.engine import Fact, Matcher
-from monitor.evaluation.evaluate import CASE_KINDS, collect, make_timing, settle, waivers
+from monitor.evaluation.engine import Matcher
+from monitor.evaluation.evaluate import CASE_KINDS, Verdicts, collect, make_timing, settle, waivers
 from monitor.evaluation.obligations import Obligation, Scope, View
 from monitor.evaluation.obligations.cases import clocks_received_from, longest_clock
 from monitor.evaluation.obligations.timing import Timing
@@ -217,9 +217,10 @@ def _cases(
         session, at, make_timing(calendar, settings, rulebook), roster, settings.cases, due_from=start
     )
     waived = waivers(session)
+    verdicts = Verdicts(matcher)
     outcomes: dict[str, tuple[bool | None, bool]] = {}
     for part in batches(sorted(case_id for case_id, _ in cases), CASES_A_STATEMENT):
-        outcomes |= _case_outcomes(replace(view, case_ids=frozenset(part)), rulebook, matcher, waived)
+        outcomes |= _case_outcomes(replace(view, case_ids=frozenset(part)), rulebook, verdicts, waived)
     for case_id, unit_id in cases:
         figure = units.get(unit_id)
         if figure is None:
@@ -238,7 +239,7 @@ CASES_A_STATEMENT = 5_000
 
 
 def _case_outcomes(
-    view: View, rulebook: Rulebook, matcher: Matcher, waived: set[tuple[str, str, str]]
+    view: View, rulebook: Rulebook, verdicts: Verdicts, waived: set[tuple[str, str, str]]
 ) -> dict[str, tuple[bool | None, bool]]:
     """For each case the view holds, as known at its instant: whether it was answered in time,
     and whether its duties climbed to `ESCALATED_LEVEL`, from the case duties the rules derive:
@@ -254,9 +255,7 @@ def _case_outcomes(
     by_rule = collect(view, rules, [], set())
     clocks: dict[str, list[bool]] = {}
     meetings: dict[str, list[bool]] = {}
-    # (rule, working days overdue, level reached by event) of each late duty, by case: a month's
-    # thousands come in a few hundred such shapes, each decided once
-    shapes: dict[tuple[str, int, int], list[str]] = {}
+    late: list[Obligation] = []  # each late duty as it stood overdue, for the matcher
     derived: set[str] = set()  # cases with a duty, waived or uncomputable ones included
     for rule in rules:
         for obligation in by_rule.get(rule.id, []):
@@ -272,13 +271,16 @@ def _case_outcomes(
                 meetings.setdefault(case_id, []).append(on_time)
             days = _days_overdue(timing, obligation, at)
             if days is not None:
-                shapes.setdefault((rule.id, days, obligation.escalated_level), []).append(case_id)
-    ordered = list(shapes)
-    facts = [Fact(i, rule_id, "overdue", 0, days, level) for i, (rule_id, days, level) in enumerate(ordered)]
-    climbed: set[str] = set()
-    for decision in matcher.decide(facts):
-        if decision.state == "overdue" and decision.level >= ESCALATED_LEVEL:
-            climbed.update(shapes[ordered[decision.key]])
+                late.append(
+                    replace(obligation, status="overdue", working_days_to_due=0, working_days_overdue=days)
+                )
+    # the evaluation's memo of the matcher's verdicts: a month's thousands of late duties come in
+    # a few hundred shapes, each decided once
+    climbed = {
+        o.subject.removeprefix("case:")
+        for o, decision in zip(late, verdicts.decide(late), strict=True)
+        if decision is not None and decision.state == "overdue" and decision.level >= ESCALATED_LEVEL
+    }
     return {c: (all(clocks.get(c) or meetings.get(c) or [False]), c in climbed) for c in derived}
 
 
