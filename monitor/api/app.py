@@ -39,7 +39,7 @@ def create_app(
     app.state.reload = reload or reload_on_evaluation_thread
     app.state.clock = utcnow  # monitor/api/now.py: the routes that judge by the date read it
     install(app)
-    app.add_middleware(BodyLimit, limit=service.settings.ingest.max_body_bytes)
+    app.add_middleware(BodyLimit, limit=service.settings.ingest.max_body_bytes, bulk=intake.BULK_ROUTES)
     for module in (ops, intake, alerts, cases, admin, silences, notify, status, reference, links):
         app.include_router(module.router)
     intake.document_events(app)

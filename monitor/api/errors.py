@@ -84,13 +84,26 @@ def _problem(e: Any) -> dict[str, str]:
 _NUL = re.compile(rb"%00|\x00")
 
 
+# the bodies of every route but the bulk ones (a silence, a waiver, an acknowledgement, a login
+# form) are a few hundred bytes; FastAPI parses a route's body model before its dependencies ask
+# for a token, so an anonymous client's 16 MiB of `{"x":[{},{},…]}` would cost some 450 MB of
+# Python objects per request where this limit holds it to about 2 MB
+SMALL_BODY_BYTES = 64 * 1024
+
+
 class BodyLimit:
     """Refuse request bodies over the limit with 413, whether or not Content-Length is given,
-    and addresses with NUL characters with 400; a client gone mid-body is let go quietly."""
+    and addresses with NUL characters with 400; a client gone mid-body is let go quietly.
 
-    def __init__(self, app: ASGIApp, limit: int) -> None:
+    `limit` holds for the routes of `bulk` (the events and the roster, which read their bodies
+    themselves after the token is checked), `SMALL_BODY_BYTES` (or `limit`, when lower) for
+    every other route."""
+
+    def __init__(self, app: ASGIApp, limit: int, bulk: frozenset[str] = frozenset()) -> None:
         self.app = app
         self.limit = limit
+        self.bulk = bulk
+        self.small = min(limit, SMALL_BODY_BYTES)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -100,9 +113,10 @@ class BodyLimit:
             # no database stores a NUL character (PostgreSQL refuses it): say so before one is asked
             await error(400, "NUL characters are not allowed in the address")(scope, receive, send)
             return
+        limit = self.limit if scope.get("path") in self.bulk else self.small
         declared = dict(scope.get("headers") or []).get(b"content-length")
-        if declared is not None and declared.isdigit() and int(declared) > self.limit:
-            await error(413, f"request body larger than {self.limit} bytes")(scope, receive, send)
+        if declared is not None and declared.isdigit() and int(declared) > limit:
+            await error(413, f"request body larger than {limit} bytes")(scope, receive, send)
             return
         seen = 0
 
@@ -111,14 +125,14 @@ class BodyLimit:
             message = await receive()
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
-                if seen > self.limit:
+                if seen > limit:
                     raise _TooLarge
             return message
 
         try:
             await self.app(scope, counted, send)
         except _TooLarge:
-            await error(413, f"request body larger than {self.limit} bytes")(scope, receive, send)
+            await error(413, f"request body larger than {limit} bytes")(scope, receive, send)
         except ClientDisconnect:
             # the client left mid-body (or was cut off as too slow): nobody to answer, nothing
             # stored, and not our error; a traceback each time would let any client flood the log

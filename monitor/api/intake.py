@@ -86,11 +86,37 @@ _ROSTER_BODY: dict[str, Any] = {
 }
 
 
-async def json_body(request: Request) -> Any:
-    """The request body as JSON; 400 with the reason when it is not (bad UTF-8, bad JSON, too
-    deep, a number of more digits than Python converts)."""
+# the routes whose bodies may be as large as `ingest.max_body_bytes` (monitor/api/errors.py)
+BULK_ROUTES = frozenset({"/v1/events", "/v1/roster"})
+
+# At most how many of JSON's value separators and containers (`,` `{` `[`) one event needs: its
+# object, its fields, a list or two of ids, commas in its texts, with room to spare. A batch may
+# hold `ingest.max_batch` times as many; a body with more is refused before it is parsed, since
+# parsing is what costs: 16 MiB of `[{},{},…]` (or of one event whose field is such a list) is
+# some 450 MB of Python objects before the batch limit or the record's check could refuse it.
+STRUCTURE_PER_EVENT = 64
+
+
+async def json_body(request: Request, *, events_at_most: int | None = None) -> Any:
+    """The request body as JSON, parsed off the event loop (16 MiB take a third of a second); 400
+    with the reason when it is not JSON (bad UTF-8, bad JSON, too deep, a number of more digits
+    than Python converts); with `events_at_most`, 413 for a body that could not be that many
+    events (`STRUCTURE_PER_EVENT`)."""
+    raw = await request.body()
+    return await run_in_threadpool(_parsed, raw, events_at_most)
+
+
+def _parsed(raw: bytes, events_at_most: int | None) -> Any:
+    if events_at_most is not None:
+        found = raw.count(b",") + raw.count(b"{") + raw.count(b"[")
+        if found > events_at_most * STRUCTURE_PER_EVENT:
+            raise HTTPException(
+                413,
+                f"the body holds {found} JSON containers and separators, more than {events_at_most}"
+                f" events take ({STRUCTURE_PER_EVENT} each at most): send fewer events a request",
+            )
     try:
-        return json.loads(await request.body())
+        return json.loads(raw)
     except RecursionError:
         raise HTTPException(400, "the body nests too deeply") from None
     except ValueError as exc:  # UnicodeDecodeError, JSONDecodeError, the integer digits limit
@@ -128,9 +154,9 @@ async def post_events(request: Request, _: Ingester, service: ServiceDep, now: N
     alerts do not wait for the tick; unless they happened more than
     `ingest.immediate_within_hours` ago (a backfill: the tick takes them).
     """
-    body = await json_body(request)
-    records = body if isinstance(body, list) else [body]
     limit = service.settings.ingest.max_batch
+    body = await json_body(request, events_at_most=limit)
+    records = body if isinstance(body, list) else [body]
     if len(records) > limit:
         raise HTTPException(413, f"at most {limit} events per request, got {len(records)}")
     try:

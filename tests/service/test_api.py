@@ -11,6 +11,8 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import select
 
+from monitor.api.errors import SMALL_BODY_BYTES
+from monitor.api.intake import STRUCTURE_PER_EVENT
 from monitor.clock import SHANGHAI, utcnow
 from tests.service.conftest import ROOT, Daemon
 
@@ -377,6 +379,55 @@ def test_oversized_bodies_and_batches_are_refused(daemon: Daemon) -> None:
     assert daemon.call("ingest", "POST", "/v1/events", json=many).status_code == 413
 
 
+MIB = 1024 * 1024
+
+
+@HTTP_ONLY
+@pytest.mark.parametrize("daemon_extra", [{"ingest": {"max_batch": 50, "max_body_bytes": MIB}}])
+def test_only_the_bulk_routes_take_large_bodies(daemon: Daemon) -> None:
+    """A body past 64 KiB is refused on every route but the events and the roster, before
+    FastAPI parses it (it parses a route's body model before the token is asked for)."""
+    bomb = b'{"subject":[' + b"{}," * (SMALL_BODY_BYTES // 3) + b"{}]}"
+    for scopes in (None, "admin"):
+        refused = daemon.call(scopes, "POST", "/v1/silences", content=bomb)
+        assert refused.status_code == 413, refused.text
+        assert str(SMALL_BODY_BYTES) in refused.json()["error"]["message"]
+    # exactly the small limit is read (and judged on its merits); a byte more is not
+    padded = b'{"subject": "unit:none"' + b" " * SMALL_BODY_BYTES
+    at_limit = padded[: SMALL_BODY_BYTES - 1] + b"}"
+    assert daemon.call("admin", "POST", "/v1/silences", content=at_limit).status_code == 422
+    over = padded[:SMALL_BODY_BYTES] + b"}"
+    assert daemon.call("admin", "POST", "/v1/silences", content=over).status_code == 413
+    # the bulk routes keep `ingest.max_body_bytes`: 200 KiB of events is taken
+    events = [{"id": f"big{i}", "type": "visit", "note": "x" * 4000} for i in range(50)]
+    taken = daemon.call("ingest", "POST", "/v1/events", json=events)
+    assert taken.status_code == 200 and taken.json()["rejected"] == 50  # judged record by record
+    roster = b'{"units": []' + b" " * (200 * 1024) + b"}"
+    assert daemon.call("admin", "POST", "/v1/roster", content=roster).status_code == 200
+
+
+@HTTP_ONLY
+def test_an_events_body_that_cannot_be_a_batch_is_refused_unparsed(daemon: Daemon) -> None:
+    """max_batch 50: at most 50 x 64 = 3,200 JSON containers and separators. A single event whose
+    field is a list of 3,197 numbers (3,200 in all, with its object, its list and the commas
+    between its fields) is parsed and judged; one number more is refused whole, with the reason,
+    before it is parsed."""
+    budget = 50 * STRUCTURE_PER_EVENT
+
+    def event(numbers: int) -> bytes:
+        return b'{"id": "wide", "type": "visit", "x": [' + b",".join([b"1"] * numbers) + b"]}"
+
+    judged = daemon.call("ingest", "POST", "/v1/events", content=event(budget - 3))
+    assert judged.status_code == 200 and judged.json()["rejected"] == 1, judged.text
+    refused = daemon.call("ingest", "POST", "/v1/events", content=event(budget - 2))
+    assert refused.status_code == 413, refused.text
+    message = refused.json()["error"]["message"]
+    assert f"{budget + 1} JSON containers" in message and "50 events" in message
+    # a batch of objects alone: 1,601 empty objects are 3,202, past the budget, refused unparsed
+    flat = b"[" + b",".join([b"{}"] * 1601) + b"]"
+    assert "JSON containers" in daemon.call("ingest", "POST", "/v1/events", content=flat).text
+
+
 @HTTP_ONLY
 def test_malformed_json_is_a_clear_400(daemon: Daemon) -> None:
     response = daemon.call("ingest", "POST", "/v1/events", content=b"{not json")
@@ -516,7 +567,10 @@ def test_event_types_no_schema_knows_are_counted_as_unknown(daemon: Daemon) -> N
 
 @HTTP_ONLY
 @pytest.mark.parametrize(
-    "body", [b"\xff\xfe{}", b"[" * 30_000 + b"]" * 30_000], ids=["invalid-utf8", "deeply-nested"]
+    # 2,000 deep: within a batch's structure (50 events x 64), past what Python's parser nests
+    "body",
+    [b"\xff\xfe{}", b"[" * 2_000 + b"]" * 2_000],
+    ids=["invalid-utf8", "deeply-nested"],
 )
 def test_hostile_bodies_get_a_clear_400_never_a_5xx(daemon: Daemon, body: bytes) -> None:
     response = daemon.call("ingest", "POST", "/v1/events", content=body)
