@@ -1,8 +1,9 @@
 """The daily digest and quiet hours: when held messages go out, and when none may.
 
 `make_digests` gathers, on a working day from the digest time on, what `enqueue` held for the
-digest into one message per recipient and channel; `quiet_until` says how long a channel's quiet
-hours hold a message back (the dispatcher defers it, never drops it).
+digest into one message per recipient and channel; what a silence or an inhibition kept out of
+that digest follows in a digest of its own once it is released. `quiet_until` says how long a
+channel's quiet hours hold a message back (the dispatcher defers it, never drops it).
 """
 
 from __future__ import annotations
@@ -33,6 +34,14 @@ def make_digests(
     """On a working day from the digest time on: one message per recipient and channel gathering
     what was held for the digest. Idempotent: a day's digest is made once (its key says the day).
 
+    What a silence or an inhibition kept out of the day's digest (`_held`) is told once released,
+    as quiet hours defer a message: in the day's digest if that is still to be made, else in a
+    later digest the same day, whose key names the rows it gathers (the same rows never make two
+    digests; a row leaves "held" in the transaction that writes its digest). Waiting for the next
+    morning instead would lose them to a daily silence over the digest time: kept back again at
+    every digest, told never. Rows held after the day's digest time still wait for tomorrow's,
+    and a day off makes no digest, a later one neither.
+
     With `links`, the digest carries one action link, for its official and this digest, to a page
     listing what it gathered; the items' own link lines are left out (an SMS would cut them).
     `signatures`: what each SMS channel's vendor puts before a message (it takes room too)."""
@@ -45,8 +54,12 @@ def make_digests(
         session, datetime.combine(local.date(), digest_time, SHANGHAI)
     ).items():
         key = notification_key("digest", day, recipient, channel)
-        if session.scalar(select(Notification.id).where(Notification.key == key)) is not None:
-            continue  # today's digest went out already: these wait for the next one
+        if _exists(session, key):
+            # today's digest went out already: these were kept out of it (silenced or inhibited
+            # then) and are released now
+            key = notification_key("digest", day, recipient, channel, *(r.id for r in rows))
+            if _exists(session, key):
+                continue
         items = [(r.subject, action_links(r.text)[0] if links is not None else r.text) for r in rows]
         digest = _digest(session, key, recipient, channel, compose_digest(day, items, channel), now)
         if links is not None and recipient != GROUP:
@@ -61,14 +74,33 @@ def make_digests(
     return made
 
 
+def _exists(session: Session, key: str) -> bool:
+    return session.scalar(select(Notification.id).where(Notification.key == key)) is not None
+
+
 def _held(session: Session, cutoff: datetime) -> dict[tuple[str, str], list[Notification]]:
     """What was held before today's digest time (later ones wait for tomorrow's), by recipient
-    and channel, oldest first; of alerts that still call for it.
+    and channel, oldest first; of alerts that still call for it now.
 
     A held message of an alert acknowledged or resolved since is withdrawn: nobody is reminded of
-    what they said they have in hand, or of what is done. A held all-clear is never withdrawn. One of an alert silenced now stays held,
-    as quiet hours hold a message: the digest after the silence tells it, unless the alert is
-    acknowledged or resolved by then."""
+    what they said they have in hand, or of what is done. A held all-clear is never withdrawn nor
+    kept back: it is told to those who were told, whatever came since (a resolved alert keeps the
+    silence and inhibition marks it had).
+
+    One of an alert silenced now (`silenced_by`: the tick marks it just before, from the silences
+    active at its instant, a daily window's too) stays held, as quiet hours hold a message: it is
+    told once the silence ends, unless the alert is acknowledged or resolved by then.
+
+    One of an alert inhibited now stays held too, and is told once the inhibition ends, unless
+    the alert is acknowledged or resolved by then (then it is withdrawn, as above). Inhibited
+    means visible but not notified: the inhibiting alert, told in its own right, says all this
+    one would, so the digest does not say it twice (`enqueue` queues nothing for an inhibited
+    alert either). Held rather than withdrawn, because the inhibition may end with this alert
+    still open (the inhibiting alert resolved first), and then nothing else would tell it: the
+    held row marked the alert told (`notified_at`), and `enqueue` tells an alert held back while
+    inhibited, once it no longer is, only if it was never told; withdrawn, it would be heard of
+    at its next reminder at best. So the digest treats an inhibition as `enqueue` does, as a
+    silence that lasts while the inhibiting alert fires."""
     groups: dict[tuple[str, str], list[Notification]] = {}
     rows = session.execute(
         select(
@@ -77,19 +109,20 @@ def _held(session: Session, cutoff: datetime) -> dict[tuple[str, str], list[Noti
             AlertRecord.acked_at,
             AlertRecord.fired_at,
             AlertRecord.silenced_by,
+            AlertRecord.inhibited_by,
         )
         .outerjoin(AlertRecord, AlertRecord.id == Notification.alert_id)
         .where(Notification.status == "held", Notification.created_at <= cutoff)
         .order_by(Notification.id)
     )
-    for row, state, acked_at, fired_at, silenced_by in rows:
+    for row, state, acked_at, fired_at, silenced_by, inhibited_by in rows:
         if row.kind != "resolved":  # an all-clear is told to those who were told, whatever came since
             if state == "resolved" or (
                 acked_at is not None and fired_at is not None and acked_at >= fired_at
             ):
                 row.status = "withdrawn"
                 continue
-            if silenced_by is not None:
+            if silenced_by is not None or inhibited_by is not None:
                 continue
         groups.setdefault((row.recipient, row.channel), []).append(row)
     return groups

@@ -1,22 +1,27 @@
 """The daily digest gathers what was held for it, of alerts that still call for it: one
-acknowledged or resolved since is withdrawn, one silenced now waits for the silence to end."""
+acknowledged or resolved since is withdrawn, one silenced or inhibited now waits for the silence
+or inhibition to end, and is told then (in a later digest of the same day if the day's went)."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import UTC, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 
 import pytest
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
 from monitor.alerts.digest import make_digests
-from monitor.alerts.enqueue import notification_key
+from monitor.alerts.enqueue import Run, enqueue, notification_key
+from monitor.clock import SHANGHAI
+from monitor.rulebook import Rulebook
 from monitor.store.db import session_factory
-from monitor.store.models import AlertRecord, Notification
+from monitor.store.models import AlertRecord, Notification, Silence
 
 NOW = datetime(2026, 11, 30, 2, 0, tzinfo=UTC)  # 10:00 on a Monday in Shanghai
 FIRED = NOW - timedelta(days=2)
+MONDAY = date(2026, 11, 30)
+DIGEST_TIME = time(8, 30)
 
 
 @pytest.fixture
@@ -87,3 +92,119 @@ def test_a_digest_gathers_only_what_still_calls_for_it(session: Session) -> None
     session.flush()
     assert make_digests(session, NOW + timedelta(days=1), True, time(8, 30)) == 1
     assert _status(session)[silenced] == "digested"
+
+
+def _at(hour: int, minute: int, second: int = 0, day: int = 0) -> datetime:
+    """An instant in Shanghai, `day` days after Monday 30 November 2026."""
+    return datetime.combine(MONDAY + timedelta(days=day), time(hour, minute, second), SHANGHAI)
+
+
+def _tick(session: Session, at: datetime, is_workday: bool = True) -> int:
+    """What a tick's last transaction does: mark the alerts the silences active at `at` mute
+    (`enqueue`; no channel, so nothing is queued), then make the digests."""
+    enqueue(session, Run(Rulebook({}, {}), at, ()), [], renotify=True)
+    return make_digests(session, at, is_workday, DIGEST_TIME)
+
+
+def _digests(session: Session) -> list[tuple[str, list[tuple[int | None, str, datetime]]]]:
+    """Each digest's key and what it gathered (alert, kind, when held), oldest digest first."""
+    made = []
+    for digest in session.scalars(
+        select(Notification).where(Notification.kind == "digest").order_by(Notification.id)
+    ):
+        gathered = session.execute(
+            select(Notification.alert_id, Notification.kind, Notification.created_at)
+            .where(Notification.digest_id == digest.id)
+            .order_by(Notification.id)
+        )
+        made.append((digest.key, [(a, k, c) for a, k, c in gathered]))
+    return made
+
+
+def test_what_a_daily_silence_over_the_digest_time_kept_out_is_told_when_it_ends(session: Session) -> None:
+    # every morning 08:00-10:00 one alert is silenced: the 08:30 digest goes without it, and
+    # the day's digest having gone, it used to wait for the next one, silenced again: never told
+    ordinary = _alert(session, "pairing:o-a:1")
+    quiet = _alert(session, "pairing:o-a:2")
+    longer = _alert(session, "pairing:o-a:3")  # under a second silence, ending later
+    for subject, daily in (("pairing:o-a:2", "08:00-10:00"), ("pairing:o-a:3", "08:00-10:30")):
+        session.add(
+            Silence(
+                subject=subject, starts_at=_at(0, 0, day=-7), ends_at=_at(0, 0, day=7), daily=daily,
+                created_by="赵主任", reason="早会", created_at=_at(0, 0, day=-7),
+            )
+        )  # fmt: skip
+    sunday = _at(18, 0, day=-1)
+    for alert_id in (ordinary, quiet, longer):
+        _hold(session, alert_id, sunday)
+    main_key = notification_key("digest", "2026-11-30", "o-a", "email")
+
+    assert _tick(session, _at(8, 29, 59)) == 0  # before the digest time
+    assert _tick(session, _at(8, 30, 0)) == 1
+    assert _digests(session) == [(main_key, [(ordinary, "fired", sunday)])]
+    assert _status(session)[quiet] == "held"  # silenced at the digest time: kept out
+    assert session.get(AlertRecord, quiet).silenced_by is not None  # type: ignore[union-attr]
+
+    # held after the day's digest time: tomorrow's digest, silence or not
+    _hold(session, ordinary, _at(8, 30, 1))
+    _hold(session, quiet, _at(8, 30, 1))
+    assert _tick(session, _at(9, 59, 59)) == 0  # the silence's last second
+    assert _tick(session, _at(10, 0, 0), is_workday=False) == 0  # a day off makes none
+    assert _tick(session, _at(10, 0, 0)) == 1  # it ended: told now
+    main, (late_key, late) = _digests(session)
+    assert main == (main_key, [(ordinary, "fired", sunday)])
+    assert late_key != main_key and late == [(quiet, "fired", sunday)]
+    # once: a repeated tick, or the next, makes no other digest of these rows (nor of the later ones)
+    assert _tick(session, _at(10, 0, 0)) == 0
+    assert _tick(session, _at(10, 0, 1)) == 0
+    assert len(_digests(session)) == 2
+    # the second silence ends: what it kept out makes a digest of its own too
+    assert _tick(session, _at(10, 29, 59)) == 0
+    assert _tick(session, _at(10, 30, 0)) == 1
+    assert _digests(session)[2][1] == [(longer, "fired", sunday)]
+    assert _tick(session, _at(10, 30, 1)) == 0
+
+    # Tuesday: the same again for what was held after Monday's digest time
+    assert _tick(session, _at(8, 30, 0, day=1)) == 1
+    assert _digests(session)[3] == (
+        notification_key("digest", "2026-12-01", "o-a", "email"),
+        [(ordinary, "fired", _at(8, 30, 1))],
+    )
+    assert _tick(session, _at(9, 59, 59, day=1)) == 0
+    assert _tick(session, _at(10, 0, 0, day=1)) == 1
+    assert _digests(session)[4][1] == [(quiet, "fired", _at(8, 30, 1))]
+    assert set(_status(session).values()) == {"digested"}
+
+
+def test_an_inhibited_alerts_held_message_waits_for_the_inhibition_to_end(session: Session) -> None:
+    # held when nothing inhibited it; then an overdue quarterly visit came to inhibit it
+    by = "pairing-quarterly-visit"
+    ordinary = _alert(session, "pairing:o-a:1")
+    inhibited = _alert(session, "pairing:o-a:2", inhibited_by=by)
+    acked = _alert(session, "pairing:o-a:3", inhibited_by=by, acked_at=FIRED, acked_by="o-a")
+    resolved = _alert(session, "pairing:o-a:4", inhibited_by=by, state="resolved", resolved_at=_at(7, 0))
+    sunday = _at(18, 0, day=-1)
+    for alert_id in (ordinary, inhibited, acked, resolved):
+        _hold(session, alert_id, sunday)
+    _hold(session, resolved, _at(7, 0), kind="resolved")  # its all-clear: told, inhibited or not
+
+    assert make_digests(session, _at(8, 29, 59), True, DIGEST_TIME) == 0
+    assert make_digests(session, _at(8, 30, 0), True, DIGEST_TIME) == 1
+    assert _digests(session)[0][1] == [(ordinary, "fired", sunday), (resolved, "resolved", _at(7, 0))]
+    # inhibited: not told (its inhibiting alert tells it all), nor withdrawn; acknowledged or
+    # resolved: withdrawn, inhibited or not
+    assert _status(session) == {
+        ordinary: "digested",
+        inhibited: "held",
+        acked: "withdrawn",
+        resolved: "withdrawn",
+    }
+
+    assert make_digests(session, _at(10, 59, 59), True, DIGEST_TIME) == 0  # still inhibited
+    # the quarterly visit is made: the 11:00 tick lifts the inhibition, the contact is still due
+    session.get(AlertRecord, inhibited).inhibited_by = None  # type: ignore[union-attr]
+    session.flush()
+    assert make_digests(session, _at(11, 0, 0), True, DIGEST_TIME) == 1
+    assert _digests(session)[1][1] == [(inhibited, "fired", sunday)]
+    assert make_digests(session, _at(11, 0, 1), True, DIGEST_TIME) == 0
+    assert _status(session)[inhibited] == "digested"
