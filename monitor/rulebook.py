@@ -53,6 +53,24 @@ ObligationKind = Literal[
     "project_item",  # a project's checklist item done by its due date
 ]
 
+# What each kind's duties are keyed by besides the rule (monitor/evaluation/obligations forms the
+# keys, and a waiver must name one of them to waive anything): the kind of subject each duty is on
+# (a form of monitor/subjects.py), and the kind of period, if any, that tells its duties apart. A
+# recurring duty's period is the rule's own (`Rule.period`); a repeated report is the enterprise's
+# duty for the month the problem was reported again; every other kind runs on a clock and its
+# duties have no period. `Rule.duty_subject` and `Rule.duty_period` read them for a rule.
+DUTY_SUBJECTS: Mapping[ObligationKind, str] = {
+    "pairing_activity": "pairing",
+    "unit_activity": "unit",
+    "unit_report": "unit",
+    "case_clock": "case",
+    "case_meeting": "case",
+    "case_ladder": "case",  # the clock's case it climbs for
+    "repeat_report": "enterprise",
+    "review_rectification": "review",
+    "project_item": "project",
+}
+
 # The event types whose arrival changes an obligation of each kind that can be declared
 # `immediate: true`: such a rule's alert is raised (or resolved) when one of these is accepted,
 # not at the next tick. A bad review or a major case arises with its event; a repeated report
@@ -162,6 +180,18 @@ class Rule(_Frozen):
 
     def step_for(self, level: int) -> LadderStep:
         return next(s for s in self.escalation if s.level == level)
+
+    @property
+    def duty_subject(self) -> str:
+        """The kind of subject each of the rule's duties is on ("pairing", "case", ...)."""
+        return DUTY_SUBJECTS[self.obligation]
+
+    @property
+    def duty_period(self) -> PeriodKind | None:
+        """The kind of period that tells the rule's duties apart; None: they have no period."""
+        if self.obligation == "repeat_report":
+            return "month"  # the month the problem was reported again (repeat_report_obligations)
+        return self.period
 
 
 def _id_is_known(rule: Rule) -> None:

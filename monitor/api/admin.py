@@ -45,11 +45,14 @@ async def post_waiver(body: WaiverBody, who: Admin, service: ServiceDep, request
     """Waive an obligation, with a reason and an approver: it neither alerts nor counts as
     missed from the next tick on, and the monthly report lists it. Audited."""
     source = client_of(request)
+    rulebook = service.loaded.rulebook  # the rules in force: what their duties look like
 
     def add() -> dict[str, Any] | WaiverError:
         with service.sessions() as session:
             try:
-                row = add_waiver(session, actor=who.name, source=source, **body.model_dump())
+                row = add_waiver(
+                    session, actor=who.name, source=source, rulebook=rulebook, **body.model_dump()
+                )
             except WaiverError as exc:
                 return exc
             session.commit()

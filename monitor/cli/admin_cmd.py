@@ -304,6 +304,7 @@ def waiver() -> None:
 def waiver_add(ctx: Context, rule: str, subject: str, period: str, reason: str, approver: str) -> None:
     from monitor.waivers import WaiverError, add_waiver
 
+    rulebook = ctx.rulebook()  # the configured rules: what their duties look like
     with session_factory(ctx.engine())() as session:
         try:
             row = add_waiver(
@@ -315,6 +316,7 @@ def waiver_add(ctx: Context, rule: str, subject: str, period: str, reason: str, 
                 approver=approver,
                 actor=cli_actor(),
                 source="cli",
+                rulebook=rulebook,
             )
         except WaiverError as exc:
             if exc.conflict:

@@ -164,6 +164,7 @@ def _waive_midway(services: tuple[Service, ...], at: datetime) -> None:
             add_waiver(
                 session, rule="pairing-monthly-visit", subject="pairing:o-ysb-2:91321311MA037K6DU7",
                 period=at.strftime("%Y-%m"), reason="企业停产", approver="区营商办", actor="t", source="t",
+                rulebook=service.loaded.rulebook,
             )  # fmt: skip
             session.commit()
 

@@ -131,7 +131,7 @@ def district(engine: Engine) -> Engine:
     with session_factory(engine)() as session:
         add_waiver(
             session, rule="case-complex-5-workdays", subject="case:c-waived", period="", reason="企业注销",
-            approver="王主任", actor="test", source="test",
+            approver="王主任", actor="test", source="test", rulebook=RULEBOOK,
         )  # fmt: skip
         session.commit()
     return engine
