@@ -121,6 +121,9 @@ class SmtpSettings(_Frozen):
     url: SecretStr | None = None
     sender: str = "dutywatch@localhost"
     timeout_seconds: float = 30.0
+    # the wait for the reply to a message's end (RFC 5321: ten minutes; sooner, a slow server
+    # that did take it gets it twice)
+    data_timeout_seconds: float = Field(600.0, gt=0)
     ca_file: Path | None = None  # trust a private mail server's certificate
 
     @field_validator("url")
@@ -352,6 +355,7 @@ class Settings(_Frozen):
                 "sender": smtp.sender,
                 "sender_name": self.notify.sender_name,
                 "timeout_seconds": smtp.timeout_seconds,
+                "data_timeout_seconds": smtp.data_timeout_seconds,
                 "ca_file": smtp.ca_file,
             }
         if channel == "file":

@@ -62,11 +62,14 @@ class Receipt:
 
 
 class TransportError(Exception):
-    """Sending failed; `permanent` says whether retrying can help."""
+    """Sending failed; `permanent` says whether retrying can help, `unreachable` whether the
+    server did not answer at all (refused the connection, or timed out): then the batch's other
+    messages for it would wait as long, and the dispatcher leaves them for the retry."""
 
-    def __init__(self, message: str, *, permanent: bool = False) -> None:
+    def __init__(self, message: str, *, permanent: bool = False, unreachable: bool = False) -> None:
         super().__init__(message)
         self.permanent = permanent
+        self.unreachable = unreachable
 
 
 class Notifier(Protocol):

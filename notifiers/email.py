@@ -13,12 +13,30 @@ from email.headerregistry import Address
 from email.message import EmailMessage
 from email.utils import formatdate
 from pathlib import Path
+from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
 import aiosmtplib
-from pydantic import SecretStr
+from pydantic import Field, SecretStr
 
 from notifiers.base import Channel, ChannelSettings, Message, Receipt, TransportError
+
+# How long to wait for the server's reply to the end of a message (RFC 5321 §4.5.3.2.6: ten
+# minutes). Until it comes nobody knows whether the server took the message: a client that gives
+# up sooner and sends again delivers it twice (§6.1). Everything else waits `timeout`.
+DATA_TIMEOUT = 600.0
+
+
+class _Client(aiosmtplib.SMTP):
+    """aiosmtplib's client, waiting `data_timeout` for the DATA exchange (the reply to the end of
+    the message above all) and its own timeout for every other command."""
+
+    def __init__(self, *, data_timeout: float, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.data_timeout = data_timeout
+
+    async def data(self, message: str | bytes, /, *, timeout: Any = None) -> aiosmtplib.SMTPResponse:
+        return await super().data(message, timeout=self.data_timeout)
 
 
 @dataclass(frozen=True)
@@ -31,9 +49,17 @@ class SmtpServer:
     starttls: bool = False
     timeout: float = 30.0
     ca_file: Path | None = None  # trust this CA (a private mail server's own certificate)
+    data_timeout: float = DATA_TIMEOUT
 
     @classmethod
-    def from_url(cls, url: str, *, timeout: float = 30.0, ca_file: Path | None = None) -> SmtpServer:
+    def from_url(
+        cls,
+        url: str,
+        *,
+        timeout: float = 30.0,
+        ca_file: Path | None = None,
+        data_timeout: float = DATA_TIMEOUT,
+    ) -> SmtpServer:
         """`smtp://user:password@host:port?starttls=true` or `smtps://…` for implicit TLS."""
         parts = urlsplit(url)
         if parts.scheme not in ("smtp", "smtps") or not parts.hostname:
@@ -53,6 +79,7 @@ class SmtpServer:
             starttls=not implicit and query.get("starttls", ["false"])[0].lower() in ("true", "1", "yes"),
             timeout=timeout,
             ca_file=ca_file,
+            data_timeout=data_timeout,
         )
 
 
@@ -83,6 +110,7 @@ class EmailSettings(ChannelSettings):
     sender_name: str = "宿豫区营商环境督办"
     timeout_seconds: float = 30.0
     ca_file: Path | None = None  # trust a private mail server's certificate
+    data_timeout_seconds: float = Field(DATA_TIMEOUT, gt=0)  # the reply to a message's end
 
 
 class EmailNotifier(Channel):
@@ -104,7 +132,10 @@ class EmailNotifier(Channel):
     @classmethod
     def from_settings(cls, settings: EmailSettings) -> EmailNotifier:
         server = SmtpServer.from_url(
-            settings.url.get_secret_value(), timeout=settings.timeout_seconds, ca_file=settings.ca_file
+            settings.url.get_secret_value(),
+            timeout=settings.timeout_seconds,
+            ca_file=settings.ca_file,
+            data_timeout=settings.data_timeout_seconds,
         )
         return cls(server, settings.sender, settings.sender_name)
 
@@ -128,7 +159,8 @@ class EmailNotifier(Channel):
             return self._client
         await self._disconnect()
         server = self.server
-        client = aiosmtplib.SMTP(
+        client = _Client(
+            data_timeout=server.data_timeout,
             hostname=server.host,
             port=server.port,
             use_tls=server.implicit_tls,
@@ -190,7 +222,7 @@ class EmailNotifier(Channel):
         except aiosmtplib.SMTPResponseException as exc:
             raise TransportError(f"SMTP error {exc.code}: {exc.message}", permanent=exc.code >= 500) from None
         except (aiosmtplib.SMTPException, OSError, TimeoutError) as exc:
-            raise TransportError(f"SMTP server unreachable: {type(exc).__name__}") from None
+            raise TransportError(f"SMTP server unreachable: {type(exc).__name__}", unreachable=True) from None
         finally:
             if failed or not self._in_session:
                 await self._disconnect()

@@ -24,9 +24,9 @@ async def request(
         async with httpx.AsyncClient(timeout=TIMEOUT) as client:
             response = await client.request(method, url, **kwargs)
     except httpx.TimeoutException:
-        raise TransportError("timed out") from None
+        raise TransportError("timed out", unreachable=True) from None
     except httpx.HTTPError as exc:
-        raise TransportError(f"connection failed: {type(exc).__name__}") from None
+        raise TransportError(f"connection failed: {type(exc).__name__}", unreachable=True) from None
     if response.status_code == 429 or response.status_code >= 500:
         raise TransportError(f"HTTP {response.status_code}")
     if response.status_code >= 400:

@@ -130,22 +130,80 @@ class Dispatcher:
 
     async def _run_once(self, now: datetime, only: Collection[int] | None) -> list[Outcome]:
         rows = await asyncio.to_thread(self.claim, now, self.BATCH, only)
+        if not rows:
+            return []
         async with contextlib.AsyncExitStack() as batch:
             # channels that can keep a connection for the batch (email) open a session for it
             keeping = {id(n): n for n in self.notifiers.values() if hasattr(n, "session")}
             for notifier in keeping.values():
                 await batch.enter_async_context(notifier.session())
-            return await self._send_all(rows, now)
+            pending = {row.id for row in rows}
+            renewing = asyncio.create_task(self._renew(pending, now))
+            try:
+                return await self._send_all(rows, now, pending)
+            finally:
+                renewing.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await renewing
 
-    async def _send_all(self, rows: list[Notification], now: datetime) -> list[Outcome]:
-        outcomes: list[Outcome] = []
+    async def _renew(self, pending: set[int], now: datetime) -> None:
+        """Keep the batch's claims while it is sent: a mail server may take ten minutes to answer
+        the end of a message (RFC 5321), longer than the lease, and another worker must not take
+        a row over and send it again meanwhile. Every third of the lease, the rows not yet
+        recorded are claimed anew, as of `now` plus the time the batch has taken."""
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        every = self.settings.lease_seconds / 3
+        while True:
+            await asyncio.sleep(every)
+            at = now + timedelta(seconds=loop.time() - started)
+            try:
+                await asyncio.to_thread(self._reclaim, sorted(pending), at)
+            except Exception:  # the database away a moment: the next renewal tries again
+                log.warning("could not renew the claims of notifications being sent", exc_info=True)
+
+    def _reclaim(self, ids: list[int], at: datetime) -> None:
+        if not ids:
+            return
+        with self.sessions() as session:
+            session.execute(
+                update(Notification)
+                .where(
+                    Notification.id.in_(ids),
+                    Notification.status == "sending",
+                    Notification.claimed_by == self.worker,
+                )
+                .values(claimed_at=at)
+            )
+            session.commit()
+
+    async def _send_all(self, rows: list[Notification], now: datetime, pending: set[int]) -> list[Outcome]:
+        """The rows of each channel's sender in turn, the senders at once: a mail server slow to
+        answer holds up its own messages, not the SMS and chat ones of the batch."""
+        lanes: dict[int, list[Notification]] = {}
         for row in rows:
-            wait = self._wait(row.channel, now)
+            lanes.setdefault(id(self.notifiers.get(row.channel)), []).append(row)
+        done = await asyncio.gather(*(self._send_lane(lane, now, pending) for lane in lanes.values()))
+        by_id = {o.id: o for outcomes in done for o in outcomes}
+        return [by_id[row.id] for row in rows]
+
+    async def _send_lane(self, rows: list[Notification], now: datetime, pending: set[int]) -> list[Outcome]:
+        """One sender's rows in order. Once its server did not answer at all (refused, timed out),
+        the lane's other rows go back to the queue for the retry's time, without an attempt
+        counted: each would wait as long again, for the same answer."""
+        outcomes: list[Outcome] = []
+        unreachable_until: datetime | None = None
+        for row in rows:
+            wait = unreachable_until or self._wait(row.channel, now)
             if wait is not None:
                 await asyncio.to_thread(self._defer, row, wait)
-                outcomes.append(Outcome(row.id, row.channel, "deferred"))
+                outcome = Outcome(row.id, row.channel, "deferred")
             else:
-                outcomes.append(await self._send(row, now))
+                outcome, unreachable = await self._send(row, now)
+                if unreachable and outcome.status == "retry":
+                    unreachable_until = now + timedelta(seconds=self.settings.backoff_seconds)
+            pending.discard(row.id)
+            outcomes.append(outcome)
         return outcomes
 
     def _wait(self, channel: str, now: datetime) -> datetime | None:
@@ -164,8 +222,8 @@ class Dispatcher:
         recent.append(now)
         return None
 
-    async def _send(self, row: Notification, now: datetime) -> Outcome:
-        """Send one claimed row and record its outcome."""
+    async def _send(self, row: Notification, now: datetime) -> tuple[Outcome, bool]:
+        """Send one claimed row and record its outcome; and whether its server did not answer."""
         notifier = self.notifiers.get(row.channel)
         message = self._message(row)
         try:
@@ -173,11 +231,12 @@ class Dispatcher:
                 raise TransportError(f"channel {row.channel!r} is not configured", permanent=True)
             receipt = await notifier.send(message)
         except TransportError as exc:
-            return await asyncio.to_thread(self._failed, row, now, str(exc), exc.permanent)
+            failed = await asyncio.to_thread(self._failed, row, now, str(exc), exc.permanent)
+            return failed, exc.unreachable
         except Exception as exc:  # a bug in a channel must not lose the row: retry it
             log.exception("channel %s failed unexpectedly", row.channel)
-            return await asyncio.to_thread(self._failed, row, now, f"{type(exc).__name__}", False)
-        return await asyncio.to_thread(self._sent, row, now, receipt.provider_id)
+            return await asyncio.to_thread(self._failed, row, now, f"{type(exc).__name__}", False), False
+        return await asyncio.to_thread(self._sent, row, now, receipt.provider_id), False
 
     def _defer(self, row: Notification, until: datetime) -> None:
         """Over the channel's rate: back to the queue for later, without counting an attempt."""

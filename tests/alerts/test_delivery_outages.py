@@ -15,10 +15,10 @@ from typing import Any, ClassVar
 
 import pytest
 from aiosmtpd.controller import Controller
-from sqlalchemy import Engine
+from sqlalchemy import Engine, select
 
 from monitor.store.db import session_factory
-from monitor.store.models import Official
+from monitor.store.models import Notification, Official
 from notifiers.email import EmailNotifier, SmtpServer
 from notifiers.sms import HttpSmsNotifier
 from tests.alerts.test_dispatch import NOW, dispatcher, queue, statuses
@@ -181,3 +181,66 @@ def test_a_hung_sms_gateway_times_out_into_a_retry_and_then_delivers(engine: Eng
     # the hung request may still have reached the gateway after we gave up: the one unavoidable
     # duplicate window of an HTTP channel without an idempotency key
     assert 1 <= len(Gateway.accepted) <= 2
+
+
+class SlowToAnswer:
+    """An SMTP handler that takes `seconds` to answer the end of each message, and takes it."""
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        self.received: list[bytes] = []
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        self.received.append(envelope.content)
+        await asyncio.sleep(self.seconds)
+        return "250 OK"
+
+
+@pytest.fixture
+def slow_server() -> Iterator[tuple[SlowToAnswer, int]]:
+    handler = SlowToAnswer(1.5)
+    port = free_port()
+    controller = Controller(handler, hostname="127.0.0.1", port=port)
+    controller.start()
+    try:
+        yield handler, port
+    finally:
+        controller.stop()
+
+
+def test_a_mail_server_slow_to_answer_a_message_gets_it_once(
+    engine: Engine, slow_server: tuple[SlowToAnswer, int]
+) -> None:
+    """The reply to a message's end is waited for `data_timeout` (RFC 5321: ten minutes), not the
+    commands' timeout: a server that takes 1.5 s to say it took a message, with commands given
+    0.5 s, gets each message once (before, the client gave up and sent it again)."""
+    handler, port = slow_server
+    queue(engine, 2, channel="email")
+    server = SmtpServer.from_url(f"smtp://127.0.0.1:{port}", timeout=0.5, data_timeout=5)
+    outcomes = drain(dispatcher(engine, EmailNotifier(server, "dw@suyu.example.cn")), rounds=2)
+    assert outcomes == ["sent", "sent"]
+    assert len(handler.received) == 2
+    assert statuses(engine) == [("k0", "sent", 1), ("k1", "sent", 1)]
+
+
+def test_a_reply_later_than_the_data_timeout_is_retried_and_the_rest_left_for_the_retry(
+    engine: Engine, slow_server: tuple[SlowToAnswer, int]
+) -> None:
+    """Past `data_timeout` nobody can tell whether the server took the message: it is retried
+    (a duplicate beats a lost alert; the Message-ID is the same). The server did not answer in
+    time, so the batch's other message for it goes back to the queue for the retry's time,
+    without an attempt counted, instead of waiting as long again."""
+    handler, port = slow_server
+    queue(engine, 2, channel="email")
+    server = SmtpServer.from_url(f"smtp://127.0.0.1:{port}", timeout=0.5, data_timeout=0.5)
+    d = dispatcher(engine, EmailNotifier(server, "dw@suyu.example.cn"), backoff_seconds=60)
+    outcomes = asyncio.run(d.run_once(NOW))
+    assert [(o.status, o.error) for o in outcomes] == [
+        ("retry", "SMTP server unreachable: SMTPReadTimeoutError"),
+        ("deferred", None),
+    ]
+    assert statuses(engine) == [("k0", "queued", 1), ("k1", "queued", 0)]
+    with session_factory(engine)() as session:
+        waiting = session.scalars(select(Notification).where(Notification.key == "k1")).one()
+        assert waiting.next_attempt_at == NOW + timedelta(seconds=60)
+    assert len(handler.received) == 1

@@ -116,6 +116,113 @@ def test_a_claim_lost_in_a_crash_is_sent_after_the_lease(engine: Engine) -> None
     assert statuses(engine) == [("k0", "sent", 2)]
 
 
+class Slow(Recorder):
+    """A channel that takes `seconds` for each message (a mail server slow to answer its end)."""
+
+    def __init__(self, seconds: float) -> None:
+        super().__init__()
+        self.seconds = seconds
+
+    async def send(self, message: Message) -> Receipt:
+        await asyncio.sleep(self.seconds)
+        return await super().send(message)
+
+
+def test_a_batch_keeps_its_claims_while_it_is_sent(engine: Engine) -> None:
+    """Two messages of 2.5 s each, a lease of 3 s: the sender renews its claims every second, so
+    another worker looking 3.5 s into the batch (4 s after the claim, as its clock says) finds
+    nothing to take over, and each message goes once. Without renewal it took the second
+    message over and sent it too."""
+    queue(engine, 2)
+    slow, other = Slow(2.5), Recorder()
+    sender = dispatcher(engine, slow, "w1", lease_seconds=3)
+    rival = dispatcher(engine, other, "w2", lease_seconds=3)
+
+    async def both() -> list[int]:
+        batch = asyncio.create_task(sender.run_once(NOW))
+        await asyncio.sleep(3.5)
+        taken = await asyncio.to_thread(rival.claim, NOW + timedelta(seconds=4))
+        await batch
+        return [row.id for row in taken]
+
+    assert asyncio.run(both()) == []
+    assert slow.sent == ["k0", "k1"] and other.sent == []
+    assert statuses(engine) == [("k0", "sent", 1), ("k1", "sent", 1)]
+    # and once the batch is done, its rows are recorded, not claimed: nothing is renewed after it
+    assert rival.claim(NOW + timedelta(hours=1)) == []
+
+
+def test_a_channel_whose_server_does_not_answer_holds_up_only_its_own_messages(engine: Engine) -> None:
+    """Each channel's sender has its own lane in a batch: the SMS go while the mail server is
+    still being waited for. Once it did not answer, the batch's other mail waits for the retry's
+    time, with no attempt counted."""
+    queue(engine, 2, channel="email")
+    with session_factory(engine)() as session:
+        for i in range(2):
+            session.add(
+                Notification(
+                    key=f"s{i}",
+                    kind="fired",
+                    channel="sms",
+                    recipient="o1",
+                    subject="s",
+                    text="t",
+                    status="queued",
+                    attempts=0,
+                    created_at=NOW,
+                    next_attempt_at=NOW,
+                )
+            )
+        session.commit()
+    order: list[str] = []
+
+    class Hung:
+        async def send(self, message: Message) -> Receipt:
+            await asyncio.sleep(1)
+            order.append(f"timed out {message.idempotency_key}")
+            raise TransportError("SMTP server unreachable: SMTPConnectTimeoutError", unreachable=True)
+
+    class Sms(Recorder):
+        async def send(self, message: Message) -> Receipt:
+            order.append(f"sms {message.idempotency_key}")
+            return await super().send(message)
+
+    d = Dispatcher(
+        session_factory(engine),
+        {"email": Hung(), "sms": Sms()},  # type: ignore[dict-item]
+        NotifySettings(backoff_seconds=60),
+        "w1",
+        random.Random(1),
+    )
+    outcomes = asyncio.run(d.run_once(NOW))
+    assert [(o.channel, o.status) for o in outcomes] == [
+        ("email", "retry"),
+        ("email", "deferred"),
+        ("sms", "sent"),
+        ("sms", "sent"),
+    ]
+    assert order == ["sms s0", "sms s1", "timed out k0"]
+    assert statuses(engine) == [
+        ("k0", "queued", 1),
+        ("k1", "queued", 0),
+        ("s0", "sent", 1),
+        ("s1", "sent", 1),
+    ]
+    with session_factory(engine)() as session:
+        waiting = session.scalars(select(Notification).where(Notification.key == "k1")).one()
+        assert waiting.next_attempt_at == NOW + timedelta(seconds=60)
+    # a refusal that is an answer (a 4xx, quickly) leaves the next message to be tried
+    with session_factory(engine)() as session:
+        session.execute(
+            Notification.__table__.update().values(status="queued", next_attempt_at=NOW, attempts=0)
+        )
+        session.commit()
+    answering = Recorder([TransportError("SMTP error 451: busy")])
+    d.notifiers = {"email": answering, "sms": Sms()}  # type: ignore[dict-item]
+    later = asyncio.run(d.run_once(NOW + timedelta(hours=1)))
+    assert [(o.channel, o.status) for o in later][:2] == [("email", "retry"), ("email", "sent")]
+
+
 def test_after_too_many_attempts_a_row_dead_letters(engine: Engine) -> None:
     queue(engine, 1)
     d = dispatcher(engine, Recorder([TransportError("timeout")] * 3), max_attempts=3, backoff_seconds=1)
