@@ -149,7 +149,7 @@ class Service:
         self.loaded = loaded
         # the channels and their settings (an SMTP server fixed, a password changed, quiet hours,
         # retries): the dispatcher's next batch sends through them; the tick enqueues for the
-        # channels its settings name (a batch under way finishes on the ones it began with)
+        # channels its settings name (a batch under way sends its remaining rows through them)
         self.channels = self.settings.channels()
         self.dispatcher.notifiers = build_notifiers(self.settings, self.channels)
         self.dispatcher.settings = self.settings.notify

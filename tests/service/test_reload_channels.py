@@ -19,6 +19,8 @@ from monitor.store.models import Notification
 from tests.conftest import MailServer
 from tests.service.conftest import ROOT
 
+CODE = "91321311MA037K6DU7"
+
 
 def _config(path: Path, db: Path, port: int, cert: Path, channels: list[str]) -> Path:
     path.write_text(
@@ -53,6 +55,8 @@ def test_a_reload_sends_the_next_batch_through_the_fixed_smtp_server(
             {
                 "units": [{"id": "u-a", "name": "区甲局", "kind": "department"}],
                 "officials": [{"id": "o-a", "name": "张三", "unit": "u-a", "role": "staff", "email": "zs@suyu.example.cn"}],
+                "enterprises": [{"id": CODE, "name": "甲公司", "town": "顺河街道", "above_scale": True}],
+                "pairings": [{"official": "o-a", "enterprise": CODE, "from": "2024-01-01"}],
             },
             "roster",
         )  # fmt: skip
@@ -69,9 +73,10 @@ def test_a_reload_sends_the_next_batch_through_the_fixed_smtp_server(
                     )
                 )  # fmt: skip
             session.commit()
-        # the first batch goes to a port nobody listens on: both wait for a retry
+        # the first batch goes to a port nobody listens on: the first waits for a retry, and the
+        # second is left for that time untried (the server did not answer)
         [first, second] = asyncio.run(service.dispatcher.run_once(now))
-        assert (first.status, second.status) == ("retry", "retry")
+        assert (first.status, second.status) == ("retry", "deferred")
         _config(config, tmp_path / "dw.db", mail_server.port, mail_server.cert, ["email"])
         assert service.reload() == (True, "reloaded")
         later = now + timedelta(hours=1)
@@ -83,5 +88,12 @@ def test_a_reload_sends_the_next_batch_through_the_fixed_smtp_server(
         assert service.settings.channels() == ("console",)
         with service.sessions() as session:
             assert {r.status for r in session.scalars(select(Notification))} == {"sent"}
+        # the next tick finds the pairing's duties unmet since 2024 and tells its official on the
+        # console alone: nothing more is queued for the mail server
+        service.tick(now)
+        with service.sessions() as session:
+            told = session.execute(select(Notification.channel).where(Notification.alert_id.is_not(None)))
+            channels = [channel for (channel,) in told]
+        assert channels and set(channels) == {"console"}
     finally:
         service.close()
