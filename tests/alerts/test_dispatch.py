@@ -35,13 +35,15 @@ class Recorder:
         return Receipt(f"p-{message.idempotency_key}")
 
 
-def queue(engine: Engine, n: int, channel: str = "test") -> None:
+def queue(engine: Engine, n: int, channel: str = "test", prefix: str = "k") -> None:
+    """`n` messages due at NOW to official o1 (added with the first call), keyed prefix0, prefix1…"""
     with session_factory(engine)() as session:
-        session.add(Official(id="o1", name="张伟", role="staff", email="zhang.wei@suyu.example.cn"))
+        if session.get(Official, "o1") is None:
+            session.add(Official(id="o1", name="张伟", role="staff", email="zhang.wei@suyu.example.cn"))
         for i in range(n):
             session.add(
                 Notification(
-                    key=f"k{i}",
+                    key=f"{prefix}{i}",
                     kind="fired",
                     channel=channel,
                     recipient="o1",
@@ -157,23 +159,7 @@ def test_a_channel_whose_server_does_not_answer_holds_up_only_its_own_messages(e
     still being waited for. Once it did not answer, the batch's other mail waits for the retry's
     time, with no attempt counted."""
     queue(engine, 2, channel="email")
-    with session_factory(engine)() as session:
-        for i in range(2):
-            session.add(
-                Notification(
-                    key=f"s{i}",
-                    kind="fired",
-                    channel="sms",
-                    recipient="o1",
-                    subject="s",
-                    text="t",
-                    status="queued",
-                    attempts=0,
-                    created_at=NOW,
-                    next_attempt_at=NOW,
-                )
-            )
-        session.commit()
+    queue(engine, 2, channel="sms", prefix="s")
     order: list[str] = []
 
     class Hung:
