@@ -83,6 +83,16 @@ class SmtpServer:
         )
 
 
+def message_id_domain(sender: str) -> str:
+    """The right side of our Message-IDs: the sender's domain, as RFC 5322 §3.6.4 suggests (spam
+    filters score one that is not a domain name, e.g. rspamd's MID_RHS_NOT_FQDN); `dutywatch`
+    when the sender's is no dotted name (`dutywatch@localhost`). The left side, a notification's
+    key, is the same on every attempt, so a message sent twice carries one Message-ID."""
+    domain = sender.rpartition("@")[2].strip().lower()
+    dotted = "." in domain and all(part.isascii() and part for part in domain.split("."))
+    return domain if dotted and not domain.startswith("[") else "dutywatch"
+
+
 def compose(message: Message, sender: str, sender_name: str) -> EmailMessage:
     """The MIME message: text, and HTML as an alternative when given."""
     if not message.recipient.email:
@@ -97,7 +107,7 @@ def compose(message: Message, sender: str, sender_name: str) -> EmailMessage:
             f"invalid email address for {message.recipient.name}: {exc}", permanent=True
         ) from None
     mail["Date"] = formatdate(localtime=False)
-    mail["Message-ID"] = f"<{message.idempotency_key}@dutywatch>"
+    mail["Message-ID"] = f"<{message.idempotency_key}@{message_id_domain(sender)}>"
     mail.set_content(message.text)
     if message.html:
         mail.add_alternative(message.html, subtype="html")

@@ -245,9 +245,9 @@ def test_an_smtp_outage_delays_and_then_delivers_each_message_once(
     asyncio.run(d.run_once(NOW + timedelta(minutes=5)))
     asyncio.run(d.run_once(NOW + timedelta(minutes=10)))
     assert sorted(m["Message-ID"] for m in mail_server.inbox.messages) == [
-        "<k0@dutywatch>",
-        "<k1@dutywatch>",
-        "<k2@dutywatch>",
+        "<k0@suyu.example.cn>",
+        "<k1@suyu.example.cn>",
+        "<k2@suyu.example.cn>",
     ]
     assert {s for _, s, _ in statuses(engine)} == {"sent"}
 

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from notifiers.base import Message, Recipient, TransportError
-from notifiers.email import EmailNotifier, SmtpServer
+from notifiers.email import EmailNotifier, SmtpServer, message_id_domain
 from tests.conftest import MailServer
 from tests.service.conftest import free_port
 
@@ -33,12 +33,12 @@ def notifier(server: MailServer, password: str = "s3cret", port: int | None = No
 
 def test_delivery_with_starttls_and_auth_encodes_chinese_headers(mail_server: MailServer) -> None:
     receipt = asyncio.run(notifier(mail_server).send(message()))
-    assert receipt.provider_id == "<n-1@dutywatch>"
+    assert receipt.provider_id == "<n-1@suyu.example.cn>"
     (received,) = mail_server.inbox.messages
     assert str(email.header.make_header(email.header.decode_header(received["Subject"]))) == message().subject
     assert "=?utf-8?" in received["Subject"].lower() or received["Subject"].isascii()
     assert "张伟" in str(email.header.make_header(email.header.decode_header(received["To"])))
-    assert received["Message-ID"] == "<n-1@dutywatch>"
+    assert received["Message-ID"] == "<n-1@suyu.example.cn>"
     assert received.is_multipart() and {p.get_content_type() for p in received.walk()} >= {
         "text/plain",
         "text/html",
@@ -185,3 +185,18 @@ def test_a_kept_connection_the_server_dropped_is_replaced_at_once() -> None:
     finally:
         controller.stop()
     assert len(handler.messages) == 2 and handler.connections == 2
+
+
+@pytest.mark.parametrize(
+    ("sender", "domain"),
+    [
+        ("dutywatch@suyu.example.cn", "suyu.example.cn"),
+        ("DutyWatch@Suyu.Example.CN", "suyu.example.cn"),
+        ("dutywatch@localhost", "dutywatch"),  # no dotted name: not a domain to vouch for
+        ("dutywatch@[127.0.0.1]", "dutywatch"),  # an address literal
+        ("dutywatch@例子.中国", "dutywatch"),  # not ASCII: a header would have to encode it
+        ("dutywatch@suyu..cn", "dutywatch"),
+    ],
+)
+def test_the_message_id_names_the_senders_domain(sender: str, domain: str) -> None:
+    assert message_id_domain(sender) == domain
