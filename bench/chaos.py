@@ -38,9 +38,11 @@ from sqlalchemy import Connection, Engine, create_engine, text
 from monitor.clock import SHANGHAI, utcnow
 from monitor.demo.district import generate_district
 from monitor.store.db import make_engine, normalise_url
+from notifiers.email import message_id_domain
 
 ROOT = Path(__file__).resolve().parent.parent
 DUTYWATCH = [sys.executable, "-m", "monitor"]
+SENDER = "dutywatch@suyu.example.cn"
 PG_URL = os.environ.get("DUTYWATCH_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/test")
 
 
@@ -212,7 +214,7 @@ def _configure(folder: Path, url: str, smtp_port: int, remind_seconds: float) ->
         "tick_seconds": 1,
         "heartbeat_file": str(folder / "heartbeat"),
         "calendar": {"overrides_dir": str(ROOT / "config/calendar")},
-        "smtp": {"url": f"smtp://127.0.0.1:{smtp_port}", "sender": "dutywatch@suyu.example.cn"},
+        "smtp": {"url": f"smtp://127.0.0.1:{smtp_port}", "sender": SENDER},
         "notify": {
             "channels": ["email"],
             "dispatch_seconds": 0.3,
@@ -354,7 +356,7 @@ def _count(
     result.events_lost = len(feeder.accepted - stored)
     result.notifications = len(rows)
     result.statuses = dict(Counter(status for _, status in rows))
-    sent = {f"<{key}@dutywatch>" for key, status in rows if status == "sent"}
+    sent = {f"<{key}@{message_id_domain(SENDER)}>" for key, status in rows if status == "sent"}
     result.notifications_sent = len(sent)
     result.notifications_pending = sum(1 for _, status in rows if status in ("queued", "sending", "dead"))
     result.notifications_undelivered = len(sent - set(inbox.ids))
