@@ -6,13 +6,16 @@ from __future__ import annotations
 import csv
 import io
 import json
+import zipfile
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from itertools import islice
 from pathlib import Path
 from typing import Any, Literal
 
 from monitor.ingest.ledgers import check_headings, kind_of, ledger_named
+from monitor.ingest.merged import Range, as_seen, merged_ranges, sheet_parts
 from monitor.ingest.outcome import RecordOutcome
 from monitor.ingest.roster import SECTIONS, Roster, load_roster
 from monitor.ingest.workbook import ImportLimits, check_inflation, too_many_rows
@@ -206,13 +209,15 @@ class _Workbook:
     ledger_rows: list[tuple[str, str, dict[str, Any]]] = field(default_factory=list)
     refused: list[RecordOutcome] = field(default_factory=list)
 
-    def read_sheet(self, sheet: Any) -> None:
-        rows = sheet.iter_rows(values_only=True)
+    def read_sheet(self, sheet: Any, ranges: list[Range]) -> None:
+        """The sheet's rows as a person sees them: each cell of a merged range down a column
+        holding the range's value (monitor/ingest/merged.py)."""
+        where = f"{self.path}:{sheet.title}"
+        rows = as_seen(_sheet_rows(sheet), ranges, where)
         first = next(rows, None)
         if first is None:
             return
         header = [str(h).strip() if h is not None else "" for h in first]
-        where = f"{self.path}:{sheet.title}"
         ledger = kind_of(sheet.title, header) or ledger_named(sheet.title, header, where)
         if ledger is not None:
             check_headings(ledger, header, where)
@@ -269,19 +274,53 @@ def _xlsx(path: Path, limits: ImportLimits) -> Loaded:
         raise SourceError(str(path), 0, f"not a readable XLSX workbook: {exc}") from None
     workbook = _Workbook(path, _RowCount(path, limits))
     try:
-        for sheet in book.worksheets:
-            if sheet.sheet_state != "visible" and not _blank(sheet):
-                # a hidden copy (a draft, last year's) would be imported beside the sheet shown:
-                # read as written or refused, never what nobody looking at the workbook sees
-                raise SourceError(
-                    str(path), 0,
-                    f"the sheet {sheet.title!r} is hidden: unhide it to import it, or delete it",
-                )  # fmt: skip
-            workbook.read_sheet(sheet)
+        with zipfile.ZipFile(path) as archive:
+            parts = _sheet_parts(archive, path)
+            for sheet in book.worksheets:
+                if sheet.sheet_state != "visible" and not _blank(sheet):
+                    # a hidden copy (a draft, last year's) would be imported beside the sheet shown:
+                    # read as written or refused, never what nobody looking at the workbook sees
+                    raise SourceError(
+                        str(path), 0,
+                        f"the sheet {sheet.title!r} is hidden: unhide it to import it, or delete it",
+                    )  # fmt: skip
+                workbook.read_sheet(sheet, _merged_ranges(archive, parts, sheet.title, path, limits))
         workbook.check_sections()
     finally:
         book.close()
     return workbook.loaded()
+
+
+def _sheet_parts(archive: zipfile.ZipFile, path: Path) -> dict[str, str]:
+    try:
+        return sheet_parts(archive, str(path))
+    except SourceError:
+        raise
+    except Exception as exc:  # zipfile and expat raise many kinds for a damaged part
+        raise SourceError(str(path), 0, f"not a readable XLSX workbook: {exc}") from None
+
+
+def _merged_ranges(
+    archive: zipfile.ZipFile, parts: dict[str, str], title: str, path: Path, limits: ImportLimits
+) -> list[Range]:
+    """The merged ranges of the sheet named `title`, at most one per row the import may hold."""
+    where = f"{path}:{title}"
+    if title not in parts:
+        raise SourceError(where, 0, "not a readable XLSX workbook: the sheet's part is not in the file")
+    try:
+        return merged_ranges(archive, parts[title], where, limits.max_rows)
+    except SourceError:
+        raise
+    except Exception as exc:  # zipfile and expat raise many kinds for a damaged part
+        raise SourceError(where, 0, f"not a readable XLSX workbook: {exc}") from None
+
+
+def _sheet_rows(sheet: Any) -> Iterator[tuple[Any, ...]]:
+    """A read-only sheet's rows, from row 1. openpyxl gives none past the sheet's recorded
+    dimension, so once that many are read the rest of the part (its merged ranges, which
+    openpyxl would otherwise parse into objects, about 0.5 KB each) is not parsed."""
+    rows = sheet.iter_rows(values_only=True)
+    return islice(rows, sheet.max_row) if sheet.max_row else rows
 
 
 def _blank(sheet: Any) -> bool:
