@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from monitor.ingest.ledgers import check_headings, kind_of, ledger_named
-from monitor.ingest.merged import Range, as_seen, merged_ranges, sheet_parts
+from monitor.ingest.merged import Merges, as_seen, merged_ranges, sheet_parts
 from monitor.ingest.outcome import RecordOutcome
 from monitor.ingest.roster import SECTIONS, Roster, load_roster
 from monitor.ingest.workbook import ImportLimits, check_inflation, too_many_rows
@@ -209,11 +209,11 @@ class _Workbook:
     ledger_rows: list[tuple[str, str, dict[str, Any]]] = field(default_factory=list)
     refused: list[RecordOutcome] = field(default_factory=list)
 
-    def read_sheet(self, sheet: Any, ranges: list[Range]) -> None:
+    def read_sheet(self, sheet: Any, merges: Merges) -> None:
         """The sheet's rows as a person sees them: each cell of a merged range down a column
         holding the range's value (monitor/ingest/merged.py)."""
         where = f"{self.path}:{sheet.title}"
-        rows = as_seen(_sheet_rows(sheet), ranges, where)
+        rows = as_seen(_sheet_rows(sheet, merges.last_row), merges.ranges, where)
         first = next(rows, None)
         if first is None:
             return
@@ -222,10 +222,13 @@ class _Workbook:
         if ledger is not None:
             check_headings(ledger, header, where)
         name = sheet.title.strip().lower()
-        for number, row in enumerate(rows, start=2):
-            if all(c in (None, "") for c in row):
+        for number, given in enumerate(rows, start=2):
+            if all(c in (None, "") for c in given):
                 continue
             self.count.one_more()
+            # each row as wide as the headings (read past the recorded dimension, a row ends
+            # with its last cell that holds something)
+            row = (*given, *(None,) * (len(header) - len(given)))
             self._read_row(f"{where}!{number}", header, row, ledger, name)
 
     def _read_row(
@@ -277,6 +280,7 @@ def _xlsx(path: Path, limits: ImportLimits) -> Loaded:
         with zipfile.ZipFile(path) as archive:
             parts = _sheet_parts(archive, path)
             for sheet in book.worksheets:
+                _read_whole(sheet)
                 if sheet.sheet_state != "visible" and not _blank(sheet):
                     # a hidden copy (a draft, last year's) would be imported beside the sheet shown:
                     # read as written or refused, never what nobody looking at the workbook sees
@@ -302,7 +306,7 @@ def _sheet_parts(archive: zipfile.ZipFile, path: Path) -> dict[str, str]:
 
 def _merged_ranges(
     archive: zipfile.ZipFile, parts: dict[str, str], title: str, path: Path, limits: ImportLimits
-) -> list[Range]:
+) -> Merges:
     """The merged ranges of the sheet named `title`, at most one per row the import may hold."""
     where = f"{path}:{title}"
     if title not in parts:
@@ -315,12 +319,20 @@ def _merged_ranges(
         raise SourceError(where, 0, f"not a readable XLSX workbook: {exc}") from None
 
 
-def _sheet_rows(sheet: Any) -> Iterator[tuple[Any, ...]]:
-    """A read-only sheet's rows, from row 1. openpyxl gives none past the sheet's recorded
-    dimension, so once that many are read the rest of the part (its merged ranges, which
-    openpyxl would otherwise parse into objects, about 0.5 KB each) is not parsed."""
+def _read_whole(sheet: Any) -> None:
+    """Read every row and column the sheet's part holds, not just those of its recorded
+    dimension. openpyxl's read-only mode gives no row or column past the `<dimension>` the
+    writer recorded, and some writers record `A1` for a full sheet (openpyxl's documentation
+    warns of them): every record after the first row was left out without a word."""
+    sheet.reset_dimensions()
+
+
+def _sheet_rows(sheet: Any, last_row: int | None) -> Iterator[tuple[Any, ...]]:
+    """A read-only sheet's rows, from row 1; with `last_row` (known when the part was read for
+    its merged ranges), no further, so that the rest of the part (the ranges, which openpyxl
+    would parse into objects of its own, about 0.5 KB each) is not parsed again."""
     rows = sheet.iter_rows(values_only=True)
-    return islice(rows, sheet.max_row) if sheet.max_row else rows
+    return islice(rows, last_row) if last_row else rows
 
 
 def _blank(sheet: Any) -> bool:
@@ -417,6 +429,7 @@ def is_roster_file(path: Path, limits: ImportLimits | None = None) -> bool:
             book = openpyxl.load_workbook(path, read_only=True, data_only=True)
             try:
                 for sheet in book.worksheets:
+                    _read_whole(sheet)
                     first = next(sheet.iter_rows(max_row=1, values_only=True), None)
                     if first is None:
                         continue

@@ -36,6 +36,7 @@ import posixpath
 import re
 import zipfile
 from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 from xml.parsers import expat
 
@@ -54,6 +55,7 @@ _R = (
     "http://purl.oclc.org/ooxml/officeDocument/relationships",
 )
 _MERGE_CELL = frozenset(f"{ns} mergeCell" for ns in _MAIN)
+_ROW = frozenset(f"{ns} row" for ns in _MAIN)
 _SHEET = frozenset(f"{ns} sheet" for ns in _MAIN)
 _RELATIONSHIP = f"{_RELATIONSHIPS} Relationship"
 _MAX_ROW, _MAX_COLUMN = 1_048_576, 16_384  # Excel's sheet
@@ -66,6 +68,16 @@ HEADING_ROW = 1
 
 class _TooMany(Exception):
     pass
+
+
+@dataclass(frozen=True)
+class Merges:
+    """A sheet's merged ranges (by first row) and, when its part was read for them, the number of
+    its last row: what the sheet's rows are read up to, so that openpyxl does not go on to parse
+    the ranges into objects of its own (about 0.5 KB each) after the last row."""
+
+    ranges: list[Range] = field(default_factory=list)
+    last_row: int | None = None
 
 
 def _parse(archive: zipfile.ZipFile, part: str, start: Any) -> None:
@@ -155,14 +167,23 @@ def _bounds(ref: str) -> Range | None:
     return first_row, first_column, last_row, last_column
 
 
-def merged_ranges(archive: zipfile.ZipFile, part: str, where: str, limit: int) -> list[Range]:
-    """The merged ranges of a sheet's part, by first row, at most `limit` of them; SourceError
-    for a range that is not one, or more of them than the limit."""
+def merged_ranges(archive: zipfile.ZipFile, part: str, where: str, limit: int) -> Merges:
+    """The merged ranges of a sheet's part, by first row, at most `limit` of them, and its last
+    row; SourceError for a range that is not one, or more of them than the limit."""
     if not _mentions_merges(archive, part):
-        return []
+        return Merges()
     ranges: list[Range] = []
+    last_row = 0
+    row = 0
 
     def start(element: str, attributes: dict[str, str]) -> None:
+        nonlocal last_row, row
+        if element in _ROW:
+            # a row's `r` may be left out: it is then the one after the row before it
+            given = attributes.get("r", "")
+            row = int(given) if given.isdigit() else row + 1
+            last_row = max(last_row, row)
+            return
         if element not in _MERGE_CELL:
             return
         ref = attributes.get("ref", "")
@@ -189,7 +210,7 @@ def merged_ranges(archive: zipfile.ZipFile, part: str, where: str, limit: int) -
     except expat.ExpatError as exc:
         raise SourceError(where, 0, f"not a readable XLSX workbook: {exc}") from None
     ranges.sort()
-    return ranges
+    return Merges(ranges, last_row)
 
 
 def _blank(value: Any) -> bool:
