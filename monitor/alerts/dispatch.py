@@ -40,6 +40,21 @@ class Outcome:
     error: str | None = None
 
 
+class _BatchClock:
+    """A batch's time: the `now` it was given, plus what the batch has taken so far (the loop's
+    monotonic clock). A batch can last minutes (a mail server has ten to answer), and what it
+    records (a retry's next attempt, a claim renewed) must be as of then, while the one clock
+    read stays the caller's."""
+
+    def __init__(self, now: datetime) -> None:
+        self.now = now
+        self.loop = asyncio.get_running_loop()
+        self.started = self.loop.time()
+
+    def __call__(self) -> datetime:
+        return self.now + timedelta(seconds=self.loop.time() - self.started)
+
+
 class Dispatcher:
     """Claims due rows, sends them through the channels, records what happened."""
 
@@ -138,27 +153,25 @@ class Dispatcher:
             for notifier in keeping.values():
                 await batch.enter_async_context(notifier.session())
             pending = {row.id for row in rows}
-            renewing = asyncio.create_task(self._renew(pending, now))
+            clock = _BatchClock(now)
+            renewing = asyncio.create_task(self._renew(pending, clock))
             try:
-                return await self._send_all(rows, now, pending)
+                return await self._send_all(rows, clock, pending)
             finally:
                 renewing.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await renewing
 
-    async def _renew(self, pending: set[int], now: datetime) -> None:
+    async def _renew(self, pending: set[int], clock: _BatchClock) -> None:
         """Keep the batch's claims while it is sent: a mail server may take ten minutes to answer
         the end of a message (RFC 5321), longer than the lease, and another worker must not take
         a row over and send it again meanwhile. Every third of the lease, the rows not yet
-        recorded are claimed anew, as of `now` plus the time the batch has taken."""
-        loop = asyncio.get_running_loop()
-        started = loop.time()
+        recorded are claimed anew, as of the batch's clock."""
         every = self.settings.lease_seconds / 3
         while True:
             await asyncio.sleep(every)
-            at = now + timedelta(seconds=loop.time() - started)
             try:
-                await asyncio.to_thread(self._reclaim, sorted(pending), at)
+                await asyncio.to_thread(self._reclaim, sorted(pending), clock())
             except Exception:  # the database away a moment: the next renewal tries again
                 log.warning("could not renew the claims of notifications being sent", exc_info=True)
 
@@ -177,31 +190,43 @@ class Dispatcher:
             )
             session.commit()
 
-    async def _send_all(self, rows: list[Notification], now: datetime, pending: set[int]) -> list[Outcome]:
+    async def _send_all(
+        self, rows: list[Notification], clock: _BatchClock, pending: set[int]
+    ) -> list[Outcome]:
         """The rows of each channel's sender in turn, the senders at once: a mail server slow to
-        answer holds up its own messages, not the SMS and chat ones of the batch."""
+        answer holds up its own messages, not the SMS and chat ones of the batch. Every lane ends
+        before the batch does (its claims renewed, its sessions open, the batch lock held), even
+        when another fails (the database away): then the first failure is raised after them."""
         lanes: dict[int, list[Notification]] = {}
         for row in rows:
             lanes.setdefault(id(self.notifiers.get(row.channel)), []).append(row)
-        done = await asyncio.gather(*(self._send_lane(lane, now, pending) for lane in lanes.values()))
-        by_id = {o.id: o for outcomes in done for o in outcomes}
+        done = await asyncio.gather(
+            *(self._send_lane(lane, clock, pending) for lane in lanes.values()), return_exceptions=True
+        )
+        for result in done:
+            if isinstance(result, BaseException):
+                raise result
+        by_id = {o.id: o for outcomes in done if not isinstance(outcomes, BaseException) for o in outcomes}
         return [by_id[row.id] for row in rows]
 
-    async def _send_lane(self, rows: list[Notification], now: datetime, pending: set[int]) -> list[Outcome]:
-        """One sender's rows in order. Once its server did not answer at all (refused, timed out),
-        the lane's other rows go back to the queue for the retry's time, without an attempt
-        counted: each would wait as long again, for the same answer."""
+    async def _send_lane(
+        self, rows: list[Notification], clock: _BatchClock, pending: set[int]
+    ) -> list[Outcome]:
+        """One sender's rows in order, each judged and recorded at its own moment of the batch's
+        clock. Once its server did not answer at all (refused, timed out), the lane's other rows
+        go back to the queue for the retry's time from then, without an attempt counted: each
+        would wait as long again, for the same answer."""
         outcomes: list[Outcome] = []
         unreachable_until: datetime | None = None
         for row in rows:
-            wait = unreachable_until or self._wait(row.channel, now)
+            wait = unreachable_until or self._wait(row.channel, clock())
             if wait is not None:
                 await asyncio.to_thread(self._defer, row, wait)
                 outcome = Outcome(row.id, row.channel, "deferred")
             else:
-                outcome, unreachable = await self._send(row, now)
+                outcome, unreachable = await self._send(row, clock)
                 if unreachable and outcome.status == "retry":
-                    unreachable_until = now + timedelta(seconds=self.settings.backoff_seconds)
+                    unreachable_until = clock() + timedelta(seconds=self.settings.backoff_seconds)
             pending.discard(row.id)
             outcomes.append(outcome)
         return outcomes
@@ -222,8 +247,10 @@ class Dispatcher:
         recent.append(now)
         return None
 
-    async def _send(self, row: Notification, now: datetime) -> tuple[Outcome, bool]:
-        """Send one claimed row and record its outcome; and whether its server did not answer."""
+    async def _send(self, row: Notification, clock: _BatchClock) -> tuple[Outcome, bool]:
+        """Send one claimed row and record its outcome as of when it came (a retry's backoff
+        counts from the failure, ten minutes into a batch perhaps, not from the batch's start);
+        and whether its server did not answer."""
         notifier = self.notifiers.get(row.channel)
         message = self._message(row)
         try:
@@ -231,12 +258,12 @@ class Dispatcher:
                 raise TransportError(f"channel {row.channel!r} is not configured", permanent=True)
             receipt = await notifier.send(message)
         except TransportError as exc:
-            failed = await asyncio.to_thread(self._failed, row, now, str(exc), exc.permanent)
+            failed = await asyncio.to_thread(self._failed, row, clock(), str(exc), exc.permanent)
             return failed, exc.unreachable
         except Exception as exc:  # a bug in a channel must not lose the row: retry it
             log.exception("channel %s failed unexpectedly", row.channel)
-            return await asyncio.to_thread(self._failed, row, now, f"{type(exc).__name__}", False), False
-        return await asyncio.to_thread(self._sent, row, now, receipt.provider_id), False
+            return await asyncio.to_thread(self._failed, row, clock(), f"{type(exc).__name__}", False), False
+        return await asyncio.to_thread(self._sent, row, clock(), receipt.provider_id), False
 
     def _defer(self, row: Notification, until: datetime) -> None:
         """Over the channel's rate: back to the queue for later, without counting an attempt."""

@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import asyncio
 import random
-from datetime import timedelta
+from datetime import datetime, timedelta
 
+import pytest
 from sqlalchemy import Engine, select
+from sqlalchemy.exc import OperationalError
 
-from monitor.alerts.dispatch import Dispatcher
+from monitor.alerts.dispatch import Dispatcher, Outcome
 from monitor.alerts.messages import SMS_MAX
 from monitor.clock import parse_instant
 from monitor.config import NotifySettings
@@ -132,7 +134,7 @@ class Slow(Recorder):
 
 def test_a_batch_keeps_its_claims_while_it_is_sent(engine: Engine) -> None:
     """Two messages of 2.5 s each, a lease of 3 s: the sender renews its claims every second, so
-    another worker looking 3.5 s into the batch (4 s after the claim, as its clock says) finds
+    another worker looking 2.8 s into the batch (3.2 s after the claim, as its clock says) finds
     nothing to take over, and each message goes once. Without renewal it took the second
     message over and sent it too."""
     queue(engine, 2)
@@ -142,8 +144,8 @@ def test_a_batch_keeps_its_claims_while_it_is_sent(engine: Engine) -> None:
 
     async def both() -> list[int]:
         batch = asyncio.create_task(sender.run_once(NOW))
-        await asyncio.sleep(3.5)
-        taken = await asyncio.to_thread(rival.claim, NOW + timedelta(seconds=4))
+        await asyncio.sleep(2.8)  # renewed at 1 s and 2 s: a renewal every lease would be at 3 s
+        taken = await asyncio.to_thread(rival.claim, NOW + timedelta(seconds=3.2))
         await batch
         return [row.id for row in taken]
 
@@ -152,6 +154,55 @@ def test_a_batch_keeps_its_claims_while_it_is_sent(engine: Engine) -> None:
     assert statuses(engine) == [("k0", "sent", 1), ("k1", "sent", 1)]
     # and once the batch is done, its rows are recorded, not claimed: nothing is renewed after it
     assert rival.claim(NOW + timedelta(hours=1)) == []
+
+
+def test_a_renewal_that_fails_leaves_the_batch_to_finish(engine: Engine) -> None:
+    """The database away when the claims are renewed: the batch goes on, and the next renewal
+    tries again (a renewal's failure ended the batch with it, all sent but none recorded)."""
+    queue(engine, 2)
+    sender = dispatcher(engine, Slow(0.5), "w1", lease_seconds=0.6)
+    renewals: list[str] = []
+    reclaim = sender._reclaim
+
+    def flaky(ids: list[int], at: datetime) -> None:
+        renewals.append("failed" if not renewals else "renewed")
+        if len(renewals) == 1:
+            raise OperationalError("UPDATE notifications", {}, Exception("database is locked"))
+        reclaim(ids, at)
+
+    sender._reclaim = flaky  # type: ignore[method-assign]
+    assert [o.status for o in asyncio.run(sender.run_once(NOW))] == ["sent", "sent"]
+    assert renewals[:2] == ["failed", "renewed"]
+    assert statuses(engine) == [("k0", "sent", 1), ("k1", "sent", 1)]
+
+
+def test_a_lane_that_fails_lets_the_others_finish_first(engine: Engine) -> None:
+    """One lane's database write fails: the batch raises it, but only once the other lanes have
+    sent and recorded their rows. It used to return at the first failure, leaving the others
+    sending outside the batch (its lock released, its claims no longer renewed, its connections
+    closed), or cancelled mid-send when the loop ended."""
+    queue(engine, 2, channel="email")
+    queue(engine, 1, channel="sms", prefix="s")
+    mail = Slow(0.3)
+    d = Dispatcher(
+        session_factory(engine),
+        {"email": mail, "sms": Recorder()},  # type: ignore[dict-item]
+        NotifySettings(),
+        "w1",
+        random.Random(1),
+    )
+    sent = d._sent
+
+    def failing(row: Notification, now: datetime, provider_id: str | None) -> Outcome:
+        if row.channel == "sms":
+            raise OperationalError("UPDATE notifications", {}, Exception("connection lost"))
+        return sent(row, now, provider_id)
+
+    d._sent = failing  # type: ignore[method-assign]
+    with pytest.raises(OperationalError):
+        asyncio.run(d.run_once(NOW))
+    assert mail.sent == ["k0", "k1"]
+    assert statuses(engine)[:2] == [("k0", "sent", 1), ("k1", "sent", 1)]
 
 
 def test_a_channel_whose_server_does_not_answer_holds_up_only_its_own_messages(engine: Engine) -> None:
@@ -196,7 +247,10 @@ def test_a_channel_whose_server_does_not_answer_holds_up_only_its_own_messages(e
     ]
     with session_factory(engine)() as session:
         waiting = session.scalars(select(Notification).where(Notification.key == "k1")).one()
-        assert waiting.next_attempt_at == NOW + timedelta(seconds=60)
+        failed = session.scalars(select(Notification).where(Notification.key == "k0")).one()
+        # the retry's time counts from the failure, a second into the batch, not from its start
+        assert NOW + timedelta(seconds=61) <= waiting.next_attempt_at < NOW + timedelta(seconds=90)
+        assert failed.next_attempt_at >= NOW + timedelta(seconds=1 + 60 * 0.5)
     # a refusal that is an answer (a 4xx, quickly) leaves the next message to be tried
     with session_factory(engine)() as session:
         session.execute(

@@ -87,3 +87,24 @@ def test_quiet_hours_defer_a_test_message_and_say_until_when(engine: Engine) -> 
     _, [result] = asyncio.run(send_test(quiet, session_factory(engine), ids, NOW, wait_seconds=0))
     assert result.status == "deferred" and result.detail is not None
     assert result.detail.startswith("waits until 2026-11-25T12:00:00+08:00")
+
+
+def test_a_test_message_given_up_on_is_still_sent_once_and_recorded(engine: Engine) -> None:
+    """The API stops waiting for its batch after `send_timeout`; the batch goes on and records
+    what came of it. Cancelled mid-send, it left its row claimed, to be sent again after the
+    lease: a test message twice, and a mail server given the same message twice."""
+    ids = queued(engine)
+    channel = Slow("api")
+
+    async def ask() -> tuple[str, tuple[str, int], int]:
+        api = dispatcher(engine, channel, "api")
+        _, [answer] = await send_test(
+            api, session_factory(engine), ids, NOW, wait_seconds=0, send_timeout=0.1
+        )
+        await asyncio.sleep(0.6)  # the batch, still under way when the answer went, ends
+        with session_factory(engine)() as session:
+            row = session.get(Notification, ids[0])
+            assert row is not None
+            return answer.status, (row.status, row.attempts), channel.sent
+
+    assert asyncio.run(ask()) == ("pending", ("sent", 1), 1)

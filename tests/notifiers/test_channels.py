@@ -269,7 +269,16 @@ def test_cloud_vendors_get_the_signature_as_sign_name_and_never_in_the_text(vend
 
 def test_unreachable_vendor_is_transient(closed_port: int) -> None:
     robot = WecomNotifier("K", base_url=f"http://127.0.0.1:{closed_port}")
-    assert failure(robot).permanent is False
+    refused = failure(robot)
+    # and unreachable: the dispatcher leaves the batch's other messages for it to the retry
+    assert refused.permanent is False and refused.unreachable is True
+
+
+def test_a_vendor_that_answers_with_an_error_is_not_unreachable(vendor: FakeVendor) -> None:
+    """A 503 is an answer: the next message of the batch is tried (it may be answered 200)."""
+    vendor.replies.append((503, {}))
+    refused = failure(WecomNotifier("K", base_url=vendor.url))
+    assert (refused.permanent, refused.unreachable) == (False, False)
 
 
 def test_sms_without_a_phone_is_permanent(vendor: FakeVendor) -> None:
