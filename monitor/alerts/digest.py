@@ -8,7 +8,7 @@ channel's quiet hours hold a message back (the dispatcher defers it, never drops
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import datetime, time, timedelta
 
 from sqlalchemy import select
@@ -32,7 +32,9 @@ def make_digests(
     signatures: Mapping[str, str] | None = None,
 ) -> int:
     """On a working day from the digest time on: one message per recipient and channel gathering
-    what was held for the digest. Idempotent: a day's digest is made once (its key says the day).
+    what was held for the digest, each alert listed once, by its newest message (`_newest`; the
+    older ones are gathered with it). Idempotent: a day's digest is made once (its key says the
+    day).
 
     What a silence or an inhibition kept out of the day's digest (`_held`) is told once released,
     as quiet hours defer a message: in the day's digest if that is still to be made, else in a
@@ -60,7 +62,7 @@ def make_digests(
             key = notification_key("digest", day, recipient, channel, *(r.id for r in rows))
             if _exists(session, key):
                 continue
-        items = [(r.subject, action_links(r.text)[0] if links is not None else r.text) for r in rows]
+        items = [(r.subject, action_links(r.text)[0] if links is not None else r.text) for r in _newest(rows)]
         digest = _digest(session, key, recipient, channel, compose_digest(day, items, channel), now)
         if links is not None and recipient != GROUP:
             url = links.digest_url(recipient, digest.id, now)
@@ -72,6 +74,34 @@ def make_digests(
         made += 1
     session.flush()
     return made
+
+
+def _newest(rows: Sequence[Notification]) -> list[Notification]:
+    """What a digest lists of the rows it gathers: each alert once, by its newest row (the
+    alert's state now: its level, its wording), where the alert's oldest row stood.
+
+    An alert can have several rows held for one digest: a warning then its breach, both below
+    the digest level, between two digests; above all, a row a silence or an inhibition kept
+    back, still held once it ends while the alert's `notified_at` stays the row's, so `enqueue`
+    holds a reminder beside it as soon as the release makes the alert due (or an escalation
+    after). The digest listed the alert once per row ("fired" and "reminder": the same duty
+    twice, in an old wording and the current one). The older rows are gathered all the same
+    (status "digested", their `digest_id` says which digest told them, a later digest's key
+    names them), only not listed: nothing is lost, nor left held to be told again.
+
+    An all-clear and an earlier row of the same life never meet here: a resolved alert's other
+    rows are withdrawn (`_held`), so the all-clear is listed alone, and it tells the story (the
+    alert's message, then that it is done); an official told both would read of a duty only to
+    read, in the next item, that it needs nothing. An all-clear of an earlier life, held with
+    rows of the alert firing again since, is older than them: the newest row, what the alert
+    calls for now, is listed."""
+    newest: dict[object, Notification] = {}
+    for row in rows:
+        alert: object = row.alert_id if row.alert_id is not None else ("row", row.id)
+        kept = newest.get(alert)
+        if kept is None or (row.created_at, row.id) > (kept.created_at, kept.id):
+            newest[alert] = row  # the dict keeps the alert where its first (oldest) row put it
+    return list(newest.values())
 
 
 def _exists(session: Session, key: str) -> bool:

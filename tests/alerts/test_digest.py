@@ -1,11 +1,14 @@
 """The daily digest gathers what was held for it, of alerts that still call for it: one
 acknowledged or resolved since is withdrawn, one silenced or inhibited now waits for the silence
-or inhibition to end, and is told then (in a later digest of the same day if the day's went)."""
+or inhibition to end, and is told then (in a later digest of the same day if the day's went). It
+lists each alert once, by its newest message, and gathers the older ones with it."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import UTC, date, datetime, time, timedelta
+from pathlib import Path
 
 import pytest
 from sqlalchemy import Engine, select
@@ -13,15 +16,17 @@ from sqlalchemy.orm import Session
 
 from monitor.alerts.digest import make_digests
 from monitor.alerts.enqueue import Run, enqueue, notification_key
+from monitor.alerts.messages import digest_subject
 from monitor.clock import SHANGHAI
-from monitor.rulebook import Rulebook
+from monitor.rulebook import Rulebook, load_rulebook
 from monitor.store.db import session_factory
-from monitor.store.models import AlertRecord, Notification, Silence
+from monitor.store.models import AlertRecord, Notification, Official, Silence
 
 NOW = datetime(2026, 11, 30, 2, 0, tzinfo=UTC)  # 10:00 on a Monday in Shanghai
 FIRED = NOW - timedelta(days=2)
 MONDAY = date(2026, 11, 30)
 DIGEST_TIME = time(8, 30)
+RULEBOOK = load_rulebook(Path(__file__).resolve().parents[2] / "rules")
 
 
 @pytest.fixture
@@ -208,3 +213,113 @@ def test_an_inhibited_alerts_held_message_waits_for_the_inhibition_to_end(sessio
     assert _digests(session)[1][1] == [(inhibited, "fired", sunday)]
     assert make_digests(session, _at(11, 0, 1), True, DIGEST_TIME) == 0
     assert _status(session)[inhibited] == "digested"
+
+
+def _gathered(session: Session, digest: Notification) -> list[tuple[int | None, str, str]]:
+    return [
+        (a, k, s)
+        for a, k, s in session.execute(
+            select(Notification.alert_id, Notification.kind, Notification.status)
+            .where(Notification.digest_id == digest.id)
+            .order_by(Notification.id)
+        )
+    ]
+
+
+def test_an_alert_held_again_while_inhibited_is_listed_once_by_its_newest_message(session: Session) -> None:
+    # the reviewer's case, with the shipped rules: held on Wednesday, then inhibited (escalated
+    # to level 1 meanwhile, told to nobody); the inhibition ends at 07:00 on Monday, and the
+    # 08:30 tick holds a reminder (notified_at is Wednesday's) beside the row still held
+    session.add(Official(id="o-a", name="王科长", unit_id="u-gxj", role="staff", email="o-a@example.cn"))
+    wednesday = _at(10, 0, day=-5)
+    alert = _alert(session, "pairing:o-a:1", level=0, message="逾期，未升级", fired_at=wednesday)
+    run = Run(RULEBOOK, wednesday, ("email",), digest_below_level=2)
+    assert enqueue(session, run, [], renotify=True) == 1  # held for Thursday's digest
+    ordinary = _alert(session, "pairing:o-a:2", notified_at=_at(18, 0, day=-1))  # held on Sunday
+    row = session.get(AlertRecord, alert)
+    assert row is not None
+    row.inhibited_by, row.level, row.message = "pairing-quarterly-visit", 1, "逾期，已升级至第1级"
+    session.flush()
+    assert make_digests(session, _at(8, 30, day=-4), True, DIGEST_TIME) == 0  # kept back
+    _hold(session, ordinary, _at(18, 0, day=-1))
+    row.inhibited_by = None  # 07:00: the inhibition ends
+    session.flush()
+
+    monday = _at(8, 30)
+    assert enqueue(session, replace(run, now=monday), [], renotify=True) == 1  # the reminder, held
+    assert make_digests(session, monday, True, DIGEST_TIME) == 1
+    digest = session.scalars(select(Notification).where(Notification.kind == "digest")).one()
+    # both rows are gathered by this digest; the alert is listed once, as it stands now
+    assert _gathered(session, digest) == [
+        (alert, "fired", "digested"),
+        (ordinary, "fired", "digested"),
+        (alert, "reminder", "digested"),
+    ]
+    assert digest.subject == digest_subject("2026-11-30", 2)
+    assert digest.text == (
+        "1. 【逾期·第1级】每月走访挂钩企业并与负责人座谈（再次提醒）\n逾期，已升级至第1级"
+        f"\n\n2. 【逾期】{ordinary}\nalert {ordinary}"
+    )
+    assert session.scalars(select(Notification).where(Notification.status == "held")).all() == []
+    assert make_digests(session, _at(8, 30, 1), True, DIGEST_TIME) == 0  # once
+
+
+def test_what_a_silence_kept_back_twice_is_told_once_in_the_later_digest(session: Session) -> None:
+    # a silence over the digest time: the alert's rows wait together, and the later digest
+    # that tells them, keyed by all their ids, lists the alert once
+    alert = _alert(session, "pairing:o-a:1", silenced_by=1)
+    other = _alert(session, "pairing:o-a:2")
+    _hold(session, alert, _at(18, 0, day=-2))
+    _hold(session, other, _at(18, 0, day=-1))
+    _hold(session, alert, _at(8, 0), kind="reminder")
+    assert make_digests(session, _at(8, 30), True, DIGEST_TIME) == 1
+    assert _status(session) == {alert: "held", other: "digested"}
+    session.get(AlertRecord, alert).silenced_by = None  # type: ignore[union-attr]
+    session.flush()
+    assert make_digests(session, _at(10, 0), True, DIGEST_TIME) == 1
+    (_, main), (late_key, late) = _digests(session)
+    assert main == [(other, "fired", _at(18, 0, day=-1))]
+    assert late == [(alert, "fired", _at(18, 0, day=-2)), (alert, "reminder", _at(8, 0))]
+    ids = session.scalars(
+        select(Notification.id).where(Notification.alert_id == alert).order_by(Notification.id)
+    ).all()
+    assert late_key == notification_key("digest", "2026-11-30", "o-a", "email", *ids)
+    digest = session.scalars(select(Notification).where(Notification.key == late_key)).one()
+    assert digest.subject == digest_subject("2026-11-30", 1)
+    assert digest.text == f"1. 【逾期】{alert}\nalert {alert}"
+    assert set(_status(session).values()) == {"digested"}
+    assert make_digests(session, _at(10, 0, 1), True, DIGEST_TIME) == 0
+
+
+def test_an_all_clear_is_listed_alone_and_an_earlier_lifes_gives_way_to_the_newest(session: Session) -> None:
+    # resolved: its held "fired" is withdrawn, the all-clear listed alone; fired again after an
+    # all-clear (a new life): the newest row is listed, the older all-clear gathered with it
+    resolved = _alert(session, "pairing:o-a:1", state="resolved", resolved_at=_at(7, 0))
+    again = _alert(session, "pairing:o-a:2", fired_at=_at(6, 0))
+    _hold(session, resolved, _at(18, 0, day=-1))
+    _hold(session, resolved, _at(7, 0), kind="resolved")
+    _hold(session, again, _at(4, 0), kind="resolved")
+    _hold(session, again, _at(6, 0))
+    assert make_digests(session, _at(8, 30), True, DIGEST_TIME) == 1
+    digest = session.scalars(select(Notification).where(Notification.kind == "digest")).one()
+    assert _gathered(session, digest) == [
+        (resolved, "resolved", "digested"),
+        (again, "resolved", "digested"),
+        (again, "fired", "digested"),
+    ]
+    assert _status(session)[resolved] == "withdrawn"
+    assert digest.text == f"1. 【逾期】{resolved}\nalert {resolved}\n\n2. 【逾期】{again}\nalert {again}"
+
+
+def test_a_row_held_at_the_digest_instant_is_in_that_days_digest(session: Session) -> None:
+    at_digest, later = _alert(session, "pairing:o-a:1"), _alert(session, "pairing:o-a:2")
+    _hold(session, at_digest, _at(8, 30, 0))  # the digest's own second: the tick making it held it
+    _hold(session, later, _at(8, 30, 1))  # a second later: tomorrow's
+    assert make_digests(session, _at(8, 30, 0), True, DIGEST_TIME) == 1
+    assert _digests(session) == [
+        (notification_key("digest", "2026-11-30", "o-a", "email"), [(at_digest, "fired", _at(8, 30, 0))])
+    ]
+    assert _status(session) == {at_digest: "digested", later: "held"}
+    assert make_digests(session, _at(8, 30, 1), True, DIGEST_TIME) == 0
+    assert make_digests(session, _at(8, 30, 0, day=1), True, DIGEST_TIME) == 1
+    assert _digests(session)[1][1] == [(later, "fired", _at(8, 30, 1))]
