@@ -105,6 +105,8 @@ class _Daemon:
         self.service = service
         self.loop = loop
         self.dispatches = Dispatches(self.dispatch)
+        # a lane that ended leaves its channel free: what waited behind it is claimed at once
+        service.after_lane = self.dispatches.soon
         self.evaluations = Evaluations(service, after=self.dispatches.soon, on_lead=self.dispatches.soon)
         self.listener = (
             Listener(service.engine, service.leadership, self._heard) if service.leadership.shared else None
@@ -219,6 +221,12 @@ class _Daemon:
             raise RuntimeError(f"the HTTP server could not start on {self.service.settings.listen}") from exc
 
 
+async def _lanes_ended(service: Service) -> None:
+    lanes = service.dispatcher.lanes()
+    if lanes:
+        await asyncio.wait(lanes)
+
+
 async def _drain(
     service: Service,
     scheduler: AsyncIOScheduler,
@@ -239,10 +247,18 @@ async def _drain(
             # a barrier on the one evaluation thread: the evaluation in flight (and one already
             # waiting for accepted events) finishes before the database closes
             await loop.run_in_executor(service.executor, lambda: None)
-            await dispatches.close()  # the batch in flight ends; the last one follows here
+            await dispatches.close()  # no more batches start; the last one follows here
+
+            async def flush() -> None:
+                # the lanes under way end, then what the last evaluation queued goes
+                await _lanes_ended(service)
+                await dispatch()
+                await _lanes_ended(service)
+
             try:
-                # send what the last evaluation queued; what does not go now goes after a restart
-                await asyncio.wait_for(dispatch(), (deadline - loop.time()) / 2)
+                # what does not go now goes after a restart (a lane cut off mid-send is a crash's:
+                # its row is sent again after the lease)
+                await asyncio.wait_for(flush(), (deadline - loop.time()) / 2)
             except TimeoutError:
                 log.warning("the outbox was not flushed before stopping; the rest goes after restart")
             await loop.run_in_executor(None, service.close)

@@ -14,7 +14,7 @@ import asyncio
 import contextlib
 import logging
 import random
-from collections.abc import Collection, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -55,6 +55,32 @@ class _BatchClock:
         return self.now + timedelta(seconds=self.loop.time() - self.started)
 
 
+@dataclass(frozen=True)
+class Batch:
+    """What `Dispatcher.start` claimed, and the lanes sending it."""
+
+    rows: list[Notification]
+    lanes: list[asyncio.Task[list[Outcome]]]
+
+    @property
+    def full(self) -> bool:
+        """Whether it claimed as many rows as a batch holds: more may be due now."""
+        return len(self.rows) >= Dispatcher.BATCH
+
+    async def outcomes(self) -> list[Outcome]:
+        """The outcome of each row, in the order claimed, once every lane has ended; a lane's
+        failure (the database away) is raised after the others end."""
+        if self.lanes:
+            # asyncio.wait, not gather: a caller that stops waiting (a timeout) leaves the lanes
+            # to end and record their rows; cancelled mid-send, a row stayed claimed, to be sent
+            # again after the lease
+            await asyncio.wait(self.lanes)
+        by_id: dict[int, Outcome] = {}
+        for lane in self.lanes:  # lane.result() raises what failed it, after every lane ended
+            by_id.update((o.id, o) for o in lane.result())
+        return [by_id[row.id] for row in self.rows]
+
+
 class Dispatcher:
     """Claims due rows, sends them through the channels, records what happened."""
 
@@ -78,12 +104,21 @@ class Dispatcher:
         self.signatures = dict(signatures or {})
         self._recent: dict[str, list[datetime]] = {}  # sends per channel in the last minute
         self._batch: tuple[asyncio.AbstractEventLoop, asyncio.Lock] | None = None
+        self._lanes: dict[str, asyncio.Task[list[Outcome]]] = {}  # channel → the lane sending on it
+        # told when a lane ends, with its task (the daemon counts its outcomes and asks for the
+        # next batch: what waited behind the lane's channel)
+        self.on_lane_end: Callable[[asyncio.Task[list[Outcome]]], None] | None = None
 
     def claim(
-        self, now: datetime, limit: int = 100, only: Collection[int] | None = None
+        self,
+        now: datetime,
+        limit: int = 100,
+        only: Collection[int] | None = None,
+        busy: Collection[str] = (),
     ) -> list[Notification]:
         """Rows this worker won: due queued ones, and ones whose claim expired in a crash; with
-        `only`, just those of these ids (a test message sent while the operator waits)."""
+        `only`, just those of these ids (a test message sent while the operator waits); none of
+        the `busy` channels (a lane of this worker is sending on them)."""
         lease_cutoff = now - timedelta(seconds=self.settings.lease_seconds)
         claimable = or_(
             (Notification.status == "queued") & (Notification.next_attempt_at <= now),
@@ -91,6 +126,8 @@ class Dispatcher:
         )
         if only is not None:
             claimable = claimable & Notification.id.in_(list(only))
+        if busy:
+            claimable = claimable & Notification.channel.not_in(sorted(busy))
         won: list[Notification] = []
         with self.sessions() as session:
             ids = list(
@@ -129,43 +166,80 @@ class Dispatcher:
             idempotency_key=row.key,
         )
 
-    def _batch_lock(self) -> asyncio.Lock:
-        # one batch at a time per dispatcher: the scheduled one and a test message sent from the
-        # API would otherwise share (and close under each other) a channel's kept SMTP connection.
-        # A lock per event loop: tests and the CLI run batches under successive asyncio.run calls.
+    def _claim_lock(self) -> asyncio.Lock:
+        # one claim at a time per dispatcher, so that a batch sees the lanes the one before it
+        # started. A lock per event loop: tests and the CLI run batches under successive
+        # asyncio.run calls.
         loop = asyncio.get_running_loop()
         if self._batch is None or self._batch[0] is not loop:
             self._batch = (loop, asyncio.Lock())
         return self._batch[1]
 
+    def busy(self) -> set[str]:
+        """The channels a lane is sending on now (of this dispatcher, on this loop)."""
+        return {channel for channel, lane in self._lanes.items() if not lane.done()}
+
+    def lanes(self) -> list[asyncio.Task[list[Outcome]]]:
+        """The lanes still sending (a daemon stopping lets them end)."""
+        return list({id(lane): lane for lane in self._lanes.values() if not lane.done()}.values())
+
     async def run_once(self, now: datetime, only: Collection[int] | None = None) -> list[Outcome]:
         """Claim and send what is due (with `only`, just those rows); the outcome of each."""
-        async with self._batch_lock():
-            return await self._run_once(now, only)
+        return await (await self.start(now, only)).outcomes()
 
-    async def _run_once(self, now: datetime, only: Collection[int] | None) -> list[Outcome]:
-        rows = await asyncio.to_thread(self.claim, now, self.BATCH, only)
-        if not rows:
-            return []
-        async with contextlib.AsyncExitStack() as batch:
-            # channels that can keep a connection for the batch (email) open a session for it
-            keeping = {id(n): n for n in self.notifiers.values() if hasattr(n, "session")}
-            for notifier in keeping.values():
-                await batch.enter_async_context(notifier.session())
-            pending = {row.id for row in rows}
+    async def start(self, now: datetime, only: Collection[int] | None = None) -> Batch:
+        """Claim what is due on the channels no lane is sending on (with `only`, just those
+        rows), and start a lane for each sender: its rows in order, the senders at once.
+
+        A lane outlives the call: a mail server may take ten minutes to answer the end of a
+        message, and the next batch, a moment later, claims the SMS and chat messages due
+        meanwhile instead of waiting behind it. A channel stays with its lane until the lane
+        ends (one kept SMTP connection, one sender of its rows in order)."""
+        async with self._claim_lock():
+            busy = self.busy()
+            rows = await asyncio.to_thread(self.claim, now, self.BATCH, only, busy)
             clock = _BatchClock(now)
+            groups: dict[int, tuple[Notifier | None, list[Notification]]] = {}
+            for row in rows:
+                notifier = self.notifiers.get(row.channel)
+                groups.setdefault(id(notifier), (notifier, []))[1].append(row)
+            tasks: list[asyncio.Task[list[Outcome]]] = []
+            for notifier, lane_rows in groups.values():
+                task = asyncio.get_running_loop().create_task(self._lane(notifier, lane_rows, clock))
+                task.add_done_callback(self._lane_ended)
+                for channel in {row.channel for row in lane_rows}:
+                    self._lanes[channel] = task
+                tasks.append(task)
+        return Batch(rows, tasks)
+
+    def _lane_ended(self, lane: asyncio.Task[list[Outcome]]) -> None:
+        for channel in [c for c, task in self._lanes.items() if task is lane]:
+            del self._lanes[channel]
+        if self.on_lane_end is not None and not lane.cancelled():
+            self.on_lane_end(lane)
+
+    async def _lane(
+        self, notifier: Notifier | None, rows: list[Notification], clock: _BatchClock
+    ) -> list[Outcome]:
+        """One sender's rows, on one kept connection when it keeps one (email), its claims
+        renewed until each is recorded."""
+        async with contextlib.AsyncExitStack() as stack:
+            session = getattr(notifier, "session", None)
+            if session is not None:
+                await stack.enter_async_context(session())
+            pending = {row.id for row in rows}
             renewing = asyncio.create_task(self._renew(pending, clock))
             try:
-                return await self._send_all(rows, clock, pending)
+                return await self._send_lane(notifier, rows, clock, pending)
             finally:
                 renewing.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await renewing
 
     async def _renew(self, pending: set[int], clock: _BatchClock) -> None:
-        """Keep the batch's claims while it is sent: a mail server may take ten minutes to answer
-        the end of a message (RFC 5321), longer than the lease, and another worker must not take
-        a row over and send it again meanwhile. Every third of the lease, the rows not yet
+        """Keep a lane's claims while it sends: a mail server may take ten minutes to answer the
+        end of a message (RFC 5321), longer than the lease, and another worker must not take a
+        row over and send it again meanwhile. Every third of the lease, the rows not yet
         recorded are claimed anew, as of the batch's clock."""
         every = self.settings.lease_seconds / 3
         while True:
@@ -190,31 +264,13 @@ class Dispatcher:
             )
             session.commit()
 
-    async def _send_all(
-        self, rows: list[Notification], clock: _BatchClock, pending: set[int]
-    ) -> list[Outcome]:
-        """The rows of each channel's sender in turn, the senders at once: a mail server slow to
-        answer holds up its own messages, not the SMS and chat ones of the batch. Every lane ends
-        before the batch does (its claims renewed, its sessions open, the batch lock held), even
-        when another fails (the database away): then the first failure is raised after them."""
-        lanes: dict[int, list[Notification]] = {}
-        for row in rows:
-            lanes.setdefault(id(self.notifiers.get(row.channel)), []).append(row)
-        done = await asyncio.gather(
-            *(self._send_lane(lane, clock, pending) for lane in lanes.values()), return_exceptions=True
-        )
-        for result in done:
-            if isinstance(result, BaseException):
-                raise result
-        by_id = {o.id: o for outcomes in done if not isinstance(outcomes, BaseException) for o in outcomes}
-        return [by_id[row.id] for row in rows]
-
     async def _send_lane(
-        self, rows: list[Notification], clock: _BatchClock, pending: set[int]
+        self, notifier: Notifier | None, rows: list[Notification], clock: _BatchClock, pending: set[int]
     ) -> list[Outcome]:
         """One sender's rows in order, each judged and recorded at its own moment of the batch's
-        clock. Once its server did not answer at all (refused, timed out), the lane's other rows
-        go back to the queue for the retry's time from then, without an attempt counted: each
+        clock, through the sender the lane began with (a reload's channels take the next lane).
+        Once its server did not answer at all (refused, timed out), the lane's other rows go
+        back to the queue for the retry's time from then, without an attempt counted: each
         would wait as long again, for the same answer."""
         outcomes: list[Outcome] = []
         unreachable_until: datetime | None = None
@@ -224,7 +280,7 @@ class Dispatcher:
                 await asyncio.to_thread(self._defer, row, wait)
                 outcome = Outcome(row.id, row.channel, "deferred")
             else:
-                outcome, unreachable = await self._send(row, clock)
+                outcome, unreachable = await self._send(notifier, row, clock)
                 if unreachable and outcome.status == "retry":
                     unreachable_until = clock() + timedelta(seconds=self.settings.backoff_seconds)
             pending.discard(row.id)
@@ -247,11 +303,12 @@ class Dispatcher:
         recent.append(now)
         return None
 
-    async def _send(self, row: Notification, clock: _BatchClock) -> tuple[Outcome, bool]:
+    async def _send(
+        self, notifier: Notifier | None, row: Notification, clock: _BatchClock
+    ) -> tuple[Outcome, bool]:
         """Send one claimed row and record its outcome as of when it came (a retry's backoff
         counts from the failure, ten minutes into a batch perhaps, not from the batch's start);
         and whether its server did not answer."""
-        notifier = self.notifiers.get(row.channel)
         message = self._message(row)
         try:
             if notifier is None:

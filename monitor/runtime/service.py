@@ -9,15 +9,17 @@ does not take the interpreter from the API's requests.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import threading
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from pathlib import Path
 
 from sqlalchemy import text
 
-from monitor.alerts.dispatch import Dispatcher, depth
+from monitor.alerts.dispatch import Dispatcher, Outcome, depth
 from monitor.alerts.lifecycle import Transition
 from monitor.alerts.links import signing_key
 from monitor.calendar import coverage as calendar_coverage
@@ -96,6 +98,8 @@ class Service:
             worker_name(),
             signatures=settings.sms_signatures(),
         )
+        self.dispatcher.on_lane_end = self._lane_ended
+        self.after_lane: Callable[[], None] | None = None  # set by the daemon: the next batch
         self._link_key: tuple[object, bytes] | None = None
         # the tick's state and work: here, or in a process of its own (`evaluate_apart`; not for an
         # in-memory database, which another process cannot see)
@@ -114,21 +118,33 @@ class Service:
         return self._link_key[1]
 
     async def dispatch(self) -> bool:
-        """Send what is due, count the outcomes, refresh the outbox gauges; whether the batch was
-        full (more may be due now)."""
-        import asyncio
+        """Start sending what is due on the channels no lane is sending on, and refresh the
+        outbox gauges; whether the batch was full (more may be due now). The lanes go on after
+        it returns (a mail server may take ten minutes to answer), their outcomes counted as
+        each ends (`_lane_ended`)."""
 
         now = utcnow()
-        outcomes = await self.dispatcher.run_once(now)
-        for outcome in outcomes:
-            self.metrics.notifications.labels(outcome.channel, outcome.status).inc()
+        batch = await self.dispatcher.start(now)
 
         def measure() -> tuple[int, float]:
             with self.sessions() as session:
                 return depth(session, now)
 
         self.metrics.outbox_depth, self.metrics.outbox_oldest_seconds = await asyncio.to_thread(measure)
-        return len(outcomes) >= self.dispatcher.BATCH
+        return batch.full
+
+    def _lane_ended(self, lane: asyncio.Task[list[Outcome]]) -> None:
+        """Count a lane's outcomes (every lane of this service's dispatcher: the daemon's batches
+        and test messages alike), then tell `after_lane` (the daemon asks for the next batch:
+        what waited behind the lane's channel)."""
+        failure = lane.exception()
+        if failure is not None:  # the database away: its rows stay claimed, retried after the lease
+            log.error("sending notifications failed: %s: %s", type(failure).__name__, failure)
+        else:
+            for outcome in lane.result():
+                self.metrics.notifications.labels(outcome.channel, outcome.status).inc()
+        if self.after_lane is not None:
+            self.after_lane()
 
     def reload(self) -> tuple[bool, str]:
         """Reload config, rules and calendar; a broken file keeps the last good ones running.
@@ -149,7 +165,7 @@ class Service:
         self.loaded = loaded
         # the channels and their settings (an SMTP server fixed, a password changed, quiet hours,
         # retries): the dispatcher's next batch sends through them; the tick enqueues for the
-        # channels its settings name (a batch under way sends its remaining rows through them)
+        # channels its settings name (a lane under way ends with the channel it began with)
         self.channels = self.settings.channels()
         self.dispatcher.notifiers = build_notifiers(self.settings, self.channels)
         self.dispatcher.settings = self.settings.notify

@@ -156,6 +156,57 @@ def test_a_batch_keeps_its_claims_while_it_is_sent(engine: Engine) -> None:
     assert rival.claim(NOW + timedelta(hours=1)) == []
 
 
+def test_an_sms_queued_while_the_mail_server_takes_its_time_goes_at_once(engine: Engine) -> None:
+    """A lane outlives the call that started it: while a mail server takes its time to answer
+    (here 1.5 s a message), the next batch claims the SMS due meanwhile and sends it, and leaves
+    the mail channel to its lane (the mail due meanwhile waits for it). Before, the next batch
+    waited for the whole of the one before: with a server answering near its ten minutes, an
+    urgent SMS waited that long for every mail ahead of it."""
+    queue(engine, 2, channel="email")
+    order: list[str] = []
+
+    class SlowMail(Slow):
+        async def send(self, message: Message) -> Receipt:
+            receipt = await super().send(message)
+            order.append(f"mail {message.idempotency_key}")
+            return receipt
+
+    class Sms(Recorder):
+        async def send(self, message: Message) -> Receipt:
+            order.append(f"sms {message.idempotency_key}")
+            return await super().send(message)
+
+    ended: list[str] = []
+    d = Dispatcher(
+        session_factory(engine),
+        {"email": SlowMail(1.5), "sms": Sms()},  # type: ignore[dict-item]
+        NotifySettings(),
+        "w1",
+        random.Random(1),
+    )
+    d.on_lane_end = lambda lane: ended.extend(o.channel for o in lane.result())
+
+    async def day() -> tuple[list[str], list[str], set[str]]:
+        mail = await d.start(NOW)  # the two mails' lane starts, and goes on
+        assert d.busy() == {"email"}
+        queue(engine, 1, channel="sms", prefix="s")
+        queue(engine, 1, channel="email", prefix="m")
+        sms = await d.start(NOW + timedelta(seconds=1))
+        first = [row.key for row in sms.rows]  # the SMS, not the mail behind the busy lane
+        await sms.outcomes()
+        busy_meanwhile = d.busy()
+        await mail.outcomes()
+        after = await d.start(NOW + timedelta(seconds=4))  # the lane ended: its channel is free
+        await after.outcomes()
+        return first, [row.key for row in after.rows], busy_meanwhile
+
+    first, after, busy_meanwhile = asyncio.run(day())
+    assert first == ["s0"] and busy_meanwhile == {"email"}
+    assert order == ["sms s0", "mail k0", "mail k1", "mail m0"]
+    assert after == ["m0"] and ended == ["sms", "email", "email", "email"]
+    assert {status for _, status, _ in statuses(engine)} == {"sent"}
+
+
 def test_a_renewal_that_fails_leaves_the_batch_to_finish(engine: Engine) -> None:
     """The database away when the claims are renewed: the batch goes on, and the next renewal
     tries again (a renewal's failure ended the batch with it, all sent but none recorded)."""
