@@ -22,7 +22,7 @@ from monitor.evaluation.evaluate import Evaluator
 from monitor.ingest.events import ingest_events
 from monitor.ingest.roster import load_roster, upsert_roster
 from monitor.periods import parse_period
-from monitor.rulebook import RULE_IDS, load_rulebook
+from monitor.rulebook import RULE_IDS, Rulebook, load_rulebook
 from monitor.store.db import make_engine, session_factory
 from monitor.store.models import AuditEntry, Waiver
 from monitor.subjects import Subject
@@ -309,3 +309,19 @@ def test_the_command_line_refuses_a_waiver_that_would_waive_nothing(db_url: str,
     assert [(w["rule"], w["subject"], w["period"]) for w in json.loads(listed.output)] == [
         ("pairing-monthly-visit", SUBJECTS["pairing"], "2024-10")
     ]
+
+
+def test_a_rule_the_rulebook_does_not_hold_is_refused_naming_it(district: Engine) -> None:
+    """A rulebook without the rule (one built by hand: a loaded one holds every rule) refuses the
+    waiver on the rule, not with an error of its own."""
+    partial = Rulebook(
+        rules={r: rule for r, rule in RULEBOOK.rules.items() if r != "pairing-monthly-visit"},
+        templates=RULEBOOK.templates,
+    )
+    with session_factory(district)() as session, pytest.raises(WaiverError) as refused:
+        add_waiver(
+            session, rule="pairing-monthly-visit", subject=SUBJECTS["pairing"], period="2024-10",
+            reason="企业已注销", approver="王主任", actor="test", source="test", rulebook=partial,
+        )  # fmt: skip
+    assert refused.value.field == "rule" and "not among the loaded rules" in refused.value.reason
+    assert stored(district) == (0, 0)

@@ -407,6 +407,16 @@ def test_only_the_bulk_routes_take_large_bodies(daemon: Daemon) -> None:
 
 
 @HTTP_ONLY
+@pytest.mark.parametrize("daemon_extra", [{"ingest": {"max_batch": 50, "max_body_bytes": 2048}}])
+def test_a_body_limit_below_the_small_one_holds_for_every_route(daemon: Daemon) -> None:
+    """`ingest.max_body_bytes` set below 64 KiB lowers the other routes' limit with it."""
+    padded = b'{"subject": "unit:none"' + b" " * 4096
+    assert daemon.call("admin", "POST", "/v1/silences", content=padded[:2047] + b"}").status_code == 422
+    refused = daemon.call("admin", "POST", "/v1/silences", content=padded[:2048] + b"}")
+    assert refused.status_code == 413 and "2048 bytes" in refused.json()["error"]["message"]
+
+
+@HTTP_ONLY
 def test_an_events_body_that_cannot_be_a_batch_is_refused_unparsed(daemon: Daemon) -> None:
     """max_batch 50: at most 50 x 64 = 3,200 JSON containers and separators. A single event whose
     field is a list of 3,197 numbers (3,200 in all, with its object, its list and the commas
