@@ -95,13 +95,22 @@ BULK_ROUTES = frozenset({"/v1/events", "/v1/roster"})
 # parsing is what costs: 16 MiB of `[{},{},…]` (or of one event whose field is such a list) is
 # some 450 MB of Python objects before the batch limit or the record's check could refuse it.
 STRUCTURE_PER_EVENT = 64
+# ... and a body may always hold this many, whatever `max_batch` says: one wide event (a policy
+# briefing naming hundreds of enterprises) is not refused by a deployment's small batches. About
+# 5 MB of objects at most.
+STRUCTURE_AT_LEAST = 65_536
+
+
+def structure_budget(events_at_most: int) -> int:
+    """How many JSON containers and separators a body of at most that many events may hold."""
+    return max(events_at_most * STRUCTURE_PER_EVENT, STRUCTURE_AT_LEAST)
 
 
 async def json_body(request: Request, *, events_at_most: int | None = None) -> Any:
     """The request body as JSON, parsed off the event loop (16 MiB take a third of a second); 400
     with the reason when it is not JSON (bad UTF-8, bad JSON, too deep, a number of more digits
     than Python converts); with `events_at_most`, 413 for a body that could not be that many
-    events (`STRUCTURE_PER_EVENT`)."""
+    events (`structure_budget`)."""
     raw = await request.body()
     return await run_in_threadpool(_parsed, raw, events_at_most)
 
@@ -109,11 +118,11 @@ async def json_body(request: Request, *, events_at_most: int | None = None) -> A
 def _parsed(raw: bytes, events_at_most: int | None) -> Any:
     if events_at_most is not None:
         found = raw.count(b",") + raw.count(b"{") + raw.count(b"[")
-        if found > events_at_most * STRUCTURE_PER_EVENT:
+        if found > (budget := structure_budget(events_at_most)):
             raise HTTPException(
                 413,
-                f"the body holds {found} JSON containers and separators, more than {events_at_most}"
-                f" events take ({STRUCTURE_PER_EVENT} each at most): send fewer events a request",
+                f"the body holds {found} JSON containers and separators, more than a request of"
+                f" at most {events_at_most} events takes ({budget}): send fewer events a request",
             )
     try:
         return json.loads(raw)

@@ -12,7 +12,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import select
 
 from monitor.api.errors import SMALL_BODY_BYTES
-from monitor.api.intake import STRUCTURE_PER_EVENT
+from monitor.api.intake import STRUCTURE_AT_LEAST, STRUCTURE_PER_EVENT, structure_budget
 from monitor.clock import SHANGHAI, utcnow
 from tests.service.conftest import ROOT, Daemon
 
@@ -417,12 +417,14 @@ def test_a_body_limit_below_the_small_one_holds_for_every_route(daemon: Daemon) 
 
 
 @HTTP_ONLY
+@pytest.mark.parametrize("daemon_extra", [{"ingest": {"max_batch": 2_000, "max_body_bytes": MIB}}])
 def test_an_events_body_that_cannot_be_a_batch_is_refused_unparsed(daemon: Daemon) -> None:
-    """max_batch 50: at most 50 x 64 = 3,200 JSON containers and separators. A single event whose
-    field is a list of 3,197 numbers (3,200 in all, with its object, its list and the commas
-    between its fields) is parsed and judged; one number more is refused whole, with the reason,
-    before it is parsed."""
-    budget = 50 * STRUCTURE_PER_EVENT
+    """max_batch 2,000: at most 2,000 x 64 = 128,000 JSON containers and separators. A single event
+    whose field is a list of 127,997 numbers (128,000 in all, with its object, its list and the
+    commas between its fields) is parsed and judged; one number more is refused whole, with the
+    reason, before it is parsed."""
+    budget = 2_000 * STRUCTURE_PER_EVENT
+    assert structure_budget(2_000) == budget
 
     def event(numbers: int) -> bytes:
         return b'{"id": "wide", "type": "visit", "x": [' + b",".join([b"1"] * numbers) + b"]}"
@@ -432,10 +434,27 @@ def test_an_events_body_that_cannot_be_a_batch_is_refused_unparsed(daemon: Daemo
     refused = daemon.call("ingest", "POST", "/v1/events", content=event(budget - 2))
     assert refused.status_code == 413, refused.text
     message = refused.json()["error"]["message"]
-    assert f"{budget + 1} JSON containers" in message and "50 events" in message
-    # a batch of objects alone: 1,601 empty objects are 3,202, past the budget, refused unparsed
-    flat = b"[" + b",".join([b"{}"] * 1601) + b"]"
+    assert f"{budget + 1} JSON containers" in message and "at most 2000 events" in message
+    # a batch of objects alone: 64,001 empty objects are 128,002, past the budget, refused unparsed
+    flat = b"[" + b",".join([b"{}"] * 64_001) + b"]"
     assert "JSON containers" in daemon.call("ingest", "POST", "/v1/events", content=flat).text
+
+
+@HTTP_ONLY
+@pytest.mark.parametrize("daemon_extra", [{"ingest": {"max_batch": 50, "max_body_bytes": MIB}}])
+def test_small_batches_still_take_one_wide_event(daemon: Daemon) -> None:
+    """max_batch 50 (50 x 64 = 3,200): a body may still hold 65,536 containers and separators, so
+    one briefing naming 5,000 enterprises is judged on its merits, not refused for its width; at
+    65,537 it is refused."""
+    assert structure_budget(50) == STRUCTURE_AT_LEAST
+
+    def event(numbers: int) -> bytes:
+        return b'{"id": "wide", "type": "visit", "x": [' + b",".join([b"1"] * numbers) + b"]}"
+
+    judged = daemon.call("ingest", "POST", "/v1/events", content=event(STRUCTURE_AT_LEAST - 3))
+    assert judged.status_code == 200 and judged.json()["rejected"] == 1, judged.text
+    refused = daemon.call("ingest", "POST", "/v1/events", content=event(STRUCTURE_AT_LEAST - 2))
+    assert refused.status_code == 413 and f"{STRUCTURE_AT_LEAST + 1} JSON" in refused.text
 
 
 @HTTP_ONLY
