@@ -238,6 +238,7 @@ async def _drain(
     loop = asyncio.get_running_loop()
     deadline = loop.time() + DRAIN_SECONDS
     log.info("draining")
+    cut_off = False
     scheduler.shutdown(wait=False)
     server.should_exit = True
     try:
@@ -256,17 +257,25 @@ async def _drain(
                 await _lanes_ended(service)
 
             try:
-                # what does not go now goes after a restart (a lane cut off mid-send is a crash's:
-                # its row is sent again after the lease)
+                # what does not go now goes after a restart
                 await asyncio.wait_for(flush(), (deadline - loop.time()) / 2)
             except TimeoutError:
                 log.warning("the outbox was not flushed before stopping; the rest goes after restart")
+                # a lane still sending (a mail server taking its time) is cut off, as a crash
+                # would: its row is sent again after the lease. It ends before the database closes.
+                cut = service.dispatcher.cut_off()
+                if cut:
+                    await asyncio.wait(cut)
+                    cut_off = True
             await loop.run_in_executor(None, service.close)
     except TimeoutError:
         log.error("drain took longer than %gs", DRAIN_SECONDS)
         return 1
     if serving.exception() is not None:
         log.error("stopped: %s", serving.exception())
+        return 1
+    if cut_off:
+        log.error("stopped with notifications cut off mid-send: they go again after a restart")
         return 1
     log.info("stopped")
     return 0

@@ -192,8 +192,11 @@ class EmailNotifier(Channel):
         with contextlib.suppress(Exception):  # not connected: no socket to wait for
             sock = client.get_transport_info("socket")
         # say goodbye also after a failure (aiosmtplib leaves the connection open otherwise),
-        # and let the transport finish closing before the caller's loop may end
-        if client.is_connected:
+        # and let the transport finish closing before the caller's loop may end; but not when
+        # cut off (a daemon stopping): a server that did not answer the message will not answer
+        # QUIT either, and the wait would outlast the stop
+        task = asyncio.current_task()
+        if client.is_connected and not (task is not None and task.cancelling()):
             with contextlib.suppress(aiosmtplib.SMTPException, OSError, TimeoutError):
                 await client.quit()
         client.close()

@@ -194,23 +194,41 @@ class Dispatcher:
         A lane outlives the call: a mail server may take ten minutes to answer the end of a
         message, and the next batch, a moment later, claims the SMS and chat messages due
         meanwhile instead of waiting behind it. A channel stays with its lane until the lane
-        ends (one kept SMTP connection, one sender of its rows in order)."""
+        ends (one kept SMTP connection, one sender of its rows in order).
+
+        Shielded: a caller that stops waiting while the rows are being claimed (an API's
+        timeout, a daemon's drain) would leave them claimed and unsent until the lease ends; the
+        claim goes on and its lanes start."""
+        return await asyncio.shield(self._start(now, only))
+
+    async def _start(self, now: datetime, only: Collection[int] | None) -> Batch:
         async with self._claim_lock():
             busy = self.busy()
             rows = await asyncio.to_thread(self.claim, now, self.BATCH, only, busy)
             clock = _BatchClock(now)
+            notifiers = self.notifiers  # once: a reload may replace them meanwhile
             groups: dict[int, tuple[Notifier | None, list[Notification]]] = {}
             for row in rows:
-                notifier = self.notifiers.get(row.channel)
+                notifier = notifiers.get(row.channel)
                 groups.setdefault(id(notifier), (notifier, []))[1].append(row)
             tasks: list[asyncio.Task[list[Outcome]]] = []
             for notifier, lane_rows in groups.values():
                 task = asyncio.get_running_loop().create_task(self._lane(notifier, lane_rows, clock))
                 task.add_done_callback(self._lane_ended)
-                for channel in {row.channel for row in lane_rows}:
+                # every channel its sender serves is busy while it sends, not only its rows' own
+                served = {c for c, n in notifiers.items() if n is notifier and notifier is not None}
+                for channel in served | {row.channel for row in lane_rows}:
                     self._lanes[channel] = task
                 tasks.append(task)
         return Batch(rows, tasks)
+
+    def cut_off(self) -> list[asyncio.Task[list[Outcome]]]:
+        """Cancel the lanes still sending (a daemon stopping past its drain): their rows stay
+        claimed and go again after the lease, as a crash's would. The lanes cancelled."""
+        lanes = self.lanes()
+        for lane in lanes:
+            lane.cancel()
+        return lanes
 
     def _lane_ended(self, lane: asyncio.Task[list[Outcome]]) -> None:
         for channel in [c for c, task in self._lanes.items() if task is lane]:

@@ -10,7 +10,6 @@ dead-letters it at its first failure): the operator is waiting for the answer no
 from __future__ import annotations
 
 import asyncio
-import logging
 import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -26,8 +25,6 @@ from monitor.audit import add_entry
 from monitor.clock import iso_shanghai
 from monitor.store.models import Notification, Official
 from notifiers import capabilities, unknown_channel
-
-log = logging.getLogger("dutywatch.outbox")
 
 KIND = "test"
 WAIT_SECONDS = 30.0  # how long to wait for a row another worker (the daemon) claimed first
@@ -155,17 +152,6 @@ def _result(row: Notification) -> TestResult:
     return TestResult(row.id, row.channel, "pending", "not sent yet; the outbox still holds it")
 
 
-# batches a test message's request stopped waiting for, kept until they end (the loop holds
-# tasks weakly)
-_UNFINISHED: set[asyncio.Task[list[Outcome]]] = set()
-
-
-def _finished(batch: asyncio.Task[list[Outcome]]) -> None:
-    _UNFINISHED.discard(batch)
-    if not batch.cancelled() and batch.exception() is not None:
-        log.warning("a test message's batch failed: %s", batch.exception())
-
-
 async def send_test(
     dispatcher: Dispatcher,
     sessions: sessionmaker[Session],
@@ -179,19 +165,18 @@ async def send_test(
 
     A row another worker claimed first (the daemon's dispatcher is always polling) is sent by
     that worker: wait up to `wait_seconds` more for its outcome. `send_timeout` bounds this
-    dispatcher's own attempt (the API's: it may wait behind the daemon's batch); the channels'
-    own timeouts bound it otherwise. The dispatcher's outcomes are returned too, for metrics.
+    dispatcher's own attempt (the API's); the channels' own timeouts bound it otherwise. A row on
+    a channel a lane is sending on waits for that lane to end and the daemon's next batch. The
+    dispatcher's outcomes are returned too (the daemon counts them when the lane ends).
     """
     loop = asyncio.get_running_loop()
-    batch = loop.create_task(dispatcher.run_once(now, only=ids))
     try:
-        # shielded: a batch given up on mid-send (a mail server has ten minutes to answer the end
-        # of a message) would leave its row claimed, to be sent again after the lease; it goes on
-        # instead and records what came of it, which the answer reads as `pending` meanwhile
-        outcomes = await asyncio.wait_for(asyncio.shield(batch), send_timeout)
-    except TimeoutError:  # behind a long batch on the same dispatcher, or a slow server
-        _UNFINISHED.add(batch)
-        batch.add_done_callback(_finished)
+        # given up on, the batch is not cut short: its claim is shielded and its lanes go on to
+        # record what came of it (a mail server has ten minutes to answer the end of a message),
+        # which the answer reads as `pending` meanwhile; cancelled mid-send, the row stayed
+        # claimed, to be sent again after the lease
+        outcomes = await asyncio.wait_for(dispatcher.run_once(now, only=ids), send_timeout)
+    except TimeoutError:  # a slow server, or the claim waiting for another batch's
         outcomes = []
     deadline = loop.time() + wait_seconds
 

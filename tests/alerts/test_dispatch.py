@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+import time
 from datetime import datetime, timedelta
 
 import pytest
@@ -205,6 +206,50 @@ def test_an_sms_queued_while_the_mail_server_takes_its_time_goes_at_once(engine:
     assert order == ["sms s0", "mail k0", "mail k1", "mail m0"]
     assert after == ["m0"] and ended == ["sms", "email", "email", "email"]
     assert {status for _, status, _ in statuses(engine)} == {"sent"}
+
+
+def test_a_caller_that_stops_waiting_during_the_claim_leaves_the_rows_to_their_lane(engine: Engine) -> None:
+    """An API's timeout or a drain cancelling `start` while it claims: the claim commits anyway,
+    so its lanes start and send; without the shield the rows stayed claimed, unsent, for the
+    lease."""
+    queue(engine, 1)
+    sent = Recorder()
+    d = dispatcher(engine, sent)
+    claim = d.claim
+
+    def slow_claim(*args: object) -> list[Notification]:
+        time.sleep(0.3)
+        return claim(*args)  # type: ignore[arg-type]
+
+    d.claim = slow_claim  # type: ignore[method-assign]
+
+    async def impatient() -> None:
+        with pytest.raises(TimeoutError):
+            await asyncio.wait_for(d.start(NOW), 0.05)
+        await asyncio.sleep(0.6)
+
+    asyncio.run(impatient())
+    assert sent.sent == ["k0"] and statuses(engine) == [("k0", "sent", 1)]
+
+
+def test_a_batch_is_full_at_a_hundred_rows_and_a_sender_keeps_all_its_channels_busy(engine: Engine) -> None:
+    """`full` (another batch at once) from the hundredth row on; and while a sender serves two
+    channels' rows, both channels are busy (the test dispatcher's one notifier serves `test`
+    and `email`): a second lane on it would share its kept connection."""
+    queue(engine, Dispatcher.BATCH - 1)
+    queue(engine, 1, prefix="z")
+    d = dispatcher(engine, Slow(0.01))
+
+    async def batches() -> tuple[bool, set[str], bool]:
+        first = await d.start(NOW)
+        busy = d.busy()
+        await first.outcomes()
+        queue(engine, Dispatcher.BATCH - 1, channel="email", prefix="e")
+        second = await d.start(NOW)
+        await second.outcomes()
+        return first.full, busy, second.full
+
+    assert asyncio.run(batches()) == (True, {"test", "email"}, False)
 
 
 def test_a_renewal_that_fails_leaves_the_batch_to_finish(engine: Engine) -> None:
