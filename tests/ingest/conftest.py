@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -66,8 +66,14 @@ def ingest(session: Session, *records: object, now: datetime = NOW) -> list[Reco
     return outcomes
 
 
-def roster_workbook(path: Path, sheets: dict[str, list[list[object]]]) -> Path:
-    """An XLSX roster: one sheet per section, in order, each its heading row then its rows."""
+def roster_workbook(
+    path: Path,
+    sheets: Mapping[str, Sequence[Sequence[object]]],
+    merged: Mapping[str, list[str]] | None = None,
+) -> Path:
+    """An XLSX workbook (a roster: one sheet per section), in order, each sheet its heading row
+    then its rows; `merged`: ranges merged by openpyxl as Excel does, the value kept in the
+    top-left cell of each range, the others emptied."""
     import openpyxl
 
     book = openpyxl.Workbook()
@@ -77,6 +83,34 @@ def roster_workbook(path: Path, sheets: dict[str, list[list[object]]]) -> Path:
         sheet = first if i == 0 else book.create_sheet(title)
         sheet.title = title
         for row in rows:
-            sheet.append(row)
+            sheet.append(list(row))
+        for ref in (merged or {}).get(title, []):
+            sheet.merge_cells(ref)
     book.save(path)
     return path
+
+
+def read_apart(path: Path) -> tuple[str, int]:
+    """`read_file` of the path in a process of its own: what it said (the refusal's reason, or
+    how many ledger rows it read) and the process's peak RSS in MiB. VmHWM, not ru_maxrss: Linux
+    carries ru_maxrss across fork and exec, so a child of a large pytest process would report
+    the parent's size, not its own."""
+    import subprocess
+    import sys
+
+    probe = (
+        "from pathlib import Path\n"
+        "from monitor.ingest.files import read_file\n"
+        "from monitor.yamlsource import SourceError\n"
+        "try:\n"
+        f"    print(len(read_file(Path({str(path)!r})).ledger))\n"
+        "except SourceError as exc:\n"
+        "    print(exc.reason)\n"
+        "hwm = [line for line in Path('/proc/self/status').read_text().splitlines() if line.startswith('VmHWM')]\n"
+        "print(int(hwm[0].split()[1]) // 1024)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, timeout=300, check=True
+    )
+    said, peak_mib = done.stdout.splitlines()
+    return said, int(peak_mib)

@@ -3,8 +3,6 @@ several records reaches each of them, and nothing else moves (monitor/ingest/mer
 
 from __future__ import annotations
 
-import subprocess
-import sys
 import zipfile
 from datetime import datetime
 from pathlib import Path
@@ -25,7 +23,7 @@ from monitor.ingest.outcome import RecordOutcome
 from monitor.ingest.workbook import ImportLimits
 from monitor.store.models import Event
 from monitor.yamlsource import SourceError
-from tests.ingest.conftest import NOW
+from tests.ingest.conftest import NOW, read_apart, roster_workbook
 
 VISITS = LEDGERS["visits"][1]
 CONTACTS = LEDGERS["contacts"][1]
@@ -36,20 +34,8 @@ HENGDA = "宿豫恒达机械有限公司"
 def workbook(
     path: Path, sheets: dict[str, list[list[Any]]], merged: dict[str, list[str]] | None = None
 ) -> Path:
-    """A workbook of one sheet per title, its cells merged by openpyxl as Excel does: the value
-    kept in the top-left cell of each range, the others emptied."""
-    book = openpyxl.Workbook()
-    first = book.active
-    assert first is not None
-    for i, (title, rows) in enumerate(sheets.items()):
-        sheet = first if i == 0 else book.create_sheet(title)
-        sheet.title = title
-        for row in rows:
-            sheet.append(row)
-        for ref in (merged or {}).get(title, []):
-            sheet.merge_cells(ref)
-    book.save(path)
-    return path
+    """A workbook of one sheet per title, its cells merged by openpyxl as Excel does."""
+    return roster_workbook(path, sheets, merged)
 
 
 def add_merges(path: Path, refs: list[str], part: str = "xl/worksheets/sheet1.xml") -> Path:
@@ -332,25 +318,11 @@ def test_more_merged_ranges_than_the_row_limit_refuse_the_sheet_in_little_memory
     )
     _write(path, members)
     assert path.stat().st_size < 8 * 1024 * 1024
-    probe = (
-        "from pathlib import Path\n"
-        "from monitor.ingest.files import read_file\n"
-        "from monitor.yamlsource import SourceError\n"
-        "try:\n"
-        f"    print(len(read_file(Path({str(path)!r})).ledger))\n"
-        "except SourceError as exc:\n"
-        "    print(exc.reason)\n"
-        "hwm = [line for line in Path('/proc/self/status').read_text().splitlines() if line.startswith('VmHWM')]\n"
-        "print(int(hwm[0].split()[1]) // 1024)\n"
-    )
-    done = subprocess.run(
-        [sys.executable, "-c", probe], capture_output=True, text=True, timeout=300, check=True
-    )
-    reason, peak_mib = done.stdout.splitlines()
+    reason, peak_mib = read_apart(path)
     assert reason.startswith(
         "more than 200,000 merged cell ranges, the import limit (ingest.max_import_rows)"
     )
-    assert int(peak_mib) < 200, f"peak RSS {peak_mib} MiB"
+    assert peak_mib < 200, f"peak RSS {peak_mib} MiB"
 
 
 def test_an_events_sheet_reads_its_merged_cells_as_a_ledger_does(tmp_path: Path) -> None:

@@ -4,8 +4,6 @@ limit named, before openpyxl reads it, and without the memory it would have take
 from __future__ import annotations
 
 import struct
-import subprocess
-import sys
 import zipfile
 from pathlib import Path
 
@@ -16,6 +14,7 @@ from monitor.config import Settings
 from monitor.ingest.files import read_file
 from monitor.ingest.workbook import MIB, ImportLimits
 from monitor.yamlsource import SourceError
+from tests.ingest.conftest import read_apart
 
 
 def events_workbook(path: Path, rows: int, text: str = "") -> Path:
@@ -98,26 +97,9 @@ def test_a_real_bomb_is_refused_in_little_memory(tmp_path: Path) -> None:
                     sheet.write(row)
                 sheet.write(b"</sheetData></worksheet>")
     assert bomb.stat().st_size < 4 * MIB
-    probe = (
-        "import sys\n"
-        "from pathlib import Path\n"
-        "from monitor.ingest.files import read_file\n"
-        "from monitor.yamlsource import SourceError\n"
-        "try:\n"
-        f"    read_file(Path({str(bomb)!r}))\n"
-        "except SourceError as exc:\n"
-        "    print(exc.reason)\n"
-        # VmHWM, not ru_maxrss: Linux carries ru_maxrss across fork and exec, so a child of a
-        # large pytest process would report the parent's size, not its own
-        "hwm = [line for line in Path('/proc/self/status').read_text().splitlines() if line.startswith('VmHWM')]\n"
-        "print(int(hwm[0].split()[1]) // 1024)\n"
-    )
-    done = subprocess.run(
-        [sys.executable, "-c", probe], capture_output=True, text=True, timeout=300, check=True
-    )
-    reason, peak_mib = done.stdout.splitlines()
+    reason, peak_mib = read_apart(bomb)
     assert reason.startswith("the workbook inflates to 300 MiB (as declared), more than the import limit")
-    assert int(peak_mib) < 200, f"peak RSS {peak_mib} MiB"
+    assert peak_mib < 200, f"peak RSS {peak_mib} MiB"
 
 
 @pytest.mark.parametrize("suffix", [".csv", ".jsonl"])

@@ -416,6 +416,12 @@ def test_a_body_limit_below_the_small_one_holds_for_every_route(daemon: Daemon) 
     assert refused.status_code == 413 and "2048 bytes" in refused.json()["error"]["message"]
 
 
+def wide_event(numbers: int) -> bytes:
+    """A visit with a field listing `numbers` numbers: numbers + 3 JSON containers and
+    separators in all (its object, its list, the commas between its fields and numbers)."""
+    return b'{"id": "wide", "type": "visit", "x": [' + b",".join([b"1"] * numbers) + b"]}"
+
+
 @HTTP_ONLY
 @pytest.mark.parametrize("daemon_extra", [{"ingest": {"max_batch": 2_000, "max_body_bytes": MIB}}])
 def test_an_events_body_that_cannot_be_a_batch_is_refused_unparsed(daemon: Daemon) -> None:
@@ -426,12 +432,9 @@ def test_an_events_body_that_cannot_be_a_batch_is_refused_unparsed(daemon: Daemo
     budget = 2_000 * STRUCTURE_PER_EVENT
     assert structure_budget(2_000) == budget
 
-    def event(numbers: int) -> bytes:
-        return b'{"id": "wide", "type": "visit", "x": [' + b",".join([b"1"] * numbers) + b"]}"
-
-    judged = daemon.call("ingest", "POST", "/v1/events", content=event(budget - 3))
+    judged = daemon.call("ingest", "POST", "/v1/events", content=wide_event(budget - 3))
     assert judged.status_code == 200 and judged.json()["rejected"] == 1, judged.text
-    refused = daemon.call("ingest", "POST", "/v1/events", content=event(budget - 2))
+    refused = daemon.call("ingest", "POST", "/v1/events", content=wide_event(budget - 2))
     assert refused.status_code == 413, refused.text
     message = refused.json()["error"]["message"]
     assert f"{budget + 1} JSON containers" in message and "at most 2000 events" in message
@@ -448,12 +451,9 @@ def test_small_batches_still_take_one_wide_event(daemon: Daemon) -> None:
     65,537 it is refused."""
     assert structure_budget(50) == STRUCTURE_AT_LEAST
 
-    def event(numbers: int) -> bytes:
-        return b'{"id": "wide", "type": "visit", "x": [' + b",".join([b"1"] * numbers) + b"]}"
-
-    judged = daemon.call("ingest", "POST", "/v1/events", content=event(STRUCTURE_AT_LEAST - 3))
+    judged = daemon.call("ingest", "POST", "/v1/events", content=wide_event(STRUCTURE_AT_LEAST - 3))
     assert judged.status_code == 200 and judged.json()["rejected"] == 1, judged.text
-    refused = daemon.call("ingest", "POST", "/v1/events", content=event(STRUCTURE_AT_LEAST - 2))
+    refused = daemon.call("ingest", "POST", "/v1/events", content=wide_event(STRUCTURE_AT_LEAST - 2))
     assert refused.status_code == 413 and f"{STRUCTURE_AT_LEAST + 1} JSON" in refused.text
 
 
