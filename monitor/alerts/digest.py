@@ -58,10 +58,9 @@ def make_digests(
         key = notification_key("digest", day, recipient, channel)
         if _exists(session, key):
             # today's digest went out already: these were kept out of it (silenced or inhibited
-            # then) and are released now
+            # then) and are released now; a key naming them, which no digest can have made
+            # already (a row leaves "held" in the transaction that writes its digest)
             key = notification_key("digest", day, recipient, channel, *(r.id for r in rows))
-            if _exists(session, key):
-                continue
         items = [(r.subject, action_links(r.text)[0] if links is not None else r.text) for r in _newest(rows)]
         digest = _digest(session, key, recipient, channel, compose_digest(day, items, channel), now)
         if links is not None and recipient != GROUP:

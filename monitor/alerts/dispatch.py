@@ -103,7 +103,7 @@ class Dispatcher:
         # what each SMS channel puts before a text (Settings.sms_signatures): it takes room too
         self.signatures = dict(signatures or {})
         self._recent: dict[str, list[datetime]] = {}  # sends per channel in the last minute
-        self._batch: tuple[asyncio.AbstractEventLoop, asyncio.Lock] | None = None
+        self._claiming: tuple[asyncio.AbstractEventLoop, asyncio.Lock] | None = None
         self._lanes: dict[str, asyncio.Task[list[Outcome]]] = {}  # channel → the lane sending on it
         # told when a lane ends, with its task (the daemon counts its outcomes and asks for the
         # next batch: what waited behind the lane's channel)
@@ -171,9 +171,9 @@ class Dispatcher:
         # started. A lock per event loop: tests and the CLI run batches under successive
         # asyncio.run calls.
         loop = asyncio.get_running_loop()
-        if self._batch is None or self._batch[0] is not loop:
-            self._batch = (loop, asyncio.Lock())
-        return self._batch[1]
+        if self._claiming is None or self._claiming[0] is not loop:
+            self._claiming = (loop, asyncio.Lock())
+        return self._claiming[1]
 
     def busy(self) -> set[str]:
         """The channels a lane is sending on now (of this dispatcher, on this loop)."""

@@ -10,6 +10,7 @@ dead-letters it at its first failure): the operator is waiting for the answer no
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -18,7 +19,7 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from monitor.alerts.dispatch import Dispatcher, Outcome
+from monitor.alerts.dispatch import Dispatcher
 from monitor.alerts.enqueue import notification_key
 from monitor.alerts.recipients import contact, reachable
 from monitor.audit import add_entry
@@ -160,24 +161,23 @@ async def send_test(
     *,
     wait_seconds: float = WAIT_SECONDS,
     send_timeout: float | None = None,
-) -> tuple[list[Outcome], list[TestResult]]:
+) -> list[TestResult]:
     """Send the queued test rows with the dispatcher, then read their outcome from the outbox.
 
     A row another worker claimed first (the daemon's dispatcher is always polling) is sent by
     that worker: wait up to `wait_seconds` more for its outcome. `send_timeout` bounds this
     dispatcher's own attempt (the API's); the channels' own timeouts bound it otherwise. A row on
     a channel a lane is sending on waits for that lane to end and the daemon's next batch. The
-    dispatcher's outcomes are returned too (the daemon counts them when the lane ends).
+    outbox, not the dispatcher's outcomes, is the answer (the daemon's metrics count those when
+    the lane ends).
     """
     loop = asyncio.get_running_loop()
-    try:
-        # given up on, the batch is not cut short: its claim is shielded and its lanes go on to
-        # record what came of it (a mail server has ten minutes to answer the end of a message),
-        # which the answer reads as `pending` meanwhile; cancelled mid-send, the row stayed
-        # claimed, to be sent again after the lease
-        outcomes = await asyncio.wait_for(dispatcher.run_once(now, only=ids), send_timeout)
-    except TimeoutError:  # a slow server, or the claim waiting for another batch's
-        outcomes = []
+    # given up on (a slow server, or the claim waiting for another batch's), the batch is not cut
+    # short: its claim is shielded and its lanes go on to record what came of it (a mail server
+    # has ten minutes to answer the end of a message), which the answer reads as `pending`
+    # meanwhile; cancelled mid-send, the row stayed claimed, to be sent again after the lease
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(dispatcher.run_once(now, only=ids), send_timeout)
     deadline = loop.time() + wait_seconds
 
     def read() -> list[TestResult]:
@@ -188,4 +188,4 @@ async def send_test(
     while any(r.status == "pending" for r in found) and loop.time() < deadline:
         await asyncio.sleep(0.2)
         found = await asyncio.to_thread(read)
-    return outcomes, found
+    return found

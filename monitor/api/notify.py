@@ -57,7 +57,7 @@ async def notify_test(
     # the daemon's own dispatcher and channels, as alerts use them (a standby's too: the claim
     # makes sure one worker sends)
     # its outcome is counted in the metrics when its lane ends (Service._lane_ended)
-    _, found = await send_test(service.dispatcher, service.sessions, queued, now, send_timeout=SEND_SECONDS)
+    found = await send_test(service.dispatcher, service.sessions, queued, now, send_timeout=SEND_SECONDS)
     answer: dict[str, Any] = {
         "sent": bool(found) and all(r.ok for r in found),
         "results": [r.as_json() for r in found],

@@ -64,7 +64,7 @@ def notify_test(ctx: Context, official_id: str, channel: str | None, wait_second
         worker_name(),
         signatures=settings.sms_signatures(),
     )
-    _, found = asyncio.run(send_test(dispatcher, sessions, ids, now, wait_seconds=wait_seconds))
+    found = asyncio.run(send_test(dispatcher, sessions, ids, now, wait_seconds=wait_seconds))
     if fmt == "json":
         click.echo(json.dumps([r.as_json() for r in found], ensure_ascii=False, indent=2))
     else:

@@ -3,6 +3,7 @@ JSON, CSV, XLSX). Each record comes with its location (`file:line`, `file:Sheet!
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import json
@@ -295,13 +296,20 @@ def _xlsx(path: Path, limits: ImportLimits) -> Loaded:
     return workbook.loaded()
 
 
-def _sheet_parts(archive: zipfile.ZipFile, path: Path) -> dict[str, str]:
+@contextlib.contextmanager
+def _damaged_part(where: str) -> Iterator[None]:
+    """A part zipfile or expat cannot read (they raise many kinds) as the workbook's SourceError."""
     try:
-        return sheet_parts(archive, str(path))
+        yield
     except SourceError:
         raise
-    except Exception as exc:  # zipfile and expat raise many kinds for a damaged part
-        raise SourceError(str(path), 0, f"not a readable XLSX workbook: {exc}") from None
+    except Exception as exc:
+        raise SourceError(where, 0, f"not a readable XLSX workbook: {exc}") from None
+
+
+def _sheet_parts(archive: zipfile.ZipFile, path: Path) -> dict[str, str]:
+    with _damaged_part(str(path)):
+        return sheet_parts(archive, str(path))
 
 
 def _merged_ranges(
@@ -311,12 +319,8 @@ def _merged_ranges(
     where = f"{path}:{title}"
     if title not in parts:
         raise SourceError(where, 0, "not a readable XLSX workbook: the sheet's part is not in the file")
-    try:
+    with _damaged_part(where):
         return merged_ranges(archive, parts[title], where, limits.max_rows)
-    except SourceError:
-        raise
-    except Exception as exc:  # zipfile and expat raise many kinds for a damaged part
-        raise SourceError(where, 0, f"not a readable XLSX workbook: {exc}") from None
 
 
 def _read_whole(sheet: Any) -> None:

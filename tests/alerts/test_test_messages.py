@@ -62,7 +62,7 @@ def test_a_row_the_daemon_claimed_first_is_reported_as_the_daemon_sent_it(engine
     async def race() -> list[str]:
         sending = asyncio.create_task(daemon.run_once(NOW))  # claims every due row, ours included
         await asyncio.sleep(0.1)
-        _, found = await send_test(cli, session_factory(engine), ids, NOW, wait_seconds=5)
+        found = await send_test(cli, session_factory(engine), ids, NOW, wait_seconds=5)
         await sending
         return [f"{r.status}:{r.detail}" for r in found]
 
@@ -72,7 +72,7 @@ def test_a_row_the_daemon_claimed_first_is_reported_as_the_daemon_sent_it(engine
 
 def test_a_test_message_is_tried_once_even_when_the_failure_is_transient(engine: Engine) -> None:
     ids = queued(engine)
-    _, [result] = asyncio.run(
+    [result] = asyncio.run(
         send_test(dispatcher(engine, Slow("cli", fail=True), "cli"), session_factory(engine), ids, NOW)
     )
     assert (result.status, result.detail) == ("failed", "gateway busy (503)")
@@ -84,7 +84,7 @@ def test_a_test_message_is_tried_once_even_when_the_failure_is_transient(engine:
 def test_quiet_hours_defer_a_test_message_and_say_until_when(engine: Engine) -> None:
     ids = queued(engine, "wecom")
     quiet = dispatcher(engine, Slow("cli"), "cli", quiet_hours={"wecom": "09:00-12:00"})
-    _, [result] = asyncio.run(send_test(quiet, session_factory(engine), ids, NOW, wait_seconds=0))
+    [result] = asyncio.run(send_test(quiet, session_factory(engine), ids, NOW, wait_seconds=0))
     assert result.status == "deferred" and result.detail is not None
     assert result.detail.startswith("waits until 2026-11-25T12:00:00+08:00")
 
@@ -98,9 +98,7 @@ def test_a_test_message_given_up_on_is_still_sent_once_and_recorded(engine: Engi
 
     async def ask() -> tuple[str, tuple[str, int], int]:
         api = dispatcher(engine, channel, "api")
-        _, [answer] = await send_test(
-            api, session_factory(engine), ids, NOW, wait_seconds=0, send_timeout=0.1
-        )
+        [answer] = await send_test(api, session_factory(engine), ids, NOW, wait_seconds=0, send_timeout=0.1)
         await asyncio.sleep(0.6)  # the batch, still under way when the answer went, ends
         with session_factory(engine)() as session:
             row = session.get(Notification, ids[0])
