@@ -227,9 +227,11 @@ def _current_and_stored(session: Session, evaluation: Evaluation) -> tuple[dict[
         # rows of alerts firing again after they resolved: found by key, few at a time
         _read_keys(session, columns, [k for k in current if k not in stored], stored)
     else:
-        # a steady-state tick: only the keys it re-derived can differ from what is stored
+        # a continued evaluation: only the keys it re-derived can differ from what is stored, and
+        # those it kept as stored have no alert open (nor one to raise)
         current = {k: a for k, a in current.items() if k in evaluation.delta}
-        _read_keys(session, columns, sorted(evaluation.delta), stored)
+        kept = continued.kept if continued is not None else frozenset()
+        _read_keys(session, columns, sorted(evaluation.delta - kept), stored)
     return current, stored
 
 
@@ -370,7 +372,7 @@ def _plan_obligations(
     if (continued := evaluation.continued) is not None:
         index = continued.obligations_by_key
         wanted = {k: index[k] for k in continued.delta if k in index}
-        gone = [k for k in continued.delta if k not in index]
+        gone = [k for k in continued.delta if k not in index and k not in continued.kept]
     else:
         wanted = {o.key: o for o in evaluation.obligations}
         gone = [k for k in _in_view(session) if k not in wanted]

@@ -125,6 +125,9 @@ class Continuation:
     # the stored obligation rows of the delta already read by the evaluation (plain columns), which
     # the commit's planning need not read again
     stored_obligations: Mapping[Key, Any] = field(default_factory=dict, repr=False)
+    # keys of the delta whose duty is met as its stored row says (monitor/evaluation/obligations/unchanged.py):
+    # no object was built for them, their row stays, and they have no open alert to read
+    kept: frozenset[Key] = frozenset()
 
 
 @dataclass

@@ -62,6 +62,7 @@ from monitor.evaluation.evaluate import (
 from monitor.evaluation.obligations import Obligation, Range, Scope, View, within
 from monitor.evaluation.obligations.cases import RECENT
 from monitor.evaluation.obligations.timing import Timing
+from monitor.evaluation.obligations.unchanged import Unchanged
 from monitor.roster import RosterIndex
 from monitor.rulebook import Rule, Rulebook
 from monitor.store.batches import among, batches
@@ -310,17 +311,25 @@ class Baseline:
 
     # --- a part ---------------------------------------------------------------------------------
 
-    def derive(self, session: Session, part: Part, now: datetime, *, full: bool) -> Evaluation:
+    def derive(
+        self, session: Session, part: Part, now: datetime, *, full: bool, keep: bool = True
+    ) -> Evaluation:
         """The part's duties and alerts at `now`, as an evaluation continuing the stored one: its
         delta holds the keys it re-derived and the stored in-view keys of the same subjects (those
         no longer derived leave view; their alerts resolve). The counts follow: a full tick's
-        parts add up; a continued tick's part replaces what the stored rows counted."""
+        parts add up; a continued tick's part replaces what the stored rows counted.
+
+        With `keep`, met duties whose stored row says the same are kept as stored
+        (monitor/evaluation/obligations/unchanged.py): the caller knows the stored alerts agree
+        with the stored rows (its own last tick committed whole)."""
         started = _time.perf_counter()
         for_evaluation(session)
         self.timing.forget()  # one part's due times at a time
         problems: list[str] = []
         incomplete: set[str] = set()
-        view = View(session, now, self.timing, self.roster, self.settings.cases)
+        stored = self._stored(session, part)
+        unchanged = Unchanged(stored, self.waived, self.timing) if keep else None
+        view = View(session, now, self.timing, self.roster, self.settings.cases, unchanged=unchanged)
         fresh = collect_part(
             view, [r for r in self.rulebook if r.id in part.rules], part.rules, problems, incomplete
         )
@@ -334,10 +343,12 @@ class Baseline:
             self.settings.language,
         )
         firing, inhibited = inhibit(candidates, self.settings.inhibit)
-        stored = self._stored(session, part)
         if not full:
             self._count_stored(session, stored, -1)
         self._count(fresh, firing, 1)
+        kept = frozenset(unchanged.keys) if unchanged is not None else frozenset()
+        for key in kept:
+            self.tally[(key[0], stored[key].unit_id or "", stored[key].status)] += 1
         delta = frozenset(stored) | {o.key for o in fresh}
         return Evaluation(
             at=now,
@@ -356,6 +367,7 @@ class Baseline:
                 obligations_by_key={o.key: o for o in fresh},
                 tallies=self.tallies,
                 stored_obligations=stored,
+                kept=kept,
             ),
             roster=self.roster,
             verdicts=self.verdicts,

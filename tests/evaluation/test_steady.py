@@ -115,7 +115,7 @@ def test_steady_ticks_commit_what_full_evaluations_commit(
         events = _events()
         instants = [parse_instant(f"{day}T{t}") for day in _days(*window) for t in TIMES]
         fed = 0
-        continued = 0
+        continued = kept = 0
         for n, at in enumerate(instants):
             # what has happened by now arrives, and now and then events of the next hours ahead
             ahead = at + (timedelta(hours=3) if n % 4 == 0 else timedelta(0))
@@ -126,13 +126,16 @@ def test_steady_ticks_commit_what_full_evaluations_commit(
             if n == len(instants) // 2:
                 _waive_midway(services, at)  # and a roster change: the next tick starts afresh
             evaluation = steady.tick(at)
+            _ticker(full).forget(thorough=True)  # the reference keeps no met duty as stored
             full.tick(at)
             continued += evaluation.continued
+            kept += evaluation.kept
             assert [t.record() for t in steady.last_changes] == [t.record() for t in full.last_changes], at
             if n % 7 == 6 or n == len(instants) - 1:  # checkpoints at every time of day in turn
                 _assert_the_same_committed(steady, full, at)
         # the steady path carried most ticks, and every change record was consumed by one
         assert continued > len(instants) // 2, continued
+        assert kept > 0  # and full ticks of the steady daemon kept met duties as stored
         with steady.sessions() as session:
             assert session.scalars(select(ChangeRecord).where(ChangeRecord.at <= instants[-1])).all() == []
     finally:
@@ -412,6 +415,63 @@ def test_a_tick_that_failed_between_a_parts_writes_is_mended_by_the_next(
         service.close()
 
 
+def test_a_tick_that_failed_after_writing_a_met_duty_is_followed_by_a_thorough_one(
+    db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A part wrote a duty's row as met and failed before resolving its alert: the next full tick
+    keeps no met duty as stored (whose alert it would not read), so the alert resolves."""
+    at = parse_instant("2024-12-18T10:00")
+    service = _district_at(db_url, tmp_path, at)
+    try:
+        with service.sessions() as session:
+            found = session.execute(
+                select(AlertRecord.rule, AlertRecord.subject, AlertRecord.period)
+                .where(AlertRecord.state.in_(OPEN_STATES), AlertRecord.period == "2024-12")
+                .where(AlertRecord.rule.in_(["pairing-monthly-contact", "pairing-monthly-visit"]))
+                .where(AlertRecord.subject.like("pairing:o-%"))
+                .order_by(AlertRecord.id)
+            ).first()
+        assert found is not None
+        rule, subject, period = found
+        _, official, enterprise = subject.split(":")
+        visit = {"id": "v-met", "type": "visit", "at": "2024-12-18T10:01:00+08:00", "official": official,
+                 "enterprise": enterprise, "talked_with_head": True}  # fmt: skip
+        _ingest(service, [visit], at + timedelta(minutes=2))
+
+        def locked(session: Any, writes: Any) -> None:
+            raise OperationalError("UPDATE alerts", {}, Exception("database is locked"))
+
+        monkeypatch.setattr(ticker_module, "write_alerts", locked)
+        with pytest.raises(OperationalError):
+            service.tick(at + timedelta(minutes=5))
+        monkeypatch.undo()
+        with service.sessions() as session:
+            row = session.get(ObligationRecord, (rule, subject, period))
+            assert row is not None and row.status == "met_on_time"  # written before the alerts failed
+        done = service.tick(at + timedelta(minutes=10))
+        assert not done.continued and done.kept == 0
+        assert (rule, subject, "resolved") in {(t.rule, t.subject, t.change) for t in service.last_changes}
+        service.ticker.forget()
+        assert service.tick(at + timedelta(minutes=15)).kept > 0  # committed whole: kept again
+    finally:
+        service.close()
+
+
+def test_the_first_full_tick_of_a_process_is_thorough(db_url: str, tmp_path: Path) -> None:
+    at = parse_instant("2024-12-18T10:00")
+    service = _district_at(db_url, tmp_path, at)
+    try:
+        service.ticker.forget()
+        assert service.tick(at + timedelta(minutes=1)).kept > 0
+    finally:
+        service.close()
+    again = Service(settings_for(db_url, tmp_path, full_evaluation_seconds=86_400))
+    try:
+        assert again.tick(at + timedelta(minutes=2)).kept == 0
+    finally:
+        again.close()
+
+
 def test_steady_ticks_count_a_held_duty_as_full_ticks_do(
     db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -462,8 +522,11 @@ def test_a_commit_by_another_process_during_a_tick_starts_the_next_afresh(
         ticker._write = meanwhile  # type: ignore[method-assign]
         service.tick(at + timedelta(minutes=2))
         ticker._write = original  # type: ignore[method-assign]
-        assert not service.tick(at + timedelta(minutes=3)).continued
+        afresh = service.tick(at + timedelta(minutes=3))
+        assert not afresh.continued and afresh.kept == 0  # and thorough: the rows may disagree
         assert service.tick(at + timedelta(minutes=4)).continued
+        service.ticker.forget()
+        assert service.tick(at + timedelta(minutes=5)).kept > 0
     finally:
         service.close()
 

@@ -19,6 +19,7 @@ if TYPE_CHECKING:
 
     from monitor.config import CaseSettings
     from monitor.evaluation.obligations.timing import Timing
+    from monitor.evaluation.obligations.unchanged import Unchanged
     from monitor.roster import RosterIndex
 
 # `uncomputable`: the due time rests on a year no calendar covers (strict mode): that duty alone
@@ -118,6 +119,9 @@ class View:
     # time at or after due_from, falls due before due_from (`clocks_received_from`) and is not read.
     # None reads every case the view keeps (the tick's view).
     received_from: datetime | None = None
+    # A tick's part: the met duties whose stored row says the same are kept as stored, not built
+    # (monitor/evaluation/obligations/unchanged.py). None builds every duty.
+    unchanged: Unchanged | None = None
     # what one obligation kind's rules share within this view (the case clocks' one query for all three
     # rules); a view made with `replace` starts with its own
     memo: dict[object, object] = field(default_factory=dict, init=False, repr=False, compare=False)

@@ -16,7 +16,7 @@ def pairing_subject(owner: str, enterprise_id: str) -> str:
 
 
 def pairing_obligations(view: View, rule: Rule) -> list[Obligation]:
-    session, now, timing, roster = view.session, view.now, view.timing, view.roster
+    session, now, timing, roster, unchanged = view.session, view.now, view.timing, view.roster, view.unchanged
     out: list[Obligation] = []
     seen: set[tuple[str, str]] = set()
     for period, due, _gap in periods_in_view(
@@ -61,6 +61,12 @@ def pairing_obligations(view: View, rule: Rule) -> list[Obligation]:
             if official_id is not None:
                 official = roster.officials.get(official_id)
                 unit_id = official.unit_id if official else unit_id
+            if (
+                met_at is not None
+                and unchanged is not None
+                and unchanged.met(rule.id, subject, label, unit_id, due, met_at)
+            ):
+                continue
             out.append(
                 Obligation(
                     rule=rule.id,

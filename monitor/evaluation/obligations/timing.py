@@ -6,7 +6,7 @@ from datetime import date, datetime, time, timedelta
 
 from monitor.calendar.working_days import CalendarNotCovered, WorkCalendar
 from monitor.clock import end_of_day, local_date, on_time, past_due
-from monitor.evaluation.obligations import Obligation
+from monitor.evaluation.obligations import Obligation, Status
 
 
 class Timing:
@@ -122,11 +122,7 @@ class Timing:
         if now != self._memo_now:
             self._memo_now, self._unmet, self._met = now, {}, {}
         if met_at is not None and met_at <= now:
-            obligation.status = "met_on_time" if on_time(met_at, due) else "met_late"
-            provisional = self._met.get(due)
-            if provisional is None:
-                due_day = local_date(due)
-                provisional = self._met[due] = self.provisional(due_day, due_day)
+            obligation.status, provisional = self.met(due, met_at)
             obligation.provisional = obligation.provisional or provisional
             return
         counts = self._unmet.get(due)
@@ -147,6 +143,15 @@ class Timing:
                 obligation.status = "missed"
             else:
                 obligation.status = "overdue"
+
+    def met(self, due: datetime, met_at: datetime) -> tuple[Status, bool]:
+        """A duty met at `met_at` (by now): met on time or late, and whether its due day lies in
+        a year answered provisionally."""
+        provisional = self._met.get(due)
+        if provisional is None:
+            due_day = local_date(due)
+            provisional = self._met[due] = self.provisional(due_day, due_day)
+        return ("met_on_time" if on_time(met_at, due) else "met_late"), provisional
 
     def _unmet_counts(self, now: datetime, due: datetime) -> tuple[bool, int | None, int | None, int | None]:
         """For a duty unmet at now: provisional, working days to due (pending) or None, working
