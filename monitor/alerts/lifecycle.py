@@ -21,7 +21,15 @@ from monitor.evaluation.evaluate import Alert, Evaluation
 from monitor.evaluation.obligations import Obligation
 from monitor.evaluation.steady import stored_rules
 from monitor.store.batches import among, by_columns
-from monitor.store.models import OBLIGATION_FIELDS, OPEN_STATES, AlertRecord, ObligationRecord, TickRecord
+from monitor.store.models import (
+    ALERT_COLUMNS,
+    ALERT_FIELDS,
+    OBLIGATION_FIELDS,
+    OPEN_STATES,
+    AlertRecord,
+    ObligationRecord,
+    TickRecord,
+)
 from monitor.subjects import scope_id
 
 # `rescheduled`: an open alert's due time moved (a year's official calendar replacing the
@@ -142,16 +150,10 @@ def open_alerts(session: Session) -> dict[Key, AlertStatus]:
 # tick's part asks for the few in view; a steady tick's repeated reports can name more)
 FEW_PERIODS = 50
 
-# what an evaluation sets on an alert row besides its message (the lifecycle columns are set
-# apart); the message goes with its key, when the key differs
-_ALERT_FIELDS = (
-    "state", "level", "unit_id", "due_at", "recipients", "clause", "message_key", "inhibited_by",
-    "provisional",
-)  # fmt: skip
 # what a commit compares first, read alike from a stored row and from the evaluation's object (an
 # Alert's recipients are a tuple, the row's a list: compared apart). The message is compared by
 # its key: equal keys, equal messages, and a derived alert's message is rendered only to be written
-_SAME_ALERT = attrgetter(*(name for name in _ALERT_FIELDS if name != "recipients"))
+_SAME_ALERT = attrgetter(*(name for name in ALERT_FIELDS if name != "recipients"))
 _SAME_OBLIGATION = attrgetter(*OBLIGATION_FIELDS)
 
 
@@ -212,26 +214,27 @@ def plan_commit(session: Session, evaluation: Evaluation) -> Plan:
 def _current_and_stored(session: Session, evaluation: Evaluation) -> tuple[dict[Key, Alert], dict[Key, Any]]:
     """The alerts the evaluation derived that may differ from what is stored, and the stored rows
     (as plain columns) they are compared with, by key."""
-    columns = [getattr(AlertRecord, name) for name in ("id", "rule", "subject", "period", *_ALERT_FIELDS)]
-    stored: dict[Key, Any] = {}
-    if (continued := evaluation.continued) is not None:
-        by_key = continued.alerts_by_key
-        current = {k: by_key[k] for k in continued.delta if k in by_key}
-    else:
+    columns = [getattr(AlertRecord, name) for name in ALERT_COLUMNS]
+    if (continued := evaluation.continued) is None:
         current = {a.key: a for a in [*evaluation.alerts, *evaluation.inhibited]}
-    if evaluation.delta is None:
         stored = {
             (r.rule, r.subject, r.period): r
             for r in session.execute(select(*columns).where(AlertRecord.state.in_(OPEN_STATES)))
         }
         # rows of alerts firing again after they resolved: found by key, few at a time
         _read_keys(session, columns, [k for k in current if k not in stored], stored)
-    else:
-        # a continued evaluation: only the keys it re-derived can differ from what is stored, and
-        # those it kept as stored have no alert open (nor one to raise)
-        current = {k: a for k, a in current.items() if k in evaluation.delta}
-        kept = continued.kept if continued is not None else frozenset()
-        _read_keys(session, columns, sorted(evaluation.delta - kept), stored)
+        return current, stored
+    # a continued evaluation: only the keys it re-derived can differ from what is stored. The open
+    # alerts of the stored duties' keys came with them (`Baseline.derive`); what is left to read
+    # by key is the rows of alerts firing anew or again, and the open ones of keys no stored
+    # duty holds (a strays evaluation's, a new duty's)
+    by_key = continued.alerts_by_key
+    current = {k: by_key[k] for k in continued.delta if k in by_key}
+    stored = dict(continued.stored_alerts)
+    held = continued.stored_obligations
+    unread = {k for k in current if k not in stored}
+    unread.update(k for k in continued.delta if k not in held and k not in stored)
+    _read_keys(session, columns, sorted(unread), stored)
     return current, stored
 
 

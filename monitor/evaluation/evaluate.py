@@ -125,8 +125,11 @@ class Continuation:
     # the stored obligation rows of the delta already read by the evaluation (plain columns), which
     # the commit's planning need not read again
     stored_obligations: Mapping[Key, Any] = field(default_factory=dict, repr=False)
-    # keys of the delta whose duty is met as its stored row says (monitor/evaluation/obligations/unchanged.py):
-    # no object was built for them, their row stays, and they have no open alert to read
+    # every open alert of the stored duties' keys (plain columns, `ALERT_COLUMNS`), read with them:
+    # the commit reads by key only the alert rows of the other keys (monitor/alerts/lifecycle.py)
+    stored_alerts: Mapping[Key, Any] = field(default_factory=dict, repr=False)
+    # keys of the delta whose duty is as its stored row says and quiet (monitor/evaluation/obligations/unchanged.py):
+    # no object was built for them and their row stays; an alert of theirs still open resolves
     kept: frozenset[Key] = frozenset()
 
 
@@ -178,14 +181,23 @@ class Verdicts:
 
     def decide(self, open_ones: list[Obligation]) -> list[Decision | None]:
         shapes = [_shape(o) for o in open_ones]
-        fresh = list(dict.fromkeys(s for s in shapes if s not in self.known))
+        self._learn([s for s in shapes if s not in self.known])
+        return [self.known[s] for s in shapes]
+
+    def alerts(self, shape: Shape) -> bool:
+        """Whether a duty of this shape raises an alert (a warning or an escalation level)."""
+        if shape not in self.known:
+            self._learn([shape])
+        return self.known[shape] is not None
+
+    def _learn(self, shapes: list[Shape]) -> None:
+        fresh = list(dict.fromkeys(shapes))
         if fresh:
             started = _time.perf_counter()
             decided = {d.key: d for d in self.matcher.decide([Fact(i, *s) for i, s in enumerate(fresh)])}
             self.seconds += _time.perf_counter() - started
             for i, shape in enumerate(fresh):
                 self.known[shape] = decided.get(i)
-        return [self.known[s] for s in shapes]
 
 
 def _shape(o: Obligation) -> Shape:

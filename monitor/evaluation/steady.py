@@ -32,7 +32,7 @@ from __future__ import annotations
 
 import time as _time
 from collections import Counter
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from itertools import pairwise
@@ -69,6 +69,7 @@ from monitor.store.batches import among, batches
 from monitor.store.changes import Changes
 from monitor.store.db import for_evaluation
 from monitor.store.models import (
+    ALERT_COLUMNS,
     OBLIGATION_FIELDS,
     OPEN_STATES,
     AlertRecord,
@@ -319,16 +320,15 @@ class Baseline:
         no longer derived leave view; their alerts resolve). The counts follow: a full tick's
         parts add up; a continued tick's part replaces what the stored rows counted.
 
-        With `keep`, met duties whose stored row says the same are kept as stored
-        (monitor/evaluation/obligations/unchanged.py): the caller knows the stored alerts agree
-        with the stored rows (its own last tick committed whole)."""
+        With `keep`, quiet duties whose stored row says the same are kept as stored, not built
+        (monitor/evaluation/obligations/unchanged.py)."""
         started = _time.perf_counter()
         for_evaluation(session)
         self.timing.forget()  # one part's due times at a time
         problems: list[str] = []
         incomplete: set[str] = set()
-        stored = self._stored(session, part)
-        unchanged = Unchanged(stored, self.waived, self.timing) if keep else None
+        stored, opened = self._stored(session, part)
+        unchanged = Unchanged(stored, self.waived, self.timing, now, self.verdicts.alerts) if keep else None
         view = View(session, now, self.timing, self.roster, self.settings.cases, unchanged=unchanged)
         fresh = collect_part(
             view, [r for r in self.rulebook if r.id in part.rules], part.rules, problems, incomplete
@@ -344,11 +344,14 @@ class Baseline:
         )
         firing, inhibited = inhibit(candidates, self.settings.inhibit)
         if not full:
-            self._count_stored(session, stored, -1)
+            self._count_stored(stored, opened, -1)
         self._count(fresh, firing, 1)
         kept = frozenset(unchanged.keys) if unchanged is not None else frozenset()
-        for key in kept:
-            self.tally[(key[0], stored[key].unit_id or "", stored[key].status)] += 1
+        for key in kept:  # counted as `_count` counts a built duty (none of them alerts)
+            row = stored[key]
+            self.tally[(key[0], row.unit_id or "", row.status)] += 1
+            if key[1].startswith("case:") and row.status in ("pending", "overdue"):
+                self.open_cases[(key[0], row.status)] += 1
         delta = frozenset(stored) | {o.key for o in fresh}
         return Evaluation(
             at=now,
@@ -367,17 +370,26 @@ class Baseline:
                 obligations_by_key={o.key: o for o in fresh},
                 tallies=self.tallies,
                 stored_obligations=stored,
+                stored_alerts=opened,
                 kept=kept,
             ),
             roster=self.roster,
             verdicts=self.verdicts,
         )
 
-    def _stored(self, session: Session, part: Part) -> dict[Key, Any]:
+    def _stored(self, session: Session, part: Part) -> tuple[dict[Key, Any], dict[Key, Any]]:
         """The stored in-view rows of the part's subjects (plain columns, those the commit
-        compares), by key."""
-        found: dict[Key, Any] = {}
+        compares), and the open alerts of their keys (`ALERT_COLUMNS`), each by key. The alerts are
+        read joined to the rows, by the rows' own conditions: a subject's alerts have no scope."""
+        rows: dict[Key, Any] = {}
+        alerts: dict[Key, Any] = {}
         columns = [getattr(ObligationRecord, name) for name in STORED_COLUMNS]
+        alert_columns = [getattr(AlertRecord, name) for name in ALERT_COLUMNS]
+        its_row = and_(
+            ObligationRecord.rule == AlertRecord.rule,
+            ObligationRecord.subject == AlertRecord.subject,
+            ObligationRecord.period == AlertRecord.period,
+        )
         shown = ObligationRecord.in_view.is_(True)
         conditions: list[ColumnElement[bool]] = []
         for rule_id, scope in part.rules.items():
@@ -393,8 +405,11 @@ class Baseline:
             conditions += [ObligationRecord.rule == rule for rule in orphans]
         for condition in conditions:
             for row in session.execute(select(*columns).where(shown, condition)):
-                found[(row.rule, row.subject, row.period)] = row
-        return found
+                rows[(row.rule, row.subject, row.period)] = row
+            opened = select(*alert_columns).join(ObligationRecord, its_row)
+            for alert in session.execute(opened.where(shown, condition, AlertRecord.state.in_(OPEN_STATES))):
+                alerts[(alert.rule, alert.subject, alert.period)] = alert
+        return rows, alerts
 
     def _count(self, fresh: list[Obligation], firing: list[Any], sign: int) -> None:
         for o in fresh:
@@ -404,39 +419,23 @@ class Baseline:
         for alert in firing:
             self.firing[(alert.rule, alert.state, str(alert.level))] += sign
 
-    def _count_stored(self, session: Session, stored: dict[Key, Any], sign: int) -> None:
-        """Count the stored rows (and their firing alerts) with `sign`, as a full tick counted
-        them: the alert a held duty (`uncomputable`) keeps open is not among its firing ones."""
+    def _count_stored(self, stored: dict[Key, Any], opened: dict[Key, Any], sign: int) -> None:
+        """Count the stored rows and their open alerts (those not inhibited) with `sign`, as a
+        full tick counted them: the alert a held duty (`uncomputable`) keeps open is not among its
+        firing ones."""
         for (rule, subject, _period), row in stored.items():
             self.tally[(rule, row.unit_id or "", row.status)] += sign
             if subject.startswith("case:") and row.status in ("pending", "overdue"):
                 self.open_cases[(rule, row.status)] += sign
-        counted = [key for key, row in stored.items() if row.status != "uncomputable"]
-        for rule, state, level in _firing(session, counted):
-            self.firing[(rule, state, str(level))] += sign
+        for key, alert in opened.items():
+            row = stored.get(key)  # read by another statement: a row written since may be missing
+            if alert.inhibited_by is None and row is not None and row.status != "uncomputable":
+                self.firing[(key[0], alert.state, str(alert.level))] += sign
 
 
 def stored_rules(session: Session) -> list[str]:
     """The rules that have obligation rows (those of a rule since removed among them)."""
     return list(session.scalars(select(ObligationRecord.rule).distinct().order_by(ObligationRecord.rule)))
-
-
-def _firing(session: Session, keys: Iterable[Key]) -> Iterator[tuple[str, str, int]]:
-    """(rule, state, level) of the open alerts of these keys that are not inhibited."""
-    wanted = set(keys)
-    for rule in sorted({k[0] for k in wanted}):
-        for among_them in among(session, AlertRecord.subject, sorted({k[1] for k in wanted if k[0] == rule})):
-            query = select(
-                AlertRecord.subject, AlertRecord.period, AlertRecord.state, AlertRecord.level
-            ).where(
-                AlertRecord.rule == rule,
-                among_them,
-                AlertRecord.state.in_(OPEN_STATES),
-                AlertRecord.inhibited_by.is_(None),
-            )
-            for subject, period, state, level in session.execute(query):
-                if (rule, subject, period) in wanted:
-                    yield rule, state, level
 
 
 def strays(session: Session, at: datetime, incomplete: set[str]) -> Evaluation:

@@ -102,7 +102,7 @@ class TickSummary:
     continued: bool
     keys: int  # the keys the tick's parts re-derived or compared
     parts: int
-    kept: int = 0  # of those, met duties kept as their stored rows say, built no more (not thorough)
+    kept: int = 0  # of those, quiet duties kept as their stored rows say, not built
     problems: tuple[str, ...] = ()
     uncomputable: tuple[str, ...] = ()  # one line per rule with duties set aside (no calendar)
 
@@ -186,12 +186,9 @@ class Ticker:
         self.part_sizes = (ENTERPRISES_A_PART, CASES_A_PART)
         self._strays_checked: object = None  # the rulebook the last look for stray alerts ran under
         self._tick_row: tuple[object, ...] | None = None  # the ticks row as the running tick found it
-        # the ticks row this ticker recorded last, at the end of a tick that committed whole: while
-        # the running tick finds it so, the stored alerts agree with the stored duty rows, and a
-        # full tick keeps met duties as stored (monitor/evaluation/obligations/unchanged.py); else
-        # (a new process, a failed tick, another process's commit) it is thorough
-        self._committed: tuple[object, ...] | None = None
-        self.thorough = True  # whether the running tick keeps nothing as stored
+        # whether a part keeps the quiet duties its stored rows describe (monitor/evaluation/obligations/unchanged.py)
+        # rather than build them: False builds every duty, the reference the tests compare with
+        self.keep = True
         # the month whose duties this process has recorded whole, and the calendar as it was
         # known then (a notice entered since moves due times: the month is recorded again)
         self._recorded_month: tuple[str, object] = ("", None)
@@ -201,12 +198,9 @@ class Ticker:
     def close(self) -> None:
         """Nothing of its own to release: the engine is its caller's."""
 
-    def forget(self, *, thorough: bool = False) -> None:
-        """Start the next tick afresh: a full one (a day boundary, the hourly safety net); a
-        thorough one compares every duty and alert with the stored rows, keeping none as stored."""
+    def forget(self) -> None:
+        """Start the next tick afresh: a full one (a day boundary, the hourly safety net)."""
         self.baseline = None
-        if thorough:
-            self._committed = None
 
     def tick(self, at: datetime, key: bytes, settings: Settings, loaded: Evaluator) -> Ticked:
         """Evaluate at `at` under these rules and settings and commit; `key` signs action links."""
@@ -217,7 +211,6 @@ class Ticker:
             # a part may have written its duty rows and not its alerts: the next full tick
             # looks for alerts no row holds (`steady.strays`) again
             self._strays_checked = None
-            self._committed = None
             raise
 
     def _tick(self, at: datetime, key: bytes) -> Ticked:
@@ -237,13 +230,12 @@ class Ticker:
             base, parts, consumed = self._plan_parts(at)
             tally = _Tally(at, continued=isinstance(parts[0], Evaluation))
             self.baseline = None  # whatever fails below, start afresh next time
-            keep = not self.thorough
             for part in parts:
                 with self.sessions() as session:
                     piece = (
                         part
                         if isinstance(part, Evaluation)
-                        else base.derive(session, part, at, full=True, keep=keep)
+                        else base.derive(session, part, at, full=True, keep=self.keep)
                     )
                     plan = plan_commit(session, piece)
                 tally.add(piece, plan)
@@ -274,14 +266,13 @@ class Ticker:
         loaded, settings = self.loaded, self.settings
         with self.sessions() as session:
             self._tick_row = last_tick(session)
-            self.thorough = self._tick_row is None or self._tick_row != self._committed
             changes = pending_changes(session, at)
             base = self.baseline
             if base is not None and base.usable(session, at, loaded.rulebook, settings):
                 part = base.steady_part(session, at, changes)
                 if part is not None:
                     # the part's answer counts at once: if it cannot be used, the baseline goes
-                    piece = base.derive(session, part, at, full=False, keep=not self.thorough)
+                    piece = base.derive(session, part, at, full=False, keep=self.keep)
                     if not piece.problems:
                         base.at = at
                         return base, [piece], changes.ids
@@ -342,8 +333,6 @@ class Ticker:
                 tally.transitions,
                 self.worker,
             )
-            # another process's writes may disagree with the rows this tick kept: none are trusted
-            self._committed = None if tally.overwritten else last_tick(session)
             consume(session, consumed)
             links = link_maker(settings.links, key, session)
             # reminders due, and alerts held back when they fired (silenced or inhibited then)

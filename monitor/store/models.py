@@ -257,6 +257,15 @@ OBLIGATION_FIELDS = ("unit_id", "due_at", "status", "met_at", "provisional")
 
 OPEN_STATES = ("warning", "overdue")  # an alert's states before it resolves
 
+# what an evaluation sets on an alert row besides its message (the lifecycle columns are set
+# apart); the message goes with its key, when the key differs
+ALERT_FIELDS = (
+    "state", "level", "unit_id", "due_at", "recipients", "clause", "message_key", "inhibited_by",
+    "provisional",
+)  # fmt: skip
+# what a commit reads of a stored alert row: its id, its key and those fields
+ALERT_COLUMNS = ("id", "rule", "subject", "period", *ALERT_FIELDS)
+
 
 class AlertRecord(Base):
     """An alert keyed by (rule, subject, period): fires once, escalates, resolves."""

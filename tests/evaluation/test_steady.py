@@ -12,6 +12,7 @@ row for row.
 from __future__ import annotations
 
 import json
+import shutil
 import uuid
 from datetime import datetime, time, timedelta
 from pathlib import Path
@@ -25,8 +26,10 @@ from sqlalchemy.exc import OperationalError
 from monitor.alerts.lifecycle import record_tick
 from monitor.clock import parse_instant
 from monitor.evaluation import steady as steady_module
+from monitor.evaluation.evaluate import Evaluator
 from monitor.ingest.events import ingest_events
 from monitor.ingest.roster import load_roster, upsert_roster
+from monitor.rulebook import load_rulebook
 from monitor.runtime import ticker as ticker_module
 from monitor.runtime.service import Service
 from monitor.runtime.ticker import Ticker
@@ -109,6 +112,7 @@ def test_steady_ticks_commit_what_full_evaluations_commit(
     # the hourly full evaluation of a real daemon would hide the steady path between sparse ticks
     steady = Service(settings_for(db_url, tmp_path, calendar=calendar, full_evaluation_seconds=86_400))
     full = Service(settings_for(other_url, tmp_path, calendar=calendar, full_evaluation_seconds=0))
+    _ticker(full).keep = False  # the reference builds every duty; the steady daemon keeps quiet ones
     services = (steady, full)
     try:
         _roster(services)
@@ -126,7 +130,6 @@ def test_steady_ticks_commit_what_full_evaluations_commit(
             if n == len(instants) // 2:
                 _waive_midway(services, at)  # and a roster change: the next tick starts afresh
             evaluation = steady.tick(at)
-            _ticker(full).forget(thorough=True)  # the reference keeps no met duty as stored
             full.tick(at)
             continued += evaluation.continued
             kept += evaluation.kept
@@ -217,6 +220,7 @@ def test_steady_ticks_switch_a_duty_at_the_end_of_its_due_second(
     calendar = {"overrides_dir": ROOT / "config/calendar", "end_of_day": time.fromisoformat(cutoff)}
     steady = Service(settings_for(db_url, tmp_path, calendar=calendar, full_evaluation_seconds=86_400))
     full = Service(settings_for(other_url, tmp_path, calendar=calendar, full_evaluation_seconds=0))
+    _ticker(full).keep = False  # the reference builds every duty; the steady daemon keeps quiet ones
     services = (steady, full)
     end = f"2026-03-31T{cutoff}"
     events = [
@@ -415,11 +419,11 @@ def test_a_tick_that_failed_between_a_parts_writes_is_mended_by_the_next(
         service.close()
 
 
-def test_a_tick_that_failed_after_writing_a_met_duty_is_followed_by_a_thorough_one(
+def test_a_met_duty_whose_alert_a_failed_tick_left_open_has_it_resolved(
     db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A part wrote a duty's row as met and failed before resolving its alert: the next full tick
-    keeps no met duty as stored (whose alert it would not read), so the alert resolves."""
+    finds the row saying what the duty says now and keeps it, and resolves the open alert."""
     at = parse_instant("2024-12-18T10:00")
     service = _district_at(db_url, tmp_path, at)
     try:
@@ -449,27 +453,80 @@ def test_a_tick_that_failed_after_writing_a_met_duty_is_followed_by_a_thorough_o
             row = session.get(ObligationRecord, (rule, subject, period))
             assert row is not None and row.status == "met_on_time"  # written before the alerts failed
         done = service.tick(at + timedelta(minutes=10))
-        assert not done.continued and done.kept == 0
+        assert not done.continued and done.kept > 0
         assert (rule, subject, "resolved") in {(t.rule, t.subject, t.change) for t in service.last_changes}
-        service.ticker.forget()
-        assert service.tick(at + timedelta(minutes=15)).kept > 0  # committed whole: kept again
     finally:
         service.close()
 
 
-def test_the_first_full_tick_of_a_process_is_thorough(db_url: str, tmp_path: Path) -> None:
+def test_a_quiet_duty_kept_as_stored_has_its_open_alert_resolved(db_url: str, tmp_path: Path) -> None:
+    """A pending duty no reminder is due for, whose alert is open all the same (a crash between a
+    part's writes, a reload that raised a warning threshold): a full tick keeps the duty as stored
+    and resolves the alert, which it read with the stored rows."""
     at = parse_instant("2024-12-18T10:00")
     service = _district_at(db_url, tmp_path, at)
     try:
+        with service.sessions() as session:
+            alerted = select(AlertRecord.id).where(
+                AlertRecord.rule == ObligationRecord.rule,
+                AlertRecord.subject == ObligationRecord.subject,
+                AlertRecord.period == ObligationRecord.period,
+            )
+            found = session.execute(
+                select(ObligationRecord.rule, ObligationRecord.subject, ObligationRecord.period)
+                .where(ObligationRecord.status == "pending", ObligationRecord.in_view.is_(True))
+                .where(ObligationRecord.subject.like("pairing:%"), ~alerted.exists())
+                .order_by(ObligationRecord.rule, ObligationRecord.subject)
+            ).first()
+            assert found is not None
+            rule, subject, period = found
+            session.add(
+                AlertRecord(rule=rule, subject=subject, period=period, state="warning", level=0, due_at=at,
+                            recipients=[], clause="c", message="m", fired_at=at, changed_at=at)
+            )  # fmt: skip
+            session.commit()
         service.ticker.forget()
-        assert service.tick(at + timedelta(minutes=1)).kept > 0
+        done = service.tick(at + timedelta(minutes=1))
+        assert done.kept > 0
+        assert (rule, subject, "resolved") in {(t.rule, t.subject, t.change) for t in service.last_changes}
     finally:
         service.close()
-    again = Service(settings_for(db_url, tmp_path, full_evaluation_seconds=86_400))
+
+
+def test_a_reload_that_raised_a_warning_threshold_resolves_the_warnings_of_duties_now_quiet(
+    db_url: str, tmp_path: Path
+) -> None:
+    """The year's matchmaking warns 20 working days ahead; rules reloaded to warn 5 ahead make
+    the duties 10 days from due quiet again. Their rows say the same as before (pending, same due
+    time), and the tick keeps them as stored; their open warnings resolve."""
+    at = parse_instant("2024-12-18T10:00")  # 10 working days before 31 December
+    service = _district_at(db_url, tmp_path, at)
     try:
-        assert again.tick(at + timedelta(minutes=2)).kept == 0
+        rule = "pairing-annual-matchmaking"
+        with service.sessions() as session:
+            warned = set(
+                session.scalars(
+                    select(AlertRecord.subject).where(
+                        AlertRecord.rule == rule, AlertRecord.state == "warning"
+                    )
+                )
+            )
+        assert warned
+        rules = tmp_path / "rules"
+        shutil.copytree(ROOT / "rules", rules)
+        text_ = (rules / "pairing.yaml").read_text(encoding="utf-8")
+        head, _, tail = text_.partition(f"id: {rule}")
+        (rules / "pairing.yaml").write_text(
+            head + f"id: {rule}" + tail.replace("warn_working_days: 20", "warn_working_days: 5", 1),
+            encoding="utf-8",
+        )
+        service.loaded = Evaluator.of(load_rulebook(rules), service.loaded.calendar)
+        done = service.tick(at + timedelta(minutes=1))
+        assert not done.continued and done.kept > 0
+        resolved = {t.subject for t in service.last_changes if t.rule == rule and t.change == "resolved"}
+        assert resolved == warned
     finally:
-        again.close()
+        service.close()
 
 
 def test_steady_ticks_count_a_held_duty_as_full_ticks_do(
@@ -522,8 +579,7 @@ def test_a_commit_by_another_process_during_a_tick_starts_the_next_afresh(
         ticker._write = meanwhile  # type: ignore[method-assign]
         service.tick(at + timedelta(minutes=2))
         ticker._write = original  # type: ignore[method-assign]
-        afresh = service.tick(at + timedelta(minutes=3))
-        assert not afresh.continued and afresh.kept == 0  # and thorough: the rows may disagree
+        assert not service.tick(at + timedelta(minutes=3)).continued
         assert service.tick(at + timedelta(minutes=4)).continued
         service.ticker.forget()
         assert service.tick(at + timedelta(minutes=5)).kept > 0

@@ -119,7 +119,7 @@ class View:
     # time at or after due_from, falls due before due_from (`clocks_received_from`) and is not read.
     # None reads every case the view keeps (the tick's view).
     received_from: datetime | None = None
-    # A tick's part: the met duties whose stored row says the same are kept as stored, not built
+    # A tick's part: the quiet duties whose stored row says the same are kept as stored, not built
     # (monitor/evaluation/obligations/unchanged.py). None builds every duty.
     unchanged: Unchanged | None = None
     # what one obligation kind's rules share within this view (the case clocks' one query for all three

@@ -61,12 +61,8 @@ def pairing_obligations(view: View, rule: Rule) -> list[Obligation]:
             if official_id is not None:
                 official = roster.officials.get(official_id)
                 unit_id = official.unit_id if official else unit_id
-            if (
-                met_at is not None
-                and unchanged is not None
-                and unchanged.met(rule.id, subject, label, unit_id, due, met_at)
-            ):
-                continue
+            if unchanged is not None and unchanged.keeps(rule, subject, label, unit_id, due, met_at):
+                continue  # as stored, and quiet
             out.append(
                 Obligation(
                     rule=rule.id,

@@ -8,6 +8,9 @@ from monitor.calendar.working_days import CalendarNotCovered, WorkCalendar
 from monitor.clock import end_of_day, local_date, on_time, past_due
 from monitor.evaluation.obligations import Obligation, Status
 
+# status, provisional mark, working days to due, working days overdue, year with no calendar
+Standing = tuple[Status, bool, int, int, int | None]
+
 
 class Timing:
     """Due times and elapsed working days on one calendar with one end-of-day cut-off."""
@@ -119,30 +122,36 @@ class Timing:
             else:
                 obligation.status = "uncomputable"
             return
+        status, provisional, to_due, overdue, gap = self.standing(due, met_at, now, expire_working_days)
+        obligation.status = status
+        obligation.provisional = obligation.provisional or provisional
+        obligation.working_days_to_due, obligation.working_days_overdue = to_due, overdue
+        if gap is not None:
+            obligation.calendar_gap = gap
+
+    def standing(
+        self, due: datetime, met_at: datetime | None, now: datetime, expire_working_days: int | None
+    ) -> Standing:
+        """What `settle` finds of a duty due at `due` and met at `met_at` (or not): its status,
+        provisional mark, working days to due and overdue, and the year whose missing calendar
+        makes it uncomputable (else None)."""
         if now != self._memo_now:
             self._memo_now, self._unmet, self._met = now, {}, {}
         if met_at is not None and met_at <= now:
-            obligation.status, provisional = self.met(due, met_at)
-            obligation.provisional = obligation.provisional or provisional
-            return
+            status, provisional = self.met(due, met_at)
+            return status, provisional, 0, 0, None
         counts = self._unmet.get(due)
         if counts is None:
             counts = self._unmet[due] = self._unmet_counts(now, due)
         provisional, to_due, overdue, gap = counts
-        obligation.provisional = obligation.provisional or provisional
         if gap is not None:
-            obligation.calendar_gap = gap
-            obligation.status = "uncomputable"
-        elif to_due is not None:
-            obligation.working_days_to_due = to_due
-            obligation.status = "pending"
-        else:
-            assert overdue is not None
-            obligation.working_days_overdue = overdue
-            if expire_working_days is not None and overdue > expire_working_days:
-                obligation.status = "missed"
-            else:
-                obligation.status = "overdue"
+            return "uncomputable", provisional, 0, 0, gap
+        if to_due is not None:
+            return "pending", provisional, to_due, 0, None
+        assert overdue is not None
+        if expire_working_days is not None and overdue > expire_working_days:
+            return "missed", provisional, 0, overdue, None
+        return "overdue", provisional, 0, overdue, None
 
     def met(self, due: datetime, met_at: datetime) -> tuple[Status, bool]:
         """A duty met at `met_at` (by now): met on time or late, and whether its due day lies in
