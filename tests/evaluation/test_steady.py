@@ -405,18 +405,23 @@ def test_a_tick_that_failed_between_a_parts_writes_is_mended_by_the_next(
             session.execute(delete(Pairing).where(Pairing.enterprise_id == subject.rpartition(":")[2]))
             note_everything(session)
             session.commit()
-
-        def locked(session: Any, writes: Any) -> None:
-            raise OperationalError("UPDATE alerts", {}, Exception("database is locked"))
-
-        monkeypatch.setattr(ticker_module, "write_alerts", locked)
-        with pytest.raises(OperationalError):
-            service.tick(at + timedelta(minutes=5))
-        monkeypatch.undo()
+        _fail_before_the_alerts(service, at + timedelta(minutes=5), monkeypatch)
         service.tick(at + timedelta(minutes=10))
         assert (rule, subject, "resolved") in {(t.rule, t.subject, t.change) for t in service.last_changes}
     finally:
         service.close()
+
+
+def _fail_before_the_alerts(service: Service, at: datetime, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A tick at `at` that writes its parts' duty rows and fails on their alerts (a locked database)."""
+
+    def locked(session: Any, writes: Any) -> None:
+        raise OperationalError("UPDATE alerts", {}, Exception("database is locked"))
+
+    monkeypatch.setattr(ticker_module, "write_alerts", locked)
+    with pytest.raises(OperationalError):
+        service.tick(at)
+    monkeypatch.undo()
 
 
 def test_a_met_duty_whose_alert_a_failed_tick_left_open_has_it_resolved(
@@ -441,14 +446,7 @@ def test_a_met_duty_whose_alert_a_failed_tick_left_open_has_it_resolved(
         visit = {"id": "v-met", "type": "visit", "at": "2024-12-18T10:01:00+08:00", "official": official,
                  "enterprise": enterprise, "talked_with_head": True}  # fmt: skip
         _ingest(service, [visit], at + timedelta(minutes=2))
-
-        def locked(session: Any, writes: Any) -> None:
-            raise OperationalError("UPDATE alerts", {}, Exception("database is locked"))
-
-        monkeypatch.setattr(ticker_module, "write_alerts", locked)
-        with pytest.raises(OperationalError):
-            service.tick(at + timedelta(minutes=5))
-        monkeypatch.undo()
+        _fail_before_the_alerts(service, at + timedelta(minutes=5), monkeypatch)
         with service.sessions() as session:
             row = session.get(ObligationRecord, (rule, subject, period))
             assert row is not None and row.status == "met_on_time"  # written before the alerts failed
