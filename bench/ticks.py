@@ -93,7 +93,7 @@ def tick_figures(service: Service, at: datetime) -> dict[str, Any]:
     again = service.tick(at + timedelta(minutes=3))
     figures["tick_full_again_s"] = round(time.perf_counter() - started, 2)
     figures["tick_full_again_evaluation_s"] = round(again.seconds, 2)
-    figures["tick_full_again_kept"] = again.kept  # met duties kept as stored (not a new process's)
+    figures["tick_full_again_kept"] = again.kept  # quiet duties kept as stored
     return figures
 
 

@@ -232,9 +232,9 @@ def _current_and_stored(session: Session, evaluation: Evaluation) -> tuple[dict[
     current = {k: by_key[k] for k in continued.delta if k in by_key}
     # (read by a statement of its own: an alert of a key whose row came since is not the part's)
     stored = {k: row for k, row in continued.stored_alerts.items() if k in continued.delta}
-    held = continued.stored_obligations
+    rows = continued.stored_obligations
     unread = {k for k in current if k not in stored}
-    unread.update(k for k in continued.delta if k not in held and k not in stored)
+    unread.update(k for k in continued.delta if k not in rows and k not in stored)
     _read_keys(session, columns, sorted(unread), stored)
     return current, stored
 

@@ -347,11 +347,7 @@ class Baseline:
             self._count_stored(stored, opened, -1)
         self._count(fresh, firing, 1)
         kept = frozenset(unchanged.keys) if unchanged is not None else frozenset()
-        for key in kept:  # counted as `_count` counts a built duty (none of them alerts)
-            row = stored[key]
-            self.tally[(key[0], row.unit_id or "", row.status)] += 1
-            if key[1].startswith("case:") and row.status in ("pending", "overdue"):
-                self.open_cases[(key[0], row.status)] += 1
+        self._count_rows({key: stored[key] for key in kept}, 1)  # none of them alerts
         delta = frozenset(stored) | {o.key for o in fresh}
         return Evaluation(
             at=now,
@@ -419,14 +415,18 @@ class Baseline:
         for alert in firing:
             self.firing[(alert.rule, alert.state, str(alert.level))] += sign
 
+    def _count_rows(self, rows: Mapping[Key, Any], sign: int) -> None:
+        """Count stored duty rows with `sign`, as `_count` counts the duties built."""
+        for (rule, subject, _period), row in rows.items():
+            self.tally[(rule, row.unit_id or "", row.status)] += sign
+            if subject.startswith("case:") and row.status in ("pending", "overdue"):
+                self.open_cases[(rule, row.status)] += sign
+
     def _count_stored(self, stored: dict[Key, Any], opened: dict[Key, Any], sign: int) -> None:
         """Count the stored rows and their open alerts (those not inhibited) with `sign`, as a
         full tick counted them: the alert a held duty (`uncomputable`) keeps open is not among its
         firing ones."""
-        for (rule, subject, _period), row in stored.items():
-            self.tally[(rule, row.unit_id or "", row.status)] += sign
-            if subject.startswith("case:") and row.status in ("pending", "overdue"):
-                self.open_cases[(rule, row.status)] += sign
+        self._count_rows(stored, sign)
         for key, alert in opened.items():
             row = stored.get(key)  # read by another statement: a row written since may be missing
             if alert.inhibited_by is None and row is not None and row.status != "uncomputable":

@@ -138,7 +138,7 @@ def test_steady_ticks_commit_what_full_evaluations_commit(
                 _assert_the_same_committed(steady, full, at)
         # the steady path carried most ticks, and every change record was consumed by one
         assert continued > len(instants) // 2, continued
-        assert kept > 0  # and full ticks of the steady daemon kept met duties as stored
+        assert kept > 0  # and full ticks of the steady daemon kept quiet duties as stored
         with steady.sessions() as session:
             assert session.scalars(select(ChangeRecord).where(ChangeRecord.at <= instants[-1])).all() == []
     finally:
